@@ -1,0 +1,118 @@
+"""The HTTP layer: the app factory, one flask-smorest blueprint per resource."""
+from __future__ import annotations
+
+import logging
+
+import flask_smorest
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, request
+from flask_smorest.utils import prepare_response
+
+from models import make_engine
+
+from . import auth, config, db, errors
+
+API_TITLE = "Needlebook clinic scheduling API"
+API_VERSION = "1.0.0"
+API_DESCRIPTION = """\
+Scheduling for clinic chains that perform microneedling: clinics in their own time
+zones, rooms, practitioners across clinics, treatment types with numbing lead times,
+patients, courses and (soon) holds and appointments that never double-book.
+
+Authenticate with `Authorization: Bearer <api key>`. Errors are
+`application/problem+json` with a stable `code`.
+"""
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, answering and documenting errors as problem+json."""
+
+    ERROR_SCHEMA = errors.ProblemSchema
+
+    def handle_http_exception(self, error):
+        return errors.handle_http_exception(error)
+
+    def _register_responses(self):
+        import http
+
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
+            # 401 and 403 are referenced by hand from auth.requires, so they must exist.
+            self.spec.components.response(status.name, response, lazy=status not in (401, 403))
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, errors.PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Flask:
+    """Build the app. `sessionmaker` lets tests bind every request to one rolled-back connection."""
+    app = Flask(__name__, instance_path=str(config.PROJECT_ROOT / "instance"))
+    app.config.update(config.from_environment())
+    app.config.update(
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION},
+            "components": {"securitySchemes": {"bearerAuth": auth.SECURITY_SCHEME}},
+        },
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config_overrides or {})
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    engine = None if sessionmaker else make_engine(app.config["DATABASE_URL"])
+    db.init_app(app, engine, sessionmaker)
+    errors.init_app(app)
+    app.before_request(_require_json_body)
+
+    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)})
+    _register_blueprints(api)
+    _register_docs_assets(app)
+
+    from . import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _schema_name(schema) -> str:
+    """ClinicSchema -> Clinic; a partial (PATCH) instance -> ClinicUpdate."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return name + "Update" if getattr(schema, "partial", False) is True else name
+
+
+def _require_json_body():
+    """A body that is not JSON is a 415, whatever the view would have made of it."""
+    if request.method in BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
+        if not request.is_json:
+            from flask_smorest import abort
+
+            abort(415, message="Send the body as application/json.")
+
+
+def _register_blueprints(api: Api) -> None:
+    from . import api_keys, clinics, health, patients, practitioners, rooms, treatment_types
+
+    for module in (health, clinics, rooms, practitioners, treatment_types, patients, api_keys):
+        api.register_blueprint(module.blp)
+
+
+def _register_docs_assets(app: Flask) -> None:
+    """Swagger UI's files come from the swagger-ui-bundle package, so /docs works offline."""
+    import swagger_ui_bundle
+    from flask import send_from_directory
+
+    @app.get("/docs/assets/<path:filename>")
+    def swagger_ui_assets(filename):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

@@ -1,0 +1,74 @@
+"""API keys of the organization: issue keys with narrower scopes, list and revoke them."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from booking.tenancy import issue_api_key
+from models import SCOPES, ApiKey, utcnow
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+
+blp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys",
+                description="API keys: a booking frontend usually gets read and book only")
+
+
+class ApiKeySchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    name = Name(required=True)
+    scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True,
+                            validate=ma.validate.Length(min=1))
+    prefix = ma.fields.String(dump_only=True, metadata={"description": "First characters, to recognise it"})
+    revoked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class NewApiKeySchema(ApiKeySchema):
+    key = ma.fields.String(dump_only=True, metadata={"description": "The key itself, shown this once only"})
+
+
+ApiKeyPageSchema = page_schema(ApiKeySchema)
+
+
+def _live_keys():
+    return scoped(ApiKey).where(ApiKey.revoked_at.is_(None))
+
+
+@blp.route("")
+class ApiKeys(MethodView):
+    @requires("admin")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, ApiKeyPageSchema)
+    def get(self, args):
+        """List the organization's live API keys"""
+        return paginate(_live_keys(), ApiKey, args)
+
+    @requires("admin")
+    @blp.arguments(ApiKeySchema)
+    @blp.response(201, NewApiKeySchema)
+    def post(self, data):
+        """Issue an API key; the response shows the key once"""
+        key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"])
+        db.session().commit()
+        key.key = token  # not a column: it exists only in this response
+        return key
+
+
+@blp.route("/<key_id>")
+class ApiKeyItem(MethodView):
+    @requires("admin")
+    @blp.response(200, ApiKeySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, key_id):
+        """Get an API key (never the key itself)"""
+        return get_or_404(ApiKey, key_id, what="API key")
+
+    @requires("admin")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, key_id):
+        """Revoke an API key at once"""
+        get_or_404(ApiKey, key_id, what="API key").revoked_at = utcnow()
+        db.session().commit()

@@ -1,0 +1,135 @@
+"""Shared pieces of the HTTP layer: blueprint, schemas, tenancy-scoped loading, pagination."""
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+import flask_smorest
+import marshmallow as ma
+import sqlalchemy as sa
+from flask_smorest import abort
+from webargs.flaskparser import FlaskParser
+
+from booking.weekly import format_hhmm, parse_hhmm
+
+from . import db
+from .auth import organization_id
+
+
+class Parser(FlaskParser):
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        abort(400, message=f"The body is not valid JSON: {error}.", code="malformed_json")
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+class Schema(ma.Schema):
+    """Unknown fields are refused (marshmallow's RAISE), so a typo is a 422, not ignored."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class LocalTime(ma.fields.String):
+    """A local wall-clock time 'HH:MM', loaded as minutes after midnight."""
+
+    def __init__(self, *, end_of_day: bool = False, metadata=None, **kwargs):
+        metadata = {"pattern": r"^([01]\d|2[0-3]):[0-5]\d$" + ("|^24:00$" if end_of_day else ""),
+                    "example": "17:00" if end_of_day else "09:00", **(metadata or {})}
+        super().__init__(metadata=metadata, **kwargs)
+        self.end_of_day = end_of_day
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format_hhmm(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return parse_hhmm(text, allow_end_of_day=self.end_of_day)
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from exc
+
+
+def Instant(**kwargs):  # noqa: N802 - reads like a field class
+    """An RFC 3339 instant that must carry an offset: a naive timestamp is a 422."""
+    return ma.fields.AwareDateTime(format="iso", **kwargs)
+
+
+def Name(**kwargs):  # noqa: N802
+    return ma.fields.String(validate=ma.validate.Length(min=1, max=200), **kwargs)
+
+
+def Id(**kwargs):  # noqa: N802
+    return ma.fields.String(validate=ma.validate.Length(min=1, max=40), **kwargs)
+
+
+def get_or_404(model, object_id: str, *, what: str | None = None):
+    """Load one object of the caller's organization; anything else is the same 404."""
+    query = sa.select(model).where(model.id == object_id, model.organization_id == organization_id())
+    if hasattr(model, "archived_at"):
+        query = query.where(model.archived_at.is_(None))
+    found = db.session().scalar(query)
+    if found is None:
+        abort(404, message=f"No {what or model.__tablename__.rstrip('s').replace('_', ' ')} with id '{object_id}'.")
+    return found
+
+
+def scoped(model):
+    """SELECT of the caller's organization's live rows of `model`."""
+    query = sa.select(model).where(model.organization_id == organization_id())
+    if hasattr(model, "archived_at"):
+        query = query.where(model.archived_at.is_(None))
+    return query
+
+
+class ListArgs(Schema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200))
+    cursor = ma.fields.String(load_default=None, metadata={"description": "`next_cursor` of the previous page"})
+    updated_since = Instant(
+        load_default=None, metadata={"description": "Only objects changed at or after this instant"}
+    )
+
+
+def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    """The envelope of a collection: `data` and the cursor of the next page."""
+    return type(
+        f"{item_schema.__name__.removesuffix('Schema')}PageSchema",
+        (ma.Schema,),
+        {
+            "data": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+            "next_cursor": ma.fields.String(
+                allow_none=True, required=True, metadata={"description": "null on the last page"}
+            ),
+        },
+    )
+
+
+def paginate(query, model, args: dict) -> dict:
+    """Keyset pagination by id (ids are time-ordered): stable while rows are inserted."""
+    if args.get("updated_since") is not None:
+        query = query.where(model.updated_at >= args["updated_since"])
+    if args.get("cursor"):
+        query = query.where(model.id > _decode_cursor(args["cursor"]))
+    limit = args["limit"]
+    rows = list(db.session().scalars(query.order_by(model.id).limit(limit + 1)))
+    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return {"data": rows[:limit], "next_cursor": next_cursor}
+
+
+def _encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        abort(422, errors={"cursor": ["Invalid cursor."]})
+
+
+def local_datetime(value: datetime | None, zone) -> datetime | None:
+    return None if value is None else value.astimezone(zone)

@@ -1,0 +1,63 @@
+"""Command-line tasks: `flask --app wsgi <command>`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+
+from booking import demo
+from booking.errors import InvalidInput
+from booking.tenancy import create_organization
+
+
+
+def _session():
+    return current_app.extensions["db_write_sessions"]()
+
+
+@click.command("create-organization")
+@click.argument("name")
+def create_organization_command(name: str) -> None:
+    """Create an organization; its admin API key is the last line printed."""
+    with _session() as session:
+        try:
+            organization, token = create_organization(session, name)
+        except InvalidInput as exc:
+            raise click.BadParameter(str(exc.errors["name"][0]), param_hint="NAME") from exc
+        session.commit()
+    click.echo(f"Created organization {organization.id} ({organization.name}).")
+    click.echo("Its admin API key (shown once, stored only hashed):")
+    click.echo(token)
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (Alembic upgrade head)."""
+    from migrations import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"])
+    click.echo("Database is at the latest migration.")
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Seed the demo organization into an empty database; print its admin key."""
+    key_file = Path(current_app.instance_path) / "demo-api-key"
+    saved = key_file.read_text().strip() if key_file.exists() else None
+    with _session() as session:
+        token = demo.ensure_demo(session, saved)
+        session.commit()
+    if token is None:
+        click.echo("The database holds other organizations and no demo; nothing seeded.")
+        return
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(token + "\n")
+    key_file.chmod(0o600)
+    click.echo(f"Demo organization ready. Admin API key: {token}")
+
+
+def init_app(app) -> None:
+    for command in (create_organization_command, migrate_command, seed_demo_command):
+        app.cli.add_command(command)
+

@@ -1,0 +1,21 @@
+"""Configuration from the environment, read when the app is built (never at import)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'needlebook.sqlite3'}"
+
+
+def from_environment(env=os.environ) -> dict:
+    return {
+        "DATABASE_URL": env.get("DATABASE_URL") or default_database_url(),
+        "PORT": int(env.get("PORT", "8000")),
+        "HOLD_TTL_SECONDS": int(env.get("HOLD_TTL", "600")),
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+    }

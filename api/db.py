@@ -1,0 +1,42 @@
+"""The request's database session: one transaction per request.
+
+A view commits explicitly once everything it does has succeeded; the teardown
+rolls back whatever was not committed, so a request that fails writes nothing.
+"""
+from __future__ import annotations
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy.orm import Session
+
+from models import writer
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def init_app(app, engine, sessionmaker=None) -> None:
+    app.extensions["db_engine"] = engine
+    # Writes bind to the writer engine: BEGIN IMMEDIATE on SQLite serializes them.
+    app.extensions["db_read_sessions"] = sessionmaker or _maker(engine)
+    app.extensions["db_write_sessions"] = sessionmaker or _maker(writer(engine))
+    app.teardown_appcontext(_close)
+
+
+def _maker(bind):
+    from models import make_sessionmaker
+
+    return make_sessionmaker(bind)
+
+
+def session() -> Session:
+    if "db_session" not in g:
+        reading = has_request_context() and request.method in READ_METHODS
+        kind = "db_read_sessions" if reading else "db_write_sessions"
+        g.db_session = current_app.extensions[kind]()
+    return g.db_session
+
+
+def _close(_exc=None) -> None:
+    db = g.pop("db_session", None)
+    if db is not None:
+        db.rollback()
+        db.close()

@@ -1,0 +1,137 @@
+"""The one place that turns errors into application/problem+json (RFC 9457)."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import marshmallow as ma
+from flask import current_app, g, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from booking.errors import DomainError
+
+log = logging.getLogger("needlebook.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+# HTTP-level failures with no domain code of their own.
+HTTP_CODES = {
+    400: "malformed_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+# Domain codes and the status each answers with.
+DOMAIN_STATUS = {
+    "validation_error": 422,
+    "not_found": 404,
+    "in_use": 409,
+}
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem detail with the contract's `code`."""
+
+    type = ma.fields.String(metadata={"description": "URI reference naming the problem type"})
+    title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
+    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    detail = ma.fields.String(metadata={"description": "What went wrong in this request"})
+    code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
+    request_id = ma.fields.String(metadata={"description": "Quote this when asking for support"})
+    errors = ma.fields.Dict(
+        metadata={"description": "Field errors keyed by field (validation_error only)"}
+    )
+
+
+def problem(status: int, code: str, detail: str, headers=None, **extra):
+    body = {
+        "type": f"urn:needlebook:problem:{code}",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id(),
+        **extra,
+    }
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_JSON
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    return g.request_id
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    headers = dict(data.get("headers") or {})
+    if status == 405 and error.get_headers():
+        headers.update({k: v for k, v in error.get_headers() if k == "Allow"})
+    errors = data.get("errors") or data.get("messages")
+    if status == 422 and errors:
+        # webargs nests errors by location ({"json": {...}}); the client wants fields.
+        errors = _flatten_locations(errors)
+        return problem(422, "validation_error", "The request has invalid fields.", headers, errors=errors)
+    code = data.get("code") or HTTP_CODES.get(status, "error")
+    detail = data.get("message") or error.description or _title(status)
+    if status == 500:
+        detail = "An unexpected error occurred; it has been logged with this request id."
+    return problem(status, code, detail, headers)
+
+
+def _flatten_locations(errors: dict) -> dict:
+    locations = {"json", "query", "querystring", "headers", "path", "view_args", "form"}
+    flat: dict = {}
+    for key, value in errors.items():
+        if key in locations and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def handle_domain_error(error: DomainError):
+    status = DOMAIN_STATUS.get(error.code, 422)
+    return problem(status, error.code, error.detail, **error.facts)
+
+
+def handle_unexpected(error: Exception):
+    log.exception("unhandled error [request_id=%s] %s %s", request_id(), request.method, request.path)
+    return handle_http_exception(InternalServerError())
+
+
+def init_app(app) -> None:
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+    @app.after_request
+    def _tag(response):
+        response.headers["X-Request-ID"] = request_id()
+        return response

@@ -1,0 +1,214 @@
+"""Patients, their contraindications as assessed, and their treatment courses."""
+from __future__ import annotations
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from booking.courses import course_defaults
+from booking.errors import InvalidInput
+from booking.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
+from models import Contraindication, Course, Patient, TreatmentType, utcnow
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, Id, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+
+blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
+
+Phone = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Regexp(
+    r"^\+[1-9]\d{6,14}$", error="Must be an international number such as +447700900123."))
+
+
+class ContraindicationSchema(Schema):
+    code = ma.fields.String()
+    recorded_at = ma.fields.AwareDateTime()
+    recorded_by = ma.fields.String(allow_none=True)
+    resolved_at = ma.fields.AwareDateTime(allow_none=True)
+    resolved_by = ma.fields.String(allow_none=True)
+
+
+class PatientSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    name = Name(required=True)
+    email = ma.fields.Email(load_default=None, allow_none=True)
+    phone = Phone
+    date_of_birth = ma.fields.Date(load_default=None, allow_none=True)
+    contraindications = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(CONTRAINDICATIONS)), load_default=list,
+        metadata={"description": "Active contraindications; the list replaces the active set"},
+    )
+    assessed_by = ma.fields.String(
+        load_only=True, load_default=None, allow_none=True, validate=ma.validate.Length(max=200),
+        metadata={"description": "Who assessed the contraindications given (recorded with them)"},
+    )
+    contraindication_history = ma.fields.List(
+        ma.fields.Nested(ContraindicationSchema), dump_only=True, attribute="contraindication_records",
+        metadata={"description": "Every contraindication recorded, when and by whom, and when resolved"},
+    )
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+    @ma.validates("contraindications")
+    def _unique(self, value, **kwargs):
+        if len(set(value)) != len(value):
+            raise ma.ValidationError("Contraindications must not repeat.")
+
+    @ma.validates("date_of_birth")
+    def _past(self, value, **kwargs):
+        if value is not None and value > utcnow().date():
+            raise ma.ValidationError("Must not be in the future.")
+
+
+class PatientListArgs(ListArgs):
+    email = ma.fields.Email(load_default=None, metadata={"description": "Exact e-mail address"})
+
+
+class CourseSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    patient_id = ma.fields.String(dump_only=True)
+    treatment_type_id = Id(required=True, metadata={"description": "A microneedling treatment type"})
+    indication = ma.fields.String(required=True, validate=ma.validate.OneOf(tuple(INDICATIONS)))
+    max_sessions = ma.fields.Integer(validate=ma.validate.Range(1, 20),
+                                     metadata={"description": "Cap; default from the indication"})
+    max_sessions_per_365_days = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(1, 12),
+                                                  metadata={"description": "Rolling cap (ageing: 2)"})
+    status = ma.fields.String(validate=ma.validate.OneOf(COURSE_STATUSES))
+    notes = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=5000))
+    sessions_completed = ma.fields.Integer(dump_only=True)
+    next_earliest_start = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class CourseUpdateSchema(CourseSchema):
+    class Meta:
+        exclude = ("treatment_type_id",)
+
+
+PatientPageSchema = page_schema(PatientSchema)
+CoursePageSchema = page_schema(CourseSchema)
+
+
+def apply(patient: Patient, data: dict) -> Patient:
+    if "contraindications" in data:
+        record_contraindications(patient, data["contraindications"], data.get("assessed_by"))
+    for field in ("name", "email", "phone", "date_of_birth"):
+        if field in data:
+            setattr(patient, field, data[field])
+    return patient
+
+
+def record_contraindications(patient: Patient, active: list[str], by: str | None) -> None:
+    """New codes are recorded now, by `by`; codes no longer listed are resolved, not deleted."""
+    now = utcnow()
+    current = {r.code: r for r in patient.contraindication_records if r.resolved_at is None}
+    for code, record in current.items():
+        if code not in active:
+            record.resolved_at, record.resolved_by = now, by
+    for code in active:
+        if code not in current:
+            patient.contraindication_records.append(
+                Contraindication(code=code, recorded_at=now, recorded_by=by)
+            )
+
+
+@blp.route("/patients")
+class Patients(MethodView):
+    @requires("read")
+    @blp.arguments(PatientListArgs, location="query")
+    @blp.response(200, PatientPageSchema)
+    def get(self, args):
+        """List patients"""
+        query = scoped(Patient)
+        if args["email"]:
+            query = query.where(sa.func.lower(Patient.email) == args["email"].lower())
+        return paginate(query, Patient, args)
+
+    @requires("book")
+    @blp.arguments(PatientSchema)
+    @blp.response(201, PatientSchema)
+    def post(self, data):
+        """Register a patient"""
+        patient = apply(Patient(organization_id=organization_id()), data)
+        db.session().add(patient)
+        db.session().commit()
+        return patient
+
+
+@blp.route("/patients/<patient_id>")
+class PatientItem(MethodView):
+    @requires("read")
+    @blp.response(200, PatientSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, patient_id):
+        """Get a patient"""
+        return get_or_404(Patient, patient_id)
+
+    @requires("book")
+    @blp.arguments(PatientSchema(partial=True))
+    @blp.response(200, PatientSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, data, patient_id):
+        """Update a patient's contact details or contraindications"""
+        patient = apply(get_or_404(Patient, patient_id), data)
+        patient.updated_at = utcnow()
+        db.session().commit()
+        return patient
+
+
+@blp.route("/patients/<patient_id>/courses")
+class PatientCourses(MethodView):
+    @requires("read")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, CoursePageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, patient_id):
+        """List a patient's courses"""
+        patient = get_or_404(Patient, patient_id)
+        return paginate(scoped(Course).where(Course.patient_id == patient.id), Course, args)
+
+    @requires("book")
+    @blp.arguments(CourseSchema)
+    @blp.response(201, CourseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, patient_id):
+        """Open a treatment course (the cap defaults from the indication)"""
+        patient = get_or_404(Patient, patient_id)
+        treatment_type = db.session().scalar(
+            scoped(TreatmentType).where(TreatmentType.id == data["treatment_type_id"])
+        )
+        if treatment_type is None:
+            raise InvalidInput({"treatment_type_id": ["Unknown treatment type."]})
+        values = course_defaults(treatment_type.kind, treatment_type.max_sessions, data)
+        course = Course(organization_id=organization_id(), patient_id=patient.id, **values)
+        db.session().add(course)
+        db.session().commit()
+        return course
+
+
+@blp.route("/courses/<course_id>")
+class CourseItem(MethodView):
+    @requires("read")
+    @blp.response(200, CourseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, course_id):
+        """Get a course with its progress"""
+        return get_or_404(Course, course_id)
+
+    @requires("book")
+    @blp.arguments(CourseUpdateSchema(partial=True))
+    @blp.response(200, CourseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, data, course_id):
+        """Change a course's indication, cap, status or notes"""
+        course = get_or_404(Course, course_id)
+        treatment_type = db.session().get(TreatmentType, course.treatment_type_id)
+        current = {f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days",
+                                                    "status", "notes")}
+        values = course_defaults(treatment_type.kind, treatment_type.max_sessions,
+                                 {**current, **data, "treatment_type_id": course.treatment_type_id})
+        for field, value in values.items():
+            setattr(course, field, value)
+        db.session().commit()
+        return course

@@ -1,0 +1,97 @@
+"""Treatment types: consultation, microneedling and review, with their timings and limits."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from booking.treatments import check_treatment_type, defaults_for
+from booking.errors import InvalidInput
+from booking.vocabulary import KINDS
+from models import TreatmentType
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+
+blp = Blueprint("treatment_types", __name__, url_prefix="/v1/treatment-types",
+                description="Treatment types with numbing, durations, interval and course cap")
+
+
+def _minutes(description: str):
+    return ma.fields.Integer(metadata={"description": description})
+
+
+def _optional_days(description: str):
+    return ma.fields.Integer(allow_none=True, metadata={"description": description})
+
+
+class TreatmentTypeSchema(Schema):
+    """Omitted numbers take the defaults of the kind; every number is checked against its range."""
+
+    id = ma.fields.String(dump_only=True)
+    name = Name(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
+    numbing_minutes = _minutes("Numbing cream lead before needling: 20-60 (default 30) for microneedling, else 0")
+    prep_minutes = _minutes("Practitioner busy applying the cream (default 5); free afterwards until needling")
+    procedure_minutes = _minutes("Needling or consultation time (defaults 30; review 15)")
+    aftercare_minutes = _minutes("Serum and aftercare instructions (default 10)")
+    turnover_minutes = _minutes("Room cleaning and needle change after the patient leaves (default 10)")
+    min_interval_days = _optional_days("Minimum days between session starts, 28-365 (default 28)")
+    recommended_interval_days = _optional_days("Upper end of the follow-up window (default 42)")
+    max_sessions = _optional_days("Most sessions a course of this type may have (default 6)")
+    consultation_valid_days = _optional_days("A consultation counts for this many days (default 180)")
+    allowed_areas = ma.fields.List(ma.fields.String(), metadata={"example": ["face", "neck"]})
+    required_capability = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=64),
+                                           metadata={"description": "Room capability needed, e.g. needling"})
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+TreatmentTypePageSchema = page_schema(TreatmentTypeSchema)
+FIELDS = tuple(n for n, f in TreatmentTypeSchema().fields.items() if not f.dump_only)
+
+
+@blp.route("")
+class TreatmentTypes(MethodView):
+    @requires("read")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, TreatmentTypePageSchema)
+    def get(self, args):
+        """List treatment types"""
+        return paginate(scoped(TreatmentType), TreatmentType, args)
+
+    @requires("admin")
+    @blp.arguments(TreatmentTypeSchema)
+    @blp.response(201, TreatmentTypeSchema)
+    def post(self, data):
+        """Create a treatment type (omitted timings take the kind's defaults)"""
+        values = check_treatment_type({**defaults_for(data["kind"]), **data})
+        treatment_type = TreatmentType(organization_id=organization_id(), **values)
+        db.session().add(treatment_type)
+        db.session().commit()
+        return treatment_type
+
+
+@blp.route("/<treatment_type_id>")
+class TreatmentTypeItem(MethodView):
+    @requires("read")
+    @blp.response(200, TreatmentTypeSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, treatment_type_id):
+        """Get a treatment type"""
+        return get_or_404(TreatmentType, treatment_type_id, what="treatment type")
+
+    @requires("admin")
+    @blp.arguments(TreatmentTypeSchema(partial=True))
+    @blp.response(200, TreatmentTypeSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, data, treatment_type_id):
+        """Change a treatment type's name, timings or limits (not its kind)"""
+        treatment_type = get_or_404(TreatmentType, treatment_type_id, what="treatment type")
+        if data.get("kind", treatment_type.kind) != treatment_type.kind:
+            raise InvalidInput({"kind": ["The kind of a treatment type cannot change; create a new one."]})
+        current = {field: getattr(treatment_type, field) for field in FIELDS}
+        for field, value in check_treatment_type({**current, **data}).items():
+            setattr(treatment_type, field, value)
+        db.session().commit()
+        return treatment_type

@@ -1,0 +1,29 @@
+"""Course caps (rule 6): defaults from the indication, bounded by the treatment type."""
+from __future__ import annotations
+
+from .errors import InvalidInput
+from .vocabulary import INDICATIONS
+
+
+def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
+    """The course's values with the indication's defaults filled in and checked.
+
+    A course is a series of microneedling sessions; its cap may not exceed the
+    treatment type's own cap.
+    """
+    if kind != "microneedling":
+        raise InvalidInput({"treatment_type_id": ["A course is for a microneedling treatment type."]})
+    defaults = INDICATIONS[data["indication"]]
+    values = {
+        "treatment_type_id": data["treatment_type_id"],
+        "indication": data["indication"],
+        "max_sessions": data.get("max_sessions") or min(defaults["max_sessions"], type_cap or 20),
+        "max_sessions_per_365_days": data.get(
+            "max_sessions_per_365_days", defaults["max_sessions_per_365_days"]
+        ),
+        "status": data.get("status", "active"),
+        "notes": data.get("notes"),
+    }
+    if type_cap is not None and values["max_sessions"] > type_cap:
+        raise InvalidInput({"max_sessions": [f"Must not exceed the treatment type's cap of {type_cap}."]})
+    return values

@@ -1,0 +1,111 @@
+"""The demo organization that `make run` seeds into an empty database."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from models import (
+    SCOPES, Clinic, Contraindication, Course, OpeningHours, Organization, Patient, Practitioner,
+    Room, TreatmentType, WorkingHours, utcnow,
+)
+
+from .courses import course_defaults
+from .tenancy import create_organization, find_key, issue_api_key
+from .treatments import check_treatment_type, defaults_for
+from .weekly import Shift, check_week, parse_hhmm
+
+DEMO_NAME = "Demo Skin Clinics"
+
+
+def ensure_demo(db: Session, saved_token: str | None) -> str | None:
+    """Seed an empty database and return the demo admin key.
+
+    With the demo already there, the saved key is returned while it is still
+    valid, else a new one is issued. A database holding other organizations
+    only is left alone (None).
+    """
+    if db.scalar(sa.select(sa.func.count()).select_from(Organization)) == 0:
+        return _seed(db)
+    organization = db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME))
+    if organization is None:
+        return None
+    key = find_key(db, saved_token) if saved_token else None
+    if key is not None and key.organization_id == organization.id and "admin" in key.scopes:
+        return saved_token
+    _, token = issue_api_key(db, organization.id, "demo admin (make run)", SCOPES)
+    return token
+
+
+def _hours(clinic_id: str, spec: str) -> list[dict]:
+    """'0-4 09:00-17:00' -> one entry per weekday 0..4."""
+    days, times = spec.split()
+    first, _, last = days.partition("-")
+    start, end = (parse_hhmm(t, allow_end_of_day=True) for t in times.split("-"))
+    return [dict(clinic_id=clinic_id, weekday=d, start_minute=start, end_minute=end)
+            for d in range(int(first), int(last or first) + 1)]
+
+
+def _seed(db: Session) -> str:
+    organization, token = create_organization(db, DEMO_NAME)
+    org = organization.id
+    london = Clinic(organization_id=org, name="London Bridge", timezone="Europe/London",
+                    address="1 Tooley Street, London SE1")
+    new_york = Clinic(organization_id=org, name="Manhattan", timezone="America/New_York",
+                      address="350 5th Avenue, New York, NY")
+    for clinic in (london, new_york):
+        clinic.opening_hours = [OpeningHours(**{k: v for k, v in h.items() if k != "clinic_id"})
+                                for spec in ("0-4 08:00-20:00", "5 09:00-17:00")
+                                for h in _hours("", spec)]
+    db.add_all([london, new_york])
+    db.flush()
+    for clinic, prefix in ((london, "LB"), (new_york, "MH")):
+        db.add_all([
+            Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Treatment 1", capabilities=["needling"]),
+            Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Treatment 2", capabilities=["needling"]),
+            Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Consulting", capabilities=["consultation"]),
+        ])
+
+    types = {}
+    for kind, name in (("consultation", "Skin consultation"), ("microneedling", "Microneedling session"),
+                       ("review", "Follow-up review")):
+        types[kind] = TreatmentType(organization_id=org, name=name, **check_treatment_type(
+            {**defaults_for(kind), "kind": kind}))
+    db.add_all(types.values())
+    db.flush()
+
+    staff = [
+        ("Dr Amara Okafor", [london], ["0-4 09:00-17:00"]),
+        ("Sam Patel", [london], ["1-5 10:00-18:00"]),
+        ("Jordan Rivera", [new_york], ["0-4 09:00-17:00"]),
+        # Works both clinics: London early in the week, New York later.
+        ("Dr Lena Fischer", [london, new_york], ["L0-1 09:00-17:00", "N3-4 09:00-17:00"]),
+    ]
+    zones = {london.id: london.timezone, new_york.id: new_york.timezone}
+    for name, clinics, specs in staff:
+        hours = []
+        for spec in specs:
+            clinic = {"L": london, "N": new_york}.get(spec[0], clinics[0])
+            hours += _hours(clinic.id, spec.lstrip("LN"))
+        check_week([Shift(h["weekday"], h["start_minute"], h["end_minute"], h["clinic_id"], zones[h["clinic_id"]])
+                    for h in hours])
+        db.add(Practitioner(organization_id=org, name=name, clinics=clinics,
+                            treatment_types=list(types.values()),
+                            working_hours=[WorkingHours(**h) for h in hours]))
+
+    now = utcnow()
+    patients = [
+        Patient(organization_id=org, name="Olivia Bennett", email="olivia@example.com", phone="+447700900101"),
+        Patient(organization_id=org, name="Marcus Chen", email="marcus@example.com", phone="+12125550102"),
+        Patient(organization_id=org, name="Priya Sharma", email="priya@example.com", phone="+447700900103"),
+        Patient(organization_id=org, name="Ethan Brooks", email="ethan@example.com", phone="+12125550104",
+                contraindication_records=[Contraindication(code="rosacea", recorded_at=now,
+                                                           recorded_by="Dr Amara Okafor")]),
+    ]
+    db.add_all(patients)
+    db.flush()
+    microneedling = types["microneedling"]
+    db.add(Course(organization_id=org, patient_id=patients[0].id, **course_defaults(
+        microneedling.kind, microneedling.max_sessions,
+        {"treatment_type_id": microneedling.id, "indication": "acne_scars"})))
+    db.flush()
+    return token

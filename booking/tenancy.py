@@ -1,0 +1,57 @@
+"""Organizations and API keys: create, issue and resolve keys."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from models import SCOPES, ApiKey, Organization
+
+from .errors import InvalidInput
+
+KEY_PREFIX = "nbk_"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_api_key(db: Session, organization_id: str, name: str, scopes) -> tuple[ApiKey, str]:
+    """A new key; the clear token is returned once and never stored."""
+    scopes = list(dict.fromkeys(scopes))
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise InvalidInput({"scopes": [f"Each scope must be one of: {', '.join(SCOPES)}."]})
+    token = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        organization_id=organization_id,
+        name=name,
+        digest=digest(token),
+        prefix=token[: len(KEY_PREFIX) + 6],
+        scopes=scopes,
+    )
+    db.add(key)
+    db.flush()
+    return key, token
+
+
+def create_organization(db: Session, name: str) -> tuple[Organization, str]:
+    """An organization with one admin key holding every scope."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput({"name": ["Must be 1 to 200 characters."]})
+    organization = Organization(name=name)
+    db.add(organization)
+    db.flush()
+    _, token = issue_api_key(db, organization.id, "admin", SCOPES)
+    return organization, token
+
+
+def find_key(db: Session, token: str) -> ApiKey | None:
+    if not token.startswith(KEY_PREFIX) or len(token) > 200:
+        return None
+    return db.scalar(
+        sa.select(ApiKey).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None))
+    )

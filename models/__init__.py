@@ -1,0 +1,15 @@
+"""SQLAlchemy models and session setup. Importing this package builds nothing."""
+from .base import Base, new_id, utcnow
+from .clinic import Clinic, Closure, OpeningHours, Room
+from .db import make_engine, make_sessionmaker, writer
+from .patient import Contraindication, Course, Patient
+from .staff import Practitioner, TimeOff, WorkingHours
+from .tenancy import SCOPES, ApiKey, Organization
+from .treatment import TreatmentType
+
+__all__ = [
+    "SCOPES", "ApiKey", "Base", "Clinic", "Closure", "Contraindication", "Course",
+    "OpeningHours", "Organization", "Patient", "Practitioner", "Room", "TimeOff",
+    "TreatmentType", "WorkingHours", "make_engine", "make_sessionmaker", "new_id",
+    "utcnow", "writer",
+]

@@ -1,0 +1,71 @@
+"""Patients, their recorded contraindications and their treatment courses."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Timestamped, new_id, org_fk
+
+
+class Patient(Timestamped, Base):
+    __tablename__ = "patients"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("pat"))
+    organization_id: Mapped[str] = org_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    date_of_birth: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+
+    contraindication_records: Mapped[list[Contraindication]] = relationship(
+        cascade="all, delete-orphan", order_by="(Contraindication.recorded_at, Contraindication.id)"
+    )
+
+    @property
+    def contraindications(self) -> list[str]:
+        return sorted(r.code for r in self.contraindication_records if r.resolved_at is None)
+
+
+class Contraindication(Base):
+    """A contraindication as assessed: when and by whom, and when it was resolved.
+
+    Resolving keeps the row, so the assessment history is never lost.
+    """
+
+    __tablename__ = "patient_contraindications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[str] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    code: Mapped[str] = mapped_column(sa.String(64))
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+
+
+class Course(Timestamped, Base):
+    __tablename__ = "courses"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("crs"))
+    organization_id: Mapped[str] = org_fk()
+    patient_id: Mapped[str] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    treatment_type_id: Mapped[str] = mapped_column(sa.ForeignKey("treatment_types.id"))
+    indication: Mapped[str] = mapped_column(sa.String(40))
+    max_sessions: Mapped[int]
+    max_sessions_per_365_days: Mapped[int | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(20), default="active")
+    notes: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    # Kept by the booking services as sessions complete or are recorded as past.
+    sessions_completed: Mapped[int] = mapped_column(default=0)
+    last_session_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    treatment_type = relationship("TreatmentType", lazy="joined")
+
+    @property
+    def next_earliest_start(self) -> datetime | None:
+        """The course's last session start plus the type's minimum interval."""
+        if self.last_session_at is None or self.treatment_type.min_interval_days is None:
+            return None
+        return self.last_session_at + timedelta(days=self.treatment_type.min_interval_days)

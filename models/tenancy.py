@@ -1,0 +1,36 @@
+"""Organizations (clinic chains) and their API keys."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, Timestamped, new_id, org_fk
+
+SCOPES = ("read", "book", "admin")
+
+
+class Organization(Timestamped, Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("org"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+
+
+class ApiKey(Timestamped, Base):
+    """A key is shown once; only its SHA-256 digest is stored.
+
+    Keys are 256-bit random tokens, so a fast digest is enough: there is nothing
+    to brute-force that a slow password hash would protect (unlike passwords).
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("key"))
+    organization_id: Mapped[str] = org_fk()
+    name: Mapped[str] = mapped_column(sa.String(200))
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,0 +1,1 @@
+"""The APScheduler process (follow-up proposals, hold expiry, reminders) lives here."""
