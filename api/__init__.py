@@ -16,8 +16,9 @@ API_TITLE = "Needlebook clinic scheduling API"
 API_VERSION = "1.0.0"
 API_DESCRIPTION = """\
 Scheduling for clinic chains that perform microneedling: clinics in their own time
-zones, rooms, practitioners across clinics, treatment types with numbing lead times,
-patients, courses and (soon) holds and appointments that never double-book.
+zones, rooms, practitioners working across clinics, treatment types with their
+numbing lead times and intervals, patients with their contraindications, and
+treatment courses.
 
 Authenticate with `Authorization: Bearer <api key>`. Errors are
 `application/problem+json` with a stable `code`.

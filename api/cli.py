@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from booking import demo
 from booking.errors import InvalidInput
@@ -17,6 +18,7 @@ def _session():
 
 
 @click.command("create-organization")
+@with_appcontext
 @click.argument("name")
 def create_organization_command(name: str) -> None:
     """Create an organization; its admin API key is the last line printed."""
@@ -32,6 +34,7 @@ def create_organization_command(name: str) -> None:
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command() -> None:
     """Bring the database schema up to date (Alembic upgrade head)."""
     from migrations import upgrade
@@ -41,6 +44,7 @@ def migrate_command() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Seed the demo organization into an empty database; print its admin key."""
     key_file = Path(current_app.instance_path) / "demo-api-key"

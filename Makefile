@@ -1,0 +1,43 @@
+# Two commands set everything up: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PORT
+
+.PHONY: run test install install-test openapi migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# compat editable mode puts the project root on sys.path, so new packages need no reinstall.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e . --config-settings editable_mode=compat
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	$(BIN)/flask --app wsgi migrate
+
+run: migrate
+	@$(BIN)/flask --app wsgi seed-demo
+	@echo "API:  http://$(HOST):$(PORT)/v1   docs: http://$(HOST):$(PORT)/docs   health: http://$(HOST):$(PORT)/healthz"
+	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+# SQLite always; PostgreSQL too when TEST_POSTGRES_URL is set or a local server answers.
+test: install-test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+openapi: install
+	$(BIN)/flask --app wsgi openapi write openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3* instance/demo-api-key

@@ -1,0 +1,123 @@
+"""Fixtures: the suite runs once per database backend (SQLite, and PostgreSQL when reachable).
+
+Each backend's database is migrated once with Alembic; each test runs inside a
+transaction on one connection that is rolled back at the end, and every request
+gets its own session joined to it with SAVEPOINTs, so a view's commit is real to
+the next request of the test and nothing survives the test.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+
+from api import create_app
+from migrations import upgrade
+from models import make_engine
+
+from .helpers import Caller, make_organization
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("TEST_POSTGRES_URL") or DEFAULT_POSTGRES
+    try:
+        engine = make_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return url
+    except Exception:  # noqa: BLE001 - any failure means: no PostgreSQL here
+        if os.environ.get("TEST_POSTGRES_URL") or os.environ.get("REQUIRE_POSTGRES"):
+            raise
+        return None
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(request, tmp_path_factory):
+    """(name, url) of a freshly migrated database of this backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        upgrade(url)
+        yield "sqlite", url
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        pytest.skip("PostgreSQL is not reachable (set TEST_POSTGRES_URL)")
+    name = f"needlebook_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = str(sa.make_url(admin.url).set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(url)
+        yield "postgresql", url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(backend):
+    engine = make_engine(backend[1])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _app(backend):
+    """One app per backend; each test rebinds its sessions to the test's connection."""
+    app = create_app({"DATABASE_URL": backend[1], "TESTING": True}, sessionmaker=sessionmaker())
+    return app
+
+
+@pytest.fixture
+def connection(engine):
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield connection
+        if transaction.is_active:
+            transaction.rollback()
+
+
+@pytest.fixture
+def app(_app, connection):
+    maker = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    _app.extensions["db_read_sessions"] = maker
+    _app.extensions["db_write_sessions"] = maker
+    return _app
+
+
+@pytest.fixture
+def db(app):
+    """A session on the test's connection, for checking what the API wrote."""
+    session = app.extensions["db_read_sessions"]()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def admin(app, client) -> Caller:
+    """An admin key of a fresh organization."""
+    return make_organization(app, client, "Acme Skin")
+
+
+@pytest.fixture
+def other(app, client) -> Caller:
+    """An admin key of a second organization that must see nothing of the first."""
+    return make_organization(app, client, "Rival Clinics")
