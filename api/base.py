@@ -21,6 +21,12 @@ class Parser(FlaskParser):
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, message=f"The body is not valid JSON: {error}.", code="malformed_json")
 
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:  # json.loads gives up on very deep nesting: a client error, not a 500
+            abort(400, message="The body is not valid JSON: it is nested too deeply.", code="malformed_json")
+
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
@@ -52,6 +58,29 @@ class LocalTime(ma.fields.String):
             return parse_hhmm(text, allow_end_of_day=self.end_of_day)
         except ValueError as exc:
             raise ma.ValidationError(str(exc)) from exc
+
+
+class Whole(ma.fields.Nested):
+    """A nested object that must be complete even inside a partial (PATCH) schema.
+
+    marshmallow hands `partial=True` down to nested schemas, which would let a PATCH
+    store an opening-hours entry without an `end` or a closure without an `end_date`.
+    """
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        return super()._deserialize(value, attr, data, partial=False, **kwargs)
+
+
+class FullMatch(ma.validate.Regexp):
+    """A Regexp the whole string must match: re.match with '$' lets a trailing newline through.
+
+    The pattern stays ECMA-compatible for the OpenAPI document.
+    """
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
 
 
 def Instant(**kwargs):  # noqa: N802 - reads like a field class

@@ -1,6 +1,7 @@
 """Command-line tasks: `flask --app wsgi <command>`."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -39,6 +40,7 @@ def migrate_command() -> None:
     """Bring the database schema up to date (Alembic upgrade head)."""
     from migrations import upgrade
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade(current_app.config["DATABASE_URL"])
     click.echo("Database is at the latest migration.")
 

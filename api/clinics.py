@@ -10,7 +10,9 @@ from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
 
 from . import db
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, LocalTime, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import (
+    Blueprint, ListArgs, LocalTime, Name, Schema, Whole, get_or_404, page_schema, paginate, scoped,
+)
 
 blp = Blueprint("clinics", __name__, url_prefix="/v1/clinics", description="Clinics of the organization")
 
@@ -46,9 +48,9 @@ class ClinicSchema(Schema):
     timezone = ma.fields.String(required=True, validate=_valid_zone,
                                 metadata={"description": "IANA time zone", "example": "Europe/London"})
     address = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
-    opening_hours = ma.fields.List(ma.fields.Nested(OpeningHoursSchema), load_default=list,
+    opening_hours = ma.fields.List(Whole(OpeningHoursSchema), load_default=list,
                                    metadata={"description": "Weekly local hours; several per weekday allowed"})
-    closures = ma.fields.List(ma.fields.Nested(ClosureSchema), load_default=list)
+    closures = ma.fields.List(Whole(ClosureSchema), load_default=list)
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 

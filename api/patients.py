@@ -12,12 +12,12 @@ from models import Contraindication, Course, Patient, TreatmentType, utcnow
 
 from . import db
 from .auth import organization_id, requires
-from .base import Blueprint, Id, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, FullMatch, Id, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
 
-Phone = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Regexp(
-    r"^\+[1-9]\d{6,14}$", error="Must be an international number such as +447700900123."))
+Phone = ma.fields.String(load_default=None, allow_none=True, validate=FullMatch(
+    r"^\+[1-9][0-9]{6,14}$", error="Must be an international number such as +447700900123."))
 
 
 class ContraindicationSchema(Schema):

@@ -8,12 +8,12 @@ from models import Clinic, Room, utcnow
 
 from . import db
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, FullMatch, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("rooms", __name__, url_prefix="/v1", description="Rooms and their capabilities")
 
-Capability = ma.fields.String(validate=ma.validate.Regexp(
-    r"^[a-z][a-z0-9_]{0,39}$", error="Must be a lowercase word such as 'needling'."))
+CAPABILITY = FullMatch(r"^[a-z][a-z0-9_]{0,39}$", error="Must be a lowercase word such as 'needling'.")
+Capability = ma.fields.String(validate=CAPABILITY)
 
 
 class RoomSchema(Schema):

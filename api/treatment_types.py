@@ -12,6 +12,7 @@ from models import TreatmentType
 from . import db
 from .auth import organization_id, requires
 from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .rooms import CAPABILITY
 
 blp = Blueprint("treatment_types", __name__, url_prefix="/v1/treatment-types",
                 description="Treatment types with numbing, durations, interval and course cap")
@@ -41,7 +42,7 @@ class TreatmentTypeSchema(Schema):
     max_sessions = _optional_days("Most sessions a course of this type may have (default 6)")
     consultation_valid_days = _optional_days("A consultation counts for this many days (default 180)")
     allowed_areas = ma.fields.List(ma.fields.String(), metadata={"example": ["face", "neck"]})
-    required_capability = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=64),
+    required_capability = ma.fields.String(allow_none=True, validate=CAPABILITY,
                                            metadata={"description": "Room capability needed, e.g. needling"})
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)

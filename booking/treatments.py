@@ -59,10 +59,10 @@ def check_treatment_type(values: dict) -> dict:
         value = values.get(field)
         if value is None or not low <= value <= high:
             allowed = f"{low}" if low == high else f"between {low} and {high}"
-            errors[field] = [f"Must be {allowed} for a {kind}."]
+            errors[field] = [f"Must be {allowed} for the {kind} kind."]
     for field in INTERVAL_FIELDS:
         if field not in limits and values.get(field) is not None:
-            errors[field] = [f"Applies to microneedling only; must be null for a {kind}."]
+            errors[field] = [f"Applies to microneedling only; must be null for the {kind} kind."]
     if kind == "microneedling" and not errors:
         if values["prep_minutes"] >= values["numbing_minutes"]:
             errors["prep_minutes"] = ["Must be shorter than numbing_minutes."]

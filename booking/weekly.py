@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from .errors import InvalidInput
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"\A([01][0-9]|2[0-3]):([0-5][0-9])\Z")  # ASCII digits only; no trailing newline
 
 
 def parse_hhmm(text: str, *, allow_end_of_day: bool = False) -> int:
