@@ -23,7 +23,6 @@ treatment courses.
 Authenticate with `Authorization: Bearer <api key>`. Errors are
 `application/problem+json` with a stable `code`.
 """
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class Api(flask_smorest.Api):
@@ -74,7 +73,6 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     engine = None if sessionmaker else make_engine(app.config["DATABASE_URL"])
     db.init_app(app, engine, sessionmaker)
     errors.init_app(app)
-    app.before_request(_require_json_body)
 
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)})
     _register_blueprints(api)
@@ -91,15 +89,6 @@ def _schema_name(schema) -> str:
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
     return name + "Update" if getattr(schema, "partial", False) is True else name
-
-
-def _require_json_body():
-    """A body that is not JSON is a 415, whatever the view would have made of it."""
-    if request.method in BODY_METHODS and (request.content_length or request.headers.get("Transfer-Encoding")):
-        if not request.is_json:
-            from flask_smorest import abort
-
-            abort(415, message="Send the body as application/json.")
 
 
 def _register_blueprints(api: Api) -> None:

@@ -31,6 +31,7 @@ def requires(scope: str):
             key = _authenticate()
             if scope not in key.scopes:
                 abort(403, message=f"This API key lacks the '{scope}' scope.")
+            _require_json_body()
             return view(*args, **kwargs)
 
         wrapper.required_scope = scope
@@ -57,3 +58,13 @@ def _authenticate():
         abort(401, message="The API key is unknown or revoked.", headers={"WWW-Authenticate": "Bearer"})
     g.api_key = key
     return key
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _require_json_body() -> None:
+    """A body that is not JSON is a 415, whatever the view would have made of it."""
+    has_body = request.content_length or request.headers.get("Transfer-Encoding")
+    if request.method in BODY_METHODS and has_body and not request.is_json:
+        abort(415, message="Send the body as application/json.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 
 import flask_smorest
@@ -18,6 +19,10 @@ from .auth import organization_id
 
 
 class Parser(FlaskParser):
+    # A mistyped query parameter (`?emial=`) is a 422, not a silently unfiltered list.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+                                   "query": ma.RAISE, "querystring": ma.RAISE}
+
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, message=f"The body is not valid JSON: {error}.", code="malformed_json")
 
@@ -88,8 +93,13 @@ def Instant(**kwargs):  # noqa: N802 - reads like a field class
     return ma.fields.AwareDateTime(format="iso", **kwargs)
 
 
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
+
 def Name(**kwargs):  # noqa: N802
-    return ma.fields.String(validate=ma.validate.Length(min=1, max=200), **kwargs)
+    return ma.fields.String(validate=[ma.validate.Length(min=1, max=200), _not_blank], **kwargs)
 
 
 def Id(**kwargs):  # noqa: N802
@@ -153,11 +163,17 @@ def _encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
+_ID = re.compile(r"\A[a-z]+_[0-9a-z]{26}\Z")
+
+
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        last_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        abort(422, errors={"cursor": ["Invalid cursor."]})
+        last_id = ""
+    if not _ID.match(last_id):
+        abort(422, errors={"cursor": ["Invalid cursor; pass the next_cursor of a previous page."]})
+    return last_id
 
 
 def local_datetime(value: datetime | None, zone) -> datetime | None:

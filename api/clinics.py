@@ -25,7 +25,7 @@ def _valid_zone(name: str) -> None:
 
 
 class OpeningHoursSchema(Schema):
-    weekday = ma.fields.Integer(required=True, validate=ma.validate.Range(0, 6),
+    weekday = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(0, 6),
                                 metadata={"description": "0 = Monday ... 6 = Sunday"})
     start = LocalTime(required=True, attribute="start_minute")
     end = LocalTime(required=True, end_of_day=True, attribute="end_minute")

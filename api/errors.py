@@ -45,7 +45,7 @@ class ProblemSchema(ma.Schema):
 
     type = ma.fields.String(metadata={"description": "URI reference naming the problem type"})
     title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
-    status = ma.fields.Integer(metadata={"description": "HTTP status code"})
+    status = ma.fields.Integer(strict=True, metadata={"description": "HTTP status code"})
     detail = ma.fields.String(metadata={"description": "What went wrong in this request"})
     code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
     request_id = ma.fields.String(metadata={"description": "Quote this when asking for support"})

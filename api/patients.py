@@ -69,13 +69,13 @@ class CourseSchema(Schema):
     patient_id = ma.fields.String(dump_only=True)
     treatment_type_id = Id(required=True, metadata={"description": "A microneedling treatment type"})
     indication = ma.fields.String(required=True, validate=ma.validate.OneOf(tuple(INDICATIONS)))
-    max_sessions = ma.fields.Integer(validate=ma.validate.Range(1, 20),
+    max_sessions = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 20),
                                      metadata={"description": "Cap; default from the indication"})
-    max_sessions_per_365_days = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(1, 12),
+    max_sessions_per_365_days = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(1, 12),
                                                   metadata={"description": "Rolling cap (ageing: 2)"})
     status = ma.fields.String(validate=ma.validate.OneOf(COURSE_STATUSES))
     notes = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=5000))
-    sessions_completed = ma.fields.Integer(dump_only=True)
+    sessions_completed = ma.fields.Integer(strict=True, dump_only=True)
     next_earliest_start = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)

@@ -35,7 +35,7 @@ class PractitionerSchema(Schema):
 
 class WorkingHoursSchema(Schema):
     clinic_id = Id(required=True)
-    weekday = ma.fields.Integer(required=True, validate=ma.validate.Range(0, 6),
+    weekday = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(0, 6),
                                 metadata={"description": "0 = Monday ... 6 = Sunday"})
     start = LocalTime(required=True, attribute="start_minute",
                       metadata={"description": "Local time in the clinic's zone"})

@@ -19,11 +19,11 @@ blp = Blueprint("treatment_types", __name__, url_prefix="/v1/treatment-types",
 
 
 def _minutes(description: str):
-    return ma.fields.Integer(metadata={"description": description})
+    return ma.fields.Integer(strict=True, metadata={"description": description})
 
 
 def _optional_days(description: str):
-    return ma.fields.Integer(allow_none=True, metadata={"description": description})
+    return ma.fields.Integer(strict=True, allow_none=True, metadata={"description": description})
 
 
 class TreatmentTypeSchema(Schema):
