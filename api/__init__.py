@@ -92,9 +92,12 @@ def _schema_name(schema) -> str:
 
 
 def _register_blueprints(api: Api) -> None:
-    from . import api_keys, clinics, health, patients, practitioners, rooms, treatment_types
+    from . import (
+        api_keys, appointments, clinics, health, holds, patients, practitioners, rooms, treatment_types,
+    )
 
-    for module in (health, clinics, rooms, practitioners, treatment_types, patients, api_keys):
+    for module in (health, clinics, rooms, practitioners, treatment_types, patients, holds, appointments,
+                   api_keys):
         api.register_blueprint(module.blp)
 
 

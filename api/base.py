@@ -5,6 +5,7 @@ import base64
 import binascii
 import re
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import flask_smorest
 import marshmallow as ma
@@ -96,6 +97,18 @@ def Instant(**kwargs):  # noqa: N802 - reads like a field class
 def _not_blank(value: str) -> None:
     if not value.strip():
         raise ma.ValidationError("Must not be blank.")
+
+
+class ClinicInstant(ma.fields.AwareDateTime):
+    """An instant shown with the offset of the clinic of the object it belongs to."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return super()._serialize(value.astimezone(ZoneInfo(obj.clinic.timezone)), attr, obj, **kwargs)
 
 
 def Name(**kwargs):  # noqa: N802

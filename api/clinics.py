@@ -48,6 +48,12 @@ class ClinicSchema(Schema):
     timezone = ma.fields.String(required=True, validate=_valid_zone,
                                 metadata={"description": "IANA time zone", "example": "Europe/London"})
     address = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
+    numbing_area_capacity = ma.fields.Integer(
+        strict=True, load_default=0, validate=ma.validate.Range(0, 50),
+        metadata={"description": "0: patients numb in the treatment room; N: a numbing area with N chairs"})
+    device_count = ma.fields.Integer(
+        strict=True, load_default=None, allow_none=True, validate=ma.validate.Range(0, 100),
+        metadata={"description": "null: devices not counted; N: at most N needlings at once"})
     opening_hours = ma.fields.List(Whole(OpeningHoursSchema), load_default=list,
                                    metadata={"description": "Weekly local hours; several per weekday allowed"})
     closures = ma.fields.List(Whole(ClosureSchema), load_default=list)
@@ -69,7 +75,7 @@ def apply(clinic: Clinic, data: dict) -> Clinic:
         clinic.opening_hours = [OpeningHours(**h) for h in data["opening_hours"]]
     if "closures" in data:
         clinic.closures = [Closure(**c) for c in data["closures"]]
-    for field in ("name", "timezone", "address"):
+    for field in ("name", "timezone", "address", "numbing_area_capacity", "device_count"):
         if field in data:
             setattr(clinic, field, data[field])
     return clinic

@@ -37,7 +37,10 @@ DOMAIN_STATUS = {
     "validation_error": 422,
     "not_found": 404,
     "in_use": 409,
-}
+    "slot_unavailable": 409,
+    "invalid_transition": 409,
+    "hold_expired": 410,
+}  # every other domain code (the clinical rules) is a 422
 
 
 class ProblemSchema(ma.Schema):

@@ -5,14 +5,16 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
+from booking import clock, context
 from booking.courses import course_defaults
+from booking.history import record_past_session
 from booking.errors import InvalidInput
 from booking.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
-from models import Contraindication, Course, Patient, TreatmentType, utcnow
+from models import Contraindication, Course, PastSession, Patient, TreatmentType, utcnow
 
 from . import db
 from .auth import organization_id, requires
-from .base import Blueprint, FullMatch, Id, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, FullMatch, Id, Instant, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
 
@@ -81,12 +83,25 @@ class CourseSchema(Schema):
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
+class PastSessionSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    patient_id = ma.fields.String(dump_only=True)
+    treatment_type_id = Id(required=True)
+    performed_at = Instant(required=True, metadata={"description": "When it was done; in the past"})
+    course_id = Id(load_default=None, allow_none=True)
+    provider = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200),
+                                metadata={"description": "Where it was done, if elsewhere"})
+    notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=5000))
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+
+
 class CourseUpdateSchema(CourseSchema):
     class Meta:
         exclude = ("treatment_type_id",)
 
 
 PatientPageSchema = page_schema(PatientSchema)
+PastSessionPageSchema = page_schema(PastSessionSchema)
 CoursePageSchema = page_schema(CourseSchema)
 
 
@@ -166,7 +181,9 @@ class PatientCourses(MethodView):
     def get(self, args, patient_id):
         """List a patient's courses"""
         patient = get_or_404(Patient, patient_id)
-        return paginate(scoped(Course).where(Course.patient_id == patient.id), Course, args)
+        page = paginate(scoped(Course).where(Course.patient_id == patient.id), Course, args)
+        page["data"] = [_progress(c) for c in page["data"]]
+        return page
 
     @requires("book")
     @blp.arguments(CourseSchema)
@@ -184,7 +201,7 @@ class PatientCourses(MethodView):
         course = Course(organization_id=organization_id(), patient_id=patient.id, **values)
         db.session().add(course)
         db.session().commit()
-        return course
+        return _progress(course)
 
 
 @blp.route("/courses/<course_id>")
@@ -194,7 +211,7 @@ class CourseItem(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, course_id):
         """Get a course with its progress"""
-        return get_or_404(Course, course_id)
+        return _progress(get_or_404(Course, course_id))
 
     @requires("book")
     @blp.arguments(CourseUpdateSchema(partial=True))
@@ -211,4 +228,36 @@ class CourseItem(MethodView):
         for field, value in values.items():
             setattr(course, field, value)
         db.session().commit()
-        return course
+        return _progress(course)
+
+
+def _progress(course: Course) -> Course:
+    """Attach the derived `next_earliest_start` for the response."""
+    course.next_earliest_start = context.next_earliest_start(db.session(), course, clock.now())
+    return course
+
+
+@blp.route("/patients/<patient_id>/past-sessions")
+class PatientPastSessions(MethodView):
+    @requires("read")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, PastSessionPageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, patient_id):
+        """List treatments the patient had before coming here or elsewhere"""
+        patient = get_or_404(Patient, patient_id)
+        return paginate(scoped(PastSession).where(PastSession.patient_id == patient.id), PastSession, args)
+
+    @requires("book")
+    @blp.arguments(PastSessionSchema)
+    @blp.response(201, PastSessionSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, patient_id):
+        """Record a past treatment
+
+        It counts for the minimum interval, the course cap and the consultation
+        rule exactly like a session booked here.
+        """
+        session = record_past_session(db.session(), organization_id(), patient_id, **data)
+        db.session().commit()
+        return session

@@ -27,3 +27,49 @@ class NotFound(DomainError):
 
 class InUse(DomainError):
     code = "in_use"
+
+
+class SlotUnavailable(DomainError):
+    """A resource is already claimed; `conflicts` lists what it collided with."""
+
+    code = "slot_unavailable"
+
+
+class InvalidTransition(DomainError):
+    code = "invalid_transition"
+
+
+class HoldExpired(DomainError):
+    code = "hold_expired"
+
+
+class IntervalTooShort(DomainError):
+    code = "interval_too_short"
+
+
+class NumbingLeadTooShort(DomainError):
+    code = "numbing_lead_too_short"
+
+
+class ConsultationRequired(DomainError):
+    code = "consultation_required"
+
+
+class Contraindicated(DomainError):
+    code = "contraindicated"
+
+
+class CourseComplete(DomainError):
+    code = "course_complete"
+
+
+class OutsideWorkingHours(DomainError):
+    code = "outside_working_hours"
+
+
+class NotQualified(DomainError):
+    code = "not_qualified"
+
+
+class AreaNotAllowed(DomainError):
+    code = "area_not_allowed"

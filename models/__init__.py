@@ -1,5 +1,6 @@
 """SQLAlchemy models and session setup. Importing this package builds nothing."""
 from .base import Base, new_id, utcnow
+from .booking import APPOINTMENT_STATUSES, HOLD_SOURCES, LIVE_STATUSES, Appointment, Claim, Hold, PastSession
 from .clinic import Clinic, Closure, OpeningHours, Room
 from .db import make_engine, make_sessionmaker, writer
 from .patient import Contraindication, Course, Patient
@@ -8,7 +9,8 @@ from .tenancy import SCOPES, ApiKey, Organization
 from .treatment import TreatmentType
 
 __all__ = [
-    "SCOPES", "ApiKey", "Base", "Clinic", "Closure", "Contraindication", "Course",
+    "APPOINTMENT_STATUSES", "HOLD_SOURCES", "LIVE_STATUSES", "Appointment", "Claim", "Hold",
+    "PastSession", "SCOPES", "ApiKey", "Base", "Clinic", "Closure", "Contraindication", "Course",
     "OpeningHours", "Organization", "Patient", "Practitioner", "Room", "TimeOff",
     "TreatmentType", "WorkingHours", "make_engine", "make_sessionmaker", "new_id",
     "utcnow", "writer",

@@ -17,6 +17,10 @@ class Clinic(Timestamped, Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     timezone: Mapped[str] = mapped_column(sa.String(64))
     address: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    # 0: patients numb in the treatment room; N: a numbing area with N chairs.
+    numbing_area_capacity: Mapped[int] = mapped_column(default=0, server_default="0")
+    # None: devices are not counted; N: at most N needlings at once.
+    device_count: Mapped[int | None] = mapped_column(nullable=True)
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(

@@ -1,7 +1,7 @@
 """Patients, their recorded contraindications and their treatment courses."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -62,10 +62,3 @@ class Course(Timestamped, Base):
     last_session_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     treatment_type = relationship("TreatmentType", lazy="joined")
-
-    @property
-    def next_earliest_start(self) -> datetime | None:
-        """The course's last session start plus the type's minimum interval."""
-        if self.last_session_at is None or self.treatment_type.min_interval_days is None:
-            return None
-        return self.last_session_at + timedelta(days=self.treatment_type.min_interval_days)

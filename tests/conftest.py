@@ -8,6 +8,7 @@ the next request of the test and nothing survives the test.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 import uuid
 
 import pytest
@@ -121,3 +122,22 @@ def admin(app, client) -> Caller:
 def other(app, client) -> Caller:
     """An admin key of a second organization that must see nothing of the first."""
     return make_organization(app, client, "Rival Clinics")
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The domain's clock, frozen at Monday 4 January 2027 08:00 UTC; tests move it."""
+    from booking import clock as domain_clock
+
+    from .booking_world import MONDAY, Clock
+
+    fake = Clock(MONDAY + timedelta(hours=8))
+    monkeypatch.setattr(domain_clock, "now", fake)
+    return fake
+
+
+@pytest.fixture
+def world(admin, clock):
+    from .booking_world import build_world
+
+    return build_world(admin, clock)

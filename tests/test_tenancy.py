@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -37,6 +38,19 @@ LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r)]
 # A valid body for every write route, so a request gets past argument parsing and it is the
 # organization (or scope) check that answers. '{name}' is replaced by the id of that name.
 HOURS = [{"clinic_id": "{clinic_id}", "weekday": 0, "start": "09:00", "end": "17:00"}]
+
+
+def _monday(weeks: int) -> str:
+    """14:00 UTC on a Monday `weeks` weeks after next Monday: inside the world's hours."""
+    today = datetime.now(timezone.utc).date()
+    monday = today + timedelta(days=7 - today.weekday() + 7 * weeks)
+    return datetime.combine(monday, time(14), timezone.utc).isoformat()
+
+
+# The world's appointment, hold and a free slot, each 5+ weeks apart (the 28-day interval rule).
+APPOINTMENT_AT, HOLD_AT, FREE_AT = _monday(1), _monday(6), _monday(11)
+SLOT = {"clinic_id": "{clinic_id}", "practitioner_id": "{practitioner_id}", "room_id": "{room_id}",
+        "treatment_type_id": "{treatment_type_id}", "patient_id": "{patient_id}"}
 BODIES = {
     ("POST", "/v1/clinics"): {"name": "Leeds", "timezone": "Europe/London"},
     ("POST", "/v1/practitioners"): {"name": "Dr New", "clinic_ids": ["{clinic_id}"]},
@@ -55,6 +69,15 @@ BODIES = {
     ("POST", "/v1/patients/<patient_id>/courses"): {
         "treatment_type_id": "{treatment_type_id}", "indication": "acne_scars"},
     ("PATCH", "/v1/courses/<course_id>"): {"notes": "Hijacked"},
+    ("POST", "/v1/patients/<patient_id>/past-sessions"): {
+        "treatment_type_id": "{treatment_type_id}", "performed_at": "2020-01-06T10:00:00+00:00"},
+    ("POST", "/v1/holds"): {**SLOT, "starts_at": FREE_AT},
+    ("POST", "/v1/appointments"): {**SLOT, "starts_at": FREE_AT},
+    ("PATCH", "/v1/appointments/<appointment_id>"): {"starts_at": FREE_AT},
+    ("POST", "/v1/appointments/<appointment_id>/cancel"): {"reason": "patient_request"},
+    ("POST", "/v1/appointments/<appointment_id>/check-in"): None,  # no body
+    ("POST", "/v1/appointments/<appointment_id>/complete"): None,
+    ("POST", "/v1/appointments/<appointment_id>/no-show"): None,
 }
 
 
@@ -67,6 +90,8 @@ def body_for(method: str, rule: str, ids: dict):
     if method in ("GET", "DELETE"):
         return None
     body = BODIES[(method, rule)]  # a KeyError means: a new write route needs a body here
+    if body is None:
+        return None
 
     def sub(value):
         if isinstance(value, dict):
@@ -100,9 +125,18 @@ def build_world(caller) -> dict:
     patient = caller.make_patient()
     course = caller.make_course(patient["id"], treatment_type["id"])
     key = caller.create("/v1/api-keys", {"name": "Front desk", "scopes": ["read", "book"]})
+    consultation = caller.make_treatment_type("consultation")
+    caller.create(f"/v1/patients/{patient['id']}/past-sessions", {
+        "treatment_type_id": consultation["id"],
+        "performed_at": (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()})
+    slot = {"clinic_id": clinic["id"], "practitioner_id": practitioner["id"], "room_id": room["id"],
+            "treatment_type_id": treatment_type["id"], "patient_id": patient["id"]}
+    appointment = caller.create("/v1/appointments", {**slot, "starts_at": APPOINTMENT_AT})
+    hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
     return {"clinic_id": clinic["id"], "room_id": room["id"], "treatment_type_id": treatment_type["id"],
             "practitioner_id": practitioner["id"], "time_off_id": time_off["id"], "patient_id": patient["id"],
-            "course_id": course["id"], "key_id": key["id"]}
+            "course_id": course["id"], "key_id": key["id"], "appointment_id": appointment["id"],
+            "hold_id": hold["id"]}
 
 
 def snapshot(caller, ids: dict) -> dict:

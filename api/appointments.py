@@ -1,0 +1,198 @@
+"""Appointments: book from a hold or a slot, reschedule, and the lifecycle."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from booking import appointments
+from models import APPOINTMENT_STATUSES, Appointment
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, Schema, page_schema, paginate, scoped
+from .slots import BookingInputSchema, SlotOutputSchema, slot_request
+
+blp = Blueprint("appointments", __name__, url_prefix="/v1/appointments",
+                description="Appointments: booking, rescheduling and the visit's lifecycle")
+
+
+class AppointmentCreateSchema(BookingInputSchema):
+    """Either `hold_id` (optionally with `course_id`, `area`), or a slot with `patient_id`."""
+
+    hold_id = Id(metadata={"description": "Book this live hold"})
+
+    class Meta:
+        unknown = ma.RAISE
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at", "patient_id"):
+            self.fields[name].required = False
+
+    @ma.validates_schema
+    def _hold_or_slot(self, data, **kwargs):
+        slot_fields = ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at", "patient_id")
+        if "hold_id" in data:
+            extra = [f for f in (*slot_fields, "procedure_starts_at", "ends_at") if f in data]
+            if extra:
+                raise ma.ValidationError({f: ["Not allowed with hold_id."] for f in extra})
+        else:
+            missing = {f: ["Missing data for required field."] for f in slot_fields if f not in data}
+            if missing:
+                raise ma.ValidationError(missing)
+
+
+class AppointmentSchema(SlotOutputSchema):
+    id = ma.fields.String()
+    patient_id = ma.fields.String()
+    course_id = ma.fields.String(allow_none=True)
+    area = ma.fields.String(allow_none=True)
+    status = ma.fields.String(metadata={"description": ", ".join(APPOINTMENT_STATUSES)})
+    rescheduled_from = ma.fields.String(allow_none=True)
+    hold_id = ma.fields.String(allow_none=True)
+    cancel_reason = ma.fields.String(allow_none=True)
+    cancel_note = ma.fields.String(allow_none=True)
+    checked_in_at = ClinicInstant(allow_none=True)
+    completed_at = ClinicInstant(allow_none=True)
+    cancelled_at = ClinicInstant(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
+    updated_at = ma.fields.AwareDateTime()
+
+
+class AppointmentListArgs(ListArgs):
+    clinic_id = Id()
+    practitioner_id = Id()
+    patient_id = Id()
+    status = ma.fields.String(validate=ma.validate.OneOf(APPOINTMENT_STATUSES))
+    start = Instant(metadata={"description": "Only appointments ending after this"})
+    end = Instant(metadata={"description": "Only appointments starting before this"})
+
+
+class RescheduleSchema(Schema):
+    clinic_id = Id()
+    practitioner_id = Id()
+    room_id = Id()
+    starts_at = Instant()
+    procedure_starts_at = Instant()
+
+    @ma.validates_schema
+    def _something(self, data, **kwargs):
+        if not data:
+            raise ma.ValidationError("Give at least one field to change.", "_schema")
+
+
+class CancelSchema(Schema):
+    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        [r for r in appointments.CANCEL_REASONS if r != "rescheduled"]))
+    note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1000))
+
+
+AppointmentPageSchema = page_schema(AppointmentSchema)
+
+
+@blp.route("")
+class Appointments(MethodView):
+    @requires("read")
+    @blp.arguments(AppointmentListArgs, location="query")
+    @blp.response(200, AppointmentPageSchema)
+    def get(self, args):
+        """List appointments, filtered by clinic, practitioner, patient, status and time"""
+        query = scoped(Appointment)
+        for field in ("clinic_id", "practitioner_id", "patient_id", "status"):
+            if args.get(field):
+                query = query.where(getattr(Appointment, field) == args[field])
+        if args.get("start"):
+            query = query.where(Appointment.ends_at > args["start"])
+        if args.get("end"):
+            query = query.where(Appointment.starts_at < args["end"])
+        return paginate(query, Appointment, args)
+
+    @requires("book")
+    @blp.arguments(AppointmentCreateSchema)
+    @blp.response(201, AppointmentSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(410, response="GONE")
+    def post(self, data):
+        """Book an appointment from a hold or directly from a slot
+
+        Every clinical rule is checked and the resources are claimed atomically:
+        a slot that is no longer free is a 409 `slot_unavailable`.
+        """
+        session = db.session()
+        if "hold_id" in data:
+            appointment = appointments.book_from_hold(session, organization_id(), data["hold_id"],
+                                                      course_id=data.get("course_id"), area=data.get("area"))
+        else:
+            appointment = appointments.book(session, organization_id(), slot_request(data))
+        session.commit()
+        return appointment
+
+
+@blp.route("/<appointment_id>")
+class AppointmentItem(MethodView):
+    @requires("read")
+    @blp.response(200, AppointmentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, appointment_id):
+        """Get an appointment"""
+        return appointments.get_appointment(db.session(), organization_id(), appointment_id)
+
+    @requires("book")
+    @blp.arguments(RescheduleSchema)
+    @blp.response(200, AppointmentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, changes, appointment_id):
+        """Reschedule: a new appointment replaces this one, which is cancelled
+
+        The answer is the new appointment; its `rescheduled_from` names the old one.
+        """
+        appointment = appointments.reschedule(db.session(), organization_id(), appointment_id, changes)
+        db.session().commit()
+        return appointment
+
+
+def _saved(appointment):
+    db.session().commit()
+    return appointment
+
+
+@blp.route("/<appointment_id>/cancel", methods=["POST"])
+@requires("book")
+@blp.arguments(CancelSchema)
+@blp.response(200, AppointmentSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+def cancel(data, appointment_id):
+    """Cancel an appointment with a reason; its resources are freed"""
+    return _saved(appointments.cancel(db.session(), organization_id(), appointment_id, **data))
+
+
+@blp.route("/<appointment_id>/check-in", methods=["POST"])
+@requires("book")
+@blp.response(200, AppointmentSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+def check_in(appointment_id):
+    """Check the patient in (from two hours before the start)"""
+    return _saved(appointments.check_in(db.session(), organization_id(), appointment_id))
+
+
+@blp.route("/<appointment_id>/complete", methods=["POST"])
+@requires("book")
+@blp.response(200, AppointmentSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+def complete(appointment_id):
+    """Complete the visit; a session counts on its course"""
+    return _saved(appointments.complete(db.session(), organization_id(), appointment_id))
+
+
+@blp.route("/<appointment_id>/no-show", methods=["POST"])
+@requires("book")
+@blp.response(200, AppointmentSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+def no_show(appointment_id):
+    """Mark that the patient did not come (once the start has passed)"""
+    return _saved(appointments.no_show(db.session(), organization_id(), appointment_id))

@@ -1,0 +1,69 @@
+"""Holds: a slot kept for a patient for a few minutes while they fill in a form."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import marshmallow as ma
+from flask import current_app
+from flask.views import MethodView
+
+from booking import appointments, clock
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, ClinicInstant
+from .slots import BookingInputSchema, SlotOutputSchema, slot_request
+
+blp = Blueprint("holds", __name__, url_prefix="/v1/holds",
+                description="Holds: a slot claimed for a patient until it expires or is booked")
+
+
+class HoldSchema(SlotOutputSchema):
+    id = ma.fields.String()
+    patient_id = ma.fields.String()
+    course_id = ma.fields.String(allow_none=True)
+    area = ma.fields.String(allow_none=True)
+    source = ma.fields.String(metadata={"description": "frontend or follow_up"})
+    expires_at = ClinicInstant()
+    status = ma.fields.Method("_status", metadata={"description": "active, expired, booked or released"})
+    appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once booked"})
+    created_at = ma.fields.AwareDateTime()
+
+    def _status(self, hold):
+        return appointments.hold_status(hold, clock.now())
+
+
+@blp.route("")
+class Holds(MethodView):
+    @requires("book")
+    @blp.arguments(BookingInputSchema)
+    @blp.response(201, HoldSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Hold a slot for a patient
+
+        The hold claims the same resources as a booking and is checked against
+        every clinical rule; it lapses after `HOLD_TTL` seconds (default 600).
+        """
+        ttl = timedelta(seconds=current_app.config["HOLD_TTL_SECONDS"])
+        hold = appointments.place_hold(db.session(), organization_id(), slot_request(data), ttl=ttl)
+        db.session().commit()
+        return hold
+
+
+@blp.route("/<hold_id>")
+class HoldItem(MethodView):
+    @requires("read")
+    @blp.response(200, HoldSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, hold_id):
+        """Get a hold and whether it is still active"""
+        return appointments.get_hold(db.session(), organization_id(), hold_id)
+
+    @requires("book")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, hold_id):
+        """Release a hold (a patient declining a proposed follow-up does this)"""
+        appointments.release_hold(db.session(), organization_id(), hold_id)
+        db.session().commit()

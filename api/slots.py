@@ -1,0 +1,41 @@
+"""The slot fields that availability results, holds and appointments share."""
+from __future__ import annotations
+
+import marshmallow as ma
+
+from booking.appointments import SlotRequest
+
+from .base import ClinicInstant, Id, Instant, Schema
+
+
+class SlotInputSchema(Schema):
+    clinic_id = Id(required=True)
+    practitioner_id = Id(required=True)
+    room_id = Id(required=True)
+    treatment_type_id = Id(required=True)
+    starts_at = Instant(required=True, metadata={"description": "Patient arrives; numbing cream goes on"})
+    procedure_starts_at = Instant(metadata={
+        "description": "Needling starts; default and earliest: starts_at + numbing_minutes"})
+    ends_at = Instant(metadata={"description": "Optional; checked against the treatment type's durations"})
+
+
+class BookingInputSchema(SlotInputSchema):
+    patient_id = Id(required=True)
+    course_id = Id(allow_none=True, metadata={
+        "description": "Defaults to the patient's one active course of this treatment type"})
+    area = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=40),
+                            metadata={"description": "Treatment area, from the type's allowed_areas"})
+
+
+class SlotOutputSchema(Schema):
+    clinic_id = ma.fields.String()
+    practitioner_id = ma.fields.String()
+    room_id = ma.fields.String()
+    treatment_type_id = ma.fields.String()
+    starts_at = ClinicInstant()
+    procedure_starts_at = ClinicInstant()
+    ends_at = ClinicInstant()
+
+
+def slot_request(data: dict) -> SlotRequest:
+    return SlotRequest(**{f: data.get(f) for f in SlotRequest.__dataclass_fields__})

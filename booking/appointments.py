@@ -1,0 +1,337 @@
+"""Booking services: each is one transaction that either satisfies every rule and
+claims its resources, or raises a typed error having written nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import (
+    Appointment, Claim, Clinic, Course, Hold, Patient, Practitioner, Room, TimeOff, TreatmentType,
+)
+
+from . import clock, context, rules
+from .calendar import covers, open_time
+from .errors import (
+    CourseComplete, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
+    SlotUnavailable,
+)
+from .timing import Instants, Timing, instants, occupancy
+from .weekly import Shift
+
+CANCEL_REASONS = (
+    "patient_request", "patient_unwell", "clinic_request", "practitioner_unavailable",
+    "contraindication", "rescheduled", "other",
+)
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    clinic_id: str
+    practitioner_id: str
+    room_id: str
+    treatment_type_id: str
+    patient_id: str
+    starts_at: datetime
+    procedure_starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    course_id: str | None = None
+    area: str | None = None
+
+
+@dataclass
+class _Plan:
+    """A request checked against every rule: what to write."""
+
+    request: SlotRequest
+    at: Instants
+    course_id: str | None
+    claims: list[tuple[str, datetime, datetime]]
+
+
+def _load(db: Session, org: str, model, object_id: str | None, field: str):
+    found = db.scalar(sa.select(model).where(model.id == object_id, model.organization_id == org))
+    if found is None or getattr(found, "archived_at", None) is not None:
+        raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
+    return found
+
+
+def _check(db: Session, org: str, req: SlotRequest, now: datetime, *,
+           exclude_appointment: str | None = None, exclude_hold: str | None = None) -> _Plan:
+    treatment_type = _load(db, org, TreatmentType, req.treatment_type_id, "treatment_type_id")
+    clinic = _load(db, org, Clinic, req.clinic_id, "clinic_id")
+    practitioner = _load(db, org, Practitioner, req.practitioner_id, "practitioner_id")
+    room = _load(db, org, Room, req.room_id, "room_id")
+    # Lock the patient row: one booking at a time per patient keeps the interval
+    # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
+    patient = db.scalar(sa.select(Patient).where(Patient.id == req.patient_id, Patient.organization_id == org)
+                        .with_for_update())
+    if patient is None:
+        raise InvalidInput({"patient_id": [f"Unknown id '{req.patient_id}'."]})
+
+    at = instants(Timing.of(treatment_type), req.starts_at, req.procedure_starts_at)
+    if req.ends_at is not None and req.ends_at != at.ends_at:
+        raise InvalidInput({"ends_at": [f"Must be {at.ends_at.isoformat()} for this treatment type."]})
+    if at.starts_at <= now:
+        raise InvalidInput({"starts_at": ["Must be in the future."]})
+
+    kind = treatment_type.kind
+    rules.check_area(req.area, treatment_type.allowed_areas, kind)
+    rules.check_qualified(
+        treatment_type_id=treatment_type.id, qualified_ids=practitioner.treatment_type_ids,
+        practitioner_clinic_ids=practitioner.clinic_ids, clinic_id=clinic.id, room_clinic_id=room.clinic_id,
+        room_capabilities=room.capabilities, required_capability=treatment_type.required_capability,
+    )
+    rules.check_contraindications(kind, patient.contraindications)
+    _check_hours(db, clinic, practitioner, at)
+    course = _course(db, req, patient.id, treatment_type)
+    if kind == rules.SESSION_KIND:
+        _check_patient(db, req, at, now, treatment_type, course, exclude_appointment, exclude_hold)
+
+    needs = occupancy(
+        Timing.of(treatment_type), at, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
+        patient_id=patient.id, numbing_seats=clinic.numbing_area_capacity, devices=clinic.device_count,
+    )
+    resources = sorted({n.resource for n in needs})
+    span = (min(n.starts_at for n in needs), max(n.ends_at for n in needs))
+    busy = context.busy_claims(db, resources, *span, now, exclude_appointment=exclude_appointment,
+                               exclude_hold=exclude_hold)
+    assigned, blocking = rules.conflicts(needs, busy)
+    rules.raise_if_blocked(blocking)
+    context.drop_expired_claims(db, resources, *span, now)
+    claims = [(assigned[rules._need_key(n)], n.starts_at, n.ends_at) for n in needs]
+    return _Plan(replace(req, course_id=course.id if course else None), at, course.id if course else None, claims)
+
+
+def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: Instants) -> None:
+    time_off = db.execute(sa.select(TimeOff.starts_at, TimeOff.ends_at).where(
+        TimeOff.practitioner_id == practitioner.id, TimeOff.starts_at < at.ends_at,
+        TimeOff.ends_at > at.starts_at)).all()
+    open_ = open_time(
+        opening=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone) for h in clinic.opening_hours],
+        working=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone)
+                 for h in practitioner.working_hours if h.clinic_id == clinic.id],
+        closures=[(c.start_date, c.end_date) for c in clinic.closures],
+        time_off=[tuple(t) for t in time_off], zone=clinic.timezone, start=at.starts_at, end=at.ends_at,
+    )
+    if not covers(open_, at.starts_at, at.ends_at):
+        raise OutsideWorkingHours(
+            "Outside the practitioner's hours at this clinic, the clinic's opening hours, "
+            "or in a closure or time off."
+        )
+
+
+def _course(db: Session, req: SlotRequest, patient_id: str, treatment_type: TreatmentType) -> Course | None:
+    if req.course_id is None:
+        if treatment_type.kind != rules.SESSION_KIND:
+            return None
+        return context.active_course(db, patient_id, treatment_type.id)
+    course = db.get(Course, req.course_id)
+    if course is None or course.patient_id != patient_id:
+        raise InvalidInput({"course_id": [f"Unknown course '{req.course_id}' for this patient."]})
+    if course.treatment_type_id != treatment_type.id:
+        raise InvalidInput({"course_id": ["The course is for another treatment type."]})
+    return course
+
+
+def _check_patient(db, req, at, now, treatment_type, course, exclude_appointment, exclude_hold) -> None:
+    excluded = {"exclude_appointment": exclude_appointment, "exclude_hold": exclude_hold}
+    sessions = context.patient_sessions(db, req.patient_id, now, **excluded)
+    rules.check_interval(sessions, at.starts_at, treatment_type.min_interval_days)
+    if course is not None:
+        if course.status != "active":
+            raise CourseComplete(f"The course is {course.status}; open a new course after review.",
+                                 course_id=course.id)
+        course_sessions = context.patient_sessions(db, req.patient_id, now, course_id=course.id, **excluded)
+        rules.check_course_cap(sessions=course_sessions, start=at.starts_at, max_sessions=course.max_sessions,
+                               per_365_days=course.max_sessions_per_365_days)
+        first_of_course = not any(s < at.starts_at for s in course_sessions)
+    else:
+        first_of_course = not any(s < at.starts_at for s in sessions)
+    consultations = context.patient_sessions(db, req.patient_id, now, kind="consultation", completed_only=True)
+    rules.check_consultation(needs_consultation=first_of_course, consultations=consultations,
+                             start=at.starts_at, valid_days=treatment_type.consultation_valid_days)
+
+
+def _claim(db: Session, org: str, plan: _Plan, *, appointment_id=None, hold_id=None, expires_at=None) -> None:
+    for resource, start, end in plan.claims:
+        db.add(Claim(organization_id=org, resource=resource, starts_at=start, ends_at=end,
+                     appointment_id=appointment_id, hold_id=hold_id, expires_at=expires_at))
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        # Another writer claimed an intersecting range between our check and our insert.
+        raise SlotUnavailable("The slot was taken by a concurrent booking.", conflicts=[]) from exc
+
+
+def _slot_fields(plan: _Plan) -> dict:
+    req = plan.request
+    return dict(clinic_id=req.clinic_id, practitioner_id=req.practitioner_id, room_id=req.room_id,
+                treatment_type_id=req.treatment_type_id, patient_id=req.patient_id, course_id=plan.course_id,
+                area=req.area, starts_at=plan.at.starts_at, procedure_starts_at=plan.at.procedure_starts_at,
+                ends_at=plan.at.ends_at)
+
+
+def place_hold(db: Session, org: str, req: SlotRequest, *, ttl: timedelta, source: str = "frontend",
+               expires_at: datetime | None = None) -> Hold:
+    now = clock.now()
+    plan = _check(db, org, req, now)
+    hold = Hold(organization_id=org, source=source, expires_at=expires_at or now + ttl, **_slot_fields(plan))
+    db.add(hold)
+    db.flush()
+    _claim(db, org, plan, hold_id=hold.id, expires_at=hold.expires_at)
+    return hold
+
+
+def book(db: Session, org: str, req: SlotRequest) -> Appointment:
+    now = clock.now()
+    plan = _check(db, org, req, now)
+    return _create(db, org, plan)
+
+
+def _create(db: Session, org: str, plan: _Plan, **extra) -> Appointment:
+    appointment = Appointment(organization_id=org, status="booked", **_slot_fields(plan), **extra)
+    db.add(appointment)
+    db.flush()
+    _claim(db, org, plan, appointment_id=appointment.id)
+    return appointment
+
+
+def hold_status(hold: Hold, now: datetime) -> str:
+    if hold.outcome:
+        return hold.outcome
+    return "expired" if hold.expires_at <= now else "active"
+
+
+def get_hold(db: Session, org: str, hold_id: str, *, lock: bool = False) -> Hold:
+    query = sa.select(Hold).where(Hold.id == hold_id, Hold.organization_id == org)
+    hold = db.scalar(query.with_for_update() if lock else query)
+    if hold is None:
+        raise NotFound(f"No hold with id '{hold_id}'.")
+    return hold
+
+
+def book_from_hold(db: Session, org: str, hold_id: str, *, course_id: str | None = None,
+                   area: str | None = None) -> Appointment:
+    """Consume a live hold; every rule is checked again at this moment."""
+    now = clock.now()
+    hold = get_hold(db, org, hold_id, lock=True)
+    status = hold_status(hold, now)
+    if status == "booked":
+        raise InvalidTransition(f"The hold was already booked as {hold.appointment_id}.",
+                                appointment_id=hold.appointment_id)
+    if status != "active":
+        raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
+    req = SlotRequest(hold.clinic_id, hold.practitioner_id, hold.room_id, hold.treatment_type_id,
+                      hold.patient_id, hold.starts_at, hold.procedure_starts_at, None,
+                      course_id or hold.course_id, area or hold.area)
+    plan = _check(db, org, req, now, exclude_hold=hold.id)
+    db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
+    appointment = _create(db, org, plan, hold_id=hold.id)
+    hold.outcome, hold.appointment_id = "booked", appointment.id
+    return appointment
+
+
+def release_hold(db: Session, org: str, hold_id: str) -> Hold:
+    hold = get_hold(db, org, hold_id, lock=True)
+    if hold.outcome is None:
+        hold.outcome = "released"
+    db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
+    return hold
+
+
+def get_appointment(db: Session, org: str, appointment_id: str, *, lock: bool = False) -> Appointment:
+    query = sa.select(Appointment).where(Appointment.id == appointment_id, Appointment.organization_id == org)
+    appointment = db.scalar(query.with_for_update() if lock else query)
+    if appointment is None:
+        raise NotFound(f"No appointment with id '{appointment_id}'.")
+    return appointment
+
+
+def reschedule(db: Session, org: str, appointment_id: str, changes: dict) -> Appointment:
+    """A new appointment linked by `rescheduled_from`; the old one is cancelled; one transaction."""
+    now = clock.now()
+    old = get_appointment(db, org, appointment_id, lock=True)
+    if old.status != "booked":
+        raise InvalidTransition(f"Only a booked appointment can be rescheduled; this one is {old.status}.")
+    fields = {f: getattr(old, f) for f in ("clinic_id", "practitioner_id", "room_id", "treatment_type_id",
+                                            "patient_id", "starts_at", "course_id", "area")}
+    if "starts_at" in changes and "procedure_starts_at" not in changes:
+        fields["procedure_starts_at"] = None
+    else:
+        fields["procedure_starts_at"] = old.procedure_starts_at
+    fields.update(changes)
+    plan = _check(db, org, SlotRequest(**fields), now, exclude_appointment=old.id)
+    _end(db, old, "cancelled", now, cancel_reason="rescheduled")
+    return _create(db, org, plan, rescheduled_from=old.id)
+
+
+# Lifecycle: status -> statuses it may move to.
+TRANSITIONS = {
+    "booked": {"checked_in", "completed", "cancelled", "no_show"},
+    "checked_in": {"completed", "cancelled"},
+}
+CHECK_IN_EARLY = timedelta(hours=2)
+
+
+def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fields) -> None:
+    allowed = TRANSITIONS.get(appointment.status, set())
+    if status not in allowed:
+        raise InvalidTransition(f"A {appointment.status} appointment cannot become {status}.",
+                                current_status=appointment.status)
+    appointment.status = status
+    for name, value in fields.items():
+        setattr(appointment, name, value)
+    if status == "cancelled":
+        appointment.cancelled_at = now
+        db.execute(sa.delete(Claim).where(Claim.appointment_id == appointment.id))
+
+
+def cancel(db: Session, org: str, appointment_id: str, reason: str, note: str | None = None) -> Appointment:
+    if reason not in CANCEL_REASONS or reason == "rescheduled":
+        raise InvalidInput({"reason": [f"Must be one of: {', '.join(r for r in CANCEL_REASONS if r != 'rescheduled')}."]})
+    appointment = get_appointment(db, org, appointment_id, lock=True)
+    _end(db, appointment, "cancelled", clock.now(), cancel_reason=reason, cancel_note=note)
+    return appointment
+
+
+def check_in(db: Session, org: str, appointment_id: str) -> Appointment:
+    now = clock.now()
+    appointment = get_appointment(db, org, appointment_id, lock=True)
+    if appointment.status == "booked" and now < appointment.starts_at - CHECK_IN_EARLY:
+        raise InvalidTransition("Check-in opens two hours before the appointment.", current_status=appointment.status)
+    _end(db, appointment, "checked_in", now, checked_in_at=now)
+    return appointment
+
+
+def complete(db: Session, org: str, appointment_id: str) -> Appointment:
+    """Completing a session counts it on its course; a course at its cap becomes complete."""
+    now = clock.now()
+    appointment = get_appointment(db, org, appointment_id, lock=True)
+    if appointment.status in TRANSITIONS and now < appointment.starts_at:
+        raise InvalidTransition("An appointment cannot be completed before it starts.", current_status=appointment.status)
+    _end(db, appointment, "completed", now, completed_at=now)
+    if appointment.course_id:
+        count_session(db.get(Course, appointment.course_id), appointment.starts_at)
+    return appointment
+
+
+def no_show(db: Session, org: str, appointment_id: str) -> Appointment:
+    now = clock.now()
+    appointment = get_appointment(db, org, appointment_id, lock=True)
+    if appointment.status in TRANSITIONS and now < appointment.starts_at:
+        raise InvalidTransition("A patient can be marked as not showing only once the start has passed.",
+                                current_status=appointment.status)
+    _end(db, appointment, "no_show", now)
+    return appointment
+
+
+def count_session(course: Course, started_at: datetime) -> None:
+    course.sessions_completed += 1
+    if course.last_session_at is None or started_at > course.last_session_at:
+        course.last_session_at = started_at
+    if course.sessions_completed >= course.max_sessions and course.status == "active":
+        course.status = "complete"

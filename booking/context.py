@@ -1,0 +1,96 @@
+"""Loading what the rules need about a patient and a slot, as plain values."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from models import Appointment, Claim, Course, Hold, LIVE_STATUSES, PastSession, TreatmentType
+
+from .rules import SESSION_KIND, Busy
+
+
+def patient_sessions(db: Session, patient_id: str, now: datetime, *, kind: str = SESSION_KIND,
+                     course_id: str | None = None, exclude_appointment: str | None = None,
+                     exclude_hold: str | None = None, completed_only: bool = False) -> list[datetime]:
+    """Starts of a patient's sessions of `kind`: appointments that still count, live
+    holds and recorded past sessions (rules 1, 5 and 6 count them all alike)."""
+    appointment_statuses = ("completed",) if completed_only else LIVE_STATUSES
+    kind_ids = sa.select(TreatmentType.id).where(TreatmentType.kind == kind)
+    appointments = sa.select(Appointment.starts_at).where(
+        Appointment.patient_id == patient_id,
+        Appointment.status.in_(appointment_statuses),
+        Appointment.treatment_type_id.in_(kind_ids),
+    )
+    holds = sa.select(Hold.starts_at).where(
+        Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now,
+        Hold.treatment_type_id.in_(kind_ids),
+    )
+    past = sa.select(PastSession.performed_at).where(
+        PastSession.patient_id == patient_id, PastSession.treatment_type_id.in_(kind_ids),
+    )
+    if course_id is not None:
+        appointments = appointments.where(Appointment.course_id == course_id)
+        holds = holds.where(Hold.course_id == course_id)
+        past = past.where(PastSession.course_id == course_id)
+    if exclude_appointment:
+        appointments = appointments.where(Appointment.id != exclude_appointment)
+    if exclude_hold:
+        holds = holds.where(Hold.id != exclude_hold)
+    starts = list(db.scalars(appointments)) + list(db.scalars(past))
+    if not completed_only:
+        starts += list(db.scalars(holds))
+    return sorted(starts)
+
+
+def busy_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime, *,
+                exclude_appointment: str | None = None, exclude_hold: str | None = None) -> list[Busy]:
+    """Live claims intersecting [start, end) on these resources or their pooled units."""
+    keys = sa.or_(Claim.resource.in_(resources), *(Claim.resource.like(f"{r}#%") for r in resources))
+    query = sa.select(Claim).where(
+        keys, Claim.starts_at < end, Claim.ends_at > start,
+        sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now),
+    )
+    if exclude_appointment:
+        query = query.where(sa.or_(Claim.appointment_id.is_(None), Claim.appointment_id != exclude_appointment))
+    if exclude_hold:
+        query = query.where(sa.or_(Claim.hold_id.is_(None), Claim.hold_id != exclude_hold))
+    return [Busy(c.resource, c.starts_at, c.ends_at, c.appointment_id, c.hold_id) for c in db.scalars(query)]
+
+
+def drop_expired_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime) -> None:
+    """Delete lapsed hold claims in the way of a new claim.
+
+    An expired hold already counts for nothing in every check; its rows must
+    still go before inserting, or the exclusion constraint would see them.
+    """
+    keys = sa.or_(Claim.resource.in_(resources), *(Claim.resource.like(f"{r}#%") for r in resources))
+    db.execute(sa.delete(Claim).where(keys, Claim.starts_at < end, Claim.ends_at > start,
+                                      Claim.expires_at.is_not(None), Claim.expires_at <= now))
+
+
+def active_course(db: Session, patient_id: str, treatment_type_id: str) -> Course | None:
+    """The patient's one active course of this type, when there is exactly one."""
+    courses = db.scalars(sa.select(Course).where(
+        Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id,
+        Course.status == "active")).all()
+    return courses[0] if len(courses) == 1 else None
+
+
+def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime | None:
+    """When the course's next session may start at the earliest (rule 5, across all clinics).
+
+    None when the course takes no more sessions, or when no session constrains it.
+    """
+    from .rules import earliest_start
+
+    minimum = course.treatment_type.min_interval_days
+    if course.status != "active" or not minimum:
+        return None
+    sessions = patient_sessions(db, course.patient_id, now)
+    if not sessions:
+        return None
+    own = patient_sessions(db, course.patient_id, now, course_id=course.id)
+    base = max([now, *own])
+    return earliest_start(sessions, base, timedelta(days=minimum))

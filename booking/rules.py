@@ -1,0 +1,147 @@
+"""The clinical rules as plain functions over plain data (../shared/domain/rules.md).
+
+Each raises the typed error whose `code` the contract names, with the facts a
+client needs to act (the conflicting ids, the earliest allowed start).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import (
+    AreaNotAllowed, ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort,
+    NotQualified, SlotUnavailable,
+)
+from .timing import Need
+
+# Rule 2: a session cannot be booked while one is active; consultations and reviews still can.
+SESSION_KIND = "microneedling"
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A claim already held on a resource (a unit key such as 'numbing:cln_x#2' for pools)."""
+
+    resource: str
+    starts_at: datetime
+    ends_at: datetime
+    appointment_id: str | None = None
+    hold_id: str | None = None
+
+
+def check_area(area: str | None, allowed: list[str], kind: str) -> None:
+    if area is not None and kind == SESSION_KIND and area not in allowed:
+        raise AreaNotAllowed(f"'{area}' is not treated with this treatment type.",
+                             area=area, allowed_areas=list(allowed))
+
+
+def check_qualified(*, treatment_type_id: str, qualified_ids, practitioner_clinic_ids, clinic_id: str,
+                    room_clinic_id: str, room_capabilities, required_capability: str | None) -> None:
+    if clinic_id not in practitioner_clinic_ids:
+        raise NotQualified("The practitioner does not work at this clinic.", reason="practitioner_clinic")
+    if treatment_type_id not in qualified_ids:
+        raise NotQualified("The practitioner is not qualified for this treatment type.",
+                           reason="practitioner_treatment_type")
+    if room_clinic_id != clinic_id:
+        raise NotQualified("The room is not in this clinic.", reason="room_clinic")
+    if required_capability and required_capability not in room_capabilities:
+        raise NotQualified(f"The room lacks the '{required_capability}' capability.",
+                           reason="room_capability", required_capability=required_capability)
+
+
+def check_contraindications(kind: str, active: list[str]) -> None:
+    if kind == SESSION_KIND and active:
+        raise Contraindicated(f"The patient has an active contraindication: {', '.join(sorted(active))}.",
+                              contraindications=sorted(active))
+
+
+def earliest_start(previous: list[datetime], start: datetime, minimum: timedelta) -> datetime:
+    """The first instant at or after `start` at least `minimum` from every previous session start."""
+    candidate = start
+    for _ in range(len(previous) + 1):
+        clash = [p for p in previous if abs(candidate - p) < minimum]
+        if not clash:
+            return candidate
+        candidate = max(clash) + minimum
+    return candidate
+
+
+def check_interval(previous: list[datetime], start: datetime, min_days: int | None) -> None:
+    """Rule 5: session starts of one patient at least `min_days` apart, in either direction."""
+    if not min_days:
+        return
+    minimum = timedelta(days=min_days)
+    close = sorted(p for p in previous if abs(start - p) < minimum)
+    if close:
+        raise IntervalTooShort(
+            f"Sessions of a patient must start at least {min_days} days apart.",
+            earliest_start=earliest_start(previous, start, minimum).isoformat(),
+            conflicting_starts=[p.isoformat() for p in close],
+        )
+
+
+def check_consultation(*, needs_consultation: bool, consultations: list[datetime], start: datetime,
+                       valid_days: int | None) -> None:
+    """Rule 1: the first session of a course needs a completed consultation before it."""
+    if not needs_consultation:
+        return
+    window_start = start - timedelta(days=valid_days or 180)
+    if not any(window_start <= c < start for c in consultations):
+        raise ConsultationRequired(
+            f"A completed consultation in the {valid_days or 180} days before the first session is required."
+        )
+
+
+def check_course_cap(*, sessions: list[datetime], start: datetime, max_sessions: int,
+                     per_365_days: int | None) -> None:
+    """Rule 6: a course's cap, and for ageing at most N sessions in any rolling 365 days."""
+    if len(sessions) >= max_sessions:
+        raise CourseComplete(f"The course has reached its cap of {max_sessions} sessions.",
+                             max_sessions=max_sessions, sessions=len(sessions))
+    if per_365_days:
+        starts = sorted([*sessions, start])
+        year = timedelta(days=365)
+        for i in range(len(starts) - per_365_days):
+            window = starts[i: i + per_365_days + 1]
+            if window[-1] - window[0] < year and start in window:
+                raise CourseComplete(
+                    f"At most {per_365_days} sessions of this course in any 365 days.",
+                    max_sessions_per_365_days=per_365_days,
+                )
+
+
+def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list[Busy]]:
+    """Assign a unit to each need and list what blocks the ones that cannot be met.
+
+    Returns ({need resource: claimed unit key}, blocking claims). A plain need's
+    unit is its own resource; a pooled one takes the first free `resource#n`.
+    """
+    assigned: dict[str, str] = {}
+    blocking: list[Busy] = []
+    for need in needs:
+        keys = [need.resource] if need.capacity == 1 else [f"{need.resource}#{n}" for n in range(1, need.capacity + 1)]
+        overlapping = [b for b in busy if b.starts_at < need.ends_at and need.starts_at < b.ends_at]
+        free = [k for k in keys if not any(b.resource == k for b in overlapping)]
+        if free:
+            assigned.setdefault(_need_key(need), free[0])
+        else:
+            blocking += [b for b in overlapping if b.resource in keys]
+    return assigned, blocking
+
+
+def _need_key(need: Need) -> str:
+    return f"{need.resource}@{need.starts_at.isoformat()}"
+
+
+def raise_if_blocked(blocking: list[Busy]) -> None:
+    if blocking:
+        raise SlotUnavailable(
+            "The slot is no longer free.",
+            conflicts=[
+                {"resource": b.resource.split(":")[0], "resource_id": b.resource.split(":", 1)[1].split("#")[0],
+                 "starts_at": b.starts_at.isoformat(), "ends_at": b.ends_at.isoformat(),
+                 **({"appointment_id": b.appointment_id} if b.appointment_id else {}),
+                 **({"hold_id": b.hold_id} if b.hold_id else {})}
+                for b in sorted(set(blocking), key=lambda b: (b.starts_at, b.resource))
+            ],
+        )

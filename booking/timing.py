@@ -1,0 +1,101 @@
+"""What a booking occupies, and when (rules 3 and 4).
+
+A microneedling appointment has three instants: the patient arrives and the
+numbing cream goes on (`starts_at`), the needling starts (`procedure_starts_at`)
+and the patient leaves (`ends_at`). The practitioner is busy only while applying
+the cream and from the needling on; while the cream works they are free, which
+is what lets one practitioner treat two patients in two rooms at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import InvalidInput, NumbingLeadTooShort
+
+MAX_NUMBING_MINUTES = 60  # rule 3: the longest numbing a treatment type may ask for
+
+
+@dataclass(frozen=True)
+class Timing:
+    kind: str
+    numbing_minutes: int
+    prep_minutes: int
+    procedure_minutes: int
+    aftercare_minutes: int
+    turnover_minutes: int
+
+    @classmethod
+    def of(cls, treatment_type) -> "Timing":
+        return cls(*(getattr(treatment_type, f) for f in cls.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class Instants:
+    starts_at: datetime
+    procedure_starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Need:
+    """A resource busy over [starts_at, ends_at); `capacity` > 1 for pooled resources.
+
+    A pooled resource (numbing chairs, devices) is claimed one unit at a time:
+    the service picks a free unit `resource#n` for n in 1..capacity.
+    """
+
+    resource: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int = 1
+
+
+def instants(timing: Timing, starts_at: datetime, procedure_starts_at: datetime | None = None) -> Instants:
+    """The three instants; a procedure start before the numbing lead is refused."""
+    earliest = starts_at + timedelta(minutes=timing.numbing_minutes)
+    if procedure_starts_at is None:
+        procedure_starts_at = earliest
+    elif procedure_starts_at < earliest:
+        raise NumbingLeadTooShort(
+            f"The needling may start {timing.numbing_minutes} minutes after arrival at the earliest.",
+            earliest_procedure_start=earliest.isoformat(),
+        )
+    elif timing.numbing_minutes == 0 and procedure_starts_at != starts_at:
+        raise InvalidInput({"procedure_starts_at": ["Must equal starts_at: this treatment has no numbing."]})
+    elif procedure_starts_at > starts_at + timedelta(minutes=MAX_NUMBING_MINUTES):
+        raise InvalidInput({"procedure_starts_at": [
+            f"Must be at most {MAX_NUMBING_MINUTES} minutes after starts_at."]})
+    ends_at = procedure_starts_at + timedelta(minutes=timing.procedure_minutes + timing.aftercare_minutes)
+    return Instants(starts_at, procedure_starts_at, ends_at)
+
+
+def occupancy(
+    timing: Timing,
+    at: Instants,
+    *,
+    clinic_id: str,
+    practitioner_id: str,
+    room_id: str,
+    patient_id: str,
+    numbing_seats: int = 0,
+    devices: int | None = None,
+) -> list[Need]:
+    """Every resource the appointment claims and over which span."""
+    turnover_end = at.ends_at + timedelta(minutes=timing.turnover_minutes)
+    needs = [Need(f"patient:{patient_id}", at.starts_at, at.ends_at)]
+    if at.procedure_starts_at > at.starts_at:
+        prep_end = min(at.starts_at + timedelta(minutes=timing.prep_minutes), at.procedure_starts_at)
+        if prep_end > at.starts_at:
+            needs.append(Need(f"practitioner:{practitioner_id}", at.starts_at, prep_end))
+    needs.append(Need(f"practitioner:{practitioner_id}", at.procedure_starts_at, at.ends_at))
+    if numbing_seats > 0 and at.procedure_starts_at > at.starts_at:
+        # The patient numbs in the clinic's numbing area; the room is needed from the needling on.
+        needs.append(Need(f"numbing:{clinic_id}", at.starts_at, at.procedure_starts_at, numbing_seats))
+        needs.append(Need(f"room:{room_id}", at.procedure_starts_at, turnover_end))
+    else:
+        needs.append(Need(f"room:{room_id}", at.starts_at, turnover_end))
+    if devices is not None and timing.kind == "microneedling":
+        procedure_end = at.procedure_starts_at + timedelta(minutes=timing.procedure_minutes)
+        needs.append(Need(f"device:{clinic_id}", at.procedure_starts_at, procedure_end, devices))
+    return needs

@@ -1,0 +1,119 @@
+"""Appointments, holds, past sessions, and the claims that make overlaps impossible."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Timestamped, new_id, org_fk
+
+APPOINTMENT_STATUSES = ("booked", "checked_in", "completed", "cancelled", "no_show")
+# Statuses whose appointment still counts as a session of the patient (interval, cap).
+LIVE_STATUSES = ("booked", "checked_in", "completed")
+HOLD_SOURCES = ("frontend", "follow_up")
+
+
+class _Slot:
+    """The fields a slot, a hold and an appointment share."""
+
+    clinic_id: Mapped[str] = mapped_column(sa.ForeignKey("clinics.id"))
+    practitioner_id: Mapped[str] = mapped_column(sa.ForeignKey("practitioners.id"))
+    room_id: Mapped[str] = mapped_column(sa.ForeignKey("rooms.id"))
+    patient_id: Mapped[str] = mapped_column(sa.ForeignKey("patients.id"))
+    treatment_type_id: Mapped[str] = mapped_column(sa.ForeignKey("treatment_types.id"))
+    course_id: Mapped[str | None] = mapped_column(sa.ForeignKey("courses.id"), nullable=True)
+    area: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    starts_at: Mapped[datetime]
+    procedure_starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+
+
+class Appointment(_Slot, Timestamped, Base):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        sa.Index("ix_appointments_org_starts", "organization_id", "starts_at"),
+        sa.Index("ix_appointments_patient_starts", "patient_id", "starts_at"),
+        sa.Index("ix_appointments_practitioner_starts", "practitioner_id", "starts_at"),
+        sa.Index("ix_appointments_clinic_starts", "clinic_id", "starts_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("appt"))
+    organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="booked")
+    rescheduled_from: Mapped[str | None] = mapped_column(sa.ForeignKey("appointments.id"), nullable=True)
+    hold_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    cancel_note: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    checked_in_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    clinic = relationship("Clinic", lazy="joined", innerjoin=True)
+
+
+class Hold(_Slot, Timestamped, Base):
+    __tablename__ = "holds"
+    __table_args__ = (
+        sa.Index("ix_holds_org_expires", "organization_id", "expires_at"),
+        sa.Index("ix_holds_patient_starts", "patient_id", "starts_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("hold"))
+    organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
+    source: Mapped[str] = mapped_column(sa.String(20), default="frontend")
+    expires_at: Mapped[datetime]
+    # None while live; 'booked' once consumed by an appointment, 'released' when deleted.
+    outcome: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
+    appointment_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+
+    clinic = relationship("Clinic", lazy="joined", innerjoin=True)
+
+
+class PastSession(Timestamped, Base):
+    """A treatment done before the patient came here, or at another provider."""
+
+    __tablename__ = "past_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("past"))
+    organization_id: Mapped[str] = org_fk()
+    patient_id: Mapped[str] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    treatment_type_id: Mapped[str] = mapped_column(sa.ForeignKey("treatment_types.id"))
+    course_id: Mapped[str | None] = mapped_column(sa.ForeignKey("courses.id"), nullable=True)
+    performed_at: Mapped[datetime]
+    provider: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    notes: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+
+
+class Claim(Base):
+    """One resource busy over [starts_at, ends_at) for an appointment or a live hold.
+
+    The database has the last word on overlaps: on PostgreSQL an exclusion
+    constraint refuses two claims on one resource whose ranges intersect, so two
+    concurrent bookings that both checked and found the slot free cannot both
+    commit (the check-then-insert race). SQLite serializes write transactions
+    with BEGIN IMMEDIATE instead. A hold's claims carry its expiry: an expired
+    claim counts for nothing and is deleted by the next writer that needs the range.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        sa.Index("ix_claims_resource_starts", "resource", "starts_at"),
+        postgresql.ExcludeConstraint(
+            (sa.column("resource"), "="),
+            (sa.func.tstzrange(sa.column("starts_at"), sa.column("ends_at"), "[)"), "&&"),
+            using="gist",
+            name="ex_claims_resource_during",
+        ),
+        sa.CheckConstraint("starts_at < ends_at", name="claim_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
+    resource: Mapped[str] = mapped_column(sa.String(100))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    appointment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("appointments.id"), nullable=True, index=True)
+    hold_id: Mapped[str | None] = mapped_column(sa.ForeignKey("holds.id"), nullable=True, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
