@@ -156,15 +156,21 @@ def _check_patient(db, req, at, now, treatment_type, course, exclude_appointment
                              start=at.starts_at, valid_days=treatment_type.consultation_valid_days)
 
 
-def _claim(db: Session, org: str, plan: _Plan, *, appointment_id=None, hold_id=None, expires_at=None) -> None:
-    for resource, start, end in plan.claims:
-        db.add(Claim(organization_id=org, resource=resource, starts_at=start, ends_at=end,
-                     appointment_id=appointment_id, hold_id=hold_id, expires_at=expires_at))
+def _claim(db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=None, hold_id=None,
+           expires_at=None) -> None:
     try:
-        db.flush()
+        with db.begin_nested():
+            for resource, start, end in plan.claims:
+                db.add(Claim(organization_id=org, resource=resource, starts_at=start, ends_at=end,
+                             appointment_id=appointment_id, hold_id=hold_id, expires_at=expires_at))
     except IntegrityError as exc:
-        # Another writer claimed an intersecting range between our check and our insert.
-        raise SlotUnavailable("The slot was taken by a concurrent booking.", conflicts=[]) from exc
+        # Another writer claimed an intersecting range between our check and our
+        # insert (the exclusion constraint said no): name what it claimed.
+        resources = sorted({r.split("#")[0] for r, _, _ in plan.claims})
+        start, end = min(c[1] for c in plan.claims), max(c[2] for c in plan.claims)
+        taken = {r for r, _, _ in plan.claims}
+        blocking = [b for b in context.busy_claims(db, resources, start, end, now) if b.resource in taken]
+        raise rules.slot_unavailable(blocking, "The slot was taken by a concurrent booking.") from exc
 
 
 def _slot_fields(plan: _Plan) -> dict:
@@ -182,21 +188,21 @@ def place_hold(db: Session, org: str, req: SlotRequest, *, ttl: timedelta, sourc
     hold = Hold(organization_id=org, source=source, expires_at=expires_at or now + ttl, **_slot_fields(plan))
     db.add(hold)
     db.flush()
-    _claim(db, org, plan, hold_id=hold.id, expires_at=hold.expires_at)
+    _claim(db, org, plan, now, hold_id=hold.id, expires_at=hold.expires_at)
     return hold
 
 
 def book(db: Session, org: str, req: SlotRequest) -> Appointment:
     now = clock.now()
     plan = _check(db, org, req, now)
-    return _create(db, org, plan)
+    return _create(db, org, plan, now)
 
 
-def _create(db: Session, org: str, plan: _Plan, **extra) -> Appointment:
+def _create(db: Session, org: str, plan: _Plan, now: datetime, **extra) -> Appointment:
     appointment = Appointment(organization_id=org, status="booked", **_slot_fields(plan), **extra)
     db.add(appointment)
     db.flush()
-    _claim(db, org, plan, appointment_id=appointment.id)
+    _claim(db, org, plan, now, appointment_id=appointment.id)
     return appointment
 
 
@@ -230,7 +236,7 @@ def book_from_hold(db: Session, org: str, hold_id: str, *, course_id: str | None
                       course_id or hold.course_id, area or hold.area)
     plan = _check(db, org, req, now, exclude_hold=hold.id)
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
-    appointment = _create(db, org, plan, hold_id=hold.id)
+    appointment = _create(db, org, plan, now, hold_id=hold.id)
     hold.outcome, hold.appointment_id = "booked", appointment.id
     return appointment
 
@@ -266,7 +272,7 @@ def reschedule(db: Session, org: str, appointment_id: str, changes: dict) -> App
     fields.update(changes)
     plan = _check(db, org, SlotRequest(**fields), now, exclude_appointment=old.id)
     _end(db, old, "cancelled", now, cancel_reason="rescheduled")
-    return _create(db, org, plan, rescheduled_from=old.id)
+    return _create(db, org, plan, now, rescheduled_from=old.id)
 
 
 # Lifecycle: status -> statuses it may move to.

@@ -96,5 +96,5 @@ def open_time(
     Inside both the clinic's opening hours and the practitioner's shifts at that
     clinic, outside closure days and time off.
     """
-    hours = intersect(weekly(opening, start, end), weekly(working, start, end))
+    hours = intersect(intersect(weekly(opening, start, end), weekly(working, start, end)), [(start, end)])
     return subtract(hours, list(closed_days(closures, zone)) + list(time_off))

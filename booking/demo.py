@@ -1,11 +1,13 @@
 """The demo organization that `make run` seeds into an empty database."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from models import (
-    SCOPES, Clinic, Contraindication, Course, OpeningHours, Organization, Patient, Practitioner,
+    SCOPES, PastSession, Clinic, Contraindication, Course, OpeningHours, Organization, Patient, Practitioner,
     Room, TreatmentType, WorkingHours, utcnow,
 )
 
@@ -104,6 +106,9 @@ def _seed(db: Session) -> str:
     db.add_all(patients)
     db.flush()
     microneedling = types["microneedling"]
+    # Olivia had her consultation last week, so she can book her first session.
+    db.add(PastSession(organization_id=org, patient_id=patients[0].id, treatment_type_id=types["consultation"].id,
+                       performed_at=now - timedelta(days=7), provider="London Bridge"))
     db.add(Course(organization_id=org, patient_id=patients[0].id, **course_defaults(
         microneedling.kind, microneedling.max_sessions,
         {"treatment_type_id": microneedling.id, "indication": "acne_scars"})))

@@ -113,19 +113,29 @@ def check_course_cap(*, sessions: list[datetime], start: datetime, max_sessions:
 def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list[Busy]]:
     """Assign a unit to each need and list what blocks the ones that cannot be met.
 
-    Returns ({need resource: claimed unit key}, blocking claims). A plain need's
-    unit is its own resource; a pooled one takes the first free `resource#n`.
+    Returns ({need key: claimed unit key}, blocking claims). A single resource's
+    unit is the resource itself; a pool's is the first free `resource#n`. Every
+    unit in use counts against the pool, also one numbered above a capacity that
+    has since been lowered, so shrinking a pool never overbooks it.
     """
     assigned: dict[str, str] = {}
     blocking: list[Busy] = []
     for need in needs:
-        keys = [need.resource] if need.capacity == 1 else [f"{need.resource}#{n}" for n in range(1, need.capacity + 1)]
         overlapping = [b for b in busy if b.starts_at < need.ends_at and need.starts_at < b.ends_at]
-        free = [k for k in keys if not any(b.resource == k for b in overlapping)]
-        if free:
+        if need.capacity is None:
+            taken = [b for b in overlapping if b.resource == need.resource]
+            if taken:
+                blocking += taken
+            else:
+                assigned.setdefault(_need_key(need), need.resource)
+            continue
+        in_pool = [b for b in overlapping if b.resource.startswith(f"{need.resource}#")]
+        used = {b.resource for b in in_pool}
+        free = [f"{need.resource}#{n}" for n in range(1, need.capacity + 1) if f"{need.resource}#{n}" not in used]
+        if free and len(used) < need.capacity:
             assigned.setdefault(_need_key(need), free[0])
-        else:
-            blocking += [b for b in overlapping if b.resource in keys]
+        else:  # also a pool of no units (a clinic counting 0 devices): never free
+            blocking += in_pool or [Busy(need.resource, need.starts_at, need.ends_at)]
     return assigned, blocking
 
 
@@ -135,13 +145,15 @@ def _need_key(need: Need) -> str:
 
 def raise_if_blocked(blocking: list[Busy]) -> None:
     if blocking:
-        raise SlotUnavailable(
-            "The slot is no longer free.",
-            conflicts=[
-                {"resource": b.resource.split(":")[0], "resource_id": b.resource.split(":", 1)[1].split("#")[0],
-                 "starts_at": b.starts_at.isoformat(), "ends_at": b.ends_at.isoformat(),
-                 **({"appointment_id": b.appointment_id} if b.appointment_id else {}),
-                 **({"hold_id": b.hold_id} if b.hold_id else {})}
-                for b in sorted(set(blocking), key=lambda b: (b.starts_at, b.resource))
-            ],
-        )
+        raise slot_unavailable(blocking)
+
+
+def slot_unavailable(blocking: list[Busy], detail: str = "The slot is no longer free.") -> SlotUnavailable:
+    """The 409 naming what collided: resource, ids and times, never another patient's details."""
+    return SlotUnavailable(detail, conflicts=[
+        {"resource": b.resource.split(":")[0], "resource_id": b.resource.split(":", 1)[1].split("#")[0],
+         "starts_at": b.starts_at.isoformat(), "ends_at": b.ends_at.isoformat(),
+         **({"appointment_id": b.appointment_id} if b.appointment_id else {}),
+         **({"hold_id": b.hold_id} if b.hold_id else {})}
+        for b in sorted(set(blocking), key=lambda b: (b.starts_at, b.resource))
+    ])

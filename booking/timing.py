@@ -39,7 +39,7 @@ class Instants:
 
 @dataclass(frozen=True)
 class Need:
-    """A resource busy over [starts_at, ends_at); `capacity` > 1 for pooled resources.
+    """A resource busy over [starts_at, ends_at); `capacity` is set for pooled resources.
 
     A pooled resource (numbing chairs, devices) is claimed one unit at a time:
     the service picks a free unit `resource#n` for n in 1..capacity.
@@ -48,7 +48,7 @@ class Need:
     resource: str
     starts_at: datetime
     ends_at: datetime
-    capacity: int = 1
+    capacity: int | None = None  # None: a single resource; N: a pool of N units
 
 
 def instants(timing: Timing, starts_at: datetime, procedure_starts_at: datetime | None = None) -> Instants:

@@ -129,6 +129,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_claims_hold_id'), ['hold_id'], unique=False)
         batch_op.create_index('ix_claims_resource_starts', ['resource', 'starts_at'], unique=False)
 
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite has no exclusion constraints; writers are serialized by BEGIN
+        # IMMEDIATE, and this trigger still gives the database the last word.
+        op.execute(
+            "CREATE TRIGGER claims_no_overlap BEFORE INSERT ON claims "
+            "WHEN EXISTS (SELECT 1 FROM claims WHERE resource = NEW.resource "
+            "AND starts_at < NEW.ends_at AND NEW.starts_at < ends_at) "
+            "BEGIN SELECT RAISE(ABORT, 'claims overlap on one resource'); END"
+        )
     if op.get_bind().dialect.name == "postgresql":
         # The database has the last word on overlaps: no two claims on one resource
         # may intersect, whatever the application checked before inserting.

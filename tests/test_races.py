@@ -1,0 +1,237 @@
+"""Races against real servers: gunicorn with several workers on SQLite and PostgreSQL.
+
+The database has the last word: whatever the workers interleave, exactly one
+booking of a slot wins and no resource is ever claimed twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, time as clock_time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from api import create_app
+from models import Appointment, make_engine
+
+from .helpers import make_organization
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _next_monday(weeks_ahead: int = 1) -> datetime:
+    today = datetime.now(timezone.utc).date()
+    monday = today + timedelta(days=7 - today.weekday() + 7 * weeks_ahead)
+    return datetime.combine(monday, clock_time(0), timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def live(backend, tmp_path_factory):
+    """A real gunicorn server on its own, freshly migrated database, with a small clinic."""
+    name, test_url = backend
+    if name == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('race') / 'race.sqlite3'}"
+    else:
+        url = str(sa.make_url(test_url).set(database=f"race_{os.getpid()}").render_as_string(hide_password=False))
+        admin = make_engine(test_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "race_{os.getpid()}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "race_{os.getpid()}"'))
+    from migrations import upgrade
+
+    upgrade(url)
+    world = _seed(url)
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
+         "--timeout", "60", "wsgi:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, server)
+        yield {**world, "base": base, "url": url}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if name != "sqlite":
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "race_{os.getpid()}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def _wait_until_up(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not come up")
+
+
+def _seed(url: str) -> dict:
+    """Through the API of an app on the same database: two rooms, two practitioners, 60 patients."""
+    app = create_app({"DATABASE_URL": url})
+    client = app.test_client()
+    admin = make_organization(app, client, "Race Clinics")
+    clinic = admin.make_clinic(timezone="UTC")
+    rooms = [admin.make_room(clinic["id"], name=f"Room {i}")["id"] for i in (1, 2)]
+    types = {kind: admin.make_treatment_type(kind)["id"] for kind in ("consultation", "microneedling")}
+    practitioners = []
+    for i in (1, 2):
+        p = admin.make_practitioner([clinic["id"]], name=f"Dr {i}", treatment_type_ids=list(types.values()))
+        week = [{"clinic_id": clinic["id"], "weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]
+        assert admin.put(f"/v1/practitioners/{p['id']}/working-hours", json=week).status_code == 200
+        practitioners.append(p["id"])
+    admin.patch(f"/v1/clinics/{clinic['id']}", json={
+        "opening_hours": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    patients = []
+    for i in range(60):
+        patient = admin.make_patient(name=f"Patient {i}", email=f"p{i}@example.com")
+        admin.create(f"/v1/patients/{patient['id']}/past-sessions",
+                     {"treatment_type_id": types["consultation"], "performed_at": yesterday})
+        patients.append(patient["id"])
+    app.extensions["db_engine"].dispose()
+    return {"token": admin.token, "clinic": clinic["id"], "rooms": rooms, "practitioners": practitioners,
+            "types": types, "patients": patients}
+
+
+def _request(live, method: str, path: str, body=None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{live['base']}{path}", data=data, method=method, headers={
+        "Authorization": f"Bearer {live['token']}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _slot(live, patient: str, starts_at: datetime, room: int = 0, practitioner: int = 0) -> dict:
+    return {"clinic_id": live["clinic"], "room_id": live["rooms"][room],
+            "practitioner_id": live["practitioners"][practitioner],
+            "treatment_type_id": live["types"]["microneedling"], "patient_id": patient,
+            "starts_at": starts_at.isoformat()}
+
+
+def test_fifty_concurrent_bookings_of_one_slot_make_exactly_one(live):
+    starts_at = _next_monday() + timedelta(hours=10)
+    bodies = [_slot(live, patient, starts_at) for patient in live["patients"][:50]]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda body: _request(live, "POST", "/v1/appointments", body), bodies))
+    statuses = sorted(status for status, _ in results)
+    assert statuses.count(201) == 1, statuses
+    assert statuses.count(409) == 49, statuses
+    assert all(body["code"] == "slot_unavailable" for status, body in results if status == 409)
+    winner = next(body["id"] for status, body in results if status == 201)
+    for status, body in results:
+        if status == 409:  # the losers are told what they collided with
+            assert winner in {c.get("appointment_id") for c in body["conflicts"]}, body
+    engine = make_engine(live["url"])
+    with engine.connect() as conn:
+        booked = conn.scalar(sa.select(sa.func.count()).select_from(Appointment).where(
+            Appointment.starts_at == starts_at, Appointment.status == "booked"))
+    engine.dispose()
+    assert booked == 1
+
+
+def test_a_storm_of_bookings_reschedules_and_cancels_leaves_no_overlap(live):
+    rng = random.Random(7)
+    day = _next_monday(weeks_ahead=3) + timedelta(hours=8)
+    grid = [day + timedelta(minutes=15 * i) for i in range(36)]  # 08:00 .. 16:45
+    patients = live["patients"][:40]
+    booked: list[str] = []
+
+    def operation(i: int) -> int:
+        roll = rng.random()
+        if roll < 0.6 or not booked:
+            status, body = _request(live, "POST", "/v1/appointments", _slot(
+                live, patients[i % len(patients)], rng.choice(grid), rng.randrange(2), rng.randrange(2)))
+            if status == 201:
+                booked.append(body["id"])
+        elif roll < 0.8:
+            status, _ = _request(live, "PATCH", f"/v1/appointments/{rng.choice(booked)}", {
+                "starts_at": rng.choice(grid).isoformat(), "room_id": rng.choice(live["rooms"])})
+        else:
+            status, _ = _request(live, "POST", f"/v1/appointments/{rng.choice(booked)}/cancel",
+                                 {"reason": "patient_request"})
+        return status
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(operation, range(240)))
+    assert not [s for s in statuses if s >= 500], statuses
+    assert statuses.count(201) > 5, "the storm must actually book"
+
+    engine = make_engine(live["url"])
+    with engine.connect() as conn:
+        overlapping_claims = conn.scalar(sa.text(
+            "SELECT count(*) FROM claims a JOIN claims b ON a.resource = b.resource AND a.id < b.id "
+            "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"))
+        overlapping_rooms = conn.scalar(sa.text(
+            "SELECT count(*) FROM appointments a JOIN appointments b ON a.room_id = b.room_id "
+            "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
+            "WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"))
+        overlapping_patients = conn.scalar(sa.text(
+            "SELECT count(*) FROM appointments a JOIN appointments b ON a.patient_id = b.patient_id "
+            "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
+            "WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"))
+        live_appointments = conn.scalar(sa.text("SELECT count(*) FROM appointments WHERE status = 'booked'"))
+    engine.dispose()
+    assert (overlapping_claims, overlapping_rooms, overlapping_patients) == (0, 0, 0)
+    assert live_appointments > 0
+
+
+def test_the_database_refuses_an_overlap_the_checks_missed(world, monkeypatch):
+    """Simulate the check-then-insert race: the application's check sees nothing,
+    the database constraint (exclusion on PostgreSQL, trigger on SQLite) says no."""
+    from booking import context
+
+    world.consulted()
+    first = world.book()
+    other = world.new_patient(name="Racer", email="racer@example.com")
+    world.consulted(other["id"])
+    monkeypatch.setattr(context, "busy_claims", _blind_once(context.busy_claims))
+    response = world.caller.post("/v1/appointments", json=world.slot(patient_id=other["id"]))
+    assert response.status_code == 409, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "slot_unavailable"
+    assert first["id"] in {c.get("appointment_id") for c in body["conflicts"]}
+    listed = world.caller.get(f"/v1/appointments?patient_id={other['id']}").get_json()["data"]
+    assert listed == []
+
+
+def _blind_once(busy_claims):
+    calls = {"n": 0}
+
+    def blind(*args, **kwargs):
+        calls["n"] += 1
+        return [] if calls["n"] == 1 else busy_claims(*args, **kwargs)
+
+    return blind
