@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 import marshmallow as ma
 from flask import current_app, g, request
@@ -122,7 +123,16 @@ def _flatten_locations(errors: dict) -> dict:
 
 def handle_domain_error(error: DomainError):
     status = DOMAIN_STATUS.get(error.code, 422)
-    return problem(status, error.code, error.detail, **error.facts)
+    return problem(status, error.code, error.detail, **_rfc3339(error.facts))
+
+
+def _rfc3339(value):
+    """Instants in facts as RFC 3339 with their offset (Flask would write HTTP dates)."""
+    if isinstance(value, dict):
+        return {k: _rfc3339(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rfc3339(v) for v in value]
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def handle_unexpected(error: Exception):

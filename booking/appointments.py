@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,7 @@ from models import (
 from . import clock, context, rules
 from .calendar import covers, open_time
 from .errors import (
-    CourseComplete, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
+    CourseComplete, DomainError, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
     SlotUnavailable,
 )
 from .timing import Instants, Timing, instants, occupancy
@@ -59,8 +60,17 @@ def _load(db: Session, org: str, model, object_id: str | None, field: str):
     return found
 
 
-def _check(db: Session, org: str, req: SlotRequest, now: datetime, *,
-           exclude_appointment: str | None = None, exclude_hold: str | None = None) -> _Plan:
+def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -> _Plan:
+    """Every rule, then the resources; instants in a refusal are shown in the clinic's zone."""
+    try:
+        return _check_rules(db, org, req, now, **excluded)
+    except DomainError as error:
+        clinic = db.scalar(sa.select(Clinic).where(Clinic.id == req.clinic_id, Clinic.organization_id == org))
+        raise error.localized(ZoneInfo(clinic.timezone)) if clinic else error
+
+
+def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
+                 exclude_appointment: str | None = None, exclude_hold: str | None = None) -> _Plan:
     treatment_type = _load(db, org, TreatmentType, req.treatment_type_id, "treatment_type_id")
     clinic = _load(db, org, Clinic, req.clinic_id, "clinic_id")
     practitioner = _load(db, org, Practitioner, req.practitioner_id, "practitioner_id")
@@ -128,7 +138,11 @@ def _course(db: Session, req: SlotRequest, patient_id: str, treatment_type: Trea
     if req.course_id is None:
         if treatment_type.kind != rules.SESSION_KIND:
             return None
-        return context.active_course(db, patient_id, treatment_type.id)
+        course = context.active_course(db, patient_id, treatment_type.id)
+        if course is None and context.has_finished_course(db, patient_id, treatment_type.id):
+            # Without this, leaving out course_id would book past a course's cap.
+            raise CourseComplete("The patient's course is complete; open a new course after review.")
+        return course
     course = db.get(Course, req.course_id)
     if course is None or course.patient_id != patient_id:
         raise InvalidInput({"course_id": [f"Unknown course '{req.course_id}' for this patient."]})

@@ -78,6 +78,13 @@ def active_course(db: Session, patient_id: str, treatment_type_id: str) -> Cours
     return courses[0] if len(courses) == 1 else None
 
 
+def has_finished_course(db: Session, patient_id: str, treatment_type_id: str) -> bool:
+    """True when the patient has a course of this type that is complete and none active."""
+    statuses = set(db.scalars(sa.select(Course.status).where(
+        Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id)))
+    return "complete" in statuses and "active" not in statuses
+
+
 def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime | None:
     """When the course's next session may start at the earliest (rule 5, across all clinics).
 

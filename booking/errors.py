@@ -1,14 +1,32 @@
 """Typed domain errors: each carries the contract's `code` and the facts behind it."""
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DomainError(Exception):
+    """`facts` may hold aware datetimes; `localized` shows them in a clinic's zone."""
+
     code = "domain_error"
 
     def __init__(self, detail: str, **facts):
         super().__init__(detail)
         self.detail = detail
         self.facts = facts
+
+    def localized(self, zone) -> "DomainError":
+        self.facts = _localize(self.facts, zone)
+        return self
+
+
+def _localize(value, zone):
+    if isinstance(value, dict):
+        return {k: _localize(v, zone) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_localize(v, zone) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(zone)
+    return value
 
 
 class InvalidInput(DomainError):

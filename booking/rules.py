@@ -75,8 +75,8 @@ def check_interval(previous: list[datetime], start: datetime, min_days: int | No
     if close:
         raise IntervalTooShort(
             f"Sessions of a patient must start at least {min_days} days apart.",
-            earliest_start=earliest_start(previous, start, minimum).isoformat(),
-            conflicting_starts=[p.isoformat() for p in close],
+            earliest_start=earliest_start(previous, start, minimum),
+            conflicting_starts=close,
         )
 
 
@@ -152,7 +152,7 @@ def slot_unavailable(blocking: list[Busy], detail: str = "The slot is no longer 
     """The 409 naming what collided: resource, ids and times, never another patient's details."""
     return SlotUnavailable(detail, conflicts=[
         {"resource": b.resource.split(":")[0], "resource_id": b.resource.split(":", 1)[1].split("#")[0],
-         "starts_at": b.starts_at.isoformat(), "ends_at": b.ends_at.isoformat(),
+         "starts_at": b.starts_at, "ends_at": b.ends_at,
          **({"appointment_id": b.appointment_id} if b.appointment_id else {}),
          **({"hold_id": b.hold_id} if b.hold_id else {})}
         for b in sorted(set(blocking), key=lambda b: (b.starts_at, b.resource))

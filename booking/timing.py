@@ -59,7 +59,7 @@ def instants(timing: Timing, starts_at: datetime, procedure_starts_at: datetime 
     elif procedure_starts_at < earliest:
         raise NumbingLeadTooShort(
             f"The needling may start {timing.numbing_minutes} minutes after arrival at the earliest.",
-            earliest_procedure_start=earliest.isoformat(),
+            earliest_procedure_start=earliest,
         )
     elif timing.numbing_minutes == 0 and procedure_starts_at != starts_at:
         raise InvalidInput({"procedure_starts_at": ["Must equal starts_at: this treatment has no numbing."]})

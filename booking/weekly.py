@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from . import clock
 from .errors import InvalidInput
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -95,7 +96,7 @@ def check_week(shifts: list[Shift]) -> list[Shift]:
 
 def overlapping_shifts(shifts: list[Shift], *, today: date | None = None):
     """Yield (i, j, local date of i) for each pair of shifts that overlap."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or clock.now().date()
     zones = {s.zone for s in shifts}
     found: set[tuple[int, int]] = set()
     if len(zones) <= 1:
