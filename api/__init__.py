@@ -5,7 +5,7 @@ import logging
 
 import flask_smorest
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, request
+from flask import Flask
 from flask_smorest.utils import prepare_response
 
 from models import make_engine
@@ -93,11 +93,12 @@ def _schema_name(schema) -> str:
 
 def _register_blueprints(api: Api) -> None:
     from . import (
-        api_keys, appointments, clinics, health, holds, patients, practitioners, rooms, treatment_types,
+        api_keys, appointments, availability, clinics, health, holds, patients, practitioners, rooms,
+        treatment_types,
     )
 
-    for module in (health, clinics, rooms, practitioners, treatment_types, patients, holds, appointments,
-                   api_keys):
+    for module in (health, clinics, rooms, practitioners, treatment_types, patients, availability, holds,
+                   appointments, api_keys):
         api.register_blueprint(module.blp)
 
 

@@ -18,4 +18,7 @@ def from_environment(env=os.environ) -> dict:
         "HOLD_TTL_SECONDS": int(env.get("HOLD_TTL", "600")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        "AVAILABILITY_GRID_MINUTES": int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
+        "AVAILABILITY_MIN_NOTICE_MINUTES": int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120")),
+        "AVAILABILITY_HORIZON_DAYS": int(env.get("AVAILABILITY_HORIZON_DAYS", "90")),
     }

@@ -14,11 +14,10 @@ from models import (
     Appointment, Claim, Clinic, Course, Hold, Patient, Practitioner, Room, TimeOff, TreatmentType,
 )
 
-from . import clock, context, rules
+from . import clock, context, patients, rules
 from .calendar import covers, open_time
 from .errors import (
-    CourseComplete, DomainError, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
-    SlotUnavailable,
+    DomainError, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
 )
 from .timing import Instants, Timing, instants, occupancy
 from .weekly import Shift
@@ -95,11 +94,11 @@ def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
         practitioner_clinic_ids=practitioner.clinic_ids, clinic_id=clinic.id, room_clinic_id=room.clinic_id,
         room_capabilities=room.capabilities, required_capability=treatment_type.required_capability,
     )
-    rules.check_contraindications(kind, patient.contraindications)
+    course = patients.resolve_course(db, req.course_id, patient.id, treatment_type)
+    facts = patients.load_facts(db, patient, treatment_type, course, now,
+                                exclude_appointment=exclude_appointment, exclude_hold=exclude_hold)
+    patients.check_patient(facts, at.starts_at)
     _check_hours(db, clinic, practitioner, at)
-    course = _course(db, req, patient.id, treatment_type)
-    if kind == rules.SESSION_KIND:
-        _check_patient(db, req, at, now, treatment_type, course, exclude_appointment, exclude_hold)
 
     needs = occupancy(
         Timing.of(treatment_type), at, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
@@ -132,42 +131,6 @@ def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: In
             "Outside the practitioner's hours at this clinic, the clinic's opening hours, "
             "or in a closure or time off."
         )
-
-
-def _course(db: Session, req: SlotRequest, patient_id: str, treatment_type: TreatmentType) -> Course | None:
-    if req.course_id is None:
-        if treatment_type.kind != rules.SESSION_KIND:
-            return None
-        course = context.active_course(db, patient_id, treatment_type.id)
-        if course is None and context.has_finished_course(db, patient_id, treatment_type.id):
-            # Without this, leaving out course_id would book past a course's cap.
-            raise CourseComplete("The patient's course is complete; open a new course after review.")
-        return course
-    course = db.get(Course, req.course_id)
-    if course is None or course.patient_id != patient_id:
-        raise InvalidInput({"course_id": [f"Unknown course '{req.course_id}' for this patient."]})
-    if course.treatment_type_id != treatment_type.id:
-        raise InvalidInput({"course_id": ["The course is for another treatment type."]})
-    return course
-
-
-def _check_patient(db, req, at, now, treatment_type, course, exclude_appointment, exclude_hold) -> None:
-    excluded = {"exclude_appointment": exclude_appointment, "exclude_hold": exclude_hold}
-    sessions = context.patient_sessions(db, req.patient_id, now, **excluded)
-    rules.check_interval(sessions, at.starts_at, treatment_type.min_interval_days)
-    if course is not None:
-        if course.status != "active":
-            raise CourseComplete(f"The course is {course.status}; open a new course after review.",
-                                 course_id=course.id)
-        course_sessions = context.patient_sessions(db, req.patient_id, now, course_id=course.id, **excluded)
-        rules.check_course_cap(sessions=course_sessions, start=at.starts_at, max_sessions=course.max_sessions,
-                               per_365_days=course.max_sessions_per_365_days)
-        first_of_course = not any(s < at.starts_at for s in course_sessions)
-    else:
-        first_of_course = not any(s < at.starts_at for s in sessions)
-    consultations = context.patient_sessions(db, req.patient_id, now, kind="consultation", completed_only=True)
-    rules.check_consultation(needs_consultation=first_of_course, consultations=consultations,
-                             start=at.starts_at, valid_days=treatment_type.consultation_valid_days)
 
 
 def _claim(db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=None, hold_id=None,

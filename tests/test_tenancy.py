@@ -33,7 +33,9 @@ def v1_routes(app) -> list[tuple[str, str]]:
 # Collection-time route list; test_route_list_is_the_apps checks it against the fixture app.
 ROUTES = v1_routes(create_app({"DATABASE_URL": "sqlite://"}, sessionmaker=sessionmaker()))
 ITEM_ROUTES = [(m, r) for m, r in ROUTES if ARGUMENT.search(r)]
-LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r)]
+# Searches are not collections of stored objects; they get their own tenancy test.
+SEARCHES = {"/v1/availability"}
+LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r) and r not in SEARCHES]
 
 # A valid body for every write route, so a request gets past argument parsing and it is the
 # organization (or scope) check that answers. '{name}' is replaced by the id of that name.
@@ -75,6 +77,8 @@ BODIES = {
     ("POST", "/v1/appointments"): {**SLOT, "starts_at": FREE_AT},
     ("PATCH", "/v1/appointments/<appointment_id>"): {"starts_at": FREE_AT},
     ("POST", "/v1/appointments/<appointment_id>/cancel"): {"reason": "patient_request"},
+    ("GET", "/v1/availability"): {"treatment_type_id": "{treatment_type_id}", "clinic_id": "{clinic_id}",
+                                  "start": FREE_AT, "end": FREE_AT.replace("T14:00", "T23:00")},
     ("POST", "/v1/appointments/<appointment_id>/check-in"): None,  # no body
     ("POST", "/v1/appointments/<appointment_id>/complete"): None,
     ("POST", "/v1/appointments/<appointment_id>/no-show"): None,
@@ -86,8 +90,8 @@ def fill(rule: str, ids: dict) -> str:
 
 
 def body_for(method: str, rule: str, ids: dict):
-    """The route's body with '{name}' placeholders replaced by ids; None for GET and DELETE."""
-    if method in ("GET", "DELETE"):
+    """The route's body (or a search's query) with '{name}' placeholders replaced by ids."""
+    if method == "DELETE" or (method == "GET" and rule not in SEARCHES):
         return None
     body = BODIES[(method, rule)]  # a KeyError means: a new write route needs a body here
     if body is None:
@@ -107,7 +111,7 @@ def call(caller, method: str, rule: str, ids: dict, body_ids: dict | None = None
     kwargs = {}
     body = body_for(method, rule, body_ids or ids)
     if body is not None:
-        kwargs["json"] = body
+        kwargs["query_string" if method == "GET" else "json"] = body
     return getattr(caller, method.lower())(fill(rule, ids), **kwargs)
 
 
@@ -144,7 +148,7 @@ def snapshot(caller, ids: dict) -> dict:
     result = {}
     for method, rule in ROUTES:
         if method == "GET":
-            response = caller.get(fill(rule, ids))
+            response = call(caller, method, rule, ids)
             assert response.status_code == 200, (rule, response.get_json())
             result[rule] = response.get_json()
     return result
@@ -265,3 +269,11 @@ def test_course_cannot_use_another_organizations_treatment_type(other, world):
                           json={"treatment_type_id": world["treatment_type_id"], "indication": "acne_scars"})
     assert "treatment_type_id" in assert_problem(response, 422, "validation_error")["errors"]
     assert other.get(f"/v1/patients/{patient['id']}/courses").get_json()["data"] == []
+
+
+def test_availability_of_another_organizations_ids_reads_like_unknown_ids(other, world):
+    foreign = call(other, "GET", "/v1/availability", world)
+    unknown = call(other, "GET", "/v1/availability", nonexistent(world))
+    assert_problem(foreign, 422, "validation_error")
+    assert foreign.status_code == unknown.status_code
+    assert sorted(foreign.get_json()["errors"]) == sorted(unknown.get_json()["errors"])

@@ -1,0 +1,75 @@
+"""Availability search: bookable slots for a treatment, numbing gap included."""
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import marshmallow as ma
+from flask import current_app
+
+from booking import search
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, Id, Instant, Schema
+from .errors import _rfc3339
+from .slots import SlotOutputSchema
+
+blp = Blueprint("availability", __name__, url_prefix="/v1/availability",
+                description="Bookable slots: what a booking frontend calls most")
+
+
+class AvailabilityArgs(Schema):
+    treatment_type_id = Id(required=True)
+    start = Instant(required=True, metadata={"description": "Window start (starts at or after)"})
+    end = Instant(required=True, metadata={"description": "Window end (starts before); at most 31 days after start"})
+    clinic_id = Id(metadata={"description": "Omit to search every clinic of the organization"})
+    practitioner_id = Id(metadata={"description": "Only this practitioner's slots"})
+    room_id = Id()
+    patient_id = Id(metadata={"description": "Apply this patient's rules (interval, course cap, "
+                                             "consultation, contraindications)"})
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
+    order = ma.fields.String(load_default="earliest", validate=ma.validate.OneOf(("earliest", "evening")),
+                             metadata={"description": "evening: latest in the day first"})
+
+
+class ReasonSchema(ma.Schema):
+    code = ma.fields.String(metadata={"description": "The rule that ruled the window out, e.g. interval_too_short"})
+    detail = ma.fields.String()
+    earliest_start = ma.fields.String(allow_none=True, metadata={"description": "When the patient may book again"})
+
+
+class AvailabilitySchema(ma.Schema):
+    data = ma.fields.List(ma.fields.Nested(SlotOutputSchema), required=True)
+    reason = ma.fields.Nested(ReasonSchema, allow_none=True, required=True, metadata={
+        "description": "Set when the patient's rules leave no slot in the window; null otherwise"})
+
+
+def settings() -> search.Settings:
+    config = current_app.config
+    return search.Settings(
+        grid_minutes=config["AVAILABILITY_GRID_MINUTES"],
+        min_notice=timedelta(minutes=config["AVAILABILITY_MIN_NOTICE_MINUTES"]),
+        horizon=timedelta(days=config["AVAILABILITY_HORIZON_DAYS"]),
+    )
+
+
+@blp.route("")
+@requires("read")
+@blp.arguments(AvailabilityArgs, location="query")
+@blp.response(200, AvailabilitySchema)
+def availability(args):
+    """Find bookable slots
+
+    One slot per start time (the engine picks the practitioner and room, the
+    patient's last practitioner first), or every slot of one practitioner.
+    Starts lie on a grid of the clinic's local clock, at least the minimum
+    notice ahead and within the horizon. Every slot offered is bookable now.
+    """
+    slots, refusal, clinics = search.search(db.session(), organization_id(), search.Query(**args), settings())
+    data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]
+    reason = None
+    if refusal is not None:
+        facts = _rfc3339(refusal.facts)
+        reason = {"code": refusal.code, "detail": refusal.detail, "earliest_start": facts.get("earliest_start")}
+    return {"data": data, "reason": reason}

@@ -1,0 +1,91 @@
+"""A patient's rules for one treatment type (rules 1, 2, 5, 6): facts loaded once,
+then checked as a pure function for any start, by the booking engine and by the
+availability search alike."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from models import Course, Patient, TreatmentType
+
+from . import context, rules
+from .errors import CourseComplete, InvalidInput
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    kind: str
+    contraindications: tuple[str, ...]
+    min_interval_days: int | None
+    consultation_valid_days: int | None
+    sessions: tuple[datetime, ...]  # every session of the patient (this kind), any course, any clinic
+    consultations: tuple[datetime, ...]  # completed or recorded consultations
+    course_id: str | None = None
+    course_status: str | None = None
+    max_sessions: int | None = None
+    per_365_days: int | None = None
+    course_sessions: tuple[datetime, ...] = ()
+
+
+def check_patient(facts: PatientFacts, start: datetime) -> None:
+    rules.check_contraindications(facts.kind, list(facts.contraindications))
+    if facts.kind != rules.SESSION_KIND:
+        return
+    rules.check_interval(list(facts.sessions), start, facts.min_interval_days)
+    if facts.course_id is not None:
+        if facts.course_status != "active":
+            raise CourseComplete(f"The course is {facts.course_status}; open a new course after review.",
+                                 course_id=facts.course_id)
+        rules.check_course_cap(sessions=list(facts.course_sessions), start=start,
+                               max_sessions=facts.max_sessions, per_365_days=facts.per_365_days)
+        first_of_course = not any(s < start for s in facts.course_sessions)
+    else:
+        first_of_course = not any(s < start for s in facts.sessions)
+    rules.check_consultation(needs_consultation=first_of_course, consultations=list(facts.consultations),
+                             start=start, valid_days=facts.consultation_valid_days)
+
+
+def load_facts(db: Session, patient: Patient, treatment_type: TreatmentType, course: Course | None,
+               now: datetime, **excluded) -> PatientFacts:
+    """`excluded` (exclude_appointment, exclude_hold): the booking being replaced or consumed."""
+    sessions = consultations = course_sessions = ()
+    if treatment_type.kind == rules.SESSION_KIND:
+        sessions = tuple(context.patient_sessions(db, patient.id, now, **excluded))
+        consultations = tuple(context.patient_sessions(db, patient.id, now, kind="consultation",
+                                                       completed_only=True))
+        if course is not None:
+            course_sessions = tuple(context.patient_sessions(db, patient.id, now, course_id=course.id, **excluded))
+    return PatientFacts(
+        kind=treatment_type.kind,
+        contraindications=tuple(patient.contraindications),
+        min_interval_days=treatment_type.min_interval_days,
+        consultation_valid_days=treatment_type.consultation_valid_days,
+        sessions=sessions,
+        consultations=consultations,
+        course_id=course.id if course else None,
+        course_status=course.status if course else None,
+        max_sessions=course.max_sessions if course else None,
+        per_365_days=course.max_sessions_per_365_days if course else None,
+        course_sessions=course_sessions,
+    )
+
+
+def resolve_course(db: Session, course_id: str | None, patient_id: str,
+                   treatment_type: TreatmentType) -> Course | None:
+    """The course a session counts on: the one named, else the patient's one active course of the type."""
+    if course_id is None:
+        if treatment_type.kind != rules.SESSION_KIND:
+            return None
+        course = context.active_course(db, patient_id, treatment_type.id)
+        if course is None and context.has_finished_course(db, patient_id, treatment_type.id):
+            # Without this, leaving out course_id would book past a course's cap.
+            raise CourseComplete("The patient's course is complete; open a new course after review.")
+        return course
+    course = db.get(Course, course_id)
+    if course is None or course.patient_id != patient_id:
+        raise InvalidInput({"course_id": [f"Unknown course '{course_id}' for this patient."]})
+    if course.treatment_type_id != treatment_type.id:
+        raise InvalidInput({"course_id": ["The course is for another treatment type."]})
+    return course
