@@ -111,7 +111,7 @@ def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
     assigned, blocking = rules.conflicts(needs, busy)
     rules.raise_if_blocked(blocking)
     context.drop_expired_claims(db, resources, *span, now)
-    claims = [(assigned[rules._need_key(n)], n.starts_at, n.ends_at) for n in needs]
+    claims = [(assigned[rules.need_key(n)], n.starts_at, n.ends_at) for n in needs]
     return _Plan(replace(req, course_id=course.id if course else None), at, course.id if course else None, claims)
 
 

@@ -127,19 +127,19 @@ def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list
             if taken:
                 blocking += taken
             else:
-                assigned.setdefault(_need_key(need), need.resource)
+                assigned.setdefault(need_key(need), need.resource)
             continue
         in_pool = [b for b in overlapping if b.resource.startswith(f"{need.resource}#")]
         used = {b.resource for b in in_pool}
         free = [f"{need.resource}#{n}" for n in range(1, need.capacity + 1) if f"{need.resource}#{n}" not in used]
         if free and len(used) < need.capacity:
-            assigned.setdefault(_need_key(need), free[0])
+            assigned.setdefault(need_key(need), free[0])
         else:  # also a pool of no units (a clinic counting 0 devices): never free
             blocking += in_pool or [Busy(need.resource, need.starts_at, need.ends_at)]
     return assigned, blocking
 
 
-def _need_key(need: Need) -> str:
+def need_key(need: Need) -> str:
     return f"{need.resource}@{need.starts_at.isoformat()}"
 
 
