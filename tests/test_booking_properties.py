@@ -48,7 +48,15 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 
-from models import LIVE_STATUSES, Appointment, Claim, Course, Hold, PastSession, TreatmentType
+from models import (
+    LIVE_STATUSES,
+    Appointment,
+    Claim,
+    Course,
+    Hold,
+    PastSession,
+    TreatmentType,
+)
 
 from .booking_world import MONDAY, build_world
 from .helpers import make_organization
@@ -431,11 +439,14 @@ def predict(db, env: Env, now: datetime, req: Request, *, exclude_appointment=No
             Appointment.patient_id == req.patient_id, Appointment.status.in_(LIVE_STATUSES)])
             if a.id != exclude_appointment and timings[a.treatment_type_id].kind == "microneedling"]
         holds = [h for h in _rows(db, *HOLD_COLUMNS, where=[Hold.patient_id == req.patient_id])
-                 if h.id != exclude_hold and is_live_hold(h, now) and timings[h.treatment_type_id].kind == "microneedling"]
+                 if h.id != exclude_hold and is_live_hold(h, now)
+                 and timings[h.treatment_type_id].kind == "microneedling"]
         past = _rows(db, PastSession.treatment_type_id, PastSession.course_id, PastSession.performed_at,
                      where=[PastSession.patient_id == req.patient_id])
-        sessions = ([(a.starts_at, a.course_id) for a in appointments] + [(h.starts_at, h.course_id) for h in holds]
-                    + [(p.performed_at, p.course_id) for p in past if timings[p.treatment_type_id].kind == "microneedling"])
+        sessions = ([(a.starts_at, a.course_id) for a in appointments]
+                    + [(h.starts_at, h.course_id) for h in holds]
+                    + [(p.performed_at, p.course_id) for p in past
+                       if timings[p.treatment_type_id].kind == "microneedling"])
         if any(abs(req.starts_at - s) < timedelta(days=t.min_interval_days) for s, _ in sessions):
             broken.add("interval_too_short")
         courses = _rows(db, *COURSE_COLUMNS, where=[Course.patient_id == req.patient_id,
@@ -529,7 +540,7 @@ def run_step(db, env: Env, clock, step) -> None:
         prediction = predict(db, env, now, Request(body["patient_id"], body["practitioner_id"], body["room_id"],
                                                    treatment, starts_at, procedure, course))
         path = "/v1/holds" if action == "hold" else "/v1/appointments"
-        call = lambda: caller.post(path, json=body)  # noqa: E731
+        call = lambda: caller.post(path, json=body)
     elif isinstance(step, Collide):
         action = step.action
         target_id = _pick(env.holds + env.appointments, step.target)
@@ -551,7 +562,7 @@ def run_step(db, env: Env, clock, step) -> None:
         prediction = predict(db, env, now, Request(body["patient_id"], practitioner, room, treatment, starts_at,
                                                    None, None))
         path = "/v1/holds" if action == "hold" else "/v1/appointments"
-        call = lambda: caller.post(path, json=body)  # noqa: E731
+        call = lambda: caller.post(path, json=body)
     elif isinstance(step, BookHold):
         action = "book_hold"
         hold_id = _pick(env.holds, step.hold)
@@ -567,7 +578,7 @@ def run_step(db, env: Env, clock, step) -> None:
                                                        hold.treatment_type_id, hold.starts_at,
                                                        hold.procedure_starts_at, hold.course_id),
                                  exclude_hold=hold.id)
-        call = lambda: caller.post("/v1/appointments", json={"hold_id": hold_id})  # noqa: E731
+        call = lambda: caller.post("/v1/appointments", json={"hold_id": hold_id})
     elif isinstance(step, Reschedule):
         action = "reschedule"
         appointment_id = _pick(env.appointments, step.appointment)
@@ -590,7 +601,7 @@ def run_step(db, env: Env, clock, step) -> None:
                 changes.get("room_id", old.room_id), old.treatment_type_id, starts_at,
                 None if "starts_at" in changes else old.procedure_starts_at, old.course_id),
                 exclude_appointment=old.id)
-        call = lambda: caller.patch(f"/v1/appointments/{appointment_id}", json=changes)  # noqa: E731
+        call = lambda: caller.patch(f"/v1/appointments/{appointment_id}", json=changes)
     elif isinstance(step, Transition):
         action = step.action
         appointment_id = _pick(_by_start(db, env), step.appointment)
@@ -602,16 +613,16 @@ def run_step(db, env: Env, clock, step) -> None:
         prediction = predict_transition(action, appointment, now)
         path = f"/v1/appointments/{appointment_id}/{action.replace('_', '-')}"
         body = {"reason": "patient_request"} if action == "cancel" else None
-        call = lambda: caller.post(path, json=body)  # noqa: E731
+        call = lambda: caller.post(path, json=body)
     elif isinstance(step, Release):
         action = "release"
         hold_id = _pick(env.holds, step.hold)
         if hold_id is None:
             return
         prediction = set()
-        call = lambda: caller.delete(f"/v1/holds/{hold_id}")  # noqa: E731
+        call = lambda: caller.delete(f"/v1/holds/{hold_id}")
     else:  # pragma: no cover
-        raise AssertionError(step)
+        raise TypeError(step)
 
     before = snapshot(db, env.org)
     response = call()
@@ -649,7 +660,7 @@ def check_answer(action: str, response) -> str:
 
 # --------------------------------------------------------------------------- the property
 
-@settings(max_examples=int(os.environ.get("BOOKING_PROPERTY_EXAMPLES", 25)), deadline=None,
+@settings(max_examples=int(os.environ.get("BOOKING_PROPERTY_EXAMPLES", "25")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(weeks=st.sampled_from(START_WEEKS), sequence=st.lists(steps, min_size=10, max_size=30))
 def test_random_booking_traffic_keeps_every_invariant(app, client, db, clock, weeks, sequence):
@@ -680,14 +691,13 @@ def test_an_overlapping_claim_is_refused_by_postgresql_and_caught_by_the_checker
     check_invariants(db, env.org, clock.now)
     room = f"room:{env.rooms[0]}"
     starts = datetime.fromisoformat(appointment["starts_at"]) + timedelta(minutes=20)
-    intruder = dict(organization_id=env.org, resource=room, starts_at=starts, ends_at=starts + timedelta(hours=1),
-                    appointment_id=appointment["id"])
+    intruder = {"organization_id": env.org, "resource": room, "starts_at": starts,
+                "ends_at": starts + timedelta(hours=1), "appointment_id": appointment["id"]}
     if backend[0] == "postgresql":
         # The exclusion constraint has the last word: the row cannot even be written.
-        with pytest.raises(IntegrityError, match="ex_claims_resource_during"):
-            with db.begin_nested():
-                db.add(Claim(**intruder))
-                db.flush()
+        with pytest.raises(IntegrityError, match="ex_claims_resource_during"), db.begin_nested():
+            db.add(Claim(**intruder))
+            db.flush()
         check_invariants(db, env.org, clock.now)
         return
     with db.begin_nested() as nested:
