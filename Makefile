@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test install install-test openapi migrate clean
+.PHONY: run test install install-test openapi migrate clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ test: install-test
 
 openapi: install
 	$(BIN)/flask --app wsgi openapi write openapi/openapi.json
+
+# The availability benchmark (issue 4; bench/RESULTS.md): generates the 10k and 1M databases
+# on the local PostgreSQL, serves them with gunicorn, loads them with wrk, profiles, reports.
+# Databases generated in the last 12 hours are kept; BENCH_ARGS=--fresh regenerates them.
+BENCH_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk (Debian package)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* instance/demo-api-key

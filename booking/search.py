@@ -119,11 +119,13 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
         *([Room.id == query.room_id] if query.room_id else [])).order_by(Room.id))
         if not treatment_type.required_capability or treatment_type.required_capability in r.capabilities]
     resources = [f"practitioner:{p.id}" for p in staff] + [f"room:{r.id}" for r in rooms]
-    pools = [f"numbing:{clinic.id}#%", f"device:{clinic.id}#%"]
+    # Pool units ('numbing:<clinic>#2'): a prefix match with '_' (in every id) escaped, so that
+    # PostgreSQL turns it into a range on ix_claims_resource_starts (pattern ops) instead of a scan.
+    pools = [f"numbing:{clinic.id}#", f"device:{clinic.id}#"]
     if query.patient_id:
         resources.append(f"patient:{query.patient_id}")
     claims = db.execute(sa.select(Claim.resource, Claim.starts_at, Claim.ends_at).where(
-        sa.or_(Claim.resource.in_(resources), *(Claim.resource.like(p) for p in pools)),
+        sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(p, autoescape=True) for p in pools)),
         Claim.starts_at >= reach[0], Claim.starts_at < reach[1], Claim.ends_at > reach[0],
         sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now))).all()
     busy: dict[str, list] = {}

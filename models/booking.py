@@ -99,7 +99,10 @@ class Claim(Base):
 
     __tablename__ = "claims"
     __table_args__ = (
-        sa.Index("ix_claims_resource_starts", "resource", "starts_at"),
+        # Pattern ops: serves `resource = ...` and also prefix matches on pooled units
+        # (LIKE 'numbing:<clinic>#%'), which a default-collation btree cannot (migration 0003).
+        sa.Index("ix_claims_resource_starts", "resource", "starts_at",
+                 postgresql_ops={"resource": "varchar_pattern_ops"}),
         postgresql.ExcludeConstraint(
             (sa.column("resource"), "="),
             (sa.func.tstzrange(sa.column("starts_at"), sa.column("ends_at"), "[)"), "&&"),

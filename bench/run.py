@@ -1,0 +1,379 @@
+"""Run the availability benchmark end to end (`make bench`).
+
+    .venv/bin/python -m bench.run            # as `make bench`
+    .venv/bin/python -m bench.run --fresh    # regenerate both databases even if recent ones exist
+
+In one run: generates the 10k and 1M databases (bench/make_data.py), or keeps them
+when they were generated in the last 12 hours by the current generator (their
+booked window still covers the 7 days measured); for each,
+serves `bench.floor_app:app` with gunicorn (2 sync workers, as `make run`) and loads
+it with wrk for a fixed duration per scenario at the same concurrency:
+
+  floor         GET /bench/floor: 10 rows from the database through a schema (a)
+  floor-static  GET /bench/floor-static: 10 rows from memory through the schema
+  availability  GET /v1/availability: the measured clinic, microneedling, the next
+                7 days, limit=500 (every start of the week) (b), (c)
+  avail-50      the same with the default limit (50 slots)
+
+While wrk runs, the gunicorn workers' VmRSS (/proc/<pid>/status) is sampled every
+100 ms. Then it profiles one availability request on the 1M database and checks
+with EXPLAIN that the loader's claim query is an index range scan
+(bench/profile_availability.py). It writes bench/out/results.json and
+bench/out/results.md (the table for bench/RESULTS.md) and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+BIN = Path(sys.executable).parent
+SIZES = ("10k", "1m")
+TARGET_RATIO = 0.20  # (b) at least 20% of (a)'s requests per second
+TARGET_HISTORY = 1.2  # (c) 1M within 1.2x of 10k
+TARGET_RSS_MB = 200
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def _generator_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256((ROOT / "bench" / "make_data.py").read_bytes()).hexdigest()[:16]
+
+
+def ensure_data(size: str, *, fresh: bool, admin_url: str) -> dict:
+    meta_file = OUT / f"needlebook_bench_{size}.json"
+    digest = _generator_digest()
+    if not fresh and meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(meta["generated_at"])
+        if age < timedelta(hours=12) and meta.get("generator") == digest and _database_answers(meta):
+            meta["reused"] = True
+            log(f"reusing {meta['db']} (generated {age.total_seconds() / 60:.0f} min ago)")
+            return meta
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "bench.make_data", "--history", size, "--admin-url", admin_url],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    meta = json.loads(meta_file.read_text())
+    meta["generation_wall_seconds"] = round(time.monotonic() - started, 1)
+    meta["generator"] = digest
+    meta_file.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def _database_answers(meta: dict) -> bool:
+    import sqlalchemy as sa
+
+    from models import make_engine
+
+    try:
+        engine = make_engine(meta["url"], connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            ok = conn.scalar(sa.text("SELECT count(*) FROM organizations WHERE id = :id"),
+                             {"id": meta["organization_id"]}) == 1
+        engine.dispose()
+        return ok
+    except Exception:  # noqa: BLE001 - any failure: regenerate
+        return False
+
+
+# ---------------------------------------------------------------------------- server
+
+
+class Server:
+    """gunicorn with 2 sync workers serving bench.floor_app:app against one database."""
+
+    def __init__(self, url: str, port: int):
+        self.url, self.port = url, port
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self):
+        env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING"}
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
+             "--log-level", "warning", "bench.floor_app:app"],
+            cwd=ROOT, env=env, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
+                    if response.status == 200 and len(self.workers()) == 2:
+                        return self
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError("gunicorn exited during startup")
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+    def workers(self) -> list[int]:
+        """The worker processes: the master's children."""
+        children = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                children.append(int(entry))
+        return sorted(children)
+
+    def __exit__(self, *exc):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # the master stops its workers
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler(threading.Thread):
+    """Peak VmRSS per worker, sampled every 100 ms while the load runs."""
+
+    def __init__(self, pids: list[int]):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = {pid: 0 for pid in pids}
+        self.samples = 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            for pid in self.pids:
+                self.peak[pid] = max(self.peak[pid], rss_kb(pid))
+            self.samples += 1
+            self.stopping.wait(0.1)
+
+    def stop(self) -> dict[int, int]:
+        self.stopping.set()
+        self.join()
+        return self.peak
+
+
+# ---------------------------------------------------------------------------- load
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    result["requests"] = int(re.search(r"(\d+) requests in", output).group(1))
+    result["latency_avg_ms"] = _ms(re.search(r"Latency\s+(\S+)", output).group(1))
+    for pct in ("50", "90", "99"):
+        result[f"p{pct}_ms"] = _ms(re.search(rf"\s{pct}%\s+(\S+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non_2xx"] = int(errors.group(1)) if errors else 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()))) \
+        if socket else {}
+    return result
+
+
+def wrk(url: str, *, duration: int, connections: int, threads: int, headers: dict) -> str:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    return subprocess.run(command + [url], check=True, capture_output=True, text=True).stdout
+
+
+def check(url: str, headers: dict) -> dict:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+        return {"status": response.status, "rows": len(body.get("data", [])), "bytes": len(json.dumps(body))}
+
+
+def measure(server: Server, name: str, url: str, args, headers: dict) -> dict:
+    probe = check(url, headers)  # a 200 with rows, or the run stops here
+    if probe["status"] != 200 or probe["rows"] == 0:
+        raise RuntimeError(f"{name}: {probe}")
+    wrk(url, duration=args.warmup, connections=args.connections, threads=args.threads, headers=headers)
+    pids = server.workers()
+    sampler = MemorySampler(pids)
+    load_before = os.getloadavg()[0]
+    sampler.start()
+    output = wrk(url, duration=args.duration, connections=args.connections, threads=args.threads, headers=headers)
+    peak = sampler.stop()
+    result = parse_wrk(output)
+    result.update(name=name, rows=probe["rows"], response_bytes=probe["bytes"],
+                  worker_peak_rss_mb=[round(peak[p] / 1024, 1) for p in pids],
+                  worker_vmhwm_mb=[round(rss_kb(p, "VmHWM") / 1024, 1) for p in pids],
+                  rss_samples=sampler.samples, loadavg_before=round(load_before, 2))
+    log(f"  {name:13s} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
+        f"  non-2xx {result['non_2xx']}  rss {result['worker_peak_rss_mb']} MB")
+    if result["non_2xx"]:
+        raise RuntimeError(f"{name}: {result['non_2xx']} non-2xx responses under load")
+    return result
+
+
+def scenarios(meta: dict, port: int, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    base = f"http://127.0.0.1:{port}"
+    query = {"clinic_id": meta["measured_clinic_id"],
+             "treatment_type_id": meta["treatment_type_ids"]["microneedling"],
+             "start": start.isoformat(), "end": end.isoformat()}
+    return [
+        ("floor", f"{base}/bench/floor"),
+        ("floor-static", f"{base}/bench/floor-static"),
+        ("availability", f"{base}/v1/availability?{urllib.parse.urlencode({**query, 'limit': 500})}"),
+        ("avail-50", f"{base}/v1/availability?{urllib.parse.urlencode(query)}"),
+    ]
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(results: dict, meta: dict, profile: dict, args, command: str, started: datetime) -> str:
+    rows = []
+    for size in results:
+        for name, r in results[size].items():
+            rows.append(f"| {size} | {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+                        f"{r['p99_ms']:.1f} | {r['rows']} | {r['requests']} | {r['non_2xx']} | "
+                        f"{' / '.join(f'{m:.0f}' for m in r['worker_peak_rss_mb'])} |")
+    verdicts = verdict(results)
+    lines = [
+        f"Run {started.strftime('%Y-%m-%d %H:%M UTC')}, `{command}`: wrk -t{args.threads} -c{args.connections}, "
+        f"{args.duration}s per scenario after a {args.warmup}s warm-up; gunicorn 2 sync workers.",
+        "",
+        "| history | scenario | req/s | p50 ms | p90 ms | p99 ms | rows/response | requests | non-2xx | "
+        "worker peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+        *(f"| {v['target']} | {v['measured']} | {'yes' if v['met'] else '**no**'} |" for v in verdicts),
+        "",
+    ]
+    for size, m in meta.items():
+        lines.append(f"- {size}: {m['counts']['past_appointments']:,} past appointments "
+                     f"({m['counts']['appointments']:,} appointments, {m['counts']['claims']:,} claims, "
+                     f"{m['counts']['patients']:,} patients) from {m['first_history_day']}; the measured clinic's "
+                     f"next 14 days {m['window_utilization']['booked']:.0%} booked (practitioners' calendars; "
+                     f"claimed: practitioner time {m['window_utilization']['practitioner']:.0%}, rooms "
+                     f"{m['window_utilization']['room']:.0%}); "
+                     + (f"kept from {m['generated_at']}." if m.get("reused") else
+                        f"generated in {m.get('generation_wall_seconds', m['seconds']['total'])}s."))
+    if profile:
+        lines.append(f"- Profile (1m, {profile['requests']} requests in-process): {profile['ms_per_request']:.1f} ms "
+                     f"per request, of which SQL {profile['sql_ms_per_request']:.1f} ms in "
+                     f"{profile['queries_per_request']} queries; claim rows loaded {profile['claim_rows']}.")
+        lines.append(f"- EXPLAIN of the claim query (1m): {profile['explain_summary']}")
+    return "\n".join(lines) + "\n"
+
+
+def verdict(results: dict) -> list[dict]:
+    out = []
+    for size in results:
+        floor, avail = results[size]["floor"]["rps"], results[size]["availability"]["rps"]
+        out.append({"target": f"(b)/(a) >= {TARGET_RATIO:.2f} at {size}", "measured": f"{avail / floor:.3f}",
+                    "met": avail / floor >= TARGET_RATIO})
+    if all(s in results for s in SIZES):
+        small, big = results["10k"]["availability"], results["1m"]["availability"]
+        throughput = small["rps"] / big["rps"]
+        latency = big["p50_ms"] / small["p50_ms"]
+        out.append({"target": f"(c) 1m vs 10k throughput within {TARGET_HISTORY}x",
+                    "measured": f"{throughput:.3f}x", "met": throughput <= TARGET_HISTORY})
+        out.append({"target": f"(c) 1m vs 10k p50 latency within {TARGET_HISTORY}x",
+                    "measured": f"{latency:.3f}x", "met": latency <= TARGET_HISTORY})
+    peak = max(m for size in results for r in results[size].values() for m in r["worker_peak_rss_mb"])
+    out.append({"target": f"worker peak RSS < {TARGET_RSS_MB} MB", "measured": f"{peak:.0f} MB",
+                "met": peak < TARGET_RSS_MB})
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="The availability benchmark (issue 4).")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per scenario")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--fresh", action="store_true",
+                        help="regenerate the databases (by default, ones generated in the last 12 hours are kept)")
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        log("wrk is not installed (make bench installs it: apt-get install wrk)")
+        return 2
+    started = datetime.now(timezone.utc)
+    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    OUT.mkdir(exist_ok=True)
+    sizes = [s for s in args.sizes.split(",") if s]
+    meta = {}
+    for size in sizes:
+        log(f"data: {size}")
+        meta[size] = ensure_data(size, fresh=args.fresh, admin_url=args.admin_url)
+    # One window for every scenario: from now (the engine applies the 2-hour notice) for 7 days.
+    window_start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    window_end = window_start + timedelta(days=7)
+    results = {}
+    for size in sizes:
+        log(f"load: {size} ({meta[size]['db']})")
+        headers = {"Authorization": f"Bearer {meta[size]['api_key']}"}
+        with Server(meta[size]["url"], args.port) as server:
+            results[size] = {name: measure(server, name, url, args, headers)
+                             for name, url in scenarios(meta[size], args.port, window_start, window_end)}
+    profile = {}
+    if not args.no_profile and "1m" in meta:
+        log("profile and EXPLAIN on 1m")
+        subprocess.run([sys.executable, "-m", "bench.profile_availability", "--meta",
+                        str(OUT / f"{meta['1m']['db']}.json"), "--start", window_start.isoformat(),
+                        "--end", window_end.isoformat()], cwd=ROOT, check=True)
+        profile = json.loads((OUT / "profile.json").read_text())
+    table = report(results, meta, profile, args, command, started)
+    (OUT / "results.json").write_text(json.dumps({
+        "started": started.isoformat(), "command": command, "window": [window_start.isoformat(), window_end.isoformat()],
+        "args": vars(args), "results": results, "verdict": verdict(results), "profile": profile,
+        "data": {size: {k: v for k, v in m.items() if k != "api_key"} for size, m in meta.items()},
+    }, indent=2) + "\n")
+    (OUT / "results.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
