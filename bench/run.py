@@ -5,9 +5,9 @@
 
 In one run: generates the 10k and 1M databases (bench/make_data.py), or keeps them
 when they were generated in the last 12 hours by the current generator (their
-booked window still covers the 7 days measured); for each,
-serves `bench.floor_app:app` with gunicorn (2 sync workers, as `make run`) and loads
-it with wrk for a fixed duration per scenario at the same concurrency:
+booked window still covers the 7 days measured); serves each with gunicorn
+(`bench.floor_app:app`, 2 sync workers as `make run`, both databases at once on two
+ports) and loads it with wrk, the same concurrency for every scenario:
 
   floor         GET /bench/floor: 10 rows from the database through a schema (a)
   floor-static  GET /bench/floor-static: 10 rows from memory through the schema
@@ -15,15 +15,20 @@ it with wrk for a fixed duration per scenario at the same concurrency:
                 7 days, limit=500 (every start of the week) (b), (c)
   avail-50      the same with the default limit (50 slots)
 
-While wrk runs, the gunicorn workers' VmRSS (/proc/<pid>/status) is sampled every
-100 ms. Then it profiles one availability request on the 1M database and checks
-with EXPLAIN that the loader's claim query is an index range scan
-(bench/profile_availability.py). It writes bench/out/results.json and
-bench/out/results.md (the table for bench/RESULTS.md) and prints the table.
+Each scenario runs for --duration seconds per database, split into --rounds rounds
+that alternate between the databases. During each round the workers' VmRSS
+(/proc/<pid>/status) is sampled every 100 ms, and the CPU time of the workers and
+of their PostgreSQL backends is read before and after (/proc/<pid>/stat): CPU per
+request does not depend on what else the machine is doing. Then it profiles the
+availability request on the 1M database and checks with EXPLAIN that the loader's
+claim query is an index range scan (bench/profile_availability.py). It writes
+bench/out/results.json and bench/out/results.md (the table for bench/RESULTS.md)
+and prints the table.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -33,7 +38,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -113,18 +117,22 @@ class Server:
             [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
              "--log-level", "warning", "bench.floor_app:app"],
             cwd=ROOT, env=env, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                    if response.status == 200 and len(self.workers()) == 2:
-                        return self
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited during startup")
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as response:
+                        if response.status == 200 and len(self.workers()) == 2:
+                            return self
+                except OSError:  # refused, reset or timed out while the workers boot
+                    pass
+                if self.process.poll() is not None:
+                    raise RuntimeError("gunicorn exited during startup")
+                time.sleep(0.2)
+            raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
 
     def workers(self) -> list[int]:
         """The worker processes: the master's children."""
@@ -139,6 +147,15 @@ class Server:
             if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
                 children.append(int(entry))
         return sorted(children)
+
+    def backends(self) -> list[int]:
+        """The PostgreSQL backends serving this database's clients (the workers' pooled connections)."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return [pid for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")]
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:
@@ -196,7 +213,9 @@ def _ms(text: str) -> float:
 
 def parse_wrk(output: str) -> dict:
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
-    result["requests"] = int(re.search(r"(\d+) requests in", output).group(1))
+    requests = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    result["requests"] = int(requests.group(1))
+    result["seconds"] = float(requests.group(2)) / (1000 if requests.group(3) == "ms" else 1)
     result["latency_avg_ms"] = _ms(re.search(r"Latency\s+(\S+)", output).group(1))
     for pct in ("50", "90", "99"):
         result[f"p{pct}_ms"] = _ms(re.search(rf"\s{pct}%\s+(\S+)", output).group(1))
@@ -222,27 +241,58 @@ def check(url: str, headers: dict) -> dict:
         return {"status": response.status, "rows": len(body.get("data", [])), "bytes": len(json.dumps(body))}
 
 
-def measure(server: Server, name: str, url: str, args, headers: dict) -> dict:
-    probe = check(url, headers)  # a 200 with rows, or the run stops here
-    if probe["status"] != 200 or probe["rows"] == 0:
-        raise RuntimeError(f"{name}: {probe}")
-    wrk(url, duration=args.warmup, connections=args.connections, threads=args.threads, headers=headers)
-    pids = server.workers()
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes so far (/proc/<pid>/stat), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_round(server: Server, url: str, seconds: int, args, headers: dict) -> dict:
+    """One wrk run; with the CPU the workers and their PostgreSQL backends spent meanwhile."""
+    pids, backends = server.workers(), server.backends()
     sampler = MemorySampler(pids)
     load_before = os.getloadavg()[0]
+    app_cpu, db_cpu = cpu_seconds(pids), cpu_seconds(backends)
     sampler.start()
-    output = wrk(url, duration=args.duration, connections=args.connections, threads=args.threads, headers=headers)
+    output = wrk(url, duration=seconds, connections=args.connections, threads=args.threads, headers=headers)
     peak = sampler.stop()
     result = parse_wrk(output)
-    result.update(name=name, rows=probe["rows"], response_bytes=probe["bytes"],
-                  worker_peak_rss_mb=[round(peak[p] / 1024, 1) for p in pids],
-                  worker_vmhwm_mb=[round(rss_kb(p, "VmHWM") / 1024, 1) for p in pids],
+    result.update(app_cpu=cpu_seconds(pids) - app_cpu, db_cpu=cpu_seconds(backends) - db_cpu,
+                  peak_rss_kb=[peak[p] for p in pids], vmhwm_kb=[rss_kb(p, "VmHWM") for p in pids],
                   rss_samples=sampler.samples, loadavg_before=round(load_before, 2))
-    log(f"  {name:13s} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
-        f"  non-2xx {result['non_2xx']}  rss {result['worker_peak_rss_mb']} MB")
-    if result["non_2xx"]:
-        raise RuntimeError(f"{name}: {result['non_2xx']} non-2xx responses under load")
     return result
+
+
+def aggregate(name: str, probe: dict, rounds: list[dict]) -> dict:
+    """Rounds of one scenario on one database: throughput over all of them; latency
+    percentiles as the request-weighted mean of each round's (wrk reports per run)."""
+    requests = sum(r["requests"] for r in rounds)
+    weighted = lambda key: sum(r[key] * r["requests"] for r in rounds) / max(requests, 1)  # noqa: E731
+    sockets: dict[str, int] = {}
+    for r in rounds:
+        for key, value in r["socket_errors"].items():
+            sockets[key] = sockets.get(key, 0) + value
+    workers = len(rounds[0]["peak_rss_kb"])
+    return {
+        "name": name, "rows": probe["rows"], "response_bytes": probe["bytes"],
+        "requests": requests, "seconds": round(sum(r["seconds"] for r in rounds), 2),
+        "rps": requests / sum(r["seconds"] for r in rounds),
+        "round_rps": [round(r["rps"], 1) for r in rounds],
+        **{key: round(weighted(key), 2) for key in ("latency_avg_ms", "p50_ms", "p90_ms", "p99_ms")},
+        "non_2xx": sum(r["non_2xx"] for r in rounds), "socket_errors": sockets,
+        "app_cpu_ms_per_request": sum(r["app_cpu"] for r in rounds) / max(requests, 1) * 1000,
+        "db_cpu_ms_per_request": sum(r["db_cpu"] for r in rounds) / max(requests, 1) * 1000,
+        "worker_peak_rss_mb": [round(max(r["peak_rss_kb"][w] for r in rounds) / 1024, 1) for w in range(workers)],
+        "worker_vmhwm_mb": [round(rounds[-1]["vmhwm_kb"][w] / 1024, 1) for w in range(workers)],
+        "rss_samples": sum(r["rss_samples"] for r in rounds),
+        "loadavg_before": [r["loadavg_before"] for r in rounds],
+    }
 
 
 def scenarios(meta: dict, port: int, start: datetime, end: datetime) -> list[tuple[str, str]]:
@@ -263,24 +313,29 @@ def scenarios(meta: dict, port: int, start: datetime, end: datetime) -> list[tup
 
 def report(results: dict, meta: dict, profile: dict, args, command: str, started: datetime) -> str:
     rows = []
-    for size in results:
-        for name, r in results[size].items():
-            rows.append(f"| {size} | {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-                        f"{r['p99_ms']:.1f} | {r['rows']} | {r['requests']} | {r['non_2xx']} | "
+    for name in next(iter(results.values())):
+        for size in results:
+            r = results[size][name]
+            rows.append(f"| {name} | {size} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+                        f"{r['p99_ms']:.1f} | {r['app_cpu_ms_per_request']:.2f} | {r['db_cpu_ms_per_request']:.2f} | "
+                        f"{r['rows']} | {r['requests']} | {r['non_2xx']} | "
                         f"{' / '.join(f'{m:.0f}' for m in r['worker_peak_rss_mb'])} |")
-    verdicts = verdict(results)
+    loads = [x for size in results for r in results[size].values() for x in r["loadavg_before"]]
     lines = [
         f"Run {started.strftime('%Y-%m-%d %H:%M UTC')}, `{command}`: wrk -t{args.threads} -c{args.connections}, "
-        f"{args.duration}s per scenario after a {args.warmup}s warm-up; gunicorn 2 sync workers.",
+        f"{args.duration}s per scenario and database in {args.rounds} rounds alternating between the two "
+        f"databases, after a {args.warmup}s warm-up; gunicorn 2 sync workers per database; 1-minute load average "
+        f"before the rounds {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores.",
         "",
-        "| history | scenario | req/s | p50 ms | p90 ms | p99 ms | rows/response | requests | non-2xx | "
-        "worker peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| scenario | history | req/s | p50 ms | p90 ms | p99 ms | worker CPU ms/req | PostgreSQL CPU ms/req | "
+        "rows/response | requests | non-2xx | worker peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *rows,
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        *(f"| {v['target']} | {v['measured']} | {'yes' if v['met'] else '**no**'} |" for v in verdicts),
+        *(f"| {v['target']} | {v['measured']} | {'' if v['met'] is None else 'yes' if v['met'] else '**no**'} |"
+          for v in verdict(results)),
         "",
     ]
     for size, m in meta.items():
@@ -293,27 +348,39 @@ def report(results: dict, meta: dict, profile: dict, args, command: str, started
                      + (f"kept from {m['generated_at']}." if m.get("reused") else
                         f"generated in {m.get('generation_wall_seconds', m['seconds']['total'])}s."))
     if profile:
-        lines.append(f"- Profile (1m, {profile['requests']} requests in-process): {profile['ms_per_request']:.1f} ms "
-                     f"per request, of which SQL {profile['sql_ms_per_request']:.1f} ms in "
-                     f"{profile['queries_per_request']} queries; claim rows loaded {profile['claim_rows']}.")
-        lines.append(f"- EXPLAIN of the claim query (1m): {profile['explain_summary']}")
+        b = profile["breakdown_ms"]
+        lines.append(f"- Profile (1m, {profile['requests']} requests in-process, no profiler): "
+                     f"{profile['ms_per_request']:.1f} ms per request: loader {b['load']:.1f} ms (SQL of the whole "
+                     f"request {b['load_sql']:.1f} ms in {profile['queries_per_request']} queries), engine "
+                     f"{b['engine']:.1f} ms, the rest (Flask, auth, arguments, response schema) {b['rest']:.1f} ms; "
+                     f"{profile['claim_rows']} claim rows loaded; bench/out/profile.txt.")
+        lines.append(f"- EXPLAIN of the claim query (1m): {profile['explain_summary']}; bench/out/explain.txt.")
     return "\n".join(lines) + "\n"
 
 
+def _cpu(result: dict) -> float:
+    return result["app_cpu_ms_per_request"] + result["db_cpu_ms_per_request"]
+
+
 def verdict(results: dict) -> list[dict]:
+    """The targets; rows with met=None are load-independent estimates, for reading the others."""
     out = []
     for size in results:
-        floor, avail = results[size]["floor"]["rps"], results[size]["availability"]["rps"]
-        out.append({"target": f"(b)/(a) >= {TARGET_RATIO:.2f} at {size}", "measured": f"{avail / floor:.3f}",
-                    "met": avail / floor >= TARGET_RATIO})
+        floor, avail = results[size]["floor"], results[size]["availability"]
+        out.append({"target": f"(b)/(a) >= {TARGET_RATIO:.2f} at {size} (req/s)",
+                    "measured": f"{avail['rps'] / floor['rps']:.3f}", "met": avail["rps"] / floor["rps"] >= TARGET_RATIO})
+        out.append({"target": f"(b)/(a) at {size} by CPU per request (worker + PostgreSQL), estimate",
+                    "measured": f"{_cpu(floor) / _cpu(avail):.3f}", "met": None})
     if all(s in results for s in SIZES):
         small, big = results["10k"]["availability"], results["1m"]["availability"]
         throughput = small["rps"] / big["rps"]
         latency = big["p50_ms"] / small["p50_ms"]
-        out.append({"target": f"(c) 1m vs 10k throughput within {TARGET_HISTORY}x",
+        out.append({"target": f"(c) 1m vs 10k throughput within {TARGET_HISTORY}x (10k req/s / 1m req/s)",
                     "measured": f"{throughput:.3f}x", "met": throughput <= TARGET_HISTORY})
-        out.append({"target": f"(c) 1m vs 10k p50 latency within {TARGET_HISTORY}x",
+        out.append({"target": f"(c) 1m vs 10k p50 latency within {TARGET_HISTORY}x (1m p50 / 10k p50)",
                     "measured": f"{latency:.3f}x", "met": latency <= TARGET_HISTORY})
+        out.append({"target": "(c) 1m vs 10k CPU per request (worker + PostgreSQL), estimate",
+                    "measured": f"{_cpu(big) / _cpu(small):.3f}x", "met": None})
     peak = max(m for size in results for r in results[size].values() for m in r["worker_peak_rss_mb"])
     out.append({"target": f"worker peak RSS < {TARGET_RSS_MB} MB", "measured": f"{peak:.0f} MB",
                 "met": peak < TARGET_RSS_MB})
@@ -325,7 +392,8 @@ def verdict(results: dict) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="The availability benchmark (issue 4).")
-    parser.add_argument("--duration", type=int, default=20, help="seconds of load per scenario")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per scenario and database")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds the duration is split into, alternating databases")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
@@ -340,7 +408,9 @@ def main(argv=None) -> int:
         log("wrk is not installed (make bench installs it: apt-get install wrk)")
         return 2
     started = datetime.now(timezone.utc)
-    command = "make bench" if os.environ.get("MAKELEVEL") else " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    given = sys.argv[1:] if argv is None else argv
+    command = (("make bench" + (f" BENCH_ARGS='{' '.join(given)}'" if given else "")) if os.environ.get("MAKELEVEL")
+               else " ".join([".venv/bin/python -m bench.run", *given]))
     OUT.mkdir(exist_ok=True)
     sizes = [s for s in args.sizes.split(",") if s]
     meta = {}
@@ -350,13 +420,35 @@ def main(argv=None) -> int:
     # One window for every scenario: from now (the engine applies the 2-hour notice) for 7 days.
     window_start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     window_end = window_start + timedelta(days=7)
-    results = {}
-    for size in sizes:
-        log(f"load: {size} ({meta[size]['db']})")
-        headers = {"Authorization": f"Bearer {meta[size]['api_key']}"}
-        with Server(meta[size]["url"], args.port) as server:
-            results[size] = {name: measure(server, name, url, args, headers)
-                             for name, url in scenarios(meta[size], args.port, window_start, window_end)}
+    # Both databases are served at once (ports --port and --port+1) and each scenario runs
+    # in --rounds rounds alternating between them, so that a change in the machine's
+    # background load falls on both sides of each comparison alike.
+    results: dict[str, dict] = {size: {} for size in sizes}
+    per_round = max(1, args.duration // args.rounds)
+    with contextlib.ExitStack() as stack:
+        servers = {size: stack.enter_context(Server(meta[size]["url"], args.port + i)) for i, size in enumerate(sizes)}
+        headers = {size: {"Authorization": f"Bearer {meta[size]['api_key']}"} for size in sizes}
+        urls = {size: dict(scenarios(meta[size], servers[size].port, window_start, window_end)) for size in sizes}
+        for name in urls[sizes[0]]:
+            probes = {}
+            for size in sizes:
+                probes[size] = check(urls[size][name], headers[size])  # a 200 with rows, or the run stops here
+                if probes[size]["status"] != 200 or probes[size]["rows"] == 0:
+                    raise RuntimeError(f"{size} {name}: {probes[size]}")
+                wrk(urls[size][name], duration=args.warmup, connections=args.connections, threads=args.threads,
+                    headers=headers[size])
+            rounds: dict[str, list] = {size: [] for size in sizes}
+            for number in range(args.rounds):
+                for size in (sizes if number % 2 == 0 else sizes[::-1]):
+                    rounds[size].append(measure_round(servers[size], urls[size][name], per_round, args, headers[size]))
+            for size in sizes:
+                result = results[size][name] = aggregate(name, probes[size], rounds[size])
+                log(f"  {size:3s} {name:13s} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f} ms  "
+                    f"p99 {result['p99_ms']:7.1f} ms  cpu/req app {result['app_cpu_ms_per_request']:5.1f} ms "
+                    f"db {result['db_cpu_ms_per_request']:4.1f} ms  non-2xx {result['non_2xx']}  "
+                    f"rss {result['worker_peak_rss_mb']} MB  rounds {result['round_rps']}")
+                if result["non_2xx"]:
+                    raise RuntimeError(f"{size} {name}: {result['non_2xx']} non-2xx responses under load")
     profile = {}
     if not args.no_profile and "1m" in meta:
         log("profile and EXPLAIN on 1m")

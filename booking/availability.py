@@ -98,10 +98,15 @@ def grid(search: Search):
 def find_slots(search: Search) -> Result:
     busy = {key: _Busy(intervals) for key, intervals in search.busy.items()}
     opened = {p.practitioner_id: _Busy(p.open) for p in search.practitioners}
+    # Everyone's open time merged: a start it does not cover (nights, closed days: most of
+    # the grid) cannot fit anyone and is skipped with one bisection; _first_fit decides the rest.
+    anyone = _Busy([interval for p in search.practitioners for interval in p.open])
     result = Result([])
     starts = sorted(grid(search), key=_order_key(search))
     for start in starts:
         at = instants(search.timing, start)
+        if not _covers(anyone, at.starts_at, at.ends_at):
+            continue
         slot = _first_fit(search, at, busy, opened)
         if slot is None:
             continue
@@ -133,6 +138,9 @@ def _minute_of_day(local: datetime) -> int:
 
 def _first_fit(search: Search, at: Instants, busy, opened) -> Slot | None:
     """The first practitioner and room (in preference order) free for this start."""
+    working = [p for p in search.practitioners if _covers(opened[p.practitioner_id], at.starts_at, at.ends_at)]
+    if not working:
+        return None
     probe = occupancy(search.timing, at, clinic_id=search.clinic_id, practitioner_id="?", room_id="?",
                       patient_id=search.patient_id or "?", numbing_seats=search.numbing_seats,
                       devices=search.devices)
@@ -145,9 +153,7 @@ def _first_fit(search: Search, at: Instants, busy, opened) -> Slot | None:
             return None
     practitioner_needs = [n for n in probe if n.resource.startswith("practitioner:")]
     room_need = next(n for n in probe if n.resource.startswith("room:"))
-    for practitioner in search.practitioners:
-        if not _covers(opened[practitioner.practitioner_id], at.starts_at, at.ends_at):
-            continue
+    for practitioner in working:
         own = busy.get(f"practitioner:{practitioner.practitioner_id}", _FREE)
         if any(own.overlaps(n.starts_at, n.ends_at) for n in practitioner_needs):
             continue

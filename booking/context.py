@@ -10,6 +10,21 @@ from models import Appointment, Claim, Course, Hold, LIVE_STATUSES, PastSession,
 
 from .rules import SESSION_KIND, Busy
 
+# No claim lasts longer than a day (numbing + procedure + aftercare + turnover is at
+# most about seven hours, booking/treatments.py), so claims starting a day before a
+# range bound every scan of it to an index range on (resource, starts_at).
+CLAIM_REACH = timedelta(days=1)
+
+
+def _claims_on(resources: list[str], start: datetime, end: datetime):
+    """Claims on these resources or their pooled units (`<pool>#n`) intersecting [start, end).
+
+    `startswith(autoescape=True)` escapes the `_` in ids, so the prefix is a tight index range.
+    """
+    return sa.and_(
+        sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(f"{r}#", autoescape=True) for r in resources)),
+        Claim.starts_at < end, Claim.starts_at >= start - CLAIM_REACH, Claim.ends_at > start)
+
 
 def patient_sessions(db: Session, patient_id: str, now: datetime, *, kind: str = SESSION_KIND,
                      course_id: str | None = None, exclude_appointment: str | None = None,
@@ -47,9 +62,8 @@ def patient_sessions(db: Session, patient_id: str, now: datetime, *, kind: str =
 def busy_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime, *,
                 exclude_appointment: str | None = None, exclude_hold: str | None = None) -> list[Busy]:
     """Live claims intersecting [start, end) on these resources or their pooled units."""
-    keys = sa.or_(Claim.resource.in_(resources), *(Claim.resource.like(f"{r}#%") for r in resources))
     query = sa.select(Claim).where(
-        keys, Claim.starts_at < end, Claim.ends_at > start,
+        _claims_on(resources, start, end),
         sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now),
     )
     if exclude_appointment:
@@ -65,8 +79,7 @@ def drop_expired_claims(db: Session, resources: list[str], start: datetime, end:
     An expired hold already counts for nothing in every check; its rows must
     still go before inserting, or the exclusion constraint would see them.
     """
-    keys = sa.or_(Claim.resource.in_(resources), *(Claim.resource.like(f"{r}#%") for r in resources))
-    db.execute(sa.delete(Claim).where(keys, Claim.starts_at < end, Claim.ends_at > start,
+    db.execute(sa.delete(Claim).where(_claims_on(resources, start, end),
                                       Claim.expires_at.is_not(None), Claim.expires_at <= now))
 
 

@@ -8,20 +8,18 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from models import Appointment, Claim, Clinic, Patient, Practitioner, Room, TimeOff, TreatmentType
 
 from . import clock, patients
+from .context import CLAIM_REACH
 from .availability import PractitionerHours, Result, Search, Slot, find_slots
 from .calendar import open_time
 from .errors import DomainError, InvalidInput
 from .timing import Timing
 from .weekly import Shift
 
-# No claim lasts longer than a day (numbing + procedure + aftercare + turnover is
-# at most a few hours), so claims starting a day before the window bound the scan.
-CLAIM_REACH = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
         Practitioner.clinics.any(Clinic.id == clinic.id),
         Practitioner.treatment_types.any(TreatmentType.id == treatment_type.id),
         *([Practitioner.id == query.practitioner_id] if query.practitioner_id else []),
-    ).order_by(Practitioner.id)).all()
+    ).order_by(Practitioner.id).options(selectinload(Practitioner.working_hours))).all()  # one query, not one each
     rooms = [r for r in db.scalars(sa.select(Room).where(
         Room.clinic_id == clinic.id, Room.archived_at.is_(None),
         *([Room.id == query.room_id] if query.room_id else [])).order_by(Room.id))
