@@ -27,10 +27,11 @@ install-test: $(VENV)/.installed-test
 migrate: install
 	$(BIN)/flask --app wsgi migrate
 
+# gunicorn and the scheduler process (follow-ups, hold expiry, reminders), started and stopped together.
 run: migrate
 	@$(BIN)/flask --app wsgi seed-demo
 	@echo "API:  http://$(HOST):$(PORT)/v1   docs: http://$(HOST):$(PORT)/docs   health: http://$(HOST):$(PORT)/healthz"
-	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/python -m schedulers.serve --workers 2 --bind $(HOST):$(PORT) --access-log
 
 # SQLite always; PostgreSQL too when TEST_POSTGRES_URL is set or a local server answers.
 test: install-test

@@ -2,13 +2,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def default_database_url() -> str:
-    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'needlebook.sqlite3'}"
+from models.db import PROJECT_ROOT, default_database_url
 
 
 def from_environment(env=os.environ) -> dict:

@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
-    Appointment, Claim, Clinic, Course, Hold, Patient, Practitioner, Room, TimeOff, TreatmentType,
+    Appointment, Claim, Clinic, Course, FollowUp, Hold, Patient, Practitioner, Room, TimeOff, TreatmentType,
 )
 
-from . import clock, context, patients, rules
+from . import clock, context, events, patients, rules
 from .calendar import covers, open_time
 from .errors import (
     DomainError, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
@@ -172,11 +172,14 @@ def place_hold(db: Session, org: str, req: SlotRequest, *, ttl: timedelta, sourc
 def book(db: Session, org: str, req: SlotRequest) -> Appointment:
     now = clock.now()
     plan = _check(db, org, req, now)
-    return _create(db, org, plan, now)
+    appointment = _create(db, org, plan, now)
+    events.appointment_changed(db, appointment, "appointment.created")
+    return appointment
 
 
 def _create(db: Session, org: str, plan: _Plan, now: datetime, **extra) -> Appointment:
-    appointment = Appointment(organization_id=org, status="booked", **_slot_fields(plan), **extra)
+    # created_at from the domain clock: reminders compare it with the moments they are due.
+    appointment = Appointment(organization_id=org, status="booked", created_at=now, **_slot_fields(plan), **extra)
     db.add(appointment)
     db.flush()
     _claim(db, org, plan, now, appointment_id=appointment.id)
@@ -215,15 +218,40 @@ def book_from_hold(db: Session, org: str, hold_id: str, *, course_id: str | None
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
     appointment = _create(db, org, plan, now, hold_id=hold.id)
     hold.outcome, hold.appointment_id = "booked", appointment.id
+    if hold.source == "follow_up":  # the patient confirmed the proposal
+        _follow_up_became(db, hold, "booked", booked_appointment_id=appointment.id)
+    events.appointment_changed(db, appointment, "appointment.created")
     return appointment
+
+
+def _follow_up_became(db: Session, hold: Hold, status: str, **fields) -> None:
+    db.execute(sa.update(FollowUp).where(FollowUp.hold_id == hold.id, FollowUp.status == "proposed")
+               .values(status=status, updated_at=clock.now(), **fields))
 
 
 def release_hold(db: Session, org: str, hold_id: str) -> Hold:
     hold = get_hold(db, org, hold_id, lock=True)
+    if expire_hold(db, hold, clock.now()):  # ran out before the patient answered: not a decline
+        return hold
     if hold.outcome is None:
         hold.outcome = "released"
+        if hold.source == "follow_up":  # the patient declined the proposal
+            _follow_up_became(db, hold, "declined")
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
     return hold
+
+
+def expire_hold(db: Session, hold: Hold, now: datetime) -> bool:
+    """Release a hold whose time ran out (the scheduler's sweep); False if it was no longer live."""
+    if hold.outcome is not None or hold.expires_at > now:
+        return False
+    hold.outcome = "expired"
+    db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
+    if hold.source == "follow_up":
+        _follow_up_became(db, hold, "expired")
+    events.add(db, hold.organization_id, "hold.expired", f"hold.expired:{hold.id}", hold.id,
+               {"hold": events.hold_payload(hold)})
+    return True
 
 
 def get_appointment(db: Session, org: str, appointment_id: str, *, lock: bool = False) -> Appointment:
@@ -249,7 +277,9 @@ def reschedule(db: Session, org: str, appointment_id: str, changes: dict) -> App
     fields.update(changes)
     plan = _check(db, org, SlotRequest(**fields), now, exclude_appointment=old.id)
     _end(db, old, "cancelled", now, cancel_reason="rescheduled")
-    return _create(db, org, plan, now, rescheduled_from=old.id)
+    appointment = _create(db, org, plan, now, rescheduled_from=old.id)
+    events.appointment_changed(db, appointment, "appointment.rescheduled")
+    return appointment
 
 
 # Lifecycle: status -> statuses it may move to.
@@ -271,6 +301,8 @@ def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fi
     if status == "cancelled":
         appointment.cancelled_at = now
         db.execute(sa.delete(Claim).where(Claim.appointment_id == appointment.id))
+    if fields.get("cancel_reason") != "rescheduled":  # a reschedule is one event, on the new appointment
+        events.appointment_changed(db, appointment, f"appointment.{status}")
 
 
 def cancel(db: Session, org: str, appointment_id: str, reason: str, note: str | None = None) -> Appointment:

@@ -13,7 +13,7 @@ config = context.config
 def database_url() -> str:
     url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
     if not url:
-        from api.config import default_database_url
+        from models.db import default_database_url
 
         url = default_database_url()
     return url

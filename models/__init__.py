@@ -3,6 +3,7 @@ from .base import Base, new_id, utcnow
 from .booking import APPOINTMENT_STATUSES, HOLD_SOURCES, LIVE_STATUSES, Appointment, Claim, Hold, PastSession
 from .clinic import Clinic, Closure, OpeningHours, Room
 from .db import make_engine, make_sessionmaker, writer
+from .scheduling import FOLLOW_UP_STATUSES, FollowUp, OutboxEvent, SchedulerLease
 from .patient import Contraindication, Course, Patient
 from .staff import Practitioner, TimeOff, WorkingHours
 from .tenancy import SCOPES, ApiKey, Organization
@@ -10,7 +11,7 @@ from .treatment import TreatmentType
 
 __all__ = [
     "APPOINTMENT_STATUSES", "HOLD_SOURCES", "LIVE_STATUSES", "Appointment", "Claim", "Hold",
-    "PastSession", "SCOPES", "ApiKey", "Base", "Clinic", "Closure", "Contraindication", "Course",
+    "FOLLOW_UP_STATUSES", "FollowUp", "OutboxEvent", "SchedulerLease", "PastSession", "SCOPES", "ApiKey", "Base", "Clinic", "Closure", "Contraindication", "Course",
     "OpeningHours", "Organization", "Patient", "Practitioner", "Room", "TimeOff",
     "TreatmentType", "WorkingHours", "make_engine", "make_sessionmaker", "new_id",
     "utcnow", "writer",

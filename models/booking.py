@@ -37,6 +37,9 @@ class Appointment(_Slot, Timestamped, Base):
         sa.Index("ix_appointments_patient_starts", "patient_id", "starts_at"),
         sa.Index("ix_appointments_practitioner_starts", "practitioner_id", "starts_at"),
         sa.Index("ix_appointments_clinic_starts", "clinic_id", "starts_at"),
+        # The scheduler's sweeps run across organizations: reminders by start, follow-ups by completion.
+        sa.Index("ix_appointments_starts", "starts_at"),
+        sa.Index("ix_appointments_completed", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("appt"))
@@ -58,13 +61,15 @@ class Hold(_Slot, Timestamped, Base):
     __table_args__ = (
         sa.Index("ix_holds_org_expires", "organization_id", "expires_at"),
         sa.Index("ix_holds_patient_starts", "patient_id", "starts_at"),
+        sa.Index("ix_holds_expires", "expires_at"),  # the expiry sweep, across organizations
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("hold"))
     organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
     source: Mapped[str] = mapped_column(sa.String(20), default="frontend")
     expires_at: Mapped[datetime]
-    # None while live; 'booked' once consumed by an appointment, 'released' when deleted.
+    # None while live; 'booked' once consumed by an appointment, 'released' when deleted,
+    # 'expired' once the scheduler's sweep has released it after expires_at.
     outcome: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     appointment_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
 

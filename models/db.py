@@ -1,9 +1,19 @@
 """Engine and session setup for SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_database_url() -> str:
+    """Embedded SQLite in instance/, shared by the web app, the scheduler and the migrations."""
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'needlebook.sqlite3'}"
 
 
 def normalize_url(url: str) -> str:

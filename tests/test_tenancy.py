@@ -137,10 +137,27 @@ def build_world(caller) -> dict:
             "treatment_type_id": treatment_type["id"], "patient_id": patient["id"]}
     appointment = caller.create("/v1/appointments", {**slot, "starts_at": APPOINTMENT_AT})
     hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
+    follow_up = _follow_up(caller, appointment)
     return {"clinic_id": clinic["id"], "room_id": room["id"], "treatment_type_id": treatment_type["id"],
             "practitioner_id": practitioner["id"], "time_off_id": time_off["id"], "patient_id": patient["id"],
             "course_id": course["id"], "key_id": key["id"], "appointment_id": appointment["id"],
-            "hold_id": hold["id"]}
+            "hold_id": hold["id"], "follow_up_id": follow_up}
+
+
+def _follow_up(caller, appointment: dict) -> str:
+    """A proposal as the scheduler records it (its sweep needs a completed session and time to pass)."""
+    from models import FollowUp
+
+    start = datetime.fromisoformat(appointment["starts_at"])
+    with caller.app.extensions["db_write_sessions"]() as session:
+        row = FollowUp(organization_id=caller.organization_id, appointment_id=appointment["id"],
+                       patient_id=appointment["patient_id"], clinic_id=appointment["clinic_id"],
+                       treatment_type_id=appointment["treatment_type_id"], status="no_slot",
+                       window_starts_at=start + timedelta(days=28), window_ends_at=start + timedelta(days=42),
+                       reason_code="no_slot", reason_detail="Nothing free.")
+        session.add(row)
+        session.commit()
+        return row.id
 
 
 def snapshot(caller, ids: dict) -> dict:

@@ -1,0 +1,100 @@
+"""Follow-ups: the scheduler's proposals for a patient's next session, each with its hold."""
+from __future__ import annotations
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from booking import clock
+from models import FOLLOW_UP_STATUSES, FollowUp, Hold
+
+from . import db
+from .auth import requires
+from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, get_or_404, page_schema, paginate, scoped
+from .holds import HoldSchema
+
+blp = Blueprint("follow_ups", __name__, url_prefix="/v1/follow-ups",
+                description="Follow-ups: the next session proposed and held after a completed one")
+
+
+def effective_status(follow_up: FollowUp) -> str:
+    """A proposal whose hold ran out is expired, even before the scheduler's sweep records it."""
+    if follow_up.status == "proposed" and follow_up.hold is not None and follow_up.hold.expires_at <= clock.now():
+        return "expired"
+    return follow_up.status
+
+
+class FollowUpSchema(ma.Schema):
+    id = ma.fields.String()
+    status = ma.fields.Function(effective_status, metadata={"description": (
+        "proposed (the hold is live: book it with POST /v1/appointments {hold_id} to confirm, "
+        "DELETE /v1/holds/{id} to decline), no_slot (nothing free in the window: the clinic should act), "
+        "not_needed (already booked, or the course is complete), booked, declined, expired")})
+    appointment_id = ma.fields.String(metadata={"description": "The completed session this follows"})
+    patient_id = ma.fields.String()
+    clinic_id = ma.fields.String()
+    treatment_type_id = ma.fields.String()
+    course_id = ma.fields.String(allow_none=True)
+    window_starts_at = ClinicInstant(metadata={"description": "min_interval_days after the session's start"})
+    window_ends_at = ClinicInstant(metadata={"description": "recommended_interval_days after the session's start"})
+    hold = ma.fields.Nested(HoldSchema, allow_none=True)
+    booked_appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once confirmed"})
+    reason = ma.fields.Method("_reason", allow_none=True, metadata={
+        "description": "Why nothing was held: {code, detail}; null when proposed"})
+    created_at = ma.fields.AwareDateTime()
+    updated_at = ma.fields.AwareDateTime()
+
+    def _reason(self, follow_up):
+        if follow_up.reason_code is None:
+            return None
+        return {"code": follow_up.reason_code, "detail": follow_up.reason_detail}
+
+
+class FollowUpListArgs(ListArgs):
+    patient_id = Id()
+    clinic_id = Id()
+    status = ma.fields.String(validate=ma.validate.OneOf(FOLLOW_UP_STATUSES))
+    start = Instant(metadata={"description": "Only proposals whose recommended window ends after this"})
+    end = Instant(metadata={"description": "Only proposals whose recommended window starts before this"})
+
+
+FollowUpPageSchema = page_schema(FollowUpSchema)
+
+
+def _status_is(status: str):
+    lapsed = FollowUp.hold_id.in_(sa.select(Hold.id).where(Hold.expires_at <= clock.now()))
+    if status == "proposed":
+        return sa.and_(FollowUp.status == "proposed", ~lapsed)
+    if status == "expired":
+        return sa.or_(FollowUp.status == "expired", sa.and_(FollowUp.status == "proposed", lapsed))
+    return FollowUp.status == status
+
+
+@blp.route("")
+class FollowUps(MethodView):
+    @requires("read")
+    @blp.arguments(FollowUpListArgs, location="query")
+    @blp.response(200, FollowUpPageSchema)
+    def get(self, args):
+        """List follow-up proposals, by patient, clinic, status and window"""
+        query = scoped(FollowUp)
+        for field in ("patient_id", "clinic_id"):
+            if args.get(field):
+                query = query.where(getattr(FollowUp, field) == args[field])
+        if args.get("status"):
+            query = query.where(_status_is(args["status"]))
+        if args.get("start"):
+            query = query.where(FollowUp.window_ends_at > args["start"])
+        if args.get("end"):
+            query = query.where(FollowUp.window_starts_at < args["end"])
+        return paginate(query, FollowUp, args)
+
+
+@blp.route("/<follow_up_id>")
+class FollowUpItem(MethodView):
+    @requires("read")
+    @blp.response(200, FollowUpSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, follow_up_id):
+        """Get a follow-up proposal and its hold"""
+        return get_or_404(FollowUp, follow_up_id, what="follow-up")

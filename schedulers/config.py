@@ -1,0 +1,63 @@
+"""The scheduler's settings, from the environment (read in main(), never at import)."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from booking.followups import FollowUpSettings
+from booking.search import Settings
+from models.db import default_database_url
+
+_OFFSET = re.compile(r"^\s*(\d+)\s*([hm])\s*$")
+
+
+def parse_offsets(text: str) -> list[timedelta]:
+    """'48h,2h' -> [48 hours, 2 hours]; a bad entry is a startup error, not a silent skip."""
+    offsets = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = _OFFSET.match(part)
+        if not match or int(match[1]) == 0:
+            raise ValueError(f"REMINDER_OFFSETS: {part!r} is not a positive number of hours (48h) or minutes (90m)")
+        amount = int(match[1])
+        offsets.append(timedelta(hours=amount) if match[2] == "h" else timedelta(minutes=amount))
+    return sorted(set(offsets), reverse=True)
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    database_url: str
+    lease_ttl: timedelta = timedelta(seconds=30)
+    follow_up_every: timedelta = timedelta(seconds=60)
+    expiry_every: timedelta = timedelta(seconds=30)
+    reminders_every: timedelta = timedelta(seconds=60)
+    misfire_grace: timedelta = timedelta(seconds=30)
+    reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
+    follow_ups: FollowUpSettings = FollowUpSettings()
+
+    @classmethod
+    def from_environment(cls, env=os.environ) -> SchedulerSettings:
+        def seconds(name: str, default: float) -> timedelta:
+            value = float(env.get(name, default))
+            if value <= 0:
+                raise ValueError(f"{name} must be positive")
+            return timedelta(seconds=value)
+
+        search = Settings(
+            grid_minutes=int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
+            min_notice=timedelta(minutes=int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120"))),
+            horizon=timedelta(days=int(env.get("AVAILABILITY_HORIZON_DAYS", "90"))))
+        return cls(
+            database_url=env.get("DATABASE_URL") or default_database_url(),
+            lease_ttl=seconds("SCHEDULER_LEASE_SECONDS", 30),
+            follow_up_every=seconds("FOLLOW_UP_INTERVAL_SECONDS", 60),
+            expiry_every=seconds("HOLD_EXPIRY_INTERVAL_SECONDS", 30),
+            reminders_every=seconds("REMINDER_INTERVAL_SECONDS", 60),
+            misfire_grace=seconds("SCHEDULER_MISFIRE_GRACE_SECONDS", 30),
+            reminder_offsets=parse_offsets(env.get("REMINDER_OFFSETS", "48h,2h")),
+            follow_ups=FollowUpSettings(
+                hold_for=timedelta(days=float(env.get("FOLLOW_UP_HOLD_DAYS", "7"))),
+                release_before=timedelta(hours=float(env.get("FOLLOW_UP_RELEASE_HOURS", "48"))),
+                search=search),
+        )

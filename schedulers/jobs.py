@@ -1,0 +1,104 @@
+"""The scheduler's jobs: module-level functions that take the id of a registered runtime.
+
+APScheduler keeps only that string (style: no bound methods or ORM objects as job
+arguments). Each job is an idempotent sweep whose transactions start by renewing
+the lease (`lease.fence`), so a scheduler that is not the holder does nothing.
+A failure in one item is logged and the sweep goes on with the next; the item is
+found again on the next run.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from booking import clock, followups, sweeps
+from models import make_engine, make_sessionmaker, writer
+
+from . import lease
+from .config import SchedulerSettings
+
+log = logging.getLogger("schedulers")
+
+
+@dataclass
+class Runtime:
+    holder: str
+    settings: SchedulerSettings
+    sessions: sessionmaker[Session]
+    is_leader: bool = False
+
+
+_RUNTIMES: dict[str, Runtime] = {}
+
+
+def register(holder: str, settings: SchedulerSettings, sessions: sessionmaker[Session] | None = None) -> Runtime:
+    if sessions is None:
+        sessions = make_sessionmaker(writer(make_engine(settings.database_url)))
+    runtime = _RUNTIMES[holder] = Runtime(holder, settings, sessions)
+    return runtime
+
+
+def runtime(holder: str) -> Runtime:
+    return _RUNTIMES[holder]
+
+
+@contextmanager
+def _fenced(run: Runtime):
+    """A transaction that goes ahead only while we hold the lease; yields None otherwise."""
+    with run.sessions.begin() as db:
+        yield db if lease.fence(db, run.holder, run.settings.lease_ttl) else None
+
+
+def keep_lease(holder: str) -> bool:
+    """Take or renew the lease; runs often enough (a third of its ttl) that it never lapses."""
+    run = runtime(holder)
+    with run.sessions.begin() as db:
+        leader = lease.acquire(db, holder, run.settings.lease_ttl)
+    if leader != run.is_leader:
+        log.info("%s the scheduler lease (%s)", "took" if leader else "lost", holder)
+    run.is_leader = leader
+    return leader
+
+
+def propose_follow_ups(holder: str) -> int:
+    """One transaction per completed session, so a crash loses at most the one in hand."""
+    run = runtime(holder)
+    settings = run.settings.follow_ups
+    with _fenced(run) as db:
+        pending = followups.candidates(db, clock.now(), settings) if db is not None else []
+    made = 0
+    for appointment_id in pending:
+        try:
+            with _fenced(run) as db:
+                if db is None:
+                    break
+                made += followups.propose(db, appointment_id, settings) is not None
+        except Exception:  # logged, found again next run; never stops the sweep
+            log.exception("follow-up proposal for %s failed", appointment_id)
+    return made
+
+
+def expire_holds(holder: str) -> int:
+    run = runtime(holder)
+    expired = 0
+    while True:
+        with _fenced(run) as db:
+            if db is None:
+                return expired
+            now = clock.now()
+            due = sweeps.expired_holds(db, now)
+            expired += sweeps.expire(db, due, now)
+        if len(due) < 200:
+            return expired
+
+
+def send_reminders(holder: str) -> int:
+    run = runtime(holder)
+    with _fenced(run) as db:
+        if db is None:
+            return 0
+        now = clock.now()
+        return sweeps.send_reminders(db, now, run.settings.reminder_offsets) + sweeps.send_aftercare(db, now)
