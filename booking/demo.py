@@ -1,18 +1,21 @@
 """The demo organization that `make run` seeds into an empty database."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from models import (
-    SCOPES, PastSession, Clinic, Contraindication, Course, OpeningHours, Organization, Patient, Practitioner,
+    SCOPES, Appointment, Claim, PastSession, Clinic, Contraindication, Course, OpeningHours, Organization, Patient, Practitioner,
     Room, TreatmentType, WorkingHours, utcnow,
 )
 
+from .appointments import count_session
 from .courses import course_defaults
 from .tenancy import create_organization, find_key, issue_api_key
+from .timing import Timing, instants, occupancy
 from .treatments import check_treatment_type, defaults_for
 from .weekly import Shift, check_week, parse_hhmm
 
@@ -113,4 +116,37 @@ def _seed(db: Session) -> str:
         microneedling.kind, microneedling.max_sessions,
         {"treatment_type_id": microneedling.id, "indication": "acne_scars"})))
     db.flush()
+    _completed_session(db, org, patients[2], london, microneedling, types["consultation"], now)
     return token
+
+
+def _completed_session(db: Session, org: str, patient: Patient, clinic: Clinic, session_type: TreatmentType,
+                       consultation: TreatmentType, now: datetime) -> None:
+    """Priya's first session, this morning or the last weekday's, done: the scheduler
+    (`make run` starts it) proposes and holds her next one four to six weeks on."""
+    zone = ZoneInfo(clinic.timezone)
+    starts_at = datetime.combine(now.astimezone(zone).date(), time(9), zone)
+    while starts_at + timedelta(hours=3) > now or starts_at.weekday() > 4:
+        starts_at = datetime.combine(starts_at.date() - timedelta(days=1), time(9), zone)
+    practitioner = db.scalar(sa.select(Practitioner).where(Practitioner.organization_id == org,
+                                                           Practitioner.name == "Dr Amara Okafor"))
+    room = db.scalar(sa.select(Room).where(Room.clinic_id == clinic.id, Room.name == "LB Treatment 1"))
+    db.add(PastSession(organization_id=org, patient_id=patient.id, treatment_type_id=consultation.id,
+                       performed_at=starts_at - timedelta(days=14), provider=clinic.name))
+    course = Course(organization_id=org, patient_id=patient.id, **course_defaults(
+        session_type.kind, session_type.max_sessions, {"treatment_type_id": session_type.id, "indication": "acne_scars"}))
+    db.add(course)
+    db.flush()
+    timing = Timing.of(session_type)
+    at = instants(timing, starts_at)
+    session = Appointment(organization_id=org, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
+                          patient_id=patient.id, treatment_type_id=session_type.id, course_id=course.id, area="face",
+                          starts_at=at.starts_at, procedure_starts_at=at.procedure_starts_at, ends_at=at.ends_at,
+                          status="completed", completed_at=at.ends_at, created_at=starts_at - timedelta(days=7))
+    db.add(session)
+    db.flush()
+    for need in occupancy(timing, at, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
+                          patient_id=patient.id):
+        db.add(Claim(organization_id=org, resource=need.resource, starts_at=need.starts_at, ends_at=need.ends_at,
+                     appointment_id=session.id))
+    count_session(course, at.starts_at)

@@ -48,6 +48,7 @@ def main() -> int:
     scheduler = build(settings, holder)
     signal.signal(signal.SIGTERM, _stop)
     log.info("scheduler %s starting (lease %ss)", holder, settings.lease_ttl.total_seconds())
+    jobs.keep_lease(holder)  # before the first sweeps, so a lone scheduler does not wait a round
     try:
         scheduler.start()
     finally:

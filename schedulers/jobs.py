@@ -78,6 +78,8 @@ def propose_follow_ups(holder: str) -> int:
                 made += followups.propose(db, appointment_id, settings) is not None
         except Exception:  # logged, found again next run; never stops the sweep
             log.exception("follow-up proposal for %s failed", appointment_id)
+    if made:
+        log.info("recorded %d follow-up proposal(s)", made)
     return made
 
 
@@ -92,6 +94,8 @@ def expire_holds(holder: str) -> int:
             due = sweeps.expired_holds(db, now)
             expired += sweeps.expire(db, due, now)
         if len(due) < 200:
+            if expired:
+                log.info("released %d expired hold(s)", expired)
             return expired
 
 
@@ -101,4 +105,7 @@ def send_reminders(holder: str) -> int:
         if db is None:
             return 0
         now = clock.now()
-        return sweeps.send_reminders(db, now, run.settings.reminder_offsets) + sweeps.send_aftercare(db, now)
+        sent = sweeps.send_reminders(db, now, run.settings.reminder_offsets) + sweeps.send_aftercare(db, now)
+    if sent:
+        log.info("recorded %d reminder and aftercare event(s)", sent)
+    return sent

@@ -306,3 +306,58 @@ def test_only_the_lease_holder_acts(world, scheduler, db, app):
     assert jobs.propose_follow_ups(HOLDER) == 0  # the old holder's fence fails
     assert jobs.propose_follow_ups("standby") == 1
     assert lease.current(db).holder == "standby"
+
+
+def test_a_late_proposal_lapses_48_hours_before_its_slot(world, scheduler):
+    completed_session(world)
+    world.clock.advance(days=25)  # the scheduler was down: the window opens in three days
+    scheduler("propose_follow_ups")
+    [proposal] = follow_ups(world)
+    hold = proposal["hold"]
+    assert datetime.fromisoformat(hold["expires_at"]) == datetime.fromisoformat(hold["starts_at"]) - timedelta(hours=48)
+    assert datetime.fromisoformat(hold["expires_at"]) < world.clock.now + timedelta(days=7)
+
+
+def test_the_local_time_of_day_is_kept_across_a_dst_change(world, scheduler):
+    """10:00 in London on GMT, then 10:00 on BST (09:00 UTC) four weeks later."""
+    world.clock.now = datetime(2027, 3, 15, 8, tzinfo=timezone.utc)
+    session = completed_session(world, day=70)  # Monday 15 March 2027, 10:00 GMT
+    assert session["starts_at"] == "2027-03-15T10:00:00+00:00"
+    scheduler("propose_follow_ups")
+    [proposal] = follow_ups(world)
+    held = datetime.fromisoformat(proposal["hold"]["starts_at"])
+    assert held.utcoffset() == timedelta(hours=1) and (held.hour, held.minute) == (10, 0)
+    assert datetime(2027, 4, 12, tzinfo=timezone.utc) <= held < datetime(2027, 4, 27, tzinfo=timezone.utc)
+
+
+def test_a_session_is_proposed_for_once_whoever_asks(world, scheduler, app):
+    """A second proposer (another scheduler) for the same session writes nothing; the unique
+    appointment_id backs this under real concurrency (tests/test_scheduler_process.py)."""
+    from booking import followups
+
+    session = completed_session(world)
+    with app.extensions["db_write_sessions"]() as first:
+        assert followups.propose(first, session["id"]) is not None
+        first.commit()
+    with app.extensions["db_write_sessions"]() as second:
+        assert followups.propose(second, session["id"]) is None
+    assert len(follow_ups(world)) == 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("48h,2h", [timedelta(hours=48), timedelta(hours=2)]),
+    (" 90m , 24h ,90m", [timedelta(hours=24), timedelta(minutes=90)]),
+    ("", []),
+])
+def test_reminder_offsets_parse(text, expected):
+    from schedulers.config import parse_offsets
+
+    assert parse_offsets(text) == expected
+
+
+@pytest.mark.parametrize("text", ["48", "2d", "0h", "-1h", "h"])
+def test_bad_reminder_offsets_stop_the_scheduler_at_start(text):
+    from schedulers.config import SchedulerSettings as Settings
+
+    with pytest.raises(ValueError, match="REMINDER_OFFSETS"):
+        Settings.from_environment({"REMINDER_OFFSETS": text})

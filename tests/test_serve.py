@@ -1,0 +1,94 @@
+"""`make run`'s process pair (python -m schedulers.serve): gunicorn and the scheduler stop together."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from migrations import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> dict[int, str]:
+    """pid -> command line of a process's direct children (from /proc)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def served(tmp_path):
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    upgrade(url)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "schedulers.serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+    try:
+        _wait(up, 60, "gunicorn to answer")
+        children = _children(process.pid)
+        web = next(pid for pid, cmd in children.items() if "gunicorn" in cmd)
+        scheduler = next(pid for pid, cmd in children.items() if cmd.rstrip().endswith("-m schedulers"))
+        yield process, web, scheduler
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid in _children(process.pid) if process.poll() is None else ():
+            os.kill(pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_sigterm_stops_both(served):
+    process, web, scheduler = served
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert not _alive(web) and not _alive(scheduler)
+
+
+def test_a_dead_scheduler_takes_the_web_server_down_with_it(served):
+    """Never a web server without its scheduler: holds would stop expiring unnoticed."""
+    process, web, scheduler = served
+    os.kill(scheduler, signal.SIGKILL)
+    assert process.wait(timeout=30) != 0
+    _wait(lambda: not _alive(web), 10, "gunicorn to stop")
