@@ -226,7 +226,7 @@ def book_from_hold(db: Session, org: str, hold_id: str, *, course_id: str | None
 
 def _follow_up_became(db: Session, hold: Hold, status: str, **fields) -> None:
     db.execute(sa.update(FollowUp).where(FollowUp.hold_id == hold.id, FollowUp.status == "proposed")
-               .values(status=status, updated_at=clock.now(), **fields))
+               .values(status=status, updated_at=clock.now(), version=FollowUp.version + 1, **fields))
 
 
 def release_hold(db: Session, org: str, hold_id: str) -> Hold:

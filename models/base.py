@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -71,10 +71,20 @@ class Base(DeclarativeBase):
 
 
 class Timestamped:
-    """created_at/updated_at on every row: `updated_since` sync reads updated_at."""
+    """created_at/updated_at on every row: `updated_since` sync reads updated_at.
+
+    `version` grows with every ORM update and guards it (SQLAlchemy's version_id_col:
+    UPDATE ... WHERE version = <the version read>), so of two writers that read the same
+    version only one can win; it is also the ETag. A bulk UPDATE must bump it itself.
+    """
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict:
+        return {"version_id_col": cls.__table__.c.version}
 
 
 def org_fk() -> Mapped[str]:

@@ -67,6 +67,10 @@ class OutboxEvent(Base):
     payload: Mapped[dict] = mapped_column(sa.JSON)
     occurred_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once the webhook fan-out has made this event's deliveries. A flag, not a cursor over
+    # ids: an event whose transaction commits late (its id older than one already seen) is
+    # still found.
+    dispatched_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
 
 
 class SchedulerLease(Base):
@@ -78,3 +82,86 @@ class SchedulerLease(Base):
     holder: Mapped[str] = mapped_column(sa.String(100))
     expires_at: Mapped[datetime]
     acquired_at: Mapped[datetime]
+
+
+WEBHOOK_STATUSES = ("active", "disabled")
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
+
+
+class WebhookSubscription(Timestamped, Base):
+    """A URL that receives the organization's events of the chosen types, signed with `secret`.
+
+    The secret is kept as issued: signing needs it (Standard Webhooks, HMAC-SHA256).
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("whk"))
+    organization_id: Mapped[str] = org_fk()
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    event_types: Mapped[list] = mapped_column(sa.JSON)
+    description: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    status: Mapped[str] = mapped_column(sa.String(20), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class WebhookDelivery(Timestamped, Base):
+    """One event to one subscription: retried with backoff until a 2xx or about three days."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id"),
+        sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("dlv"))
+    organization_id: Mapped[str] = org_fk()
+    subscription_id: Mapped[str] = mapped_column(sa.ForeignKey("webhook_subscriptions.id"), index=True)
+    event_id: Mapped[str] = mapped_column(sa.ForeignKey("outbox_events.id"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    event = relationship("OutboxEvent", lazy="joined", innerjoin=True)
+    attempt_log = relationship("WebhookAttempt", order_by="WebhookAttempt.id", lazy="selectin")
+
+
+class WebhookAttempt(Base):
+    """The delivery log: every request made, what came back."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(sa.ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    duration_ms: Mapped[int]
+
+
+class IdempotencyKey(Base):
+    """A POST's Idempotency-Key: the request's fingerprint and, once done, its response.
+
+    The primary key (organization, key) is the lock: a second request with the key
+    finds the row (in flight or done) instead of doing the work again.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    method: Mapped[str] = mapped_column(sa.String(10))
+    path: Mapped[str] = mapped_column(sa.String(2000))
+    status: Mapped[str] = mapped_column(sa.String(20), default="in_flight")  # in_flight | done
+    response_status: Mapped[int | None] = mapped_column(nullable=True)
+    response_body: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    response_headers: Mapped[dict | None] = mapped_column(sa.JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
