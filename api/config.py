@@ -16,4 +16,6 @@ def from_environment(env=os.environ) -> dict:
         "AVAILABILITY_GRID_MINUTES": int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
         "AVAILABILITY_MIN_NOTICE_MINUTES": int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120")),
         "AVAILABILITY_HORIZON_DAYS": int(env.get("AVAILABILITY_HORIZON_DAYS", "90")),
+        # Webhook receivers on loopback or private addresses (tests, a private network): off by default.
+        "WEBHOOKS_ALLOW_PRIVATE": env.get("WEBHOOKS_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes"),
     }

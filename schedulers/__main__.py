@@ -27,6 +27,7 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
         "propose_follow_ups": settings.follow_up_every,
         "expire_holds": settings.expiry_every,
         "send_reminders": settings.reminders_every,
+        "deliver_webhooks": settings.webhooks_every,
     }
     for name, interval in every.items():
         scheduler.add_job(getattr(jobs, name), "interval", args=[holder], id=name, name=name,

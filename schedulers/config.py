@@ -25,6 +25,13 @@ def parse_offsets(text: str) -> list[timedelta]:
     return sorted(set(offsets), reverse=True)
 
 
+def flag(env, name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"{name} must be 1/0, true/false or yes/no")
+    return value in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class SchedulerSettings:
     database_url: str
@@ -33,6 +40,8 @@ class SchedulerSettings:
     expiry_every: timedelta = timedelta(seconds=30)
     reminders_every: timedelta = timedelta(seconds=60)
     misfire_grace: timedelta = timedelta(seconds=30)
+    webhooks_every: timedelta = timedelta(seconds=5)
+    webhooks_allow_private: bool = False  # loopback and private receivers (tests, a private network)
     reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
     follow_ups: FollowUpSettings = FollowUpSettings()
 
@@ -55,6 +64,8 @@ class SchedulerSettings:
             expiry_every=seconds("HOLD_EXPIRY_INTERVAL_SECONDS", 30),
             reminders_every=seconds("REMINDER_INTERVAL_SECONDS", 60),
             misfire_grace=seconds("SCHEDULER_MISFIRE_GRACE_SECONDS", 30),
+            webhooks_every=seconds("WEBHOOK_INTERVAL_SECONDS", 5),
+            webhooks_allow_private=flag(env, "WEBHOOKS_ALLOW_PRIVATE"),
             reminder_offsets=parse_offsets(env.get("REMINDER_OFFSETS", "48h,2h")),
             follow_ups=FollowUpSettings(
                 hold_for=timedelta(days=float(env.get("FOLLOW_UP_HOLD_DAYS", "7"))),

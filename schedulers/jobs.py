@@ -9,12 +9,15 @@ found again on the next run.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import urllib3
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import clock, followups, sweeps
+from booking import clock, followups, sweeps, webhooks
 from models import make_engine, make_sessionmaker, writer
 
 from . import lease
@@ -29,6 +32,7 @@ class Runtime:
     settings: SchedulerSettings
     sessions: sessionmaker[Session]
     is_leader: bool = False
+    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(num_pools=20, maxsize=4))
 
 
 _RUNTIMES: dict[str, Runtime] = {}
@@ -109,3 +113,33 @@ def send_reminders(holder: str) -> int:
     if sent:
         log.info("recorded %d reminder and aftercare event(s)", sent)
     return sent
+
+
+def deliver_webhooks(holder: str) -> int:
+    """Fan new events out to subscriptions, then send what is due, a few at a time.
+
+    No transaction stays open while waiting on a receiver: claiming pushes each
+    delivery's next attempt ahead (so a crash means a later retry, never a loss),
+    the sends run in parallel, and each outcome is recorded in its own transaction.
+    """
+    run = runtime(holder)
+    with _fenced(run) as db:
+        if db is None:
+            return 0
+        webhooks.fan_out(db, clock.now())
+    with _fenced(run) as db:
+        outgoing = webhooks.claim_due(db, clock.now()) if db is not None else []
+    if not outgoing:
+        return 0
+    allow_private = run.settings.webhooks_allow_private
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda o: webhooks.send(o, run.http, allow_private=allow_private), outgoing))
+    delivered = 0
+    for sent, outcome in zip(outgoing, outcomes):
+        with _fenced(run) as db:
+            if db is None:  # lost the lease: the new holder sends these again when they fall due
+                break
+            delivery = webhooks.record(db, sent.delivery_id, outcome, clock.now())
+            delivered += delivery is not None and delivery.status == "delivered"
+    log.info("webhooks: %d sent, %d delivered", len(outgoing), delivered)
+    return delivered

@@ -59,6 +59,7 @@ BODIES = {
     ("POST", "/v1/treatment-types"): {"name": "Consult", "kind": "consultation"},
     ("POST", "/v1/patients"): {"name": "New Patient"},
     ("POST", "/v1/api-keys"): {"name": "Kiosk", "scopes": ["read"]},
+    ("POST", "/v1/webhooks"): {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]},
     ("PATCH", "/v1/clinics/<clinic_id>"): {"name": "Hijacked"},
     ("POST", "/v1/clinics/<clinic_id>/rooms"): {"name": "Planted", "capabilities": ["needling"]},
     ("PATCH", "/v1/rooms/<room_id>"): {"name": "Hijacked"},
@@ -138,10 +139,11 @@ def build_world(caller) -> dict:
     appointment = caller.create("/v1/appointments", {**slot, "starts_at": APPOINTMENT_AT})
     hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
     follow_up = _follow_up(caller, appointment)
+    webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     return {"clinic_id": clinic["id"], "room_id": room["id"], "treatment_type_id": treatment_type["id"],
             "practitioner_id": practitioner["id"], "time_off_id": time_off["id"], "patient_id": patient["id"],
             "course_id": course["id"], "key_id": key["id"], "appointment_id": appointment["id"],
-            "hold_id": hold["id"], "follow_up_id": follow_up}
+            "hold_id": hold["id"], "follow_up_id": follow_up, "webhook_id": webhook["id"]}
 
 
 def _follow_up(caller, appointment: dict) -> str:

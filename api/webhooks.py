@@ -1,0 +1,134 @@
+"""Webhooks: subscribe a URL to event types; deliveries are signed (Standard Webhooks)."""
+from __future__ import annotations
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import abort
+
+from booking import webhooks
+from booking.events import EVENT_TYPES
+from models import DELIVERY_STATUSES, WEBHOOK_STATUSES, WebhookDelivery, WebhookSubscription
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, ListArgs, Schema, page_schema, paginate, scoped
+
+blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description=(
+    "Webhooks: events delivered to your URL, signed per Standard Webhooks (webhook-id, webhook-timestamp, "
+    "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))), retried for about three days"))
+
+
+class WebhookSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    url = ma.fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                        validate=ma.validate.Length(max=2000),
+                        metadata={"description": "http(s); private and loopback addresses are refused"})
+    event_types = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(EVENT_TYPES)), required=True,
+                                 validate=ma.validate.Length(min=1))
+    description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
+    status = ma.fields.String(dump_only=True, metadata={
+        "description": f"{', '.join(WEBHOOK_STATUSES)}: disabled when the endpoint answered 410 Gone"})
+    disabled_reason = ma.fields.String(dump_only=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class NewWebhookSchema(WebhookSchema):
+    secret = ma.fields.String(dump_only=True, metadata={
+        "description": "whsec_... signing secret, shown this once: verify each delivery's signature with it"})
+
+
+class AttemptSchema(ma.Schema):
+    attempted_at = ma.fields.AwareDateTime()
+    status_code = ma.fields.Integer(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+    duration_ms = ma.fields.Integer()
+
+
+class DeliverySchema(ma.Schema):
+    id = ma.fields.String()
+    event_id = ma.fields.String(metadata={"description": "Also the webhook-id header"})
+    event_type = ma.fields.Function(lambda delivery: delivery.event.type)
+    status = ma.fields.String(metadata={"description": ", ".join(DELIVERY_STATUSES)})
+    attempts = ma.fields.Integer()
+    next_attempt_at = ma.fields.AwareDateTime(allow_none=True)
+    last_status_code = ma.fields.Integer(allow_none=True)
+    last_error = ma.fields.String(allow_none=True)
+    delivered_at = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
+    attempt_log = ma.fields.List(ma.fields.Nested(AttemptSchema), data_key="attempt_log")
+
+
+class DeliveryListArgs(ListArgs):
+    status = ma.fields.String(validate=ma.validate.OneOf(DELIVERY_STATUSES))
+
+
+WebhookPageSchema = page_schema(WebhookSchema)
+DeliveryPageSchema = page_schema(DeliverySchema)
+
+
+def _live():
+    return scoped(WebhookSubscription).where(WebhookSubscription.archived_at.is_(None))
+
+
+def _one(webhook_id: str) -> WebhookSubscription:
+    found = db.session().scalar(_live().where(WebhookSubscription.id == webhook_id))
+    if found is None:
+        abort(404, message=f"No webhook with id '{webhook_id}'.")
+    return found
+
+
+@blp.route("")
+class Webhooks(MethodView):
+    @requires("admin")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, WebhookPageSchema)
+    def get(self, args):
+        """List webhook subscriptions"""
+        return paginate(_live(), WebhookSubscription, args)
+
+    @requires("admin")
+    @blp.arguments(WebhookSchema)
+    @blp.response(201, NewWebhookSchema)
+    def post(self, data):
+        """Subscribe a URL to event types; the response shows the signing secret once"""
+        subscription = webhooks.subscribe(
+            db.session(), organization_id(), data["url"], data["event_types"], data.get("description"),
+            allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+        db.session().commit()
+        return subscription
+
+
+@blp.route("/<webhook_id>")
+class WebhookItem(MethodView):
+    @requires("admin")
+    @blp.response(200, WebhookSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, webhook_id):
+        """Get a webhook subscription (never its secret)"""
+        return _one(webhook_id)
+
+    @requires("admin")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, webhook_id):
+        """Delete a subscription: nothing more is sent to it, pending deliveries are cancelled"""
+        webhooks.unsubscribe(db.session(), _one(webhook_id))
+        db.session().commit()
+
+
+@blp.route("/<webhook_id>/deliveries")
+class WebhookDeliveries(MethodView):
+    @requires("admin")
+    @blp.arguments(DeliveryListArgs, location="query")
+    @blp.response(200, DeliveryPageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, webhook_id):
+        """The delivery log of a subscription: each event, its attempts and their answers"""
+        subscription = _one(webhook_id)
+        query = sa.select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription.id)
+        if args.get("status"):
+            query = query.where(WebhookDelivery.status == args["status"])
+        return paginate(query, WebhookDelivery, args)
