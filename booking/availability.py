@@ -8,7 +8,7 @@ the booking engine accepts.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -96,19 +96,17 @@ def grid(search: Search):
 
 
 def find_slots(search: Search) -> Result:
+    plan = _Plan.of(search)
     busy = {key: _Busy(intervals) for key, intervals in search.busy.items()}
-    opened = {p.practitioner_id: _Busy(p.open) for p in search.practitioners}
-    # Everyone's open time merged: a start it does not cover (nights, closed days: most of
-    # the grid) cannot fit anyone and is skipped with one bisection; _first_fit decides the rest.
-    anyone = _Busy([interval for p in search.practitioners for interval in p.open])
+    staff = [(p.practitioner_id, _Busy(p.open), busy.get(f"practitioner:{p.practitioner_id}", _FREE))
+             for p in search.practitioners]
+    rooms = [(room, busy.get(f"room:{room}", _FREE)) for room in search.rooms]
+    patient = busy.get(f"patient:{search.patient_id}", _FREE) if search.patient_id else _FREE
+    pools = [(offsets, capacity, _units(busy, resource)) for resource, offsets, capacity in plan.pools]
     result = Result([])
-    starts = sorted(grid(search), key=_order_key(search))
-    for start in starts:
-        at = instants(search.timing, start)
-        if not _covers(anyone, at.starts_at, at.ends_at):
-            continue
-        slot = _first_fit(search, at, busy, opened)
-        if slot is None:
+    for start in sorted(open_starts(search, plan.length), key=_order_key(search)):
+        fit = _first_fit(start, plan, staff, rooms, patient, pools)
+        if fit is None:
             continue
         if search.patient_allows is not None:
             try:
@@ -116,12 +114,93 @@ def find_slots(search: Search) -> Result:
             except DomainError as refusal:
                 result.refusal = result.refusal or refusal
                 continue
-        result.slots.append(slot)
+        practitioner_id, room_id = fit
+        result.slots.append(Slot(search.clinic_id, practitioner_id, room_id, search.treatment_type_id,
+                                 start, start + plan.numbing, start + plan.length))
         if len(result.slots) >= search.limit:
             break
     if result.slots:
         result.refusal = None
     return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a booking claims, as offsets from its start: the same for every start of one search.
+
+    Taken from one occupancy() call, so the engine checks exactly what the booking
+    engine will claim; every span in occupancy() is the start plus fixed durations.
+    """
+
+    numbing: timedelta  # start to procedure start
+    length: timedelta  # start to the patient leaving: the practitioner's open time must cover it
+    patient: tuple[timedelta, timedelta]
+    practitioner: tuple[tuple[timedelta, timedelta], ...]
+    room: tuple[timedelta, timedelta]
+    pools: tuple[tuple[str, tuple[timedelta, timedelta], int], ...]  # (resource, offsets, capacity)
+
+    @classmethod
+    def of(cls, search: Search) -> "_Plan":
+        origin = search.start
+        at = instants(search.timing, origin)
+        needs = occupancy(search.timing, at, clinic_id=search.clinic_id, practitioner_id="?", room_id="?",
+                          patient_id=search.patient_id or "?", numbing_seats=search.numbing_seats,
+                          devices=search.devices)
+
+        def offsets(need):
+            return need.starts_at - origin, need.ends_at - origin
+
+        return cls(
+            numbing=at.procedure_starts_at - origin, length=at.ends_at - origin,
+            patient=next(offsets(n) for n in needs if n.resource.startswith("patient:")),
+            practitioner=tuple(offsets(n) for n in needs if n.resource.startswith("practitioner:")),
+            room=next(offsets(n) for n in needs if n.resource.startswith("room:")),
+            pools=tuple((n.resource, offsets(n), n.capacity) for n in needs if n.capacity is not None),
+        )
+
+
+def open_starts(search: Search, length: timedelta) -> set[datetime]:
+    """The grid starts (see grid()) at which someone's open time covers [start, start + length).
+
+    Walks only the merged open time, not the whole 24-hour grid. On a day whose UTC
+    offset does not change, the local grid is midnight plus multiples of the step, so
+    the starts inside an open interval are found by arithmetic; on a day with a DST
+    change the day's grid is made as grid() makes it, minute by minute with zoneinfo.
+    """
+    last = search.end - _TICK  # starts are before the end of the window
+    spans = [(max(s, search.start), min(e - max(length, _TICK), last)) for s, e in
+             merge(interval for p in search.practitioners for interval in p.open)]
+    spans = [(s, e) for s, e in spans if s <= e]  # a start in [s, e] fits (both ends included)
+    if not spans:
+        return set()
+    zone, step = ZoneInfo(search.zone), timedelta(minutes=search.step_minutes)
+    per_day = (24 * 60 - 1) // search.step_minutes  # the last grid index of a day
+    ends = [e for _, e in spans]
+    found: set[datetime] = set()
+    day = search.start.astimezone(zone).date()
+    midnight = local_instant(day, 0, zone)
+    while day <= search.end.astimezone(zone).date():
+        following = local_instant(day + timedelta(days=1), 0, zone)
+        if following - midnight == _DAY and midnight.astimezone(zone).utcoffset() == \
+                (following - _TICK).astimezone(zone).utcoffset():
+            # Steady clock: grid index k of this day is midnight + k * step.
+            for s, e in spans[bisect_left(ends, midnight):]:
+                if s > midnight + per_day * step:
+                    break
+                first, last_k = max(0, -((midnight - s) // step)), min(per_day, (e - midnight) // step)
+                found.update(midnight + k * step for k in range(first, last_k + 1))
+        else:
+            for minute in range(0, 24 * 60, search.step_minutes):
+                start = local_instant(day, minute, zone)
+                i = bisect_left(ends, start)
+                if i < len(spans) and spans[i][0] <= start:
+                    found.add(start)
+        day, midnight = day + timedelta(days=1), following
+    return found
+
+
+_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)
 
 
 def _order_key(search: Search):
@@ -136,32 +215,22 @@ def _minute_of_day(local: datetime) -> int:
     return local.hour * 60 + local.minute
 
 
-def _first_fit(search: Search, at: Instants, busy, opened) -> Slot | None:
-    """The first practitioner and room (in preference order) free for this start."""
-    working = [p for p in search.practitioners if _covers(opened[p.practitioner_id], at.starts_at, at.ends_at)]
-    if not working:
+def _first_fit(start: datetime, plan: _Plan, staff, rooms, patient: _Busy, pools) -> tuple[str, str] | None:
+    """The first practitioner and room (in preference order) free for a booking at `start`."""
+    if patient.overlaps(start + plan.patient[0], start + plan.patient[1]):
         return None
-    probe = occupancy(search.timing, at, clinic_id=search.clinic_id, practitioner_id="?", room_id="?",
-                      patient_id=search.patient_id or "?", numbing_seats=search.numbing_seats,
-                      devices=search.devices)
-    for need in probe:
-        kind = need.resource.split(":")[0]
-        if kind == "patient" and search.patient_id and busy.get(need.resource, _FREE).overlaps(
-                need.starts_at, need.ends_at):
+    for (begin, end), capacity, units in pools:
+        if not _pool_has_unit(start + begin, start + end, capacity, units):
             return None
-        if need.capacity is not None and not _pool_has_unit(need, busy):
-            return None
-    practitioner_needs = [n for n in probe if n.resource.startswith("practitioner:")]
-    room_need = next(n for n in probe if n.resource.startswith("room:"))
-    for practitioner in working:
-        own = busy.get(f"practitioner:{practitioner.practitioner_id}", _FREE)
-        if any(own.overlaps(n.starts_at, n.ends_at) for n in practitioner_needs):
-            continue
-        for room in search.rooms:
-            if not busy.get(f"room:{room}", _FREE).overlaps(room_need.starts_at, room_need.ends_at):
-                return Slot(search.clinic_id, practitioner.practitioner_id, room, search.treatment_type_id,
-                            at.starts_at, at.procedure_starts_at, at.ends_at)
-    return None
+    end = start + plan.length
+    needs = [(start + a, start + b) for a, b in plan.practitioner]
+    practitioner = next((practitioner_id for practitioner_id, opened, own in staff
+                         if _covers(opened, start, end) and not any(own.overlaps(s, e) for s, e in needs)), None)
+    if practitioner is None:
+        return None
+    room_start, room_end = start + plan.room[0], start + plan.room[1]
+    room = next((room for room, taken in rooms if not taken.overlaps(room_start, room_end)), None)
+    return None if room is None else (practitioner, room)
 
 
 def _covers(opened: _Busy, start: datetime, end: datetime) -> bool:
@@ -170,9 +239,14 @@ def _covers(opened: _Busy, start: datetime, end: datetime) -> bool:
     return i < len(opened.starts) and opened.starts[i] <= start and end <= opened.ends[i]
 
 
-def _pool_has_unit(need, busy) -> bool:
+def _units(busy: dict, resource: str) -> tuple[str, list[tuple[str, _Busy]]]:
+    """A pool's unit prefix and its units that have claims: keys are '<resource>#<n>'."""
+    prefix = f"{resource}#"
+    return prefix, [(key, b) for key, b in busy.items() if key.startswith(prefix)]
+
+
+def _pool_has_unit(start: datetime, end: datetime, capacity: int, units) -> bool:
     """As the booking engine decides: fewer units in use than the capacity, and a free one."""
-    prefix = f"{need.resource}#"
-    used = {key for key, b in busy.items() if key.startswith(prefix) and b.overlaps(need.starts_at, need.ends_at)}
-    free = [n for n in range(1, need.capacity + 1) if f"{prefix}{n}" not in used]
-    return bool(free) and len(used) < need.capacity
+    prefix, claimed = units
+    used = {key for key, b in claimed if b.overlaps(start, end)}
+    return len(used) < capacity and any(f"{prefix}{n}" not in used for n in range(1, capacity + 1))
