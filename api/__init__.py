@@ -10,7 +10,7 @@ from flask_smorest.utils import prepare_response
 
 from models import make_engine
 
-from . import auth, config, db, errors
+from . import auth, config, conventions, db, errors, idempotency, limits
 
 API_TITLE = "Needlebook clinic scheduling API"
 API_VERSION = "1.0.0"
@@ -41,8 +41,8 @@ class Api(flask_smorest.Api):
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
-            # 401 and 403 are referenced by hand from auth.requires, so they must exist.
-            self.spec.components.response(status.name, response, lazy=status not in (401, 403))
+            # 401, 403 and 429 are referenced by hand from auth.requires, so they must exist.
+            self.spec.components.response(status.name, response, lazy=status not in (401, 403, 429))
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, errors.PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
@@ -73,8 +73,11 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     engine = None if sessionmaker else make_engine(app.config["DATABASE_URL"])
     db.init_app(app, engine, sessionmaker)
     errors.init_app(app)
+    limits.init_app(app)
+    idempotency.init_app(app)
 
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)})
+    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+                                "extra_plugins": [conventions.ConventionsPlugin(app)]})
     _register_blueprints(api)
     _register_docs_assets(app)
 

@@ -40,6 +40,7 @@ def requires(scope: str):
         docs.setdefault("responses", {}).update({
             "401": {"$ref": "#/components/responses/UNAUTHORIZED"},
             "403": {"$ref": "#/components/responses/FORBIDDEN"},
+            "429": {"$ref": "#/components/responses/TOO_MANY_REQUESTS"},
         })
         return wrapper
 

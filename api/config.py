@@ -16,6 +16,12 @@ def from_environment(env=os.environ) -> dict:
         "AVAILABILITY_GRID_MINUTES": int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
         "AVAILABILITY_MIN_NOTICE_MINUTES": int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120")),
         "AVAILABILITY_HORIZON_DAYS": int(env.get("AVAILABILITY_HORIZON_DAYS", "90")),
+        # Per API key on /v1 (flask-limiter notation); counted in Redis when REDIS_URL is set.
+        "RATE_LIMIT": env.get("RATE_LIMIT", "600 per minute"),
+        "RATE_LIMIT_ENABLED": env.get("RATE_LIMIT_ENABLED", "1").strip().lower() not in ("0", "false", "no"),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        # Browser frontends allowed to call the API (comma-separated origins, or *); none by default.
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         # Webhook receivers on loopback or private addresses (tests, a private network): off by default.
         "WEBHOOKS_ALLOW_PRIVATE": env.get("WEBHOOKS_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes"),
     }

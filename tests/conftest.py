@@ -78,7 +78,10 @@ def engine(backend):
 @pytest.fixture(scope="session")
 def _app(backend):
     """One app per backend; each test rebinds its sessions to the test's connection."""
-    app = create_app({"DATABASE_URL": backend[1], "TESTING": True}, sessionmaker=sessionmaker())
+    # Rate limits off: the suite makes thousands of requests with a handful of keys (tests/test_limits.py
+    # builds apps with them on).
+    app = create_app({"DATABASE_URL": backend[1], "TESTING": True, "RATE_LIMIT_ENABLED": False},
+                     sessionmaker=sessionmaker())
     return app
 
 
