@@ -96,12 +96,12 @@ def _schema_name(schema) -> str:
 
 def _register_blueprints(api: Api) -> None:
     from . import (
-        api_keys, appointments, availability, clinics, follow_ups, health, holds, patients, practitioners,
+        api_keys, appointments, availability, calendars, clinics, follow_ups, health, holds, patients, practitioners,
         rooms, treatment_types, webhooks,
     )
 
     for module in (health, clinics, rooms, practitioners, treatment_types, patients, availability, holds,
-                   appointments, follow_ups, webhooks, api_keys):
+                   appointments, follow_ups, webhooks, calendars, api_keys):
         api.register_blueprint(module.blp)
 
 

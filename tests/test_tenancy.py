@@ -20,12 +20,17 @@ ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 NOT_VIEWS = {"HEAD", "OPTIONS"}
 
 
+def is_feed(rule: str) -> bool:
+    """iCalendar feeds are read with a feed token, not an API key (tests/test_calendars.py)."""
+    return rule.endswith("/calendar.ics")
+
+
 def v1_routes(app) -> list[tuple[str, str]]:
-    """(method, rule) of every /v1 route, e.g. ('PATCH', '/v1/clinics/<clinic_id>')."""
+    """(method, rule) of every /v1 route read with an API key, e.g. ('PATCH', '/v1/clinics/<clinic_id>')."""
     return sorted(
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/v1/")
+        if rule.rule.startswith("/v1/") and not is_feed(rule.rule)
         for method in rule.methods - NOT_VIEWS
     )
 
@@ -60,6 +65,7 @@ BODIES = {
     ("POST", "/v1/patients"): {"name": "New Patient"},
     ("POST", "/v1/api-keys"): {"name": "Kiosk", "scopes": ["read"]},
     ("POST", "/v1/webhooks"): {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]},
+    ("POST", "/v1/calendar-feeds"): {"owner_type": "clinic", "owner_id": "{clinic_id}"},
     ("PATCH", "/v1/clinics/<clinic_id>"): {"name": "Hijacked"},
     ("POST", "/v1/clinics/<clinic_id>/rooms"): {"name": "Planted", "capabilities": ["needling"]},
     ("PATCH", "/v1/rooms/<room_id>"): {"name": "Hijacked"},
@@ -140,10 +146,12 @@ def build_world(caller) -> dict:
     hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
     follow_up = _follow_up(caller, appointment)
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
+    feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
     return {"clinic_id": clinic["id"], "room_id": room["id"], "treatment_type_id": treatment_type["id"],
             "practitioner_id": practitioner["id"], "time_off_id": time_off["id"], "patient_id": patient["id"],
             "course_id": course["id"], "key_id": key["id"], "appointment_id": appointment["id"],
-            "hold_id": hold["id"], "follow_up_id": follow_up, "webhook_id": webhook["id"]}
+            "hold_id": hold["id"], "follow_up_id": follow_up, "webhook_id": webhook["id"],
+            "feed_id": feed["id"]}
 
 
 def _follow_up(caller, appointment: dict) -> str:

@@ -1,0 +1,124 @@
+"""iCalendar feeds (read with a feed token in the URL) and the tokens that open them."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Response, current_app, url_for
+from flask.views import MethodView
+
+from booking import clock, ical
+from models import FEED_OWNERS, CalendarFeed, utcnow
+
+from . import db
+from .auth import organization_id, requires
+from .base import Blueprint, Id, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+
+blp = Blueprint("calendars", __name__, url_prefix="/v1", description=(
+    "iCalendar feeds of a practitioner's, room's or clinic's appointments and holds, for calendar apps: "
+    "each read with a feed token of its own in the URL (calendar apps cannot send an API key)"))
+
+_ENDPOINT = {"practitioner": "calendars.practitioner_feed", "room": "calendars.room_feed",
+             "clinic": "calendars.clinic_feed"}
+
+
+class FeedSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    owner_type = ma.fields.String(required=True, validate=ma.validate.OneOf(FEED_OWNERS))
+    owner_id = Id(required=True)
+    name = Name(allow_none=True, metadata={"description": "Who or what the feed is for, e.g. the phone it is on"})
+    prefix = ma.fields.String(dump_only=True, metadata={"description": "First characters of the token"})
+    revoked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class NewFeedSchema(FeedSchema):
+    token = ma.fields.String(dump_only=True, metadata={"description": "Shown this once"})
+    url = ma.fields.String(dump_only=True, metadata={"description": "The feed's address, token included: "
+                                                     "subscribe to it in a calendar app"})
+
+
+class TokenArgs(ma.Schema):
+    token = ma.fields.String(required=True, metadata={"description": "The feed token (ics_...)"})
+
+
+FeedPageSchema = page_schema(FeedSchema)
+ICS_RESPONSE = {"200": {"description": "An iCalendar (RFC 5545) document",
+                        "content": {"text/calendar": {"schema": {"type": "string"}}}}}
+
+
+@blp.route("/calendar-feeds")
+class Feeds(MethodView):
+    @requires("admin")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, FeedPageSchema)
+    def get(self, args):
+        """List live calendar feed tokens"""
+        return paginate(scoped(CalendarFeed).where(CalendarFeed.revoked_at.is_(None)), CalendarFeed, args)
+
+    @requires("admin")
+    @blp.arguments(FeedSchema)
+    @blp.response(201, NewFeedSchema)
+    def post(self, data):
+        """Issue a feed token for a practitioner, room or clinic; the answer has its URL, shown once"""
+        feed, token = ical.issue_feed(db.session(), organization_id(), data["owner_type"], data["owner_id"],
+                                      data.get("name"))
+        db.session().commit()
+        feed.token = token  # not a column: it exists only in this response
+        feed.url = url_for(_ENDPOINT[feed.owner_type], **{f"{feed.owner_type}_id": feed.owner_id},
+                           token=token, _external=True)
+        return feed
+
+
+@blp.route("/calendar-feeds/<feed_id>")
+class FeedItem(MethodView):
+    @requires("admin")
+    @blp.response(200, FeedSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, feed_id):
+        """Get a calendar feed token (never the token itself)"""
+        return get_or_404(CalendarFeed, feed_id, what="calendar feed")
+
+    @requires("admin")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, feed_id):
+        """Revoke a feed token: its URL is a 404 from now on"""
+        feed = get_or_404(CalendarFeed, feed_id, what="calendar feed")
+        feed.revoked_at = feed.revoked_at or utcnow()
+        db.session().commit()
+
+
+def _serve(owner_type: str, owner_id: str, token: str) -> Response:
+    session = db.session()
+    feed = ical.find_feed(session, owner_type, owner_id, token)
+    body = ical.render(session, feed, clock.now())
+    response = current_app.response_class(body, mimetype="text/calendar")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    response.headers["Content-Disposition"] = f'inline; filename="{owner_type}-{owner_id}.ics"'
+    return response
+
+
+@blp.route("/practitioners/<practitioner_id>/calendar.ics", endpoint="practitioner_feed")
+@blp.arguments(TokenArgs, location="query", as_kwargs=True)
+@blp.doc(responses=ICS_RESPONSE)
+@blp.alt_response(404, response="NOT_FOUND")
+def practitioner_feed(practitioner_id, token):
+    """A practitioner's appointments and holds at every clinic, as iCalendar"""
+    return _serve("practitioner", practitioner_id, token)
+
+
+@blp.route("/rooms/<room_id>/calendar.ics", endpoint="room_feed")
+@blp.arguments(TokenArgs, location="query", as_kwargs=True)
+@blp.doc(responses=ICS_RESPONSE)
+@blp.alt_response(404, response="NOT_FOUND")
+def room_feed(room_id, token):
+    """A room's appointments and holds, as iCalendar"""
+    return _serve("room", room_id, token)
+
+
+@blp.route("/clinics/<clinic_id>/calendar.ics", endpoint="clinic_feed")
+@blp.arguments(TokenArgs, location="query", as_kwargs=True)
+@blp.doc(responses=ICS_RESPONSE)
+@blp.alt_response(404, response="NOT_FOUND")
+def clinic_feed(clinic_id, token):
+    """A clinic's appointments and holds, as iCalendar"""
+    return _serve("clinic", clinic_id, token)

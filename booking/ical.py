@@ -1,0 +1,158 @@
+"""iCalendar feeds of a practitioner's, room's or clinic's appointments and holds (icalendar).
+
+Each appointment and hold is a VEVENT with a stable UID; SEQUENCE is the row's
+version, so it grows with every change; STATUS is CONFIRMED, TENTATIVE for a live
+hold, CANCELLED for a cancelled appointment or a hold that ended. Times are in the
+clinic's zone, with its VTIMEZONE. A patient appears by initials only: feeds end up
+in personal calendar apps, so they carry no contact data.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from icalendar import Calendar, Event
+from sqlalchemy.orm import Session
+
+from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
+
+from .errors import InvalidInput, NotFound
+from .timing import Timing
+
+PAST = timedelta(days=30)  # how far back a feed reaches
+AHEAD = timedelta(days=365)
+ENDED_HOLDS = timedelta(days=2)  # an ended hold stays in the feed as CANCELLED this long, so clients drop it
+OWNERS = {"practitioner": Practitioner, "room": Room, "clinic": Clinic}
+_COLUMN = {"practitioner": "practitioner_id", "room": "room_id", "clinic": "clinic_id"}
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_feed(db: Session, org: str, owner_type: str, owner_id: str, name: str | None) -> tuple[CalendarFeed, str]:
+    """A new feed token for one practitioner, room or clinic of the organization."""
+    model = OWNERS[owner_type]
+    owner = db.scalar(sa.select(model).where(model.id == owner_id, model.organization_id == org,
+                                             model.archived_at.is_(None)))
+    if owner is None:
+        raise InvalidInput({"owner_id": [f"Unknown {owner_type} '{owner_id}'."]})
+    token = "ics_" + secrets.token_urlsafe(32)
+    feed = CalendarFeed(organization_id=org, owner_type=owner_type, owner_id=owner_id, name=name,
+                        token_digest=digest(token), prefix=token[:12])
+    db.add(feed)
+    db.flush()
+    return feed, token
+
+
+def find_feed(db: Session, owner_type: str, owner_id: str, token: str | None) -> CalendarFeed:
+    """The live feed this token opens for this owner; anything else is the same NotFound."""
+    feed = db.scalar(sa.select(CalendarFeed).where(CalendarFeed.token_digest == digest(token or "")))
+    if feed is None or feed.revoked_at is not None or (feed.owner_type, feed.owner_id) != (owner_type, owner_id):
+        raise NotFound("No calendar feed here (the token is unknown, revoked or for another calendar).")
+    return feed
+
+
+def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
+    owner = db.get(OWNERS[feed.owner_type], feed.owner_id)
+    column = _COLUMN[feed.owner_type]
+    start, end = now - PAST, now + AHEAD
+    appointments = list(db.scalars(sa.select(Appointment).where(
+        Appointment.organization_id == feed.organization_id, getattr(Appointment, column) == feed.owner_id,
+        Appointment.starts_at >= start, Appointment.starts_at < end).order_by(Appointment.starts_at)))
+    holds = list(db.scalars(sa.select(Hold).where(
+        Hold.organization_id == feed.organization_id, getattr(Hold, column) == feed.owner_id,
+        Hold.starts_at >= start, Hold.starts_at < end,
+        sa.or_(sa.and_(Hold.outcome.is_(None), Hold.expires_at > now - ENDED_HOLDS),
+               Hold.updated_at > now - ENDED_HOLDS)).order_by(Hold.starts_at)))
+    items = appointments + holds
+    names = _lookup(db, items)
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//Needlebook//Clinic schedule//EN")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", f"{owner.name} (Needlebook)")
+    if feed.owner_type != "practitioner":  # a practitioner's feed may span clinics in several zones
+        clinic = owner if feed.owner_type == "clinic" else db.get(Clinic, owner.clinic_id)
+        calendar.add("x-wr-timezone", clinic.timezone)
+    for item in items:
+        calendar.add_component(_event(item, names, now))
+    calendar.add_missing_timezones()
+    return calendar.to_ical()
+
+
+def _lookup(db: Session, items) -> dict:
+    """Names of the types, rooms, clinics and patients the events mention, in four queries."""
+    def of(model, ids):
+        return {row.id: row for row in db.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
+    return {
+        "type": of(TreatmentType, {i.treatment_type_id for i in items}),
+        "room": of(Room, {i.room_id for i in items}),
+        "clinic": of(Clinic, {i.clinic_id for i in items}),
+        "patient": dict(db.execute(sa.select(Patient.id, Patient.name).where(
+            Patient.id.in_({i.patient_id for i in items}))).all()) if items else {},
+    }
+
+
+def initials(name: str) -> str:
+    return "".join(f"{part[0].upper()}." for part in name.split() if part[:1].isalpha()) or "?"
+
+
+def _status(item, now: datetime) -> str:
+    if isinstance(item, Hold):
+        live = item.outcome is None and item.expires_at > now
+        return "TENTATIVE" if live else "CANCELLED"
+    return "CANCELLED" if item.status == "cancelled" else "CONFIRMED"
+
+
+def _event(item, names: dict, now: datetime) -> Event:
+    clinic = names["clinic"][item.clinic_id]
+    zone = ZoneInfo(clinic.timezone)
+    treatment_type = names["type"][item.treatment_type_id]
+    who = initials(names["patient"].get(item.patient_id, ""))
+    suffix = ""
+    if isinstance(item, Hold):
+        suffix = " (proposed follow-up)" if item.source == "follow_up" else " (held)"
+    elif item.status == "no_show":
+        suffix = " (no-show)"
+    event = Event()
+    event.add("uid", f"{item.id}@needlebook")
+    event.add("sequence", item.version - 1)
+    event.add("dtstamp", now)
+    event.add("created", item.created_at)
+    event.add("last-modified", item.updated_at)
+    event.add("dtstart", item.starts_at.astimezone(zone))
+    event.add("dtend", item.ends_at.astimezone(zone))
+    event.add("summary", f"{treatment_type.name} - {who}{suffix}")
+    event.add("location", f"{clinic.name}, {names['room'][item.room_id].name}")
+    event.add("description", phases(Timing.of(treatment_type), item, zone))
+    event.add("status", _status(item, now))
+    event.add("transp", "TRANSPARENT" if _status(item, now) == "CANCELLED" else "OPAQUE")
+    event.add("categories", [treatment_type.kind])
+    return event
+
+
+def phases(timing: Timing, item, zone: ZoneInfo) -> str:
+    """What happens when, as the clinic plans the visit (times on the clinic's clock)."""
+    def hm(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%H:%M")
+
+    procedure_end = item.procedure_starts_at + timedelta(minutes=timing.procedure_minutes)
+    lines = []
+    if item.procedure_starts_at > item.starts_at:
+        prep_end = min(item.starts_at + timedelta(minutes=timing.prep_minutes), item.procedure_starts_at)
+        lines.append(f"Numbing: {hm(item.starts_at)}-{hm(item.procedure_starts_at)} "
+                     f"(cream applied {hm(item.starts_at)}-{hm(prep_end)}; the practitioner is free after)")
+        lines.append(f"Needling: {hm(item.procedure_starts_at)}-{hm(procedure_end)}")
+    else:
+        lines.append(f"{timing.kind.capitalize()}: {hm(item.starts_at)}-{hm(procedure_end)}")
+    if item.ends_at > procedure_end:
+        lines.append(f"Serum and aftercare: {hm(procedure_end)}-{hm(item.ends_at)}")
+    if timing.turnover_minutes:
+        lines.append(f"Room turnover until {hm(item.ends_at + timedelta(minutes=timing.turnover_minutes))}")
+    return "\n".join(lines)
