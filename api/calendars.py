@@ -5,8 +5,8 @@ import marshmallow as ma
 from flask import Response, current_app, url_for
 from flask.views import MethodView
 
-from booking import clock, ical
-from models import FEED_OWNERS, CalendarFeed, utcnow
+from booking import clock, external, ical
+from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner, utcnow
 
 from . import db
 from .auth import organization_id, requires
@@ -122,3 +122,103 @@ def room_feed(room_id, token):
 def clinic_feed(clinic_id, token):
     """A clinic's appointments and holds, as iCalendar"""
     return _serve("clinic", clinic_id, token)
+
+
+class ExternalCalendarSchema(Schema):
+    id = ma.fields.String(dump_only=True)
+    practitioner_id = ma.fields.String(dump_only=True)
+    name = Name(required=True)
+    url = ma.fields.Url(attribute="source_url", schemes={"http", "https"}, require_tld=False, allow_none=True,
+                        validate=ma.validate.Length(max=2000), metadata={
+                            "description": "An iCalendar feed to fetch now and every 15 minutes (or give ics)"})
+    ics = ma.fields.String(load_only=True, validate=ma.validate.Length(max=2 * 1024 * 1024), metadata={
+        "description": "An uploaded iCalendar document (instead of url)"})
+    status = ma.fields.Method("_status", dump_only=True, metadata={
+        "description": "ok, or error when the last fetch failed (the last good copy still blocks time)"})
+    fetched_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    last_error = ma.fields.String(dump_only=True, allow_none=True)
+    last_error_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+    updated_at = ma.fields.AwareDateTime(dump_only=True)
+
+    def _status(self, row):
+        return "error" if row.last_error else "ok"
+
+
+class ExternalCalendarUpdateSchema(Schema):
+    name = Name()
+    ics = ma.fields.String(validate=ma.validate.Length(max=2 * 1024 * 1024), metadata={
+        "description": "A new version of an uploaded calendar"})
+
+
+ExternalCalendarPageSchema = page_schema(ExternalCalendarSchema)
+
+
+def _http():
+    if "needlebook_http" not in current_app.extensions:
+        import urllib3
+
+        current_app.extensions["needlebook_http"] = urllib3.PoolManager(num_pools=10, maxsize=2)
+    return current_app.extensions["needlebook_http"]
+
+
+def _external(calendar_id: str) -> ExternalCalendar:
+    return get_or_404(ExternalCalendar, calendar_id, what="external calendar")
+
+
+@blp.route("/practitioners/<practitioner_id>/external-calendars")
+class ExternalCalendars(MethodView):
+    @requires("read")
+    @blp.arguments(ListArgs, location="query")
+    @blp.response(200, ExternalCalendarPageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args, practitioner_id):
+        """List a practitioner's external calendars and whether they are fetched fine"""
+        practitioner = get_or_404(Practitioner, practitioner_id)
+        return paginate(scoped(ExternalCalendar).where(ExternalCalendar.practitioner_id == practitioner.id),
+                        ExternalCalendar, args)
+
+    @requires("admin")
+    @blp.arguments(ExternalCalendarSchema)
+    @blp.response(201, ExternalCalendarSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, data, practitioner_id):
+        """Add an external calendar (a feed URL or an uploaded file) whose events block the practitioner"""
+        practitioner = get_or_404(Practitioner, practitioner_id)
+        row = external.add(db.session(), organization_id(), practitioner, data["name"], url=data.get("source_url"),
+                           ics=data.get("ics"), now=clock.now(), http=_http(),
+                           allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+        db.session().commit()
+        return row
+
+
+@blp.route("/external-calendars/<calendar_id>")
+class ExternalCalendarItem(MethodView):
+    @requires("read")
+    @blp.response(200, ExternalCalendarSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, calendar_id):
+        """Get an external calendar: when it was fetched, and the last error"""
+        return _external(calendar_id)
+
+    @requires("admin")
+    @blp.arguments(ExternalCalendarUpdateSchema)
+    @blp.response(200, ExternalCalendarSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, data, calendar_id):
+        """Rename an external calendar, or upload a new version of a file"""
+        row = _external(calendar_id)
+        if "name" in data:
+            row.name = data["name"]
+        if "ics" in data:
+            external.replace_file(db.session(), row, data["ics"], clock.now())
+        db.session().commit()
+        return row
+
+    @requires("admin")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, calendar_id):
+        """Remove an external calendar: its events stop blocking time"""
+        external.remove(db.session(), _external(calendar_id), clock.now())
+        db.session().commit()

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
-    Appointment, Claim, Clinic, Course, FollowUp, Hold, Patient, Practitioner, Room, TimeOff, TreatmentType,
+    Appointment, Claim, Clinic, Course, FollowUp, Hold, Patient, Practitioner, Room, TreatmentType,
 )
 
 from . import clock, context, events, patients, rules
@@ -116,9 +116,8 @@ def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
 
 
 def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: Instants) -> None:
-    time_off = db.execute(sa.select(TimeOff.starts_at, TimeOff.ends_at).where(
-        TimeOff.practitioner_id == practitioner.id, TimeOff.starts_at < at.ends_at,
-        TimeOff.ends_at > at.starts_at)).all()
+    blocked = context.unavailable([practitioner.id], at.starts_at, at.ends_at).subquery()
+    time_off = db.execute(sa.select(blocked.c.starts_at, blocked.c.ends_at)).all()
     open_ = open_time(
         opening=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone) for h in clinic.opening_hours],
         working=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone)
@@ -129,7 +128,7 @@ def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: In
     if not covers(open_, at.starts_at, at.ends_at):
         raise OutsideWorkingHours(
             "Outside the practitioner's hours at this clinic, the clinic's opening hours, "
-            "or in a closure or time off."
+            "or in a closure, time off or a busy time of their external calendar."
         )
 
 

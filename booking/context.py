@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Appointment, Claim, Course, Hold, LIVE_STATUSES, PastSession, TreatmentType
+from models import (
+    Appointment, Claim, Course, ExternalBusy, Hold, LIVE_STATUSES, PastSession, TimeOff, TreatmentType,
+)
 
 from .rules import SESSION_KIND, Busy
 
@@ -114,3 +116,17 @@ def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime 
     own = patient_sessions(db, course.patient_id, now, course_id=course.id)
     base = max([now, *own])
     return earliest_start(sessions, base, timedelta(days=minimum))
+
+
+def unavailable(practitioner_ids, start: datetime, end: datetime):
+    """(practitioner_id, starts_at, ends_at) of time off and external busy times meeting [start, end).
+
+    External calendars' events block exactly like time off (booking/external.py).
+    """
+    return sa.union_all(
+        sa.select(TimeOff.practitioner_id, TimeOff.starts_at, TimeOff.ends_at).where(
+            TimeOff.practitioner_id.in_(practitioner_ids), TimeOff.starts_at < end, TimeOff.ends_at > start),
+        sa.select(ExternalBusy.practitioner_id, ExternalBusy.starts_at, ExternalBusy.ends_at).where(
+            ExternalBusy.practitioner_id.in_(practitioner_ids), ExternalBusy.starts_at < end,
+            ExternalBusy.ends_at > start),
+    )

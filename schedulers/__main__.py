@@ -1,14 +1,17 @@
 """`python -m schedulers`: the scheduler process (one per deployment is enough; more stand by)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from . import jobs, lease
@@ -28,6 +31,8 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
         "expire_holds": settings.expiry_every,
         "send_reminders": settings.reminders_every,
         "deliver_webhooks": settings.webhooks_every,
+        # Checked every minute; each calendar is fetched once per EXTERNAL_CALENDAR_REFRESH_SECONDS.
+        "refresh_external_calendars": min(settings.calendars_every, timedelta(minutes=1)),
     }
     for name, interval in every.items():
         scheduler.add_job(getattr(jobs, name), "interval", args=[holder], id=name, name=name,
@@ -35,8 +40,23 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
     return scheduler
 
 
-def _stop(signum, _frame):
-    raise SystemExit(0)  # BlockingScheduler.start() returns on SystemExit
+def _on_sigterm(scheduler: BlockingScheduler):
+    """SIGTERM: no new runs, the running ones finish, start() returns.
+
+    Not SystemExit from the handler once running: it can land inside APScheduler's job
+    submission, which catches BaseException, logs it and keeps the scheduler going.
+    """
+    def stop(_signum, _frame):
+        if not scheduler.running:  # still starting: nothing of APScheduler's on the stack
+            raise SystemExit(0)
+        threading.Thread(target=_shut_down, args=(scheduler,), name="sigterm").start()
+    return stop
+
+
+def _shut_down(scheduler: BlockingScheduler) -> None:
+    with contextlib.suppress(SchedulerNotRunningError):  # a second SIGTERM
+        scheduler.remove_all_jobs()  # else the main loop may submit one to the stopped executor
+        scheduler.shutdown(wait=True)
 
 
 def main() -> int:
@@ -47,10 +67,10 @@ def main() -> int:
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     run = jobs.register(holder, settings)
     scheduler = build(settings, holder)
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _on_sigterm(scheduler))
     log.info("scheduler %s starting (lease %ss)", holder, settings.lease_ttl.total_seconds())
-    jobs.keep_lease(holder)  # before the first sweeps, so a lone scheduler does not wait a round
     try:
+        jobs.keep_lease(holder)  # before the first sweeps, so a lone scheduler does not wait a round
         scheduler.start()
     finally:
         if scheduler.running:

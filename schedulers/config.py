@@ -41,6 +41,7 @@ class SchedulerSettings:
     reminders_every: timedelta = timedelta(seconds=60)
     misfire_grace: timedelta = timedelta(seconds=30)
     webhooks_every: timedelta = timedelta(seconds=5)
+    calendars_every: timedelta = timedelta(minutes=15)
     webhooks_allow_private: bool = False  # loopback and private receivers (tests, a private network)
     reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
     follow_ups: FollowUpSettings = FollowUpSettings()
@@ -65,6 +66,7 @@ class SchedulerSettings:
             reminders_every=seconds("REMINDER_INTERVAL_SECONDS", 60),
             misfire_grace=seconds("SCHEDULER_MISFIRE_GRACE_SECONDS", 30),
             webhooks_every=seconds("WEBHOOK_INTERVAL_SECONDS", 5),
+            calendars_every=seconds("EXTERNAL_CALENDAR_REFRESH_SECONDS", 900),
             webhooks_allow_private=flag(env, "WEBHOOKS_ALLOW_PRIVATE"),
             reminder_offsets=parse_offsets(env.get("REMINDER_OFFSETS", "48h,2h")),
             follow_ups=FollowUpSettings(

@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 import urllib3
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import clock, followups, sweeps, webhooks
-from models import make_engine, make_sessionmaker, writer
+from booking import clock, external, followups, sweeps, webhooks
+from models import ExternalCalendar, make_engine, make_sessionmaker, writer
 
 from . import lease
 from .config import SchedulerSettings
@@ -143,3 +144,30 @@ def deliver_webhooks(holder: str) -> int:
             delivered += delivery is not None and delivery.status == "delivered"
     log.info("webhooks: %d sent, %d delivered", len(outgoing), delivered)
     return delivered
+
+
+def refresh_external_calendars(holder: str) -> int:
+    """Fetch practitioners' external calendars by URL (and roll every expansion's horizon on).
+
+    A feed that fails keeps its last good copy; the error shows on the calendar.
+    """
+    run = runtime(holder)
+    with _fenced(run) as db:
+        if db is None:
+            return 0
+        due = [(row.id, row.source_url) for row in db.scalars(sa.select(ExternalCalendar).where(
+            ExternalCalendar.id.in_(external.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
+    refreshed = 0
+    for calendar_id, url in due:
+        text, error = (external.download(url, run.http, allow_private=run.settings.webhooks_allow_private)
+                       if url else (None, None))
+        try:
+            with _fenced(run) as db:
+                if db is None:
+                    break
+                refreshed += external.apply(db, db.get(ExternalCalendar, calendar_id), text, error, clock.now())
+        except Exception:  # e.g. a calendar with too many occurrences: logged, tried again next run
+            log.exception("refreshing external calendar %s failed", calendar_id)
+    if due:
+        log.info("external calendars: %d of %d refreshed", refreshed, len(due))
+    return refreshed

@@ -42,6 +42,9 @@ ITEM_ROUTES = [(m, r) for m, r in ROUTES if ARGUMENT.search(r)]
 SEARCHES = {"/v1/availability"}
 LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r) and r not in SEARCHES]
 
+EXTERNAL_ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:x@t\r\n"
+                "DTSTAMP:20260101T000000Z\r\nDTSTART:20300107T090000Z\r\nDTEND:20300107T100000Z\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n")
 # A valid body for every write route, so a request gets past argument parsing and it is the
 # organization (or scope) check that answers. '{name}' is replaced by the id of that name.
 HOURS = [{"clinic_id": "{clinic_id}", "weekday": 0, "start": "09:00", "end": "17:00"}]
@@ -66,6 +69,8 @@ BODIES = {
     ("POST", "/v1/api-keys"): {"name": "Kiosk", "scopes": ["read"]},
     ("POST", "/v1/webhooks"): {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]},
     ("POST", "/v1/calendar-feeds"): {"owner_type": "clinic", "owner_id": "{clinic_id}"},
+    ("POST", "/v1/practitioners/<practitioner_id>/external-calendars"): {"name": "Planted", "ics": EXTERNAL_ICS},
+    ("PATCH", "/v1/external-calendars/<calendar_id>"): {"name": "Hijacked"},
     ("PATCH", "/v1/clinics/<clinic_id>"): {"name": "Hijacked"},
     ("POST", "/v1/clinics/<clinic_id>/rooms"): {"name": "Planted", "capabilities": ["needling"]},
     ("PATCH", "/v1/rooms/<room_id>"): {"name": "Hijacked"},
@@ -147,11 +152,13 @@ def build_world(caller) -> dict:
     follow_up = _follow_up(caller, appointment)
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
+    external = caller.create(f"/v1/practitioners/{practitioner['id']}/external-calendars",
+                             {"name": "Hospital", "ics": EXTERNAL_ICS})
     return {"clinic_id": clinic["id"], "room_id": room["id"], "treatment_type_id": treatment_type["id"],
             "practitioner_id": practitioner["id"], "time_off_id": time_off["id"], "patient_id": patient["id"],
             "course_id": course["id"], "key_id": key["id"], "appointment_id": appointment["id"],
             "hold_id": hold["id"], "follow_up_id": follow_up, "webhook_id": webhook["id"],
-            "feed_id": feed["id"]}
+            "feed_id": feed["id"], "calendar_id": external["id"]}
 
 
 def _follow_up(caller, appointment: dict) -> str:

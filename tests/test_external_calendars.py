@@ -1,0 +1,219 @@
+"""External busy times: a practitioner's other calendar blocks availability and booking like time off.
+
+The world's practitioner works Monday to Saturday 09:00-17:00 in London (GMT in January).
+"""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy as sa
+
+from models import ExternalBusy
+from schedulers import jobs
+from schedulers.config import SchedulerSettings
+
+from .helpers import assert_problem
+
+# Weekly on Tuesdays 10:00-11:00 London, four times from 5 January 2027; the 12th is
+# removed (EXDATE) and the 19th moved to 14:00-15:00 (an overridden occurrence).
+RECURRING = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//Test//Other calendar//EN
+BEGIN:VEVENT
+UID:weekly-supervision@example.com
+DTSTAMP:20261201T000000Z
+DTSTART;TZID=Europe/London:20270105T100000
+DTEND;TZID=Europe/London:20270105T110000
+RRULE:FREQ=WEEKLY;COUNT=4
+EXDATE;TZID=Europe/London:20270112T100000
+SUMMARY:Supervision at the hospital
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly-supervision@example.com
+DTSTAMP:20261201T000000Z
+RECURRENCE-ID;TZID=Europe/London:20270119T100000
+DTSTART;TZID=Europe/London:20270119T140000
+DTEND;TZID=Europe/London:20270119T150000
+SUMMARY:Supervision (moved)
+END:VEVENT
+BEGIN:VEVENT
+UID:free-lunch@example.com
+DTSTAMP:20261201T000000Z
+DTSTART;TZID=Europe/London:20270106T120000
+DTEND;TZID=Europe/London:20270106T130000
+TRANSP:TRANSPARENT
+SUMMARY:Lunch (shown as free)
+END:VEVENT
+BEGIN:VEVENT
+UID:cancelled@example.com
+DTSTAMP:20261201T000000Z
+DTSTART;TZID=Europe/London:20270107T120000
+DTEND;TZID=Europe/London:20270107T130000
+STATUS:CANCELLED
+SUMMARY:Called off
+END:VEVENT
+BEGIN:VEVENT
+UID:conference@example.com
+DTSTAMP:20261201T000000Z
+DTSTART;VALUE=DATE:20270108
+DTEND;VALUE=DATE:20270109
+SUMMARY:Conference (all day)
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def review_starts(world, day: str) -> set[str]:
+    """The practitioner's review starts on a day (local = UTC in January), as HH:MM."""
+    response = world.caller.get("/v1/availability", query_string={
+        "clinic_id": world.clinic["id"], "treatment_type_id": world.review["id"],
+        "practitioner_id": world.practitioner["id"], "start": f"{day}T00:00:00+00:00",
+        "end": f"{day}T23:59:00+00:00", "limit": 500})
+    assert response.status_code == 200, response.get_json()
+    return {s["starts_at"][11:16] for s in response.get_json()["data"]}
+
+
+def upload(world, ics: str = RECURRING, status: int = 201) -> dict:
+    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                 json={"name": "Hospital", "ics": ics})
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+DAYS = ("2027-01-05", "2027-01-06", "2027-01-07", "2027-01-08", "2027-01-12", "2027-01-19", "2027-01-26")
+
+
+def test_a_recurring_event_with_an_exception_removes_exactly_its_slots(world):
+    before = {day: review_starts(world, day) for day in DAYS}
+    upload(world)
+    after = {day: review_starts(world, day) for day in DAYS}
+    removed = {day: sorted(before[day] - after[day]) for day in DAYS}
+    hour = ["10:00", "10:15", "10:30", "10:45"]
+    assert removed == {
+        "2027-01-05": hour, "2027-01-06": [], "2027-01-07": [], "2027-01-08": sorted(before["2027-01-08"]),
+        "2027-01-12": [], "2027-01-19": ["14:00", "14:15", "14:30", "14:45"], "2027-01-26": hour,
+    }
+    assert all(after[day] <= before[day] for day in DAYS)
+
+
+def test_booking_over_an_occurrence_is_refused_and_over_the_exception_allowed(world):
+    upload(world)
+    review = {"treatment_type_id": world.review["id"]}
+    refused = world.caller.post("/v1/appointments", json=world.slot(starts_at="2027-01-05T10:15:00+00:00", **review))
+    assert_problem(refused, 422, "outside_working_hours")
+    moved = world.caller.post("/v1/appointments", json=world.slot(starts_at="2027-01-19T14:30:00+00:00", **review))
+    assert_problem(moved, 422, "outside_working_hours")
+    world.book(starts_at="2027-01-12T10:15:00+00:00", **review)  # EXDATE: free
+    world.book(starts_at="2027-01-19T10:15:00+00:00", **review)  # the moved occurrence's old time: free
+
+
+def test_removing_the_calendar_frees_the_time(world):
+    row = upload(world)
+    assert "10:00" not in review_starts(world, "2027-01-05")
+    assert world.caller.delete(f"/v1/external-calendars/{row['id']}").status_code == 204
+    assert "10:00" in review_starts(world, "2027-01-05")
+
+
+def test_a_file_that_does_not_parse_writes_nothing(world, db):
+    assert_problem(world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                     json={"name": "Broken", "ics": "BEGIN:VCALENDAR\nthis is not ical"}),
+                   422, "validation_error")
+    assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == 0
+    assert world.caller.get(f"/v1/practitioners/{world.practitioner['id']}/external-calendars").get_json()["data"] == []
+
+
+def test_url_or_file_not_both(world):
+    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                 json={"name": "Both", "ics": RECURRING, "url": "https://93.184.215.14/x.ics"})
+    assert_problem(response, 422, "validation_error")
+
+
+class Feed:
+    """A calendar server on loopback whose answer the test changes."""
+
+    def __init__(self):
+        self.status, self.body, self.hits = 200, RECURRING, 0
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                feed.hits += 1
+                payload = feed.body.encode()
+                self.send_response(feed.status)
+                self.send_header("content-type", "text/calendar")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/calendar.ics"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def feed(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE", True)
+    server = Feed()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def refresh(app):
+    settings = SchedulerSettings(database_url="unused", webhooks_allow_private=True)
+    jobs.register("test-calendars", settings, sessions=app.extensions["db_write_sessions"])
+
+    def run():
+        jobs.keep_lease("test-calendars")
+        return jobs.refresh_external_calendars("test-calendars")
+    return run
+
+
+def test_a_feed_url_is_fetched_and_refreshed_and_a_failure_keeps_the_last_good_copy(world, feed, refresh):
+    created = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                json={"name": "Hospital", "url": feed.url})
+    assert created.status_code == 201, created.get_json()
+    row = created.get_json()
+    assert row["status"] == "ok" and feed.hits == 1
+    assert "10:00" not in review_starts(world, "2027-01-05")
+
+    assert refresh() == 0  # fetched moments ago: not due
+    feed.status = 500
+    world.clock.advance(minutes=16)
+    assert refresh() == 0 and feed.hits == 2
+    shown = world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()
+    assert shown["status"] == "error" and "500" in shown["last_error"]
+    assert "10:00" not in review_starts(world, "2027-01-05")  # the last good copy still blocks
+
+    feed.status, feed.body = 200, RECURRING.replace("20270105T100000", "20270105T090000", 1).replace(
+        "DTEND;TZID=Europe/London:20270105T110000", "DTEND;TZID=Europe/London:20270105T093000", 1)
+    world.clock.advance(minutes=16)
+    assert refresh() == 1
+    starts = review_starts(world, "2027-01-05")
+    assert "10:00" in starts and "09:00" not in starts and "09:30" in starts
+    assert world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()["status"] == "ok"
+
+
+def test_a_private_feed_url_is_refused_by_default(world):
+    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                 json={"name": "Intranet", "url": "http://10.0.0.7/calendar.ics"})
+    assert_problem(response, 422, "validation_error")
+
+
+def test_busy_times_are_expanded_ahead_in_utc(world, db):
+    upload(world)
+    rows = db.execute(sa.select(ExternalBusy.starts_at, ExternalBusy.ends_at).order_by(ExternalBusy.starts_at)).all()
+    assert [(s.isoformat(), (e - s)) for s, e in rows] == [
+        ("2027-01-05T10:00:00+00:00", timedelta(hours=1)),
+        ("2027-01-08T00:00:00+00:00", timedelta(days=1)),
+        ("2027-01-19T14:00:00+00:00", timedelta(hours=1)),
+        ("2027-01-26T10:00:00+00:00", timedelta(hours=1)),
+    ]
+    assert all(s.utcoffset() == timedelta(0) for s, _ in rows)
