@@ -96,5 +96,19 @@ def open_time(
     Inside both the clinic's opening hours and the practitioner's shifts at that
     clinic, outside closure days and time off.
     """
-    hours = intersect(intersect(weekly(opening, start, end), weekly(working, start, end)), [(start, end)])
-    return subtract(hours, list(closed_days(closures, zone)) + list(time_off))
+    clinic = clinic_open(opening=opening, closures=closures, zone=zone, start=start, end=end)
+    return staff_open(clinic, working=working, time_off=time_off, start=start, end=end)
+
+
+def clinic_open(*, opening: list[Shift], closures, zone: str, start: datetime, end: datetime) -> list[Interval]:
+    """When a clinic is open within [start, end): its weekly hours less closure days.
+
+    The part of open_time() that is the same for every practitioner of the clinic.
+    """
+    return subtract(intersect(weekly(opening, start, end), [(start, end)]), closed_days(closures, zone))
+
+
+def staff_open(clinic: list[Interval], *, working: list[Shift], time_off, start: datetime,
+               end: datetime) -> list[Interval]:
+    """A practitioner's open time within [start, end), given the clinic's (clinic_open())."""
+    return subtract(intersect(clinic, weekly(working, start, end)), time_off)
