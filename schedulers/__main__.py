@@ -63,6 +63,9 @@ def main() -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # one line per run otherwise
+    # A sweep longer than its interval is expected (max_instances=1 makes the next tick wait): not a warning.
+    logging.getLogger("apscheduler.scheduler").addFilter(
+        lambda record: "maximum number of running instances" not in record.getMessage())
     settings = SchedulerSettings.from_environment()
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     run = jobs.register(holder, settings)
