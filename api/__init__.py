@@ -62,7 +62,8 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
         OPENAPI_SWAGGER_UI_URL="/docs/assets/",
         API_SPEC_OPTIONS={
             "info": {"description": API_DESCRIPTION},
-            "components": {"securitySchemes": {"bearerAuth": auth.SECURITY_SCHEME}},
+            "components": {"securitySchemes": {"bearerAuth": auth.SECURITY_SCHEME,
+                                               "feedToken": calendars_feed_scheme()}},
         },
         JSON_SORT_KEYS=False,
     )
@@ -87,6 +88,12 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     return app
 
 
+def calendars_feed_scheme() -> dict:
+    from .calendars import FEED_TOKEN_SCHEME
+
+    return FEED_TOKEN_SCHEME
+
+
 def _schema_name(schema) -> str:
     """ClinicSchema -> Clinic; a partial (PATCH) instance -> ClinicUpdate."""
     cls = schema if isinstance(schema, type) else type(schema)
@@ -103,6 +110,9 @@ def _register_blueprints(api: Api) -> None:
     for module in (health, clinics, rooms, practitioners, treatment_types, patients, availability, holds,
                    appointments, follow_ups, webhooks, calendars, api_keys):
         api.register_blueprint(module.blp)
+    from . import fhir  # /fhir/R4: read views in FHIR's own JSON and errors
+
+    api.register_blueprint(fhir.blp)
 
 
 def _register_docs_assets(app: Flask) -> None:

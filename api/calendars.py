@@ -41,8 +41,12 @@ class TokenArgs(ma.Schema):
 
 
 FeedPageSchema = page_schema(FeedSchema)
-ICS_RESPONSE = {"200": {"description": "An iCalendar (RFC 5545) document",
-                        "content": {"text/calendar": {"schema": {"type": "string"}}}}}
+ICS_DOC = {"security": [{"feedToken": []}],
+           "responses": {"200": {"description": "An iCalendar (RFC 5545) document",
+                                 "content": {"text/calendar": {"schema": {"type": "string"}}}}}}
+# The security scheme the feeds document (registered in api/__init__.py).
+FEED_TOKEN_SCHEME = {"type": "apiKey", "in": "query", "name": "token",
+                     "description": "A calendar feed token (ics_...) from POST /v1/calendar-feeds"}
 
 
 @blp.route("/calendar-feeds")
@@ -99,7 +103,7 @@ def _serve(owner_type: str, owner_id: str, token: str) -> Response:
 
 @blp.route("/practitioners/<practitioner_id>/calendar.ics", endpoint="practitioner_feed")
 @blp.arguments(TokenArgs, location="query", as_kwargs=True)
-@blp.doc(responses=ICS_RESPONSE)
+@blp.doc(**ICS_DOC)
 @blp.alt_response(404, response="NOT_FOUND")
 def practitioner_feed(practitioner_id, token):
     """A practitioner's appointments and holds at every clinic, as iCalendar"""
@@ -108,7 +112,7 @@ def practitioner_feed(practitioner_id, token):
 
 @blp.route("/rooms/<room_id>/calendar.ics", endpoint="room_feed")
 @blp.arguments(TokenArgs, location="query", as_kwargs=True)
-@blp.doc(responses=ICS_RESPONSE)
+@blp.doc(**ICS_DOC)
 @blp.alt_response(404, response="NOT_FOUND")
 def room_feed(room_id, token):
     """A room's appointments and holds, as iCalendar"""
@@ -117,7 +121,7 @@ def room_feed(room_id, token):
 
 @blp.route("/clinics/<clinic_id>/calendar.ics", endpoint="clinic_feed")
 @blp.arguments(TokenArgs, location="query", as_kwargs=True)
-@blp.doc(responses=ICS_RESPONSE)
+@blp.doc(**ICS_DOC)
 @blp.alt_response(404, response="NOT_FOUND")
 def clinic_feed(clinic_id, token):
     """A clinic's appointments and holds, as iCalendar"""

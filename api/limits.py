@@ -1,7 +1,7 @@
 """Rate limits per API key (flask-limiter) and CORS for browser frontends (flask-cors).
 
 Limits are counted per key (a digest of the bearer token; the client address when
-there is none) on /v1 only. Storage is in memory by default, which counts per
+there is none) on /v1 and /fhir only. Storage is in memory by default, which counts per
 process (with gunicorn's 2 workers a key gets up to twice the limit), and Redis when
 REDIS_URL is set, which counts once for every worker and node.
 """
@@ -31,7 +31,7 @@ def client_key() -> str:
 
 
 def _not_limited() -> bool:
-    return request.method == "OPTIONS" or not request.path.startswith("/v1/")
+    return request.method == "OPTIONS" or not request.path.startswith(("/v1/", "/fhir/"))
 
 
 def _remember(limit: RequestLimit) -> None:
