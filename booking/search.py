@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from models import (Appointment, Claim, Clinic, Closure, OpeningHours, Patient, Practitioner, Room,
                     TreatmentType, WorkingHours)
+from models.staff import practitioner_clinics, practitioner_treatment_types
 
 from . import clock, patients
 from .context import CLAIM_REACH, unavailable
@@ -110,7 +111,7 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
     shifts = _staff(conn, clinic, treatment_type, query.practitioner_id)
     rooms = [room_id for room_id, capabilities in conn.execute(sa.select(Room.id, Room.capabilities).where(
         Room.clinic_id == clinic.id, Room.archived_at.is_(None),
-        *([Room.id == query.room_id] if query.room_id else [])).order_by(Room.id))
+        *([Room.id == query.room_id] if query.room_id else [])).order_by(Room.id)).all()
         if not treatment_type.required_capability or treatment_type.required_capability in capabilities]
     resources = [f"practitioner:{p}" for p in shifts] + [f"room:{r}" for r in rooms]
     # Pool units ('numbing:<clinic>#2'): a prefix match with '_' (in every id) escaped, so that
@@ -121,22 +122,23 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
     busy: dict[str, list] = {}
     combine = datetime.combine
     starts_at, ends_at = _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
-    for resource, claim_start, claim_end in conn.execute(sa.select(Claim.resource, starts_at, ends_at).where(
-            sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(p, autoescape=True) for p in pools)),
-            Claim.starts_at >= reach[0], Claim.starts_at < reach[1], Claim.ends_at > reach[0],
-            sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now))):
+    claims = conn.execute(sa.select(Claim.resource, starts_at, ends_at).where(
+        sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(p, autoescape=True) for p in pools)),
+        Claim.starts_at >= reach[0], Claim.starts_at < reach[1], Claim.ends_at > reach[0],
+        sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now))).all()  # all(): iterating fetches row by row
+    for resource, claim_start, claim_end in claims:
         # Made aware with combine(): about five times cheaper than .replace(tzinfo=) on CPython 3.11.
         busy.setdefault(resource, []).append((combine(claim_start.date(), claim_start.time(), timezone.utc),
                                               combine(claim_end.date(), claim_end.time(), timezone.utc)))
     time_off: dict[str, list] = {}
     # Time off and external calendars' busy times (booking/external.py) block alike.
     for practitioner_id, off_start, off_end in conn.execute(sa.select(
-            unavailable(list(shifts), reach[0], reach[1]).subquery())):
+            unavailable(list(shifts), reach[0], reach[1]).subquery())).all():
         time_off.setdefault(practitioner_id, []).append((off_start, off_end))
     # The clinic's hours and closures are the same for every practitioner: expanded once.
     opening = [Shift(*row, zone=clinic.timezone) for row in conn.execute(sa.select(
         OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute).where(
-        OpeningHours.clinic_id == clinic.id))]
+        OpeningHours.clinic_id == clinic.id)).all()]
     closures = conn.execute(sa.select(Closure.start_date, Closure.end_date).where(Closure.clinic_id == clinic.id)).all()
     clinic_hours = clinic_open(opening=opening, closures=closures, zone=clinic.timezone, start=start,
                                end=end + CLAIM_REACH)
@@ -158,13 +160,18 @@ def _staff(conn, clinic, treatment_type, practitioner_id) -> dict[str, list[tupl
     shifts: dict[str, list] = {}
     for practitioner, *shift in conn.execute(sa.select(
             Practitioner.id, WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute)
+            # Joins on the association tables' primary keys (no duplicates): building .any()'s
+            # EXISTS costs more than the query.
+            .join(practitioner_clinics, sa.and_(practitioner_clinics.c.practitioner_id == Practitioner.id,
+                                                practitioner_clinics.c.clinic_id == clinic.id))
+            .join(practitioner_treatment_types, sa.and_(
+                practitioner_treatment_types.c.practitioner_id == Practitioner.id,
+                practitioner_treatment_types.c.treatment_type_id == treatment_type.id))
             .outerjoin(WorkingHours, sa.and_(WorkingHours.practitioner_id == Practitioner.id,
                                              WorkingHours.clinic_id == clinic.id))
             .where(Practitioner.organization_id == clinic.organization_id, Practitioner.archived_at.is_(None),
-                   Practitioner.clinics.any(Clinic.id == clinic.id),
-                   Practitioner.treatment_types.any(TreatmentType.id == treatment_type.id),
                    *([Practitioner.id == practitioner_id] if practitioner_id else []))
-            .order_by(Practitioner.id)):
+            .order_by(Practitioner.id)).all():
         mine = shifts.setdefault(practitioner, [])
         if shift[0] is not None:  # no shifts at this clinic: the outer join's one row of NULLs
             mine.append(tuple(shift))

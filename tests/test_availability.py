@@ -1174,3 +1174,29 @@ def test_the_engine_gives_what_the_reference_gives(search_):
     got, expected = find_slots(search_), reference_slots(search_)
     assert got.slots == expected.slots
     assert str(got.refusal) == str(expected.refusal)
+
+
+# =========================================================================== the response, written out
+
+@settings(max_examples=200, deadline=None)
+@given(zone=st.sampled_from(ENGINE_ZONES), starts=st.lists(st.datetimes(
+    min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)), max_size=5),
+    reason=st.sampled_from((None, {"code": "interval_too_short", "detail": "Too soon.",
+                                   "earliest_start": "2027-03-28T10:00:00+01:00"},
+                            {"code": "course_complete", "detail": "Done.", "earliest_start": None})))
+def test_the_written_out_dump_is_marshmallows(zone, starts, reason):
+    """AvailabilitySchema.dump writes slots out by hand: the same JSON, key order included."""
+    import json
+    from types import SimpleNamespace
+
+    import marshmallow as ma
+
+    from api.availability import AvailabilitySchema
+
+    clinic = SimpleNamespace(timezone=zone)
+    data = [SimpleNamespace(clinic_id="cln", practitioner_id="prt", room_id="roo", treatment_type_id="trt",
+                            starts_at=s, procedure_starts_at=s + timedelta(minutes=30),
+                            ends_at=s + timedelta(minutes=70, seconds=s.second), clinic=clinic) for s in starts]
+    body = {"data": data, "reason": reason}
+    schema = AvailabilitySchema()
+    assert json.dumps(schema.dump(body)) == json.dumps(ma.Schema.dump(schema, body))
