@@ -76,9 +76,6 @@ class _Busy:
         return i < len(self.starts) and self.starts[i] < end
 
 
-_FREE = _Busy([])
-
-
 def grid(search: Search):
     """UTC starts at every `step_minutes` of the clinic's local clock within the window."""
     zone = ZoneInfo(search.zone)
@@ -97,16 +94,25 @@ def grid(search: Search):
 
 def find_slots(search: Search) -> Result:
     plan = _Plan.of(search)
-    busy = {key: _Busy(intervals) for key, intervals in search.busy.items()}
-    staff = [(p.practitioner_id, _Busy(p.open), busy.get(f"practitioner:{p.practitioner_id}", _FREE))
-             for p in search.practitioners]
-    rooms = [(room, busy.get(f"room:{room}", _FREE)) for room in search.rooms]
-    patient = busy.get(f"patient:{search.patient_id}", _FREE) if search.patient_id else _FREE
-    pools = [(offsets, capacity, _units(busy, resource)) for resource, offsets, capacity in plan.pools]
+    claims = search.busy
+    starts = sorted(open_starts(search, plan.length))
+    # Which practitioner and which room (the first in preference order) can take each start,
+    # decided one resource at a time over all the starts rather than start by start.
+    practitioners = _first_free(starts, [
+        (p.practitioner_id, _allowed(_latest_starts(p.open, plan.length),
+                                     claims.get(f"practitioner:{p.practitioner_id}", ()), plan.practitioner))
+        for p in search.practitioners])
+    everywhere = [(search.start, search.end)]
+    rooms = _first_free(starts, [(room, _allowed(everywhere, claims.get(f"room:{room}", ()), (plan.room,)))
+                                 for room in search.rooms])
+    patient = _allowed(everywhere, claims.get(f"patient:{search.patient_id}", ()) if search.patient_id else (),
+                       (plan.patient,))
+    pools = [(offsets, capacity, _units(claims, resource)) for resource, offsets, capacity in plan.pools]
     result = Result([])
-    for start in sorted(open_starts(search, plan.length), key=_order_key(search)):
-        fit = _first_fit(start, plan, staff, rooms, patient, pools)
-        if fit is None:
+    for start in sorted(starts, key=_order_key(search)):
+        practitioner_id, room_id = practitioners.get(start), rooms.get(start)
+        if practitioner_id is None or room_id is None or not _holds(patient, start) or not all(
+                _pool_has_unit(start + begin, start + end, capacity, units) for (begin, end), capacity, units in pools):
             continue
         if search.patient_allows is not None:
             try:
@@ -114,7 +120,6 @@ def find_slots(search: Search) -> Result:
             except DomainError as refusal:
                 result.refusal = result.refusal or refusal
                 continue
-        practitioner_id, room_id = fit
         result.slots.append(Slot(search.clinic_id, practitioner_id, room_id, search.treatment_type_id,
                                  start, start + plan.numbing, start + plan.length))
         if len(result.slots) >= search.limit:
@@ -215,34 +220,61 @@ def _minute_of_day(local: datetime) -> int:
     return local.hour * 60 + local.minute
 
 
-def _first_fit(start: datetime, plan: _Plan, staff, rooms, patient: _Busy, pools) -> tuple[str, str] | None:
-    """The first practitioner and room (in preference order) free for a booking at `start`."""
-    if patient.overlaps(start + plan.patient[0], start + plan.patient[1]):
-        return None
-    for (begin, end), capacity, units in pools:
-        if not _pool_has_unit(start + begin, start + end, capacity, units):
-            return None
-    end = start + plan.length
-    needs = [(start + a, start + b) for a, b in plan.practitioner]
-    practitioner = next((practitioner_id for practitioner_id, opened, own in staff
-                         if _covers(opened, start, end) and not any(own.overlaps(s, e) for s, e in needs)), None)
-    if practitioner is None:
-        return None
-    room_start, room_end = start + plan.room[0], start + plan.room[1]
-    room = next((room for room, taken in rooms if not taken.overlaps(room_start, room_end)), None)
-    return None if room is None else (practitioner, room)
+# Sets of starts are closed intervals [first, last] in two sorted lists: (firsts, lasts).
+
+def _latest_starts(open_: list[Interval], length: timedelta) -> list[Interval]:
+    """The starts whose booking of `length` lies inside one (merged) open interval."""
+    return [(s, e - max(length, _TICK)) for s, e in merge(open_) if s <= e - max(length, _TICK)]
 
 
-def _covers(opened: _Busy, start: datetime, end: datetime) -> bool:
-    i = bisect_right(opened.ends, start) if opened.ends else 0
-    # The open interval holding `start` must reach `end` (open intervals are merged).
-    return i < len(opened.starts) and opened.starts[i] <= start and end <= opened.ends[i]
+def _allowed(spans: list[Interval], taken, offsets) -> tuple[list[datetime], list[datetime]]:
+    """The starts in `spans` (closed, sorted) none of whose needs [start + a, start + b) meets a `taken` interval."""
+    # A need meets a taken [s, e) when s - b < start < e - a: an open interval of starts, so
+    # what is left of the closed spans is closed again.
+    blocked = sorted((s - b, e - a) for s, e in taken if s < e for a, b in offsets)
+    merged: list[list[datetime]] = []
+    for low, high in blocked:
+        if merged and low < merged[-1][1]:  # open intervals that only touch leave that instant free
+            merged[-1][1] = max(merged[-1][1], high)
+        elif low < high:
+            merged.append([low, high])
+    firsts, lasts = [], []
+    j = 0
+    for first, last in spans:
+        while j < len(merged) and merged[j][1] <= first:
+            j += 1
+        cursor, k = first, j
+        while k < len(merged) and merged[k][0] < last:
+            if merged[k][0] >= cursor:
+                firsts.append(cursor)
+                lasts.append(merged[k][0])
+            cursor = max(cursor, merged[k][1])
+            k += 1
+        if cursor <= last:
+            firsts.append(cursor)
+            lasts.append(last)
+    return firsts, lasts
 
 
-def _units(busy: dict, resource: str) -> tuple[str, list[tuple[str, _Busy]]]:
+def _holds(allowed, start: datetime) -> bool:
+    firsts, lasts = allowed
+    i = bisect_left(lasts, start)
+    return i < len(firsts) and firsts[i] <= start
+
+
+def _first_free(starts: list[datetime], resources) -> dict[datetime, str]:
+    """For each of the (sorted) starts, the first of `resources` [(key, allowed)] whose allowed starts hold it."""
+    chosen: dict[datetime, str] = {}
+    for key, (firsts, lasts) in reversed(resources):  # the first in preference order is written last: it wins
+        for first, last in zip(firsts, lasts):
+            chosen.update(dict.fromkeys(starts[bisect_left(starts, first):bisect_right(starts, last)], key))
+    return chosen
+
+
+def _units(claims: dict, resource: str) -> tuple[str, list[tuple[str, _Busy]]]:
     """A pool's unit prefix and its units that have claims: keys are '<resource>#<n>'."""
     prefix = f"{resource}#"
-    return prefix, [(key, b) for key, b in busy.items() if key.startswith(prefix)]
+    return prefix, [(key, _Busy(intervals)) for key, intervals in claims.items() if key.startswith(prefix)]
 
 
 def _pool_has_unit(start: datetime, end: datetime, capacity: int, units) -> bool:
