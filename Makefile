@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test install install-test openapi migrate clean bench
+.PHONY: run test install install-test openapi migrate clean bench load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ bench: install
 	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk (Debian package)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Proof under load and faults (issue 8; bench/load.py): two gunicorn nodes and two schedulers on a
+# fresh PostgreSQL database, 120 clients for 60 s, SIGKILLs, then SQL checks; fails if one is off.
+# LOAD_ARGS=--sqlite runs the one-node SQLite version; --duration, --clients, --keep: see --help.
+LOAD_ARGS ?=
+load: install
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* instance/demo-api-key

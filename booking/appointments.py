@@ -193,7 +193,9 @@ def hold_status(hold: Hold, now: datetime) -> str:
 
 def get_hold(db: Session, org: str, hold_id: str, *, lock: bool = False) -> Hold:
     query = sa.select(Hold).where(Hold.id == hold_id, Hold.organization_id == org)
-    hold = db.scalar(query.with_for_update() if lock else query)
+    # of=Hold: the joined clinic must not be locked too (lifecycle changes would block every
+    # booking at the clinic, and lock clinic then patient where bookings lock patient then clinic).
+    hold = db.scalar(query.with_for_update(of=Hold) if lock else query)
     if hold is None:
         raise NotFound(f"No hold with id '{hold_id}'.")
     return hold
@@ -255,7 +257,7 @@ def expire_hold(db: Session, hold: Hold, now: datetime) -> bool:
 
 def get_appointment(db: Session, org: str, appointment_id: str, *, lock: bool = False) -> Appointment:
     query = sa.select(Appointment).where(Appointment.id == appointment_id, Appointment.organization_id == org)
-    appointment = db.scalar(query.with_for_update() if lock else query)
+    appointment = db.scalar(query.with_for_update(of=Appointment) if lock else query)  # see get_hold
     if appointment is None:
         raise NotFound(f"No appointment with id '{appointment_id}'.")
     return appointment

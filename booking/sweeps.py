@@ -25,7 +25,7 @@ def expired_holds(db: Session, now: datetime, limit: int = 200) -> list[str]:
 def expire(db: Session, hold_ids: list[str], now: datetime) -> int:
     """Release these holds if they are still live and past their time (locked, so a booking
     from the same hold waits and then finds it expired)."""
-    holds = db.scalars(sa.select(Hold).where(Hold.id.in_(hold_ids)).order_by(Hold.id).with_for_update())
+    holds = db.scalars(sa.select(Hold).where(Hold.id.in_(hold_ids)).order_by(Hold.id).with_for_update(of=Hold))
     return sum(expire_hold(db, hold, now) for hold in holds)
 
 

@@ -141,7 +141,7 @@ def claim_due(db: Session, now: datetime, limit: int = 50) -> list[Outgoing]:
         sa.select(WebhookDelivery).join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
         .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
                WebhookSubscription.status == "active", WebhookSubscription.archived_at.is_(None))
-        .order_by(WebhookDelivery.next_attempt_at).limit(limit).with_for_update(skip_locked=True)))
+        .order_by(WebhookDelivery.next_attempt_at).limit(limit).with_for_update(skip_locked=True, of=WebhookDelivery)))
     outgoing = []
     for delivery in due:
         subscription = db.get(WebhookSubscription, delivery.subscription_id)
@@ -211,7 +211,7 @@ def backoff(attempts: int, rng: random.Random = random) -> timedelta:
 
 def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> WebhookDelivery | None:
     """Log the attempt and decide what comes next: delivered, retry, give up, or disable on 410."""
-    delivery = db.scalar(sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update())
+    delivery = db.scalar(sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery))
     if delivery is None or delivery.status != "pending":
         return delivery
     db.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now, status_code=outcome.status_code,
