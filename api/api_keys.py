@@ -7,9 +7,9 @@ from flask.views import MethodView
 from booking.tenancy import issue_api_key
 from models import SCOPES, ApiKey, utcnow
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys",
                 description="API keys: a booking frontend usually gets read and book only")
@@ -48,6 +48,7 @@ class ApiKeys(MethodView):
     @requires("admin")
     @blp.arguments(ApiKeySchema)
     @blp.response(201, NewApiKeySchema)
+    @etags.tagged
     def post(self, data):
         """Issue an API key; the response shows the key once"""
         key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"])
@@ -61,6 +62,7 @@ class ApiKeyItem(MethodView):
     @requires("admin")
     @blp.response(200, ApiKeySchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, key_id):
         """Get an API key (never the key itself)"""
         return get_or_404(ApiKey, key_id, what="API key")
@@ -68,7 +70,8 @@ class ApiKeyItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, key_id):
         """Revoke an API key at once"""
-        get_or_404(ApiKey, key_id, what="API key").revoked_at = utcnow()
+        get_for_update(ApiKey, key_id, what="API key").revoked_at = utcnow()
         db.session().commit()

@@ -7,9 +7,11 @@ from flask.views import MethodView
 from booking import appointments
 from models import APPOINTMENT_STATUSES, Appointment
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, Schema, page_schema, paginate, scoped
+from .base import (
+    Blueprint, ClinicInstant, Id, Instant, ListArgs, Schema, get_for_update, page_schema, paginate, scoped,
+)
 from .slots import BookingInputSchema, SlotOutputSchema, slot_request
 
 blp = Blueprint("appointments", __name__, url_prefix="/v1/appointments",
@@ -112,6 +114,7 @@ class Appointments(MethodView):
     @blp.response(201, AppointmentSchema)
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(410, response="GONE")
+    @etags.tagged
     def post(self, data):
         """Book an appointment from a hold or directly from a slot
 
@@ -133,6 +136,7 @@ class AppointmentItem(MethodView):
     @requires("read")
     @blp.response(200, AppointmentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, appointment_id):
         """Get an appointment"""
         return appointments.get_appointment(db.session(), organization_id(), appointment_id)
@@ -142,14 +146,23 @@ class AppointmentItem(MethodView):
     @blp.response(200, AppointmentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @etags.conditional
+    @etags.tagged
     def patch(self, changes, appointment_id):
         """Reschedule: a new appointment replaces this one, which is cancelled
 
-        The answer is the new appointment; its `rescheduled_from` names the old one.
+        The answer is the new appointment, with its own ETag; its `rescheduled_from` names the
+        old one. If-Match is checked against the old one.
         """
+        _changing(appointment_id)
         appointment = appointments.reschedule(db.session(), organization_id(), appointment_id, changes)
         db.session().commit()
         return appointment
+
+
+def _changing(appointment_id: str) -> None:
+    """Lock the appointment and check If-Match before its state changes."""
+    get_for_update(Appointment, appointment_id)
 
 
 def _saved(appointment):
@@ -163,8 +176,11 @@ def _saved(appointment):
 @blp.response(200, AppointmentSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
+@etags.conditional
+@etags.tagged
 def cancel(data, appointment_id):
     """Cancel an appointment with a reason; its resources are freed"""
+    _changing(appointment_id)
     return _saved(appointments.cancel(db.session(), organization_id(), appointment_id, **data))
 
 
@@ -173,8 +189,11 @@ def cancel(data, appointment_id):
 @blp.response(200, AppointmentSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
+@etags.conditional
+@etags.tagged
 def check_in(appointment_id):
     """Check the patient in (from two hours before the start)"""
+    _changing(appointment_id)
     return _saved(appointments.check_in(db.session(), organization_id(), appointment_id))
 
 
@@ -183,8 +202,11 @@ def check_in(appointment_id):
 @blp.response(200, AppointmentSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
+@etags.conditional
+@etags.tagged
 def complete(appointment_id):
     """Complete the visit; a session counts on its course"""
+    _changing(appointment_id)
     return _saved(appointments.complete(db.session(), organization_id(), appointment_id))
 
 
@@ -193,6 +215,9 @@ def complete(appointment_id):
 @blp.response(200, AppointmentSchema)
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
+@etags.conditional
+@etags.tagged
 def no_show(appointment_id):
     """Mark that the patient did not come (once the start has passed)"""
+    _changing(appointment_id)
     return _saved(appointments.no_show(db.session(), organization_id(), appointment_id))

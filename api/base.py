@@ -17,6 +17,7 @@ from booking.weekly import format_hhmm, parse_hhmm
 
 from . import db
 from .auth import organization_id
+from .etags import check_if_match
 
 
 class Parser(FlaskParser):
@@ -119,14 +120,27 @@ def Id(**kwargs):  # noqa: N802
     return ma.fields.String(validate=ma.validate.Length(min=1, max=40), **kwargs)
 
 
-def get_or_404(model, object_id: str, *, what: str | None = None):
+def get_or_404(model, object_id: str, *, what: str | None = None, lock: bool = False):
     """Load one object of the caller's organization; anything else is the same 404."""
     query = sa.select(model).where(model.id == object_id, model.organization_id == organization_id())
     if hasattr(model, "archived_at"):
         query = query.where(model.archived_at.is_(None))
+    if lock:  # and re-read: an object already in the session may hold an older version
+        query = query.with_for_update(of=model).execution_options(populate_existing=True)
     found = db.session().scalar(query)
     if found is None:
         abort(404, message=f"No {what or model.__tablename__.rstrip('s').replace('_', ' ')} with id '{object_id}'.")
+    return found
+
+
+def get_for_update(model, object_id: str, *, what: str | None = None):
+    """Load an object to change it: lock its row, then check If-Match against its version (412).
+
+    Locking before comparing is what makes If-Match hold under concurrency: of two writers
+    sending the same ETag, the second waits for the first and then sees the version it wrote.
+    """
+    found = get_or_404(model, object_id, what=what, lock=True)
+    check_if_match(found)
     return found
 
 

@@ -8,10 +8,11 @@ from booking.errors import InUse, InvalidInput
 from booking.weekly import Shift, check_timezone, check_week
 from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, ListArgs, LocalTime, Name, Schema, Whole, get_or_404, page_schema, paginate, scoped,
+    Blueprint, ListArgs, LocalTime, Name, Schema, Whole, get_for_update, get_or_404, page_schema, paginate,
+    scoped,
 )
 
 blp = Blueprint("clinics", __name__, url_prefix="/v1/clinics", description="Clinics of the organization")
@@ -93,6 +94,7 @@ class Clinics(MethodView):
     @requires("admin")
     @blp.arguments(ClinicSchema)
     @blp.response(201, ClinicSchema)
+    @etags.tagged
     def post(self, data):
         """Create a clinic"""
         clinic = apply(Clinic(organization_id=organization_id()), data)
@@ -106,6 +108,7 @@ class ClinicItem(MethodView):
     @requires("read")
     @blp.response(200, ClinicSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, clinic_id):
         """Get a clinic"""
         return get_or_404(Clinic, clinic_id)
@@ -114,9 +117,11 @@ class ClinicItem(MethodView):
     @blp.arguments(ClinicSchema(partial=True))
     @blp.response(200, ClinicSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, clinic_id):
         """Update a clinic; lists given replace the old ones"""
-        clinic = apply(get_or_404(Clinic, clinic_id), data)
+        clinic = apply(get_for_update(Clinic, clinic_id), data)
         if "timezone" in data:
             from .practitioners import check_practitioner_weeks
 
@@ -128,9 +133,10 @@ class ClinicItem(MethodView):
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @etags.conditional
     def delete(self, clinic_id):
         """Archive a clinic that has no rooms or practitioners left"""
-        clinic = get_or_404(Clinic, clinic_id)
+        clinic = get_for_update(Clinic, clinic_id)
         session = db.session()
         rooms = session.scalars(scoped(Room).where(Room.clinic_id == clinic.id)).all()
         staff = session.scalars(

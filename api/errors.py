@@ -7,6 +7,7 @@ from datetime import datetime
 
 import marshmallow as ma
 from flask import current_app, g, request
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from booking.errors import DomainError
@@ -135,6 +136,14 @@ def _rfc3339(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def handle_stale_data(error: StaleDataError):
+    # A writer that did not lock (or sent no If-Match) lost to one that changed the same row
+    # first: SQLAlchemy's version guard refused to overwrite that change.
+    log.info("stale write [request_id=%s]: %s", request_id(), error)
+    return problem(412, "precondition_failed",
+                   "The object was changed by another request at the same time; GET it again and retry.")
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error [request_id=%s] %s %s", request_id(), request.method, request.path)
     return handle_http_exception(InternalServerError())
@@ -142,6 +151,7 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(StaleDataError, handle_stale_data)
     app.register_error_handler(Exception, handle_unexpected)
 
     @app.after_request

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from booking import clock
 from models import FOLLOW_UP_STATUSES, FollowUp, Hold
 
-from . import db
+from . import db, etags
 from .auth import requires
 from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, get_or_404, page_schema, paginate, scoped
 from .holds import HoldSchema
@@ -95,6 +95,7 @@ class FollowUpItem(MethodView):
     @requires("read")
     @blp.response(200, FollowUpSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, follow_up_id):
         """Get a follow-up proposal and its hold"""
         return get_or_404(FollowUp, follow_up_id, what="follow-up")

@@ -8,10 +8,11 @@ from flask import current_app
 from flask.views import MethodView
 
 from booking import appointments, clock
+from models import Hold
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ClinicInstant
+from .base import Blueprint, ClinicInstant, get_for_update
 from .slots import BookingInputSchema, SlotOutputSchema, slot_request
 
 blp = Blueprint("holds", __name__, url_prefix="/v1/holds",
@@ -39,6 +40,7 @@ class Holds(MethodView):
     @blp.arguments(BookingInputSchema)
     @blp.response(201, HoldSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @etags.tagged
     def post(self, data):
         """Hold a slot for a patient
 
@@ -56,6 +58,7 @@ class HoldItem(MethodView):
     @requires("read")
     @blp.response(200, HoldSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, hold_id):
         """Get a hold and whether it is still active"""
         return appointments.get_hold(db.session(), organization_id(), hold_id)
@@ -63,7 +66,9 @@ class HoldItem(MethodView):
     @requires("book")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, hold_id):
         """Release a hold (a patient declining a proposed follow-up does this)"""
+        get_for_update(Hold, hold_id)
         appointments.release_hold(db.session(), organization_id(), hold_id)
         db.session().commit()

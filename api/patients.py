@@ -12,9 +12,12 @@ from booking.errors import InvalidInput
 from booking.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
 from models import Contraindication, Course, PastSession, Patient, TreatmentType, utcnow
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, FullMatch, Id, Instant, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import (
+    Blueprint, FullMatch, Id, Instant, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate,
+    scoped,
+)
 
 blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
 
@@ -143,6 +146,7 @@ class Patients(MethodView):
     @requires("book")
     @blp.arguments(PatientSchema)
     @blp.response(201, PatientSchema)
+    @etags.tagged
     def post(self, data):
         """Register a patient"""
         patient = apply(Patient(organization_id=organization_id()), data)
@@ -156,6 +160,7 @@ class PatientItem(MethodView):
     @requires("read")
     @blp.response(200, PatientSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, patient_id):
         """Get a patient"""
         return get_or_404(Patient, patient_id)
@@ -164,9 +169,11 @@ class PatientItem(MethodView):
     @blp.arguments(PatientSchema(partial=True))
     @blp.response(200, PatientSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, patient_id):
         """Update a patient's contact details or contraindications"""
-        patient = apply(get_or_404(Patient, patient_id), data)
+        patient = apply(get_for_update(Patient, patient_id), data)
         patient.updated_at = utcnow()
         db.session().commit()
         return patient
@@ -189,6 +196,7 @@ class PatientCourses(MethodView):
     @blp.arguments(CourseSchema)
     @blp.response(201, CourseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def post(self, data, patient_id):
         """Open a treatment course (the cap defaults from the indication)"""
         patient = get_or_404(Patient, patient_id)
@@ -209,6 +217,7 @@ class CourseItem(MethodView):
     @requires("read")
     @blp.response(200, CourseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, course_id):
         """Get a course with its progress"""
         return _progress(get_or_404(Course, course_id))
@@ -217,9 +226,11 @@ class CourseItem(MethodView):
     @blp.arguments(CourseUpdateSchema(partial=True))
     @blp.response(200, CourseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, course_id):
         """Change a course's indication, cap, status or notes"""
-        course = get_or_404(Course, course_id)
+        course = get_for_update(Course, course_id)
         treatment_type = db.session().get(TreatmentType, course.treatment_type_id)
         current = {f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days",
                                                     "status", "notes")}

@@ -11,11 +11,11 @@ from booking.errors import InvalidInput
 from booking.weekly import Shift, check_week
 from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours, utcnow
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, Id, Instant, ListArgs, LocalTime, Name, Schema, get_or_404, page_schema, paginate,
-    scoped,
+    Blueprint, Id, Instant, ListArgs, LocalTime, Name, Schema, get_for_update, get_or_404, page_schema,
+    paginate, scoped,
 )
 
 blp = Blueprint("practitioners", __name__, url_prefix="/v1/practitioners",
@@ -124,6 +124,7 @@ class Practitioners(MethodView):
     @requires("admin")
     @blp.arguments(PractitionerSchema)
     @blp.response(201, PractitionerSchema)
+    @etags.tagged
     def post(self, data):
         """Create a practitioner at one or more clinics"""
         practitioner = apply(Practitioner(organization_id=organization_id()), data)
@@ -137,6 +138,7 @@ class PractitionerItem(MethodView):
     @requires("read")
     @blp.response(200, PractitionerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, practitioner_id):
         """Get a practitioner"""
         return get_or_404(Practitioner, practitioner_id)
@@ -145,18 +147,21 @@ class PractitionerItem(MethodView):
     @blp.arguments(PractitionerSchema(partial=True))
     @blp.response(200, PractitionerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, practitioner_id):
         """Update a practitioner; lists given replace the old ones"""
-        practitioner = apply(get_or_404(Practitioner, practitioner_id), data)
+        practitioner = apply(get_for_update(Practitioner, practitioner_id), data)
         db.session().commit()
         return practitioner
 
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, practitioner_id):
         """Archive a practitioner"""
-        get_or_404(Practitioner, practitioner_id).archived_at = utcnow()
+        get_for_update(Practitioner, practitioner_id).archived_at = utcnow()
         db.session().commit()
 
 
@@ -216,6 +221,7 @@ class PractitionerTimeOff(MethodView):
     @blp.arguments(TimeOffSchema)
     @blp.response(201, TimeOffSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def post(self, data, practitioner_id):
         """Add time off"""
         practitioner = get_or_404(Practitioner, practitioner_id)
@@ -230,6 +236,7 @@ class PractitionerTimeOffItem(MethodView):
     @requires("read")
     @blp.response(200, TimeOffSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, practitioner_id, time_off_id):
         """Get one period of time off"""
         practitioner, time_off = _time_off(practitioner_id, time_off_id)
@@ -238,16 +245,18 @@ class PractitionerTimeOffItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, practitioner_id, time_off_id):
         """Remove time off"""
-        _, time_off = _time_off(practitioner_id, time_off_id)
+        _, time_off = _time_off(practitioner_id, time_off_id, lock=True)
+        etags.check_if_match(time_off)
         db.session().delete(time_off)
         db.session().commit()
 
 
-def _time_off(practitioner_id: str, time_off_id: str):
+def _time_off(practitioner_id: str, time_off_id: str, *, lock: bool = False):
     practitioner = get_or_404(Practitioner, practitioner_id)
-    time_off = get_or_404(TimeOff, time_off_id, what="time off")
+    time_off = get_or_404(TimeOff, time_off_id, what="time off", lock=lock)
     if time_off.practitioner_id != practitioner.id:
         abort(404, message=f"No time off with id '{time_off_id}'.")
     return practitioner, time_off
@@ -255,4 +264,5 @@ def _time_off(practitioner_id: str, time_off_id: str):
 
 def _local(time_off: TimeOff, zone: ZoneInfo) -> dict:
     return {"id": time_off.id, "starts_at": time_off.starts_at.astimezone(zone),
-            "ends_at": time_off.ends_at.astimezone(zone), "reason": time_off.reason}
+            "ends_at": time_off.ends_at.astimezone(zone), "reason": time_off.reason,
+            "version": time_off.version}  # for the ETag; not a field of the schema

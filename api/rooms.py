@@ -6,9 +6,11 @@ from flask.views import MethodView
 
 from models import Clinic, Room, utcnow
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, FullMatch, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import (
+    Blueprint, FullMatch, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped,
+)
 
 blp = Blueprint("rooms", __name__, url_prefix="/v1", description="Rooms and their capabilities")
 
@@ -49,6 +51,7 @@ class ClinicRooms(MethodView):
     @blp.arguments(RoomSchema)
     @blp.response(201, RoomSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def post(self, data, clinic_id):
         """Add a room to a clinic"""
         clinic = get_or_404(Clinic, clinic_id)
@@ -63,6 +66,7 @@ class RoomItem(MethodView):
     @requires("read")
     @blp.response(200, RoomSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, room_id):
         """Get a room"""
         return get_or_404(Room, room_id)
@@ -71,9 +75,11 @@ class RoomItem(MethodView):
     @blp.arguments(RoomSchema(partial=True))
     @blp.response(200, RoomSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, room_id):
         """Rename a room or change its capabilities"""
-        room = get_or_404(Room, room_id)
+        room = get_for_update(Room, room_id)
         for field, value in data.items():
             setattr(room, field, value)
         db.session().commit()
@@ -82,7 +88,8 @@ class RoomItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, room_id):
         """Archive a room"""
-        get_or_404(Room, room_id).archived_at = utcnow()
+        get_for_update(Room, room_id).archived_at = utcnow()
         db.session().commit()

@@ -9,9 +9,9 @@ from booking.errors import InvalidInput
 from booking.vocabulary import KINDS
 from models import TreatmentType
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
 from .rooms import CAPABILITY
 
 blp = Blueprint("treatment_types", __name__, url_prefix="/v1/treatment-types",
@@ -64,6 +64,7 @@ class TreatmentTypes(MethodView):
     @requires("admin")
     @blp.arguments(TreatmentTypeSchema)
     @blp.response(201, TreatmentTypeSchema)
+    @etags.tagged
     def post(self, data):
         """Create a treatment type (omitted timings take the kind's defaults)"""
         values = check_treatment_type({**defaults_for(data["kind"]), **data})
@@ -78,6 +79,7 @@ class TreatmentTypeItem(MethodView):
     @requires("read")
     @blp.response(200, TreatmentTypeSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, treatment_type_id):
         """Get a treatment type"""
         return get_or_404(TreatmentType, treatment_type_id, what="treatment type")
@@ -86,9 +88,11 @@ class TreatmentTypeItem(MethodView):
     @blp.arguments(TreatmentTypeSchema(partial=True))
     @blp.response(200, TreatmentTypeSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, treatment_type_id):
         """Change a treatment type's name, timings or limits (not its kind)"""
-        treatment_type = get_or_404(TreatmentType, treatment_type_id, what="treatment type")
+        treatment_type = get_for_update(TreatmentType, treatment_type_id, what="treatment type")
         if data.get("kind", treatment_type.kind) != treatment_type.kind:
             raise InvalidInput({"kind": ["The kind of a treatment type cannot change; create a new one."]})
         current = {field: getattr(treatment_type, field) for field in FIELDS}

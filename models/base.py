@@ -6,7 +6,8 @@ import time
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -85,6 +86,17 @@ class Timestamped:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict:
         return {"version_id_col": cls.__table__.c.version}
+
+
+@event.listens_for(Session, "before_flush")
+def _touch_when_only_collections_change(session, _flush_context, _instances) -> None:
+    """Replacing a clinic's opening hours or a practitioner's clinics writes only child or
+    association rows, so the parent's row would get no UPDATE and keep its version (its ETag)
+    and its updated_at (incremental sync); setting updated_at gives it that UPDATE."""
+    for obj in session.dirty:
+        if isinstance(obj, Timestamped) and session.is_modified(obj):
+            if not sa.inspect(obj).attrs.updated_at.history.has_changes():
+                obj.updated_at = utcnow()
 
 
 def org_fk() -> Mapped[str]:

@@ -28,6 +28,12 @@ class Caller:
     def delete(self, path, **kw):
         return self.client.delete(path, headers=self._headers(kw.pop("headers", None)), **kw)
 
+    def with_headers(self, headers: dict) -> "Caller":
+        """The same key, sending `headers` (If-Match, Idempotency-Key) with every request."""
+        caller = Caller(self.app, self.client, self.token, self.organization_id)
+        caller._headers = lambda more: self._headers({**headers, **(more or {})})
+        return caller
+
     def with_scopes(self, *scopes) -> "Caller":
         """Another key of the same organization holding only `scopes`."""
         with self.app.extensions["db_write_sessions"]() as session:

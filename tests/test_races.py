@@ -240,3 +240,47 @@ def _blind_once(busy_claims):
         return [] if calls["n"] == 1 else busy_claims(*args, **kwargs)
 
     return blind
+
+
+def _exchange(live, method: str, path: str, body=None, headers=None) -> tuple[int, dict, dict]:
+    """(status, headers, JSON body) of one request to the live server."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{live['base']}{path}", data=data, method=method, headers={
+        "Authorization": f"Bearer {live['token']}", "Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"{}")
+
+
+def test_of_ten_concurrent_changes_with_the_same_if_match_exactly_one_wins(live):
+    status, headers, patient = _exchange(live, "POST", "/v1/patients", {"name": "Contended"})
+    assert status == 201, patient
+    path = f"/v1/patients/{patient['id']}"
+    tag = headers["ETag"]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda i: _exchange(live, "PATCH", path, {"name": f"Writer {i}"},
+                                                    {"If-Match": tag}), range(10)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200] + [412] * 9, statuses
+    assert all(body["code"] == "precondition_failed" for status, _, body in results if status == 412)
+    winner = next(body["name"] for status, _, body in results if status == 200)
+    assert _exchange(live, "GET", path)[2]["name"] == winner
+
+
+def test_ten_concurrent_retries_with_one_idempotency_key_create_one_object(live):
+    body, key = {"name": "Retried Patient", "email": "retried@example.com"}, {"Idempotency-Key": "race-key-1"}
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda _: _exchange(live, "POST", "/v1/patients", body, key), range(10)))
+    statuses = sorted(status for status, _, _ in results)
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    assert all(body["code"] == "idempotency_key_in_flight" for status, _, body in results if status == 409)
+    assert len({body["id"] for status, _, body in results if status == 201}) == 1
+    status, headers, replayed = _exchange(live, "POST", "/v1/patients", body, key)
+    assert status == 201 and headers.get("Idempotent-Replayed") == "true"
+    engine = make_engine(live["url"])
+    with engine.connect() as conn:
+        created = conn.scalar(sa.text("SELECT count(*) FROM patients WHERE email = 'retried@example.com'"))
+    engine.dispose()
+    assert created == 1

@@ -1,0 +1,60 @@
+"""The OpenAPI side of the conventions every operation shares: Idempotency-Key, ETag, If-Match.
+
+An apispec plugin reads what the views are marked with (`auth.requires`' `required_scope`,
+`etags.tagged`, `etags.conditional`), so a new view is documented the way it behaves without
+anyone repeating the parameters and responses by hand.
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from apispec import BasePlugin
+
+from . import idempotency
+
+ETAG_HEADER = {
+    "description": "The object's version as a strong entity tag; send it back in `If-Match` to make "
+                  "a change conditional on nobody having changed the object since.",
+    "schema": {"type": "string"},
+}
+IF_MATCH = {
+    "description": "Change only if the object's current ETag is one of these (or `*`); otherwise a 412 "
+                   "`precondition_failed` and nothing changes. Without it the change is unconditional.",
+    "schema": {"type": "string"},
+    "example": '"appt_01jh6x4d1kq7r6m3v2c9p8t5sw.3"',
+}
+
+
+class ConventionsPlugin(BasePlugin):
+    def __init__(self, app):
+        self.app = app
+
+    def init_spec(self, spec) -> None:
+        spec.components.parameter("IdempotencyKey", "header", {"name": idempotency.HEADER, **idempotency.PARAMETER})
+        spec.components.parameter("IfMatch", "header", {"name": "If-Match", **IF_MATCH})
+        spec.components.header("ETag", ETAG_HEADER)
+
+    def operation_helper(self, path=None, operations=None, rule=None, **kwargs) -> None:
+        if rule is None:
+            return
+        view = self.app.view_functions[rule.endpoint]
+        for method, operation in (operations or {}).items():
+            function = getattr(getattr(view, "view_class", None), method, view)
+            responses = operation.setdefault("responses", {})
+            if method == "post" and getattr(function, "required_scope", None):
+                operation.setdefault("parameters", []).append("IdempotencyKey")
+                _add_response(responses, 409)
+                _add_response(responses, 422)
+            if getattr(function, "if_match", False):
+                operation.setdefault("parameters", []).append("IfMatch")
+                _add_response(responses, 412)
+            if getattr(function, "etag", False):
+                for code, response in responses.items():
+                    if str(code).startswith("2") and isinstance(response, dict):
+                        response.setdefault("headers", {})["ETag"] = "ETag"
+
+
+def _add_response(responses: dict, status: int) -> None:
+    """Reference the shared problem+json response, unless the view documents its own."""
+    if not any(str(code) == str(status) for code in responses):
+        responses[status] = HTTPStatus(status).name

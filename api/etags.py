@@ -1,0 +1,63 @@
+"""ETag and If-Match: an object's `version` is its tag, so a change can be made conditional on it.
+
+Not flask-smorest's `Blueprint.etag`: it demands If-Match (428) on every PUT, PATCH and DELETE,
+where the contract only asks us to honour it, it hashes the serialized body rather than using the
+version the database guards, and it checks nothing on POST, where our lifecycle changes are.
+
+The tag is strong (`"<id>.<version>"`) because If-Match compares strongly (RFC 9110 13.1.1): a
+weak tag could never match. The id is in it so that the tag of a reschedule's new appointment
+can never be mistaken for one of the appointment it replaced.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import Response, request
+from flask_smorest import abort
+
+
+def tag(obj) -> str:
+    """The entity tag of an ORM object, or of a dict carrying `id` and `version`."""
+    if isinstance(obj, dict):
+        return f"{obj['id']}.{obj['version']}"
+    return f"{obj.id}.{obj.version}"
+
+
+def tagged(view):
+    """The response carries the ETag of the object the view returns.
+
+    Goes below `@blp.response`, so it sees the object rather than the serialized response.
+    Marks the view (`view.etag`) so the OpenAPI plugin documents the header.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        result = view(*args, **kwargs)
+        if isinstance(result, (Response, tuple)):
+            raise TypeError(f"@tagged must go below @blp.response ({view.__qualname__})")
+        # (result, headers): flask-smorest adds the headers to the response it builds.
+        return result, {"ETag": f'"{tag(result)}"'}
+
+    wrapper.etag = True
+    return wrapper
+
+
+def conditional(view):
+    """The view honours If-Match: it loads its object with `base.get_for_update` (or locks it
+    and calls `check_if_match`). Marks the view so the OpenAPI plugin documents If-Match and 412."""
+    view.if_match = True
+    return view
+
+
+def check_if_match(obj) -> None:
+    """412 unless If-Match names the object's current version or is `*`; no If-Match, no check.
+
+    The caller holds the row lock (SELECT ... FOR UPDATE on PostgreSQL; the write transaction
+    on SQLite), so two writers sending the same tag are serialized and the second sees the
+    version the first wrote.
+    """
+    if not request.if_match:
+        return
+    if not request.if_match.contains(tag(obj)):
+        abort(412, message="The object changed since you read it (If-Match does not name its current "
+                           "ETag); GET it again and retry.", code="precondition_failed")

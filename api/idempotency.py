@@ -1,0 +1,192 @@
+"""Idempotency-Key on every POST: a retry gets the first answer instead of the work done twice.
+
+A key belongs to the caller's organization, so it is looked at only once the request is
+authenticated and allowed (an unauthenticated or forbidden request is answered by the view's
+own guard and leaves no trace). It is claimed before the view runs, in a transaction of its
+own that is committed at once: a concurrent request with the same key then finds the claim
+(on PostgreSQL the primary key makes the second insert wait and fail; on SQLite write
+transactions are serialized) and is told to retry later instead of doing the work too.
+The answer is stored when the view is done; an answer that says nothing final about the
+request (a 5xx, a 429) is not stored but releases the key, so that a retry runs for real.
+Every 4xx the view gives is final and replayed: a validation error stays one for that body.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, g, request
+from flask_smorest import abort
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from models import IdempotencyKey, utcnow
+
+from . import auth, db
+
+log = logging.getLogger("needlebook.api")
+
+HEADER = "Idempotency-Key"
+VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as Stripe and the IETF draft allow
+TTL = timedelta(hours=24)
+REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+# Answers about the moment rather than the request; the key is released so a retry runs.
+NOT_STORED = frozenset({401, 403, 408, 425, 429})
+IN_FLIGHT_RETRY_AFTER = "1"
+# A claim still in flight after this was left by a worker that died (gunicorn kills a request
+# after 30 s); a retry may take it over rather than be refused for the rest of the day.
+ABANDONED_AFTER = timedelta(minutes=5)
+# Expired rows are ignored and taken over when their key comes back; the rest are deleted by
+# about one POST in a hundred, so the table stays small without a job of its own.
+CLEANUP_RATE = 0.01
+
+PARAMETER = {
+    "description": (
+        "Makes the POST safe to retry: a retry with the same key and the same request answers "
+        "with the first response (status, body, Location, ETag, and `Idempotent-Replayed: true`) "
+        "and changes nothing. Keys are per organization and kept for 24 hours. The same key with "
+        "another request is a 422 `idempotency_key_reused`; a retry while the first request is "
+        "still running is a 409 `idempotency_key_in_flight` with `Retry-After`."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+    "example": "5f0c7d8e-booking-42",
+}
+
+
+def init_app(app) -> None:
+    app.before_request(_claim)
+    app.after_request(_record)
+
+
+def _claim():
+    """Before an authenticated POST with a key: claim the key, or answer from it."""
+    if request.method != "POST" or HEADER not in request.headers:
+        return None
+    scope = _required_scope()
+    if scope is None:
+        return None
+    try:
+        # The same lookup the view's guard makes (it is cached on `g`); its 401 is left to the view.
+        api_key = auth._authenticate()  # noqa: SLF001
+    except HTTPException:
+        return None
+    if scope not in api_key.scopes:
+        return None
+    key = request.headers[HEADER]
+    if not VALID_KEY.fullmatch(key):
+        abort(422, errors={HEADER: ["Must be 1 to 255 visible ASCII characters (no spaces)."]})
+    organization_id, fingerprint = api_key.organization_id, _fingerprint()
+    session = db.session()
+    held = _take(session, organization_id, key, fingerprint)
+    session.commit()
+    if held is None:
+        g.idempotency_claim = (organization_id, key)
+        return None
+    return _answer_from(held, fingerprint)
+
+
+def _answer_from(held: IdempotencyKey, fingerprint: str):
+    """Someone holds the key: refuse another request, ask to wait, or replay the answer."""
+    if held.fingerprint != fingerprint:
+        abort(422, code="idempotency_key_reused",
+              message=f"The Idempotency-Key was used for another request ({held.method} {held.path} or "
+                      "another body); use a new key for a new request.")
+    if held.status == "in_flight":
+        abort(409, code="idempotency_key_in_flight",
+              message="A request with this Idempotency-Key is still being processed; retry shortly.",
+              headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
+    return _replay(held)
+
+
+def _required_scope() -> str | None:
+    """The scope the view demands (`auth.requires`); None for a route that is not the API's."""
+    view = current_app.view_functions.get(request.endpoint)
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    return getattr(handler, "required_scope", None)
+
+
+def _fingerprint() -> str:
+    """SHA-256 over method, path, query, media type and body bytes, each length-prefixed."""
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), request.query_string,
+                 (request.mimetype or "").encode(), request.get_data(cache=True)):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _take(session, organization_id: str, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """Claim the key (None), or return the live row of whoever holds it."""
+    now = utcnow()
+    claim = dict(fingerprint=fingerprint, method=request.method, path=request.path[:2000], status="in_flight",
+                 response_status=None, response_body=None, response_headers=None, created_at=now,
+                 expires_at=now + TTL)
+    match = (IdempotencyKey.organization_id == organization_id) & (IdempotencyKey.key == key)
+    for _ in range(3):  # a holder may release its key between our attempts
+        held = session.scalar(sa.select(IdempotencyKey).where(match).execution_options(populate_existing=True))
+        if held is None:
+            try:
+                with session.begin_nested():
+                    session.add(IdempotencyKey(organization_id=organization_id, key=key, **claim))
+                return None
+            except IntegrityError:  # a concurrent request claimed it first
+                continue
+        abandoned = (held.status == "in_flight" and held.created_at <= now - ABANDONED_AFTER
+                     and held.fingerprint == fingerprint)
+        if held.expires_at > now and not abandoned:
+            return held
+        # Expired, or abandoned by the same request: take it over, unless a concurrent request just did.
+        free = (IdempotencyKey.expires_at <= now) | (
+            (IdempotencyKey.status == "in_flight") & (IdempotencyKey.created_at <= now - ABANDONED_AFTER)
+            & (IdempotencyKey.fingerprint == fingerprint))
+        taken = session.execute(sa.update(IdempotencyKey).where(match, free)
+                                .values(**claim).execution_options(synchronize_session=False))
+        if taken.rowcount == 1:
+            return None
+    abort(409, code="idempotency_key_in_flight", message="The Idempotency-Key is contended; retry shortly.",
+          headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
+
+
+def _replay(held: IdempotencyKey):
+    response = current_app.response_class(held.response_body, status=held.response_status)
+    for name, value in (held.response_headers or {}).items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _record(response):
+    """After the view of a claimed key: store its answer, or release the key."""
+    claim = g.pop("idempotency_claim", None)
+    if claim is None:
+        return response
+    match = (IdempotencyKey.organization_id == claim[0]) & (IdempotencyKey.key == claim[1])
+    status = response.status_code
+    session = db.session()
+    try:
+        session.rollback()  # whatever the view left uncommitted is not part of its answer
+        if status >= 500 or status in NOT_STORED or response.is_streamed:
+            session.execute(sa.delete(IdempotencyKey).where(match))
+        else:
+            session.execute(sa.update(IdempotencyKey).where(match).values(
+                status="done", response_status=status, response_body=response.get_data(as_text=True),
+                response_headers={h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
+            ).execution_options(synchronize_session=False))
+        session.commit()
+        if random.random() < CLEANUP_RATE:
+            delete_expired(session)
+    except SQLAlchemyError:
+        # The answer stands; the key stays in flight until it expires, so a retry gets a 409
+        # rather than a second run of work that may have been committed.
+        session.rollback()
+        log.exception("could not record Idempotency-Key %r of organization %s", claim[1], claim[0])
+    return response
+
+
+def delete_expired(session) -> int:
+    deleted = session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())).rowcount
+    session.commit()
+    return deleted
