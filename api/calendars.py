@@ -8,9 +8,9 @@ from flask.views import MethodView
 from booking import clock, external, ical
 from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner, utcnow
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, Id, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, Id, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("calendars", __name__, url_prefix="/v1", description=(
     "iCalendar feeds of a practitioner's, room's or clinic's appointments and holds, for calendar apps: "
@@ -61,6 +61,7 @@ class Feeds(MethodView):
     @requires("admin")
     @blp.arguments(FeedSchema)
     @blp.response(201, NewFeedSchema)
+    @etags.tagged
     def post(self, data):
         """Issue a feed token for a practitioner, room or clinic; the answer has its URL, shown once"""
         feed, token = ical.issue_feed(db.session(), organization_id(), data["owner_type"], data["owner_id"],
@@ -77,6 +78,7 @@ class FeedItem(MethodView):
     @requires("admin")
     @blp.response(200, FeedSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, feed_id):
         """Get a calendar feed token (never the token itself)"""
         return get_or_404(CalendarFeed, feed_id, what="calendar feed")
@@ -84,9 +86,10 @@ class FeedItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, feed_id):
         """Revoke a feed token: its URL is a 404 from now on"""
-        feed = get_or_404(CalendarFeed, feed_id, what="calendar feed")
+        feed = get_for_update(CalendarFeed, feed_id, what="calendar feed")
         feed.revoked_at = feed.revoked_at or utcnow()
         db.session().commit()
 
@@ -186,6 +189,7 @@ class ExternalCalendars(MethodView):
     @blp.arguments(ExternalCalendarSchema)
     @blp.response(201, ExternalCalendarSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def post(self, data, practitioner_id):
         """Add an external calendar (a feed URL or an uploaded file) whose events block the practitioner"""
         practitioner = get_or_404(Practitioner, practitioner_id)
@@ -201,6 +205,7 @@ class ExternalCalendarItem(MethodView):
     @requires("read")
     @blp.response(200, ExternalCalendarSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, calendar_id):
         """Get an external calendar: when it was fetched, and the last error"""
         return _external(calendar_id)
@@ -209,9 +214,11 @@ class ExternalCalendarItem(MethodView):
     @blp.arguments(ExternalCalendarUpdateSchema)
     @blp.response(200, ExternalCalendarSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
     def patch(self, data, calendar_id):
         """Rename an external calendar, or upload a new version of a file"""
-        row = _external(calendar_id)
+        row = get_for_update(ExternalCalendar, calendar_id, what="external calendar")
         if "name" in data:
             row.name = data["name"]
         if "ics" in data:
@@ -222,7 +229,9 @@ class ExternalCalendarItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, calendar_id):
         """Remove an external calendar: its events stop blocking time"""
-        external.remove(db.session(), _external(calendar_id), clock.now())
+        external.remove(db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"),
+                        clock.now())
         db.session().commit()

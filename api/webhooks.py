@@ -5,15 +5,14 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import abort
 
 from booking import webhooks
 from booking.events import EVENT_TYPES
 from models import DELIVERY_STATUSES, WEBHOOK_STATUSES, WebhookDelivery, WebhookSubscription
 
-from . import db
+from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Schema, page_schema, paginate, scoped
+from .base import Blueprint, ListArgs, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description=(
     "Webhooks: events delivered to your URL, signed per Standard Webhooks (webhook-id, webhook-timestamp, "
@@ -74,10 +73,7 @@ def _live():
 
 
 def _one(webhook_id: str) -> WebhookSubscription:
-    found = db.session().scalar(_live().where(WebhookSubscription.id == webhook_id))
-    if found is None:
-        abort(404, message=f"No webhook with id '{webhook_id}'.")
-    return found
+    return get_or_404(WebhookSubscription, webhook_id, what="webhook")
 
 
 @blp.route("")
@@ -92,6 +88,7 @@ class Webhooks(MethodView):
     @requires("admin")
     @blp.arguments(WebhookSchema)
     @blp.response(201, NewWebhookSchema)
+    @etags.tagged
     def post(self, data):
         """Subscribe a URL to event types; the response shows the signing secret once"""
         subscription = webhooks.subscribe(
@@ -106,6 +103,7 @@ class WebhookItem(MethodView):
     @requires("admin")
     @blp.response(200, WebhookSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.tagged
     def get(self, webhook_id):
         """Get a webhook subscription (never its secret)"""
         return _one(webhook_id)
@@ -113,9 +111,10 @@ class WebhookItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
     def delete(self, webhook_id):
         """Delete a subscription: nothing more is sent to it, pending deliveries are cancelled"""
-        webhooks.unsubscribe(db.session(), _one(webhook_id))
+        webhooks.unsubscribe(db.session(), get_for_update(WebhookSubscription, webhook_id, what="webhook"))
         db.session().commit()
 
 

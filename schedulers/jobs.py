@@ -33,7 +33,8 @@ class Runtime:
     settings: SchedulerSettings
     sessions: sessionmaker[Session]
     is_leader: bool = False
-    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(num_pools=20, maxsize=8)  # 8 delivery threads)
+    # maxsize: one connection per delivery thread (deliver_webhooks sends 8 at a time).
+    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(num_pools=20, maxsize=8))
 
 
 _RUNTIMES: dict[str, Runtime] = {}

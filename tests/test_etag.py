@@ -123,19 +123,9 @@ def test_a_delete_with_a_stale_if_match_keeps_the_object(admin):
 LIFECYCLE = ("/cancel", "/check-in", "/complete", "/no-show")
 ITEM_GETS = [r for m, r in ROUTES if m == "GET" and ARGUMENT.search(r.rsplit("/", 1)[-1])]
 CHANGES = [(m, r) for m, r in ROUTES if m in ("PATCH", "DELETE") or (m == "POST" and r.endswith(LIFECYCLE))]
-# Resources built alongside this work, not tagged yet; strict, so each fails once it is done
-# (`@etags.tagged` on the item GET, `@etags.conditional` and `get_for_update` on the change).
-NOT_YET = ("/v1/webhooks/", "/v1/calendar-feeds/", "/v1/external-calendars/")
-
-
 def _params(routes):
-    params = []
-    for route in routes:
-        values = route if isinstance(route, tuple) else (route,)
-        rule = values[-1]
-        marks = [pytest.mark.xfail(strict=True, reason="not tagged yet")] if rule.startswith(NOT_YET) else []
-        params.append(pytest.param(*values, marks=marks, id=" ".join(values)))
-    return params
+    return [pytest.param(*(route if isinstance(route, tuple) else (route,)),
+                         id=" ".join(route if isinstance(route, tuple) else (route,))) for route in routes]
 
 
 @pytest.mark.parametrize("rule", _params(ITEM_GETS))
