@@ -29,6 +29,9 @@ class Api(flask_smorest.Api):
     """flask-smorest's Api, answering and documenting errors as problem+json."""
 
     ERROR_SCHEMA = errors.ProblemSchema
+    # No catch-all "default" response: each operation lists the statuses it can answer
+    # (api/conventions.py), so a status it does not list is a bug schemathesis finds.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error):
         return errors.handle_http_exception(error)

@@ -48,6 +48,13 @@ class ConventionsPlugin(BasePlugin):
             if getattr(function, "if_match", False):
                 operation.setdefault("parameters", []).append("IfMatch")
                 _add_response(responses, 412)
+            if path.startswith("/v1/"):  # every status a /v1 operation can answer, listed (no catch-all)
+                _add_response(responses, 500)  # logged with the request id; the body never has a trace
+                if method in ("post", "put", "patch"):
+                    for status in (400, 413, 415, 422):  # malformed JSON, too large, not JSON, invalid
+                        _add_response(responses, status)
+                if rule.arguments:
+                    _add_response(responses, 404)
             if getattr(function, "etag", False):
                 for code, response in responses.items():
                     if str(code).startswith("2") and isinstance(response, dict):

@@ -1,0 +1,87 @@
+"""The API against its own OpenAPI document, fuzzed by schemathesis (property-based, hypothesis).
+
+Every operation is called with generated valid and invalid input, authenticated as an
+admin of an organization that has a small clinic: no answer may be a 5xx, carry a
+status the document does not list for that operation, or break its documented schema
+or content type. On both backends (PostgreSQL enforces column lengths that SQLite
+ignores, so it finds what SQLite cannot). A bounded number of examples per operation
+keeps it inside `make test`: FUZZ_EXAMPLES (default 15).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from api import create_app
+from migrations import upgrade
+
+from .helpers import make_organization
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
+          checks.response_schema_conformance]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(backend, tmp_path_factory):
+    """An app on a database of its own (the fuzzer writes freely), with one organization."""
+    name, url = backend
+    if name == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.sqlite3'}"
+    else:
+        url = _scratch_postgres(url)
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "RATE_LIMIT_ENABLED": False})
+    caller = make_organization(app, app.test_client(), "Fuzz")
+    clinic = caller.make_clinic()
+    caller.make_room(clinic["id"])
+    treatment_type = caller.make_treatment_type()
+    caller.make_practitioner([clinic["id"]], treatment_type_ids=[treatment_type["id"]])
+    caller.make_patient()
+    yield app, caller.token
+    _drop_postgres(name, url)
+
+
+def _scratch_postgres(test_url: str) -> str:
+    import sqlalchemy as sa
+
+    from models import make_engine
+
+    database = f"fuzz_{os.getpid()}"
+    admin = make_engine(test_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    return sa.make_url(test_url).set(database=database).render_as_string(hide_password=False)
+
+
+def _drop_postgres(name: str, url: str) -> None:
+    if name == "sqlite":
+        return
+    import sqlalchemy as sa
+
+    from models import make_engine
+
+    admin = make_engine(str(sa.make_url(url).set(database="postgres").render_as_string(hide_password=False)),
+                        isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# The committed document, which tests/test_openapi.py keeps equal to the app's own.
+schema = schemathesis.openapi.from_path(str(Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"))
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_the_api_keeps_its_documented_contract(case, fuzzed):
+    app, token = fuzzed
+    case.call_and_validate(app=app, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
