@@ -41,7 +41,8 @@ openapi: install
 	$(BIN)/flask --app wsgi openapi write openapi/openapi.json
 
 # The availability benchmark (issue 4; bench/RESULTS.md): generates the 10k and 1M databases
-# on the local PostgreSQL, serves them with gunicorn, loads them with wrk, profiles, reports.
+# on the local PostgreSQL, serves them with gunicorn, loads them with wrk, profiles, reports; then
+# booking throughput (bench/booking.py) and the django-appointment peer (bench/peer.py, its own venv).
 # Databases generated in the last 12 hours are kept; BENCH_ARGS=--fresh regenerates them.
 BENCH_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -28,37 +28,36 @@ def _claims_on(resources: list[str], start: datetime, end: datetime):
         Claim.starts_at < end, Claim.starts_at >= start - CLAIM_REACH, Claim.ends_at > start)
 
 
-def patient_sessions(db: Session, patient_id: str, now: datetime, *, kind: str = SESSION_KIND,
-                     course_id: str | None = None, exclude_appointment: str | None = None,
-                     exclude_hold: str | None = None, completed_only: bool = False) -> list[datetime]:
-    """Starts of a patient's sessions of `kind`: appointments that still count, live
-    holds and recorded past sessions (rules 1, 5 and 6 count them all alike)."""
+def session_rows(db: Session, patient_id: str, now: datetime, *, kind: str = SESSION_KIND,
+                 exclude_appointment: str | None = None, exclude_hold: str | None = None,
+                 completed_only: bool = False) -> list[tuple[datetime, str | None]]:
+    """(start, course_id) of a patient's sessions of `kind`: appointments that still count,
+    live holds and recorded past sessions (rules 1, 5 and 6 count them all alike), in one query."""
     appointment_statuses = ("completed",) if completed_only else LIVE_STATUSES
     kind_ids = sa.select(TreatmentType.id).where(TreatmentType.kind == kind)
-    appointments = sa.select(Appointment.starts_at).where(
+    appointments = sa.select(Appointment.starts_at.label("start"), Appointment.course_id).where(
         Appointment.patient_id == patient_id,
         Appointment.status.in_(appointment_statuses),
         Appointment.treatment_type_id.in_(kind_ids),
+        *([Appointment.id != exclude_appointment] if exclude_appointment else []),
     )
-    holds = sa.select(Hold.starts_at).where(
-        Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now,
-        Hold.treatment_type_id.in_(kind_ids),
-    )
-    past = sa.select(PastSession.performed_at).where(
+    past = sa.select(PastSession.performed_at.label("start"), PastSession.course_id).where(
         PastSession.patient_id == patient_id, PastSession.treatment_type_id.in_(kind_ids),
     )
-    if course_id is not None:
-        appointments = appointments.where(Appointment.course_id == course_id)
-        holds = holds.where(Hold.course_id == course_id)
-        past = past.where(PastSession.course_id == course_id)
-    if exclude_appointment:
-        appointments = appointments.where(Appointment.id != exclude_appointment)
-    if exclude_hold:
-        holds = holds.where(Hold.id != exclude_hold)
-    starts = list(db.scalars(appointments)) + list(db.scalars(past))
+    parts = [appointments, past]
     if not completed_only:
-        starts += list(db.scalars(holds))
-    return sorted(starts)
+        parts.append(sa.select(Hold.starts_at.label("start"), Hold.course_id).where(
+            Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now,
+            Hold.treatment_type_id.in_(kind_ids), *([Hold.id != exclude_hold] if exclude_hold else []),
+        ))
+    return sorted((tuple(row) for row in db.execute(sa.union_all(*parts))), key=lambda row: row[0])
+
+
+def patient_sessions(db: Session, patient_id: str, now: datetime, *, course_id: str | None = None,
+                     **options) -> list[datetime]:
+    """Starts of a patient's sessions (see session_rows), of one course when `course_id` is given."""
+    return [start for start, course in session_rows(db, patient_id, now, **options)
+            if course_id is None or course == course_id]
 
 
 def busy_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime, *,

@@ -52,11 +52,12 @@ def load_facts(db: Session, patient: Patient, treatment_type: TreatmentType, cou
     """`excluded` (exclude_appointment, exclude_hold): the booking being replaced or consumed."""
     sessions = consultations = course_sessions = ()
     if treatment_type.kind == rules.SESSION_KIND:
-        sessions = tuple(context.patient_sessions(db, patient.id, now, **excluded))
+        rows = context.session_rows(db, patient.id, now, **excluded)  # one query for both
+        sessions = tuple(start for start, _ in rows)
+        if course is not None:
+            course_sessions = tuple(start for start, course_id in rows if course_id == course.id)
         consultations = tuple(context.patient_sessions(db, patient.id, now, kind="consultation",
                                                        completed_only=True))
-        if course is not None:
-            course_sessions = tuple(context.patient_sessions(db, patient.id, now, course_id=course.id, **excluded))
     return PatientFacts(
         kind=treatment_type.kind,
         contraindications=tuple(patient.contraindications),
