@@ -21,7 +21,10 @@ that alternate between the databases. During each round the workers' VmRSS
 of their PostgreSQL backends is read before and after (/proc/<pid>/stat): CPU per
 request does not depend on what else the machine is doing. Then it profiles the
 availability request on the 1M database and checks with EXPLAIN that the loader's
-claim query is an index range scan (bench/profile_availability.py). It writes
+claim query is an index range scan (bench/profile_availability.py). Then issue 8's
+two scenarios: booking throughput with 16 clients against the floor on a fresh
+database (bench/booking.py), and our availability against django-appointment's for
+one practitioner and one day (bench/peer.py); --no-booking, --no-peer skip them. It writes
 bench/out/results.json and bench/out/results.md (the table for bench/RESULTS.md)
 and prints the table.
 """
@@ -415,6 +418,8 @@ def main(argv=None) -> int:
                         help="regenerate the databases (by default, ones generated in the last 12 hours are kept)")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--no-booking", action="store_true", help="skip booking throughput (bench/booking.py)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the django-appointment comparison (bench/peer.py)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         log("wrk is not installed (make bench installs it: apt-get install wrk)")
@@ -469,9 +474,31 @@ def main(argv=None) -> int:
                         "--end", window_end.isoformat()], cwd=ROOT, check=True)
         profile = json.loads((OUT / "profile.json").read_text())
     table = report(results, meta, profile, args, command, started)
+    # Issue 8's two scenarios, after the servers above have stopped, with the same duration and rounds.
+    # Booking keeps its own 16 clients; the peer comparison uses this run's concurrency.
+    common = ["--duration", str(args.duration), "--rounds", str(args.rounds), "--warmup", str(args.warmup),
+              "--admin-url", args.admin_url]
+    extra: dict[str, dict] = {}
+    if not args.no_booking:
+        from bench import booking
+
+        log("booking throughput on a fresh database (bench/booking.py)")
+        booking_args = booking.parser().parse_args(common)
+        booking_args.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        extra["booking"] = booking.run(booking_args)
+        table += "\n### Booking throughput (bench/booking.py)\n\n" + booking.table(extra["booking"])
+    if not args.no_peer:
+        from bench import peer
+
+        log("ours against django-appointment, one practitioner and one day (bench/peer.py)")
+        peer_args = peer.parser().parse_args(common + ["--connections", str(args.connections),
+                                                       "--threads", str(args.threads)])
+        peer_args.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        extra["peer"] = peer.run(peer_args)
+        table += "\n### Peer: django-appointment (bench/peer.py)\n\n" + peer.table(extra["peer"])
     (OUT / "results.json").write_text(json.dumps({
         "started": started.isoformat(), "command": command, "window": [window_start.isoformat(), window_end.isoformat()],
-        "args": vars(args), "results": results, "verdict": verdict(results), "profile": profile,
+        "args": vars(args), "results": results, "verdict": verdict(results), "profile": profile, **extra,
         "data": {size: {k: v for k, v in m.items() if k != "api_key"} for size, m in meta.items()},
     }, indent=2) + "\n")
     (OUT / "results.md").write_text(table)
