@@ -104,31 +104,20 @@ def _serve(owner_type: str, owner_id: str, token: str) -> Response:
     return response
 
 
-@blp.route("/practitioners/<practitioner_id>/calendar.ics", endpoint="practitioner_feed")
-@blp.arguments(TokenArgs, location="query", as_kwargs=True)
-@blp.doc(**ICS_DOC)
-@blp.alt_response(404, response="NOT_FOUND")
-def practitioner_feed(practitioner_id, token):
-    """A practitioner's appointments and holds at every clinic, as iCalendar"""
-    return _serve("practitioner", practitioner_id, token)
+def _feed_route(owner_type: str, summary: str) -> None:
+    """GET /v1/<owner>s/<id>/calendar.ics, read with its feed token (one route per kind of owner)."""
+    def view(token, **ids):
+        return _serve(owner_type, ids[f"{owner_type}_id"], token)
+
+    view.__name__, view.__doc__ = f"{owner_type}_feed", summary
+    documented = blp.doc(**ICS_DOC)(blp.alt_response(404, response="NOT_FOUND")(view))
+    blp.route(f"/{owner_type}s/<{owner_type}_id>/calendar.ics", endpoint=f"{owner_type}_feed")(
+        blp.arguments(TokenArgs, location="query", as_kwargs=True)(documented))
 
 
-@blp.route("/rooms/<room_id>/calendar.ics", endpoint="room_feed")
-@blp.arguments(TokenArgs, location="query", as_kwargs=True)
-@blp.doc(**ICS_DOC)
-@blp.alt_response(404, response="NOT_FOUND")
-def room_feed(room_id, token):
-    """A room's appointments and holds, as iCalendar"""
-    return _serve("room", room_id, token)
-
-
-@blp.route("/clinics/<clinic_id>/calendar.ics", endpoint="clinic_feed")
-@blp.arguments(TokenArgs, location="query", as_kwargs=True)
-@blp.doc(**ICS_DOC)
-@blp.alt_response(404, response="NOT_FOUND")
-def clinic_feed(clinic_id, token):
-    """A clinic's appointments and holds, as iCalendar"""
-    return _serve("clinic", clinic_id, token)
+_feed_route("practitioner", "A practitioner's appointments and holds at every clinic, as iCalendar")
+_feed_route("room", "A room's appointments and holds, as iCalendar")
+_feed_route("clinic", "A clinic's appointments and holds, as iCalendar")
 
 
 class ExternalCalendarSchema(Schema):
