@@ -28,7 +28,7 @@ def requires(scope: str):
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            key = _authenticate()
+            key = authenticate()
             if scope not in key.scopes:
                 abort(403, message=f"This API key lacks the '{scope}' scope.")
             _require_json_body()
@@ -47,7 +47,7 @@ def requires(scope: str):
     return decorator
 
 
-def _authenticate():
+def authenticate():
     if "api_key" in g:
         return g.api_key
     header = request.headers.get("Authorization", "")

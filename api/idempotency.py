@@ -71,7 +71,7 @@ def _claim():
         return None
     try:
         # The same lookup the view's guard makes (it is cached on `g`); its 401 is left to the view.
-        api_key = auth._authenticate()  # noqa: SLF001
+        api_key = auth.authenticate()
     except HTTPException:
         return None
     if scope not in api_key.scopes:

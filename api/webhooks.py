@@ -68,10 +68,6 @@ WebhookPageSchema = page_schema(WebhookSchema)
 DeliveryPageSchema = page_schema(DeliverySchema)
 
 
-def _live():
-    return scoped(WebhookSubscription).where(WebhookSubscription.archived_at.is_(None))
-
-
 def _one(webhook_id: str) -> WebhookSubscription:
     return get_or_404(WebhookSubscription, webhook_id, what="webhook")
 
@@ -83,7 +79,7 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookPageSchema)
     def get(self, args):
         """List webhook subscriptions"""
-        return paginate(_live(), WebhookSubscription, args)
+        return paginate(scoped(WebhookSubscription), WebhookSubscription, args)
 
     @requires("admin")
     @blp.arguments(WebhookSchema)

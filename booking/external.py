@@ -79,7 +79,7 @@ def _instant(value, zone: ZoneInfo) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def practitioner_zone(db: Session, practitioner: Practitioner) -> ZoneInfo:
+def practitioner_zone(practitioner: Practitioner) -> ZoneInfo:
     clinic = min(practitioner.clinics, key=lambda c: c.id, default=None)
     return ZoneInfo(clinic.timezone if clinic else "UTC")
 
@@ -88,7 +88,7 @@ def expand(db: Session, calendar_row: ExternalCalendar, now: datetime) -> int:
     """Replace the calendar's busy rows by the occurrences of its content (now - 1 day .. + HORIZON)."""
     practitioner = db.get(Practitioner, calendar_row.practitioner_id)
     start, end = now - LOOKBACK, now + HORIZON
-    busy = occurrences(parse(calendar_row.content), start, end, practitioner_zone(db, practitioner)) \
+    busy = occurrences(parse(calendar_row.content), start, end, practitioner_zone(practitioner)) \
         if calendar_row.content else []
     db.execute(sa.delete(ExternalBusy).where(ExternalBusy.calendar_id == calendar_row.id))
     db.add_all(ExternalBusy(calendar_id=calendar_row.id, practitioner_id=calendar_row.practitioner_id,

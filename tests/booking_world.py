@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import count
 from datetime import datetime, timedelta, timezone
 
 # Monday 4 January 2027, 08:00 UTC: London is on GMT, so local = UTC.
@@ -59,6 +60,18 @@ class World:
 
     def new_patient(self, **overrides) -> dict:
         return self.caller.make_patient(**overrides)
+
+
+_patients = count(1)
+
+
+def patient(w: World, consulted: bool = True, **overrides) -> dict:
+    """Another patient of the world, by default with a completed consultation."""
+    n = next(_patients)
+    p = w.new_patient(**{"name": f"Patient {n}", "email": f"p{n}@example.com", **overrides})
+    if consulted:
+        w.consulted(p["id"])
+    return p
 
 
 def build_world(caller, clock: Clock, *, timezone_name="Europe/London", numbing_area_capacity=None,

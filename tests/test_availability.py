@@ -39,7 +39,7 @@ from booking.errors import DomainError
 from booking.timing import Timing, instants, occupancy
 from booking.weekly import local_instant
 
-from .booking_world import MONDAY, World, build_world
+from .booking_world import MONDAY, World, build_world, patient
 from .helpers import Caller, assert_problem, make_organization
 
 UTC = timezone.utc
@@ -134,14 +134,6 @@ def hold(caller: Caller, slot: dict, patient_id: str):
         release = caller.delete(f"/v1/holds/{response.get_json()['id']}")
         assert release.status_code == 204, release.get_json()
     return response
-
-
-def patient(w: World, consulted: bool = True, **overrides) -> dict:
-    n = next(_serial)
-    p = w.new_patient(**{"name": f"Patient {n}", "email": f"p{n}@example.com", **overrides})
-    if consulted:
-        w.consulted(p["id"])
-    return p
 
 
 def week(clinic_id: str, start: str = "09:00", end: str = "17:00", days=range(6)) -> list[dict]:

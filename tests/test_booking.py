@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from models import Appointment, Claim, Course, Hold, PastSession
 
-from .booking_world import MONDAY, World, build_world
+from .booking_world import MONDAY, World, build_world, patient
 from .helpers import assert_problem
 
 
@@ -62,14 +62,6 @@ def later(text: str, **delta) -> str:
 def ok(response, status: int = 200):
     assert response.status_code == status, (response.status_code, response.get_json())
     return response.get_json()
-
-
-def patient(w: World, consulted: bool = True, **overrides) -> dict:
-    n = next(_serial)
-    p = w.new_patient(**{"name": f"Patient {n}", "email": f"p{n}@example.com", **overrides})
-    if consulted:
-        w.consulted(p["id"])
-    return p
 
 
 def week(clinic_id: str, start: str = "09:00", end: str = "17:00", days=WEEK) -> list[dict]:
