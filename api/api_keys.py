@@ -7,9 +7,9 @@ from flask.views import MethodView
 from booking.tenancy import issue_api_key
 from models import SCOPES, ApiKey, utcnow
 
-from . import db, etags
+from . import db, etags, idempotency
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, ListArgs, Name, Schema, Secret, SecretWithheld, get_for_update, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys",
                 description="API keys: a booking frontend usually gets read and book only")
@@ -26,7 +26,8 @@ class ApiKeySchema(Schema):
 
 
 class NewApiKeySchema(ApiKeySchema):
-    key = ma.fields.String(dump_only=True, metadata={"description": "The key itself, shown this once only"})
+    key = Secret("The key itself")
+    secret_withheld = SecretWithheld()
 
 
 ApiKeyPageSchema = page_schema(ApiKeySchema)
@@ -52,8 +53,9 @@ class ApiKeys(MethodView):
     def post(self, data):
         """Issue an API key; the response shows the key once"""
         key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"])
-        db.session().commit()
+        db.session().flush()
         key.key = token  # not a column: it exists only in this response
+        idempotency.withhold("key")
         return key
 
 
@@ -74,4 +76,4 @@ class ApiKeyItem(MethodView):
     def delete(self, key_id):
         """Revoke an API key at once"""
         get_for_update(ApiKey, key_id, what="API key").revoked_at = utcnow()
-        db.session().commit()
+        db.session().flush()

@@ -127,7 +127,7 @@ class Appointments(MethodView):
                                                       course_id=data.get("course_id"), area=data.get("area"))
         else:
             appointment = appointments.book(session, organization_id(), slot_request(data))
-        session.commit()
+        session.flush()
         return appointment
 
 
@@ -156,7 +156,7 @@ class AppointmentItem(MethodView):
         """
         _changing(appointment_id)
         appointment = appointments.reschedule(db.session(), organization_id(), appointment_id, changes)
-        db.session().commit()
+        db.session().flush()
         return appointment
 
 
@@ -166,7 +166,7 @@ def _changing(appointment_id: str) -> None:
 
 
 def _saved(appointment):
-    db.session().commit()
+    db.session().flush()
     return appointment
 
 

@@ -112,6 +112,19 @@ class ClinicInstant(ma.fields.AwareDateTime):
         return super()._serialize(value.astimezone(ZoneInfo(obj.clinic.timezone)), attr, obj, **kwargs)
 
 
+def Secret(description: str, **kwargs):  # noqa: N802
+    """A one-time secret in the answer that creates it; null in a replay of that answer."""
+    return ma.fields.String(dump_only=True, allow_none=True, metadata={"description": (
+        f"{description}. Shown in this answer only: it is stored nowhere in clear, so a replay of this POST "
+        "(the same Idempotency-Key) answers null here, with `secret_withheld: true`.")}, **kwargs)
+
+
+def SecretWithheld():  # noqa: N802
+    return ma.fields.Boolean(dump_only=True, metadata={"description": (
+        "Present and true only in a replay (Idempotency-Key): the secret is not in this answer. Revoke and "
+        "create another if the first answer was lost.")})
+
+
 def Name(**kwargs):  # noqa: N802
     return ma.fields.String(validate=[ma.validate.Length(min=1, max=200), _not_blank], **kwargs)
 

@@ -8,9 +8,9 @@ from flask.views import MethodView
 from booking import clock, external, ical
 from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner, utcnow
 
-from . import db, etags
+from . import db, etags, idempotency
 from .auth import organization_id, requires
-from .base import Blueprint, Id, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, Id, ListArgs, Name, Schema, Secret, SecretWithheld, get_for_update, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("calendars", __name__, url_prefix="/v1", description=(
     "iCalendar feeds of a practitioner's, room's or clinic's appointments and holds, for calendar apps: "
@@ -31,9 +31,9 @@ class FeedSchema(Schema):
 
 
 class NewFeedSchema(FeedSchema):
-    token = ma.fields.String(dump_only=True, metadata={"description": "Shown this once"})
-    url = ma.fields.String(dump_only=True, metadata={"description": "The feed's address, token included: "
-                                                     "subscribe to it in a calendar app"})
+    token = Secret("The feed token (ics_...)")
+    url = Secret("The feed's address, token included: subscribe to it in a calendar app")
+    secret_withheld = SecretWithheld()
 
 
 class TokenArgs(ma.Schema):
@@ -66,10 +66,11 @@ class Feeds(MethodView):
         """Issue a feed token for a practitioner, room or clinic; the answer has its URL, shown once"""
         feed, token = ical.issue_feed(db.session(), organization_id(), data["owner_type"], data["owner_id"],
                                       data.get("name"))
-        db.session().commit()
+        db.session().flush()
         feed.token = token  # not a column: it exists only in this response
         feed.url = url_for(_ENDPOINT[feed.owner_type], **{f"{feed.owner_type}_id": feed.owner_id},
                            token=token, _external=True)
+        idempotency.withhold("token", "url")
         return feed
 
 
@@ -91,7 +92,7 @@ class FeedItem(MethodView):
         """Revoke a feed token: its URL is a 404 from now on"""
         feed = get_for_update(CalendarFeed, feed_id, what="calendar feed")
         feed.revoked_at = feed.revoked_at or utcnow()
-        db.session().commit()
+        db.session().flush()
 
 
 def _serve(owner_type: str, owner_id: str, token: str) -> Response:
@@ -185,7 +186,7 @@ class ExternalCalendars(MethodView):
         row = external.add(db.session(), organization_id(), practitioner, data["name"], url=data.get("source_url"),
                            ics=data.get("ics"), now=clock.now(), http=_http(),
                            allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
-        db.session().commit()
+        db.session().flush()
         return row
 
 
@@ -212,7 +213,7 @@ class ExternalCalendarItem(MethodView):
             row.name = data["name"]
         if "ics" in data:
             external.replace_file(db.session(), row, data["ics"], clock.now())
-        db.session().commit()
+        db.session().flush()
         return row
 
     @requires("admin")
@@ -223,4 +224,4 @@ class ExternalCalendarItem(MethodView):
         """Remove an external calendar: its events stop blocking time"""
         external.remove(db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"),
                         clock.now())
-        db.session().commit()
+        db.session().flush()

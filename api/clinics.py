@@ -99,7 +99,7 @@ class Clinics(MethodView):
         """Create a clinic"""
         clinic = apply(Clinic(organization_id=organization_id()), data)
         db.session().add(clinic)
-        db.session().commit()
+        db.session().flush()
         return clinic
 
 
@@ -126,7 +126,7 @@ class ClinicItem(MethodView):
             from .practitioners import check_practitioner_weeks
 
             check_practitioner_weeks(clinic.id, field="timezone")
-        db.session().commit()
+        db.session().flush()
         return clinic
 
     @requires("admin")
@@ -149,4 +149,4 @@ class ClinicItem(MethodView):
                 practitioner_ids=[p.id for p in staff],
             )
         clinic.archived_at = utcnow()
-        session.commit()
+        session.flush()

@@ -33,6 +33,9 @@ FHIR_JSON = "application/fhir+json"
 RELEASED = "2027-01-01"  # CapabilityStatement.date: when this statement last changed
 MAX_COUNT = 200
 FREE_SLOTS_PER_SEARCH = 100_000  # the window bounds the engine's work; this only lifts its page limit
+# Free slots are computed by the engine, schedule by schedule: a search for them names its schedules,
+# so that its cost is bounded by what the caller asked for, not by the size of the chain.
+MAX_FREE_SCHEDULES = 10
 
 blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4",
                 description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "
@@ -354,6 +357,9 @@ def _schedules(*, ids=None, practitioners=None, clinics=None) -> list[tuple]:
 def search_slots(args):
     """Search Slots: free ones from the availability engine, busy ones from appointments and holds
 
+    A search that includes free Slots (the default) must name 1 to 10 schedules; busy ones can be
+    searched across every schedule.
+
     A free Slot is a start the engine offers for one treatment type (its `serviceType`) with
     this practitioner at this clinic, exactly as /v1/availability?practitioner_id=... gives it:
     from the patient's arrival (numbing) to their leaving. Busy Slots are the appointments
@@ -365,6 +371,10 @@ def search_slots(args):
     unknown = statuses - set(fhir.SLOT_STATUSES)
     if unknown:
         raise InvalidInput({"status": [f"Unknown SlotStatus: {', '.join(sorted(unknown))}."]})
+    if "free" in statuses and not MAX_FREE_SCHEDULES >= len(references) > 0:
+        raise InvalidInput({"schedule": [
+            f"Free slots are searched per schedule: name 1 to {MAX_FREE_SCHEDULES} (schedule=Schedule/"
+            "{practitioner id}.{location id}, from a Schedule search), or ask only for status=busy,busy-tentative."]})
     wanted = {fhir.api_id(t) for t in fhir.tokens(args["service_type"])}
     resources = []
     for practitioner, clinic, types in _schedules(ids=references or None):

@@ -49,7 +49,7 @@ class Holds(MethodView):
         """
         ttl = timedelta(seconds=current_app.config["HOLD_TTL_SECONDS"])
         hold = appointments.place_hold(db.session(), organization_id(), slot_request(data), ttl=ttl)
-        db.session().commit()
+        db.session().flush()
         return hold
 
 
@@ -71,4 +71,4 @@ class HoldItem(MethodView):
         """Release a hold (a patient declining a proposed follow-up does this)"""
         get_for_update(Hold, hold_id)
         appointments.release_hold(db.session(), organization_id(), hold_id)
-        db.session().commit()
+        db.session().flush()

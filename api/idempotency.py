@@ -6,17 +6,27 @@ own guard and leaves no trace). It is claimed before the view runs, in a transac
 own that is committed at once: a concurrent request with the same key then finds the claim
 (on PostgreSQL the primary key makes the second insert wait and fail; on SQLite write
 transactions are serialized) and is told to retry later instead of doing the work too.
-The answer is stored when the view is done; an answer that says nothing final about the
-request (a 5xx, a 429) is not stored but releases the key, so that a retry runs for real.
-Every 4xx the view gives is final and replayed: a validation error stays one for that body.
+
+The answer is recorded in the same transaction as the work (`api.transactions` commits both),
+so a request whose work committed always has its answer stored: a claim still in flight has
+done nothing, and one left by a worker that died may be taken over after ABANDONED_AFTER. The
+claim's `created_at` says whose it is: a request that finds, at commit, that its claim was
+taken over rolls its work back. An answer that says nothing final about the request (a 5xx, a
+429) is not stored but releases the key, so that a retry runs for real. Every 4xx the view
+gives is final and replayed: a validation error stays one for that body.
+
+Secrets (API keys, feed tokens, webhook signing secrets) are never stored: a view that shows
+one calls `withhold()`, and the stored answer has those fields null and `secret_withheld: true`.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, g, request
@@ -26,7 +36,7 @@ from werkzeug.exceptions import HTTPException
 
 from models import IdempotencyKey, utcnow
 
-from . import auth, db
+from . import auth, db, errors
 
 log = logging.getLogger("needlebook.api")
 
@@ -38,8 +48,9 @@ REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
 NOT_STORED = frozenset({401, 403, 408, 425, 429})
 IN_FLIGHT_RETRY_AFTER = "1"
 # A claim still in flight after this was left by a worker that died (gunicorn kills a request
-# after 30 s); a retry may take it over rather than be refused for the rest of the day.
-ABANDONED_AFTER = timedelta(minutes=5)
+# after 30 s) and did nothing (work and answer commit together); a retry may take it over rather
+# than be refused for the rest of the day.
+ABANDONED_AFTER = timedelta(minutes=2)
 # Expired rows are ignored and taken over when their key comes back; the rest are deleted by
 # about one POST in a hundred, so the table stays small without a job of its own.
 CLEANUP_RATE = 0.01
@@ -57,12 +68,11 @@ PARAMETER = {
 }
 
 
-def init_app(app) -> None:
-    app.before_request(_claim)
-    app.after_request(_record)
+class Superseded(Exception):
+    """The request's claim was taken over (it ran past ABANDONED_AFTER): its work must not commit."""
 
 
-def _claim():
+def claim():
     """Before an authenticated POST with a key: claim the key, or answer from it."""
     if request.method != "POST" or HEADER not in request.headers:
         return None
@@ -81,12 +91,27 @@ def _claim():
         abort(422, errors={HEADER: ["Must be 1 to 255 visible ASCII characters (no spaces)."]})
     organization_id, fingerprint = api_key.organization_id, _fingerprint()
     session = db.session()
-    held = _take(session, organization_id, key, fingerprint)
+    held, claimed_at = _take(session, organization_id, key, fingerprint)
     session.commit()
     if held is None:
-        g.idempotency_claim = (organization_id, key)
+        g.idempotency_claim = Claim(organization_id, key, claimed_at)
         return None
     return _answer_from(held, fingerprint)
+
+
+@dataclass(frozen=True)
+class Claim:
+    organization_id: str
+    key: str
+    claimed_at: datetime  # whose claim it is: a takeover writes its own
+
+    def row(self):
+        return (IdempotencyKey.organization_id == self.organization_id) & (IdempotencyKey.key == self.key)
+
+
+def withhold(*fields: str) -> None:
+    """The answer shows a secret in these fields: store it with them null, never the secret."""
+    g.idempotency_withhold = fields
 
 
 def _answer_from(held: IdempotencyKey, fingerprint: str):
@@ -118,8 +143,8 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _take(session, organization_id: str, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """Claim the key (None), or return the live row of whoever holds it."""
+def _take(session, organization_id: str, key: str, fingerprint: str) -> tuple[IdempotencyKey | None, datetime]:
+    """Claim the key ((None, when)), or return the live row of whoever holds it."""
     now = utcnow()
     claim = dict(fingerprint=fingerprint, method=request.method, path=request.path[:2000], status="in_flight",
                  response_status=None, response_body=None, response_headers=None, created_at=now,
@@ -131,13 +156,13 @@ def _take(session, organization_id: str, key: str, fingerprint: str) -> Idempote
             try:
                 with session.begin_nested():
                     session.add(IdempotencyKey(organization_id=organization_id, key=key, **claim))
-                return None
+                return None, now
             except IntegrityError:  # a concurrent request claimed it first
                 continue
         abandoned = (held.status == "in_flight" and held.created_at <= now - ABANDONED_AFTER
                      and held.fingerprint == fingerprint)
         if held.expires_at > now and not abandoned:
-            return held
+            return held, now
         # Expired, or abandoned by the same request: take it over, unless a concurrent request just did.
         free = (IdempotencyKey.expires_at <= now) | (
             (IdempotencyKey.status == "in_flight") & (IdempotencyKey.created_at <= now - ABANDONED_AFTER)
@@ -145,7 +170,7 @@ def _take(session, organization_id: str, key: str, fingerprint: str) -> Idempote
         taken = session.execute(sa.update(IdempotencyKey).where(match, free)
                                 .values(**claim).execution_options(synchronize_session=False))
         if taken.rowcount == 1:
-            return None
+            return None, now
     abort(409, code="idempotency_key_in_flight", message="The Idempotency-Key is contended; retry shortly.",
           headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
 
@@ -158,32 +183,63 @@ def _replay(held: IdempotencyKey):
     return response
 
 
-def _record(response):
-    """After the view of a claimed key: store its answer, or release the key."""
-    claim = g.pop("idempotency_claim", None)
+def record(session, claim: Claim | None, response) -> None:
+    """In the transaction that commits the request's work: store its answer, or release the key.
+
+    Raises Superseded when the claim is no longer this request's (it was taken over).
+    """
     if claim is None:
-        return response
-    match = (IdempotencyKey.organization_id == claim[0]) & (IdempotencyKey.key == claim[1])
+        return
     status = response.status_code
-    session = db.session()
+    held = session.scalar(sa.select(IdempotencyKey).where(claim.row()).with_for_update()
+                          .execution_options(populate_existing=True))
+    if held is None or held.status != "in_flight" or held.created_at != claim.claimed_at:
+        raise Superseded
+    if status >= 500 or status in NOT_STORED or response.is_streamed:
+        session.delete(held)
+        return
+    held.status, held.response_status = "done", status
+    held.response_body = _stored_body(response)
+    held.response_headers = {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers}
+
+
+def _stored_body(response) -> str:
+    body = response.get_data(as_text=True)
+    fields = g.pop("idempotency_withhold", ())
+    if not fields or response.status_code >= 300:
+        return body
+    answer = json.loads(body)
+    answer.update(dict.fromkeys(fields), secret_withheld=True)
+    return json.dumps(answer, separators=(",", ":"))
+
+
+def release(session, claim: Claim | None) -> None:
+    """After a failed commit: free the key (if still ours) so that a retry runs."""
+    if claim is None:
+        return
     try:
-        session.rollback()  # whatever the view left uncommitted is not part of its answer
-        if status >= 500 or status in NOT_STORED or response.is_streamed:
-            session.execute(sa.delete(IdempotencyKey).where(match))
-        else:
-            session.execute(sa.update(IdempotencyKey).where(match).values(
-                status="done", response_status=status, response_body=response.get_data(as_text=True),
-                response_headers={h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
-            ).execution_options(synchronize_session=False))
+        session.execute(sa.delete(IdempotencyKey).where(
+            claim.row(), IdempotencyKey.status == "in_flight", IdempotencyKey.created_at == claim.claimed_at))
         session.commit()
-        if random.random() < CLEANUP_RATE:
-            delete_expired(session)
     except SQLAlchemyError:
-        # The answer stands; the key stays in flight until it expires, so a retry gets a 409
-        # rather than a second run of work that may have been committed.
+        # The claim stays in flight; it is taken over after ABANDONED_AFTER (nothing was committed).
         session.rollback()
-        log.exception("could not record Idempotency-Key %r of organization %s", claim[1], claim[0])
-    return response
+        log.exception("could not release Idempotency-Key %r of organization %s", claim.key, claim.organization_id)
+
+
+def in_flight_answer():
+    return errors.problem(409, "idempotency_key_in_flight",
+                          "A request with this Idempotency-Key is being processed by another attempt; retry shortly.",
+                          headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
+
+
+def clean_up_now_and_then(session) -> None:
+    if random.random() < CLEANUP_RATE:
+        try:
+            delete_expired(session)
+        except SQLAlchemyError:
+            session.rollback()
+            log.exception("could not delete expired Idempotency-Keys")
 
 
 def delete_expired(session) -> int:

@@ -151,7 +151,7 @@ class Patients(MethodView):
         """Register a patient"""
         patient = apply(Patient(organization_id=organization_id()), data)
         db.session().add(patient)
-        db.session().commit()
+        db.session().flush()
         return patient
 
 
@@ -175,7 +175,7 @@ class PatientItem(MethodView):
         """Update a patient's contact details or contraindications"""
         patient = apply(get_for_update(Patient, patient_id), data)
         patient.updated_at = utcnow()
-        db.session().commit()
+        db.session().flush()
         return patient
 
 
@@ -208,7 +208,7 @@ class PatientCourses(MethodView):
         values = course_defaults(treatment_type.kind, treatment_type.max_sessions, data)
         course = Course(organization_id=organization_id(), patient_id=patient.id, **values)
         db.session().add(course)
-        db.session().commit()
+        db.session().flush()
         return _progress(course)
 
 
@@ -238,7 +238,7 @@ class CourseItem(MethodView):
                                  {**current, **data, "treatment_type_id": course.treatment_type_id})
         for field, value in values.items():
             setattr(course, field, value)
-        db.session().commit()
+        db.session().flush()
         return _progress(course)
 
 
@@ -270,5 +270,5 @@ class PatientPastSessions(MethodView):
         rule exactly like a session booked here.
         """
         session = record_past_session(db.session(), organization_id(), patient_id, **data)
-        db.session().commit()
+        db.session().flush()
         return session

@@ -129,7 +129,7 @@ class Practitioners(MethodView):
         """Create a practitioner at one or more clinics"""
         practitioner = apply(Practitioner(organization_id=organization_id()), data)
         db.session().add(practitioner)
-        db.session().commit()
+        db.session().flush()
         return practitioner
 
 
@@ -152,7 +152,7 @@ class PractitionerItem(MethodView):
     def patch(self, data, practitioner_id):
         """Update a practitioner; lists given replace the old ones"""
         practitioner = apply(get_for_update(Practitioner, practitioner_id), data)
-        db.session().commit()
+        db.session().flush()
         return practitioner
 
     @requires("admin")
@@ -162,7 +162,7 @@ class PractitionerItem(MethodView):
     def delete(self, practitioner_id):
         """Archive a practitioner"""
         get_for_update(Practitioner, practitioner_id).archived_at = utcnow()
-        db.session().commit()
+        db.session().flush()
 
 
 @blp.route("/<practitioner_id>/working-hours")
@@ -194,7 +194,7 @@ class PractitionerWorkingHours(MethodView):
         check_week(_shifts(hours, zones))
         practitioner.working_hours = hours
         practitioner.updated_at = utcnow()
-        db.session().commit()
+        db.session().flush()
         return practitioner.working_hours
 
 
@@ -227,7 +227,7 @@ class PractitionerTimeOff(MethodView):
         practitioner = get_or_404(Practitioner, practitioner_id)
         time_off = TimeOff(organization_id=organization_id(), practitioner_id=practitioner.id, **data)
         db.session().add(time_off)
-        db.session().commit()
+        db.session().flush()
         return _local(time_off, display_zone(practitioner))
 
 
@@ -251,7 +251,7 @@ class PractitionerTimeOffItem(MethodView):
         _, time_off = _time_off(practitioner_id, time_off_id, lock=True)
         etags.check_if_match(time_off)
         db.session().delete(time_off)
-        db.session().commit()
+        db.session().flush()
 
 
 def _time_off(practitioner_id: str, time_off_id: str, *, lock: bool = False):

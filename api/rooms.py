@@ -57,7 +57,7 @@ class ClinicRooms(MethodView):
         clinic = get_or_404(Clinic, clinic_id)
         room = Room(organization_id=organization_id(), clinic_id=clinic.id, **data)
         db.session().add(room)
-        db.session().commit()
+        db.session().flush()
         return room
 
 
@@ -82,7 +82,7 @@ class RoomItem(MethodView):
         room = get_for_update(Room, room_id)
         for field, value in data.items():
             setattr(room, field, value)
-        db.session().commit()
+        db.session().flush()
         return room
 
     @requires("admin")
@@ -92,4 +92,4 @@ class RoomItem(MethodView):
     def delete(self, room_id):
         """Archive a room"""
         get_for_update(Room, room_id).archived_at = utcnow()
-        db.session().commit()
+        db.session().flush()

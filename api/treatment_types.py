@@ -70,7 +70,7 @@ class TreatmentTypes(MethodView):
         values = check_treatment_type({**defaults_for(data["kind"]), **data})
         treatment_type = TreatmentType(organization_id=organization_id(), **values)
         db.session().add(treatment_type)
-        db.session().commit()
+        db.session().flush()
         return treatment_type
 
 
@@ -98,5 +98,5 @@ class TreatmentTypeItem(MethodView):
         current = {field: getattr(treatment_type, field) for field in FIELDS}
         for field, value in check_treatment_type({**current, **data}).items():
             setattr(treatment_type, field, value)
-        db.session().commit()
+        db.session().flush()
         return treatment_type

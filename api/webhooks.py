@@ -10,9 +10,9 @@ from booking import webhooks
 from booking.events import EVENT_TYPES
 from models import DELIVERY_STATUSES, WEBHOOK_STATUSES, WebhookDelivery, WebhookSubscription
 
-from . import db, etags
+from . import db, etags, idempotency
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, ListArgs, Schema, Secret, SecretWithheld, get_for_update, get_or_404, page_schema, paginate, scoped
 
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description=(
     "Webhooks: events delivered to your URL, signed per Standard Webhooks (webhook-id, webhook-timestamp, "
@@ -35,8 +35,8 @@ class WebhookSchema(Schema):
 
 
 class NewWebhookSchema(WebhookSchema):
-    secret = ma.fields.String(dump_only=True, metadata={
-        "description": "whsec_... signing secret, shown this once: verify each delivery's signature with it"})
+    secret = Secret("whsec_... signing secret: verify each delivery's signature with it")
+    secret_withheld = SecretWithheld()
 
 
 class AttemptSchema(ma.Schema):
@@ -90,7 +90,8 @@ class Webhooks(MethodView):
         subscription = webhooks.subscribe(
             db.session(), organization_id(), data["url"], data["event_types"], data.get("description"),
             allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
-        db.session().commit()
+        db.session().flush()
+        idempotency.withhold("secret")
         return subscription
 
 
@@ -111,7 +112,7 @@ class WebhookItem(MethodView):
     def delete(self, webhook_id):
         """Delete a subscription: nothing more is sent to it, pending deliveries are cancelled"""
         webhooks.unsubscribe(db.session(), get_for_update(WebhookSubscription, webhook_id, what="webhook"))
-        db.session().commit()
+        db.session().flush()
 
 
 @blp.route("/<webhook_id>/deliveries")

@@ -122,8 +122,9 @@ def test_a_read_scope_key_reads_everything(world):
     for path in (f"Practitioner/{fid(world.practitioner['id'])}", f"Location/{fid(world.clinic['id'])}",
                  f"Schedule/{schedule_id(world)}", f"Appointment/{fid(appointment['id'])}"):
         fhir_get(reader, path)
-    for path in ("Practitioner", "Location", "Schedule", "Slot", "Appointment"):
+    for path in ("Practitioner", "Location", "Schedule", "Appointment"):
         assert fhir_get(reader, path)["total"] > 0, path
+    assert fhir_get(reader, "Slot", schedule=schedule_id(world))["total"] > 0
 
 
 def test_unknown_ids_are_404_outcomes(world):
@@ -361,3 +362,23 @@ def test_fhir_requests_count_against_the_rate_limit(backend, connection):
     refused = caller.get("/fhir/R4/Practitioner")
     # The limiter answers before any view runs, so this one stays problem+json (api/fhir.py).
     assert refused.status_code == 429 and refused.headers["Retry-After"]
+
+
+def test_free_slots_need_a_named_schedule_so_one_search_cannot_compute_the_whole_chain(world, monkeypatch):
+    from api import fhir as fhir_view
+    from booking import search
+
+    computed = []
+    real = search.search
+    monkeypatch.setattr(search, "search", lambda *a, **k: computed.append(1) or real(*a, **k))
+    for params in ({}, {"status": "free"}, {"status": "free,busy"}):
+        body = outcome(world.caller.get("/fhir/R4/Slot", query_string=params), 400, "invalid")
+        assert "schedule" in body["issue"][0]["diagnostics"]
+    many = ",".join(f"Schedule/{schedule_id(world)}" for _ in range(fhir_view.MAX_FREE_SCHEDULES + 1))
+    outcome(world.caller.get("/fhir/R4/Slot", query_string={"schedule": many}), 400, "invalid")
+    assert computed == []
+    # Busy slots come from the database, not the engine: every schedule at once is fine.
+    world.consulted()
+    booked = world.book(starts_at=world.at(0, 12))
+    busy = every_page(world.caller, "Slot", status="busy", start=["ge2027-01-04", "lt2027-01-05"])
+    assert [s["id"] for s in busy] == [fid(booked["id"])]

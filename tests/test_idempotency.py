@@ -220,3 +220,132 @@ def test_every_post_documents_the_key_and_its_answers(client):
             continue
         assert {"$ref": "#/components/parameters/IdempotencyKey"} in post["parameters"], path
         assert {"409", "422"} <= post["responses"].keys(), path
+
+
+class Killed(BaseException):
+    """A worker killed at that very instant: nothing after it runs, no handler sees it."""
+
+
+def _kill_after_committing(app, model, connection):
+    """Kill the worker right after the first commit that wrote a `model` row: nothing the worker
+    would do after that commit (another statement, or the end of the request) happens."""
+    from sqlalchemy import event
+
+    maker, state = app.extensions["db_write_sessions"], {}
+    plain = maker.class_
+
+    class Committing(plain):
+        def commit(self):
+            wrote = any(isinstance(obj, model) for obj in self.new) or self.info.pop("wrote", False)
+            super().commit()
+            if wrote:
+                state["dead"] = True
+
+    def note(session, _context, _instances=None):
+        if any(isinstance(obj, model) for obj in session.new):
+            session.info["wrote"] = True
+
+    def die(*_args, **_kwargs):
+        if state.pop("dead", False):
+            raise Killed
+
+    def die_at_the_end(response):
+        die()
+        return response
+
+    maker.class_ = Committing
+    event.listen(Committing, "before_flush", note)
+    event.listen(connection, "before_cursor_execute", die)
+    app.after_request_funcs.setdefault(None, []).insert(0, die_at_the_end)  # runs after every other hook
+
+    def undo():
+        maker.class_ = plain
+        event.remove(Committing, "before_flush", note)
+        event.remove(connection, "before_cursor_execute", die)
+        app.after_request_funcs[None].remove(die_at_the_end)
+    return undo
+
+
+def _as_if_later(db, key: str) -> None:
+    """Move a claim back past ABANDONED_AFTER, as if the retry came minutes later."""
+    row = stored(db, db.scalar(sa.select(IdempotencyKey.organization_id).where(IdempotencyKey.key == key)), key)
+    row.created_at -= idempotency.ABANDONED_AFTER + timedelta(seconds=1)
+    db.commit()
+
+
+def test_a_worker_killed_after_its_booking_committed_is_answered_by_a_replay_not_a_second_run(
+        world, app, db, connection):
+    world.consulted()
+    body, key = world.slot(), keyed("book-then-die")
+    undo = _kill_after_committing(app, Appointment, connection)
+    with pytest.raises(Killed):
+        world.caller.post("/v1/appointments", json=body, **key)
+    undo()
+    assert count(db, Appointment, world.caller.organization_id) == 1
+    _as_if_later(db, "book-then-die")
+    retry = world.caller.post("/v1/appointments", json=body, **key)
+    assert retry.status_code == 201, retry.get_json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert count(db, Appointment, world.caller.organization_id) == 1
+
+
+def test_a_worker_killed_after_creating_a_patient_does_not_create_it_twice(admin, app, db, connection):
+    undo = _kill_after_committing(app, Patient, connection)
+    with pytest.raises(Killed):
+        admin.post("/v1/patients", json=PATIENT, **keyed("patient-then-die"))
+    undo()
+    _as_if_later(db, "patient-then-die")
+    retry = admin.post("/v1/patients", json=PATIENT, **keyed("patient-then-die"))
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert count(db, Patient, admin.organization_id) == 1
+
+
+def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, db, monkeypatch):
+    """A request slower than ABANDONED_AFTER may have been taken over by a retry: it must not commit too."""
+    from api import db as request_db
+    from api import patients as patients_view
+
+    real_apply = patients_view.apply
+
+    def slow_apply(patient, data):
+        # Meanwhile a retry took the claim over (it writes its own claim time).
+        request_db.session().execute(sa.update(IdempotencyKey).where(IdempotencyKey.key == "slow-one")
+                                     .values(created_at=utcnow() + timedelta(seconds=5)))
+        return real_apply(patient, data)
+
+    monkeypatch.setattr(patients_view, "apply", slow_apply)
+    answer = admin.post("/v1/patients", json=PATIENT, **keyed("slow-one"))
+    assert_problem(answer, 409, "idempotency_key_in_flight")
+    assert count(db, Patient, admin.organization_id) == 0
+
+
+SECRET_CREATING = [
+    ("/v1/api-keys", lambda ids: {"name": "frontend", "scopes": ["read"]}, ("key",)),
+    ("/v1/webhooks", lambda ids: {"url": "https://example.com/hook", "event_types": ["appointment.created"]},
+     ("secret",)),
+    ("/v1/calendar-feeds", lambda ids: {"owner_type": "clinic", "owner_id": ids["clinic"]}, ("token", "url")),
+]
+
+
+@pytest.mark.parametrize("path, body, fields", SECRET_CREATING, ids=[p for p, _, _ in SECRET_CREATING])
+def test_a_replay_of_a_secret_creating_post_answers_without_the_secret(admin, db, path, body, fields, monkeypatch):
+    import socket
+
+    # example.com must resolve to a public address without a network.
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("93.184.216.34", 443))])
+    clinic = admin.post("/v1/clinics", json={"name": "Soho", "timezone": "Europe/London"}).get_json()
+    first = admin.post(path, json=body({"clinic": clinic["id"]}), **keyed("secret-1"))
+    assert first.status_code == 201, first.get_json()
+    secrets = [first.get_json()[f] for f in fields]
+    assert all(secrets) and "secret_withheld" not in first.get_json()
+    if path == "/v1/api-keys":  # even once revoked
+        assert admin.delete(f"/v1/api-keys/{first.get_json()['id']}").status_code == 204
+    again = admin.post(path, json=body({"clinic": clinic["id"]}), **keyed("secret-1"))
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    replayed = again.get_json()
+    assert replayed["secret_withheld"] is True
+    assert all(replayed[f] is None for f in fields)
+    assert replayed["id"] == first.get_json()["id"]
+    stored_body = stored(db, admin.organization_id, "secret-1").response_body
+    token = first.get_json()[fields[0]]
+    assert token not in stored_body and token.split("_", 1)[-1] not in stored_body

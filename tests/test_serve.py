@@ -87,3 +87,46 @@ def test_a_dead_scheduler_takes_the_web_server_down_with_it(served):
     os.kill(scheduler, signal.SIGKILL)
     assert process.wait(timeout=30) != 0
     _wait(lambda: not _alive(web), 10, "gunicorn to stop")
+
+
+def test_the_access_log_of_make_run_never_shows_a_feed_token(tmp_path):
+    import json
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    upgrade(url)
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    made = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "create-organization", "Logged"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    key = made.stdout.strip().splitlines()[-1]
+    port, log = _free_port(), tmp_path / "access.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "schedulers.serve", "--workers", "1", "--bind", f"127.0.0.1:{port}",
+             "--access-log"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def call(method, path, body=None, auth=True):
+        request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json",
+                                                  **({"Authorization": f"Bearer {key}"} if auth else {})})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+
+    def up():
+        try:
+            return call("GET", "/healthz", auth=False)[0] == 200
+        except OSError:
+            return False
+    try:
+        _wait(up, 60, "gunicorn to answer")
+        _, clinic = call("POST", "/v1/clinics", {"name": "Soho", "timezone": "Europe/London"})
+        _, feed = call("POST", "/v1/calendar-feeds", {"owner_type": "clinic", "owner_id": json.loads(clinic)["id"]})
+        feed = json.loads(feed)
+        status, calendar = call("GET", feed["url"].removeprefix(base), auth=False)
+        assert status == 200 and calendar.startswith(b"BEGIN:VCALENDAR")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    written = log.read_text()
+    assert "calendar.ics?token=[redacted]" in written
+    assert feed["token"] not in written and key not in written

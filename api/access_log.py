@@ -1,0 +1,34 @@
+"""gunicorn's access log without secrets: feed tokens (`?token=...`, what calendar apps must put
+in the URL) and credentials in headers are masked before any format sees them.
+
+A `logger_class` for gunicorn (`gunicorn.conf.py` names it, so `gunicorn wsgi:app` and `make run`
+both use it): gunicorn builds each access-log line from the `atoms` this class returns.
+"""
+from __future__ import annotations
+
+import re
+
+from gunicorn.glogging import Logger
+
+MASK = "[redacted]"
+# Query parameters that carry a secret; matched as whole names, in the request line and the referer.
+SECRET_PARAMETERS = re.compile(r"(?i)(?<=[?&;])(token|key|secret|api_key|access_token)=[^&;#\s]*")
+SECRET_HEADERS = frozenset({"{authorization}i", "{cookie}i", "{proxy-authorization}i", "{x-api-key}i"})
+
+
+def redact(text: str | None) -> str | None:
+    """`/feed.ics?token=ics_abc&x=1` -> `/feed.ics?token=[redacted]&x=1`."""
+    if not text:
+        return text
+    return SECRET_PARAMETERS.sub(lambda m: f"{m.group(1)}={MASK}", text)
+
+
+class RedactingLogger(Logger):
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in ("r", "f"):
+            atoms[name] = redact(atoms[name])
+        atoms["q"] = redact("?" + atoms["q"])[1:] if atoms.get("q") else atoms.get("q")
+        for name in SECRET_HEADERS & atoms.keys():
+            atoms[name] = MASK
+        return atoms
