@@ -263,6 +263,21 @@ def test_a_webhook_send_connects_to_the_address_it_checked(rebinding):
     assert rebinding.connected == ["93.184.215.14"] and rebinding.lookups == ["rebind.test"]
 
 
+def test_a_send_and_a_fetch_to_a_name_that_now_resolves_inside_are_refused_before_connecting(monkeypatch):
+    real_lookup, connected = socket.getaddrinfo, []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: real_lookup(
+        "64:ff9b::7f00:1" if host == "moved.test" else host, port, *a, **k))
+    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: connected.append(address))
+    outcome = webhooks.send(outgoing("https://moved.test/hook"), urllib3.PoolManager(), allow_private=False)
+    assert outcome.status_code is None
+    assert outcome.error == "The host resolves to a non-public address (64:ff9b::7f00:1)."
+    with pytest.raises(InvalidInput) as refused:
+        external.fetch("https://moved.test/c.ics", urllib3.PoolManager(), allow_private=False)
+    assert refused.value.errors["url"] == [
+        "Could not fetch the calendar: The host resolves to a non-public address (64:ff9b::7f00:1)."]
+    assert connected == []
+
+
 # --- the total deadline --------------------------------------------------------------------------
 
 def timed(call):

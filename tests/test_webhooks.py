@@ -237,6 +237,7 @@ def test_only_http_urls(admin, url):
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/", "http://192.168.0.10/",
     "http://169.254.169.254/latest/meta-data", "http://[::1]/hook", "http://0.0.0.0/",
+    "http://[64:ff9b::7f00:1]/hook", "http://[2002:a01:203::1]/hook", "http://[::ffff:192.168.0.10]/hook",
 ])
 def test_private_and_loopback_receivers_are_refused_by_default(admin, url):
     response = admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]})
