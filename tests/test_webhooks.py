@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from random import Random
@@ -24,6 +25,7 @@ from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
 from .helpers import assert_problem
+from .test_net import HEADER_TRICKLE, Trickler
 
 HOLDER = "test-webhooks"
 
@@ -210,6 +212,24 @@ def test_redirects_are_not_followed(world, receiver, private_allowed, deliver):
     [delivery] = deliveries(world.caller, hook["id"])
     assert delivery["status"] == "pending" and delivery["last_status_code"] == 302
     assert len(receiver.requests) == 1
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_send_deadline_and_retried(
+        world, private_allowed, deliver, monkeypatch):
+    monkeypatch.setattr(webhooks, "SEND_DEADLINE", 1.5, raising=False)
+    slow = Trickler(HEADER_TRICKLE)  # a real server on loopback: "HTTP/1.1 200 OK", then a byte per 0.5 s
+    try:
+        hook = subscribe(world.caller, slow.url)
+        world.consulted()
+        world.book(starts_at=world.at(2))
+        started = time.monotonic()
+        assert deliver() == 0
+        assert time.monotonic() - started < 1.5 + 1.5  # the deadline, plus the job's own database work
+    finally:
+        slow.close()
+    [delivery] = deliveries(world.caller, hook["id"])
+    assert delivery["status"] == "pending" and delivery["last_status_code"] is None
+    assert delivery["last_error"] == "The request took longer than 1.5 s."
 
 
 def test_deleting_a_subscription_cancels_what_is_pending(world, receiver, private_allowed, deliver):
