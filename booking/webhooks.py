@@ -9,17 +9,14 @@ three days (a `Retry-After` answer is honoured); a 410 disables the subscription
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import secrets
-import socket
 import time
 from base64 import b64encode
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import urllib3
@@ -28,7 +25,7 @@ from standardwebhooks import Webhook
 
 from models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
-from . import clock
+from . import clock, net
 from .errors import InvalidInput
 from .events import EVENT_TYPES
 
@@ -38,7 +35,7 @@ LONGEST_WAIT = timedelta(hours=12)
 # A delivery being sent is pushed this far ahead first, so a scheduler that dies
 # mid-send leaves it due again later instead of lost.
 IN_FLIGHT = timedelta(minutes=2)
-TIMEOUT = urllib3.Timeout(connect=5, read=10)
+SEND_DEADLINE = 10.0  # seconds for a whole send: lookup, connect, TLS, request, the answer's headers
 
 
 def new_secret() -> str:
@@ -48,25 +45,13 @@ def new_secret() -> str:
 def check_url(url: str, *, allow_private: bool) -> None:
     """http(s) only, and no private, loopback or link-local address unless allowed.
 
-    Checked on subscribing and again before every send (the name may resolve
-    elsewhere by then). Redirects are never followed.
+    Checked on subscribing; every send checks again the address it connects to (the name
+    may resolve elsewhere by then). Redirects are never followed.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput({"url": ["Must be an absolute http or https URL."]})
-    if parts.username or parts.password:
-        raise InvalidInput({"url": ["Must not carry credentials."]})
-    if allow_private:
-        return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443,
-                                                                proto=socket.IPPROTO_TCP)}
-    except (socket.gaierror, UnicodeError):
-        raise InvalidInput({"url": [f"The host '{parts.hostname}' does not resolve."]}) from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            raise InvalidInput({"url": [f"The host resolves to a non-public address ({ip})."]})
+        net.check(url, allow_private=allow_private)
+    except net.RequestFailed as refused:
+        raise InvalidInput({"url": [str(refused)]}) from None
 
 
 def subscribe(db: Session, org: str, url: str, event_types: list[str], description: str | None,
@@ -165,22 +150,22 @@ class Outcome:
     duration_ms: int
 
 
-def send(outgoing: Outgoing, http: urllib3.PoolManager, *, allow_private: bool) -> Outcome:
-    """One POST; never raises. Redirects are not followed (a 3xx is a failure)."""
+def send(outgoing: Outgoing, http: urllib3.PoolManager | None = None, *, allow_private: bool) -> Outcome:
+    """One POST within SEND_DEADLINE; never raises. Redirects are not followed (a 3xx is a failure).
+
+    The answer's body is not read: a receiver's status is its answer. `http` is no longer
+    used (each send connects to the address it checked); it is accepted for the callers.
+    """
     started = time.monotonic()
     try:
-        check_url(outgoing.url, allow_private=allow_private)
-        response = http.request("POST", outgoing.url, body=outgoing.body, headers=outgoing.headers,
-                                redirect=False, retries=False, timeout=TIMEOUT, preload_content=False)
-        response.drain_conn()
-        response.release_conn()
-        error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
-        return Outcome(response.status, error, _retry_after(response.headers.get("retry-after")),
-                       _ms(started))
-    except InvalidInput as refused:
-        return Outcome(None, refused.errors["url"][0], None, _ms(started))
-    except Exception as failure:  # connection refused, timeout, TLS ...: all retried alike
+        response = net.request("POST", outgoing.url, allow_private=allow_private, deadline=SEND_DEADLINE,
+                               max_bytes=0, read_body=False, headers=outgoing.headers, body=outgoing.body)
+    except net.RequestFailed as failure:  # refused, unreachable, too slow, TLS ...: all retried alike
+        return Outcome(None, str(failure), None, _ms(started))
+    except Exception as failure:  # noqa: BLE001 - never raises: an unforeseen failure is retried too
         return Outcome(None, f"{type(failure).__name__}: {failure}"[:500], None, _ms(started))
+    error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
+    return Outcome(response.status, error, _retry_after(response.headers.get("retry-after")), _ms(started))
 
 
 def _ms(started: float) -> int:

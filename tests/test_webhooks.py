@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from random import Random
@@ -24,6 +25,7 @@ from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
 from .helpers import assert_problem
+from .test_net import HEADER_TRICKLE, Trickler
 
 HOLDER = "test-webhooks"
 
@@ -212,6 +214,24 @@ def test_redirects_are_not_followed(world, receiver, private_allowed, deliver):
     assert len(receiver.requests) == 1
 
 
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_send_deadline_and_retried(
+        world, private_allowed, deliver, monkeypatch):
+    monkeypatch.setattr(webhooks, "SEND_DEADLINE", 1.5, raising=False)
+    slow = Trickler(HEADER_TRICKLE)  # a real server on loopback: "HTTP/1.1 200 OK", then a byte per 0.5 s
+    try:
+        hook = subscribe(world.caller, slow.url)
+        world.consulted()
+        world.book(starts_at=world.at(2))
+        started = time.monotonic()
+        assert deliver() == 0
+        assert time.monotonic() - started < 1.5 + 1.5  # the deadline, plus the job's own database work
+    finally:
+        slow.close()
+    [delivery] = deliveries(world.caller, hook["id"])
+    assert delivery["status"] == "pending" and delivery["last_status_code"] is None
+    assert delivery["last_error"] == "The request took longer than 1.5 s."
+
+
 def test_deleting_a_subscription_cancels_what_is_pending(world, receiver, private_allowed, deliver):
     hook = subscribe(world.caller, receiver.url)
     receiver.script = [(500, {})]
@@ -237,6 +257,7 @@ def test_only_http_urls(admin, url):
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/", "http://192.168.0.10/",
     "http://169.254.169.254/latest/meta-data", "http://[::1]/hook", "http://0.0.0.0/",
+    "http://[64:ff9b::7f00:1]/hook", "http://[2002:a01:203::1]/hook", "http://[::ffff:192.168.0.10]/hook",
 ])
 def test_private_and_loopback_receivers_are_refused_by_default(admin, url):
     response = admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]})
