@@ -207,7 +207,11 @@ def test_every_post_replays_a_retry(admin, rule, db):
     again = call(keyed_admin, "POST", rule, ids)
     assert first.status_code < 500, first.get_json()
     assert again.status_code == first.status_code and again.headers["Idempotent-Replayed"] == "true"
-    assert again.get_data() == first.get_data()
+    withheld = {path: fields for path, _, fields in SECRET_CREATING}.get(rule)
+    if withheld and first.status_code == 201:  # the secret is shown once, never replayed
+        assert again.get_json() == {**first.get_json(), **dict.fromkeys(withheld), "secret_withheld": True}
+    else:
+        assert again.get_data() == first.get_data()
     assert tables == {t: db.scalar(sa.text(f"SELECT count(*) FROM {t}")) for t in tables}
 
 
