@@ -12,12 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
+from api import create_app
 from booking import external
-from models import ExternalBusy
+from migrations import upgrade
+from models import ExternalBusy, make_engine, make_sessionmaker, writer
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
-from .helpers import assert_problem
+from .booking_world import MONDAY, Clock, build_world
+from .helpers import Caller, assert_problem, make_organization
 
 # Weekly on Tuesdays 10:00-11:00 London, four times from 5 January 2027; the 12th is
 # removed (EXDATE) and the 19th moved to 14:00-15:00 (an overridden occurrence).
@@ -355,3 +358,102 @@ def test_a_file_that_starts_past_the_horizon_is_bounded_when_the_scheduler_rolls
     world.clock.advance(minutes=1)
     _, took = in_thread(refresh, 20)
     assert took < 1  # not expanded again on every run: it waits like a failing URL
+
+
+# --- No transaction is open while a feed is fetched or a calendar expanded -------------------------------------
+
+@pytest.fixture
+def on_file(tmp_path):
+    """An app on a SQLite file of its own, so the write lock is real (the other tests share one connection)."""
+    url = f"sqlite:///{tmp_path / 'calendars.sqlite3'}"
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "RATE_LIMIT_ENABLED": False,
+                      "WEBHOOKS_ALLOW_PRIVATE": True})
+    probe = sa.create_engine(url, connect_args={"timeout": 1})  # gives up on the write lock after 1 s
+    yield app, url, probe
+    probe.dispose()
+    app.extensions["db_engine"].dispose()
+
+
+def other_writer_can_write(probe) -> bool:
+    """Whether a write from outside the app (the scheduler's lease row) gets the SQLite write lock now."""
+    try:
+        with probe.begin() as connection:
+            connection.execute(sa.text("UPDATE scheduler_leases SET holder = holder"))
+            connection.execute(sa.text("UPDATE organizations SET name = name"))
+        return True
+    except sa.exc.OperationalError:  # database is locked
+        return False
+
+
+class StallingFeed(Feed):
+    """Answers only once the test lets it (or after 10 s): a feed that trickles or hangs."""
+
+    def __init__(self):
+        self.asked, self.release = threading.Event(), threading.Event()
+        super().__init__()
+        feed, handler = self, self.server.RequestHandlerClass
+
+        class Stalling(handler):
+            def do_GET(self):  # noqa: N802
+                feed.asked.set()
+                feed.release.wait(10)
+                super().do_GET()
+
+        self.server.RequestHandlerClass = Stalling
+
+
+def test_a_stalling_feed_at_creation_does_not_hold_up_another_organizations_writes(on_file):
+    app, _, probe = on_file
+    world = build_world(make_organization(app, app.test_client(), "Slow feed"), Clock(MONDAY))
+    rival = make_organization(app, app.test_client(), "Rival")
+    feed = StallingFeed()
+    try:
+        caller = Caller(app, app.test_client(), world.caller.token, world.caller.organization_id)
+        posting = threading.Thread(target=lambda: feed.__dict__.setdefault("answer", caller.post(
+            f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+            json={"name": "Hospital", "url": feed.url})), daemon=True)
+        posting.start()
+        assert feed.asked.wait(10)
+        started = time.monotonic()
+        clinic = rival.client.post("/v1/clinics", headers={"Authorization": f"Bearer {rival.token}"},
+                                   json={"name": "Elsewhere", "timezone": "Europe/Paris", "opening_hours": []})
+        took = time.monotonic() - started
+        assert other_writer_can_write(probe)
+        feed.release.set()
+        posting.join(20)
+        assert clinic.status_code == 201, clinic.get_json()
+        assert took < 2, f"the rival's write waited {took:.1f} s for the feed"
+        assert feed.answer.status_code == 201, feed.answer.get_json()
+        assert feed.answer.get_json()["status"] == "ok"
+    finally:
+        feed.release.set()
+        feed.server.shutdown()
+        feed.server.server_close()
+
+
+def test_the_scheduler_expands_with_no_transaction_open(on_file, monkeypatch):
+    app, url, probe = on_file
+    world = build_world(make_organization(app, app.test_client(), "Rolling"), Clock(MONDAY))
+    row = upload(world)
+    with probe.begin() as connection:  # due for rolling on
+        connection.execute(sa.text("UPDATE external_calendars SET expanded_until = :old"),
+                           {"old": "2000-01-01 00:00:00.000000"})
+    seen = []
+    real = external.occurrences
+
+    def probing(*args):
+        seen.append(other_writer_can_write(probe))
+        return real(*args)
+
+    monkeypatch.setattr(external, "occurrences", probing)
+    settings = SchedulerSettings(database_url=url, webhooks_allow_private=True)
+    engine = make_engine(url)
+    try:
+        jobs.register("test-expansion", settings, sessions=make_sessionmaker(writer(engine)))
+        assert jobs.keep_lease("test-expansion")
+        assert jobs.refresh_external_calendars("test-expansion") == 1
+    finally:
+        engine.dispose()
+    assert seen == [True], "the lease row and the write lock must be free while a calendar expands"
+    assert world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()["status"] == "ok"
