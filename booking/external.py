@@ -6,6 +6,10 @@ booking exactly like time off. Occurrences are expanded ahead of time into
 `external_busy` rows, so every read is an index range. A URL is fetched again by the
 scheduler; a fetch or parse that fails keeps the last good copy (and its busy times)
 and records the error.
+
+The content is untrusted: it is parsed and expanded under an occurrence bound and a
+time bound (MAX_OCCURRENCES, EXPANSION_SECONDS), and, like the fetch, with no database
+transaction open; only storing the rows worked out (`store`, `add`, `apply`) writes.
 """
 from __future__ import annotations
 
