@@ -395,7 +395,7 @@ class StallingFeed(Feed):
         feed, handler = self, self.server.RequestHandlerClass
 
         class Stalling(handler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 feed.asked.set()
                 feed.release.wait(10)
                 super().do_GET()
