@@ -182,10 +182,12 @@ class ExternalCalendars(MethodView):
     @etags.tagged
     def post(self, data, practitioner_id):
         """Add an external calendar (a feed URL or an uploaded file) whose events block the practitioner"""
-        practitioner = get_or_404(Practitioner, practitioner_id)
-        row = external.add(db.session(), organization_id(), practitioner, data["name"], url=data.get("source_url"),
-                           ics=data.get("ics"), now=clock.now(), http=_http(),
-                           allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+        zone = external.practitioner_zone(get_or_404(Practitioner, practitioner_id))
+        db.end_transaction()  # the fetch and the expansion wait on untrusted content, never with the lock held
+        source = external.prepare(url=data.get("source_url"), ics=data.get("ics"), zone=zone, now=clock.now(),
+                                  http=_http(), allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+        practitioner = get_or_404(Practitioner, practitioner_id)  # again: it may have gone meanwhile
+        row = external.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
         db.session().flush()
         return row
 
@@ -208,11 +210,17 @@ class ExternalCalendarItem(MethodView):
     @etags.tagged
     def patch(self, data, calendar_id):
         """Rename an external calendar, or upload a new version of a file"""
+        result = None
+        if "ics" in data:  # expanded first, with no transaction open; If-Match is checked under the lock below
+            row = _external(calendar_id)
+            zone = external.practitioner_zone(get_or_404(Practitioner, row.practitioner_id))
+            db.end_transaction()
+            result = external.new_version(row, data["ics"], zone, clock.now())
         row = get_for_update(ExternalCalendar, calendar_id, what="external calendar")
         if "name" in data:
             row.name = data["name"]
-        if "ics" in data:
-            external.replace_file(db.session(), row, data["ics"], clock.now())
+        if result is not None:
+            external.replace_file(db.session(), row, data["ics"], result, clock.now())
         db.session().flush()
         return row
 

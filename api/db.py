@@ -1,7 +1,8 @@
 """The request's database session: one transaction per request.
 
-A view commits explicitly once everything it does has succeeded; the teardown
-rolls back whatever was not committed, so a request that fails writes nothing.
+Views work in it and flush; `api.transactions` commits it once a view's answer is a success
+(with the Idempotency-Key's record of that answer), and the teardown rolls back whatever was
+not committed, so a request that fails writes nothing.
 """
 from __future__ import annotations
 
@@ -40,3 +41,17 @@ def _close(_exc=None) -> None:
     if db is not None:
         db.rollback()
         db.close()
+
+
+def end_transaction() -> None:
+    """End the request's transaction before the view waits on something outside the database
+    (fetching and expanding a calendar): on SQLite a write session holds the database's write lock
+    from its first statement (the API key lookup), so every tenant's writes would wait too.
+
+    Only reads (and what a hook committed to keep, such as an idempotency claim) can precede
+    this, so committing loses nothing and keeps what is there; the view reloads what it needs
+    afterwards, in a fresh, short transaction."""
+    current = session()
+    if current.new or current.dirty or current.deleted:
+        raise RuntimeError("end_transaction() with unflushed changes: they would be committed early")
+    current.commit()

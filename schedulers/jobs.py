@@ -19,7 +19,7 @@ import urllib3
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking import clock, external, followups, sweeps, webhooks
-from models import ExternalCalendar, make_engine, make_sessionmaker, writer
+from models import ExternalCalendar, Practitioner, make_engine, make_sessionmaker, writer
 
 from . import lease
 from .config import SchedulerSettings
@@ -150,24 +150,32 @@ def deliver_webhooks(holder: str) -> int:
 def refresh_external_calendars(holder: str) -> int:
     """Fetch practitioners' external calendars by URL (and roll every expansion's horizon on).
 
-    A feed that fails keeps its last good copy; the error shows on the calendar.
+    A feed that fails (or breaks a bound) keeps its last good copy; the error shows on the
+    calendar. Fetching and expanding happen between the fenced transactions, which only read
+    what is due and then store rows already worked out: no lease row or write lock is held
+    while a remote server answers or a rule expands.
     """
     run = runtime(holder)
     with _fenced(run) as db:
         if db is None:
             return 0
-        due = [(row.id, row.source_url) for row in db.scalars(sa.select(ExternalCalendar).where(
-            ExternalCalendar.id.in_(external.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
+        due = [(row.id, row.source_url, row.content, row.expanded_until, row.fetched_at,
+                external.practitioner_zone(db.get(Practitioner, row.practitioner_id)))
+               for row in db.scalars(sa.select(ExternalCalendar).where(
+                   ExternalCalendar.id.in_(external.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
     refreshed = 0
-    for calendar_id, url in due:
+    for calendar_id, url, last_good, expanded_until, fetched_at, zone in due:
         text, error = (external.download(url, run.http, allow_private=run.settings.webhooks_allow_private)
                        if url else (None, None))
+        outcome = external.work_out(text, error, last_good, expanded_until, clock.now(), zone)
         try:
             with _fenced(run) as db:
                 if db is None:
                     break
-                refreshed += external.apply(db, db.get(ExternalCalendar, calendar_id), text, error, clock.now())
-        except Exception:  # e.g. a calendar with too many occurrences: logged, tried again next run
+                row = db.get(ExternalCalendar, calendar_id)
+                if row.archived_at is None and row.fetched_at == fetched_at:  # else changed meanwhile
+                    refreshed += external.apply(db, row, outcome, clock.now())
+        except Exception:  # logged, tried again next run
             log.exception("refreshing external calendar %s failed", calendar_id)
     if due:
         log.info("external calendars: %d of %d refreshed", refreshed, len(due))

@@ -5,17 +5,22 @@ The world's practitioner works Monday to Saturday 09:00-17:00 in London (GMT in 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 
-from models import ExternalBusy
+from api import create_app
+from booking import external
+from migrations import upgrade
+from models import ExternalBusy, make_engine, make_sessionmaker, writer
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
-from .helpers import assert_problem
+from .booking_world import MONDAY, Clock, build_world
+from .helpers import Caller, assert_problem, make_organization
 
 # Weekly on Tuesdays 10:00-11:00 London, four times from 5 January 2027; the 12th is
 # removed (EXDATE) and the 19th moved to 14:00-15:00 (an overridden occurrence).
@@ -217,3 +222,238 @@ def test_busy_times_are_expanded_ahead_in_utc(world, db):
         ("2027-01-26T10:00:00+00:00", timedelta(hours=1)),
     ]
     assert all(s.utcoffset() == timedelta(0) for s, _ in rows)
+
+
+# --- Hostile calendars: every expansion is bounded, every ICS problem is a 422 -----------------------------------
+
+def vcalendar(*lines: str) -> str:
+    return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Test//Hostile//EN", *lines, "END:VCALENDAR", ""])
+
+
+def event(*lines: str, uid: str = "bomb@example.com") -> list[str]:
+    return ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20261201T000000Z", *lines, "END:VEVENT"]
+
+
+ENDLESS = vcalendar(*event("DTSTART:20270105T100000Z", "DTEND:20270105T100001Z", "RRULE:FREQ=SECONDLY"))
+
+
+def in_thread(call, seconds: float):
+    """call() in a thread; fails the test (instead of hanging it) when it takes longer than `seconds`."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 - handed back to the test
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"], time.monotonic() - started
+
+
+def nothing_written(world, db) -> None:
+    assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == 0
+    assert world.caller.get(f"/v1/practitioners/{world.practitioner['id']}/external-calendars").get_json()["data"] == []
+
+
+def test_an_endless_rule_is_refused_naming_the_time_bound_within_seconds(world, db):
+    response, took = in_thread(lambda: world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "ics": ENDLESS}), 20)
+    assert_problem(response, 422, "validation_error")
+    assert f"{external.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["ics"][0]
+    assert took < external.EXPANSION_SECONDS + 5
+    nothing_written(world, db)
+
+
+@pytest.mark.parametrize("marking", ["TRANSP:TRANSPARENT", "STATUS:CANCELLED", "ZERO-LENGTH"])
+def test_free_cancelled_and_zero_length_occurrences_count_against_the_bound(world, db, monkeypatch, marking):
+    monkeypatch.setattr(external, "MAX_OCCURRENCES", 300)
+    end = "DTEND:20270105T100000Z" if marking == "ZERO-LENGTH" else "DTEND:20270105T103000Z"
+    lines = ["DTSTART:20270105T100000Z", end, "RRULE:FREQ=HOURLY"] + ([] if marking == "ZERO-LENGTH" else [marking])
+    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                 json={"name": "Many", "ics": vcalendar(*event(*lines))})
+    assert_problem(response, 422, "validation_error")
+    assert "more than 300 occurrences" in response.get_json()["errors"]["ics"][0]
+    nothing_written(world, db)
+
+
+NESTED = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x"] + ["BEGIN:VEVENT", "BEGIN:X-DEEP"] * 3000
+                     + ["END:X-DEEP", "END:VEVENT"] * 3000 + ["END:VCALENDAR", ""])
+MALFORMED = {
+    "no DTSTART": vcalendar(*event("DTEND:20270105T110000Z", "RRULE:FREQ=WEEKLY")),
+    "DTEND in 9999": vcalendar(*event("DTSTART:20270105T100000Z", "DTEND:99991231T235959Z")),
+    "bad BYDAY": vcalendar(*event("DTSTART:20270105T100000Z", "DTEND:20270105T110000Z", "RRULE:FREQ=WEEKLY;BYDAY=XX")),
+    "bad FREQ": vcalendar(*event("DTSTART:20270105T100000Z", "DTEND:20270105T110000Z", "RRULE:FREQ=SOMETIMES")),
+    "bad DURATION": vcalendar(*event("DTSTART:20270105T100000Z", "DURATION:PXYZ")),
+    "deeply nested components": NESTED,
+}
+
+
+@pytest.mark.parametrize("problem", list(MALFORMED))
+def test_a_malformed_file_is_a_422_naming_the_ics_and_writes_nothing(world, db, problem):
+    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                 json={"name": "Broken", "ics": MALFORMED[problem]})
+    assert_problem(response, 422, "validation_error")
+    assert list(response.get_json()["errors"]) == ["ics"]
+    nothing_written(world, db)
+
+
+@pytest.mark.parametrize("problem", ["bad BYDAY", "deeply nested components"])
+def test_a_malformed_feed_given_at_creation_is_a_422_naming_the_url_and_writes_nothing(world, db, feed, problem):
+    feed.body = MALFORMED[problem]
+    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                 json={"name": "Broken feed", "url": feed.url})
+    assert_problem(response, 422, "validation_error")
+    assert list(response.get_json()["errors"]) == ["url"]
+    nothing_written(world, db)
+
+
+def test_a_malformed_new_version_of_a_file_is_a_422_and_keeps_the_old_one(world):
+    row = upload(world)
+    response = world.caller.patch(f"/v1/external-calendars/{row['id']}", json={"ics": MALFORMED["bad BYDAY"]})
+    assert_problem(response, 422, "validation_error")
+    assert "10:00" not in review_starts(world, "2027-01-05")
+
+
+def test_an_endless_feed_given_at_creation_is_a_422_naming_the_bound(world, db, feed):
+    feed.body = ENDLESS
+    response, _ = in_thread(lambda: world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "url": feed.url}), 20)
+    assert_problem(response, 422, "validation_error")
+    assert f"{external.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["url"][0]
+    nothing_written(world, db)
+
+
+def test_a_feed_that_turns_into_a_bomb_is_an_error_on_refresh_and_the_last_good_copy_stays(world, db, feed, refresh):
+    created = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                                json={"name": "Hospital", "url": feed.url}).get_json()
+    busy_before = db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy))
+    feed.body = ENDLESS
+    world.clock.advance(minutes=16)
+    refreshed, took = in_thread(refresh, 20)
+    assert refreshed == 0 and took < external.EXPANSION_SECONDS + 5
+    shown = world.caller.get(f"/v1/external-calendars/{created['id']}").get_json()
+    assert shown["status"] == "error" and f"{external.EXPANSION_SECONDS:g} s" in shown["last_error"]
+    assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == busy_before == 4
+    assert "10:00" not in review_starts(world, "2027-01-05")
+
+
+def test_a_file_that_starts_past_the_horizon_is_bounded_when_the_scheduler_rolls_it_on(world, db, refresh):
+    first = (world.clock.now + external.HORIZON + timedelta(days=2)).strftime("%Y%m%dT%H%M%SZ")
+    later = vcalendar(*event(f"DTSTART:{first}", f"DTEND:{first}", "RRULE:FREQ=SECONDLY"))
+    row = upload(world, later)  # nothing falls in the window yet
+    assert row["status"] == "ok"
+    world.clock.advance(days=31)  # the horizon now reaches the bomb
+    refreshed, took = in_thread(refresh, 20)
+    assert refreshed == 0 and took < external.EXPANSION_SECONDS + 5
+    shown = world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()
+    assert shown["status"] == "error" and f"{external.EXPANSION_SECONDS:g} s" in shown["last_error"]
+    assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == 0
+    world.clock.advance(minutes=1)
+    _, took = in_thread(refresh, 20)
+    assert took < 1  # not expanded again on every run: it waits like a failing URL
+
+
+# --- No transaction is open while a feed is fetched or a calendar expanded -------------------------------------
+
+@pytest.fixture
+def on_file(tmp_path):
+    """An app on a SQLite file of its own, so the write lock is real (the other tests share one connection)."""
+    url = f"sqlite:///{tmp_path / 'calendars.sqlite3'}"
+    upgrade(url)
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "RATE_LIMIT_ENABLED": False,
+                      "WEBHOOKS_ALLOW_PRIVATE": True})
+    probe = sa.create_engine(url, connect_args={"timeout": 1})  # gives up on the write lock after 1 s
+    yield app, url, probe
+    probe.dispose()
+    app.extensions["db_engine"].dispose()
+
+
+def other_writer_can_write(probe) -> bool:
+    """Whether a write from outside the app (the scheduler's lease row) gets the SQLite write lock now."""
+    try:
+        with probe.begin() as connection:
+            connection.execute(sa.text("UPDATE scheduler_leases SET holder = holder"))
+            connection.execute(sa.text("UPDATE organizations SET name = name"))
+        return True
+    except sa.exc.OperationalError:  # database is locked
+        return False
+
+
+class StallingFeed(Feed):
+    """Answers only once the test lets it (or after 10 s): a feed that trickles or hangs."""
+
+    def __init__(self):
+        self.asked, self.release = threading.Event(), threading.Event()
+        super().__init__()
+        feed, handler = self, self.server.RequestHandlerClass
+
+        class Stalling(handler):
+            def do_GET(self):
+                feed.asked.set()
+                feed.release.wait(10)
+                super().do_GET()
+
+        self.server.RequestHandlerClass = Stalling
+
+
+def test_a_stalling_feed_at_creation_does_not_hold_up_another_organizations_writes(on_file):
+    app, _, probe = on_file
+    world = build_world(make_organization(app, app.test_client(), "Slow feed"), Clock(MONDAY))
+    rival = make_organization(app, app.test_client(), "Rival")
+    feed = StallingFeed()
+    try:
+        caller = Caller(app, app.test_client(), world.caller.token, world.caller.organization_id)
+        posting = threading.Thread(target=lambda: feed.__dict__.setdefault("answer", caller.post(
+            f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+            json={"name": "Hospital", "url": feed.url})), daemon=True)
+        posting.start()
+        assert feed.asked.wait(10)
+        started = time.monotonic()
+        clinic = rival.client.post("/v1/clinics", headers={"Authorization": f"Bearer {rival.token}"},
+                                   json={"name": "Elsewhere", "timezone": "Europe/Paris", "opening_hours": []})
+        took = time.monotonic() - started
+        assert other_writer_can_write(probe)
+        feed.release.set()
+        posting.join(20)
+        assert clinic.status_code == 201, clinic.get_json()
+        assert took < 2, f"the rival's write waited {took:.1f} s for the feed"
+        assert feed.answer.status_code == 201, feed.answer.get_json()
+        assert feed.answer.get_json()["status"] == "ok"
+    finally:
+        feed.release.set()
+        feed.server.shutdown()
+        feed.server.server_close()
+
+
+def test_the_scheduler_expands_with_no_transaction_open(on_file, monkeypatch):
+    app, url, probe = on_file
+    world = build_world(make_organization(app, app.test_client(), "Rolling"), Clock(MONDAY))
+    row = upload(world)
+    with probe.begin() as connection:  # due for rolling on
+        connection.execute(sa.text("UPDATE external_calendars SET expanded_until = :old"),
+                           {"old": "2000-01-01 00:00:00.000000"})
+    seen = []
+    real = external.occurrences
+
+    def probing(*args):
+        seen.append(other_writer_can_write(probe))
+        return real(*args)
+
+    monkeypatch.setattr(external, "occurrences", probing)
+    settings = SchedulerSettings(database_url=url, webhooks_allow_private=True)
+    engine = make_engine(url)
+    try:
+        jobs.register("test-expansion", settings, sessions=make_sessionmaker(writer(engine)))
+        assert jobs.keep_lease("test-expansion")
+        assert jobs.refresh_external_calendars("test-expansion") == 1
+    finally:
+        engine.dispose()
+    assert seen == [True], "the lease row and the write lock must be free while a calendar expands"
+    assert world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()["status"] == "ok"
