@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test install install-test openapi migrate clean bench load
+.PHONY: run test test-fast install install-test openapi migrate clean bench load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: migrate
 # SQLite always; PostgreSQL too when TEST_POSTGRES_URL is set or a local server answers.
 test: install-test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The fast tier (about 2 minutes): SQLite only, no real processes, load or fuzzing.
+test-fast: install-test
+	TEST_BACKENDS=sqlite $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 openapi: install
 	$(BIN)/flask --app wsgi openapi write openapi/openapi.json

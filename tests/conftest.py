@@ -38,9 +38,21 @@ def _postgres_admin_url() -> str | None:
         return None
 
 
+BACKENDS = [name for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name]
+# Real processes (gunicorn, the scheduler), load and fuzzing: the slow tier, left out by `make test-fast`.
+SLOW_MODULES = {"test_races", "test_scheduler_process", "test_load", "test_serve", "test_schemathesis",
+                "test_hostile_tenant"}
+
+
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True, scope="session")
+        metafunc.parametrize("backend", BACKENDS, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
