@@ -267,7 +267,10 @@ class PatientPastSessions(MethodView):
         """Record a past treatment
 
         It counts for the minimum interval, the course cap and the consultation
-        rule exactly like a session booked here.
+        rule exactly like a session booked here. A microneedling session closer than
+        the minimum interval to a booked appointment or live hold of the patient is a
+        422 `interval_too_short`: `conflicts` names each (`appointment_id` or `hold_id`)
+        with the `earliest_start` it could be moved to; reschedule or cancel it first.
         """
         session = record_past_session(db.session(), organization_id(), patient_id, **data)
         db.session().commit()

@@ -80,6 +80,42 @@ def check_interval(previous: list[datetime], start: datetime, min_days: int | No
         )
 
 
+@dataclass(frozen=True)
+class Booked:
+    """A session still to come (a booked appointment or a live hold), with its own minimum interval."""
+
+    starts_at: datetime
+    min_interval_days: int | None
+    appointment_id: str | None = None
+    hold_id: str | None = None
+
+
+def check_recorded_session(performed_at: datetime, booked: list[Booked], sessions: list[datetime]) -> None:
+    """Rule 5 seen from a session recorded after the fact: every booked session must stay at
+    least its minimum from it. `sessions`: every session start of the patient, the booked ones
+    included. A refusal names each booked session too close and the earliest it could move to."""
+    conflicts = []
+    for session in booked:
+        try:
+            check_interval([performed_at], session.starts_at, session.min_interval_days)
+        except IntervalTooShort:
+            others = list(sessions)
+            others.remove(session.starts_at)
+            try:
+                check_interval([*others, performed_at], session.starts_at, session.min_interval_days)
+            except IntervalTooShort as refusal:
+                earliest = refusal.facts["earliest_start"]
+            conflicts.append({**({"appointment_id": session.appointment_id} if session.appointment_id else {}),
+                              **({"hold_id": session.hold_id} if session.hold_id else {}),
+                              "starts_at": session.starts_at, "earliest_start": earliest})
+    if conflicts:
+        raise IntervalTooShort(
+            "A session on this date is closer than the minimum interval to a booked session; "
+            "reschedule or cancel it first.",
+            earliest_start=conflicts[0]["earliest_start"], conflicting_starts=[performed_at], conflicts=conflicts,
+        )
+
+
 def check_consultation(*, needs_consultation: bool, consultations: list[datetime], start: datetime,
                        valid_days: int | None) -> None:
     """Rule 1: the first session of a course needs a completed consultation before it."""

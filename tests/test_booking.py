@@ -276,8 +276,11 @@ def held_by_someone_else_after_lengthening(w):
 # --- interval_too_short
 
 def past_session_ten_days_before(w):
+    # Not from a hold: a past session inside a held or booked session's interval is itself
+    # refused (test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it).
     w.consulted()
-    return Case(break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18)))
+    return Case(break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18)),
+                origin={"starts_at": w.at(40)})
 
 
 def session_ten_days_later_at_another_clinic(w):
@@ -507,7 +510,7 @@ REFUSALS = [
     (409, "slot_unavailable", practitioner_taken_after_lengthening, PATHS),
     (409, "slot_unavailable", patient_taken_after_lengthening, PATHS),
     (409, "slot_unavailable", held_by_someone_else_after_lengthening, PATHS),
-    (422, "interval_too_short", past_session_ten_days_before, PATHS),
+    (422, "interval_too_short", past_session_ten_days_before, NOT_FROM_HOLD),
     (422, "interval_too_short", session_ten_days_later_at_another_clinic, NOT_FROM_HOLD),
     (422, "interval_too_short", own_live_hold_at_another_clinic, NOT_FROM_HOLD),
     (422, "interval_too_short", interval_raised_over_another_clinics_session, PATHS),
@@ -931,6 +934,42 @@ def test_a_past_session_ten_days_ago_sets_the_earliest_start(world, db):
                    "interval_too_short")
     assert instant(body["earliest_start"]) == instant(at(18))
     assert world.book(starts_at=body["earliest_start"])["status"] == "booked"
+
+
+def record_past(w: World, performed_at: str, treatment_type=None):
+    return w.caller.post(f"/v1/patients/{w.patient['id']}/past-sessions", json={
+        "treatment_type_id": (treatment_type or w.microneedling)["id"], "performed_at": performed_at})
+
+
+def test_a_past_session_inside_a_booked_sessions_interval_is_refused_naming_it(world, db):
+    world.consulted()
+    booked = world.book(starts_at=world.at(10))
+    body = refused(db, world, lambda: record_past(world, world.at(-5)), 422, "interval_too_short")
+    # The booked session could move to 28 days after the past one at the earliest.
+    assert body["conflicts"] == [{"appointment_id": booked["id"], "starts_at": booked["starts_at"],
+                                  "earliest_start": at(23)}]
+    assert body["earliest_start"] == at(23)
+    assert "reschedule" in body["detail"]
+
+
+def test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it(world, db):
+    world.consulted()
+    held = world.hold(starts_at=world.at(3))
+    body = refused(db, world, lambda: record_past(world, world.at(-20)), 422, "interval_too_short")
+    assert [c.get("hold_id") for c in body["conflicts"]] == [held["id"]]
+    assert body["earliest_start"] == at(8)
+
+
+def test_a_past_session_clear_of_every_booked_interval_is_recorded(world, db):
+    world.consulted()
+    world.book(starts_at=world.at(10))
+    past_session(world, world.at(-18))  # 28 days before the booked session: allowed
+    past_session(world, world.at(-5), treatment_type=world.consultation)  # a consultation is no session
+    other = patient(world)
+    cancelled = world.book(patient_id=other["id"], starts_at=world.at(2))
+    ok(act(world, cancelled, "cancel", reason="patient_request"))
+    world.book(patient_id=other["id"], starts_at=world.at(1), treatment_type_id=world.review["id"])
+    past_session(world, world.at(-5), other["id"])  # a cancelled session and a review do not count
 
 
 def test_past_sessions_count_for_the_course_cap(world, db):
