@@ -91,3 +91,9 @@ class NotQualified(DomainError):
 
 class AreaNotAllowed(DomainError):
     code = "area_not_allowed"
+
+
+class CourseAlreadyActive(DomainError):
+    """A patient has at most one active course per treatment type; `course_id` names it."""
+
+    code = "course_already_active"

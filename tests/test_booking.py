@@ -883,6 +883,44 @@ def test_completing_sessions_counts_them_and_completes_the_course_at_its_cap(wor
         starts_at=world.at(60), course_id=c["id"])), 422, "course_complete")
 
 
+def test_a_second_active_course_of_one_treatment_type_is_a_409_naming_the_first(world, db):
+    first = course(world, indication="acne_scars")
+    body = refused(db, world, lambda: world.caller.post(f"/v1/patients/{world.patient['id']}/courses", json={
+        "treatment_type_id": world.microneedling["id"], "indication": "stretch_marks"}), 409, "course_already_active")
+    assert body["course_id"] == first["id"]
+    # Another patient, or a closed second course, is no clash.
+    world.caller.make_course(patient(world)["id"], world.microneedling["id"])
+    closed = course(world, status="closed")
+    assert closed["status"] == "closed"
+
+
+def test_without_course_id_every_session_counts_on_the_one_active_course(world, db, clock):
+    """With two active courses a booking without course_id counted on no cap (issue #12)."""
+    world.consulted()
+    capped = course(world, max_sessions=1)
+    refused(db, world, lambda: world.caller.post(f"/v1/patients/{world.patient['id']}/courses", json={
+        "treatment_type_id": world.microneedling["id"], "indication": "other_scars"}), 409, "course_already_active")
+    assert world.book()["course_id"] == capped["id"]
+    refused(db, world, lambda: world.caller.post("/v1/appointments", json=world.slot(starts_at=world.at(30))),
+            422, "course_complete")
+    answer = get(world, f"/v1/availability?clinic_id={world.clinic['id']}&treatment_type_id="
+                        f"{world.microneedling['id']}&patient_id={world.patient['id']}"
+                        f"&start={world.at(30, hour=0)}&end={world.at(31, hour=0)}".replace("+", "%2B"))
+    assert answer["data"] == [] and answer["reason"]["code"] == "course_complete"
+
+
+def test_a_course_is_reopened_only_while_no_other_of_its_type_is_active(world, db):
+    first = course(world)
+    ok(world.caller.patch(f"/v1/courses/{first['id']}", json={"status": "closed"}))
+    second = course(world, indication="stretch_marks")
+    body = refused(db, world, lambda: world.caller.patch(f"/v1/courses/{first['id']}", json={"status": "active"}),
+                   409, "course_already_active")
+    assert body["course_id"] == second["id"]
+    ok(world.caller.patch(f"/v1/courses/{second['id']}", json={"notes": "still the one"}))
+    ok(world.caller.patch(f"/v1/courses/{second['id']}", json={"status": "closed"}))
+    assert ok(world.caller.patch(f"/v1/courses/{first['id']}", json={"status": "active"}))["status"] == "active"
+
+
 def test_a_completed_review_does_not_count_on_a_course(world, clock):
     world.consulted()
     c = course(world)
