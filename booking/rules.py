@@ -175,6 +175,30 @@ def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list
     return assigned, blocking
 
 
+def assign_units(uses: list[tuple[str, datetime, datetime]], capacity: int
+                 ) -> tuple[dict[str, int], list[list[str]]]:
+    """Give each use (key, start, end) a unit 1..capacity that no overlapping use holds.
+
+    Taken in order of start, each use gets the lowest free unit: on intervals this needs no
+    more units than the most uses at one instant, so it fails exactly when more than
+    `capacity` overlap. Returns ({key: unit}, clashes): each clash is a use that found no
+    unit with the uses holding every unit at its start.
+    """
+    units: dict[str, int] = {}
+    clashes: list[list[str]] = []
+    holding: list[tuple[datetime, str]] = []  # (end, key) of the uses holding a unit
+    for key, start, end in sorted(uses, key=lambda u: (u[1], u[2], u[0])):
+        holding = [(e, k) for e, k in holding if e > start]
+        taken = {units[k] for _, k in holding}
+        free = [n for n in range(1, capacity + 1) if n not in taken]
+        if free:
+            units[key] = free[0]
+            holding.append((end, key))
+        else:
+            clashes.append([k for _, k in holding] + [key])
+    return units, clashes
+
+
 def need_key(need: Need) -> str:
     return f"{need.resource}@{need.starts_at.isoformat()}"
 

@@ -1103,6 +1103,77 @@ def test_devices_are_counted_per_clinic(admin, clock, db, devices):
         assert ok(w.caller.post("/v1/appointments", json=target), 201)["status"] == "booked"
 
 
+def set_devices(w: World, count):
+    return w.caller.patch(f"/v1/clinics/{w.clinic['id']}", json={"device_count": count})
+
+
+def device_claims(db, w: World) -> list[tuple[str, str | None, str | None]]:
+    """(unit, appointment_id, hold_id) of the clinic's device claims."""
+    db.expire_all()
+    return sorted(db.execute(sa.select(Claim.resource, Claim.appointment_id, Claim.hold_id).where(
+        Claim.resource.like(f"device:{w.clinic['id']}#%"))).all())
+
+
+def needling_side_by_side(w: World):
+    """A booked session needling 10:30-11:00 and a second patient's slot needling 10:40-11:10."""
+    w.consulted()
+    p2, other = practitioner(w), patient(w)
+    first = w.book()
+    second = w.slot(patient_id=other["id"], practitioner_id=p2["id"], room_id=w.rooms[1]["id"],
+                    starts_at=w.at(hour=10, minute=10))
+    return first, second
+
+
+def test_switching_devices_on_gives_every_live_booking_its_device_claim(world, db):
+    first, second = needling_side_by_side(world)
+    assert ok(set_devices(world, 1))["device_count"] == 1
+    assert device_claims(db, world) == [(f"device:{world.clinic['id']}#1", first["id"], None)]
+    body = refused(db, world, lambda: world.caller.post("/v1/appointments", json=second), 409, "slot_unavailable")
+    assert conflict_resources(body) == {"device"}
+    assert {c.get("appointment_id") for c in body["conflicts"]} == {first["id"]}
+
+
+def test_switching_devices_on_below_what_bookings_use_is_a_409_naming_them(world, db):
+    first, second = needling_side_by_side(world)
+    held = world.hold(**{k: v for k, v in second.items() if k in RESCHEDULABLE or k == "patient_id"})
+    before = written(db, world)
+    body = assert_problem(set_devices(world, 1), 409, "device_count_too_low")
+    assert written(db, world) == before and get(world, f"/v1/clinics/{world.clinic['id']}")["device_count"] is None
+    assert body["devices_needed"] == 2
+    assert [(c.get("appointment_id"), c.get("hold_id")) for c in body["conflicts"]] == [
+        (first["id"], None), (None, held["id"])]
+    assert body["conflicts"][0]["starts_at"] == first["procedure_starts_at"]
+    assert ok(set_devices(world, 2))["device_count"] == 2
+    assert [(a, h) for _, a, h in device_claims(db, world)] == [(first["id"], None), (None, held["id"])]
+    assert_problem(set_devices(world, 0), 409, "device_count_too_low")
+
+
+def test_lowering_device_count_below_what_bookings_use_is_a_409(admin, clock, db):
+    w = build_world(admin, clock, device_count=2)
+    first, second = needling_side_by_side(w)
+    ok(w.caller.post("/v1/appointments", json=second), 201)
+    body = assert_problem(set_devices(w, 1), 409, "device_count_too_low")
+    assert len(body["conflicts"]) == 2
+    assert get(w, f"/v1/clinics/{w.clinic['id']}")["device_count"] == 2
+
+
+def test_a_cancelled_or_past_booking_does_not_hold_a_device_when_devices_are_counted(world, db, clock):
+    first, second = needling_side_by_side(world)
+    ok(act(world, first, "cancel", reason="patient_request"))
+    ok(set_devices(world, 1))
+    assert device_claims(db, world) == []
+    assert ok(world.caller.post("/v1/appointments", json=second), 201)["status"] == "booked"
+
+
+def test_switching_devices_off_drops_their_claims(admin, clock, db):
+    w = build_world(admin, clock, device_count=1)
+    first, second = needling_side_by_side(w)
+    assert len(device_claims(db, w)) == 1
+    assert ok(set_devices(w, None))["device_count"] is None
+    assert device_claims(db, w) == []
+    assert ok(w.caller.post("/v1/appointments", json=second), 201)["status"] == "booked"
+
+
 # =========================================================================== time zones
 
 DST_CHANGES = [
