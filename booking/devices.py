@@ -68,7 +68,7 @@ def _live_bookings(db: Session, clinic: Clinic, now: datetime) -> list:
         with db.begin_nested():
             return [row for query in queries for row in db.scalars(query)]
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+        if "55P03" in (getattr(exc.orig, "sqlstate", None), getattr(exc.orig, "pgcode", None)):  # lock_not_available
             raise _changing() from exc
         raise
 
@@ -85,7 +85,8 @@ def _device_needs(db: Session, clinic: Clinic, booking, count: int | None):
 
 def _too_low(clinic: Clinic, count: int, clashes: list[list[str]], uses: dict) -> DeviceCountTooLow:
     involved = sorted({k for clash in clashes for k in clash}, key=lambda k: (uses[k][1], k))
-    needed = max(len(clash) for clash in clashes)
+    spans = [(k, s, e) for k, (_, s, e) in uses.items()]
+    needed = max(rules.assign_units(spans, len(spans))[0].values())  # the most needlings at once
     conflicts = []
     for key in involved:
         booking, start, end = uses[key]
