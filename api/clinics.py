@@ -4,6 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
+from booking import clock, devices
 from booking.errors import InUse, InvalidInput
 from booking.weekly import Shift, check_timezone, check_week
 from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
@@ -117,11 +118,21 @@ class ClinicItem(MethodView):
     @blp.arguments(ClinicSchema(partial=True))
     @blp.response(200, ClinicSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     @etags.conditional
     @etags.tagged
     def patch(self, data, clinic_id):
-        """Update a clinic; lists given replace the old ones"""
-        clinic = apply(get_for_update(Clinic, clinic_id), data)
+        """Update a clinic; lists given replace the old ones
+
+        Changing `device_count` gives every live booking at the clinic its device unit at
+        once; a count that booked needlings already exceed is a 409 `device_count_too_low`
+        whose `conflicts` name them (`devices_needed` says how many overlap). A 409
+        `bookings_changing` means a booking there was being changed at that instant: retry.
+        """
+        clinic = get_for_update(Clinic, clinic_id)
+        if "device_count" in data and data["device_count"] != clinic.device_count:
+            devices.set_device_count(db.session(), clinic, data["device_count"], clock.now())
+        clinic = apply(clinic, data)
         if "timezone" in data:
             from .practitioners import check_practitioner_weeks
 

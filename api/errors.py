@@ -42,6 +42,9 @@ DOMAIN_STATUS = {
     "slot_unavailable": 409,
     "invalid_transition": 409,
     "hold_expired": 410,
+    "course_already_active": 409,
+    "device_count_too_low": 409,
+    "bookings_changing": 409,
 }  # every other domain code (the clinical rules) is a 422
 
 

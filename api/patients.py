@@ -5,8 +5,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
-from booking import clock, context
-from booking.courses import course_defaults
+from booking import clock, context, courses
 from booking.history import record_past_session
 from booking.errors import InvalidInput
 from booking.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
@@ -198,16 +197,19 @@ class PatientCourses(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @etags.tagged
     def post(self, data, patient_id):
-        """Open a treatment course (the cap defaults from the indication)"""
+        """Open a treatment course (the cap defaults from the indication)
+
+        A patient has at most one active course per treatment type, so that every session
+        counts on a cap: opening a second is a 409 `course_already_active` naming the
+        active one (`course_id`); complete or close it first.
+        """
         patient = get_or_404(Patient, patient_id)
         treatment_type = db.session().scalar(
             scoped(TreatmentType).where(TreatmentType.id == data["treatment_type_id"])
         )
         if treatment_type is None:
             raise InvalidInput({"treatment_type_id": ["Unknown treatment type."]})
-        values = course_defaults(treatment_type.kind, treatment_type.max_sessions, data)
-        course = Course(organization_id=organization_id(), patient_id=patient.id, **values)
-        db.session().add(course)
+        course = courses.open_course(db.session(), organization_id(), patient, treatment_type, data)
         db.session().flush()
         return _progress(course)
 
@@ -226,18 +228,16 @@ class CourseItem(MethodView):
     @blp.arguments(CourseUpdateSchema(partial=True))
     @blp.response(200, CourseSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     @etags.conditional
     @etags.tagged
     def patch(self, data, course_id):
-        """Change a course's indication, cap, status or notes"""
-        course = get_for_update(Course, course_id)
-        treatment_type = db.session().get(TreatmentType, course.treatment_type_id)
-        current = {f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days",
-                                                    "status", "notes")}
-        values = course_defaults(treatment_type.kind, treatment_type.max_sessions,
-                                 {**current, **data, "treatment_type_id": course.treatment_type_id})
-        for field, value in values.items():
-            setattr(course, field, value)
+        """Change a course's indication, cap, status or notes
+
+        Reopening a course (`status: active`) while another of its treatment type is active
+        is a 409 `course_already_active` naming that one.
+        """
+        course = courses.change_course(db.session(), get_for_update(Course, course_id), data)
         db.session().flush()
         return _progress(course)
 
@@ -267,7 +267,10 @@ class PatientPastSessions(MethodView):
         """Record a past treatment
 
         It counts for the minimum interval, the course cap and the consultation
-        rule exactly like a session booked here.
+        rule exactly like a session booked here. A microneedling session closer than
+        the minimum interval to a booked appointment or live hold of the patient is a
+        422 `interval_too_short`: `conflicts` names each (`appointment_id` or `hold_id`)
+        with the `earliest_start` it could be moved to; reschedule or cancel it first.
         """
         session = record_past_session(db.session(), organization_id(), patient_id, **data)
         db.session().flush()

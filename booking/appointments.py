@@ -52,8 +52,14 @@ class _Plan:
     claims: list[tuple[str, datetime, datetime]]
 
 
-def _load(db: Session, org: str, model, object_id: str | None, field: str):
-    found = db.scalar(sa.select(model).where(model.id == object_id, model.organization_id == org))
+def _load(db: Session, org: str, model, object_id: str | None, field: str, *, share: bool = False):
+    query = sa.select(model).where(model.id == object_id, model.organization_id == org)
+    if share:
+        # FOR KEY SHARE: bookings never wait for each other, but one waits for a change of the
+        # clinic's device count (booking/devices.py) and then reads the count it set, fresh
+        # (populate_existing: a hold or appointment loaded before brought the clinic along).
+        query = query.with_for_update(read=True, key_share=True).execution_options(populate_existing=True)
+    found = db.scalar(query)
     if found is None or getattr(found, "archived_at", None) is not None:
         raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
     return found
@@ -71,7 +77,7 @@ def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -
 def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
                  exclude_appointment: str | None = None, exclude_hold: str | None = None) -> _Plan:
     treatment_type = _load(db, org, TreatmentType, req.treatment_type_id, "treatment_type_id")
-    clinic = _load(db, org, Clinic, req.clinic_id, "clinic_id")
+    clinic = _load(db, org, Clinic, req.clinic_id, "clinic_id", share=True)
     practitioner = _load(db, org, Practitioner, req.practitioner_id, "practitioner_id")
     room = _load(db, org, Room, req.room_id, "room_id")
     # Lock the patient row: one booking at a time per patient keeps the interval

@@ -1,7 +1,13 @@
 """Course caps (rule 6): defaults from the indication, bounded by the treatment type."""
 from __future__ import annotations
 
-from .errors import InvalidInput
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import Course, Patient, TreatmentType
+
+from .errors import CourseAlreadyActive, InvalidInput
 from .vocabulary import INDICATIONS
 
 
@@ -31,3 +37,53 @@ def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
     if type_cap is not None and values["max_sessions"] > type_cap:
         raise InvalidInput({"max_sessions": [f"Must not exceed the treatment type's cap of {type_cap}."]})
     return values
+
+
+def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict) -> Course:
+    course = Course(organization_id=org, patient_id=patient.id,
+                    **course_defaults(treatment_type.kind, treatment_type.max_sessions, data))
+    _save(db, course, add=True)
+    return course
+
+
+def change_course(db: Session, course: Course, data: dict) -> Course:
+    treatment_type = db.get(TreatmentType, course.treatment_type_id)
+    current = {f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days",
+                                                "status", "notes")}
+    values = course_defaults(treatment_type.kind, treatment_type.max_sessions,
+                             {**current, **data, "treatment_type_id": course.treatment_type_id})
+    with db.no_autoflush:
+        for field, value in values.items():
+            setattr(course, field, value)
+        _save(db, course)
+    return course
+
+
+def _save(db: Session, course: Course, *, add: bool = False) -> None:
+    """One active course per patient and treatment type (rule 6): with two, a session booked
+    without `course_id` would count on neither cap. The check names the active course; the
+    partial unique index uq_courses_one_active refuses what a concurrent writer slipped in."""
+    if course.status == "active":
+        with db.no_autoflush:
+            active = _other_active(db, course)
+        if active:
+            raise _already(active)
+    try:
+        with db.begin_nested():
+            if add:
+                db.add(course)
+            db.flush()
+    except IntegrityError as exc:
+        raise _already(_other_active(db, course)) from exc
+
+
+def _other_active(db: Session, course: Course) -> str | None:
+    return db.scalar(sa.select(Course.id).where(
+        Course.patient_id == course.patient_id, Course.treatment_type_id == course.treatment_type_id,
+        Course.status == "active", *([Course.id != course.id] if course.id else [])))
+
+
+def _already(course_id: str | None) -> CourseAlreadyActive:
+    return CourseAlreadyActive(
+        "The patient already has an active course of this treatment type; complete or close it first.",
+        course_id=course_id)

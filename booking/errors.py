@@ -91,3 +91,21 @@ class NotQualified(DomainError):
 
 class AreaNotAllowed(DomainError):
     code = "area_not_allowed"
+
+
+class CourseAlreadyActive(DomainError):
+    """A patient has at most one active course per treatment type; `course_id` names it."""
+
+    code = "course_already_active"
+
+
+class DeviceCountTooLow(DomainError):
+    """More needlings overlap than the new device count; `conflicts` lists them."""
+
+    code = "device_count_too_low"
+
+
+class BookingsChanging(DomainError):
+    """Another request is changing a booking the change must account for; retry."""
+
+    code = "bookings_changing"

@@ -6,15 +6,16 @@ like sessions booked here.
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Course, PastSession, Patient, TreatmentType
+from models import Appointment, Clinic, Course, Hold, PastSession, Patient, TreatmentType
 
-from . import clock
+from . import clock, context, rules
 from .appointments import count_session
-from .errors import InvalidInput, NotFound
+from .errors import IntervalTooShort, InvalidInput, NotFound
 
 
 def record_past_session(db: Session, org: str, patient_id: str, *, treatment_type_id: str,
@@ -28,7 +29,8 @@ def record_past_session(db: Session, org: str, patient_id: str, *, treatment_typ
         TreatmentType.id == treatment_type_id, TreatmentType.organization_id == org))
     if treatment_type is None:
         raise InvalidInput({"treatment_type_id": [f"Unknown id '{treatment_type_id}'."]})
-    if performed_at >= clock.now():
+    now = clock.now()
+    if performed_at >= now:
         raise InvalidInput({"performed_at": ["Must be in the past."]})
     course = None
     if course_id is not None:
@@ -37,6 +39,10 @@ def record_past_session(db: Session, org: str, patient_id: str, *, treatment_typ
             raise InvalidInput({"course_id": [f"Unknown course '{course_id}' for this patient."]})
         if course.treatment_type_id != treatment_type.id:
             raise InvalidInput({"course_id": ["The course is for another treatment type."]})
+    if treatment_type.kind == rules.SESSION_KIND:
+        # Under the patient's lock taken above, like a booking: of a booking and a record
+        # racing for the same weeks, the second sees the first.
+        _check_booked_sessions(db, patient.id, performed_at, now)
     session = PastSession(organization_id=org, patient_id=patient.id, treatment_type_id=treatment_type.id,
                           course_id=course_id, performed_at=performed_at, provider=provider, notes=notes)
     db.add(session)
@@ -44,3 +50,21 @@ def record_past_session(db: Session, org: str, patient_id: str, *, treatment_typ
         count_session(course, performed_at)
     db.flush()
     return session
+
+
+def _check_booked_sessions(db: Session, patient_id: str, performed_at: datetime, now: datetime) -> None:
+    """A session recorded inside a booked session's minimum interval would break rule 5 for it."""
+    kind = TreatmentType.kind == rules.SESSION_KIND
+    appointments = sa.select(Appointment.starts_at, TreatmentType.min_interval_days, Appointment.id,
+                             sa.null(), Clinic.timezone).join(TreatmentType).join(Clinic).where(
+        Appointment.patient_id == patient_id, Appointment.status.in_(("booked", "checked_in")), kind)
+    holds = sa.select(Hold.starts_at, TreatmentType.min_interval_days, sa.null(), Hold.id,
+                      Clinic.timezone).join(TreatmentType).join(Clinic).where(
+        Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now, kind)
+    rows = db.execute(sa.union_all(appointments, holds)).all()
+    booked = [rules.Booked(start, days, appointment_id, hold_id) for start, days, appointment_id, hold_id, _ in rows]
+    try:
+        rules.check_recorded_session(performed_at, booked, context.patient_sessions(db, patient_id, now))
+    except IntervalTooShort as error:
+        first = next(r for r in rows if error.facts["conflicts"][0]["starts_at"] == r[0])
+        raise error.localized(ZoneInfo(first[4])) from None

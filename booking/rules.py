@@ -80,6 +80,42 @@ def check_interval(previous: list[datetime], start: datetime, min_days: int | No
         )
 
 
+@dataclass(frozen=True)
+class Booked:
+    """A session still to come (a booked appointment or a live hold), with its own minimum interval."""
+
+    starts_at: datetime
+    min_interval_days: int | None
+    appointment_id: str | None = None
+    hold_id: str | None = None
+
+
+def check_recorded_session(performed_at: datetime, booked: list[Booked], sessions: list[datetime]) -> None:
+    """Rule 5 seen from a session recorded after the fact: every booked session must stay at
+    least its minimum from it. `sessions`: every session start of the patient, the booked ones
+    included. A refusal names each booked session too close and the earliest it could move to."""
+    conflicts = []
+    for session in booked:
+        try:
+            check_interval([performed_at], session.starts_at, session.min_interval_days)
+        except IntervalTooShort:
+            others = list(sessions)
+            others.remove(session.starts_at)
+            try:
+                check_interval([*others, performed_at], session.starts_at, session.min_interval_days)
+            except IntervalTooShort as refusal:
+                earliest = refusal.facts["earliest_start"]
+            conflicts.append({**({"appointment_id": session.appointment_id} if session.appointment_id else {}),
+                              **({"hold_id": session.hold_id} if session.hold_id else {}),
+                              "starts_at": session.starts_at, "earliest_start": earliest})
+    if conflicts:
+        raise IntervalTooShort(
+            "A session on this date is closer than the minimum interval to a booked session; "
+            "reschedule or cancel it first.",
+            earliest_start=conflicts[0]["earliest_start"], conflicting_starts=[performed_at], conflicts=conflicts,
+        )
+
+
 def check_consultation(*, needs_consultation: bool, consultations: list[datetime], start: datetime,
                        valid_days: int | None) -> None:
     """Rule 1: the first session of a course needs a completed consultation before it."""
@@ -137,6 +173,30 @@ def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list
         else:  # also a pool of no units (a clinic counting 0 devices): never free
             blocking += in_pool or [Busy(need.resource, need.starts_at, need.ends_at)]
     return assigned, blocking
+
+
+def assign_units(uses: list[tuple[str, datetime, datetime]], capacity: int
+                 ) -> tuple[dict[str, int], list[list[str]]]:
+    """Give each use (key, start, end) a unit 1..capacity that no overlapping use holds.
+
+    Taken in order of start, each use gets the lowest free unit: on intervals this needs no
+    more units than the most uses at one instant, so it fails exactly when more than
+    `capacity` overlap. Returns ({key: unit}, clashes): each clash is a use that found no
+    unit with the uses holding every unit at its start.
+    """
+    units: dict[str, int] = {}
+    clashes: list[list[str]] = []
+    holding: list[tuple[datetime, str]] = []  # (end, key) of the uses holding a unit
+    for key, start, end in sorted(uses, key=lambda u: (u[1], u[2], u[0])):
+        holding = [(e, k) for e, k in holding if e > start]
+        taken = {units[k] for _, k in holding}
+        free = [n for n in range(1, capacity + 1) if n not in taken]
+        if free:
+            units[key] = free[0]
+            holding.append((end, key))
+        else:
+            clashes.append([k for _, k in holding] + [key])
+    return units, clashes
 
 
 def need_key(need: Need) -> str:

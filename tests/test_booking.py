@@ -276,8 +276,11 @@ def held_by_someone_else_after_lengthening(w):
 # --- interval_too_short
 
 def past_session_ten_days_before(w):
+    # Not from a hold: a past session inside a held or booked session's interval is itself
+    # refused (test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it).
     w.consulted()
-    return Case(break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18)))
+    return Case(break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18)),
+                origin={"starts_at": w.at(40)})
 
 
 def session_ten_days_later_at_another_clinic(w):
@@ -507,7 +510,7 @@ REFUSALS = [
     (409, "slot_unavailable", practitioner_taken_after_lengthening, PATHS),
     (409, "slot_unavailable", patient_taken_after_lengthening, PATHS),
     (409, "slot_unavailable", held_by_someone_else_after_lengthening, PATHS),
-    (422, "interval_too_short", past_session_ten_days_before, PATHS),
+    (422, "interval_too_short", past_session_ten_days_before, NOT_FROM_HOLD),
     (422, "interval_too_short", session_ten_days_later_at_another_clinic, NOT_FROM_HOLD),
     (422, "interval_too_short", own_live_hold_at_another_clinic, NOT_FROM_HOLD),
     (422, "interval_too_short", interval_raised_over_another_clinics_session, PATHS),
@@ -880,6 +883,44 @@ def test_completing_sessions_counts_them_and_completes_the_course_at_its_cap(wor
         starts_at=world.at(60), course_id=c["id"])), 422, "course_complete")
 
 
+def test_a_second_active_course_of_one_treatment_type_is_a_409_naming_the_first(world, db):
+    first = course(world, indication="acne_scars")
+    body = refused(db, world, lambda: world.caller.post(f"/v1/patients/{world.patient['id']}/courses", json={
+        "treatment_type_id": world.microneedling["id"], "indication": "stretch_marks"}), 409, "course_already_active")
+    assert body["course_id"] == first["id"]
+    # Another patient, or a closed second course, is no clash.
+    world.caller.make_course(patient(world)["id"], world.microneedling["id"])
+    closed = course(world, status="closed")
+    assert closed["status"] == "closed"
+
+
+def test_without_course_id_every_session_counts_on_the_one_active_course(world, db, clock):
+    """With two active courses a booking without course_id counted on no cap (issue #12)."""
+    world.consulted()
+    capped = course(world, max_sessions=1)
+    refused(db, world, lambda: world.caller.post(f"/v1/patients/{world.patient['id']}/courses", json={
+        "treatment_type_id": world.microneedling["id"], "indication": "other_scars"}), 409, "course_already_active")
+    assert world.book()["course_id"] == capped["id"]
+    refused(db, world, lambda: world.caller.post("/v1/appointments", json=world.slot(starts_at=world.at(30))),
+            422, "course_complete")
+    answer = get(world, f"/v1/availability?clinic_id={world.clinic['id']}&treatment_type_id="
+                        f"{world.microneedling['id']}&patient_id={world.patient['id']}"
+                        f"&start={world.at(30, hour=0)}&end={world.at(31, hour=0)}".replace("+", "%2B"))
+    assert answer["data"] == [] and answer["reason"]["code"] == "course_complete"
+
+
+def test_a_course_is_reopened_only_while_no_other_of_its_type_is_active(world, db):
+    first = course(world)
+    ok(world.caller.patch(f"/v1/courses/{first['id']}", json={"status": "closed"}))
+    second = course(world, indication="stretch_marks")
+    body = refused(db, world, lambda: world.caller.patch(f"/v1/courses/{first['id']}", json={"status": "active"}),
+                   409, "course_already_active")
+    assert body["course_id"] == second["id"]
+    ok(world.caller.patch(f"/v1/courses/{second['id']}", json={"notes": "still the one"}))
+    ok(world.caller.patch(f"/v1/courses/{second['id']}", json={"status": "closed"}))
+    assert ok(world.caller.patch(f"/v1/courses/{first['id']}", json={"status": "active"}))["status"] == "active"
+
+
 def test_a_completed_review_does_not_count_on_a_course(world, clock):
     world.consulted()
     c = course(world)
@@ -931,6 +972,42 @@ def test_a_past_session_ten_days_ago_sets_the_earliest_start(world, db):
                    "interval_too_short")
     assert instant(body["earliest_start"]) == instant(at(18))
     assert world.book(starts_at=body["earliest_start"])["status"] == "booked"
+
+
+def record_past(w: World, performed_at: str, treatment_type=None):
+    return w.caller.post(f"/v1/patients/{w.patient['id']}/past-sessions", json={
+        "treatment_type_id": (treatment_type or w.microneedling)["id"], "performed_at": performed_at})
+
+
+def test_a_past_session_inside_a_booked_sessions_interval_is_refused_naming_it(world, db):
+    world.consulted()
+    booked = world.book(starts_at=world.at(10))
+    body = refused(db, world, lambda: record_past(world, world.at(-5)), 422, "interval_too_short")
+    # The booked session could move to 28 days after the past one at the earliest.
+    assert body["conflicts"] == [{"appointment_id": booked["id"], "starts_at": booked["starts_at"],
+                                  "earliest_start": at(23)}]
+    assert body["earliest_start"] == at(23)
+    assert "reschedule" in body["detail"]
+
+
+def test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it(world, db):
+    world.consulted()
+    held = world.hold(starts_at=world.at(3))
+    body = refused(db, world, lambda: record_past(world, world.at(-20)), 422, "interval_too_short")
+    assert [c.get("hold_id") for c in body["conflicts"]] == [held["id"]]
+    assert body["earliest_start"] == at(8)
+
+
+def test_a_past_session_clear_of_every_booked_interval_is_recorded(world, db):
+    world.consulted()
+    world.book(starts_at=world.at(10))
+    past_session(world, world.at(-18))  # 28 days before the booked session: allowed
+    past_session(world, world.at(-5), treatment_type=world.consultation)  # a consultation is no session
+    other = patient(world)
+    cancelled = world.book(patient_id=other["id"], starts_at=world.at(2))
+    ok(act(world, cancelled, "cancel", reason="patient_request"))
+    world.book(patient_id=other["id"], starts_at=world.at(1), treatment_type_id=world.review["id"])
+    past_session(world, world.at(-5), other["id"])  # a cancelled session and a review do not count
 
 
 def test_past_sessions_count_for_the_course_cap(world, db):
@@ -1024,6 +1101,77 @@ def test_devices_are_counted_per_clinic(admin, clock, db, devices):
                starts_at=w.at(hour=10, minute=30))  # needling from 11:00
     else:
         assert ok(w.caller.post("/v1/appointments", json=target), 201)["status"] == "booked"
+
+
+def set_devices(w: World, count):
+    return w.caller.patch(f"/v1/clinics/{w.clinic['id']}", json={"device_count": count})
+
+
+def device_claims(db, w: World) -> list[tuple[str, str | None, str | None]]:
+    """(unit, appointment_id, hold_id) of the clinic's device claims."""
+    db.expire_all()
+    return sorted(db.execute(sa.select(Claim.resource, Claim.appointment_id, Claim.hold_id).where(
+        Claim.resource.like(f"device:{w.clinic['id']}#%"))).all())
+
+
+def needling_side_by_side(w: World):
+    """A booked session needling 10:30-11:00 and a second patient's slot needling 10:40-11:10."""
+    w.consulted()
+    p2, other = practitioner(w), patient(w)
+    first = w.book()
+    second = w.slot(patient_id=other["id"], practitioner_id=p2["id"], room_id=w.rooms[1]["id"],
+                    starts_at=w.at(hour=10, minute=10))
+    return first, second
+
+
+def test_switching_devices_on_gives_every_live_booking_its_device_claim(world, db):
+    first, second = needling_side_by_side(world)
+    assert ok(set_devices(world, 1))["device_count"] == 1
+    assert device_claims(db, world) == [(f"device:{world.clinic['id']}#1", first["id"], None)]
+    body = refused(db, world, lambda: world.caller.post("/v1/appointments", json=second), 409, "slot_unavailable")
+    assert conflict_resources(body) == {"device"}
+    assert {c.get("appointment_id") for c in body["conflicts"]} == {first["id"]}
+
+
+def test_switching_devices_on_below_what_bookings_use_is_a_409_naming_them(world, db):
+    first, second = needling_side_by_side(world)
+    held = world.hold(**{k: v for k, v in second.items() if k in RESCHEDULABLE or k == "patient_id"})
+    before = written(db, world)
+    body = assert_problem(set_devices(world, 1), 409, "device_count_too_low")
+    assert written(db, world) == before and get(world, f"/v1/clinics/{world.clinic['id']}")["device_count"] is None
+    assert body["devices_needed"] == 2
+    assert [(c.get("appointment_id"), c.get("hold_id")) for c in body["conflicts"]] == [
+        (first["id"], None), (None, held["id"])]
+    assert body["conflicts"][0]["starts_at"] == first["procedure_starts_at"]
+    assert ok(set_devices(world, 2))["device_count"] == 2
+    assert [(a, h) for _, a, h in device_claims(db, world)] == [(first["id"], None), (None, held["id"])]
+    assert_problem(set_devices(world, 0), 409, "device_count_too_low")
+
+
+def test_lowering_device_count_below_what_bookings_use_is_a_409(admin, clock, db):
+    w = build_world(admin, clock, device_count=2)
+    first, second = needling_side_by_side(w)
+    ok(w.caller.post("/v1/appointments", json=second), 201)
+    body = assert_problem(set_devices(w, 1), 409, "device_count_too_low")
+    assert (len(body["conflicts"]), body["devices_needed"]) == (2, 2)
+    assert get(w, f"/v1/clinics/{w.clinic['id']}")["device_count"] == 2
+
+
+def test_a_cancelled_or_past_booking_does_not_hold_a_device_when_devices_are_counted(world, db, clock):
+    first, second = needling_side_by_side(world)
+    ok(act(world, first, "cancel", reason="patient_request"))
+    ok(set_devices(world, 1))
+    assert device_claims(db, world) == []
+    assert ok(world.caller.post("/v1/appointments", json=second), 201)["status"] == "booked"
+
+
+def test_switching_devices_off_drops_their_claims(admin, clock, db):
+    w = build_world(admin, clock, device_count=1)
+    first, second = needling_side_by_side(w)
+    assert len(device_claims(db, w)) == 1
+    assert ok(set_devices(w, None))["device_count"] is None
+    assert device_claims(db, w) == []
+    assert ok(w.caller.post("/v1/appointments", json=second), 201)["status"] == "booked"
 
 
 # =========================================================================== time zones

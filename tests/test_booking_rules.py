@@ -18,7 +18,7 @@ from booking.errors import (
     InvalidInput, NotQualified, NumbingLeadTooShort, SlotUnavailable,
 )
 from booking.rules import (
-    Busy, check_area, check_consultation, check_contraindications, check_course_cap, check_interval,
+    Booked, Busy, assign_units, check_area, check_recorded_session, check_consultation, check_contraindications, check_course_cap, check_interval,
     check_qualified, conflicts, earliest_start, raise_if_blocked,
 )
 from booking.timing import Instants, Need, Timing, instants, occupancy
@@ -482,3 +482,52 @@ def test_a_lowered_pool_capacity_still_counts_units_numbered_above_it():
     busy = [Busy(f"numbing:cln_x#{unit}", m(0), m(30), appointment_id=f"apt_{unit}") for unit in (1, 2, 4)]
     assigned, blocking = conflicts([Need("numbing:cln_x", m(10), m(20), capacity=3)], busy)
     assert assigned == {} and len(blocking) == 3
+
+
+# --- device units when a clinic's count changes (booking/devices.py)
+
+uses_strategy = st.lists(st.tuples(st.integers(0, 600), st.integers(1, 120)), max_size=12).map(
+    lambda spans: [(f"u{i}", m(start), m(start + length)) for i, (start, length) in enumerate(spans)])
+
+
+def most_at_once(uses) -> int:
+    return max((sum(1 for _, s, e in uses if s <= start < e) for _, start, _ in uses), default=0)
+
+
+@FAST
+@given(uses_strategy, st.integers(0, 4))
+def test_units_are_assigned_exactly_when_no_more_than_capacity_overlap(uses, capacity):
+    units, clashes = assign_units(uses, capacity)
+    spans = {k: (s, e) for k, s, e in uses}
+    assert all(1 <= n <= capacity for n in units.values())
+    for a in units:
+        for b in units:
+            if a < b and units[a] == units[b]:
+                assert spans[a][1] <= spans[b][0] or spans[b][1] <= spans[a][0], (a, b)
+    assert (clashes == []) == (most_at_once(uses) <= capacity)
+    assert set(units) | {clash[-1] for clash in clashes} == set(spans)
+    for clash in clashes:  # each names uses that all run at the start of the one left out
+        start = spans[clash[-1]][0]
+        assert len(clash) == capacity + 1 and all(spans[k][0] <= start < spans[k][1] for k in clash)
+
+
+def test_a_needling_may_take_the_unit_another_just_left():
+    units, clashes = assign_units([("a", m(0), m(30)), ("b", m(30), m(60))], 1)
+    assert (units, clashes) == ({"a": 1, "b": 1}, [])
+
+
+# --- a session recorded after the fact against the booked ones (rule 5)
+
+def test_a_recorded_session_inside_a_booked_interval_names_the_booking_and_where_it_could_move():
+    booked = [Booked(d(10), 28, appointment_id="appt_1"), Booked(d(60), 28, hold_id="hold_1")]
+    with pytest.raises(IntervalTooShort) as refusal:
+        check_recorded_session(d(-5), booked, [d(10), d(60)])
+    assert refusal.value.facts["conflicts"] == [
+        {"appointment_id": "appt_1", "starts_at": d(10), "earliest_start": d(23)}]
+    assert refusal.value.facts["earliest_start"] == d(23)
+
+
+def test_a_recorded_session_clear_of_every_booking_passes_and_only_its_own_minimum_counts():
+    check_recorded_session(d(-18), [Booked(d(10), 28, appointment_id="a")], [d(10)])
+    check_recorded_session(d(-5), [Booked(d(10), 14, appointment_id="a")], [d(10)])
+    check_recorded_session(d(-5), [Booked(d(10), None, appointment_id="a")], [d(10)])

@@ -18,3 +18,42 @@ def test_migrations_reach_a_single_head():
     from migrations import config
 
     assert len(ScriptDirectory.from_config(config("sqlite://")).get_heads()) == 1
+
+
+def test_migrating_keeps_one_active_course_per_patient_and_type_closing_the_others(tmp_path):
+    """Before 0007 a patient could hold two active courses of one type; the migration keeps the one
+    with the most sessions active and closes the other with a note, then the index holds."""
+    import pytest
+    import sqlalchemy as sa
+    from sqlalchemy.exc import IntegrityError
+
+    from migrations import upgrade
+    from models import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, "0006")
+    engine = make_engine(url)
+    now = "2027-01-04 08:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO organizations (id, name, created_at, updated_at) "
+                             "VALUES ('org_1', 'Old', :now, :now)"), {"now": now})
+        conn.execute(sa.text("INSERT INTO patients (id, organization_id, name, created_at, updated_at) "
+                             "VALUES ('pat_1', 'org_1', 'Pat', :now, :now)"), {"now": now})
+        conn.execute(sa.text("INSERT INTO treatment_types (id, organization_id, name, kind, numbing_minutes, "
+                             "prep_minutes, procedure_minutes, aftercare_minutes, turnover_minutes, allowed_areas, "
+                             "created_at, updated_at) VALUES ('tt_1', 'org_1', 'MN', 'microneedling', 30, 5, 30, 10, "
+                             "10, '[]', :now, :now)"), {"now": now})
+        for course_id, sessions in (("crs_a", 0), ("crs_b", 2), ("crs_c", 1)):
+            conn.execute(sa.text(
+                "INSERT INTO courses (id, organization_id, patient_id, treatment_type_id, indication, max_sessions, "
+                "status, sessions_completed, created_at, updated_at) VALUES (:id, 'org_1', 'pat_1', 'tt_1', "
+                "'acne_scars', 4, 'active', :sessions, :now, :now)"), {"id": course_id, "sessions": sessions, "now": now})
+    upgrade(url)
+    with engine.begin() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, status FROM courses")).all())
+        notes = conn.scalar(sa.text("SELECT notes FROM courses WHERE id = 'crs_a'"))
+    assert rows == {"crs_a": "closed", "crs_b": "active", "crs_c": "closed"}
+    assert "0007" in notes
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text("UPDATE courses SET status = 'active' WHERE id = 'crs_a'"))
+    engine.dispose()

@@ -284,3 +284,103 @@ def test_ten_concurrent_retries_with_one_idempotency_key_create_one_object(live)
         created = conn.scalar(sa.text("SELECT count(*) FROM patients WHERE email = 'retried@example.com'"))
     engine.dispose()
     assert created == 1
+
+
+# --- clinical rules that a concurrent request must not walk around (issue #12)
+
+def _consulted_patient(live, name: str) -> str:
+    status, patient = _request(live, "POST", "/v1/patients", {"name": name})
+    assert status == 201, patient
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    status, body = _request(live, "POST", f"/v1/patients/{patient['id']}/past-sessions",
+                            {"treatment_type_id": live["types"]["consultation"], "performed_at": yesterday})
+    assert status == 201, body
+    return patient["id"]
+
+
+def test_a_booking_and_a_past_session_racing_for_one_patients_weeks_never_both_pass(live):
+    """Each pair is a session booked in two weeks and one recorded an hour ago: 28 days apart
+    neither is; under the patient's lock exactly one of them wins, in either order."""
+    patients = [_consulted_patient(live, f"Interval racer {i}") for i in range(6)]
+    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    monday = _next_monday(weeks_ahead=2) + timedelta(hours=10)
+
+    def send(job):
+        i, what = job
+        if what == "book":
+            return i, _request(live, "POST", "/v1/appointments", _slot(live, patients[i], monday + timedelta(days=i)))
+        return i, _request(live, "POST", f"/v1/patients/{patients[i]}/past-sessions", {
+            "treatment_type_id": live["types"]["microneedling"], "performed_at": an_hour_ago})
+
+    jobs = [(i, what) for i in range(len(patients)) for what in ("book", "record")]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(send, jobs))
+    for i in range(len(patients)):
+        statuses = sorted(status for j, (status, _) in results if j == i)
+        assert statuses == [201, 422], (i, results)
+        assert all(body["code"] == "interval_too_short" for j, (status, body) in results if j == i and status == 422)
+
+
+def test_concurrent_courses_of_one_type_for_one_patient_make_one_active(live):
+    patient = _consulted_patient(live, "Course racer")
+    body = {"treatment_type_id": live["types"]["microneedling"], "indication": "acne_scars"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: _request(live, "POST", f"/v1/patients/{patient}/courses", body), range(8)))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [201] + [409] * 7, results
+    winner = next(b["id"] for status, b in results if status == 201)
+    assert all(b["code"] == "course_already_active" and b["course_id"] == winner for s, b in results if s == 409)
+
+
+def _clinic_of_two(live, name: str) -> dict:
+    """A clinic of its own (rooms and practitioners), so that no other test's bookings count there."""
+    hours = [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]
+    status, clinic = _request(live, "POST", "/v1/clinics", {"name": name, "timezone": "UTC", "opening_hours": hours})
+    assert status == 201, clinic
+    place = {"clinic": clinic["id"], "rooms": [], "practitioners": [], "types": live["types"], "base": live["base"],
+             "token": live["token"]}
+    for i in (1, 2):
+        status, room = _request(live, "POST", f"/v1/clinics/{clinic['id']}/rooms",
+                                {"name": f"Room {i}", "capabilities": ["needling"]})
+        assert status == 201, room
+        status, practitioner = _request(live, "POST", "/v1/practitioners", {
+            "name": f"Dr {name} {i}", "clinic_ids": [clinic["id"]], "treatment_type_ids": [live["types"]["microneedling"]]})
+        assert status == 201, practitioner
+        week = [{"clinic_id": clinic["id"], **h} for h in hours]
+        assert _request(live, "PUT", f"/v1/practitioners/{practitioner['id']}/working-hours", week)[0] == 200
+        place["rooms"].append(room["id"])
+        place["practitioners"].append(practitioner["id"])
+    return place
+
+
+def test_switching_devices_on_while_bookings_race_leaves_every_live_booking_a_device(live):
+    """Bookings race a PATCH that switches the clinic to one device: whichever commits first,
+    every live session ends up claiming a device unit (so none needles beside another)."""
+    patients = [_consulted_patient(live, f"Device racer {i}") for i in range(12)]
+    engine = make_engine(live["url"])
+    try:
+        for round_ in range(3):
+            place = _clinic_of_two(live, f"Devices {round_}")
+            clinic = f"/v1/clinics/{place['clinic']}"
+            day = _next_monday(weeks_ahead=2) + timedelta(hours=10)
+            # Two pairs whose needlings would overlap (10 minutes apart, other room and practitioner).
+            bodies = [_slot(place, patients[4 * round_ + 2 * pair + k], day + timedelta(hours=2 * pair, minutes=10 * k),
+                            room=k, practitioner=k) for pair in range(2) for k in range(2)]
+            jobs = [("PATCH", clinic, {"device_count": 1})] + [("POST", "/v1/appointments", b) for b in bodies]
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                results = list(pool.map(lambda job: _request(live, *job), jobs))
+            assert not [r for r in results if r[0] >= 500], results
+            patched_status, patched = results[0]
+            assert patched_status in (200, 409), results[0]
+            if patched_status == 409:
+                assert patched["code"] in ("device_count_too_low", "bookings_changing"), patched
+            if _request(live, "GET", clinic)[1]["device_count"] == 1:
+                with engine.connect() as conn:
+                    without_device = conn.scalar(sa.text(
+                        "SELECT count(*) FROM appointments a WHERE a.clinic_id = :clinic AND a.status <> 'cancelled' "
+                        "AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.appointment_id = a.id "
+                        "AND c.resource LIKE 'device:%')"), {"clinic": place["clinic"]})
+                assert without_device == 0, results
+                assert len([s for s, _ in results[1:] if s == 201]) <= 2, results  # one of each pair at most
+    finally:
+        engine.dispose()
