@@ -153,9 +153,10 @@ class Room:
     in_flight: tuple[Outgoing, ...] = ()  # being sent now: never claimed twice
 
 
-def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None = None) -> list[Outgoing]:
-    """Due deliveries, signed and marked in flight (pushed IN_FLIGHT ahead) for the caller to send,
-    within `room` when given (else up to `limit`, uncapped)."""
+def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None = None,
+              subscription_id: str | None = None) -> list[Outgoing]:
+    """Due deliveries (of one subscription, when given), signed and marked in flight (pushed
+    IN_FLIGHT ahead) for the caller to send, within `room` when given (else up to `limit`, uncapped)."""
     room = room or Room(free=limit, per_subscription=limit, per_organization=limit)
     limit = min(limit, room.free)
     if limit <= 0:
@@ -169,6 +170,8 @@ def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None 
            .join(WebhookSubscription, WebhookSubscription.id == delivery.subscription_id)
            .where(delivery.status == "pending", delivery.next_attempt_at <= now,
                   WebhookSubscription.status == "active", WebhookSubscription.archived_at.is_(None)))
+    if subscription_id is not None:
+        due = due.where(delivery.subscription_id == subscription_id)
     if full_subscriptions:
         due = due.where(delivery.subscription_id.not_in(full_subscriptions))
     if full_organizations:

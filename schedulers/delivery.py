@@ -2,7 +2,9 @@
 
 The delivery job claims only what the pool has room for and hands it over; it never waits
 for a send. Each worker sends one delivery and records its outcome (`record`, its own short
-fenced transaction) as soon as that send finishes. A receiver that answers slowly, trickles
+fenced transaction) as soon as that send finishes; when it was delivered, the same
+transaction claims that receiver's next due delivery, which the worker sends at once, so a
+healthy receiver's backlog streams through its slots without waiting for the job's next run. A receiver that answers slowly, trickles
 its body or never answers holds only the workers of its own sends, and the claims cap those
 per receiver (`webhooks.Room`), so it can never occupy the whole pool.
 
@@ -25,7 +27,9 @@ log = logging.getLogger("schedulers")
 
 class Sender:
     def __init__(self, workers: int, send: Callable[[Outgoing], Outcome],
-                 record: Callable[[Outgoing, Outcome], bool], name: str = "webhooks"):
+                 record: Callable[[Outgoing, Outcome, tuple[Outgoing, ...]], tuple[bool, Outgoing | None]],
+                 name: str = "webhooks"):
+        """`record(sent, outcome, others in flight)` -> (delivered?, the next delivery to send or None)."""
         self.workers = workers
         self._send, self._record, self._name = send, record, name
         self._queue: queue.SimpleQueue[Outgoing | None] = queue.SimpleQueue()
@@ -57,17 +61,26 @@ class Sender:
         self._queue.put(outgoing)
 
     def _work(self) -> None:
-        while (outgoing := self._queue.get()) is not None:
+        outgoing = self._queue.get()
+        while outgoing is not None:
+            following = None
             try:
-                if self._record(outgoing, self._send(outgoing)):
+                others = tuple(sent for sent in self.in_flight() if sent.delivery_id != outgoing.delivery_id)
+                delivered, following = self._record(outgoing, self._send(outgoing), others)
+                if delivered:
                     with self._changed:
                         self.delivered += 1
             except Exception:  # logged; the claim runs out and the delivery is sent again
                 log.exception("webhook delivery %s failed", outgoing.delivery_id)
             finally:
-                with self._changed:
+                with self._changed:  # the next one takes this one's place: the receiver's count stays
                     self._in_flight.pop(outgoing.delivery_id, None)
+                    if following is not None and not self._stopped:
+                        self._in_flight[following.delivery_id] = (following, time.monotonic())
+                    else:
+                        following = None  # claimed but not sent: its claim runs out, it is sent later
                     self._changed.notify_all()
+            outgoing = following if following is not None else self._queue.get()
 
     def wait_idle(self, timeout: float) -> bool:
         """True once nothing is in flight (for tests and a graceful stop); False after `timeout` seconds."""

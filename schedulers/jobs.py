@@ -143,10 +143,8 @@ def deliver_webhooks(holder: str) -> int:
         if db is None:
             return 0
         webhooks.fan_out(db, clock.now())
-    sender, settings = run.sender, run.settings
-    room = webhooks.Room(free=sender.free(), per_subscription=settings.webhook_sends_per_receiver,
-                         per_organization=settings.webhook_sends_per_organization,
-                         in_flight=tuple(sender.in_flight()))
+    sender = run.sender
+    room = _room(run, sender.free(), tuple(sender.in_flight()))
     slow = sender.in_flight(longer_than=webhooks.IN_FLIGHT.total_seconds() / 2)
     if room.free <= 0 and not slow:
         return 0
@@ -167,13 +165,25 @@ def _send(run: Runtime, outgoing: webhooks.Outgoing) -> webhooks.Outcome:
     return webhooks.send(outgoing, run.http, allow_private=run.settings.webhooks_allow_private)
 
 
-def _record(run: Runtime, outgoing: webhooks.Outgoing, outcome: webhooks.Outcome) -> bool:
-    """In a send worker, as soon as its send finished: True when it counted as delivered."""
+def _room(run: Runtime, free: int, in_flight: tuple[webhooks.Outgoing, ...]) -> webhooks.Room:
+    return webhooks.Room(free=free, per_subscription=run.settings.webhook_sends_per_receiver,
+                         per_organization=run.settings.webhook_sends_per_organization, in_flight=in_flight)
+
+
+def _record(run: Runtime, outgoing: webhooks.Outgoing, outcome: webhooks.Outcome,
+            others: tuple[webhooks.Outgoing, ...]) -> tuple[bool, webhooks.Outgoing | None]:
+    """In a send worker, as soon as its send finished: (delivered?, the receiver's next due delivery,
+    claimed in the same transaction when this one was delivered, for the worker to send next)."""
     with _fenced(run) as db:
         if db is None:  # lost the lease: the new holder sends it again when it falls due
-            return False
-        delivery = webhooks.record(db, outgoing.delivery_id, outcome, clock.now())
-        return delivery is not None and delivery.status == "delivered"
+            return False, None
+        now = clock.now()
+        delivery = webhooks.record(db, outgoing.delivery_id, outcome, now)
+        if delivery is None or delivery.status != "delivered":
+            return False, None  # a failing receiver waits for its retries to fall due
+        following = webhooks.claim_due(db, now, 1, room=_room(run, 1, others),
+                                       subscription_id=outgoing.subscription_id)
+        return True, (following[0] if following else None)
 
 
 def refresh_external_calendars(holder: str) -> int:
