@@ -14,6 +14,7 @@ import random
 import secrets
 import time
 from base64 import b64encode
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -33,7 +34,8 @@ GIVE_UP_AFTER = timedelta(days=3)
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=12)
 # A delivery being sent is pushed this far ahead first, so a scheduler that dies
-# mid-send leaves it due again later instead of lost.
+# mid-send leaves it due again later instead of lost. The sender renews it (renew_claims)
+# while a send is still running, so no send is too slow for it.
 IN_FLIGHT = timedelta(minutes=2)
 SEND_DEADLINE = 10.0  # seconds for a whole send: lookup, connect, TLS, request, the answer's headers
 
@@ -107,12 +109,16 @@ def fan_out(db: Session, now: datetime, limit: int = 500) -> int:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """What to send: plain values, so sending needs no database session."""
+    """What to send: plain values, so sending needs no database session. `attempts` is the count at
+    claim time: a renewal of the claim never touches a delivery whose outcome has been recorded since."""
 
     delivery_id: str
     url: str
     headers: dict
     body: bytes
+    subscription_id: str = ""
+    organization_id: str = ""
+    attempts: int = 0
 
 
 def body_of(event: OutboxEvent) -> str:
@@ -120,26 +126,89 @@ def body_of(event: OutboxEvent) -> str:
                       separators=(",", ":"), sort_keys=True)
 
 
-def claim_due(db: Session, now: datetime, limit: int = 50) -> list[Outgoing]:
-    """Due deliveries, signed and marked in flight (pushed IN_FLIGHT ahead) for the caller to send."""
-    due = list(db.scalars(
-        sa.select(WebhookDelivery).join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
-               WebhookSubscription.status == "active", WebhookSubscription.archived_at.is_(None))
-        .order_by(WebhookDelivery.next_attempt_at).limit(limit).with_for_update(skip_locked=True, of=WebhookDelivery)))
-    outgoing = []
-    for delivery in due:
-        subscription = db.get(WebhookSubscription, delivery.subscription_id)
-        body = body_of(delivery.event)
-        sent_at = datetime.fromtimestamp(int(time.time()), timezone.utc)  # receivers compare with their clock
-        headers = {
-            "content-type": "application/json", "user-agent": "Needlebook-Webhooks/1",
-            "webhook-id": delivery.event_id, "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": Webhook(subscription.secret).sign(delivery.event_id, sent_at, body),
-        }
-        delivery.next_attempt_at = now + IN_FLIGHT
-        outgoing.append(Outgoing(delivery.id, subscription.url, headers, body.encode()))
-    return outgoing
+@dataclass(frozen=True)
+class Room:
+    """What a sender has room for. Claims never exceed it: a receiver (or an organization) at its cap of
+    sends in flight has its deliveries left due, unclaimed, until one of its sends finishes, so one
+    slow or hostile receiver can hold at most `per_subscription` of the sender's workers."""
+
+    free: int  # workers with nothing to send
+    per_subscription: int
+    per_organization: int
+    in_flight: tuple[Outgoing, ...] = ()  # being sent now: never claimed twice
+
+
+def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None = None,
+              subscription_id: str | None = None) -> list[Outgoing]:
+    """Due deliveries (of one subscription, when given), signed and marked in flight (pushed
+    IN_FLIGHT ahead) for the caller to send, within `room` when given (else up to `limit`, uncapped)."""
+    room = room or Room(free=limit, per_subscription=limit, per_organization=limit)
+    limit = min(limit, room.free)
+    if limit <= 0:
+        return []
+    busy_subscriptions = Counter(o.subscription_id for o in room.in_flight)
+    busy_organizations = Counter(o.organization_id for o in room.in_flight)
+    full_subscriptions = [s for s, n in busy_subscriptions.items() if n >= room.per_subscription]
+    full_organizations = [o for o, n in busy_organizations.items() if n >= room.per_organization]
+    delivery = WebhookDelivery
+    due = (sa.select(delivery.id, delivery.subscription_id, delivery.organization_id, delivery.next_attempt_at)
+           .join(WebhookSubscription, WebhookSubscription.id == delivery.subscription_id)
+           .where(delivery.status == "pending", delivery.next_attempt_at <= now,
+                  WebhookSubscription.status == "active", WebhookSubscription.archived_at.is_(None)))
+    if subscription_id is not None:
+        due = due.where(delivery.subscription_id == subscription_id)
+    if full_subscriptions:
+        due = due.where(delivery.subscription_id.not_in(full_subscriptions))
+    if full_organizations:
+        due = due.where(delivery.organization_id.not_in(full_organizations))
+    if room.in_flight:
+        due = due.where(delivery.id.not_in([o.delivery_id for o in room.in_flight]))
+    # The first few of each subscription, then of those the first few of each organization: a backlog
+    # of thousands behind one stuck receiver never crowds out the others' deliveries.
+    first = due.add_columns(sa.func.row_number().over(
+        partition_by=delivery.subscription_id, order_by=(delivery.next_attempt_at, delivery.id)).label("n")).subquery()
+    per_subscription = sa.select(first.c.id, first.c.organization_id, first.c.next_attempt_at).where(
+        first.c.n <= room.per_subscription).subquery()
+    per_organization = sa.select(per_subscription.c.id, sa.func.row_number().over(
+        partition_by=per_subscription.c.organization_id,
+        order_by=(per_subscription.c.next_attempt_at, per_subscription.c.id)).label("n")).subquery()
+    candidates = sa.select(per_organization.c.id).where(per_organization.c.n <= room.per_organization)
+    rows = list(db.scalars(sa.select(delivery).where(delivery.id.in_(candidates))
+                           .order_by(delivery.next_attempt_at, delivery.id).limit(limit)
+                           .with_for_update(skip_locked=True, of=delivery)))
+    taken = []
+    for row in rows:  # the exact room left, now that each receiver's sends in flight are counted
+        if (busy_subscriptions[row.subscription_id] < room.per_subscription
+                and busy_organizations[row.organization_id] < room.per_organization):
+            busy_subscriptions[row.subscription_id] += 1
+            busy_organizations[row.organization_id] += 1
+            taken.append(row)
+    return [_claim(db, row, now) for row in taken]
+
+
+def _claim(db: Session, delivery: WebhookDelivery, now: datetime) -> Outgoing:
+    subscription = db.get(WebhookSubscription, delivery.subscription_id)
+    body = body_of(delivery.event)
+    sent_at = datetime.fromtimestamp(int(time.time()), timezone.utc)  # receivers compare with their clock
+    headers = {
+        "content-type": "application/json", "user-agent": "Needlebook-Webhooks/1",
+        "webhook-id": delivery.event_id, "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(subscription.secret).sign(delivery.event_id, sent_at, body),
+    }
+    delivery.next_attempt_at = now + IN_FLIGHT
+    return Outgoing(delivery.id, subscription.url, headers, body.encode(), subscription.id,
+                    delivery.organization_id, delivery.attempts)
+
+
+def renew_claims(db: Session, still_sending: list[Outgoing], now: datetime) -> None:
+    """Push deliveries still being sent IN_FLIGHT ahead again: however long a send takes, its
+    delivery is not due (to a scheduler taking over the lease) while it is in flight. A delivery
+    whose outcome was recorded meanwhile (attempts moved on) keeps what the outcome decided."""
+    for sent in still_sending:
+        db.execute(sa.update(WebhookDelivery).where(
+            WebhookDelivery.id == sent.delivery_id, WebhookDelivery.status == "pending",
+            WebhookDelivery.attempts == sent.attempts,
+        ).values(next_attempt_at=now + IN_FLIGHT).execution_options(synchronize_session=False))
 
 
 @dataclass(frozen=True)

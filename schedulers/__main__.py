@@ -18,6 +18,7 @@ from . import jobs, lease
 from .config import SchedulerSettings
 
 log = logging.getLogger("schedulers")
+SEND_GRACE_SECONDS = 2
 
 
 def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
@@ -78,6 +79,9 @@ def main() -> int:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)
+        # Sends that finish within the grace are recorded (the lease is still ours); the
+        # rest, stuck on slow receivers, are abandoned and sent again later.
+        run.sender.stop(grace=SEND_GRACE_SECONDS)
         with run.sessions.begin() as db:
             lease.release(db, holder)
         log.info("scheduler %s stopped", holder)

@@ -43,6 +43,11 @@ class SchedulerSettings:
     webhooks_every: timedelta = timedelta(seconds=5)
     calendars_every: timedelta = timedelta(minutes=15)
     webhooks_allow_private: bool = False  # loopback and private receivers (tests, a private network)
+    # Send workers, and how many of them one subscription or one organization may hold at once:
+    # a receiver that never answers delays its own deliveries, never the others'.
+    webhook_workers: int = 8
+    webhook_sends_per_receiver: int = 2
+    webhook_sends_per_organization: int = 4
     reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
     follow_ups: FollowUpSettings = FollowUpSettings()
 
@@ -53,6 +58,12 @@ class SchedulerSettings:
             if value <= 0:
                 raise ValueError(f"{name} must be positive")
             return timedelta(seconds=value)
+
+        def count(name: str, default: int) -> int:
+            value = int(env.get(name, default))
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive whole number")
+            return value
 
         search = Settings(
             grid_minutes=int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
@@ -68,6 +79,9 @@ class SchedulerSettings:
             webhooks_every=seconds("WEBHOOK_INTERVAL_SECONDS", 5),
             calendars_every=seconds("EXTERNAL_CALENDAR_REFRESH_SECONDS", 900),
             webhooks_allow_private=flag(env, "WEBHOOKS_ALLOW_PRIVATE"),
+            webhook_workers=count("WEBHOOK_WORKERS", 8),
+            webhook_sends_per_receiver=count("WEBHOOK_SENDS_PER_RECEIVER", 2),
+            webhook_sends_per_organization=count("WEBHOOK_SENDS_PER_ORGANIZATION", 4),
             reminder_offsets=parse_offsets(env.get("REMINDER_OFFSETS", "48h,2h")),
             follow_ups=FollowUpSettings(
                 hold_for=timedelta(days=float(env.get("FOLLOW_UP_HOLD_DAYS", "7"))),

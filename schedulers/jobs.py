@@ -9,13 +9,12 @@ found again on the next run.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import sqlalchemy as sa
 import urllib3
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking import clock, external, followups, sweeps, webhooks
@@ -23,6 +22,7 @@ from models import ExternalCalendar, Practitioner, make_engine, make_sessionmake
 
 from . import lease
 from .config import SchedulerSettings
+from .delivery import Sender
 
 log = logging.getLogger("schedulers")
 
@@ -33,18 +33,29 @@ class Runtime:
     settings: SchedulerSettings
     sessions: sessionmaker[Session]
     is_leader: bool = False
-    # maxsize: one connection per delivery thread (deliver_webhooks sends 8 at a time).
     http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(num_pools=20, maxsize=8))
+    sender: Sender | None = None
 
 
 _RUNTIMES: dict[str, Runtime] = {}
 
 
 def register(holder: str, settings: SchedulerSettings, sessions: sessionmaker[Session] | None = None) -> Runtime:
+    unregister(holder)
     if sessions is None:
         sessions = make_sessionmaker(writer(make_engine(settings.database_url)))
-    runtime = _RUNTIMES[holder] = Runtime(holder, settings, sessions)
-    return runtime
+    # maxsize: one connection per send worker.
+    run = Runtime(holder, settings, sessions, http=urllib3.PoolManager(num_pools=20, maxsize=settings.webhook_workers))
+    run.sender = Sender(settings.webhook_workers, partial(_send, run), partial(_record, run))
+    _RUNTIMES[holder] = run
+    return run
+
+
+def unregister(holder: str, grace: float = 0.0) -> None:
+    """Stop a runtime's send workers (sends in flight get `grace` seconds to finish) and forget it."""
+    run = _RUNTIMES.pop(holder, None)
+    if run is not None and run.sender is not None:
+        run.sender.stop(grace)
 
 
 def runtime(holder: str) -> Runtime:
@@ -118,33 +129,61 @@ def send_reminders(holder: str) -> int:
 
 
 def deliver_webhooks(holder: str) -> int:
-    """Fan new events out to subscriptions, then send what is due, a few at a time.
+    """Fan new events out to subscriptions, then hand what is due to the send workers; returns how
+    many were handed over. Never waits for a send (see schedulers/delivery.py).
 
     No transaction stays open while waiting on a receiver: claiming pushes each
-    delivery's next attempt ahead (so a crash means a later retry, never a loss),
-    the sends run in parallel, and each outcome is recorded in its own transaction.
+    delivery's next attempt ahead (so a crash means a later retry, never a loss), and
+    each outcome is recorded in its own transaction when its send finishes. A
+    receiver (or an organization) at its cap of sends in flight has its deliveries
+    left due until it has room.
     """
     run = runtime(holder)
     with _fenced(run) as db:
         if db is None:
             return 0
         webhooks.fan_out(db, clock.now())
-    with _fenced(run) as db:
-        outgoing = webhooks.claim_due(db, clock.now()) if db is not None else []
-    if not outgoing:
+    sender = run.sender
+    room = _room(run, sender.free(), tuple(sender.in_flight()))
+    slow = sender.in_flight(longer_than=webhooks.IN_FLIGHT.total_seconds() / 2)
+    if room.free <= 0 and not slow:
         return 0
-    allow_private = run.settings.webhooks_allow_private
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = list(pool.map(lambda o: webhooks.send(o, run.http, allow_private=allow_private), outgoing))
-    delivered = 0
-    for sent, outcome in zip(outgoing, outcomes):
-        with _fenced(run) as db:
-            if db is None:  # lost the lease: the new holder sends these again when they fall due
-                break
-            delivery = webhooks.record(db, sent.delivery_id, outcome, clock.now())
-            delivered += delivery is not None and delivery.status == "delivered"
-    log.info("webhooks: %d sent, %d delivered", len(outgoing), delivered)
-    return delivered
+    with _fenced(run) as db:
+        if db is None:
+            return 0
+        now = clock.now()
+        webhooks.renew_claims(db, slow, now)
+        outgoing = webhooks.claim_due(db, now, room.free, room=room)
+    for claimed in outgoing:
+        sender.submit(claimed)
+    if outgoing:
+        log.info("webhooks: %d handed to the send workers, %d in flight", len(outgoing), len(room.in_flight))
+    return len(outgoing)
+
+
+def _send(run: Runtime, outgoing: webhooks.Outgoing) -> webhooks.Outcome:
+    return webhooks.send(outgoing, run.http, allow_private=run.settings.webhooks_allow_private)
+
+
+def _room(run: Runtime, free: int, in_flight: tuple[webhooks.Outgoing, ...]) -> webhooks.Room:
+    return webhooks.Room(free=free, per_subscription=run.settings.webhook_sends_per_receiver,
+                         per_organization=run.settings.webhook_sends_per_organization, in_flight=in_flight)
+
+
+def _record(run: Runtime, outgoing: webhooks.Outgoing, outcome: webhooks.Outcome,
+            others: tuple[webhooks.Outgoing, ...]) -> tuple[bool, webhooks.Outgoing | None]:
+    """In a send worker, as soon as its send finished: (delivered?, the receiver's next due delivery,
+    claimed in the same transaction when this one was delivered, for the worker to send next)."""
+    with _fenced(run) as db:
+        if db is None:  # lost the lease: the new holder sends it again when it falls due
+            return False, None
+        now = clock.now()
+        delivery = webhooks.record(db, outgoing.delivery_id, outcome, now)
+        if delivery is None or delivery.status != "delivered":
+            return False, None  # a failing receiver waits for its retries to fall due
+        following = webhooks.claim_due(db, now, 1, room=_room(run, 1, others),
+                                       subscription_id=outgoing.subscription_id)
+        return True, (following[0] if following else None)
 
 
 def refresh_external_calendars(holder: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from random import Random
@@ -73,16 +74,34 @@ def private_allowed(app, monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE", True)
 
 
+class Serialized:
+    """The test's sessionmaker, one transaction at a time: the send workers record outcomes from
+    their own threads, and here every session shares the test's one connection."""
+
+    def __init__(self, sessions):
+        self.sessions, self.lock = sessions, threading.Lock()
+
+    @contextmanager
+    def begin(self):
+        with self.lock, self.sessions.begin() as db:
+            yield db
+
+
 @pytest.fixture
 def deliver(app):
-    """Run the scheduler's webhook job once, as the lease holder."""
+    """Run the scheduler's webhook job once, as the lease holder, and wait for its sends to be
+    recorded; returns how many were delivered."""
     settings = SchedulerSettings(database_url="unused", webhooks_allow_private=True)
-    jobs.register(HOLDER, settings, sessions=app.extensions["db_write_sessions"])
+    run = jobs.register(HOLDER, settings, sessions=Serialized(app.extensions["db_write_sessions"]))
 
-    def run():
+    def deliver_once():
         jobs.keep_lease(HOLDER)
-        return jobs.deliver_webhooks(HOLDER)
-    return run
+        before = run.sender.delivered
+        jobs.deliver_webhooks(HOLDER)
+        assert run.sender.wait_idle(timeout=20), "a send to the test's receiver did not finish"
+        return run.sender.delivered - before
+    yield deliver_once
+    jobs.unregister(HOLDER)
 
 
 def subscribe(caller, url: str, types=("appointment.created",), status=201) -> dict:
