@@ -8,6 +8,7 @@ and no test waits longer than its own bounds.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -80,7 +81,8 @@ class Receiver(_Server):
 
 class HostileReceiver(_Server):
     """`trickle`: 200 with a long Content-Length, then one byte every 0.2 s until closed (each read
-    well inside any per-read timeout). `silent`: reads the request and never answers."""
+    well inside any per-read timeout). `slow-headers`: the status line and headers a byte every
+    0.2 s, never ending. `silent`: reads the request and never answers."""
 
     def __init__(self, mode: str = "trickle"):
         self.mode = mode
@@ -102,16 +104,31 @@ class HostileReceiver(_Server):
                         self.send_response(200)
                         self.send_header("content-length", "1000000")
                         self.end_headers()
-                    while not owner.stopping.wait(0.2):
+                    trickled = iter(b"HTTP/1.1 200 OK\r\n" * 1000)
+                    while not self._peer_gone(0.2):
                         if owner.mode == "trickle":
                             self.wfile.write(b"x")
-                            self.wfile.flush()
+                        elif owner.mode == "slow-headers":
+                            self.wfile.write(bytes([next(trickled)]))
+                        self.wfile.flush()
                 except OSError:
                     pass
                 finally:
                     with counter:
                         owner.open -= 1
                 self.close_connection = True
+            def _peer_gone(self, seconds: float) -> bool:
+                """Wait `seconds`; True as soon as the client hung up (or the server stops), so the
+                count of requests held is what the client holds, not what we have not noticed yet."""
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    if self.owner.stopping.is_set():
+                        return True
+                    readable, _, _ = select.select([self.connection], [], [], 0.02)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                return False
+
         super().__init__(Handler, "/hooks/hostile")
 
 

@@ -67,7 +67,7 @@ def summary(seconds: list[float]) -> str:
 
 @pytest.fixture
 def servers():
-    made = {"hostile": HostileReceiver("trickle"), "fine": Receiver(), "calendar": CalendarServer(),
+    made = {"hostile": HostileReceiver("slow-headers"), "fine": Receiver(), "calendar": CalendarServer(),
             "trickling_calendar": CalendarServer()}
     made["trickling_calendar"].mode = "trickle"
     yield made
