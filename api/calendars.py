@@ -151,14 +151,6 @@ class ExternalCalendarUpdateSchema(Schema):
 ExternalCalendarPageSchema = page_schema(ExternalCalendarSchema)
 
 
-def _http():
-    if "needlebook_http" not in current_app.extensions:
-        import urllib3
-
-        current_app.extensions["needlebook_http"] = urllib3.PoolManager(num_pools=10, maxsize=2)
-    return current_app.extensions["needlebook_http"]
-
-
 def _external(calendar_id: str) -> ExternalCalendar:
     return get_or_404(ExternalCalendar, calendar_id, what="external calendar")
 
@@ -185,7 +177,7 @@ class ExternalCalendars(MethodView):
         zone = external.practitioner_zone(get_or_404(Practitioner, practitioner_id))
         db.end_transaction()  # the fetch and the expansion wait on untrusted content, never with the lock held
         source = external.prepare(url=data.get("source_url"), ics=data.get("ics"), zone=zone, now=clock.now(),
-                                  http=_http(), allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+                                  allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
         practitioner = get_or_404(Practitioner, practitioner_id)  # again: it may have gone meanwhile
         row = external.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
         db.session().flush()

@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 import recurring_ical_events
 import sqlalchemy as sa
-import urllib3
 from sqlalchemy.orm import Session
 
 from models import ExternalBusy, ExternalCalendar, Practitioner
@@ -202,10 +201,9 @@ def store(db: Session, calendar_row: ExternalCalendar, result: Expansion) -> int
     return len(result.busy)
 
 
-def fetch(url: str, http: urllib3.PoolManager | None = None, *, allow_private: bool) -> str:
+def fetch(url: str, *, allow_private: bool) -> str:
     """The document at `url`, within FETCH_DEADLINE and MAX_BYTES; raises InvalidInput (kept as the
-    calendar's error) on any failure. `http` is no longer used (the fetch connects to the address
-    it checked); it is accepted for the callers."""
+    calendar's error) on any failure. It connects to the address it checked (booking/net.py)."""
     try:
         response = net.request("GET", url, allow_private=allow_private, deadline=FETCH_DEADLINE,
                                max_bytes=MAX_BYTES,
@@ -227,7 +225,7 @@ class Source:
     error: str | None  # why the URL could not be fetched: kept on the calendar, the scheduler retries
 
 
-def prepare(*, url: str | None, ics: str | None, zone: ZoneInfo, now: datetime, http: urllib3.PoolManager,
+def prepare(*, url: str | None, ics: str | None, zone: ZoneInfo, now: datetime,
             allow_private: bool) -> Source:
     """Everything a new calendar waits on, and no database: a file must parse and expand within the
     bounds, else InvalidInput on `ics`. A URL is fetched now; if it cannot be (refused, timed out,
@@ -240,7 +238,7 @@ def prepare(*, url: str | None, ics: str | None, zone: ZoneInfo, now: datetime, 
         return Source(None, ics, _usable("ics", ics, now, zone), None)
     check_url(url, allow_private=allow_private)
     try:
-        text = fetch(url, http, allow_private=allow_private)
+        text = fetch(url, allow_private=allow_private)
     except InvalidInput as failure:
         return Source(url, None, None, _first(failure))
     return Source(url, text, _usable("url", text, now, zone), None)
@@ -286,11 +284,11 @@ def replace_file(db: Session, row: ExternalCalendar, ics: str, result: Expansion
     store(db, row, result)
 
 
-def download(url: str, http: urllib3.PoolManager, *, allow_private: bool) -> tuple[str | None, str | None]:
+def download(url: str, *, allow_private: bool) -> tuple[str | None, str | None]:
     """(the document, None) if it fetched and parsed, else (None, why): no database involved,
     so the scheduler holds no transaction open while a remote server answers."""
     try:
-        text = fetch(url, http, allow_private=allow_private)
+        text = fetch(url, allow_private=allow_private)
         parse(text)
     except InvalidInput as failure:
         return None, _first(failure)

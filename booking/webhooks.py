@@ -20,7 +20,6 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 import sqlalchemy as sa
-import urllib3
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -219,11 +218,11 @@ class Outcome:
     duration_ms: int
 
 
-def send(outgoing: Outgoing, http: urllib3.PoolManager | None = None, *, allow_private: bool) -> Outcome:
+def send(outgoing: Outgoing, *, allow_private: bool) -> Outcome:
     """One POST within SEND_DEADLINE; never raises. Redirects are not followed (a 3xx is a failure).
 
-    The answer's body is not read: a receiver's status is its answer. `http` is no longer
-    used (each send connects to the address it checked); it is accepted for the callers.
+    The answer's body is not read: a receiver's status is its answer. Each send connects to
+    the address it checked (booking/net.py), never to a second lookup's.
     """
     started = time.monotonic()
     try:

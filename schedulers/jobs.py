@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import sqlalchemy as sa
-import urllib3
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking import clock, external, followups, sweeps, webhooks
@@ -33,7 +32,6 @@ class Runtime:
     settings: SchedulerSettings
     sessions: sessionmaker[Session]
     is_leader: bool = False
-    http: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(num_pools=20, maxsize=8))
     sender: Sender | None = None
 
 
@@ -44,8 +42,7 @@ def register(holder: str, settings: SchedulerSettings, sessions: sessionmaker[Se
     unregister(holder)
     if sessions is None:
         sessions = make_sessionmaker(writer(make_engine(settings.database_url)))
-    # maxsize: one connection per send worker.
-    run = Runtime(holder, settings, sessions, http=urllib3.PoolManager(num_pools=20, maxsize=settings.webhook_workers))
+    run = Runtime(holder, settings, sessions)
     run.sender = Sender(settings.webhook_workers, partial(_send, run), partial(_record, run))
     _RUNTIMES[holder] = run
     return run
@@ -162,7 +159,7 @@ def deliver_webhooks(holder: str) -> int:
 
 
 def _send(run: Runtime, outgoing: webhooks.Outgoing) -> webhooks.Outcome:
-    return webhooks.send(outgoing, run.http, allow_private=run.settings.webhooks_allow_private)
+    return webhooks.send(outgoing, allow_private=run.settings.webhooks_allow_private)
 
 
 def _room(run: Runtime, free: int, in_flight: tuple[webhooks.Outgoing, ...]) -> webhooks.Room:
@@ -204,7 +201,7 @@ def refresh_external_calendars(holder: str) -> int:
                    ExternalCalendar.id.in_(external.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
     refreshed = 0
     for calendar_id, url, last_good, expanded_until, fetched_at, zone in due:
-        text, error = (external.download(url, run.http, allow_private=run.settings.webhooks_allow_private)
+        text, error = (external.download(url, allow_private=run.settings.webhooks_allow_private)
                        if url else (None, None))
         outcome = external.work_out(text, error, last_good, expanded_until, clock.now(), zone)
         try:

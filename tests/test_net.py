@@ -16,7 +16,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import urllib3
 
 from booking import external, net, webhooks
 from booking.errors import InvalidInput
@@ -142,7 +141,6 @@ def plain():
         server.close()
 
 
-# The callers still pass their urllib3 pool (no longer used), so these calls are exactly theirs.
 def outgoing(url: str) -> webhooks.Outgoing:
     return webhooks.Outgoing("delivery-1", url, {"content-type": "application/json"}, b'{"type":"test"}')
 
@@ -253,12 +251,12 @@ def test_a_request_connects_to_the_address_it_checked_never_to_a_second_answer(r
 
 
 def test_a_calendar_fetch_connects_to_the_address_it_checked(rebinding):
-    assert external.fetch(rebinding.url, urllib3.PoolManager(), allow_private=False).startswith("BEGIN:VCALENDAR")
+    assert external.fetch(rebinding.url, allow_private=False).startswith("BEGIN:VCALENDAR")
     assert rebinding.connected == ["93.184.215.14"] and rebinding.lookups == ["rebind.test"]
 
 
 def test_a_webhook_send_connects_to_the_address_it_checked(rebinding):
-    outcome = webhooks.send(outgoing(rebinding.url), urllib3.PoolManager(), allow_private=False)
+    outcome = webhooks.send(outgoing(rebinding.url), allow_private=False)
     assert outcome.status_code == 200 and outcome.error is None
     assert rebinding.connected == ["93.184.215.14"] and rebinding.lookups == ["rebind.test"]
 
@@ -268,11 +266,11 @@ def test_a_send_and_a_fetch_to_a_name_that_now_resolves_inside_are_refused_befor
     monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: real_lookup(
         "64:ff9b::7f00:1" if host == "moved.test" else host, port, *a, **k))
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: connected.append(address))
-    outcome = webhooks.send(outgoing("https://moved.test/hook"), urllib3.PoolManager(), allow_private=False)
+    outcome = webhooks.send(outgoing("https://moved.test/hook"), allow_private=False)
     assert outcome.status_code is None
     assert outcome.error == "The host resolves to a non-public address (64:ff9b::7f00:1)."
     with pytest.raises(InvalidInput) as refused:
-        external.fetch("https://moved.test/c.ics", urllib3.PoolManager(), allow_private=False)
+        external.fetch("https://moved.test/c.ics", allow_private=False)
     assert refused.value.errors["url"] == [
         "Could not fetch the calendar: The host resolves to a non-public address (64:ff9b::7f00:1)."]
     assert connected == []
@@ -326,7 +324,7 @@ def test_a_name_that_takes_too_long_to_resolve_is_cut_off_at_the_deadline(monkey
 def test_a_trickling_calendar_server_is_refused_at_the_fetch_deadline(trickler, monkeypatch, head):
     monkeypatch.setattr(external, "FETCH_DEADLINE", DEADLINE, raising=False)
     server = trickler(head)
-    failure, took = timed(lambda: external.fetch(server.url, urllib3.PoolManager(), allow_private=True))
+    failure, took = timed(lambda: external.fetch(server.url, allow_private=True))
     assert isinstance(failure, InvalidInput)
     assert failure.errors["url"] == ["Could not fetch the calendar: The request took longer than 1.5 s."]
     assert took < DEADLINE + SLACK
@@ -335,7 +333,7 @@ def test_a_trickling_calendar_server_is_refused_at_the_fetch_deadline(trickler, 
 def test_a_webhook_receiver_that_trickles_its_headers_is_cut_off_at_the_send_deadline(trickler, monkeypatch):
     monkeypatch.setattr(webhooks, "SEND_DEADLINE", DEADLINE, raising=False)
     server = trickler(HEADER_TRICKLE)
-    outcome, took = timed(lambda: webhooks.send(outgoing(server.url), urllib3.PoolManager(), allow_private=True))
+    outcome, took = timed(lambda: webhooks.send(outgoing(server.url), allow_private=True))
     assert outcome.status_code is None and outcome.error == "The request took longer than 1.5 s."
     assert took < DEADLINE + SLACK
 
@@ -343,7 +341,7 @@ def test_a_webhook_receiver_that_trickles_its_headers_is_cut_off_at_the_send_dea
 def test_a_webhook_receivers_body_is_not_waited_for(trickler, monkeypatch):
     monkeypatch.setattr(webhooks, "SEND_DEADLINE", DEADLINE, raising=False)
     server = trickler(BODY_TRICKLE)
-    outcome, took = timed(lambda: webhooks.send(outgoing(server.url), urllib3.PoolManager(), allow_private=True))
+    outcome, took = timed(lambda: webhooks.send(outgoing(server.url), allow_private=True))
     assert outcome.status_code == 200 and outcome.error is None  # the status is the answer
     assert took < 1.0
 
@@ -363,7 +361,7 @@ def test_a_calendar_over_the_cap_is_refused(plain, monkeypatch):
     monkeypatch.setattr(external, "MAX_BYTES", 2048)
     server = plain(body=b"BEGIN:VCALENDAR\r\n" + b"X" * 4096, chunked=True)
     with pytest.raises(InvalidInput) as refused:
-        external.fetch(f"http://127.0.0.1:{server.port}/c.ics", urllib3.PoolManager(), allow_private=True)
+        external.fetch(f"http://127.0.0.1:{server.port}/c.ics", allow_private=True)
     assert refused.value.errors["url"] == ["Could not fetch the calendar: The response is larger than 2 KB."]
 
 
