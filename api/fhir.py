@@ -32,7 +32,8 @@ log = logging.getLogger("needlebook.api")
 FHIR_JSON = "application/fhir+json"
 RELEASED = "2027-01-01"  # CapabilityStatement.date: when this statement last changed
 MAX_COUNT = 200
-FREE_SLOTS_PER_SEARCH = 100_000  # the window bounds the engine's work; this only lifts its page limit
+FREE_SLOTS_PER_SEARCH = 100_000
+YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # the window bounds the engine's work; this only lifts its page limit
 
 blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4",
                 description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "
@@ -169,7 +170,7 @@ class SlotSearchArgs(SearchArgs):
     schedule = _many("Schedule/{practitioner id}.{location id}")
     start = ma.fields.List(Text(), load_default=list, metadata={
         "description": "Slot start with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). Default "
-                       "from today 00:00 UTC for 7 days; at most 31 days."})
+                       f"from today 00:00 UTC for 7 days; at most 31 days. {YEARS}"})
     status = _many("free, busy or busy-tentative")
     service_type = _many("A treatment type id", data_key="service-type")
 
@@ -177,7 +178,7 @@ class SlotSearchArgs(SearchArgs):
 class AppointmentSearchArgs(SearchArgs):
     ids = _many("Logical id (appt-... or hold-...)", data_key="_id")
     date = ma.fields.List(Text(), load_default=list, metadata={
-        "description": "Start, with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND)"})
+        "description": f"Start, with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). {YEARS}"})
     practitioner = _many("Practitioner/{id} or the id")
     location = _many("Location/{id} or the id")
     status = _many("booked, arrived, fulfilled, cancelled, noshow, pending (hold), proposed (follow-up hold)")
