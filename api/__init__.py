@@ -10,7 +10,7 @@ from flask_smorest.utils import prepare_response
 
 from models import make_engine
 
-from . import auth, config, conventions, db, errors, idempotency, limits
+from . import auth, config, conventions, db, errors, idempotency, inputs, limits
 
 API_TITLE = "Needlebook clinic scheduling API"
 API_VERSION = "1.0.0"
@@ -78,6 +78,7 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     db.init_app(app, engine, sessionmaker)
     errors.init_app(app)
     limits.init_app(app)
+    inputs.init_app(app)  # before the Idempotency-Key claim, which stores the path
     idempotency.init_app(app)
 
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),

@@ -105,7 +105,7 @@ def _field_issues(field_errors: dict) -> list[tuple[str, str | None]]:
 def _http_error(error: HTTPException):
     status, data = error.code or 500, getattr(error, "data", None) or {}
     field_errors = data.get("errors") or data.get("messages")
-    if status == 400 and field_errors:  # webargs: an unknown or malformed search parameter
+    if status in (400, 422) and field_errors:  # an unknown or malformed search parameter (api/inputs.py: 422)
         return _outcome(400, _field_issues(field_errors))
     return _outcome(status, [(data.get("message") or error.description, None)], data.get("headers"))
 
