@@ -19,7 +19,8 @@ ETAG_HEADER = {
 }
 IF_MATCH = {
     "description": "Change only if the object's current ETag is one of these (or `*`); otherwise a 412 "
-                   "`precondition_failed` and nothing changes. Without it the change is unconditional.",
+                   "`precondition_failed` and nothing changes, as it does when the value names no entity tag. "
+                   "Without the header the change is unconditional.",
     "schema": {"type": "string"},
     "example": '"appt_01jh6x4d1kq7r6m3v2c9p8t5sw.3"',
 }
