@@ -40,7 +40,7 @@ class Api(flask_smorest.Api):
         import http
 
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
+            response = {"description": inputs.DESCRIPTIONS.get(status, status.phrase)}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")

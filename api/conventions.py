@@ -51,6 +51,8 @@ class ConventionsPlugin(BasePlugin):
                 _add_response(responses, 412)
             if path.startswith("/v1/"):  # every status a /v1 operation can answer, listed (no catch-all)
                 _add_response(responses, 500)  # logged with the request id; the body never has a trace
+                for status in (414, 431):  # a request target or headers over the limits (api/inputs.py)
+                    _add_response(responses, status)
                 if method in ("post", "put", "patch"):
                     for status in (400, 413, 415, 422):  # malformed JSON, too large, not JSON, invalid
                         _add_response(responses, status)

@@ -27,10 +27,12 @@ HTTP_CODES = {
     410: "gone",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
     429: "rate_limited",
+    431: "header_fields_too_large",
     500: "internal_error",
 }
 
