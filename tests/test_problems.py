@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from .helpers import assert_problem
-from .test_tenancy import build_world
+from .test_tenancy import ARGUMENT, BODIES, ITEM_ROUTES, body_for, build_world, fill
 
 TIME_OFF = {"starts_at": "2030-03-04T09:00:00+00:00", "ends_at": "2030-03-04T10:00:00+00:00"}
 
@@ -182,11 +182,9 @@ def error_at(errors: dict, path: tuple):
 
 @pytest.mark.parametrize("text", UNSTORABLE.values(), ids=UNSTORABLE.keys())
 def test_unstorable_text_in_any_body_string_is_a_422_naming_the_field(admin, text):
-    from .test_tenancy import BODIES, body_for, build_world as build_every_object, fill
-
-    ids = build_every_object(admin)
+    ids = build_world(admin)
     tried = 0
-    for (method, rule), template in BODIES.items():
+    for method, rule in BODIES:
         body = body_for(method, rule, ids)
         if method == "GET" or body is None:
             continue
@@ -217,9 +215,7 @@ UNSTORABLE_MESSAGE = "Must not contain NUL (U+0000) or an unpaired surrogate (U+
 
 
 def test_nul_in_any_path_id_is_a_422_naming_the_argument(admin):
-    from .test_tenancy import ARGUMENT, ITEM_ROUTES, body_for, build_world as build_every_object, fill
-
-    ids = build_every_object(admin)
+    ids = build_world(admin)
     for method, rule in ITEM_ROUTES:
         for argument in ARGUMENT.findall(rule):
             path = fill(rule, {**ids, argument: "x%00y"})
