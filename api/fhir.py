@@ -32,8 +32,8 @@ log = logging.getLogger("needlebook.api")
 FHIR_JSON = "application/fhir+json"
 RELEASED = "2027-01-01"  # CapabilityStatement.date: when this statement last changed
 MAX_COUNT = 200
-FREE_SLOTS_PER_SEARCH = 100_000
-YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # the window bounds the engine's work; this only lifts its page limit
+FREE_SLOTS_PER_SEARCH = 100_000  # the window bounds the engine's work; this only lifts its page limit
+YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # of a date search value (booking.clock)
 
 blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4",
                 description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "

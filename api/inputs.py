@@ -3,7 +3,7 @@ over the limits, a body without a length that is over the limit, and text no dat
 
 The limits on the request target and the headers are below the ones gunicorn.conf.py gives
 gunicorn, so that the app answers them (414, 431) as problem+json; gunicorn's own answer past
-its limits is an HTML page (README, "Limits").
+its limits is an HTML page (README, "Conventions worth knowing").
 
 A chunked body (Transfer-Encoding, no Content-Length) is not measured by werkzeug's
 MAX_CONTENT_LENGTH check, which reads Content-Length; behind a server that streams it (gunicorn
@@ -32,8 +32,7 @@ UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "Must not contain NUL (U+0000) or an unpaired surrogate (U+D800 to U+DFFF)."
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-
-# The request target (path and query, as sent): gunicorn's old default for the whole request line.
+# The request target (path and query, as sent): gunicorn's default limit for the whole request line.
 MAX_TARGET_BYTES = 4094
 MAX_HEADER_BYTES = 8190  # one header line, name and value: gunicorn's default
 MAX_HEADER_FIELDS = 100  # gunicorn's default
