@@ -48,7 +48,11 @@ DOMAIN_STATUS = {
 
 
 class ProblemSchema(ma.Schema):
-    """An RFC 9457 problem detail with the contract's `code`."""
+    """An RFC 9457 problem detail with the contract's `code`, and the facts of a domain error as
+    extension members (`earliest_start`, the clashing ids)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documents the open object a problem is: additionalProperties
 
     type = ma.fields.String(metadata={"description": "URI reference naming the problem type"})
     title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
