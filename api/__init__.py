@@ -10,7 +10,7 @@ from flask_smorest.utils import prepare_response
 
 from models import make_engine
 
-from . import auth, config, conventions, db, errors, limits, transactions
+from . import auth, config, conventions, db, errors, inputs, limits, transactions
 
 API_TITLE = "Needlebook clinic scheduling API"
 API_VERSION = "1.0.0"
@@ -40,7 +40,7 @@ class Api(flask_smorest.Api):
         import http
 
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
+            response = {"description": inputs.DESCRIPTIONS.get(status, status.phrase)}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
@@ -78,6 +78,7 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     db.init_app(app, engine, sessionmaker)
     errors.init_app(app)
     limits.init_app(app)
+    inputs.init_app(app)  # before the Idempotency-Key claim, which stores the path
     transactions.init_app(app)
 
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),

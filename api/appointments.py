@@ -112,6 +112,7 @@ class Appointments(MethodView):
     @requires("book")
     @blp.arguments(AppointmentCreateSchema)
     @blp.response(201, AppointmentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")  # a hold_id that is not one of the organization's
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(410, response="GONE")
     @etags.tagged

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 
+from booking import clock
 from booking.weekly import format_hhmm, parse_hhmm
 
 from . import db
@@ -90,9 +91,33 @@ class FullMatch(ma.validate.Regexp):
         return value
 
 
-def Instant(**kwargs):  # noqa: N802 - reads like a field class
-    """An RFC 3339 instant that must carry an offset: a naive timestamp is a 422."""
-    return ma.fields.AwareDateTime(format="iso", **kwargs)
+class InRange:
+    """A date or instant field that refuses values outside the API's one range of years
+    (booking.clock), and says so in its OpenAPI description."""
+
+    def __init__(self, *args, metadata=None, **kwargs):
+        metadata = dict(metadata or {})
+        note = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."
+        described = metadata.get("description", "").rstrip(".")
+        metadata["description"] = f"{described}. {note}" if described else note
+        super().__init__(*args, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        if not clock.in_range(loaded):
+            raise ma.ValidationError(clock.RANGE_MESSAGE)
+        return loaded
+
+
+class Instant(InRange, ma.fields.AwareDateTime):
+    """An RFC 3339 instant that must carry an offset (a naive timestamp is a 422), in the range."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+
+class Day(InRange, ma.fields.Date):
+    """A calendar date, YYYY-MM-DD, in the range."""
 
 
 def _not_blank(value: str) -> None:
@@ -100,11 +125,8 @@ def _not_blank(value: str) -> None:
         raise ma.ValidationError("Must not be blank.")
 
 
-class ClinicInstant(ma.fields.AwareDateTime):
+class ClinicInstant(Instant):
     """An instant shown with the offset of the clinic of the object it belongs to."""
-
-    def __init__(self, **kwargs):
-        super().__init__(format="iso", **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:

@@ -12,7 +12,7 @@ from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, ListArgs, LocalTime, Name, Schema, Whole, get_for_update, get_or_404, page_schema, paginate,
+    Blueprint, Day, ListArgs, LocalTime, Name, Schema, Whole, get_for_update, get_or_404, page_schema, paginate,
     scoped,
 )
 
@@ -34,8 +34,8 @@ class OpeningHoursSchema(Schema):
 
 
 class ClosureSchema(Schema):
-    start_date = ma.fields.Date(required=True, metadata={"description": "First closed local day"})
-    end_date = ma.fields.Date(required=True, metadata={"description": "Last closed local day (inclusive)"})
+    start_date = Day(required=True, metadata={"description": "First closed local day"})
+    end_date = Day(required=True, metadata={"description": "Last closed local day (inclusive)"})
     reason = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
 
     @ma.validates_schema

@@ -19,7 +19,8 @@ ETAG_HEADER = {
 }
 IF_MATCH = {
     "description": "Change only if the object's current ETag is one of these (or `*`); otherwise a 412 "
-                   "`precondition_failed` and nothing changes. Without it the change is unconditional.",
+                   "`precondition_failed` and nothing changes, as it does when the value names no entity tag. "
+                   "Without the header the change is unconditional.",
     "schema": {"type": "string"},
     "example": '"appt_01jh6x4d1kq7r6m3v2c9p8t5sw.3"',
 }
@@ -50,6 +51,8 @@ class ConventionsPlugin(BasePlugin):
                 _add_response(responses, 412)
             if path.startswith("/v1/"):  # every status a /v1 operation can answer, listed (no catch-all)
                 _add_response(responses, 500)  # logged with the request id; the body never has a trace
+                for status in (414, 431):  # a request target or headers over the limits (api/inputs.py)
+                    _add_response(responses, status)
                 if method in ("post", "put", "patch"):
                     for status in (400, 413, 415, 422):  # malformed JSON, too large, not JSON, invalid
                         _add_response(responses, status)

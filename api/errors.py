@@ -27,10 +27,12 @@ HTTP_CODES = {
     410: "gone",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
     429: "rate_limited",
+    431: "header_fields_too_large",
     500: "internal_error",
 }
 
@@ -49,7 +51,11 @@ DOMAIN_STATUS = {
 
 
 class ProblemSchema(ma.Schema):
-    """An RFC 9457 problem detail with the contract's `code`."""
+    """An RFC 9457 problem detail with the contract's `code`, and the facts of a domain error as
+    extension members (`earliest_start`, the clashing ids)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documents the open object a problem is: additionalProperties
 
     type = ma.fields.String(metadata={"description": "URI reference naming the problem type"})
     title = ma.fields.String(metadata={"description": "Short summary of the problem type"})

@@ -55,9 +55,15 @@ def check_if_match(obj) -> None:
     The caller holds the row lock (SELECT ... FOR UPDATE on PostgreSQL; the write transaction
     on SQLite), so two writers sending the same tag are serialized and the second sees the
     version the first wrote.
+
+    A header that is there but names no entity tag (`If-Match: ,`, an unterminated quote) is a
+    412 too: werkzeug parses it as an empty set, which must not read as "no condition".
     """
-    if not request.if_match:
+    if "If-Match" not in request.headers:
         return
+    if not request.if_match:  # falsy when empty; `*` is truthy
+        abort(412, message="If-Match names no entity tag: send `*` or ETags as the API gives them "
+                           '(quoted, e.g. "appt_....3").', code="precondition_failed")
     if not request.if_match.contains(tag(obj)):
         abort(412, message="The object changed since you read it (If-Match does not name its current "
                            "ETag); GET it again and retry.", code="precondition_failed")

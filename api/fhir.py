@@ -36,6 +36,7 @@ FREE_SLOTS_PER_SEARCH = 100_000  # the window bounds the engine's work; this onl
 # Free slots are computed by the engine, schedule by schedule: a search for them names its schedules,
 # so that its cost is bounded by what the caller asked for, not by the size of the chain.
 MAX_FREE_SCHEDULES = 10
+YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # of a date search value (booking.clock)
 
 blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4",
                 description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "
@@ -107,7 +108,7 @@ def _field_issues(field_errors: dict) -> list[tuple[str, str | None]]:
 def _http_error(error: HTTPException):
     status, data = error.code or 500, getattr(error, "data", None) or {}
     field_errors = data.get("errors") or data.get("messages")
-    if status == 400 and field_errors:  # webargs: an unknown or malformed search parameter
+    if status in (400, 422) and field_errors:  # an unknown or malformed search parameter (api/inputs.py: 422)
         return _outcome(400, _field_issues(field_errors))
     return _outcome(status, [(data.get("message") or error.description, None)], data.get("headers"))
 
@@ -172,7 +173,7 @@ class SlotSearchArgs(SearchArgs):
     schedule = _many("Schedule/{practitioner id}.{location id}")
     start = ma.fields.List(Text(), load_default=list, metadata={
         "description": "Slot start with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). Default "
-                       "from today 00:00 UTC for 7 days; at most 31 days."})
+                       f"from today 00:00 UTC for 7 days; at most 31 days. {YEARS}"})
     status = _many("free, busy or busy-tentative")
     service_type = _many("A treatment type id", data_key="service-type")
 
@@ -180,7 +181,7 @@ class SlotSearchArgs(SearchArgs):
 class AppointmentSearchArgs(SearchArgs):
     ids = _many("Logical id (appt-... or hold-...)", data_key="_id")
     date = ma.fields.List(Text(), load_default=list, metadata={
-        "description": "Start, with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND)"})
+        "description": f"Start, with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). {YEARS}"})
     practitioner = _many("Practitioner/{id} or the id")
     location = _many("Location/{id} or the id")
     status = _many("booked, arrived, fulfilled, cancelled, noshow, pending (hold), proposed (follow-up hold)")

@@ -14,8 +14,8 @@ from models import Contraindication, Course, PastSession, Patient, TreatmentType
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, FullMatch, Id, Instant, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate,
-    scoped,
+    Blueprint, Day, FullMatch, Id, Instant, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema,
+    paginate, scoped,
 )
 
 blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
@@ -37,7 +37,7 @@ class PatientSchema(Schema):
     name = Name(required=True)
     email = ma.fields.Email(load_default=None, allow_none=True)
     phone = Phone
-    date_of_birth = ma.fields.Date(load_default=None, allow_none=True)
+    date_of_birth = Day(load_default=None, allow_none=True)
     contraindications = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(CONTRAINDICATIONS)), load_default=list,
         metadata={"description": "Active contraindications; the list replaces the active set"},

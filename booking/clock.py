@@ -1,8 +1,20 @@
 """The one clock of the domain, so tests can move time."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# The years any instant or date the service reads must fall in, as written (in its own offset).
+# Far enough from datetime's limits (years 1 and 9999) that nothing done with a value, such as
+# moving it to UTC, adding a day or a window, can overflow; wide enough for any booking,
+# birth date or record a clinic keeps.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+RANGE_MESSAGE = f"Must be in the years {FIRST_YEAR} to {LAST_YEAR}."
+
+
+def in_range(value: date | datetime) -> bool:
+    return FIRST_YEAR <= value.year <= LAST_YEAR

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from models import Hold
 
+from . import clock
 from .errors import InvalidInput
 from .weekly import format_hhmm
 
@@ -307,12 +308,16 @@ def _date_range(value: str, parameter: str) -> tuple[datetime, datetime, str]:
             start = datetime.fromisoformat(text)
             if start.tzinfo is None:
                 raise InvalidInput({parameter: [f"'{value}' needs an offset, e.g. Z or +01:00."]})
+            if not clock.in_range(start):
+                raise InvalidInput({parameter: [f"'{value}': {clock.RANGE_MESSAGE}"]})
             seconds = text[11:].split("+")[0].split("-")[0]
             step = (timedelta(microseconds=1) if "." in seconds else
                     timedelta(seconds=1) if seconds.count(":") == 2 else timedelta(minutes=1))
             return start, start + step, prefix
         year, month, day = int(match["year"]), int(match["month"] or 1), int(match["day"] or 1)
         first = date(year, month, day)
+        if not clock.in_range(first):
+            raise InvalidInput({parameter: [f"'{value}': {clock.RANGE_MESSAGE}"]})
         if match["day"]:
             after = first + timedelta(days=1)
         elif match["month"]:

@@ -3,8 +3,10 @@
 Both start together and stop together: when either exits, or this process gets
 SIGINT/SIGTERM, the other is sent SIGTERM (then SIGKILL after a grace period).
 The scheduler is a process of its own, never a thread in a web worker.
-In production, run `gunicorn wsgi:app` and `python -m schedulers` under your
-process manager instead; more than one scheduler is safe (they share a lease).
+In production, run `gunicorn wsgi:app` (from the project root, or with `-c gunicorn.conf.py`:
+its request line and header limits let the app answer over-long requests as problem+json) and
+`python -m schedulers` under your process manager instead; more than one scheduler is safe
+(they share a lease).
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 GRACE_SECONDS = 20
+CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--access-log", action="store_true", help="gunicorn access log on stdout")
     args = parser.parse_args(argv)
-    web = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", args.bind, "wsgi:app"]
+    web = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--workers", str(args.workers),
+           "--bind", args.bind, "wsgi:app"]
     if args.access_log:
         web[3:3] = ["--access-logfile", "-"]
     children = [subprocess.Popen(web), subprocess.Popen([sys.executable, "-m", "schedulers"])]

@@ -143,6 +143,25 @@ def test_every_change_refuses_a_stale_if_match(admin, method, rule):
     assert_problem(response, 412, "precondition_failed")
 
 
+GARBAGE = [",", " , ,", "", '"unterminated', '"a" junk', "W/", "*x"]
+
+
+@pytest.mark.parametrize("garbage", GARBAGE)
+def test_an_if_match_naming_no_entity_tag_is_a_412_never_unconditional(admin, garbage):
+    patient = admin.make_patient(name="Before")
+    path = f"/v1/patients/{patient['id']}"
+    assert_problem(admin.patch(path, json={"name": "After"}, headers={"If-Match": garbage}), 412,
+                   "precondition_failed")
+    assert admin.get(path).get_json()["name"] == "Before"
+
+
+@pytest.mark.parametrize("method, rule", _params(CHANGES))
+def test_every_change_refuses_a_garbage_if_match(admin, method, rule):
+    ids = build_every_object(admin)
+    response = call(admin.with_headers({"If-Match": ","}), method, rule, ids)
+    assert_problem(response, 412, "precondition_failed")
+
+
 def test_the_openapi_documents_etag_and_if_match(client):
     spec = client.get("/openapi.json").get_json()
     assert "ETag" in spec["components"]["headers"]

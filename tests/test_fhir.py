@@ -150,6 +150,27 @@ def test_a_bad_search_parameter_is_a_400_outcome(world, path, params, parameter)
     assert [parameter] in [issue.get("expression") for issue in body["issue"]], body
 
 
+@pytest.mark.parametrize("path, parameter, value", [
+    ("Appointment", "date", "ge0001-01-01"),
+    ("Appointment", "date", "9999"),
+    ("Appointment", "date", "lt9999-12-31T23:59:59.999999+00:00"),
+    ("Appointment", "date", "eq9999-12-31T23:00:00-05:00"),
+    ("Appointment", "date", "1899-12"),
+    ("Slot", "start", "ge9999-12-31"),
+    ("Slot", "start", "lt0001-01-01T00:00:00+05:00"),
+    ("Slot", "start", "ge2201-01-01T00:00:00Z"),
+])
+def test_a_date_outside_1900_to_2200_is_a_400_outcome_naming_the_parameter(world, path, parameter, value):
+    body = outcome(world.caller.get(f"/fhir/R4/{path}", query_string={parameter: value}), 400, "invalid")
+    issue = next(issue for issue in body["issue"] if issue.get("expression") == [parameter])
+    assert "1900" in issue["diagnostics"] and "2200" in issue["diagnostics"], body
+
+
+def test_dates_at_the_ends_of_the_range_are_searched(world):
+    assert fhir_get(world.caller, "Appointment", date=["ge1900-01-01", "le2200-12-31T23:59:59-05:00"])
+    assert fhir_get(world.caller, "Slot", start="ge2200-12-25")
+
+
 # --- Practitioner, Location, Schedule -----------------------------------------------------------------
 
 def test_practitioner_read_and_search(world):

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from .helpers import assert_problem
-from .test_tenancy import build_world
+from .test_tenancy import ARGUMENT, BODIES, ITEM_ROUTES, body_for, build_world, fill
 
 TIME_OFF = {"starts_at": "2030-03-04T09:00:00+00:00", "ends_at": "2030-03-04T10:00:00+00:00"}
 
@@ -151,3 +151,89 @@ def test_missing_or_insane_request_id_is_replaced(admin, sent):
     headers = {} if sent is None else {"X-Request-ID": sent}
     issued = admin.get("/v1/clinics", headers=headers).headers["X-Request-ID"]
     assert issued and issued != sent and len(issued) <= 64 and issued.isalnum()
+
+
+# --- text no database can store: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8) ---------
+
+UNSTORABLE = {"nul": "a\u0000b", "lone-surrogate": "a\ud800b"}
+
+
+def string_fields(body) -> list[tuple]:
+    """The path (keys and indexes) of every string in a JSON body."""
+    if isinstance(body, str):
+        return [()]
+    items = body.items() if isinstance(body, dict) else enumerate(body) if isinstance(body, list) else ()
+    return [(key, *rest) for key, value in items for rest in string_fields(value)]
+
+
+def replaced(body, path: tuple, value):
+    if not path:
+        return value
+    copy = dict(body) if isinstance(body, dict) else list(body)
+    copy[path[0]] = replaced(body[path[0]], path[1:], value)
+    return copy
+
+
+def error_at(errors: dict, path: tuple):
+    for key in path:
+        errors = errors[str(key)]
+    return errors
+
+
+@pytest.mark.parametrize("text", UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_unstorable_text_in_any_body_string_is_a_422_naming_the_field(admin, text):
+    ids = build_world(admin)
+    tried = 0
+    for method, rule in BODIES:
+        body = body_for(method, rule, ids)
+        if method == "GET" or body is None:
+            continue
+        for path in string_fields(body):
+            raw = json.dumps(replaced(body, path, text))  # "\u0000" and "\ud800" escapes, as a client sends them
+            response = send(admin, method, fill(rule, ids), data=raw, content_type="application/json")
+            errors = assert_problem(response, 422, "validation_error")["errors"]
+            assert error_at(errors, path), (method, rule, path, errors)
+            tried += 1
+    assert tried > 40
+
+
+@pytest.mark.parametrize("text", UNSTORABLE.values(), ids=UNSTORABLE.keys())
+def test_unstorable_text_in_a_key_or_a_nested_string_is_a_422_naming_its_path(admin, text):
+    hours = [{"weekday": 0, "start": "09:00", "end": "17:00"}, {"weekday": 1, "start": text, "end": "17:00"}]
+    raw = json.dumps({"name": "Leeds", "timezone": "Europe/London", "opening_hours": hours})
+    response = admin.post("/v1/clinics", data=raw, content_type="application/json")
+    assert assert_problem(response, 422, "validation_error")["errors"] == {
+        "opening_hours": {"1": {"start": [UNSTORABLE_MESSAGE]}}}
+    raw = json.dumps({"name": "Leeds", "timezone": "Europe/London", f"colour{text}": "red"})
+    errors = assert_problem(admin.post("/v1/clinics", data=raw, content_type="application/json"),
+                            422, "validation_error")["errors"]
+    assert list(errors) == [f"colour{text}"]
+    assert admin.get("/v1/clinics").get_json()["data"] == []
+
+
+UNSTORABLE_MESSAGE = "Must not contain NUL (U+0000) or an unpaired surrogate (U+D800 to U+DFFF)."
+
+
+def test_nul_in_any_path_id_is_a_422_naming_the_argument(admin):
+    ids = build_world(admin)
+    for method, rule in ITEM_ROUTES:
+        for argument in ARGUMENT.findall(rule):
+            path = fill(rule, {**ids, argument: "x%00y"})
+            body = body_for(method, rule, ids)
+            response = send(admin, method, path, **({"json": body} if body is not None and method != "GET" else {}))
+            errors = assert_problem(response, 422, "validation_error")["errors"]
+            assert errors == {argument: [UNSTORABLE_MESSAGE]}, (method, rule, errors)
+
+
+@pytest.mark.parametrize("query", [{"patient_id": "pat\u0000x"}, {"clinic_id": "\u0000"}, {"cursor": "a\u0000"},
+                                   {"practitioner_id": "x", "status\u0000": "booked"}])
+def test_nul_in_a_query_string_is_a_422_naming_the_parameter(admin, query):
+    errors = assert_problem(admin.get("/v1/appointments", query_string=query), 422, "validation_error")["errors"]
+    assert set(errors) == {name for name, value in query.items() if "\u0000" in name + value}
+
+
+def test_nul_in_an_availability_search_is_a_422(admin, world):
+    query = {"treatment_type_id": world["treatment_type_id"], "clinic_id": f"{world['clinic_id']}\u0000",
+             "start": "2030-03-04T09:00:00Z", "end": "2030-03-05T09:00:00Z"}
+    errors = assert_problem(admin.get("/v1/availability", query_string=query), 422, "validation_error")["errors"]
+    assert set(errors) == {"clinic_id"}

@@ -4,8 +4,12 @@ Every operation is called with generated valid and invalid input, authenticated 
 admin of an organization that has a small clinic: no answer may be a 5xx, carry a
 status the document does not list for that operation, or break its documented schema
 or content type. On both backends (PostgreSQL enforces column lengths that SQLite
-ignores, so it finds what SQLite cannot). A bounded number of examples per operation
-keeps it inside `make test`: FUZZ_EXAMPLES (default 15).
+ignores, so it finds what SQLite cannot). Then the stateful phase: sequences of calls
+chained through the links schemathesis infers from the document (a created clinic's id
+fed to the operations that take a clinic id), so the fuzzer reaches objects that exist.
+A bounded number of examples keeps it inside `make test`: FUZZ_EXAMPLES per operation
+(default 15), FUZZ_SCENARIOS sequences (default 10) of up to FUZZ_STEPS calls (default 8);
+`make fuzz` runs it at length.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ from migrations import upgrade
 from .helpers import make_organization
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "10"))
+STEPS = int(os.environ.get("FUZZ_STEPS", "8"))
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
           checks.response_schema_conformance]
 
@@ -77,6 +83,9 @@ def _drop_postgres(name: str, url: str) -> None:
 
 # The committed document, which tests/test_openapi.py keeps equal to the app's own.
 schema = schemathesis.openapi.from_path(str(Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"))
+# The stateless phase sends invalid input as well as valid; the stateful phase sends valid input only, so
+# that its creates succeed and the ids they answer with lead to objects that exist.
+schema.config.phases.stateful.generation.update(modes=["positive"])
 
 
 @schema.parametrize()
@@ -85,3 +94,17 @@ schema = schemathesis.openapi.from_path(str(Path(__file__).resolve().parent.pare
 def test_the_api_keeps_its_documented_contract(case, fuzzed):
     app, token = fuzzed
     case.call_and_validate(app=app, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+
+
+def test_sequences_of_calls_keep_the_documented_contract(fuzzed):
+    app, token = fuzzed
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"app": app, "headers": {"Authorization": f"Bearer {token}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None,
+                                   derandomize=True, suppress_health_check=list(HealthCheck)))

@@ -838,3 +838,100 @@ def test_refused_course_writes_nothing(admin, patient, db):
     assert post_course(admin, patient["id"], treatment_type["id"], max_sessions=7).status_code == 422
     assert admin.get(f"/v1/patients/{patient['id']}/courses").get_json()["data"] == []
     assert count(db, Course, admin.organization_id) == 0
+
+
+# --------------------------------------------------------------------------- the range of instants and dates
+# One range for every instant and date the API reads (api/base.py, booking/clock.py): years 1900 to 2200.
+# Outside it, arithmetic on an instant (to UTC, a day later, a window's end) overflows Python's datetime.
+
+OUT_OF_RANGE_INSTANTS = ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59+00:00",
+                         "9999-12-31T23:00:00-05:00", "1899-12-31T23:59:59+00:00", "2201-01-01T00:00:00+00:00"]
+OUT_OF_RANGE_DATES = ["0001-01-01", "1899-12-31", "2201-01-01", "9999-12-31"]
+
+
+@pytest.fixture
+def every_object(admin):
+    from .test_tenancy import build_world
+
+    return build_world(admin)
+
+
+def instant_bodies(ids: dict) -> list[tuple[str, str, dict, str]]:
+    """(method, path, a valid body, the instant field to break) of every body that reads an instant."""
+    from .test_tenancy import BODIES, body_for, fill
+
+    found = [(method, fill(rule, ids), body_for(method, rule, ids), name)
+             for (method, rule), body in BODIES.items() if method != "GET" and isinstance(body, dict)
+             for name in body if name.endswith("_at")]
+    assert {name for *_, name in found} >= {"starts_at", "ends_at", "performed_at"}, found
+    return found
+
+
+def instant_filters(caller, ids: dict) -> list[tuple[str, str]]:
+    """(path, query parameter) of every collection filter and search bound that reads an instant."""
+    from .test_tenancy import LIST_ROUTES, fill
+
+    syncable = [fill(rule, ids) for rule in LIST_ROUTES if "<" not in rule or "_id>" in rule]
+    found = [(path, "updated_since") for path in syncable  # the collections that take updated_since
+             if caller.get(path, query_string={"updated_since": "2030-01-01T00:00:00Z"}).status_code == 200]
+    found += [(f"/v1/practitioners/{ids['practitioner_id']}/time-off", name) for name in ("start", "end")]
+    found += [(path, name) for path in ("/v1/appointments", "/v1/follow-ups") for name in ("start", "end")]
+    assert len(found) > 10, found
+    return found
+
+
+def test_an_instant_outside_1900_to_2200_in_any_body_is_a_422_naming_it(admin, every_object):
+    for method, path, body, name in instant_bodies(every_object):
+        for value in OUT_OF_RANGE_INSTANTS:
+            response = getattr(admin, method.lower())(path, json={**body, name: value})
+            errors = field_errors(response)
+            assert name in errors, (method, path, value, errors)
+            assert "1900" in str(errors[name]) and "2200" in str(errors[name]), errors
+
+
+def test_an_instant_outside_1900_to_2200_in_any_filter_is_a_422_naming_it(admin, every_object):
+    for path, name in instant_filters(admin, every_object):
+        for value in OUT_OF_RANGE_INSTANTS:
+            errors = field_errors(admin.get(path, query_string={name: value}))
+            assert name in errors, (path, value, errors)
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_INSTANTS)
+def test_availability_bounds_outside_the_range_are_a_422(admin, every_object, value):
+    query = {"treatment_type_id": every_object["treatment_type_id"], "clinic_id": every_object["clinic_id"]}
+    for name, other in (("start", "end"), ("end", "start")):
+        response = admin.get("/v1/availability", query_string={**query, name: value, other: "2030-01-07T00:00:00Z"})
+        assert "1900" in str(field_errors(response).get(name)), (name, value)
+
+
+@pytest.mark.parametrize("value", ["1900-01-01T00:00:00+00:00", "2200-12-31T23:00:00-05:00"])
+def test_instants_at_the_ends_of_the_range_are_accepted(admin, every_object, value):
+    assert admin.get("/v1/clinics", query_string={"updated_since": value}).status_code == 200
+    assert admin.get("/v1/appointments", query_string={"start": value, "end": value}).status_code == 200
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_DATES)
+def test_a_date_of_birth_outside_the_range_is_a_422(admin, value):
+    assert "date_of_birth" in field_errors(admin.post("/v1/patients", json={"name": "Old", "date_of_birth": value}))
+
+
+@pytest.mark.parametrize("zone, day", [("Europe/London", "9999-12-31"), ("Asia/Tokyo", "0001-01-01"),
+                                       ("America/New_York", "9999-12-31"), ("Pacific/Kiritimati", "2201-01-01")])
+def test_a_closure_outside_the_range_is_a_422_and_availability_carries_on(admin, clock, zone, day):
+    from .booking_world import build_world
+
+    world = build_world(admin, clock, timezone_name=zone)
+    path = f"/v1/clinics/{world.clinic['id']}"
+    closure = {"start_date": day, "end_date": day}
+    errors = field_errors(admin.patch(path, json={"closures": [closure]}))
+    assert "start_date" in errors["closures"]["0"] and "end_date" in errors["closures"]["0"], errors
+    assert "closures" in field_errors(admin.post("/v1/clinics", json={"name": "Far", "timezone": zone,
+                                                                      "closures": [closure]}))
+    assert admin.get(path).get_json()["closures"] == []
+    window = {"treatment_type_id": world.consultation["id"], "start": world.at(1, 0), "end": world.at(2, 0)}
+    for query in ({**window, "clinic_id": world.clinic["id"]}, window):  # the clinic, and the whole organization
+        response = admin.get("/v1/availability", query_string=query)
+        assert response.status_code == 200 and response.get_json()["data"], response.get_json()
+    slot = response.get_json()["data"][0]
+    hold = {k: slot[k] for k in ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at")}
+    assert admin.post("/v1/holds", json={**hold, "patient_id": world.patient["id"]}).status_code == 201

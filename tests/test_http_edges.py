@@ -1,0 +1,165 @@
+"""The edges of HTTP itself, through the test client and a real gunicorn: bodies without a length,
+request lines and headers over the limits. Every answer is problem+json, never a server's HTML page.
+
+gunicorn reads /gunicorn.conf.py from the project root: its request line and header limits are set
+above the app's (api/inputs.py), so it is the app that answers.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from api import inputs
+from migrations import upgrade
+
+from .helpers import assert_problem, make_organization
+from .test_races import ROOT, _free_port, _wait_until_up
+
+LIMIT = 256 * 1024  # MAX_BODY_BYTES' default
+
+
+def padded(body: dict, size: int) -> bytes:
+    """Valid JSON of `size` bytes: the body, then whitespace (JSON allows it after the value)."""
+    data = json.dumps(body).encode()
+    return data + b" " * (size - len(data))
+
+
+def chunks(data: bytes, size: int = 16 * 1024):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """gunicorn (one worker) on a fresh SQLite database, started from the project root as `make run` does."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('edges') / 'edges.sqlite3'}"
+    upgrade(url)
+    from api import create_app
+
+    app = create_app({"DATABASE_URL": url, "RATE_LIMIT_ENABLED": False})
+    token = make_organization(app, app.test_client(), "Edges").token
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "--timeout", "30",
+         "wsgi:app"], cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
+                                     "RATE_LIMIT_ENABLED": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}", server)
+        yield port, token
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def exchange(served, method, path, body=None, headers=None):
+    """(status, content type, decoded body) of one request on a connection of its own."""
+    port, token = served
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={"Authorization": f"Bearer {token}", **(headers or {})})
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, response.getheader("Content-Type", ""), data
+    finally:
+        connection.close()
+
+
+def problem_of(status, content_type, data, expected_status, code):
+    assert (status, content_type) == (expected_status, "application/problem+json"), (status, content_type, data[:300])
+    body = json.loads(data)
+    assert body["status"] == expected_status and body["code"] == code, body
+    return body
+
+
+def clinic_names(served) -> list[str]:
+    status, _, data = exchange(served, "GET", "/v1/clinics?limit=200")
+    assert status == 200
+    return [c["name"] for c in json.loads(data)["data"]]
+
+
+# --- a body without a length (Transfer-Encoding: chunked) ----------------------------------------------
+
+def test_a_chunked_body_over_the_limit_is_a_413_from_gunicorn_and_creates_nothing(served):
+    body = padded({"name": "Padded past the limit", "timezone": "Europe/London"}, LIMIT + 1)
+    answer = exchange(served, "POST", "/v1/clinics", body=chunks(body), headers={"Content-Type": "application/json"})
+    problem_of(*answer, 413, "payload_too_large")
+    assert "Padded past the limit" not in clinic_names(served)
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole_by_gunicorn(served):
+    body = padded({"name": "Chunked", "timezone": "Europe/London"}, LIMIT)
+    status, _, data = exchange(served, "POST", "/v1/clinics", body=chunks(body),
+                               headers={"Content-Type": "application/json"})
+    assert status == 201, data
+    assert "Chunked" in clinic_names(served)
+
+
+def post_chunked(admin, body: bytes):
+    import io
+
+    return admin.post("/v1/clinics", input_stream=io.BytesIO(body),
+                      headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"})
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_and_creates_nothing(admin):
+    assert_problem(post_chunked(admin, padded({"name": "Over", "timezone": "Europe/London"}, LIMIT + 1)),
+                   413, "payload_too_large")
+    assert admin.get("/v1/clinics").get_json()["data"] == []
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(admin):
+    response = post_chunked(admin, padded({"name": "Under", "timezone": "Europe/London"}, LIMIT))
+    assert response.status_code == 201, response.get_json()
+
+
+# --- request lines and headers over the limits -----------------------------------------------------------
+
+def test_a_request_target_over_the_limit_is_a_414_problem_from_gunicorn(served):
+    path = "/v1/clinics?cursor=" + "a" * (inputs.MAX_TARGET_BYTES - len("/v1/clinics?cursor=") + 1)
+    body = problem_of(*exchange(served, "GET", path), 414, "uri_too_long")
+    assert str(inputs.MAX_TARGET_BYTES) in body["detail"]
+    assert exchange(served, "GET", path[:inputs.MAX_TARGET_BYTES])[0] == 422  # at the limit: the app reads it
+
+
+def test_a_header_over_the_limit_is_a_431_problem_from_gunicorn(served):
+    value = "x" * (inputs.MAX_HEADER_BYTES - len("X-Note: ") + 1)
+    body = problem_of(*exchange(served, "GET", "/v1/clinics", headers={"X-Note": value}), 431,
+                      "header_fields_too_large")
+    assert "X-Note" in body["detail"]
+    assert exchange(served, "GET", "/v1/clinics", headers={"X-Note": value[:-1]})[0] == 200
+
+
+def test_too_many_headers_are_a_431_problem_from_gunicorn(served):
+    headers = {f"X-Note-{i}": "x" for i in range(inputs.MAX_HEADER_FIELDS)}
+    problem_of(*exchange(served, "GET", "/v1/clinics", headers=headers), 431, "header_fields_too_large")
+
+
+def test_a_request_target_over_the_limit_is_a_414_problem(admin):
+    response = admin.get("/v1/clinics", query_string={"cursor": "a" * inputs.MAX_TARGET_BYTES})
+    assert_problem(response, 414, "uri_too_long")
+
+
+def test_a_header_over_the_limit_is_a_431_problem(admin):
+    response = admin.get("/v1/clinics", headers={"X-Note": "x" * inputs.MAX_HEADER_BYTES})
+    assert_problem(response, 431, "header_fields_too_large")
+
+
+def test_the_app_answers_below_gunicorns_own_limits():
+    """gunicorn.conf.py leaves room above the app's limits, so gunicorn's HTML page is never the answer
+    to a request the app could refuse itself."""
+    namespace: dict = {}
+    exec((ROOT / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own settings file
+    request_line = len("OPTIONS ") + inputs.MAX_TARGET_BYTES + len(" HTTP/1.1")
+    assert namespace["limit_request_line"] >= request_line
+    assert namespace["limit_request_field_size"] > inputs.MAX_HEADER_BYTES
+    assert namespace["limit_request_fields"] > inputs.MAX_HEADER_FIELDS
