@@ -168,7 +168,7 @@ def test_a_date_outside_1900_to_2200_is_a_400_outcome_naming_the_parameter(world
 
 def test_dates_at_the_ends_of_the_range_are_searched(world):
     assert fhir_get(world.caller, "Appointment", date=["ge1900-01-01", "le2200-12-31T23:59:59-05:00"])
-    assert fhir_get(world.caller, "Slot", start="ge2200-12-25")
+    assert fhir_get(world.caller, "Slot", start="ge2200-12-25", schedule=schedule_id(world))
 
 
 # --- Practitioner, Location, Schedule -----------------------------------------------------------------
