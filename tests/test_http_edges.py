@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -19,7 +15,7 @@ from api import inputs
 from migrations import upgrade
 
 from .helpers import assert_problem, make_organization
-from .test_races import ROOT, _free_port, _wait_until_up
+from .test_races import ROOT, running_gunicorn
 
 LIMIT = 256 * 1024  # MAX_BODY_BYTES' default
 
@@ -43,22 +39,8 @@ def served(tmp_path_factory):
 
     app = create_app({"DATABASE_URL": url, "RATE_LIMIT_ENABLED": False})
     token = make_organization(app, app.test_client(), "Edges").token
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "--timeout", "30",
-         "wsgi:app"], cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
-                                     "RATE_LIMIT_ENABLED": "0"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_until_up(f"http://127.0.0.1:{port}", server)
-        yield port, token
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with running_gunicorn(url, workers=1, timeout=30, env={"RATE_LIMIT_ENABLED": "0"}) as base:
+        yield int(base.rsplit(":", 1)[1]), token
 
 
 def exchange(served, method, path, body=None, headers=None):

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, time as clock_time, timedelta, timezone
 from pathlib import Path
 
@@ -59,23 +60,10 @@ def live(backend, tmp_path_factory):
 
     upgrade(url)
     world = _seed(url)
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
-         "--timeout", "60", "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, server)
-        yield {**world, "base": base, "url": url}
+        with running_gunicorn(url, workers=WORKERS) as base:
+            yield {**world, "base": base, "url": url}
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
         if name != "sqlite":
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "race_{os.getpid()}" WITH (FORCE)'))
@@ -93,6 +81,28 @@ def _wait_until_up(base: str, server: subprocess.Popen) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not come up")
+
+
+@contextmanager
+def running_gunicorn(url: str, *, workers: int = 2, timeout: int = 60, env: dict | None = None):
+    """gunicorn serving the app on `url` at a free port; yields its base URL; SIGTERM (then SIGKILL) after."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+         "--timeout", str(timeout), "wsgi:app"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, server)
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def _seed(url: str) -> dict:

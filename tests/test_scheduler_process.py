@@ -29,7 +29,7 @@ from migrations import upgrade
 from models import make_engine, make_sessionmaker, writer
 
 from .helpers import make_organization
-from .test_races import ROOT, _free_port, _request, _wait_until_up
+from .test_races import ROOT, _request, running_gunicorn
 
 TICK = "0.5"  # seconds between two runs of each job
 
@@ -136,25 +136,8 @@ def start_scheduler(tmp_path):
             scheduler.process.wait()
 
 
-@contextmanager
 def gunicorn(url: str):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "60",
-         "wsgi:app"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, server)
-        yield base
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    return running_gunicorn(url)
 
 
 def wait_for(condition, timeout: float = 30, every: float = 0.1, what: str = "condition"):
