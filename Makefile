@@ -34,8 +34,10 @@ run: migrate
 	$(BIN)/python -m schedulers.serve --workers 2 --bind $(HOST):$(PORT) --access-log
 
 # SQLite always; PostgreSQL too when TEST_POSTGRES_URL is set or a local server answers.
+# Two workers (the machine's cores), each taking whole test files, so a file's servers and databases stay its own.
+TEST_WORKERS ?= 2
 test: install-test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The fast tier (about 2 minutes): SQLite only, no real processes, load or fuzzing.
 test-fast: install-test
