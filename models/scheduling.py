@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Timestamped, new_id, org_fk, utcnow
+from .sealed import Sealed
 
 # proposed: a follow-up hold is live. no_slot: nothing free in the window (or the patient's
 # rules ruled it out), the clinic should act. not_needed: the patient already has the next
@@ -91,7 +92,8 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 class WebhookSubscription(Timestamped, Base):
     """A URL that receives the organization's events of the chosen types, signed with `secret`.
 
-    The secret is kept as issued: signing needs it (Standard Webhooks, HMAC-SHA256).
+    Signing needs the secret itself (Standard Webhooks, HMAC-SHA256), so it is kept sealed
+    (models/sealed.py), never in clear.
     """
 
     __tablename__ = "webhook_subscriptions"
@@ -101,7 +103,7 @@ class WebhookSubscription(Timestamped, Base):
     url: Mapped[str] = mapped_column(sa.String(2000))
     event_types: Mapped[list] = mapped_column(sa.JSON)
     description: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
-    secret: Mapped[str] = mapped_column(sa.String(100))
+    secret: Mapped[str] = mapped_column(Sealed())
     status: Mapped[str] = mapped_column(sa.String(20), default="active")
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)

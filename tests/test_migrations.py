@@ -57,3 +57,30 @@ def test_migrating_keeps_one_active_course_per_patient_and_type_closing_the_othe
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(sa.text("UPDATE courses SET status = 'active' WHERE id = 'crs_a'"))
     engine.dispose()
+
+
+def test_migrating_seals_the_webhook_secrets_kept_in_clear(tmp_path):
+    """Before 0008 a webhook's signing secret was stored as issued; after it, only sealed, and it still opens."""
+    import sqlalchemy as sa
+
+    from migrations import upgrade
+    from models import make_engine
+    from models.sealed import PREFIX, unseal
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, "0007")
+    engine = make_engine(url)
+    now = "2027-01-04 08:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO organizations (id, name, created_at, updated_at) "
+                             "VALUES ('org_1', 'Old', :now, :now)"), {"now": now})
+        conn.execute(sa.text(
+            "INSERT INTO webhook_subscriptions (id, organization_id, url, event_types, secret, status, version, "
+            "created_at, updated_at) VALUES ('whk_1', 'org_1', 'https://example.com/h', '[]', 'whsec_plain', "
+            "'active', 1, :now, :now)"), {"now": now})
+    upgrade(url)
+    with engine.begin() as conn:
+        stored = conn.scalar(sa.text("SELECT secret FROM webhook_subscriptions WHERE id = 'whk_1'"))
+    assert stored.startswith(PREFIX) and "whsec_plain" not in stored
+    assert unseal(stored) == "whsec_plain"
+    engine.dispose()

@@ -119,6 +119,9 @@ def deliveries(caller, webhook_id: str) -> list[dict]:
 def test_a_signed_event_reaches_the_receiver_and_a_500_is_retried(world, receiver, private_allowed, deliver, db):
     hook = subscribe(world.caller, receiver.url)
     assert hook["secret"].startswith("whsec_")
+    # Kept sealed, never in clear: signing below still works with it.
+    stored = db.scalar(sa.text("SELECT secret FROM webhook_subscriptions WHERE id = :id"), {"id": hook["id"]})
+    assert stored.startswith("fernet:") and hook["secret"] not in stored and hook["secret"][6:] not in stored
     receiver.script = [(500, {})]
     world.consulted()
     appointment = world.book(starts_at=world.at(2))
