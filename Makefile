@@ -41,7 +41,7 @@ test: install-test
 
 # The fast tier (about 2 minutes): SQLite only, no real processes, load or fuzzing.
 test-fast: install-test
-	TEST_BACKENDS=sqlite $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 # Fuzzing at length (issue 12): schemathesis against the committed OpenAPI document on SQLite and
 # PostgreSQL, FUZZ_EXAMPLES generated requests per operation, then its stateful phase: FUZZ_SCENARIOS
