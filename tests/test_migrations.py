@@ -28,15 +28,9 @@ def test_migrating_keeps_one_active_course_per_patient_and_type_closing_the_othe
     from sqlalchemy.exc import IntegrityError
 
     from migrations import upgrade
-    from models import make_engine
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    upgrade(url, "0006")
-    engine = make_engine(url)
-    now = "2027-01-04 08:00:00.000000"
+    url, engine, now = _database_at(tmp_path, "0006")
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO organizations (id, name, created_at, updated_at) "
-                             "VALUES ('org_1', 'Old', :now, :now)"), {"now": now})
         conn.execute(sa.text("INSERT INTO patients (id, organization_id, name, created_at, updated_at) "
                              "VALUES ('pat_1', 'org_1', 'Pat', :now, :now)"), {"now": now})
         conn.execute(sa.text("INSERT INTO treatment_types (id, organization_id, name, kind, numbing_minutes, "
@@ -64,16 +58,10 @@ def test_migrating_seals_the_webhook_secrets_kept_in_clear(tmp_path):
     import sqlalchemy as sa
 
     from migrations import upgrade
-    from models import make_engine
     from models.sealed import PREFIX, unseal
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    upgrade(url, "0007")
-    engine = make_engine(url)
-    now = "2027-01-04 08:00:00.000000"
+    url, engine, now = _database_at(tmp_path, "0007")
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO organizations (id, name, created_at, updated_at) "
-                             "VALUES ('org_1', 'Old', :now, :now)"), {"now": now})
         conn.execute(sa.text(
             "INSERT INTO webhook_subscriptions (id, organization_id, url, event_types, secret, status, version, "
             "created_at, updated_at) VALUES ('whk_1', 'org_1', 'https://example.com/h', '[]', 'whsec_plain', "
@@ -84,3 +72,20 @@ def test_migrating_seals_the_webhook_secrets_kept_in_clear(tmp_path):
     assert stored.startswith(PREFIX) and "whsec_plain" not in stored
     assert unseal(stored) == "whsec_plain"
     engine.dispose()
+
+
+def _database_at(tmp_path, revision: str):
+    """A SQLite database migrated to `revision`, with one organization ('org_1'): (url, engine, a timestamp)."""
+    import sqlalchemy as sa
+
+    from migrations import upgrade
+    from models import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, revision)
+    engine = make_engine(url)
+    now = "2027-01-04 08:00:00.000000"
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO organizations (id, name, created_at, updated_at) "
+                             "VALUES ('org_1', 'Old', :now, :now)"), {"now": now})
+    return url, engine, now
