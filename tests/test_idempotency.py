@@ -237,6 +237,7 @@ def _kill_after_committing(app, model, connection):
 
     maker, state = app.extensions["db_write_sessions"], {}
     plain = maker.class_
+    idempotency.CLEANUP_RATE, cleanup_rate = 0.0, idempotency.CLEANUP_RATE  # no chance clean-up statement
 
     class Committing(plain):
         def commit(self):
@@ -263,6 +264,7 @@ def _kill_after_committing(app, model, connection):
     app.after_request_funcs.setdefault(None, []).insert(0, die_at_the_end)  # runs after every other hook
 
     def undo():
+        idempotency.CLEANUP_RATE = cleanup_rate
         maker.class_ = plain
         event.remove(Committing, "before_flush", note)
         event.remove(connection, "before_cursor_execute", die)

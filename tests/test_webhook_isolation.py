@@ -108,7 +108,8 @@ def test_a_hostile_receiver_delays_only_its_own_deliveries(two_organizations, sc
             wait_for(lambda appointment=appointment: appointment in fine.arrivals, DELIVERY_BOUND,
                      f"B's delivery of {appointment} while A's receiver holds {hostile.open} request(s)")
             latencies.append(fine.arrivals[appointment] - booked)
-            assert hostile.open == hostile.most_at_once == cap  # A holds its cap of workers, no more
+            wait_for(lambda: hostile.open == cap, DELIVERY_BOUND, f"A's receiver to hold its cap of {cap}")
+            assert hostile.most_at_once == cap  # A holds its cap of workers, no more
 
         # A's other deliveries were never claimed: still due now, not pushed ahead as in flight.
         with a.reader() as db:
