@@ -4,7 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.tenancy import issue_api_key
+from booking.services.tenancy import issue_api_key
 from models import SCOPES, ApiKey, utcnow
 
 from . import db, etags, idempotency

@@ -4,7 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking import appointments
+from booking.services import appointments
 from models import APPOINTMENT_STATUSES, Appointment
 
 from . import db, etags

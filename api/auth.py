@@ -6,7 +6,7 @@ import functools
 from flask import g, request
 from flask_smorest import abort
 
-from booking.tenancy import find_key
+from booking.services.tenancy import find_key
 
 from . import db
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from flask import current_app
 
-from booking import search
+from booking.services import availability_search
 
 from . import db
 from .auth import organization_id, requires
@@ -66,9 +66,9 @@ def _slot(slot) -> dict:
             "ends_at": slot.ends_at.astimezone(zone).isoformat()}
 
 
-def settings() -> search.Settings:
+def settings() -> availability_search.Settings:
     config = current_app.config
-    return search.Settings(
+    return availability_search.Settings(
         grid_minutes=config["AVAILABILITY_GRID_MINUTES"],
         min_notice=timedelta(minutes=config["AVAILABILITY_MIN_NOTICE_MINUTES"]),
         horizon=timedelta(days=config["AVAILABILITY_HORIZON_DAYS"]),
@@ -87,7 +87,7 @@ def availability(args):
     Starts lie on a grid of the clinic's local clock, at least the minimum
     notice ahead and within the horizon. Every slot offered is bookable now.
     """
-    slots, refusal, clinics = search.search(db.session(), organization_id(), search.Query(**args), settings())
+    slots, refusal, clinics = availability_search.search(db.session(), organization_id(), availability_search.Query(**args), settings())
     data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]
     reason = None
     if refusal is not None:

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 
-from booking import clock
-from booking.weekly import format_hhmm, parse_hhmm
+from booking.domain import clock
+from booking.domain.weekly import format_hhmm, parse_hhmm
 
 from . import db
 from .auth import organization_id
@@ -93,7 +93,7 @@ class FullMatch(ma.validate.Regexp):
 
 class InRange:
     """A date or instant field that refuses values outside the API's one range of years
-    (booking.clock), and says so in its OpenAPI description."""
+    (booking.domain.clock), and says so in its OpenAPI description."""
 
     def __init__(self, *args, metadata=None, **kwargs):
         metadata = dict(metadata or {})

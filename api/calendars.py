@@ -5,7 +5,9 @@ import marshmallow as ma
 from flask import Response, current_app, url_for
 from flask.views import MethodView
 
-from booking import clock, external, ical
+from booking.domain import clock
+from booking.integrations import external_calendars
+from booking.formats import ical_feed
 from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner, utcnow
 
 from . import db, etags, idempotency
@@ -64,7 +66,7 @@ class Feeds(MethodView):
     @etags.tagged
     def post(self, data):
         """Issue a feed token for a practitioner, room or clinic; the answer has its URL, shown once"""
-        feed, token = ical.issue_feed(db.session(), organization_id(), data["owner_type"], data["owner_id"],
+        feed, token = ical_feed.issue_feed(db.session(), organization_id(), data["owner_type"], data["owner_id"],
                                       data.get("name"))
         db.session().flush()
         feed.token = token  # not a column: it exists only in this response
@@ -97,8 +99,8 @@ class FeedItem(MethodView):
 
 def _serve(owner_type: str, owner_id: str, token: str) -> Response:
     session = db.session()
-    feed = ical.find_feed(session, owner_type, owner_id, token)
-    body = ical.render(session, feed, clock.now())
+    feed = ical_feed.find_feed(session, owner_type, owner_id, token)
+    body = ical_feed.render(session, feed, clock.now())
     response = current_app.response_class(body, mimetype="text/calendar")
     response.headers["Cache-Control"] = "private, max-age=300"
     response.headers["Content-Disposition"] = f'inline; filename="{owner_type}-{owner_id}.ics"'
@@ -174,12 +176,12 @@ class ExternalCalendars(MethodView):
     @etags.tagged
     def post(self, data, practitioner_id):
         """Add an external calendar (a feed URL or an uploaded file) whose events block the practitioner"""
-        zone = external.practitioner_zone(get_or_404(Practitioner, practitioner_id))
+        zone = external_calendars.practitioner_zone(get_or_404(Practitioner, practitioner_id))
         db.end_transaction()  # the fetch and the expansion wait on untrusted content, never with the lock held
-        source = external.prepare(url=data.get("source_url"), ics=data.get("ics"), zone=zone, now=clock.now(),
+        source = external_calendars.prepare(url=data.get("source_url"), ics=data.get("ics"), zone=zone, now=clock.now(),
                                   allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
         practitioner = get_or_404(Practitioner, practitioner_id)  # again: it may have gone meanwhile
-        row = external.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
+        row = external_calendars.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
         db.session().flush()
         return row
 
@@ -205,14 +207,14 @@ class ExternalCalendarItem(MethodView):
         result = None
         if "ics" in data:  # expanded first, with no transaction open; If-Match is checked under the lock below
             row = _external(calendar_id)
-            zone = external.practitioner_zone(get_or_404(Practitioner, row.practitioner_id))
+            zone = external_calendars.practitioner_zone(get_or_404(Practitioner, row.practitioner_id))
             db.end_transaction()
-            result = external.new_version(row, data["ics"], zone, clock.now())
+            result = external_calendars.new_version(row, data["ics"], zone, clock.now())
         row = get_for_update(ExternalCalendar, calendar_id, what="external calendar")
         if "name" in data:
             row.name = data["name"]
         if result is not None:
-            external.replace_file(db.session(), row, data["ics"], result, clock.now())
+            external_calendars.replace_file(db.session(), row, data["ics"], result, clock.now())
         db.session().flush()
         return row
 
@@ -222,6 +224,6 @@ class ExternalCalendarItem(MethodView):
     @etags.conditional
     def delete(self, calendar_id):
         """Remove an external calendar: its events stop blocking time"""
-        external.remove(db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"),
+        external_calendars.remove(db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"),
                         clock.now())
         db.session().flush()

@@ -8,9 +8,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from booking import demo
-from booking.errors import InvalidInput
-from booking.tenancy import create_organization
+from booking.services import demo_seed
+from booking.domain.errors import InvalidInput
+from booking.services.tenancy import create_organization
 
 
 
@@ -52,7 +52,7 @@ def seed_demo_command() -> None:
     key_file = Path(current_app.instance_path) / "demo-api-key"
     saved = key_file.read_text().strip() if key_file.exists() else None
     with _session() as session:
-        token = demo.ensure_demo(session, saved)
+        token = demo_seed.ensure_demo(session, saved)
         session.commit()
     if token is None:
         click.echo("The database holds other organizations and no demo; nothing seeded.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking import clock, devices
-from booking.errors import InUse, InvalidInput
-from booking.weekly import Shift, check_timezone, check_week
+from booking.domain import clock
+from booking.services import devices
+from booking.domain.errors import InUse, InvalidInput
+from booking.domain.weekly import Shift, check_timezone, check_week
 from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
 
 from . import db, etags

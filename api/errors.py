@@ -10,7 +10,7 @@ from flask import current_app, g, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from booking.errors import DomainError
+from booking.domain.errors import DomainError
 
 log = logging.getLogger("needlebook.api")
 

@@ -3,7 +3,7 @@
 The same API keys (the `read` scope) and tenancy as /v1. Responses, errors included, are
 application/fhir+json; errors are OperationOutcomes (a 400 for a bad search parameter). Two
 answers stay problem+json because they happen outside these views: a 429 from the rate limiter
-and a URL no route matches. The FHIR JSON itself is built in booking.fhir.
+and a URL no route matches. The FHIR JSON itself is built in booking.formats.fhir.
 """
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from flask import current_app, request
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
-from booking import clock, fhir, search
-from booking.errors import DomainError, InvalidInput
+from booking.domain import clock
+from booking.formats import fhir
+from booking.services import availability_search
+from booking.domain.errors import DomainError, InvalidInput
 from models import Appointment, Clinic, Hold, Patient, Practitioner, TreatmentType
 from models.staff import practitioner_clinics
 
@@ -36,7 +38,7 @@ FREE_SLOTS_PER_SEARCH = 100_000  # the window bounds the engine's work; this onl
 # Free slots are computed by the engine, schedule by schedule: a search for them names its schedules,
 # so that its cost is bounded by what the caller asked for, not by the size of the chain.
 MAX_FREE_SCHEDULES = 10
-YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # of a date search value (booking.clock)
+YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # of a date search value (booking.domain.clock)
 
 blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4",
                 description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "
@@ -390,9 +392,9 @@ def search_slots(args):
 def _free_slots(practitioner, clinic, types, start, end) -> list[dict]:
     found = []
     for treatment_type in types:
-        query = search.Query(treatment_type_id=treatment_type.id, start=start, end=end, clinic_id=clinic.id,
+        query = availability_search.Query(treatment_type_id=treatment_type.id, start=start, end=end, clinic_id=clinic.id,
                              practitioner_id=practitioner.id, limit=FREE_SLOTS_PER_SEARCH)
-        slots, _, _ = search.search(db.session(), organization_id(), query, settings())
+        slots, _, _ = availability_search.search(db.session(), organization_id(), query, settings())
         found += [fhir.free_slot(s, treatment_type=treatment_type, zone_name=clinic.timezone) for s in slots]
     return found
 

@@ -5,7 +5,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
-from booking import clock
+from booking.domain import clock
 from models import FOLLOW_UP_STATUSES, FollowUp, Hold
 
 from . import db, etags

@@ -7,7 +7,8 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from booking import appointments, clock
+from booking.services import appointments
+from booking.domain import clock
 from models import Hold
 
 from . import db, etags

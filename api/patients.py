@@ -5,10 +5,11 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
-from booking import clock, context, courses
-from booking.history import record_past_session
-from booking.errors import InvalidInput
-from booking.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
+from booking.domain import clock
+from booking.services import queries, courses
+from booking.services.history import record_past_session
+from booking.domain.errors import InvalidInput
+from booking.domain.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
 from models import Contraindication, Course, PastSession, Patient, TreatmentType, utcnow
 
 from . import db, etags
@@ -244,7 +245,7 @@ class CourseItem(MethodView):
 
 def _progress(course: Course) -> Course:
     """Attach the derived `next_earliest_start` for the response."""
-    course.next_earliest_start = context.next_earliest_start(db.session(), course, clock.now())
+    course.next_earliest_start = queries.next_earliest_start(db.session(), course, clock.now())
     return course
 
 

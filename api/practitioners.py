@@ -7,8 +7,8 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import abort
 
-from booking.errors import InvalidInput
-from booking.weekly import Shift, check_week
+from booking.domain.errors import InvalidInput
+from booking.domain.weekly import Shift, check_week
 from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours, utcnow
 
 from . import db, etags

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from booking.appointments import SlotRequest
+from booking.services.appointments import SlotRequest
 
 from .base import ClinicInstant, Id, Instant, Schema
 

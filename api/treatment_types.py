@@ -4,9 +4,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.treatments import check_treatment_type, defaults_for
-from booking.errors import InvalidInput
-from booking.vocabulary import KINDS
+from booking.domain.treatments import check_treatment_type, defaults_for
+from booking.domain.errors import InvalidInput
+from booking.domain.vocabulary import KINDS
 from models import TreatmentType
 
 from . import db, etags

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
 
-from booking import webhooks
-from booking.events import EVENT_TYPES
+from booking.integrations import webhooks
+from booking.services.events import EVENT_TYPES
 from models import DELIVERY_STATUSES, WEBHOOK_STATUSES, WebhookDelivery, WebhookSubscription
 
 from . import db, etags, idempotency

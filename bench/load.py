@@ -319,7 +319,7 @@ class _Api:
 
     def __init__(self, url: str):
         from api import create_app
-        from booking.tenancy import create_organization
+        from booking.services.tenancy import create_organization
 
         self.app = create_app({"DATABASE_URL": url, "RATE_LIMIT_ENABLED": False, "WEBHOOKS_ALLOW_PRIVATE": True})
         self.client = self.app.test_client()
@@ -367,8 +367,8 @@ def seed(url: str, receiver: Receiver) -> World:
 def seed_patients(url: str, world: World, options: Options) -> None:
     """Patients, each with a consultation two weeks ago and an acne-scar course, in one transaction;
     then the sessions booked in the past."""
-    from booking.courses import course_defaults
-    from booking.history import record_past_session
+    from booking.services.courses import course_defaults
+    from booking.services.history import record_past_session
     from models import Course, Patient, make_engine, make_sessionmaker, writer
 
     engine = make_engine(url)
@@ -390,7 +390,7 @@ def seed_patients(url: str, world: World, options: Options) -> None:
 
 
 def _event_types() -> list[str]:
-    from booking.events import EVENT_TYPES
+    from booking.services.events import EVENT_TYPES
 
     return list(EVENT_TYPES)
 
@@ -398,8 +398,9 @@ def _event_types() -> list[str]:
 def _book_in_the_past(url: str, world: World, number: int) -> list[str]:
     """Microneedling sessions of the first patients, started 1-3 days ago at 08:00-16:00 local,
     booked the day before they started (the domain clock moved there): the clients complete them."""
-    from booking import appointments, clock
-    from booking.appointments import SlotRequest
+    from booking.services import appointments
+    from booking.domain import clock
+    from booking.services.appointments import SlotRequest
     from models import make_engine, make_sessionmaker, writer
 
     engine = make_engine(url)
@@ -956,7 +957,7 @@ DRAIN = {
            AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.appointment_id = a.id)""",
     "events not fanned out": "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL AND created_at <= :cutoff",
     # Due, never tried. Not those a killed scheduler had claimed (in flight, next attempt pushed
-    # ahead by booking.webhooks.IN_FLIGHT): they are retried then, a redelivery the receiver drops.
+    # ahead by booking.integrations.webhooks.IN_FLIGHT): they are retried then, a redelivery the receiver drops.
     "deliveries due and never tried": """
         SELECT count(*) FROM webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id
          WHERE d.status = 'pending' AND d.attempts = 0 AND e.created_at <= :cutoff

@@ -13,7 +13,7 @@ reviews, plus a few live and lapsed holds. Behind that lies the history:
 cancellations).
 
 Every appointment is written with the claims the booking engine would write:
-each one's busy ranges come from booking.timing.occupancy(), placed by a random
+each one's busy ranges come from booking.domain.timing.occupancy(), placed by a random
 scheduler (each practitioner's day walked on the quarter-hour grid) that never
 lets two claims on one resource intersect (the exclusion constraint is rebuilt
 after the load and would refuse it otherwise). Cancelled appointments have no
@@ -46,11 +46,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from booking.tenancy import create_organization
-from booking.timing import Timing, instants, occupancy
-from booking.treatments import check_treatment_type, defaults_for
-from booking.vocabulary import DEFAULT_AREAS
-from booking.weekly import Shift, check_week, local_instant, parse_hhmm
+from booking.services.tenancy import create_organization
+from booking.domain.timing import Timing, instants, occupancy
+from booking.domain.treatments import check_treatment_type, defaults_for
+from booking.domain.vocabulary import DEFAULT_AREAS
+from booking.domain.weekly import Shift, check_week, local_instant, parse_hhmm
 from migrations import upgrade
 from models import (
     Clinic, OpeningHours, Practitioner, Room, TimeOff, TreatmentType, WorkingHours, make_engine,

@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     # (search._build: the queries and building the engine's input), the engine
     # (find_slots) and the rest (Flask, auth, argument parsing, search() itself, the
     # response schema), by wrapping the two functions for the duration of this loop.
-    from booking import search as search_module
+    from booking.services import availability_search as search_module
 
     phases = {"load": 0.0, "engine": 0.0}
     cpu = {"load": 0.0, "engine": 0.0}  # this process's CPU time: waiting for PostgreSQL is not in it

@@ -1,4 +1,9 @@
-"""The scheduling domain: rules as plain functions over plain data, and services.
+"""The scheduling domain, in layers (imports point down this list; tests/test_architecture.py pins it):
+
+- booking.domain: pure rules, the availability engine, errors (no session, no I/O);
+- booking.services: database units of work (book, hold, reschedule, search, sweeps ...);
+- booking.formats: iCalendar and FHIR rendering;
+- booking.integrations: outbound network I/O (webhooks, external calendars).
 
 Nothing here imports Flask or reads a request.
 """

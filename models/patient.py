@@ -49,7 +49,7 @@ class Course(Timestamped, Base):
     __tablename__ = "courses"
     __table_args__ = (
         # One active course per patient and treatment type, so that a session booked without
-        # `course_id` always counts on a cap (booking/courses.py); the database has the last word.
+        # `course_id` always counts on a cap (booking/services/courses.py); the database has the last word.
         sa.Index("uq_courses_one_active", "patient_id", "treatment_type_id", unique=True,
                  postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
     )

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from booking.followups import FollowUpSettings
-from booking.search import Settings
+from booking.services.follow_ups import FollowUpSettings
+from booking.services.availability_search import Settings
 from models.db import default_database_url
 
 _OFFSET = re.compile(r"^\s*(\d+)\s*([hm])\s*$")

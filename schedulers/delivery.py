@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from booking.webhooks import Outcome, Outgoing
+from booking.integrations.webhooks import Outcome, Outgoing
 
 log = logging.getLogger("schedulers")
 

@@ -16,7 +16,9 @@ from functools import partial
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from booking import clock, external, followups, sweeps, webhooks
+from booking.domain import clock
+from booking.integrations import external_calendars, webhooks
+from booking.services import follow_ups, sweeps
 from models import ExternalCalendar, Practitioner, make_engine, make_sessionmaker, writer
 
 from . import lease
@@ -82,14 +84,14 @@ def propose_follow_ups(holder: str) -> int:
     run = runtime(holder)
     settings = run.settings.follow_ups
     with _fenced(run) as db:
-        pending = followups.candidates(db, clock.now(), settings) if db is not None else []
+        pending = follow_ups.candidates(db, clock.now(), settings) if db is not None else []
     made = 0
     for appointment_id in pending:
         try:
             with _fenced(run) as db:
                 if db is None:
                     break
-                made += followups.propose(db, appointment_id, settings) is not None
+                made += follow_ups.propose(db, appointment_id, settings) is not None
         except Exception:  # logged, found again next run; never stops the sweep
             log.exception("follow-up proposal for %s failed", appointment_id)
     if made:
@@ -196,21 +198,21 @@ def refresh_external_calendars(holder: str) -> int:
         if db is None:
             return 0
         due = [(row.id, row.source_url, row.content, row.expanded_until, row.fetched_at,
-                external.practitioner_zone(db.get(Practitioner, row.practitioner_id)))
+                external_calendars.practitioner_zone(db.get(Practitioner, row.practitioner_id)))
                for row in db.scalars(sa.select(ExternalCalendar).where(
-                   ExternalCalendar.id.in_(external.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
+                   ExternalCalendar.id.in_(external_calendars.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
     refreshed = 0
     for calendar_id, url, last_good, expanded_until, fetched_at, zone in due:
-        text, error = (external.download(url, allow_private=run.settings.webhooks_allow_private)
+        text, error = (external_calendars.download(url, allow_private=run.settings.webhooks_allow_private)
                        if url else (None, None))
-        outcome = external.work_out(text, error, last_good, expanded_until, clock.now(), zone)
+        outcome = external_calendars.work_out(text, error, last_good, expanded_until, clock.now(), zone)
         try:
             with _fenced(run) as db:
                 if db is None:
                     break
                 row = db.get(ExternalCalendar, calendar_id)
                 if row.archived_at is None and row.fetched_at == fetched_at:  # else changed meanwhile
-                    refreshed += external.apply(db, row, outcome, clock.now())
+                    refreshed += external_calendars.apply(db, row, outcome, clock.now())
         except Exception:  # logged, tried again next run
             log.exception("refreshing external calendar %s failed", calendar_id)
     if due:

@@ -142,7 +142,7 @@ def other(app, client) -> Caller:
 @pytest.fixture
 def clock(monkeypatch):
     """The domain's clock, frozen at Monday 4 January 2027 08:00 UTC; tests move it."""
-    from booking import clock as domain_clock
+    from booking.domain import clock as domain_clock
 
     from .booking_world import MONDAY, Clock
 

@@ -1,7 +1,7 @@
 """Test helpers: an authenticated caller and factories with sensible defaults."""
 from __future__ import annotations
 
-from booking.tenancy import create_organization, issue_api_key
+from booking.services.tenancy import create_organization, issue_api_key
 
 
 class Caller:

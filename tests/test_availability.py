@@ -33,11 +33,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
-from booking.availability import PractitionerHours, Result, Search, Slot, find_slots, grid, open_starts
-from booking.calendar import covers
-from booking.errors import DomainError
-from booking.timing import Timing, instants, occupancy
-from booking.weekly import local_instant
+from booking.domain.availability import PractitionerHours, Result, Search, Slot, find_slots, grid, open_starts
+from booking.domain.intervals import covers
+from booking.domain.errors import DomainError
+from booking.domain.timing import Timing, instants, occupancy
+from booking.domain.weekly import local_instant
 
 from .booking_world import MONDAY, World, build_world, patient
 from .helpers import Caller, assert_problem, make_organization
@@ -1024,7 +1024,7 @@ def test_no_bookable_start_is_missed(app, client, clock):
 
 # =========================================================================== the engine against a reference
 #
-# The engine (booking.availability) walks only the merged open time and checks fixed need
+# The engine (booking.domain.availability) walks only the merged open time and checks fixed need
 # offsets; here it is compared, on random plain data and without a database, with the most
 # direct reading of the rules: every grid start of the window, one occupancy() per start.
 

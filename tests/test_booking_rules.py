@@ -1,4 +1,4 @@
-"""booking.timing, booking.calendar and booking.rules as plain functions: no app, no database.
+"""booking.domain.timing, booking.domain.intervals and booking.domain.rules as plain functions: no app, no database.
 
 Minute offsets are from BASE (a Monday, 09:00 UTC). DST facts (2026): Europe/London changes on
 Sunday 29 March and Sunday 25 October; America/New_York on Sunday 8 March and Sunday 1 November.
@@ -12,17 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from booking.calendar import covers, intersect, merge, open_time, subtract
-from booking.errors import (
+from booking.domain.intervals import covers, intersect, merge, open_time, subtract
+from booking.domain.errors import (
     AreaNotAllowed, ConsultationRequired, Contraindicated, CourseComplete, DomainError, IntervalTooShort,
     InvalidInput, NotQualified, NumbingLeadTooShort, SlotUnavailable,
 )
-from booking.rules import (
+from booking.domain.rules import (
     Booked, Busy, assign_units, check_area, check_recorded_session, check_consultation, check_contraindications, check_course_cap, check_interval,
     check_qualified, conflicts, earliest_start, raise_if_blocked,
 )
-from booking.timing import Instants, Need, Timing, instants, occupancy
-from booking.weekly import Shift
+from booking.domain.timing import Instants, Need, Timing, instants, occupancy
+from booking.domain.weekly import Shift
 
 UTC = timezone.utc
 BASE = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -484,7 +484,7 @@ def test_a_lowered_pool_capacity_still_counts_units_numbered_above_it():
     assert assigned == {} and len(blocking) == 3
 
 
-# --- device units when a clinic's count changes (booking/devices.py)
+# --- device units when a clinic's count changes (booking/services/devices.py)
 
 uses_strategy = st.lists(st.tuples(st.integers(0, 600), st.integers(1, 120)), max_size=12).map(
     lambda spans: [(f"u{i}", m(start), m(start + length)) for i, (start, length) in enumerate(spans)])

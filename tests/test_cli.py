@@ -1,7 +1,7 @@
 """Command-line tasks: create-organization and the demo seed."""
 import sqlalchemy as sa
 
-from booking.demo import DEMO_NAME
+from booking.services.demo_seed import DEMO_NAME
 from models import Clinic, Organization, Patient, Practitioner, Room, TreatmentType
 
 from .helpers import Caller

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app
-from booking import external
+from booking.integrations import external_calendars
 from migrations import upgrade
 from models import ExternalBusy, make_engine, make_sessionmaker, writer
 from schedulers import jobs
@@ -266,14 +266,14 @@ def test_an_endless_rule_is_refused_naming_the_time_bound_within_seconds(world, 
     response, took = in_thread(lambda: world.caller.post(
         f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "ics": ENDLESS}), 20)
     assert_problem(response, 422, "validation_error")
-    assert f"{external.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["ics"][0]
-    assert took < external.EXPANSION_SECONDS + 5
+    assert f"{external_calendars.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["ics"][0]
+    assert took < external_calendars.EXPANSION_SECONDS + 5
     nothing_written(world, db)
 
 
 @pytest.mark.parametrize("marking", ["TRANSP:TRANSPARENT", "STATUS:CANCELLED", "ZERO-LENGTH"])
 def test_free_cancelled_and_zero_length_occurrences_count_against_the_bound(world, db, monkeypatch, marking):
-    monkeypatch.setattr(external, "MAX_OCCURRENCES", 300)
+    monkeypatch.setattr(external_calendars, "MAX_OCCURRENCES", 300)
     end = "DTEND:20270105T100000Z" if marking == "ZERO-LENGTH" else "DTEND:20270105T103000Z"
     lines = ["DTSTART:20270105T100000Z", end, "RRULE:FREQ=HOURLY"] + ([] if marking == "ZERO-LENGTH" else [marking])
     response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
@@ -326,7 +326,7 @@ def test_an_endless_feed_given_at_creation_is_a_422_naming_the_bound(world, db, 
     response, _ = in_thread(lambda: world.caller.post(
         f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "url": feed.url}), 20)
     assert_problem(response, 422, "validation_error")
-    assert f"{external.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["url"][0]
+    assert f"{external_calendars.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["url"][0]
     nothing_written(world, db)
 
 
@@ -337,23 +337,23 @@ def test_a_feed_that_turns_into_a_bomb_is_an_error_on_refresh_and_the_last_good_
     feed.body = ENDLESS
     world.clock.advance(minutes=16)
     refreshed, took = in_thread(refresh, 20)
-    assert refreshed == 0 and took < external.EXPANSION_SECONDS + 5
+    assert refreshed == 0 and took < external_calendars.EXPANSION_SECONDS + 5
     shown = world.caller.get(f"/v1/external-calendars/{created['id']}").get_json()
-    assert shown["status"] == "error" and f"{external.EXPANSION_SECONDS:g} s" in shown["last_error"]
+    assert shown["status"] == "error" and f"{external_calendars.EXPANSION_SECONDS:g} s" in shown["last_error"]
     assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == busy_before == 4
     assert "10:00" not in review_starts(world, "2027-01-05")
 
 
 def test_a_file_that_starts_past_the_horizon_is_bounded_when_the_scheduler_rolls_it_on(world, db, refresh):
-    first = (world.clock.now + external.HORIZON + timedelta(days=2)).strftime("%Y%m%dT%H%M%SZ")
+    first = (world.clock.now + external_calendars.HORIZON + timedelta(days=2)).strftime("%Y%m%dT%H%M%SZ")
     later = vcalendar(*event(f"DTSTART:{first}", f"DTEND:{first}", "RRULE:FREQ=SECONDLY"))
     row = upload(world, later)  # nothing falls in the window yet
     assert row["status"] == "ok"
     world.clock.advance(days=31)  # the horizon now reaches the bomb
     refreshed, took = in_thread(refresh, 20)
-    assert refreshed == 0 and took < external.EXPANSION_SECONDS + 5
+    assert refreshed == 0 and took < external_calendars.EXPANSION_SECONDS + 5
     shown = world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()
-    assert shown["status"] == "error" and f"{external.EXPANSION_SECONDS:g} s" in shown["last_error"]
+    assert shown["status"] == "error" and f"{external_calendars.EXPANSION_SECONDS:g} s" in shown["last_error"]
     assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == 0
     world.clock.advance(minutes=1)
     _, took = in_thread(refresh, 20)
@@ -440,13 +440,13 @@ def test_the_scheduler_expands_with_no_transaction_open(on_file, monkeypatch):
         connection.execute(sa.text("UPDATE external_calendars SET expanded_until = :old"),
                            {"old": "2000-01-01 00:00:00.000000"})
     seen = []
-    real = external.occurrences
+    real = external_calendars.occurrences
 
     def probing(*args):
         seen.append(other_writer_can_write(probe))
         return real(*args)
 
-    monkeypatch.setattr(external, "occurrences", probing)
+    monkeypatch.setattr(external_calendars, "occurrences", probing)
     settings = SchedulerSettings(database_url=url, webhooks_allow_private=True)
     engine = make_engine(url)
     try:

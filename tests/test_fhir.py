@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from booking import appointments as services
-from booking.appointments import SlotRequest
+from booking.services import appointments as services
+from booking.services.appointments import SlotRequest
 
 from .booking_world import build_world
 
@@ -387,11 +387,11 @@ def test_fhir_requests_count_against_the_rate_limit(backend, connection):
 
 def test_free_slots_need_a_named_schedule_so_one_search_cannot_compute_the_whole_chain(world, monkeypatch):
     from api import fhir as fhir_view
-    from booking import search
+    from booking.services import availability_search
 
     computed = []
-    real = search.search
-    monkeypatch.setattr(search, "search", lambda *a, **k: computed.append(1) or real(*a, **k))
+    real = availability_search.search
+    monkeypatch.setattr(availability_search, "search", lambda *a, **k: computed.append(1) or real(*a, **k))
     for params in ({}, {"status": "free"}, {"status": "free,busy"}):
         body = outcome(world.caller.get("/fhir/R4/Slot", query_string=params), 400, "invalid")
         assert "schedule" in body["issue"][0]["diagnostics"]

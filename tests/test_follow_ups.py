@@ -333,14 +333,14 @@ def test_the_local_time_of_day_is_kept_across_a_dst_change(world, scheduler):
 def test_a_session_is_proposed_for_once_whoever_asks(world, scheduler, app):
     """A second proposer (another scheduler) for the same session writes nothing; the unique
     appointment_id backs this under real concurrency (tests/test_scheduler_process.py)."""
-    from booking import followups
+    from booking.services import follow_ups as service
 
     session = completed_session(world)
     with app.extensions["db_write_sessions"]() as first:
-        assert followups.propose(first, session["id"]) is not None
+        assert service.propose(first, session["id"]) is not None
         first.commit()
     with app.extensions["db_write_sessions"]() as second:
-        assert followups.propose(second, session["id"]) is None
+        assert service.propose(second, session["id"]) is None
     assert len(follow_ups(world)) == 1
 
 

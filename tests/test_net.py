@@ -1,4 +1,4 @@
-"""Outbound HTTP to tenants' URLs (booking/net.py): which addresses are public, DNS rebinding,
+"""Outbound HTTP to tenants' URLs (booking/integrations/net.py): which addresses are public, DNS rebinding,
 the total deadline against trickling peers, the body cap, TLS to the checked address.
 
 The hostile peers are real servers on 127.0.0.1, each bounded in time (a trickler stops after
@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from booking import external, net, webhooks
-from booking.errors import InvalidInput
+from booking.integrations import external_calendars, net, webhooks
+from booking.domain.errors import InvalidInput
 
 DEADLINE = 1.5
 SLACK = 1.0  # the watchdog's timer, thread switches, a loaded CI machine
@@ -251,7 +251,7 @@ def test_a_request_connects_to_the_address_it_checked_never_to_a_second_answer(r
 
 
 def test_a_calendar_fetch_connects_to_the_address_it_checked(rebinding):
-    assert external.fetch(rebinding.url, allow_private=False).startswith("BEGIN:VCALENDAR")
+    assert external_calendars.fetch(rebinding.url, allow_private=False).startswith("BEGIN:VCALENDAR")
     assert rebinding.connected == ["93.184.215.14"] and rebinding.lookups == ["rebind.test"]
 
 
@@ -270,7 +270,7 @@ def test_a_send_and_a_fetch_to_a_name_that_now_resolves_inside_are_refused_befor
     assert outcome.status_code is None
     assert outcome.error == "The host resolves to a non-public address (64:ff9b::7f00:1)."
     with pytest.raises(InvalidInput) as refused:
-        external.fetch("https://moved.test/c.ics", allow_private=False)
+        external_calendars.fetch("https://moved.test/c.ics", allow_private=False)
     assert refused.value.errors["url"] == [
         "Could not fetch the calendar: The host resolves to a non-public address (64:ff9b::7f00:1)."]
     assert connected == []
@@ -322,9 +322,9 @@ def test_a_name_that_takes_too_long_to_resolve_is_cut_off_at_the_deadline(monkey
 
 @pytest.mark.parametrize("head", [BODY_TRICKLE, HEADER_TRICKLE], ids=["body", "headers"])
 def test_a_trickling_calendar_server_is_refused_at_the_fetch_deadline(trickler, monkeypatch, head):
-    monkeypatch.setattr(external, "FETCH_DEADLINE", DEADLINE, raising=False)
+    monkeypatch.setattr(external_calendars, "FETCH_DEADLINE", DEADLINE, raising=False)
     server = trickler(head)
-    failure, took = timed(lambda: external.fetch(server.url, allow_private=True))
+    failure, took = timed(lambda: external_calendars.fetch(server.url, allow_private=True))
     assert isinstance(failure, InvalidInput)
     assert failure.errors["url"] == ["Could not fetch the calendar: The request took longer than 1.5 s."]
     assert took < DEADLINE + SLACK
@@ -358,10 +358,10 @@ def test_a_body_over_the_cap_is_refused_and_one_at_the_cap_accepted(plain, chunk
 
 
 def test_a_calendar_over_the_cap_is_refused(plain, monkeypatch):
-    monkeypatch.setattr(external, "MAX_BYTES", 2048)
+    monkeypatch.setattr(external_calendars, "MAX_BYTES", 2048)
     server = plain(body=b"BEGIN:VCALENDAR\r\n" + b"X" * 4096, chunked=True)
     with pytest.raises(InvalidInput) as refused:
-        external.fetch(f"http://127.0.0.1:{server.port}/c.ics", allow_private=True)
+        external_calendars.fetch(f"http://127.0.0.1:{server.port}/c.ics", allow_private=True)
     assert refused.value.errors["url"] == ["Could not fetch the calendar: The response is larger than 2 KB."]
 
 

@@ -226,13 +226,13 @@ def test_a_storm_of_bookings_reschedules_and_cancels_leaves_no_overlap(live):
 def test_the_database_refuses_an_overlap_the_checks_missed(world, monkeypatch):
     """Simulate the check-then-insert race: the application's check sees nothing,
     the database constraint (exclusion on PostgreSQL, trigger on SQLite) says no."""
-    from booking import context
+    from booking.services import queries
 
     world.consulted()
     first = world.book()
     other = world.new_patient(name="Racer", email="racer@example.com")
     world.consulted(other["id"])
-    monkeypatch.setattr(context, "busy_claims", _blind_once(context.busy_claims))
+    monkeypatch.setattr(queries, "busy_claims", _blind_once(queries.busy_claims))
     response = world.caller.post("/v1/appointments", json=world.slot(patient_id=other["id"]))
     assert response.status_code == 409, response.get_json()
     body = response.get_json()

@@ -23,8 +23,9 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app
-from booking import appointments, clock
-from booking.appointments import SlotRequest
+from booking.services import appointments
+from booking.domain import clock
+from booking.services.appointments import SlotRequest
 from migrations import upgrade
 from models import make_engine, make_sessionmaker, writer
 

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from booking.vocabulary import CONTRAINDICATIONS
+from booking.domain.vocabulary import CONTRAINDICATIONS
 from models import Clinic, Course, OpeningHours, Patient, Practitioner, WorkingHours
 
 from .helpers import assert_problem
@@ -841,7 +841,7 @@ def test_refused_course_writes_nothing(admin, patient, db):
 
 
 # --------------------------------------------------------------------------- the range of instants and dates
-# One range for every instant and date the API reads (api/base.py, booking/clock.py): years 1900 to 2200.
+# One range for every instant and date the API reads (api/base.py, booking/domain/clock.py): years 1900 to 2200.
 # Outside it, arithmetic on an instant (to UTC, a day later, a window's end) overflows Python's datetime.
 
 OUT_OF_RANGE_INSTANTS = ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59+00:00",

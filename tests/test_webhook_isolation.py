@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from booking import webhooks
+from booking.integrations import webhooks
 from models import WebhookDelivery
 from schedulers import jobs
 from schedulers.config import SchedulerSettings

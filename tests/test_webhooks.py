@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
-from booking import webhooks
-from booking.errors import InvalidInput
+from booking.integrations import webhooks
+from booking.domain.errors import InvalidInput
 from models import WebhookDelivery
 from schedulers import jobs
 from schedulers.config import SchedulerSettings

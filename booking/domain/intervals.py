@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .weekly import Shift, expand, local_instant
+from booking.domain.weekly import Shift, expand, local_instant
 
 Interval = tuple[datetime, datetime]
 

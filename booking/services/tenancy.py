@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from models import SCOPES, ApiKey, Organization
 
-from .errors import InvalidInput
+from booking.domain.errors import InvalidInput
 
 KEY_PREFIX = "nbk_"
 

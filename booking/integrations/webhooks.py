@@ -25,9 +25,10 @@ from standardwebhooks import Webhook
 
 from models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
-from . import clock, net
-from .errors import InvalidInput
-from .events import EVENT_TYPES
+from booking.domain import clock
+from booking.integrations import net
+from booking.domain.errors import InvalidInput
+from booking.services.events import EVENT_TYPES
 
 GIVE_UP_AFTER = timedelta(days=3)
 FIRST_RETRY = timedelta(seconds=30)
@@ -222,7 +223,7 @@ def send(outgoing: Outgoing, *, allow_private: bool) -> Outcome:
     """One POST within SEND_DEADLINE; never raises. Redirects are not followed (a 3xx is a failure).
 
     The answer's body is not read: a receiver's status is its answer. Each send connects to
-    the address it checked (booking/net.py), never to a second lookup's.
+    the address it checked (booking/integrations/net.py), never to a second lookup's.
     """
     started = time.monotonic()
     try:

@@ -1,8 +1,8 @@
 """Treatment-type timings: the defaults of rules.md and the ranges allowed on write."""
 from __future__ import annotations
 
-from .errors import InvalidInput
-from .vocabulary import AREAS, DEFAULT_AREAS, FORBIDDEN_AREAS, KINDS
+from booking.domain.errors import InvalidInput
+from booking.domain.vocabulary import AREAS, DEFAULT_AREAS, FORBIDDEN_AREAS, KINDS
 
 # (default, low, high) per kind; None as a default means the field does not
 # apply to the kind and must stay empty.

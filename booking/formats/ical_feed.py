@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
 
-from .errors import InvalidInput, NotFound
-from .timing import Timing
+from booking.domain.errors import InvalidInput, NotFound
+from booking.domain.timing import Timing
 
 PAST = timedelta(days=30)  # how far back a feed reaches
 AHEAD = timedelta(days=365)

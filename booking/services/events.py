@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import Appointment, FollowUp, Hold, OutboxEvent
 
-from . import clock
+from booking.domain import clock
 
 EVENT_TYPES = (
     "appointment.created", "appointment.rescheduled", "appointment.cancelled", "appointment.checked_in",

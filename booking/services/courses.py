@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from models import Course, Patient, TreatmentType
 
-from .errors import CourseAlreadyActive, InvalidInput
-from .vocabulary import INDICATIONS
+from booking.domain.errors import CourseAlreadyActive, InvalidInput
+from booking.domain.vocabulary import INDICATIONS
 
 
 def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:

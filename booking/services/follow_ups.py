@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from models import Appointment, Course, FollowUp, Hold, LIVE_STATUSES, TreatmentType
 
-from . import clock, events
-from .appointments import SlotRequest, place_hold
-from .availability import Slot
-from .errors import DomainError, InvalidInput
-from .rules import SESSION_KIND
-from .search import Query, Settings, search
+from booking.domain import clock
+from booking.services import events
+from booking.services.appointments import SlotRequest, place_hold
+from booking.domain.availability import Slot
+from booking.domain.errors import DomainError, InvalidInput
+from booking.domain.rules import SESSION_KIND
+from booking.services.availability_search import Query, Settings, search
 
 # When a treatment type leaves the window unset: rule 5, 28-42 days.
 DEFAULT_WINDOW_DAYS = (28, 42)

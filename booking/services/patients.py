@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from models import Course, Patient, TreatmentType
 
-from . import context, rules
-from .errors import CourseComplete, InvalidInput
+from booking.services import queries
+from booking.domain import rules
+from booking.domain.errors import CourseComplete, InvalidInput
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ def load_facts(db: Session, patient: Patient, treatment_type: TreatmentType, cou
     """`excluded` (exclude_appointment, exclude_hold): the booking being replaced or consumed."""
     sessions = consultations = course_sessions = ()
     if treatment_type.kind == rules.SESSION_KIND:
-        rows = context.session_rows(db, patient.id, now, **excluded)  # one query for both
+        rows = queries.session_rows(db, patient.id, now, **excluded)  # one query for both
         sessions = tuple(start for start, _ in rows)
         if course is not None:
             course_sessions = tuple(start for start, course_id in rows if course_id == course.id)
-        consultations = tuple(context.patient_sessions(db, patient.id, now, kind="consultation",
+        consultations = tuple(queries.patient_sessions(db, patient.id, now, kind="consultation",
                                                        completed_only=True))
     return PatientFacts(
         kind=treatment_type.kind,
@@ -79,8 +80,8 @@ def resolve_course(db: Session, course_id: str | None, patient_id: str,
     if course_id is None:
         if treatment_type.kind != rules.SESSION_KIND:
             return None
-        course = context.active_course(db, patient_id, treatment_type.id)
-        if course is None and context.has_finished_course(db, patient_id, treatment_type.id):
+        course = queries.active_course(db, patient_id, treatment_type.id)
+        if course is None and queries.has_finished_course(db, patient_id, treatment_type.id):
             # Without this, leaving out course_id would book past a course's cap.
             raise CourseComplete("The patient's course is complete; open a new course after review.")
         return course

@@ -14,13 +14,14 @@ from models import (
     Appointment, Claim, Clinic, Course, FollowUp, Hold, Patient, Practitioner, Room, TreatmentType,
 )
 
-from . import clock, context, events, patients, rules
-from .calendar import covers, open_time
-from .errors import (
+from booking.domain import clock, rules
+from booking.services import queries, events, patients
+from booking.domain.intervals import covers, open_time
+from booking.domain.errors import (
     DomainError, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
 )
-from .timing import Instants, Timing, instants, occupancy
-from .weekly import Shift
+from booking.domain.timing import Instants, Timing, instants, occupancy
+from booking.domain.weekly import Shift
 
 CANCEL_REASONS = (
     "patient_request", "patient_unwell", "clinic_request", "practitioner_unavailable",
@@ -56,7 +57,7 @@ def _load(db: Session, org: str, model, object_id: str | None, field: str, *, sh
     query = sa.select(model).where(model.id == object_id, model.organization_id == org)
     if share:
         # FOR KEY SHARE: bookings never wait for each other, but one waits for a change of the
-        # clinic's device count (booking/devices.py) and then reads the count it set, fresh
+        # clinic's device count (booking/services/devices.py) and then reads the count it set, fresh
         # (populate_existing: a hold or appointment loaded before brought the clinic along).
         query = query.with_for_update(read=True, key_share=True).execution_options(populate_existing=True)
     found = db.scalar(query)
@@ -112,17 +113,17 @@ def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
     )
     resources = sorted({n.resource for n in needs})
     span = (min(n.starts_at for n in needs), max(n.ends_at for n in needs))
-    busy = context.busy_claims(db, resources, *span, now, exclude_appointment=exclude_appointment,
+    busy = queries.busy_claims(db, resources, *span, now, exclude_appointment=exclude_appointment,
                                exclude_hold=exclude_hold)
     assigned, blocking = rules.conflicts(needs, busy)
     rules.raise_if_blocked(blocking)
-    context.drop_expired_claims(db, resources, *span, now)
+    queries.drop_expired_claims(db, resources, *span, now)
     claims = [(assigned[rules.need_key(n)], n.starts_at, n.ends_at) for n in needs]
     return _Plan(replace(req, course_id=course.id if course else None), at, course.id if course else None, claims)
 
 
 def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: Instants) -> None:
-    blocked = context.unavailable([practitioner.id], at.starts_at, at.ends_at).subquery()
+    blocked = queries.unavailable([practitioner.id], at.starts_at, at.ends_at).subquery()
     time_off = db.execute(sa.select(blocked.c.starts_at, blocked.c.ends_at)).all()
     open_ = open_time(
         opening=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone) for h in clinic.opening_hours],
@@ -151,7 +152,7 @@ def _claim(db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=
         resources = sorted({r.split("#")[0] for r, _, _ in plan.claims})
         start, end = min(c[1] for c in plan.claims), max(c[2] for c in plan.claims)
         taken = {r for r, _, _ in plan.claims}
-        blocking = [b for b in context.busy_claims(db, resources, start, end, now) if b.resource in taken]
+        blocking = [b for b in queries.busy_claims(db, resources, start, end, now) if b.resource in taken]
         raise rules.slot_unavailable(blocking, "The slot was taken by a concurrent booking.") from exc
 
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from models import Appointment, Hold, OutboxEvent, TreatmentType
 
-from . import events
-from .appointments import expire_hold
-from .rules import SESSION_KIND
+from booking.services import events
+from booking.services.appointments import expire_hold
+from booking.domain.rules import SESSION_KIND
 
 
 def expired_holds(db: Session, now: datetime, limit: int = 200) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import InvalidInput, NumbingLeadTooShort
+from booking.domain.errors import InvalidInput, NumbingLeadTooShort
 
 MAX_NUMBING_MINUTES = 60  # rule 3: the longest numbing a treatment type may ask for
 

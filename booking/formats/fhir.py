@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from models import Hold
 
-from . import clock
-from .errors import InvalidInput
-from .weekly import format_hhmm
+from booking.domain import clock
+from booking.domain.errors import InvalidInput
+from booking.domain.weekly import format_hhmm
 
 FHIR_VERSION = "4.0.1"
 # The FHIR core extension for an IANA zone (http://hl7.org/fhir/extensions/StructureDefinition-timezone.html).

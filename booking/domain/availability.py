@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .calendar import Interval, merge
-from .errors import DomainError
-from .timing import Instants, Timing, instants, occupancy
-from .weekly import local_instant
+from booking.domain.intervals import Interval, merge
+from booking.domain.errors import DomainError
+from booking.domain.timing import Instants, Timing, instants, occupancy
+from booking.domain.weekly import local_instant
 
 
 @dataclass(frozen=True)

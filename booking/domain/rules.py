@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import (
+from booking.domain.errors import (
     AreaNotAllowed, ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort,
     NotQualified, SlotUnavailable,
 )
-from .timing import Need
+from booking.domain.timing import Need
 
 # Rule 2: a session cannot be booked while one is active; consultations and reviews still can.
 SESSION_KIND = "microneedling"

@@ -2,7 +2,7 @@
 
 A booking claims a device unit (`device:<clinic>#n`) only while its clinic counts devices.
 Switching the count on, or changing it, therefore gives every live booking at the clinic its
-unit in the same transaction, so the claims the database guards (booking/appointments.py)
+unit in the same transaction, so the claims the database guards (booking/services/appointments.py)
 stay the whole truth; a count the bookings already exceed is refused, naming them.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from models import Appointment, Claim, Clinic, Hold, TreatmentType
 
-from . import rules
-from .errors import BookingsChanging, DeviceCountTooLow
-from .timing import Instants, Timing, occupancy
+from booking.domain import rules
+from booking.domain.errors import BookingsChanging, DeviceCountTooLow
+from booking.domain.timing import Instants, Timing, occupancy
 
 
 def set_device_count(db: Session, clinic: Clinic, count: int | None, now: datetime) -> None:

@@ -1,5 +1,5 @@
 """The availability service: loads a window's data with indexed range queries and
-hands it to the pure engine in booking.availability."""
+hands it to the pure engine in booking.domain.availability."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,13 +14,14 @@ from models import (Appointment, Claim, Clinic, Closure, OpeningHours, Patient, 
                     TreatmentType, WorkingHours)
 from models.staff import practitioner_clinics, practitioner_treatment_types
 
-from . import clock, patients
-from .context import CLAIM_REACH, unavailable
-from .availability import PractitionerHours, Result, Search, Slot, find_slots
-from .calendar import clinic_open, staff_open
-from .errors import DomainError, InvalidInput
-from .timing import Timing
-from .weekly import Shift
+from booking.domain import clock
+from booking.services import patients
+from booking.services.queries import CLAIM_REACH, unavailable
+from booking.domain.availability import PractitionerHours, Result, Search, Slot, find_slots
+from booking.domain.intervals import clinic_open, staff_open
+from booking.domain.errors import DomainError, InvalidInput
+from booking.domain.timing import Timing
+from booking.domain.weekly import Shift
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
         busy.setdefault(resource, []).append((combine(claim_start.date(), claim_start.time(), timezone.utc),
                                               combine(claim_end.date(), claim_end.time(), timezone.utc)))
     time_off: dict[str, list] = {}
-    # Time off and external calendars' busy times (booking/external.py) block alike.
+    # Time off and external calendars' busy times (booking/integrations/external_calendars.py) block alike.
     for practitioner_id, off_start, off_end in conn.execute(sa.select(
             unavailable(list(shifts), reach[0], reach[1]).subquery())).all():
         time_off.setdefault(practitioner_id, []).append((off_start, off_end))

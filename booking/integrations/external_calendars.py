@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from models import ExternalBusy, ExternalCalendar, Practitioner
 
-from . import net
-from .errors import InvalidInput
-from .webhooks import check_url
+from booking.integrations import net
+from booking.domain.errors import InvalidInput
+from booking.integrations.webhooks import check_url
 
 HORIZON = timedelta(days=400)  # expanded this far ahead: past the availability horizon, with room
 LOOKBACK = timedelta(days=1)
@@ -203,7 +203,7 @@ def store(db: Session, calendar_row: ExternalCalendar, result: Expansion) -> int
 
 def fetch(url: str, *, allow_private: bool) -> str:
     """The document at `url`, within FETCH_DEADLINE and MAX_BYTES; raises InvalidInput (kept as the
-    calendar's error) on any failure. It connects to the address it checked (booking/net.py)."""
+    calendar's error) on any failure. It connects to the address it checked (booking/integrations/net.py)."""
     try:
         response = net.request("GET", url, allow_private=allow_private, deadline=FETCH_DEADLINE,
                                max_bytes=MAX_BYTES,

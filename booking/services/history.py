@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from models import Appointment, Clinic, Course, Hold, PastSession, Patient, TreatmentType
 
-from . import clock, context, rules
-from .appointments import count_session
-from .errors import IntervalTooShort, InvalidInput, NotFound
+from booking.domain import clock, rules
+from booking.services import queries
+from booking.services.appointments import count_session
+from booking.domain.errors import IntervalTooShort, InvalidInput, NotFound
 
 
 def record_past_session(db: Session, org: str, patient_id: str, *, treatment_type_id: str,
@@ -64,7 +65,7 @@ def _check_booked_sessions(db: Session, patient_id: str, performed_at: datetime,
     rows = db.execute(sa.union_all(appointments, holds)).all()
     booked = [rules.Booked(start, days, appointment_id, hold_id) for start, days, appointment_id, hold_id, _ in rows]
     try:
-        rules.check_recorded_session(performed_at, booked, context.patient_sessions(db, patient_id, now))
+        rules.check_recorded_session(performed_at, booked, queries.patient_sessions(db, patient_id, now))
     except IntervalTooShort as error:
         first = next(r for r in rows if error.facts["conflicts"][0]["starts_at"] == r[0])
         raise error.localized(ZoneInfo(first[4])) from None

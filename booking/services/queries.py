@@ -10,10 +10,10 @@ from models import (
     Appointment, Claim, Course, ExternalBusy, Hold, LIVE_STATUSES, PastSession, TimeOff, TreatmentType,
 )
 
-from .rules import SESSION_KIND, Busy
+from booking.domain.rules import SESSION_KIND, Busy
 
 # No claim lasts longer than a day (numbing + procedure + aftercare + turnover is at
-# most about seven hours, booking/treatments.py), so claims starting a day before a
+# most about seven hours, booking/domain/treatments.py), so claims starting a day before a
 # range bound every scan of it to an index range on (resource, starts_at).
 CLAIM_REACH = timedelta(days=1)
 
@@ -104,7 +104,7 @@ def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime 
 
     None when the course takes no more sessions, or when no session constrains it.
     """
-    from .rules import earliest_start
+    from booking.domain.rules import earliest_start
 
     minimum = course.treatment_type.min_interval_days
     if course.status != "active" or not minimum:
@@ -120,7 +120,7 @@ def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime 
 def unavailable(practitioner_ids, start: datetime, end: datetime):
     """(practitioner_id, starts_at, ends_at) of time off and external busy times meeting [start, end).
 
-    External calendars' events block exactly like time off (booking/external.py).
+    External calendars' events block exactly like time off (booking/integrations/external_calendars.py).
     """
     return sa.union_all(
         sa.select(TimeOff.practitioner_id, TimeOff.starts_at, TimeOff.ends_at).where(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from . import clock
-from .errors import InvalidInput
+from booking.domain import clock
+from booking.domain.errors import InvalidInput
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _HHMM = re.compile(r"\A([01][0-9]|2[0-3]):([0-5][0-9])\Z")  # ASCII digits only; no trailing newline

@@ -12,12 +12,12 @@ from models import (
     Room, TreatmentType, WorkingHours, utcnow,
 )
 
-from .appointments import count_session
-from .courses import course_defaults
-from .tenancy import create_organization, find_key, issue_api_key
-from .timing import Timing, instants, occupancy
-from .treatments import check_treatment_type, defaults_for
-from .weekly import Shift, check_week, parse_hhmm
+from booking.services.appointments import count_session
+from booking.services.courses import course_defaults
+from booking.services.tenancy import create_organization, find_key, issue_api_key
+from booking.domain.timing import Timing, instants, occupancy
+from booking.domain.treatments import check_treatment_type, defaults_for
+from booking.domain.weekly import Shift, check_week, parse_hhmm
 
 DEMO_NAME = "Demo Skin Clinics"
 
