@@ -1,4 +1,5 @@
 """The HTTP layer: the app factory, one flask-smorest blueprint per resource."""
+
 from __future__ import annotations
 
 import logging
@@ -9,6 +10,7 @@ from flask import Flask
 from flask_smorest.utils import prepare_response
 
 from models import make_engine
+from models.db import PROJECT_ROOT
 
 from . import auth, config, conventions, db, errors, inputs, limits, transactions
 
@@ -53,7 +55,7 @@ class Api(flask_smorest.Api):
 
 def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Flask:
     """Build the app. `sessionmaker` lets tests bind every request to one rolled-back connection."""
-    app = Flask(__name__, instance_path=str(config.PROJECT_ROOT / "instance"))
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(config.from_environment())
     app.config.update(
         API_TITLE=API_TITLE,
@@ -65,8 +67,9 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
         OPENAPI_SWAGGER_UI_URL="/docs/assets/",
         API_SPEC_OPTIONS={
             "info": {"description": API_DESCRIPTION},
-            "components": {"securitySchemes": {"bearerAuth": auth.SECURITY_SCHEME,
-                                               "feedToken": calendars_feed_scheme()}},
+            "components": {
+                "securitySchemes": {"bearerAuth": auth.SECURITY_SCHEME, "feedToken": calendars_feed_scheme()}
+            },
         },
         JSON_SORT_KEYS=False,
     )
@@ -81,8 +84,13 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     inputs.init_app(app)  # before the Idempotency-Key claim, which stores the path
     transactions.init_app(app)
 
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
-                                "extra_plugins": [conventions.ConventionsPlugin(app)]})
+    api = Api(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+            "extra_plugins": [conventions.ConventionsPlugin(app)],
+        },
+    )
     _register_blueprints(api)
     _register_docs_assets(app)
 
@@ -107,12 +115,36 @@ def _schema_name(schema) -> str:
 
 def _register_blueprints(api: Api) -> None:
     from . import (
-        api_keys, appointments, availability, calendars, clinics, follow_ups, health, holds, patients, practitioners,
-        rooms, treatment_types, webhooks,
+        api_keys,
+        appointments,
+        availability,
+        calendars,
+        clinics,
+        follow_ups,
+        health,
+        holds,
+        patients,
+        practitioners,
+        rooms,
+        treatment_types,
+        webhooks,
     )
 
-    for module in (health, clinics, rooms, practitioners, treatment_types, patients, availability, holds,
-                   appointments, follow_ups, webhooks, calendars, api_keys):
+    for module in (
+        health,
+        clinics,
+        rooms,
+        practitioners,
+        treatment_types,
+        patients,
+        availability,
+        holds,
+        appointments,
+        follow_ups,
+        webhooks,
+        calendars,
+        api_keys,
+    ):
         api.register_blueprint(module.blp)
     from . import fhir  # /fhir/R4: read views in FHIR's own JSON and errors
 

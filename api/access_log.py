@@ -4,6 +4,7 @@ in the URL) and credentials in headers are masked before any format sees them.
 A `logger_class` for gunicorn (`gunicorn.conf.py` names it, so `gunicorn wsgi:app` and `make run`
 both use it): gunicorn builds each access-log line from the `atoms` this class returns.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """API keys of the organization: issue keys with narrower scopes, list and revoke them."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -9,17 +10,34 @@ from models import SCOPES, ApiKey, utcnow
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Name, Schema, Secret, SecretWithheld, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import (
+    Blueprint,
+    ListArgs,
+    Name,
+    Schema,
+    Secret,
+    SecretWithheld,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
+    scoped,
+)
 
-blp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys",
-                description="API keys: a booking frontend usually gets read and book only")
+blp = Blueprint(
+    "api_keys",
+    __name__,
+    url_prefix="/v1/api-keys",
+    description="API keys: a booking frontend usually gets read and book only",
+)
 
 
 class ApiKeySchema(Schema):
     id = ma.fields.String(dump_only=True)
     name = Name(required=True)
-    scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True,
-                            validate=ma.validate.Length(min=1))
+    scopes = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True, validate=ma.validate.Length(min=1)
+    )
     prefix = ma.fields.String(dump_only=True, metadata={"description": "First characters, to recognise it"})
     revoked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)

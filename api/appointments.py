@@ -1,4 +1,5 @@
 """Appointments: book from a hold or a slot, reschedule, and the lifecycle."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -10,12 +11,25 @@ from models import APPOINTMENT_STATUSES, Appointment
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, ClinicInstant, Id, Instant, ListArgs, Schema, get_for_update, page_schema, paginate, scoped,
+    Blueprint,
+    ClinicInstant,
+    Id,
+    Instant,
+    ListArgs,
+    Schema,
+    get_for_update,
+    page_schema,
+    paginate,
+    scoped,
 )
 from .slots import BookingInputSchema, SlotOutputSchema, slot_request
 
-blp = Blueprint("appointments", __name__, url_prefix="/v1/appointments",
-                description="Appointments: booking, rescheduling and the visit's lifecycle")
+blp = Blueprint(
+    "appointments",
+    __name__,
+    url_prefix="/v1/appointments",
+    description="Appointments: booking, rescheduling and the visit's lifecycle",
+)
 
 
 class AppointmentCreateSchema(BookingInputSchema):
@@ -84,8 +98,9 @@ class RescheduleSchema(Schema):
 
 
 class CancelSchema(Schema):
-    reason = ma.fields.String(required=True, validate=ma.validate.OneOf(
-        [r for r in appointments.CANCEL_REASONS if r != "rescheduled"]))
+    reason = ma.fields.String(
+        required=True, validate=ma.validate.OneOf([r for r in appointments.CANCEL_REASONS if r != "rescheduled"])
+    )
     note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=1000))
 
 
@@ -124,8 +139,9 @@ class Appointments(MethodView):
         """
         session = db.session()
         if "hold_id" in data:
-            appointment = appointments.book_from_hold(session, organization_id(), data["hold_id"],
-                                                      course_id=data.get("course_id"), area=data.get("area"))
+            appointment = appointments.book_from_hold(
+                session, organization_id(), data["hold_id"], course_id=data.get("course_id"), area=data.get("area")
+            )
         else:
             appointment = appointments.book(session, organization_id(), slot_request(data))
         session.flush()

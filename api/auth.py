@@ -1,4 +1,5 @@
 """Bearer API keys and per-endpoint scopes."""
+
 from __future__ import annotations
 
 import functools
@@ -37,11 +38,13 @@ def requires(scope: str):
         wrapper.required_scope = scope
         docs = wrapper.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {})
         docs["security"] = [{"bearerAuth": []}]
-        docs.setdefault("responses", {}).update({
-            "401": {"$ref": "#/components/responses/UNAUTHORIZED"},
-            "403": {"$ref": "#/components/responses/FORBIDDEN"},
-            "429": {"$ref": "#/components/responses/TOO_MANY_REQUESTS"},
-        })
+        docs.setdefault("responses", {}).update(
+            {
+                "401": {"$ref": "#/components/responses/UNAUTHORIZED"},
+                "403": {"$ref": "#/components/responses/FORBIDDEN"},
+                "429": {"$ref": "#/components/responses/TOO_MANY_REQUESTS"},
+            }
+        )
         return wrapper
 
     return decorator

@@ -1,4 +1,5 @@
 """Availability search: bookable slots for a treatment, numbing gap included."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,8 +17,12 @@ from .base import Blueprint, Id, Instant, Schema
 from .errors import _rfc3339
 from .slots import SlotOutputSchema
 
-blp = Blueprint("availability", __name__, url_prefix="/v1/availability",
-                description="Bookable slots: what a booking frontend calls most")
+blp = Blueprint(
+    "availability",
+    __name__,
+    url_prefix="/v1/availability",
+    description="Bookable slots: what a booking frontend calls most",
+)
 
 
 class AvailabilityArgs(Schema):
@@ -27,11 +32,15 @@ class AvailabilityArgs(Schema):
     clinic_id = Id(metadata={"description": "Omit to search every clinic of the organization"})
     practitioner_id = Id(metadata={"description": "Only this practitioner's slots"})
     room_id = Id()
-    patient_id = Id(metadata={"description": "Apply this patient's rules (interval, course cap, "
-                                             "consultation, contraindications)"})
+    patient_id = Id(
+        metadata={"description": "Apply this patient's rules (interval, course cap, consultation, contraindications)"}
+    )
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
-    order = ma.fields.String(load_default="earliest", validate=ma.validate.OneOf(("earliest", "evening")),
-                             metadata={"description": "evening: latest in the day first"})
+    order = ma.fields.String(
+        load_default="earliest",
+        validate=ma.validate.OneOf(("earliest", "evening")),
+        metadata={"description": "evening: latest in the day first"},
+    )
 
 
 class ReasonSchema(ma.Schema):
@@ -42,8 +51,12 @@ class ReasonSchema(ma.Schema):
 
 class AvailabilitySchema(ma.Schema):
     data = ma.fields.List(ma.fields.Nested(SlotOutputSchema), required=True)
-    reason = ma.fields.Nested(ReasonSchema, allow_none=True, required=True, metadata={
-        "description": "Set when the patient's rules leave no slot in the window; null otherwise"})
+    reason = ma.fields.Nested(
+        ReasonSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "Set when the patient's rules leave no slot in the window; null otherwise"},
+    )
 
     def dump(self, obj, *, many=None):
         """What marshmallow's dump gives (a test compares the two), written out for the slots.
@@ -53,17 +66,24 @@ class AvailabilitySchema(ma.Schema):
         if many:
             return [self.dump(item) for item in obj]
         reason = obj["reason"]
-        return {"data": [_slot(slot) for slot in obj["data"]],
-                "reason": None if reason is None else ReasonSchema().dump(reason)}
+        return {
+            "data": [_slot(slot) for slot in obj["data"]],
+            "reason": None if reason is None else ReasonSchema().dump(reason),
+        }
 
 
 def _slot(slot) -> dict:
     """One slot as SlotOutputSchema dumps it: instants in ISO 8601 with the clinic's offset."""
     zone = ZoneInfo(slot.clinic.timezone)
-    return {"clinic_id": slot.clinic_id, "practitioner_id": slot.practitioner_id, "room_id": slot.room_id,
-            "treatment_type_id": slot.treatment_type_id, "starts_at": slot.starts_at.astimezone(zone).isoformat(),
-            "procedure_starts_at": slot.procedure_starts_at.astimezone(zone).isoformat(),
-            "ends_at": slot.ends_at.astimezone(zone).isoformat()}
+    return {
+        "clinic_id": slot.clinic_id,
+        "practitioner_id": slot.practitioner_id,
+        "room_id": slot.room_id,
+        "treatment_type_id": slot.treatment_type_id,
+        "starts_at": slot.starts_at.astimezone(zone).isoformat(),
+        "procedure_starts_at": slot.procedure_starts_at.astimezone(zone).isoformat(),
+        "ends_at": slot.ends_at.astimezone(zone).isoformat(),
+    }
 
 
 def settings() -> availability_search.Settings:
@@ -87,7 +107,9 @@ def availability(args):
     Starts lie on a grid of the clinic's local clock, at least the minimum
     notice ahead and within the horizon. Every slot offered is bookable now.
     """
-    slots, refusal, clinics = availability_search.search(db.session(), organization_id(), availability_search.Query(**args), settings())
+    slots, refusal, clinics = availability_search.search(
+        db.session(), organization_id(), availability_search.Query(**args), settings()
+    )
     data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]
     reason = None
     if refusal is not None:

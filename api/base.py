@@ -1,4 +1,5 @@
 """Shared pieces of the HTTP layer: blueprint, schemas, tenancy-scoped loading, pagination."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,11 @@ from .etags import check_if_match
 
 class Parser(FlaskParser):
     # A mistyped query parameter (`?emial=`) is a 422, not a silently unfiltered list.
-    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
-                                   "query": ma.RAISE, "querystring": ma.RAISE}
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": ma.RAISE,
+        "querystring": ma.RAISE,
+    }
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, message=f"The body is not valid JSON: {error}.", code="malformed_json")
@@ -52,8 +56,11 @@ class LocalTime(ma.fields.String):
     """A local wall-clock time 'HH:MM', loaded as minutes after midnight."""
 
     def __init__(self, *, end_of_day: bool = False, metadata=None, **kwargs):
-        metadata = {"pattern": r"^([01]\d|2[0-3]):[0-5]\d$" + ("|^24:00$" if end_of_day else ""),
-                    "example": "17:00" if end_of_day else "09:00", **(metadata or {})}
+        metadata = {
+            "pattern": r"^([01]\d|2[0-3]):[0-5]\d$" + ("|^24:00$" if end_of_day else ""),
+            "example": "17:00" if end_of_day else "09:00",
+            **(metadata or {}),
+        }
         super().__init__(metadata=metadata, **kwargs)
         self.end_of_day = end_of_day
 
@@ -134,24 +141,38 @@ class ClinicInstant(Instant):
         return super()._serialize(value.astimezone(ZoneInfo(obj.clinic.timezone)), attr, obj, **kwargs)
 
 
-def Secret(description: str, **kwargs):  # noqa: N802
+def Secret(description: str, **kwargs):
     """A one-time secret in the answer that creates it; null in a replay of that answer."""
-    return ma.fields.String(dump_only=True, allow_none=True, metadata={"description": (
-        f"{description}. Shown in this answer only: it is stored nowhere in clear, so a replay of this POST "
-        "(the same Idempotency-Key) answers null here, with `secret_withheld: true`.")}, **kwargs)
+    return ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": (
+                f"{description}. Shown in this answer only: it is stored nowhere in clear, so a replay of this POST "
+                "(the same Idempotency-Key) answers null here, with `secret_withheld: true`."
+            )
+        },
+        **kwargs,
+    )
 
 
-def SecretWithheld():  # noqa: N802
-    return ma.fields.Boolean(dump_only=True, metadata={"description": (
-        "Present and true only in a replay (Idempotency-Key): the secret is not in this answer. Revoke and "
-        "create another if the first answer was lost.")})
+def SecretWithheld():
+    return ma.fields.Boolean(
+        dump_only=True,
+        metadata={
+            "description": (
+                "Present and true only in a replay (Idempotency-Key): the secret is not in this answer. Revoke and "
+                "create another if the first answer was lost."
+            )
+        },
+    )
 
 
-def Name(**kwargs):  # noqa: N802
+def Name(**kwargs):
     return ma.fields.String(validate=[ma.validate.Length(min=1, max=200), _not_blank], **kwargs)
 
 
-def Id(**kwargs):  # noqa: N802
+def Id(**kwargs):
     return ma.fields.String(validate=ma.validate.Length(min=1, max=40), **kwargs)
 
 

@@ -1,4 +1,5 @@
 """iCalendar feeds (read with a feed token in the URL) and the tokens that open them."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -6,20 +7,42 @@ from flask import Response, current_app, url_for
 from flask.views import MethodView
 
 from booking.domain import clock
-from booking.integrations import external_calendars
 from booking.formats import ical_feed
+from booking.integrations import external_calendars
 from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner, utcnow
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
-from .base import Blueprint, Id, ListArgs, Name, Schema, Secret, SecretWithheld, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import (
+    Blueprint,
+    Id,
+    ListArgs,
+    Name,
+    Schema,
+    Secret,
+    SecretWithheld,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
+    scoped,
+)
 
-blp = Blueprint("calendars", __name__, url_prefix="/v1", description=(
-    "iCalendar feeds of a practitioner's, room's or clinic's appointments and holds, for calendar apps: "
-    "each read with a feed token of its own in the URL (calendar apps cannot send an API key)"))
+blp = Blueprint(
+    "calendars",
+    __name__,
+    url_prefix="/v1",
+    description=(
+        "iCalendar feeds of a practitioner's, room's or clinic's appointments and holds, for calendar apps: "
+        "each read with a feed token of its own in the URL (calendar apps cannot send an API key)"
+    ),
+)
 
-_ENDPOINT = {"practitioner": "calendars.practitioner_feed", "room": "calendars.room_feed",
-             "clinic": "calendars.clinic_feed"}
+_ENDPOINT = {
+    "practitioner": "calendars.practitioner_feed",
+    "room": "calendars.room_feed",
+    "clinic": "calendars.clinic_feed",
+}
 
 
 class FeedSchema(Schema):
@@ -43,12 +66,22 @@ class TokenArgs(ma.Schema):
 
 
 FeedPageSchema = page_schema(FeedSchema)
-ICS_DOC = {"security": [{"feedToken": []}],
-           "responses": {"200": {"description": "An iCalendar (RFC 5545) document",
-                                 "content": {"text/calendar": {"schema": {"type": "string"}}}}}}
+ICS_DOC = {
+    "security": [{"feedToken": []}],
+    "responses": {
+        "200": {
+            "description": "An iCalendar (RFC 5545) document",
+            "content": {"text/calendar": {"schema": {"type": "string"}}},
+        }
+    },
+}
 # The security scheme the feeds document (registered in api/__init__.py).
-FEED_TOKEN_SCHEME = {"type": "apiKey", "in": "query", "name": "token",
-                     "description": "A calendar feed token (ics_...) from POST /v1/calendar-feeds"}
+FEED_TOKEN_SCHEME = {
+    "type": "apiKey",
+    "in": "query",
+    "name": "token",
+    "description": "A calendar feed token (ics_...) from POST /v1/calendar-feeds",
+}
 
 
 @blp.route("/calendar-feeds")
@@ -66,12 +99,14 @@ class Feeds(MethodView):
     @etags.tagged
     def post(self, data):
         """Issue a feed token for a practitioner, room or clinic; the answer has its URL, shown once"""
-        feed, token = ical_feed.issue_feed(db.session(), organization_id(), data["owner_type"], data["owner_id"],
-                                      data.get("name"))
+        feed, token = ical_feed.issue_feed(
+            db.session(), organization_id(), data["owner_type"], data["owner_id"], data.get("name")
+        )
         db.session().flush()
         feed.token = token  # not a column: it exists only in this response
-        feed.url = url_for(_ENDPOINT[feed.owner_type], **{f"{feed.owner_type}_id": feed.owner_id},
-                           token=token, _external=True)
+        feed.url = url_for(
+            _ENDPOINT[feed.owner_type], **{f"{feed.owner_type}_id": feed.owner_id}, token=token, _external=True
+        )
         idempotency.withhold("token", "url")
         return feed
 
@@ -109,13 +144,15 @@ def _serve(owner_type: str, owner_id: str, token: str) -> Response:
 
 def _feed_route(owner_type: str, summary: str) -> None:
     """GET /v1/<owner>s/<id>/calendar.ics, read with its feed token (one route per kind of owner)."""
+
     def view(token, **ids):
         return _serve(owner_type, ids[f"{owner_type}_id"], token)
 
     view.__name__, view.__doc__ = f"{owner_type}_feed", summary
     documented = blp.doc(**ICS_DOC)(blp.alt_response(404, response="NOT_FOUND")(view))
     blp.route(f"/{owner_type}s/<{owner_type}_id>/calendar.ics", endpoint=f"{owner_type}_feed")(
-        blp.arguments(TokenArgs, location="query", as_kwargs=True)(documented))
+        blp.arguments(TokenArgs, location="query", as_kwargs=True)(documented)
+    )
 
 
 _feed_route("practitioner", "A practitioner's appointments and holds at every clinic, as iCalendar")
@@ -127,13 +164,24 @@ class ExternalCalendarSchema(Schema):
     id = ma.fields.String(dump_only=True)
     practitioner_id = ma.fields.String(dump_only=True)
     name = Name(required=True)
-    url = ma.fields.Url(attribute="source_url", schemes={"http", "https"}, require_tld=False, allow_none=True,
-                        validate=ma.validate.Length(max=2000), metadata={
-                            "description": "An iCalendar feed to fetch now and every 15 minutes (or give ics)"})
-    ics = ma.fields.String(load_only=True, validate=ma.validate.Length(max=2 * 1024 * 1024), metadata={
-        "description": "An uploaded iCalendar document (instead of url)"})
-    status = ma.fields.Method("_status", dump_only=True, metadata={
-        "description": "ok, or error when the last fetch failed (the last good copy still blocks time)"})
+    url = ma.fields.Url(
+        attribute="source_url",
+        schemes={"http", "https"},
+        require_tld=False,
+        allow_none=True,
+        validate=ma.validate.Length(max=2000),
+        metadata={"description": "An iCalendar feed to fetch now and every 15 minutes (or give ics)"},
+    )
+    ics = ma.fields.String(
+        load_only=True,
+        validate=ma.validate.Length(max=2 * 1024 * 1024),
+        metadata={"description": "An uploaded iCalendar document (instead of url)"},
+    )
+    status = ma.fields.Method(
+        "_status",
+        dump_only=True,
+        metadata={"description": "ok, or error when the last fetch failed (the last good copy still blocks time)"},
+    )
     fetched_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     last_error = ma.fields.String(dump_only=True, allow_none=True)
     last_error_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
@@ -146,8 +194,10 @@ class ExternalCalendarSchema(Schema):
 
 class ExternalCalendarUpdateSchema(Schema):
     name = Name()
-    ics = ma.fields.String(validate=ma.validate.Length(max=2 * 1024 * 1024), metadata={
-        "description": "A new version of an uploaded calendar"})
+    ics = ma.fields.String(
+        validate=ma.validate.Length(max=2 * 1024 * 1024),
+        metadata={"description": "A new version of an uploaded calendar"},
+    )
 
 
 ExternalCalendarPageSchema = page_schema(ExternalCalendarSchema)
@@ -166,8 +216,9 @@ class ExternalCalendars(MethodView):
     def get(self, args, practitioner_id):
         """List a practitioner's external calendars and whether they are fetched fine"""
         practitioner = get_or_404(Practitioner, practitioner_id)
-        return paginate(scoped(ExternalCalendar).where(ExternalCalendar.practitioner_id == practitioner.id),
-                        ExternalCalendar, args)
+        return paginate(
+            scoped(ExternalCalendar).where(ExternalCalendar.practitioner_id == practitioner.id), ExternalCalendar, args
+        )
 
     @requires("admin")
     @blp.arguments(ExternalCalendarSchema)
@@ -178,8 +229,13 @@ class ExternalCalendars(MethodView):
         """Add an external calendar (a feed URL or an uploaded file) whose events block the practitioner"""
         zone = external_calendars.practitioner_zone(get_or_404(Practitioner, practitioner_id))
         db.end_transaction()  # the fetch and the expansion wait on untrusted content, never with the lock held
-        source = external_calendars.prepare(url=data.get("source_url"), ics=data.get("ics"), zone=zone, now=clock.now(),
-                                  allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+        source = external_calendars.prepare(
+            url=data.get("source_url"),
+            ics=data.get("ics"),
+            zone=zone,
+            now=clock.now(),
+            allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"],
+        )
         practitioner = get_or_404(Practitioner, practitioner_id)  # again: it may have gone meanwhile
         row = external_calendars.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
         db.session().flush()
@@ -224,6 +280,7 @@ class ExternalCalendarItem(MethodView):
     @etags.conditional
     def delete(self, calendar_id):
         """Remove an external calendar: its events stop blocking time"""
-        external_calendars.remove(db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"),
-                        clock.now())
+        external_calendars.remove(
+            db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"), clock.now()
+        )
         db.session().flush()

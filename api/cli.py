@@ -1,4 +1,5 @@
 """Command-line tasks: `flask --app wsgi <command>`."""
+
 from __future__ import annotations
 
 import logging
@@ -8,10 +9,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from booking.services import demo_seed
 from booking.domain.errors import InvalidInput
+from booking.services import demo_seed
 from booking.services.tenancy import create_organization
-
 
 
 def _session():
@@ -66,4 +66,3 @@ def seed_demo_command() -> None:
 def init_app(app) -> None:
     for command in (create_organization_command, migrate_command, seed_demo_command):
         app.cli.add_command(command)
-

@@ -1,19 +1,30 @@
 """Clinics: time zone, weekly opening hours and closure days."""
+
 from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
 
 from booking.domain import clock
-from booking.services import devices
 from booking.domain.errors import InUse, InvalidInput
 from booking.domain.weekly import Shift, check_timezone, check_week
+from booking.services import devices
 from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
 
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, Day, ListArgs, LocalTime, Name, Schema, Whole, get_for_update, get_or_404, page_schema, paginate,
+    Blueprint,
+    Day,
+    ListArgs,
+    LocalTime,
+    Name,
+    Schema,
+    Whole,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
     scoped,
 )
 
@@ -28,8 +39,12 @@ def _valid_zone(name: str) -> None:
 
 
 class OpeningHoursSchema(Schema):
-    weekday = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(0, 6),
-                                metadata={"description": "0 = Monday ... 6 = Sunday"})
+    weekday = ma.fields.Integer(
+        strict=True,
+        required=True,
+        validate=ma.validate.Range(0, 6),
+        metadata={"description": "0 = Monday ... 6 = Sunday"},
+    )
     start = LocalTime(required=True, attribute="start_minute")
     end = LocalTime(required=True, end_of_day=True, attribute="end_minute")
 
@@ -48,17 +63,28 @@ class ClosureSchema(Schema):
 class ClinicSchema(Schema):
     id = ma.fields.String(dump_only=True)
     name = Name(required=True)
-    timezone = ma.fields.String(required=True, validate=_valid_zone,
-                                metadata={"description": "IANA time zone", "example": "Europe/London"})
+    timezone = ma.fields.String(
+        required=True, validate=_valid_zone, metadata={"description": "IANA time zone", "example": "Europe/London"}
+    )
     address = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=500))
     numbing_area_capacity = ma.fields.Integer(
-        strict=True, load_default=0, validate=ma.validate.Range(0, 50),
-        metadata={"description": "0: patients numb in the treatment room; N: a numbing area with N chairs"})
+        strict=True,
+        load_default=0,
+        validate=ma.validate.Range(0, 50),
+        metadata={"description": "0: patients numb in the treatment room; N: a numbing area with N chairs"},
+    )
     device_count = ma.fields.Integer(
-        strict=True, load_default=None, allow_none=True, validate=ma.validate.Range(0, 100),
-        metadata={"description": "null: devices not counted; N: at most N needlings at once"})
-    opening_hours = ma.fields.List(Whole(OpeningHoursSchema), load_default=list,
-                                   metadata={"description": "Weekly local hours; several per weekday allowed"})
+        strict=True,
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Range(0, 100),
+        metadata={"description": "null: devices not counted; N: at most N needlings at once"},
+    )
+    opening_hours = ma.fields.List(
+        Whole(OpeningHoursSchema),
+        load_default=list,
+        metadata={"description": "Weekly local hours; several per weekday allowed"},
+    )
     closures = ma.fields.List(Whole(ClosureSchema), load_default=list)
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
@@ -72,7 +98,9 @@ def apply(clinic: Clinic, data: dict) -> Clinic:
     if "opening_hours" in data:
         zone = data.get("timezone", clinic.timezone)
         try:
-            check_week([Shift(h["weekday"], h["start_minute"], h["end_minute"], zone=zone) for h in data["opening_hours"]])
+            check_week(
+                [Shift(h["weekday"], h["start_minute"], h["end_minute"], zone=zone) for h in data["opening_hours"]]
+            )
         except InvalidInput as exc:
             raise InvalidInput({"opening_hours": exc.errors}) from exc
         clinic.opening_hours = [OpeningHours(**h) for h in data["opening_hours"]]
@@ -151,9 +179,7 @@ class ClinicItem(MethodView):
         clinic = get_for_update(Clinic, clinic_id)
         session = db.session()
         rooms = session.scalars(scoped(Room).where(Room.clinic_id == clinic.id)).all()
-        staff = session.scalars(
-            scoped(Practitioner).where(Practitioner.clinics.any(Clinic.id == clinic.id))
-        ).all()
+        staff = session.scalars(scoped(Practitioner).where(Practitioner.clinics.any(Clinic.id == clinic.id))).all()
         if rooms or staff:
             raise InUse(
                 "Archive the clinic's rooms and move its practitioners first.",

@@ -1,9 +1,10 @@
 """Configuration from the environment, read when the app is built (never at import)."""
+
 from __future__ import annotations
 
 import os
 
-from models.db import PROJECT_ROOT, default_database_url
+from models.db import default_database_url
 
 
 def from_environment(env=os.environ) -> dict:

@@ -4,6 +4,7 @@ An apispec plugin reads what the views are marked with (`auth.requires`' `requir
 `etags.tagged`, `etags.conditional`), so a new view is documented the way it behaves without
 anyone repeating the parameters and responses by hand.
 """
+
 from __future__ import annotations
 
 from http import HTTPStatus
@@ -14,13 +15,13 @@ from . import idempotency
 
 ETAG_HEADER = {
     "description": "The object's version as a strong entity tag; send it back in `If-Match` to make "
-                  "a change conditional on nobody having changed the object since.",
+    "a change conditional on nobody having changed the object since.",
     "schema": {"type": "string"},
 }
 IF_MATCH = {
     "description": "Change only if the object's current ETag is one of these (or `*`); otherwise a 412 "
-                   "`precondition_failed` and nothing changes, as it does when the value names no entity tag. "
-                   "Without the header the change is unconditional.",
+    "`precondition_failed` and nothing changes, as it does when the value names no entity tag. "
+    "Without the header the change is unconditional.",
     "schema": {"type": "string"},
     "example": '"appt_01jh6x4d1kq7r6m3v2c9p8t5sw.3"',
 }

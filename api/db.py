@@ -4,6 +4,7 @@ Views work in it and flush; `api.transactions` commits it once a view's answer i
 (with the Idempotency-Key's record of that answer), and the teardown rolls back whatever was
 not committed, so a request that fails writes nothing.
 """
+
 from __future__ import annotations
 
 from flask import current_app, g, has_request_context, request

@@ -1,4 +1,5 @@
 """The one place that turns errors into application/problem+json (RFC 9457)."""
+
 from __future__ import annotations
 
 import logging
@@ -63,9 +64,7 @@ class ProblemSchema(ma.Schema):
     detail = ma.fields.String(metadata={"description": "What went wrong in this request"})
     code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
     request_id = ma.fields.String(metadata={"description": "Quote this when asking for support"})
-    errors = ma.fields.Dict(
-        metadata={"description": "Field errors keyed by field (validation_error only)"}
-    )
+    errors = ma.fields.Dict(metadata={"description": "Field errors keyed by field (validation_error only)"})
 
 
 def problem(status: int, code: str, detail: str, headers=None, **extra):
@@ -149,8 +148,11 @@ def handle_stale_data(error: StaleDataError):
     # A writer that did not lock (or sent no If-Match) lost to one that changed the same row
     # first: SQLAlchemy's version guard refused to overwrite that change.
     log.info("stale write [request_id=%s]: %s", request_id(), error)
-    return problem(412, "precondition_failed",
-                   "The object was changed by another request at the same time; GET it again and retry.")
+    return problem(
+        412,
+        "precondition_failed",
+        "The object was changed by another request at the same time; GET it again and retry.",
+    )
 
 
 def handle_unexpected(error: Exception):

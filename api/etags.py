@@ -8,6 +8,7 @@ The tag is strong (`"<id>.<version>"`) because If-Match compares strongly (RFC 9
 weak tag could never match. The id is in it so that the tag of a reschedule's new appointment
 can never be mistaken for one of the appointment it replaced.
 """
+
 from __future__ import annotations
 
 import functools
@@ -62,8 +63,16 @@ def check_if_match(obj) -> None:
     if "If-Match" not in request.headers:
         return
     if not request.if_match:  # falsy when empty; `*` is truthy
-        abort(412, message="If-Match names no entity tag: send `*` or ETags as the API gives them "
-                           '(quoted, e.g. "appt_....3").', code="precondition_failed")
+        abort(
+            412,
+            message="If-Match names no entity tag: send `*` or ETags as the API gives them "
+            '(quoted, e.g. "appt_....3").',
+            code="precondition_failed",
+        )
     if not request.if_match.contains(tag(obj)):
-        abort(412, message="The object changed since you read it (If-Match does not name its current "
-                           "ETag); GET it again and retry.", code="precondition_failed")
+        abort(
+            412,
+            message="The object changed since you read it (If-Match does not name its current "
+            "ETag); GET it again and retry.",
+            code="precondition_failed",
+        )

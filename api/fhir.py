@@ -5,6 +5,7 @@ application/fhir+json; errors are OperationOutcomes (a 400 for a bad search para
 answers stay problem+json because they happen outside these views: a 429 from the rate limiter
 and a URL no route matches. The FHIR JSON itself is built in booking.formats.fhir.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,9 +19,9 @@ from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
 from booking.domain import clock
+from booking.domain.errors import DomainError, InvalidInput
 from booking.formats import fhir
 from booking.services import availability_search
-from booking.domain.errors import DomainError, InvalidInput
 from models import Appointment, Clinic, Hold, Patient, Practitioner, TreatmentType
 from models.staff import practitioner_clinics
 
@@ -40,9 +41,13 @@ FREE_SLOTS_PER_SEARCH = 100_000  # the window bounds the engine's work; this onl
 MAX_FREE_SCHEDULES = 10
 YEARS = f"Years {clock.FIRST_YEAR} to {clock.LAST_YEAR}."  # of a date search value (booking.domain.clock)
 
-blp = Blueprint("fhir", __name__, url_prefix="/fhir/R4",
-                description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "
-                            "scheduling integrations. Same API keys as /v1; see GET /fhir/R4/metadata.")
+blp = Blueprint(
+    "fhir",
+    __name__,
+    url_prefix="/fhir/R4",
+    description="FHIR R4 (application/fhir+json) read views of the schedule, for EHRs and "
+    "scheduling integrations. Same API keys as /v1; see GET /fhir/R4/metadata.",
+)
 
 
 class FhirResourceSchema(ma.Schema):
@@ -51,7 +56,7 @@ class FhirResourceSchema(ma.Schema):
     class Meta:
         unknown = ma.INCLUDE  # documents the open object a resource is: additionalProperties
 
-    resourceType = ma.fields.String(required=True)  # noqa: N815 - FHIR's name
+    resourceType = ma.fields.String(required=True)
     id = ma.fields.String()
 
     @ma.post_dump(pass_original=True)
@@ -81,17 +86,20 @@ def _outcome_doc(description: str) -> dict:
 def fhir_read(view):
     """requires("read"), with the errors documented as the OperationOutcomes they are here."""
     wrapper = requires("read")(view)
-    wrapper._apidoc["manual_doc"]["responses"].update({
-        "400": _outcome_doc("A search parameter is unknown or malformed"),
-        "401": _outcome_doc("No API key, or an unknown or revoked one"),
-        "403": _outcome_doc("The API key lacks the read scope"),
-        "404": _outcome_doc("No such resource (or another organization's)"),
-        "default": _outcome_doc("Any other error"),
-    })
+    wrapper._apidoc["manual_doc"]["responses"].update(
+        {
+            "400": _outcome_doc("A search parameter is unknown or malformed"),
+            "401": _outcome_doc("No API key, or an unknown or revoked one"),
+            "403": _outcome_doc("The API key lacks the read scope"),
+            "404": _outcome_doc("No such resource (or another organization's)"),
+            "default": _outcome_doc("Any other error"),
+        }
+    )
     return wrapper
 
 
 # --- errors as OperationOutcomes --------------------------------------------------------------------
+
 
 def _outcome(status: int, issues: list[tuple[str, str | None]], headers=None):
     response = current_app.json.response(fhir.operation_outcome(status, issues))
@@ -102,8 +110,10 @@ def _outcome(status: int, issues: list[tuple[str, str | None]], headers=None):
 
 
 def _field_issues(field_errors: dict) -> list[tuple[str, str | None]]:
-    return [(f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}", field)
-            for field, messages in errors._flatten_locations(field_errors).items()]
+    return [
+        (f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}", field)
+        for field, messages in errors._flatten_locations(field_errors).items()
+    ]
 
 
 @blp.errorhandler(HTTPException)
@@ -125,8 +135,9 @@ def _domain_error(error: DomainError):
 @blp.errorhandler(Exception)
 def _unexpected(error: Exception):
     log.exception("unhandled error [request_id=%s] %s %s", errors.request_id(), request.method, request.path)
-    return _outcome(500, [("An unexpected error occurred; it has been logged with this request id: "
-                           f"{errors.request_id()}.", None)])
+    return _outcome(
+        500, [(f"An unexpected error occurred; it has been logged with this request id: {errors.request_id()}.", None)]
+    )
 
 
 @blp.after_request
@@ -138,32 +149,42 @@ def _fhir_json(response):
 
 # --- search arguments and pages ----------------------------------------------------------------------
 
+
 def _text(text: str) -> None:
     if not text.isprintable():  # a NUL would reach PostgreSQL, which refuses it in a string
         raise ma.ValidationError("Must be printable text.")
 
 
-def Text(**kwargs):  # noqa: N802 - reads like a field class
+def Text(**kwargs):
     return ma.fields.String(validate=[ma.validate.Length(max=500), _text], **kwargs)
 
 
 def _many(description: str, data_key: str | None = None):
-    return ma.fields.List(Text(), load_default=list, data_key=data_key,
-                          metadata={"description": description + "; repeat or comma-separate (OR)"})
+    return ma.fields.List(
+        Text(),
+        load_default=list,
+        data_key=data_key,
+        metadata={"description": description + "; repeat or comma-separate (OR)"},
+    )
 
 
 class SearchArgs(Schema):
-    count = ma.fields.Integer(data_key="_count", load_default=50, validate=ma.validate.Range(min=0),
-                              metadata={"description": f"Page size (default 50; more than {MAX_COUNT} "
-                                                       f"gives {MAX_COUNT})"})
-    cursor = Text(data_key="_cursor", load_default=None,
-                              metadata={"description": "Opaque: follow the Bundle's `next` link"})
+    count = ma.fields.Integer(
+        data_key="_count",
+        load_default=50,
+        validate=ma.validate.Range(min=0),
+        metadata={"description": f"Page size (default 50; more than {MAX_COUNT} gives {MAX_COUNT})"},
+    )
+    cursor = Text(
+        data_key="_cursor", load_default=None, metadata={"description": "Opaque: follow the Bundle's `next` link"}
+    )
 
 
 class NamedSearchArgs(SearchArgs):
     ids = _many("Logical id", data_key="_id")
-    name = ma.fields.List(Text(), load_default=list,
-                          metadata={"description": "Starts a word of the name, case-insensitive; repeat (AND)"})
+    name = ma.fields.List(
+        Text(), load_default=list, metadata={"description": "Starts a word of the name, case-insensitive; repeat (AND)"}
+    )
 
 
 class ScheduleSearchArgs(SearchArgs):
@@ -173,17 +194,27 @@ class ScheduleSearchArgs(SearchArgs):
 
 class SlotSearchArgs(SearchArgs):
     schedule = _many("Schedule/{practitioner id}.{location id}")
-    start = ma.fields.List(Text(), load_default=list, metadata={
-        "description": "Slot start with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). Default "
-                       f"from today 00:00 UTC for 7 days; at most 31 days. {YEARS}"})
+    start = ma.fields.List(
+        Text(),
+        load_default=list,
+        metadata={
+            "description": "Slot start with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). Default "
+            f"from today 00:00 UTC for 7 days; at most 31 days. {YEARS}"
+        },
+    )
     status = _many("free, busy or busy-tentative")
     service_type = _many("A treatment type id", data_key="service-type")
 
 
 class AppointmentSearchArgs(SearchArgs):
     ids = _many("Logical id (appt-... or hold-...)", data_key="_id")
-    date = ma.fields.List(Text(), load_default=list, metadata={
-        "description": f"Start, with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). {YEARS}"})
+    date = ma.fields.List(
+        Text(),
+        load_default=list,
+        metadata={
+            "description": f"Start, with a prefix (eq, ge, gt, le, lt); repeat to bound both ends (AND). {YEARS}"
+        },
+    )
     practitioner = _many("Practitioner/{id} or the id")
     location = _many("Location/{id} or the id")
     status = _many("booked, arrived, fulfilled, cancelled, noshow, pending (hold), proposed (follow-up hold)")
@@ -252,6 +283,7 @@ def _word_starts(column, name: str):
 
 
 # --- views -------------------------------------------------------------------------------------------
+
 
 @blp.route("/metadata")
 @fhir_read
@@ -327,20 +359,29 @@ def read_schedule(resource_id):
 def search_schedules(args):
     """Search Schedules by actor (a Practitioner or a Location)"""
     actors = fhir.references(args["actor"], "actor", ("Practitioner", "Location"))
-    found = _schedules(ids=fhir.tokens(args["ids"]) or None, practitioners=actors["Practitioner"] or None,
-                       clinics=actors["Location"] or None)
+    found = _schedules(
+        ids=fhir.tokens(args["ids"]) or None,
+        practitioners=actors["Practitioner"] or None,
+        clinics=actors["Location"] or None,
+    )
     resources, total, next_key = _page_of_resources([fhir.schedule(*s) for s in found], args, lambda r: r["id"])
     return _bundle(resources, total, next_key)
 
 
 def _schedules(*, ids=None, practitioners=None, clinics=None) -> list[tuple]:
     """(practitioner, clinic, treatment types) of the caller's live practitioner-at-clinic pairs."""
-    query = (sa.select(Practitioner, Clinic)
-             .join(practitioner_clinics, practitioner_clinics.c.practitioner_id == Practitioner.id)
-             .join(Clinic, Clinic.id == practitioner_clinics.c.clinic_id)
-             .where(Practitioner.organization_id == organization_id(), Practitioner.archived_at.is_(None),
-                    Clinic.organization_id == organization_id(), Clinic.archived_at.is_(None))
-             .order_by(Practitioner.id, Clinic.id))
+    query = (
+        sa.select(Practitioner, Clinic)
+        .join(practitioner_clinics, practitioner_clinics.c.practitioner_id == Practitioner.id)
+        .join(Clinic, Clinic.id == practitioner_clinics.c.clinic_id)
+        .where(
+            Practitioner.organization_id == organization_id(),
+            Practitioner.archived_at.is_(None),
+            Clinic.organization_id == organization_id(),
+            Clinic.archived_at.is_(None),
+        )
+        .order_by(Practitioner.id, Clinic.id)
+    )
     pairs = None
     if ids is not None:
         pairs = {pair for pair in map(fhir.parse_schedule_id, ids) if pair}
@@ -375,15 +416,21 @@ def search_slots(args):
     if unknown:
         raise InvalidInput({"status": [f"Unknown SlotStatus: {', '.join(sorted(unknown))}."]})
     if "free" in statuses and not MAX_FREE_SCHEDULES >= len(references) > 0:
-        raise InvalidInput({"schedule": [
-            f"Free slots are searched per schedule: name 1 to {MAX_FREE_SCHEDULES} (schedule=Schedule/"
-            "{practitioner id}.{location id}, from a Schedule search), or ask only for status=busy,busy-tentative."]})
+        raise InvalidInput(
+            {
+                "schedule": [
+                    f"Free slots are searched per schedule: name 1 to {MAX_FREE_SCHEDULES} (schedule=Schedule/"
+                    "{practitioner id}.{location id}, from a Schedule search), or ask only for status=busy,busy-tentative."
+                ]
+            }
+        )
     wanted = {fhir.api_id(t) for t in fhir.tokens(args["service_type"])}
     resources = []
     for practitioner, clinic, types in _schedules(ids=references or None):
         if "free" in statuses and start < end:
-            resources += _free_slots(practitioner, clinic, [t for t in types if not wanted or t.id in wanted],
-                                     start, end)
+            resources += _free_slots(
+                practitioner, clinic, [t for t in types if not wanted or t.id in wanted], start, end
+            )
         resources += _busy_slots(practitioner, clinic, wanted or None, statuses, start, end)
     page, total, next_key = _page_of_resources(resources, args, fhir.slot_key)
     return _bundle(page, total, next_key)
@@ -392,8 +439,14 @@ def search_slots(args):
 def _free_slots(practitioner, clinic, types, start, end) -> list[dict]:
     found = []
     for treatment_type in types:
-        query = availability_search.Query(treatment_type_id=treatment_type.id, start=start, end=end, clinic_id=clinic.id,
-                             practitioner_id=practitioner.id, limit=FREE_SLOTS_PER_SEARCH)
+        query = availability_search.Query(
+            treatment_type_id=treatment_type.id,
+            start=start,
+            end=end,
+            clinic_id=clinic.id,
+            practitioner_id=practitioner.id,
+            limit=FREE_SLOTS_PER_SEARCH,
+        )
         slots, _, _ = availability_search.search(db.session(), organization_id(), query, settings())
         found += [fhir.free_slot(s, treatment_type=treatment_type, zone_name=clinic.timezone) for s in slots]
     return found
@@ -402,18 +455,28 @@ def _free_slots(practitioner, clinic, types, start, end) -> list[dict]:
 def _busy_slots(practitioner, clinic, type_ids, statuses, start, end) -> list[dict]:
     bookings = []
     if "busy" in statuses:  # a cancelled appointment frees its time; a no-show's stays taken
-        bookings += db.session().scalars(_at(scoped(Appointment), Appointment, practitioner, clinic, start, end)
-                                         .where(Appointment.status != "cancelled"))
+        bookings += db.session().scalars(
+            _at(scoped(Appointment), Appointment, practitioner, clinic, start, end).where(
+                Appointment.status != "cancelled"
+            )
+        )
     if "busy-tentative" in statuses:
         bookings += db.session().scalars(_at(_live_holds(), Hold, practitioner, clinic, start, end))
     types = _by_id(TreatmentType, (b.treatment_type_id for b in bookings))
-    return [fhir.busy_slot(b, treatment_type=types[b.treatment_type_id], tentative=isinstance(b, Hold))
-            for b in bookings if type_ids is None or b.treatment_type_id in type_ids]
+    return [
+        fhir.busy_slot(b, treatment_type=types[b.treatment_type_id], tentative=isinstance(b, Hold))
+        for b in bookings
+        if type_ids is None or b.treatment_type_id in type_ids
+    ]
 
 
 def _at(query, model, practitioner, clinic, start, end):
-    return query.where(model.practitioner_id == practitioner.id, model.clinic_id == clinic.id,
-                       model.starts_at >= start, model.starts_at < end)
+    return query.where(
+        model.practitioner_id == practitioner.id,
+        model.clinic_id == clinic.id,
+        model.starts_at >= start,
+        model.starts_at < end,
+    )
 
 
 def _live_holds():
@@ -459,9 +522,13 @@ def search_appointments(args):
     filtered = []
     for query in queries:
         model = query.column_descriptions[0]["entity"]
-        conditions = [model.starts_at >= lower if lower else None, model.starts_at < upper if upper else None,
-                      model.practitioner_id.in_(practitioners) if practitioners else None,
-                      model.clinic_id.in_(clinics) if clinics else None, model.id.in_(ids) if ids else None]
+        conditions = [
+            model.starts_at >= lower if lower else None,
+            model.starts_at < upper if upper else None,
+            model.practitioner_id.in_(practitioners) if practitioners else None,
+            model.clinic_id.in_(clinics) if clinics else None,
+            model.id.in_(ids) if ids else None,
+        ]
         filtered.append(query.where(*(c for c in conditions if c is not None)))
     rows, total, next_key = _page_of_rows(filtered, args)
     return _bundle(_appointments(rows), total, next_key)
@@ -472,6 +539,12 @@ def _appointments(bookings) -> list[dict]:
     practitioners = _by_id(Practitioner, (b.practitioner_id for b in bookings))
     patients = _by_id(Patient, (b.patient_id for b in bookings))
     types = _by_id(TreatmentType, (b.treatment_type_id for b in bookings))
-    return [fhir.appointment(b, practitioner_obj=practitioners[b.practitioner_id], patient=patients[b.patient_id],
-                             treatment_type=types[b.treatment_type_id]) for b in bookings]
-
+    return [
+        fhir.appointment(
+            b,
+            practitioner_obj=practitioners[b.practitioner_id],
+            patient=patients[b.patient_id],
+            treatment_type=types[b.treatment_type_id],
+        )
+        for b in bookings
+    ]

@@ -1,4 +1,5 @@
 """Follow-ups: the scheduler's proposals for a patient's next session, each with its hold."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -8,13 +9,17 @@ from flask.views import MethodView
 from booking.domain import clock
 from models import FOLLOW_UP_STATUSES, FollowUp, Hold
 
-from . import db, etags
+from . import etags
 from .auth import requires
 from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, get_or_404, page_schema, paginate, scoped
 from .holds import HoldSchema
 
-blp = Blueprint("follow_ups", __name__, url_prefix="/v1/follow-ups",
-                description="Follow-ups: the next session proposed and held after a completed one")
+blp = Blueprint(
+    "follow_ups",
+    __name__,
+    url_prefix="/v1/follow-ups",
+    description="Follow-ups: the next session proposed and held after a completed one",
+)
 
 
 def effective_status(follow_up: FollowUp) -> str:
@@ -26,10 +31,16 @@ def effective_status(follow_up: FollowUp) -> str:
 
 class FollowUpSchema(ma.Schema):
     id = ma.fields.String()
-    status = ma.fields.Function(effective_status, metadata={"description": (
-        "proposed (the hold is live: book it with POST /v1/appointments {hold_id} to confirm, "
-        "DELETE /v1/holds/{id} to decline), no_slot (nothing free in the window: the clinic should act), "
-        "not_needed (already booked, or the course is complete), booked, declined, expired")})
+    status = ma.fields.Function(
+        effective_status,
+        metadata={
+            "description": (
+                "proposed (the hold is live: book it with POST /v1/appointments {hold_id} to confirm, "
+                "DELETE /v1/holds/{id} to decline), no_slot (nothing free in the window: the clinic should act), "
+                "not_needed (already booked, or the course is complete), booked, declined, expired"
+            )
+        },
+    )
     appointment_id = ma.fields.String(metadata={"description": "The completed session this follows"})
     patient_id = ma.fields.String()
     clinic_id = ma.fields.String()
@@ -39,8 +50,9 @@ class FollowUpSchema(ma.Schema):
     window_ends_at = ClinicInstant(metadata={"description": "recommended_interval_days after the session's start"})
     hold = ma.fields.Nested(HoldSchema, allow_none=True)
     booked_appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once confirmed"})
-    reason = ma.fields.Method("_reason", allow_none=True, metadata={
-        "description": "Why nothing was held: {code, detail}; null when proposed"})
+    reason = ma.fields.Method(
+        "_reason", allow_none=True, metadata={"description": "Why nothing was held: {code, detail}; null when proposed"}
+    )
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()
 

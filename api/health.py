@@ -1,4 +1,5 @@
 """Liveness that proves the database answers."""
+
 from __future__ import annotations
 
 import marshmallow as ma

@@ -1,4 +1,5 @@
 """Holds: a slot kept for a patient for a few minutes while they fill in a form."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,8 +8,8 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from booking.services import appointments
 from booking.domain import clock
+from booking.services import appointments
 from models import Hold
 
 from . import db, etags
@@ -16,8 +17,12 @@ from .auth import organization_id, requires
 from .base import Blueprint, ClinicInstant, get_for_update
 from .slots import BookingInputSchema, SlotOutputSchema, slot_request
 
-blp = Blueprint("holds", __name__, url_prefix="/v1/holds",
-                description="Holds: a slot claimed for a patient until it expires or is booked")
+blp = Blueprint(
+    "holds",
+    __name__,
+    url_prefix="/v1/holds",
+    description="Holds: a slot claimed for a patient until it expires or is booked",
+)
 
 
 class HoldSchema(SlotOutputSchema):

@@ -18,6 +18,7 @@ gives is final and replayed: a validation error stays one for that body.
 Secrets (API keys, feed tokens, webhook signing secrets) are never stored: a view that shows
 one calls `withhold()`, and the stored answer has those fields null and `secret_withheld: true`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -117,13 +118,19 @@ def withhold(*fields: str) -> None:
 def _answer_from(held: IdempotencyKey, fingerprint: str):
     """Someone holds the key: refuse another request, ask to wait, or replay the answer."""
     if held.fingerprint != fingerprint:
-        abort(422, code="idempotency_key_reused",
-              message=f"The Idempotency-Key was used for another request ({held.method} {held.path} or "
-                      "another body); use a new key for a new request.")
+        abort(
+            422,
+            code="idempotency_key_reused",
+            message=f"The Idempotency-Key was used for another request ({held.method} {held.path} or "
+            "another body); use a new key for a new request.",
+        )
     if held.status == "in_flight":
-        abort(409, code="idempotency_key_in_flight",
-              message="A request with this Idempotency-Key is still being processed; retry shortly.",
-              headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
+        abort(
+            409,
+            code="idempotency_key_in_flight",
+            message="A request with this Idempotency-Key is still being processed; retry shortly.",
+            headers={"Retry-After": IN_FLIGHT_RETRY_AFTER},
+        )
     return _replay(held)
 
 
@@ -137,8 +144,13 @@ def _required_scope() -> str | None:
 def _fingerprint() -> str:
     """SHA-256 over method, path, query, media type and body bytes, each length-prefixed."""
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.query_string,
-                 (request.mimetype or "").encode(), request.get_data(cache=True)):
+    for part in (
+        request.method.encode(),
+        request.path.encode(),
+        request.query_string,
+        (request.mimetype or "").encode(),
+        request.get_data(cache=True),
+    ):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
 
@@ -146,9 +158,17 @@ def _fingerprint() -> str:
 def _take(session, organization_id: str, key: str, fingerprint: str) -> tuple[IdempotencyKey | None, datetime]:
     """Claim the key ((None, when)), or return the live row of whoever holds it."""
     now = utcnow()
-    claim = dict(fingerprint=fingerprint, method=request.method, path=request.path[:2000], status="in_flight",
-                 response_status=None, response_body=None, response_headers=None, created_at=now,
-                 expires_at=now + TTL)
+    claim = dict(
+        fingerprint=fingerprint,
+        method=request.method,
+        path=request.path[:2000],
+        status="in_flight",
+        response_status=None,
+        response_body=None,
+        response_headers=None,
+        created_at=now,
+        expires_at=now + TTL,
+    )
     match = (IdempotencyKey.organization_id == organization_id) & (IdempotencyKey.key == key)
     for _ in range(3):  # a holder may release its key between our attempts
         held = session.scalar(sa.select(IdempotencyKey).where(match).execution_options(populate_existing=True))
@@ -159,20 +179,28 @@ def _take(session, organization_id: str, key: str, fingerprint: str) -> tuple[Id
                 return None, now
             except IntegrityError:  # a concurrent request claimed it first
                 continue
-        abandoned = (held.status == "in_flight" and held.created_at <= now - ABANDONED_AFTER
-                     and held.fingerprint == fingerprint)
+        abandoned = (
+            held.status == "in_flight" and held.created_at <= now - ABANDONED_AFTER and held.fingerprint == fingerprint
+        )
         if held.expires_at > now and not abandoned:
             return held, now
         # Expired, or abandoned by the same request: take it over, unless a concurrent request just did.
         free = (IdempotencyKey.expires_at <= now) | (
-            (IdempotencyKey.status == "in_flight") & (IdempotencyKey.created_at <= now - ABANDONED_AFTER)
-            & (IdempotencyKey.fingerprint == fingerprint))
-        taken = session.execute(sa.update(IdempotencyKey).where(match, free)
-                                .values(**claim).execution_options(synchronize_session=False))
+            (IdempotencyKey.status == "in_flight")
+            & (IdempotencyKey.created_at <= now - ABANDONED_AFTER)
+            & (IdempotencyKey.fingerprint == fingerprint)
+        )
+        taken = session.execute(
+            sa.update(IdempotencyKey).where(match, free).values(**claim).execution_options(synchronize_session=False)
+        )
         if taken.rowcount == 1:
             return None, now
-    abort(409, code="idempotency_key_in_flight", message="The Idempotency-Key is contended; retry shortly.",
-          headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
+    abort(
+        409,
+        code="idempotency_key_in_flight",
+        message="The Idempotency-Key is contended; retry shortly.",
+        headers={"Retry-After": IN_FLIGHT_RETRY_AFTER},
+    )
 
 
 def _replay(held: IdempotencyKey):
@@ -191,8 +219,9 @@ def record(session, claim: Claim | None, response) -> None:
     if claim is None:
         return
     status = response.status_code
-    held = session.scalar(sa.select(IdempotencyKey).where(claim.row()).with_for_update()
-                          .execution_options(populate_existing=True))
+    held = session.scalar(
+        sa.select(IdempotencyKey).where(claim.row()).with_for_update().execution_options(populate_existing=True)
+    )
     if held is None or held.status != "in_flight" or held.created_at != claim.claimed_at:
         raise Superseded
     if status >= 500 or status in NOT_STORED or response.is_streamed:
@@ -218,8 +247,11 @@ def release(session, claim: Claim | None) -> None:
     if claim is None:
         return
     try:
-        session.execute(sa.delete(IdempotencyKey).where(
-            claim.row(), IdempotencyKey.status == "in_flight", IdempotencyKey.created_at == claim.claimed_at))
+        session.execute(
+            sa.delete(IdempotencyKey).where(
+                claim.row(), IdempotencyKey.status == "in_flight", IdempotencyKey.created_at == claim.claimed_at
+            )
+        )
         session.commit()
     except SQLAlchemyError:
         # The claim stays in flight; it is taken over after ABANDONED_AFTER (nothing was committed).
@@ -228,9 +260,12 @@ def release(session, claim: Claim | None) -> None:
 
 
 def in_flight_answer():
-    return errors.problem(409, "idempotency_key_in_flight",
-                          "A request with this Idempotency-Key is being processed by another attempt; retry shortly.",
-                          headers={"Retry-After": IN_FLIGHT_RETRY_AFTER})
+    return errors.problem(
+        409,
+        "idempotency_key_in_flight",
+        "A request with this Idempotency-Key is being processed by another attempt; retry shortly.",
+        headers={"Retry-After": IN_FLIGHT_RETRY_AFTER},
+    )
 
 
 def clean_up_now_and_then(session) -> None:

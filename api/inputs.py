@@ -18,6 +18,7 @@ NUL (U+0000) is refused by PostgreSQL in any string, and an unpaired surrogate (
 (its name or its value), or any key or string of a JSON body. Running before the views (and before
 the Idempotency-Key claim, which stores the path) means no view has to remember it.
 """
+
 from __future__ import annotations
 
 import io
@@ -40,10 +41,10 @@ OVERSIZED = "needlebook.body_over_limit"
 # The shared OpenAPI responses of these limits, described with their codes.
 DESCRIPTIONS = {
     413: "`payload_too_large`: the body is over MAX_BODY_BYTES (256 KiB unless configured), whether it "
-         "comes with a Content-Length or chunked",
+    "comes with a Content-Length or chunked",
     414: f"`uri_too_long`: the request target (path and query) is over {MAX_TARGET_BYTES} bytes",
     431: f"`header_fields_too_large`: a header line is over {MAX_HEADER_BYTES} bytes, or there are over "
-         f"{MAX_HEADER_FIELDS} header fields",
+    f"{MAX_HEADER_FIELDS} header fields",
 }
 
 

@@ -1,4 +1,5 @@
 """Patients, their contraindications as assessed, and their treatment courses."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -6,23 +7,37 @@ import sqlalchemy as sa
 from flask.views import MethodView
 
 from booking.domain import clock
-from booking.services import queries, courses
-from booking.services.history import record_past_session
 from booking.domain.errors import InvalidInput
 from booking.domain.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
+from booking.services import courses, queries
+from booking.services.history import record_past_session
 from models import Contraindication, Course, PastSession, Patient, TreatmentType, utcnow
 
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, Day, FullMatch, Id, Instant, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema,
-    paginate, scoped,
+    Blueprint,
+    Day,
+    FullMatch,
+    Id,
+    Instant,
+    ListArgs,
+    Name,
+    Schema,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
+    scoped,
 )
 
 blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
 
-Phone = ma.fields.String(load_default=None, allow_none=True, validate=FullMatch(
-    r"^\+[1-9][0-9]{6,14}$", error="Must be an international number such as +447700900123."))
+Phone = ma.fields.String(
+    load_default=None,
+    allow_none=True,
+    validate=FullMatch(r"^\+[1-9][0-9]{6,14}$", error="Must be an international number such as +447700900123."),
+)
 
 
 class ContraindicationSchema(Schema):
@@ -40,15 +55,21 @@ class PatientSchema(Schema):
     phone = Phone
     date_of_birth = Day(load_default=None, allow_none=True)
     contraindications = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(CONTRAINDICATIONS)), load_default=list,
+        ma.fields.String(validate=ma.validate.OneOf(CONTRAINDICATIONS)),
+        load_default=list,
         metadata={"description": "Active contraindications; the list replaces the active set"},
     )
     assessed_by = ma.fields.String(
-        load_only=True, load_default=None, allow_none=True, validate=ma.validate.Length(max=200),
+        load_only=True,
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(max=200),
         metadata={"description": "Who assessed the contraindications given (recorded with them)"},
     )
     contraindication_history = ma.fields.List(
-        ma.fields.Nested(ContraindicationSchema), dump_only=True, attribute="contraindication_records",
+        ma.fields.Nested(ContraindicationSchema),
+        dump_only=True,
+        attribute="contraindication_records",
         metadata={"description": "Every contraindication recorded, when and by whom, and when resolved"},
     )
     created_at = ma.fields.AwareDateTime(dump_only=True)
@@ -74,10 +95,15 @@ class CourseSchema(Schema):
     patient_id = ma.fields.String(dump_only=True)
     treatment_type_id = Id(required=True, metadata={"description": "A microneedling treatment type"})
     indication = ma.fields.String(required=True, validate=ma.validate.OneOf(tuple(INDICATIONS)))
-    max_sessions = ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 20),
-                                     metadata={"description": "Cap; default from the indication"})
-    max_sessions_per_365_days = ma.fields.Integer(strict=True, allow_none=True, validate=ma.validate.Range(1, 12),
-                                                  metadata={"description": "Rolling cap (ageing: 2)"})
+    max_sessions = ma.fields.Integer(
+        strict=True, validate=ma.validate.Range(1, 20), metadata={"description": "Cap; default from the indication"}
+    )
+    max_sessions_per_365_days = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=ma.validate.Range(1, 12),
+        metadata={"description": "Rolling cap (ageing: 2)"},
+    )
     status = ma.fields.String(validate=ma.validate.OneOf(COURSE_STATUSES))
     notes = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=5000))
     sessions_completed = ma.fields.Integer(strict=True, dump_only=True)
@@ -92,8 +118,12 @@ class PastSessionSchema(Schema):
     treatment_type_id = Id(required=True)
     performed_at = Instant(required=True, metadata={"description": "When it was done; in the past"})
     course_id = Id(load_default=None, allow_none=True)
-    provider = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=200),
-                                metadata={"description": "Where it was done, if elsewhere"})
+    provider = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Length(max=200),
+        metadata={"description": "Where it was done, if elsewhere"},
+    )
     notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=5000))
     created_at = ma.fields.AwareDateTime(dump_only=True)
 
@@ -126,9 +156,7 @@ def record_contraindications(patient: Patient, active: list[str], by: str | None
             record.resolved_at, record.resolved_by = now, by
     for code in active:
         if code not in current:
-            patient.contraindication_records.append(
-                Contraindication(code=code, recorded_at=now, recorded_by=by)
-            )
+            patient.contraindication_records.append(Contraindication(code=code, recorded_at=now, recorded_by=by))
 
 
 @blp.route("/patients")
@@ -205,9 +233,7 @@ class PatientCourses(MethodView):
         active one (`course_id`); complete or close it first.
         """
         patient = get_or_404(Patient, patient_id)
-        treatment_type = db.session().scalar(
-            scoped(TreatmentType).where(TreatmentType.id == data["treatment_type_id"])
-        )
+        treatment_type = db.session().scalar(scoped(TreatmentType).where(TreatmentType.id == data["treatment_type_id"]))
         if treatment_type is None:
             raise InvalidInput({"treatment_type_id": ["Unknown treatment type."]})
         course = courses.open_course(db.session(), organization_id(), patient, treatment_type, data)

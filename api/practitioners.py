@@ -1,4 +1,5 @@
 """Practitioners, the clinics they work at, their weekly hours and time off."""
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
@@ -14,12 +15,26 @@ from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours, u
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, Id, Instant, ListArgs, LocalTime, Name, Schema, get_for_update, get_or_404, page_schema,
-    paginate, scoped,
+    Blueprint,
+    Id,
+    Instant,
+    ListArgs,
+    LocalTime,
+    Name,
+    Schema,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
+    scoped,
 )
 
-blp = Blueprint("practitioners", __name__, url_prefix="/v1/practitioners",
-                description="Practitioners, their weekly hours per clinic and time off")
+blp = Blueprint(
+    "practitioners",
+    __name__,
+    url_prefix="/v1/practitioners",
+    description="Practitioners, their weekly hours per clinic and time off",
+)
 
 
 class PractitionerSchema(Schema):
@@ -27,18 +42,24 @@ class PractitionerSchema(Schema):
     name = Name(required=True)
     email = ma.fields.Email(load_default=None, allow_none=True)
     clinic_ids = ma.fields.List(Id(), required=True, validate=ma.validate.Length(min=1))
-    treatment_type_ids = ma.fields.List(Id(), load_default=list,
-                                        metadata={"description": "Treatment types they are qualified for"})
+    treatment_type_ids = ma.fields.List(
+        Id(), load_default=list, metadata={"description": "Treatment types they are qualified for"}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 class WorkingHoursSchema(Schema):
     clinic_id = Id(required=True)
-    weekday = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(0, 6),
-                                metadata={"description": "0 = Monday ... 6 = Sunday"})
-    start = LocalTime(required=True, attribute="start_minute",
-                      metadata={"description": "Local time in the clinic's zone"})
+    weekday = ma.fields.Integer(
+        strict=True,
+        required=True,
+        validate=ma.validate.Range(0, 6),
+        metadata={"description": "0 = Monday ... 6 = Sunday"},
+    )
+    start = LocalTime(
+        required=True, attribute="start_minute", metadata={"description": "Local time in the clinic's zone"}
+    )
     end = LocalTime(required=True, end_of_day=True, attribute="end_minute")
 
 
@@ -86,7 +107,9 @@ def check_practitioner_weeks(clinic_id: str, field: str) -> None:
         try:
             check_week(_shifts(practitioner.working_hours, zones))
         except InvalidInput as exc:
-            raise InvalidInput({field: [f"Practitioner {practitioner.id}'s hours would overlap: {exc.errors}"]}) from exc
+            raise InvalidInput(
+                {field: [f"Practitioner {practitioner.id}'s hours would overlap: {exc.errors}"]}
+            ) from exc
 
 
 def apply(practitioner: Practitioner, data: dict) -> Practitioner:
@@ -95,8 +118,9 @@ def apply(practitioner: Practitioner, data: dict) -> Practitioner:
         kept = {c.id for c in clinics}
         stranded = sorted({h.clinic_id for h in practitioner.working_hours} - kept)
         if stranded:
-            raise InvalidInput({"clinic_ids": [
-                f"Still has working hours at {', '.join(stranded)}; replace the working hours first."]})
+            raise InvalidInput(
+                {"clinic_ids": [f"Still has working hours at {', '.join(stranded)}; replace the working hours first."]}
+            )
         practitioner.clinics = clinics
     if "treatment_type_ids" in data:
         practitioner.treatment_types = _load_all(TreatmentType, data["treatment_type_ids"], "treatment_type_ids")
@@ -186,8 +210,11 @@ class PractitionerWorkingHours(MethodView):
         """
         practitioner = get_or_404(Practitioner, practitioner_id)
         zones = {c.id: c.timezone for c in practitioner.clinics}
-        unknown = {str(i): {"clinic_id": ["The practitioner does not work at this clinic."]}
-                   for i, e in enumerate(entries) if e["clinic_id"] not in zones}
+        unknown = {
+            str(i): {"clinic_id": ["The practitioner does not work at this clinic."]}
+            for i, e in enumerate(entries)
+            if e["clinic_id"] not in zones
+        }
         if unknown:
             raise InvalidInput(unknown)
         hours = [WorkingHours(**e) for e in entries]
@@ -263,6 +290,10 @@ def _time_off(practitioner_id: str, time_off_id: str, *, lock: bool = False):
 
 
 def _local(time_off: TimeOff, zone: ZoneInfo) -> dict:
-    return {"id": time_off.id, "starts_at": time_off.starts_at.astimezone(zone),
-            "ends_at": time_off.ends_at.astimezone(zone), "reason": time_off.reason,
-            "version": time_off.version}  # for the ETag; not a field of the schema
+    return {
+        "id": time_off.id,
+        "starts_at": time_off.starts_at.astimezone(zone),
+        "ends_at": time_off.ends_at.astimezone(zone),
+        "reason": time_off.reason,
+        "version": time_off.version,
+    }  # for the ETag; not a field of the schema

@@ -1,4 +1,5 @@
 """Rooms of a clinic and their capabilities."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -9,7 +10,16 @@ from models import Clinic, Room, utcnow
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
-    Blueprint, FullMatch, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped,
+    Blueprint,
+    FullMatch,
+    ListArgs,
+    Name,
+    Schema,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
+    scoped,
 )
 
 blp = Blueprint("rooms", __name__, url_prefix="/v1", description="Rooms and their capabilities")
@@ -22,8 +32,7 @@ class RoomSchema(Schema):
     id = ma.fields.String(dump_only=True)
     clinic_id = ma.fields.String(dump_only=True)
     name = Name(required=True)
-    capabilities = ma.fields.List(Capability, load_default=list,
-                                  metadata={"example": ["needling"]})
+    capabilities = ma.fields.List(Capability, load_default=list, metadata={"example": ["needling"]})
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 

@@ -1,4 +1,5 @@
 """The slot fields that availability results, holds and appointments share."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -14,17 +15,22 @@ class SlotInputSchema(Schema):
     room_id = Id(required=True)
     treatment_type_id = Id(required=True)
     starts_at = Instant(required=True, metadata={"description": "Patient arrives; numbing cream goes on"})
-    procedure_starts_at = Instant(metadata={
-        "description": "Needling starts; default and earliest: starts_at + numbing_minutes"})
+    procedure_starts_at = Instant(
+        metadata={"description": "Needling starts; default and earliest: starts_at + numbing_minutes"}
+    )
     ends_at = Instant(metadata={"description": "Optional; checked against the treatment type's durations"})
 
 
 class BookingInputSchema(SlotInputSchema):
     patient_id = Id(required=True)
-    course_id = Id(allow_none=True, metadata={
-        "description": "Defaults to the patient's one active course of this treatment type"})
-    area = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=40),
-                            metadata={"description": "Treatment area, from the type's allowed_areas"})
+    course_id = Id(
+        allow_none=True, metadata={"description": "Defaults to the patient's one active course of this treatment type"}
+    )
+    area = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(max=40),
+        metadata={"description": "Treatment area, from the type's allowed_areas"},
+    )
 
 
 class SlotOutputSchema(Schema):

@@ -7,6 +7,7 @@ Idempotency-Key records about it (one transaction: a retry after any crash eithe
 the answer or finds nothing done), and anything else is rolled back. The teardown in
 `api.db` rolls back whatever is left.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,11 +1,12 @@
 """Treatment types: consultation, microneedling and review, with their timings and limits."""
+
 from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.errors import InvalidInput
+from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.vocabulary import KINDS
 from models import TreatmentType
 
@@ -14,8 +15,12 @@ from .auth import organization_id, requires
 from .base import Blueprint, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
 from .rooms import CAPABILITY
 
-blp = Blueprint("treatment_types", __name__, url_prefix="/v1/treatment-types",
-                description="Treatment types with numbing, durations, interval and course cap")
+blp = Blueprint(
+    "treatment_types",
+    __name__,
+    url_prefix="/v1/treatment-types",
+    description="Treatment types with numbing, durations, interval and course cap",
+)
 
 
 def _minutes(description: str):
@@ -42,8 +47,9 @@ class TreatmentTypeSchema(Schema):
     max_sessions = _optional_days("Most sessions a course of this type may have (default 6)")
     consultation_valid_days = _optional_days("A consultation counts for this many days (default 180)")
     allowed_areas = ma.fields.List(ma.fields.String(), metadata={"example": ["face", "neck"]})
-    required_capability = ma.fields.String(allow_none=True, validate=CAPABILITY,
-                                           metadata={"description": "Room capability needed, e.g. needling"})
+    required_capability = ma.fields.String(
+        allow_none=True, validate=CAPABILITY, metadata={"description": "Room capability needed, e.g. needling"}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 

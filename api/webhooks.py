@@ -1,4 +1,5 @@
 """Webhooks: subscribe a URL to event types; deliveries are signed (Standard Webhooks)."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -12,23 +13,47 @@ from models import DELIVERY_STATUSES, WEBHOOK_STATUSES, WebhookDelivery, Webhook
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Schema, Secret, SecretWithheld, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import (
+    Blueprint,
+    ListArgs,
+    Schema,
+    Secret,
+    SecretWithheld,
+    get_for_update,
+    get_or_404,
+    page_schema,
+    paginate,
+    scoped,
+)
 
-blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description=(
-    "Webhooks: events delivered to your URL, signed per Standard Webhooks (webhook-id, webhook-timestamp, "
-    "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))), retried for about three days"))
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/v1/webhooks",
+    description=(
+        "Webhooks: events delivered to your URL, signed per Standard Webhooks (webhook-id, webhook-timestamp, "
+        "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))), retried for about three days"
+    ),
+)
 
 
 class WebhookSchema(Schema):
     id = ma.fields.String(dump_only=True)
-    url = ma.fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                        validate=ma.validate.Length(max=2000),
-                        metadata={"description": "http(s); private and loopback addresses are refused"})
-    event_types = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(EVENT_TYPES)), required=True,
-                                 validate=ma.validate.Length(min=1))
+    url = ma.fields.Url(
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=ma.validate.Length(max=2000),
+        metadata={"description": "http(s); private and loopback addresses are refused"},
+    )
+    event_types = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(EVENT_TYPES)), required=True, validate=ma.validate.Length(min=1)
+    )
     description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
-    status = ma.fields.String(dump_only=True, metadata={
-        "description": f"{', '.join(WEBHOOK_STATUSES)}: disabled when the endpoint answered 410 Gone"})
+    status = ma.fields.String(
+        dump_only=True,
+        metadata={"description": f"{', '.join(WEBHOOK_STATUSES)}: disabled when the endpoint answered 410 Gone"},
+    )
     disabled_reason = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
@@ -88,8 +113,13 @@ class Webhooks(MethodView):
     def post(self, data):
         """Subscribe a URL to event types; the response shows the signing secret once"""
         subscription = webhooks.subscribe(
-            db.session(), organization_id(), data["url"], data["event_types"], data.get("description"),
-            allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
+            db.session(),
+            organization_id(),
+            data["url"],
+            data["event_types"],
+            data.get("description"),
+            allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"],
+        )
         db.session().flush()
         idempotency.withhold("secret")
         return subscription

@@ -18,6 +18,7 @@ rounds. Only 201s count towards throughput; the script counts every status.
 The floor (GET /bench/floor) runs on the same server with the same wrk settings, in rounds that
 alternate with the booking rounds; CPU per request comes from /proc, as in bench/run.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import re
 import subprocess
 import urllib.parse
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bench import load as loadlib
@@ -46,8 +47,13 @@ def collision_free_slots(api, world, days: int, first_day: int) -> list[dict]:
         for offset in range(first_day, first_day + days):
             day = datetime.now(zone).date() + timedelta(days=offset)
             start = datetime(day.year, day.month, day.day, tzinfo=zone)
-            query = {"clinic_id": clinic["id"], "treatment_type_id": world.types["microneedling"],
-                     "start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat(), "limit": 500}
+            query = {
+                "clinic_id": clinic["id"],
+                "treatment_type_id": world.types["microneedling"],
+                "start": start.isoformat(),
+                "end": (start + timedelta(days=1)).isoformat(),
+                "limit": 500,
+            }
             slots = api.call("GET", "/v1/availability?" + urllib.parse.urlencode(query), status=200)["data"]
             busy_until: dict[str, datetime] = {}
             for slot in sorted(slots, key=lambda s: s["starts_at"]):
@@ -65,7 +71,7 @@ def prepare(url: str, patients: int, days: int, first_day: int) -> tuple[loadlib
         world = loadlib.seed(url, receiver)
     options = loadlib.Options(patients=patients, past_sessions=0)
     loadlib.seed_patients(url, world, options)
-    api = loadlib._Api(url)  # noqa: SLF001 - the in-process app load.py seeds through
+    api = loadlib._Api(url)
     api.token = world.token
     try:
         slots = collision_free_slots(api, world, days, first_day)
@@ -86,8 +92,9 @@ def wrk_round(url: str, seconds: int, connections: int, headers: dict, script_ar
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def measure(server: Server, url: str, seconds: int, connections: int, headers: dict,
-            script_args: list[str] | None = None) -> dict:
+def measure(
+    server: Server, url: str, seconds: int, connections: int, headers: dict, script_args: list[str] | None = None
+) -> dict:
     pids, backends = server.workers(), server.backends()
     sampler = MemorySampler(pids)
     app_cpu, db_cpu = cpu_seconds(pids), cpu_seconds(backends)
@@ -95,8 +102,12 @@ def measure(server: Server, url: str, seconds: int, connections: int, headers: d
     output = wrk_round(url, seconds, connections, headers, script_args)
     peak = sampler.stop()
     result = parse_wrk(output)
-    result.update(app_cpu=cpu_seconds(pids) - app_cpu, db_cpu=cpu_seconds(backends) - db_cpu,
-                  peak_rss_kb=max(peak.values()), loadavg=os.getloadavg()[0])
+    result.update(
+        app_cpu=cpu_seconds(pids) - app_cpu,
+        db_cpu=cpu_seconds(backends) - db_cpu,
+        peak_rss_kb=max(peak.values()),
+        loadavg=os.getloadavg()[0],
+    )
     result["statuses"] = {code: int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", output, re.M)}
     cursor = re.search(r"^next (\d+)$", output, re.M)
     result["next"] = int(cursor.group(1)) if cursor else None
@@ -112,8 +123,12 @@ def summarize(rounds: list[dict], counted: str | None = None) -> dict:
     good = statuses.get(counted, 0) if counted else requests - sum(r["non_2xx"] for r in rounds)
     weighted = lambda key: sum(r[key] * r["requests"] for r in rounds) / max(requests, 1)  # noqa: E731
     return {
-        "requests": requests, "seconds": round(seconds, 2), "counted": good, "rps": good / seconds,
-        "round_rps": [round(r["rps"], 1) for r in rounds], "statuses": dict(statuses),
+        "requests": requests,
+        "seconds": round(seconds, 2),
+        "counted": good,
+        "rps": good / seconds,
+        "round_rps": [round(r["rps"], 1) for r in rounds],
+        "statuses": dict(statuses),
         "non_2xx": sum(r["non_2xx"] for r in rounds),
         **{key: round(weighted(key), 2) for key in ("p50_ms", "p90_ms", "p99_ms")},
         "app_cpu_ms_per_request": sum(r["app_cpu"] for r in rounds) / max(requests, 1) * 1000,
@@ -140,17 +155,24 @@ def run(args) -> dict:
             cursor = 0
             # Warm-up: the floor, and bookings from the same list (they count for nothing).
             wrk_round(f"{base}/bench/floor", args.warmup, args.connections, {}, None)
-            warm = measure(server, f"{base}/v1/appointments", args.warmup, args.connections, headers,
-                           [str(slot_file), str(cursor)])
+            warm = measure(
+                server, f"{base}/v1/appointments", args.warmup, args.connections, headers, [str(slot_file), str(cursor)]
+            )
             cursor = warm["next"] + args.connections
             rounds: dict[str, list] = {"floor": [], "booking": []}
             for number in range(args.rounds):
-                for name in (("floor", "booking") if number % 2 == 0 else ("booking", "floor")):
+                for name in ("floor", "booking") if number % 2 == 0 else ("booking", "floor"):
                     if name == "floor":
                         result = measure(server, f"{base}/bench/floor", per_round, args.connections, {})
                     else:
-                        result = measure(server, f"{base}/v1/appointments", per_round, args.connections, headers,
-                                         [str(slot_file), str(cursor)])
+                        result = measure(
+                            server,
+                            f"{base}/v1/appointments",
+                            per_round,
+                            args.connections,
+                            headers,
+                            [str(slot_file), str(cursor)],
+                        )
                         # Requests still in flight when wrk stopped may have booked: skip past them.
                         cursor = result["next"] + args.connections
                         if cursor >= len(bodies):
@@ -169,11 +191,20 @@ def run(args) -> dict:
     booking = summarize(rounds["booking"], counted="201")
     booking["warmup_201"] = warm["statuses"].get("201", 0)
     figures = {
-        "started": args.started, "connections": args.connections, "duration": args.duration, "rounds": args.rounds,
-        "slots": len(bodies), "patients": len(world.patients), "appointments_in_db": in_db,
-        "floor": floor, "booking": booking, "ratio": booking["rps"] / floor["rps"],
-        "ratio_cpu": ((floor["app_cpu_ms_per_request"] + floor["db_cpu_ms_per_request"])
-                      / (booking["app_cpu_ms_per_request"] + booking["db_cpu_ms_per_request"])),
+        "started": args.started,
+        "connections": args.connections,
+        "duration": args.duration,
+        "rounds": args.rounds,
+        "slots": len(bodies),
+        "patients": len(world.patients),
+        "appointments_in_db": in_db,
+        "floor": floor,
+        "booking": booking,
+        "ratio": booking["rps"] / floor["rps"],
+        "ratio_cpu": (
+            (floor["app_cpu_ms_per_request"] + floor["db_cpu_ms_per_request"])
+            / (booking["app_cpu_ms_per_request"] + booking["db_cpu_ms_per_request"])
+        ),
         "target": TARGET_RATIO,
     }
     (OUT / "booking.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -185,27 +216,34 @@ def table(f: dict) -> str:
     for name in ("floor", "booking"):
         r = f[name]
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items())) or f"non-2xx: {r['non_2xx']}"
-        rows.append(f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
-                    f"{r['app_cpu_ms_per_request']:.2f} | {r['db_cpu_ms_per_request']:.2f} | {r['requests']} | "
-                    f"{statuses} |")
+        rows.append(
+            f"| {name} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['app_cpu_ms_per_request']:.2f} | {r['db_cpu_ms_per_request']:.2f} | {r['requests']} | "
+            f"{statuses} |"
+        )
     met = f["ratio"] >= f["target"]
     how = f"{f['ratio'] / f['target']:.1f}x the target" if met else f"{f['target'] / f['ratio']:.1f}x short"
-    return "\n".join([
-        "| scenario | req/s (201s for booking) | p50 ms | p90 ms | p99 ms | worker CPU ms/req | "
-        "PostgreSQL CPU ms/req | requests | statuses |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-        *rows,
-        "",
-        "| target | measured | met |",
-        "|---|---|---|",
-        f"| booking/floor >= {f['target']:.2f} (req/s, 201s only) | {f['ratio']:.3f} | "
-        f"{'yes' if met else '**no**'} ({how}) |",
-        f"| booking/floor by CPU per request (worker + PostgreSQL), estimate | {f['ratio_cpu']:.3f} | |",
-        "",
-        f"{f['slots']} collision-free slots prepared, {f['patients']} patients; "
-        f"{f['booking']['warmup_201']} bookings in the warm-up; {f['appointments_in_db']} booked appointments "
-        f"in the database afterwards (warm-up + rounds + requests in flight when wrk stopped).",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "| scenario | req/s (201s for booking) | p50 ms | p90 ms | p99 ms | worker CPU ms/req | "
+                "PostgreSQL CPU ms/req | requests | statuses |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+                *rows,
+                "",
+                "| target | measured | met |",
+                "|---|---|---|",
+                f"| booking/floor >= {f['target']:.2f} (req/s, 201s only) | {f['ratio']:.3f} | "
+                f"{'yes' if met else '**no**'} ({how}) |",
+                f"| booking/floor by CPU per request (worker + PostgreSQL), estimate | {f['ratio_cpu']:.3f} | |",
+                "",
+                f"{f['slots']} collision-free slots prepared, {f['patients']} patients; "
+                f"{f['booking']['warmup_201']} bookings in the warm-up; {f['appointments_in_db']} booked appointments "
+                f"in the database afterwards (warm-up + rounds + requests in flight when wrk stopped).",
+            ]
+        )
+        + "\n"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -225,7 +263,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    args.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    args.started = datetime.now(UTC).isoformat(timespec="seconds")
     figures = run(args)
     text = table(figures)
     (OUT / "booking.md").write_text(text)

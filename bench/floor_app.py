@@ -9,9 +9,10 @@ returns 10 rows built in memory through the same schema (no database at all).
 Neither exists in `wsgi:app` nor in the committed OpenAPI document: the blueprint
 is registered here, on top of `create_app()`.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -36,8 +37,13 @@ class FloorSchema(ma.Schema):
 
 
 _STATIC = [
-    {"id": f"room_{n:026d}", "clinic_id": "cln_00000000000000000000000000", "name": f"Treatment {n}",
-     "capabilities": ["needling"], "created_at": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+    {
+        "id": f"room_{n:026d}",
+        "clinic_id": "cln_00000000000000000000000000",
+        "name": f"Treatment {n}",
+        "capabilities": ["needling"],
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
     for n in range(10)
 ]
 

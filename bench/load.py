@@ -35,6 +35,7 @@ non-zero exit:
 It prints, and writes to bench/out/load.md (or --out), throughput, p50/p95 latency and the
 status counts per operation, the faults and the checks, each with its figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ import uuid
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest import mock
@@ -96,6 +97,7 @@ class Options:
 
 # ---------------------------------------------------------------------------- database
 
+
 @contextmanager
 def fresh_database(options: Options):
     """The url of an empty, migrated database; dropped (or the file removed) afterwards unless keep."""
@@ -137,6 +139,7 @@ def fresh_database(options: Options):
 
 # ---------------------------------------------------------------------------- processes
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,8 +147,15 @@ def free_port() -> int:
 
 
 def _env(url: str, **more) -> dict:
-    return {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "0",
-            "HOLD_TTL": str(HOLD_TTL), "WEBHOOKS_ALLOW_PRIVATE": "1", **more}
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_ENABLED": "0",
+        "HOLD_TTL": str(HOLD_TTL),
+        "WEBHOOKS_ALLOW_PRIVATE": "1",
+        **more,
+    }
 
 
 def _terminate_once(process: subprocess.Popen | None) -> None:
@@ -171,9 +181,24 @@ class Node:
     def start(self) -> None:
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
-                 "--timeout", str(REQUEST_TIMEOUT), "wsgi:app"],
-                cwd=ROOT, env=_env(self.url), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--workers",
+                    "2",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--timeout",
+                    str(REQUEST_TIMEOUT),
+                    "wsgi:app",
+                ],
+                cwd=ROOT,
+                env=_env(self.url),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_until_up(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -228,11 +253,22 @@ class Scheduler:
         self.log_path = logs / f"scheduler-{index}.log"
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "schedulers"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, env=_env(
-                    url, LOG_LEVEL="INFO", FOLLOW_UP_INTERVAL_SECONDS=TICK, HOLD_EXPIRY_INTERVAL_SECONDS=TICK,
-                    REMINDER_INTERVAL_SECONDS=TICK, WEBHOOK_INTERVAL_SECONDS=TICK,
-                    SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS), SCHEDULER_MISFIRE_GRACE_SECONDS="5"))
+                [sys.executable, "-m", "schedulers"],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=_env(
+                    url,
+                    LOG_LEVEL="INFO",
+                    FOLLOW_UP_INTERVAL_SECONDS=TICK,
+                    HOLD_EXPIRY_INTERVAL_SECONDS=TICK,
+                    REMINDER_INTERVAL_SECONDS=TICK,
+                    WEBHOOK_INTERVAL_SECONDS=TICK,
+                    SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS),
+                    SCHEDULER_MISFIRE_GRACE_SECONDS="5",
+                ),
+            )
 
     @property
     def pid(self) -> int:
@@ -254,6 +290,7 @@ class Scheduler:
 
 # ---------------------------------------------------------------------------- webhook receiver
 
+
 class Receiver:
     """Counts deliveries on loopback and verifies each with standardwebhooks; always answers 204."""
 
@@ -266,7 +303,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver.receive(body, {k.lower(): v for k, v in self.headers.items()})
                 self.send_response(204)
@@ -304,6 +341,7 @@ class Receiver:
 
 # ---------------------------------------------------------------------------- seed
 
+
 @dataclass
 class World:
     token: str
@@ -329,8 +367,9 @@ class _Api:
         self.organization_id = organization.id
 
     def call(self, method: str, path: str, payload=None, status: int = 201) -> dict:
-        response = self.client.open(path, method=method, json=payload,
-                                    headers={"Authorization": f"Bearer {self.token}"})
+        response = self.client.open(
+            path, method=method, json=payload, headers={"Authorization": f"Bearer {self.token}"}
+        )
         if response.status_code != status:
             raise RuntimeError(f"seeding {method} {path}: {response.status_code} {response.get_data(as_text=True)}")
         return response.get_json()
@@ -343,19 +382,30 @@ def seed(url: str, receiver: Receiver) -> World:
     """The chain through the API: treatment types, clinics in three zones, rooms, practitioners with
     their hours, and the webhook subscription. Patients come after, through the domain (faster)."""
     api = _Api(url)
-    types = {kind: api.call("POST", "/v1/treatment-types", {"name": kind.title(), "kind": kind})["id"]
-             for kind in ("consultation", "microneedling", "review")}
+    types = {
+        kind: api.call("POST", "/v1/treatment-types", {"name": kind.title(), "kind": kind})["id"]
+        for kind in ("consultation", "microneedling", "review")
+    }
     clinics = []
     for name, zone in CLINICS:
         clinic = api.call("POST", "/v1/clinics", {"name": name, "timezone": zone, "opening_hours": HOURS})["id"]
-        rooms = [api.call("POST", f"/v1/clinics/{clinic}/rooms", {"name": f"Room {i}", "capabilities": ["needling"]})["id"]
-                 for i in (1, 2, 3)]
+        rooms = [
+            api.call("POST", f"/v1/clinics/{clinic}/rooms", {"name": f"Room {i}", "capabilities": ["needling"]})["id"]
+            for i in (1, 2, 3)
+        ]
         practitioners = []
         for i in (1, 2, 3):
-            practitioner = api.call("POST", "/v1/practitioners", {
-                "name": f"Dr {name} {i}", "clinic_ids": [clinic], "treatment_type_ids": list(types.values())})["id"]
-            api.call("PUT", f"/v1/practitioners/{practitioner}/working-hours",
-                     [{**day, "clinic_id": clinic} for day in HOURS], status=200)
+            practitioner = api.call(
+                "POST",
+                "/v1/practitioners",
+                {"name": f"Dr {name} {i}", "clinic_ids": [clinic], "treatment_type_ids": list(types.values())},
+            )["id"]
+            api.call(
+                "PUT",
+                f"/v1/practitioners/{practitioner}/working-hours",
+                [{**day, "clinic_id": clinic} for day in HOURS],
+                status=200,
+            )
             practitioners.append(practitioner)
         clinics.append({"id": clinic, "zone": zone, "rooms": rooms, "practitioners": practitioners})
     subscription = api.call("POST", "/v1/webhooks", {"url": receiver.url, "event_types": _event_types()})
@@ -372,17 +422,25 @@ def seed_patients(url: str, world: World, options: Options) -> None:
     from models import Course, Patient, make_engine, make_sessionmaker, writer
 
     engine = make_engine(url)
-    two_weeks_ago = datetime.now(timezone.utc) - timedelta(days=14)
-    course = course_defaults("microneedling", None, {"treatment_type_id": world.types["microneedling"],
-                                                      "indication": "acne_scars"})
+    two_weeks_ago = datetime.now(UTC) - timedelta(days=14)
+    course = course_defaults(
+        "microneedling", None, {"treatment_type_id": world.types["microneedling"], "indication": "acne_scars"}
+    )
     with make_sessionmaker(writer(engine)).begin() as db:
-        patients = [Patient(organization_id=world.organization_id, name=f"Patient {i}",
-                            email=f"patient{i}@example.com") for i in range(options.patients)]
+        patients = [
+            Patient(organization_id=world.organization_id, name=f"Patient {i}", email=f"patient{i}@example.com")
+            for i in range(options.patients)
+        ]
         db.add_all(patients)
         db.flush()
         for patient in patients:
-            record_past_session(db, world.organization_id, patient.id, treatment_type_id=world.types["consultation"],
-                                performed_at=two_weeks_ago)
+            record_past_session(
+                db,
+                world.organization_id,
+                patient.id,
+                treatment_type_id=world.types["consultation"],
+                performed_at=two_weeks_ago,
+            )
             db.add(Course(organization_id=world.organization_id, patient_id=patient.id, **course))
         world.patients = [p.id for p in patients]
     engine.dispose()
@@ -398,8 +456,8 @@ def _event_types() -> list[str]:
 def _book_in_the_past(url: str, world: World, number: int) -> list[str]:
     """Microneedling sessions of the first patients, started 1-3 days ago at 08:00-16:00 local,
     booked the day before they started (the domain clock moved there): the clients complete them."""
-    from booking.services import appointments
     from booking.domain import clock
+    from booking.services import appointments
     from booking.services.appointments import SlotRequest
     from models import make_engine, make_sessionmaker, writer
 
@@ -412,9 +470,15 @@ def _book_in_the_past(url: str, world: World, number: int) -> list[str]:
         zone = ZoneInfo(clinic["zone"])
         day = datetime.now(zone).date() - timedelta(days=1 + j // 15)
         local = datetime(day.year, day.month, day.day, 8 + 2 * (j // 3 % 5), tzinfo=zone)
-        starts_at = local.astimezone(timezone.utc)
-        request = SlotRequest(clinic["id"], clinic["practitioners"][j % 3], clinic["rooms"][j % 3],
-                              world.types["microneedling"], world.patients[i], starts_at)
+        starts_at = local.astimezone(UTC)
+        request = SlotRequest(
+            clinic["id"],
+            clinic["practitioners"][j % 3],
+            clinic["rooms"][j % 3],
+            world.types["microneedling"],
+            world.patients[i],
+            starts_at,
+        )
         with mock.patch.object(clock, "now", return_value=starts_at - timedelta(days=1)), sessions.begin() as db:
             booked.append(appointments.book(db, world.organization_id, request).id)
     engine.dispose()
@@ -422,6 +486,7 @@ def _book_in_the_past(url: str, world: World, number: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- clients
+
 
 @dataclass
 class Record:
@@ -485,8 +550,10 @@ class Run:
             conn.close()
         problem = None
         if status >= 500:  # what it was, for the report: the request, the answer (its request_id)
-            problem = (f"{status} from node {node} at {started:.1f}s: {method} {path} "
-                       f"{json.dumps(body)[:300] if body else ''} -> {raw[:500]!r}")
+            problem = (
+                f"{status} from node {node} at {started:.1f}s: {method} {path} "
+                f"{json.dumps(body)[:300] if body else ''} -> {raw[:500]!r}"
+            )
         self.records.append(Record(node, op, status, started, self.now(), problem))
         try:
             return status, json.loads(raw) if raw else None
@@ -497,8 +564,16 @@ class Run:
 class Client(threading.Thread):
     """One booking frontend or receptionist: a weighted mix of operations until the run stops."""
 
-    MIX = (("search", 22), ("search_practitioner", 10), ("hold_then_book", 18), ("book", 17),
-           ("reschedule", 8), ("cancel", 6), ("complete", 7), ("confirm_follow_up", 12))
+    MIX = (
+        ("search", 22),
+        ("search_practitioner", 10),
+        ("hold_then_book", 18),
+        ("book", 17),
+        ("reschedule", 8),
+        ("cancel", 6),
+        ("complete", 7),
+        ("confirm_follow_up", 12),
+    )
 
     def __init__(self, run: Run, index: int):
         super().__init__(name=f"client-{index}", daemon=True)
@@ -516,8 +591,7 @@ class Client(threading.Thread):
 
     # --- building blocks
     def _window(self, days: int) -> tuple[datetime, datetime]:
-        start = datetime.combine(date.today() + timedelta(days=self.rng.randint(1, 80)),
-                                 datetime.min.time(), timezone.utc)
+        start = datetime.combine(date.today() + timedelta(days=self.rng.randint(1, 80)), datetime.min.time(), UTC)
         return start, start + timedelta(days=days)
 
     def _kind(self) -> str:
@@ -527,8 +601,12 @@ class Client(threading.Thread):
         world = self.run_.world
         clinic = self.rng.choice(world.clinics)
         start, end = self._window(3 if practitioner else 2)
-        query = {"treatment_type_id": world.types[kind], "start": start.isoformat(), "end": end.isoformat(),
-                 "limit": 20}
+        query = {
+            "treatment_type_id": world.types[kind],
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "limit": 20,
+        }
         if practitioner:
             query |= {"clinic_id": clinic["id"], "practitioner_id": self.rng.choice(clinic["practitioners"])}
         elif self.rng.random() < 0.8:  # else the whole chain
@@ -540,8 +618,12 @@ class Client(threading.Thread):
 
     def _slot(self, practitioner: bool) -> tuple[str, dict] | None:
         patient, kind = self.rng.choice(self.run_.world.patients), self._kind()
-        slots = self._search("availability_practitioner" if practitioner else "availability",
-                             practitioner=practitioner, patient=patient, kind=kind)
+        slots = self._search(
+            "availability_practitioner" if practitioner else "availability",
+            practitioner=practitioner,
+            patient=patient,
+            kind=kind,
+        )
         if not slots:
             return None
         return patient, self.rng.choice(slots[:10])
@@ -561,12 +643,17 @@ class Client(threading.Thread):
 
     # --- the mix
     def search(self) -> None:
-        self._search("availability", practitioner=False, patient=self.rng.choice(self.run_.world.patients),
-                     kind=self._kind())
+        self._search(
+            "availability", practitioner=False, patient=self.rng.choice(self.run_.world.patients), kind=self._kind()
+        )
 
     def search_practitioner(self) -> None:
-        self._search("availability_practitioner", practitioner=True,
-                     patient=self.rng.choice(self.run_.world.patients), kind=self._kind())
+        self._search(
+            "availability_practitioner",
+            practitioner=True,
+            patient=self.rng.choice(self.run_.world.patients),
+            kind=self._kind(),
+        )
 
     def book(self) -> None:
         found = self._slot(practitioner=False)
@@ -598,20 +685,30 @@ class Client(threading.Thread):
         if old is None:
             return self.search()
         starts_at = datetime.fromisoformat(old["starts_at"])
-        start = max(starts_at - timedelta(days=3), datetime.now(timezone.utc) + timedelta(days=1))
-        query = {"treatment_type_id": old["treatment_type_id"], "clinic_id": old["clinic_id"],
-                 "practitioner_id": old["practitioner_id"], "start": start.isoformat(),
-                 "end": (start + timedelta(days=7)).isoformat(), "limit": 20}
-        status, body = self.run_.request("availability_practitioner", "GET",
-                                         "/v1/availability?" + urllib.parse.urlencode(query))
+        start = max(starts_at - timedelta(days=3), datetime.now(UTC) + timedelta(days=1))
+        query = {
+            "treatment_type_id": old["treatment_type_id"],
+            "clinic_id": old["clinic_id"],
+            "practitioner_id": old["practitioner_id"],
+            "start": start.isoformat(),
+            "end": (start + timedelta(days=7)).isoformat(),
+            "limit": 20,
+        }
+        status, body = self.run_.request(
+            "availability_practitioner", "GET", "/v1/availability?" + urllib.parse.urlencode(query)
+        )
         slots = body["data"] if status == 200 else []
         if not slots:
             with self.run_.lock:
                 self.run_.booked[old["id"]] = old
             return
         slot = self.rng.choice(slots)
-        status, body = self.run_.request("reschedule", "PATCH", f"/v1/appointments/{old['id']}",
-                                         {"starts_at": slot["starts_at"], "room_id": slot["room_id"]})
+        status, body = self.run_.request(
+            "reschedule",
+            "PATCH",
+            f"/v1/appointments/{old['id']}",
+            {"starts_at": slot["starts_at"], "room_id": slot["room_id"]},
+        )
         with self.run_.lock:
             if status == 200:
                 self.run_.rescheduled[old["id"]] = body["id"]
@@ -624,8 +721,12 @@ class Client(threading.Thread):
         old = self._pick_booked()
         if old is None:
             return self.search()
-        status, _ = self.run_.request("cancel", "POST", f"/v1/appointments/{old['id']}/cancel",
-                                      {"reason": self.rng.choice(("patient_request", "patient_unwell"))})
+        status, _ = self.run_.request(
+            "cancel",
+            "POST",
+            f"/v1/appointments/{old['id']}/cancel",
+            {"reason": self.rng.choice(("patient_request", "patient_unwell"))},
+        )
         if status == 200:
             with self.run_.lock:
                 self.run_.cancelled.add(old["id"])
@@ -668,6 +769,7 @@ class Client(threading.Thread):
 
 
 # ---------------------------------------------------------------------------- faults
+
 
 @dataclass
 class Faults:
@@ -726,8 +828,9 @@ def kill_the_lease_holder(run: Run, schedulers: list[Scheduler], url: str, reade
             time.sleep(0.2)
             taken_by = lease_holder_pid(reader)
         after = run.now() - killed if taken_by != pid else None
-        faults.scheduler_kills.append({"killed_pid": pid, "at": killed, "taken_by": taken_by, "after": after,
-                                       "by_standby": taken_by in standby})
+        faults.scheduler_kills.append(
+            {"killed_pid": pid, "at": killed, "taken_by": taken_by, "after": after, "by_standby": taken_by in standby}
+        )
         log(f"lease taken by pid {taken_by} after {after if after is not None else float('nan'):.1f}s")
         schedulers[schedulers.index(holder)] = Scheduler(holder.index + len(schedulers), url, run.options.logs)
     except Exception as failure:  # noqa: BLE001
@@ -739,6 +842,7 @@ def _sleep_until(run: Run, moment: float) -> None:
 
 
 # ---------------------------------------------------------------------------- checks
+
 
 @dataclass
 class Check:
@@ -755,41 +859,55 @@ def _rows(conn, sql: str, **params) -> list:
     """Rows of raw SQL; datetime parameters bound as the models store them (naive UTC text on SQLite)."""
     from models.base import UTCDateTime
 
-    statement = sa.text(sql).bindparams(*(sa.bindparam(name, type_=UTCDateTime())
-                                          for name, value in params.items() if isinstance(value, datetime)))
+    statement = sa.text(sql).bindparams(
+        *(sa.bindparam(name, type_=UTCDateTime()) for name, value in params.items() if isinstance(value, datetime))
+    )
     return list(conn.execute(statement, params))
 
 
 def _aware(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Check]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     live = "(%s.expires_at IS NULL OR %s.expires_at > :now)"
     checks = []
     with reader.connect() as conn:
-        overlaps = _rows(conn, f"""
+        overlaps = _rows(
+            conn,
+            f"""
             SELECT a.resource, a.id, b.id FROM claims a JOIN claims b ON a.resource = b.resource AND a.id < b.id
              AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at
-            WHERE {live % ('a', 'a')} AND {live % ('b', 'b')}""", now=now)
+            WHERE {live % ("a", "a")} AND {live % ("b", "b")}""",
+            now=now,
+        )
         checks.append(Check("1. overlapping live claims (same resource)", len(overlaps), str(overlaps[:5])))
-        unclaimed = _rows(conn, """
+        unclaimed = _rows(
+            conn,
+            """
             SELECT a.id FROM appointments a WHERE a.status IN ('booked', 'checked_in')
              AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.appointment_id = a.id)
             UNION ALL
             SELECT h.id FROM holds h WHERE h.outcome IS NULL AND h.expires_at > :now
-             AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.hold_id = h.id)""", now=now)
+             AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.hold_id = h.id)""",
+            now=now,
+        )
         checks.append(Check("1. live bookings and holds without their claims", len(unclaimed), str(unclaimed[:5])))
-        rooms = _rows(conn, """
+        rooms = _rows(
+            conn,
+            """
             SELECT a.id, b.id FROM appointments a JOIN appointments b ON a.room_id = b.room_id AND a.id < b.id
              AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at
-            WHERE a.status IN ('booked', 'checked_in', 'completed') AND b.status IN ('booked', 'checked_in', 'completed')""")
+            WHERE a.status IN ('booked', 'checked_in', 'completed') AND b.status IN ('booked', 'checked_in', 'completed')""",
+        )
         checks.append(Check("1. rooms with two live appointments at once", len(rooms), str(rooms[:5])))
 
-        sessions = _rows(conn, """
+        sessions = _rows(
+            conn,
+            """
             SELECT a.patient_id, a.starts_at, t.min_interval_days, a.id FROM appointments a
               JOIN treatment_types t ON t.id = a.treatment_type_id
              WHERE t.kind = 'microneedling' AND a.status IN ('booked', 'checked_in', 'completed')
@@ -799,7 +917,9 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
              WHERE t.kind = 'microneedling' AND h.outcome IS NULL AND h.expires_at > :now
             UNION ALL
             SELECT p.patient_id, p.performed_at, t.min_interval_days, p.id FROM past_sessions p
-              JOIN treatment_types t ON t.id = p.treatment_type_id WHERE t.kind = 'microneedling'""", now=now)
+              JOIN treatment_types t ON t.id = p.treatment_type_id WHERE t.kind = 'microneedling'""",
+            now=now,
+        )
         by_patient = defaultdict(list)
         for patient, starts_at, minimum, ident in sessions:
             by_patient[patient].append((_aware(starts_at), minimum or 0, ident))
@@ -807,68 +927,134 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
         for patient, starts in by_patient.items():
             starts.sort()
             for i, (a, minimum, first) in enumerate(starts):
-                close += [(patient, first, second, str(b - a)) for b, _, second in starts[i + 1:]
-                          if b - a < timedelta(days=minimum)]
-        checks.append(Check("2. a patient's microneedling sessions closer than the minimum interval",
-                            len(close), f"{len(sessions)} live sessions of {len(by_patient)} patients; {close[:3]}"))
+                close += [
+                    (patient, first, second, str(b - a))
+                    for b, _, second in starts[i + 1 :]
+                    if b - a < timedelta(days=minimum)
+                ]
+        checks.append(
+            Check(
+                "2. a patient's microneedling sessions closer than the minimum interval",
+                len(close),
+                f"{len(sessions)} live sessions of {len(by_patient)} patients; {close[:3]}",
+            )
+        )
 
         appointments = dict(_rows(conn, "SELECT id, status FROM appointments"))
         holds = {row[0] for row in _rows(conn, "SELECT id FROM holds")}
         missing = sorted(run.created_appointments - appointments.keys())
-        checks.append(Check("3. appointments answered 201 (or 200 for a reschedule) but absent", len(missing),
-                            f"{len(run.created_appointments)} acknowledged; {missing[:5]}"))
+        checks.append(
+            Check(
+                "3. appointments answered 201 (or 200 for a reschedule) but absent",
+                len(missing),
+                f"{len(run.created_appointments)} acknowledged; {missing[:5]}",
+            )
+        )
         missing_holds = sorted(run.created_holds - holds)
-        checks.append(Check("3. holds answered 201 but absent", len(missing_holds),
-                            f"{len(run.created_holds)} acknowledged; {missing_holds[:5]}"))
+        checks.append(
+            Check(
+                "3. holds answered 201 but absent",
+                len(missing_holds),
+                f"{len(run.created_holds)} acknowledged; {missing_holds[:5]}",
+            )
+        )
         wrong = [a for a in run.cancelled if appointments.get(a) != "cancelled"]
         wrong += [a for a in run.completed if appointments.get(a) != "completed"]
         wrong += [a for a in run.rescheduled if appointments.get(a) != "cancelled"]
-        checks.append(Check("3. cancels, completions, reschedules answered 200 but not in that state", len(wrong),
-                            f"{len(run.cancelled)} cancelled, {len(run.completed)} completed, "
-                            f"{len(run.rescheduled)} rescheduled; {wrong[:5]}"))
-        follow_ups = {hold: (status, booked) for hold, status, booked in _rows(
-            conn, "SELECT hold_id, status, booked_appointment_id FROM follow_ups WHERE hold_id IS NOT NULL")}
+        checks.append(
+            Check(
+                "3. cancels, completions, reschedules answered 200 but not in that state",
+                len(wrong),
+                f"{len(run.cancelled)} cancelled, {len(run.completed)} completed, "
+                f"{len(run.rescheduled)} rescheduled; {wrong[:5]}",
+            )
+        )
+        follow_ups = {
+            hold: (status, booked)
+            for hold, status, booked in _rows(
+                conn, "SELECT hold_id, status, booked_appointment_id FROM follow_ups WHERE hold_id IS NOT NULL"
+            )
+        }
         unconfirmed = [h for h, a in run.confirmed.items() if follow_ups.get(h) != ("booked", a)]
-        checks.append(Check("3. follow-ups confirmed (201) but not recorded as booked", len(unconfirmed),
-                            f"{len(run.confirmed)} confirmed; {unconfirmed[:5]}"))
+        checks.append(
+            Check(
+                "3. follow-ups confirmed (201) but not recorded as booked",
+                len(unconfirmed),
+                f"{len(run.confirmed)} confirmed; {unconfirmed[:5]}",
+            )
+        )
 
-        doubled = _rows(conn, "SELECT appointment_id, count(*) FROM follow_ups GROUP BY appointment_id HAVING count(*) > 1")
+        doubled = _rows(
+            conn, "SELECT appointment_id, count(*) FROM follow_ups GROUP BY appointment_id HAVING count(*) > 1"
+        )
         checks.append(Check("4. completed sessions with more than one follow-up", len(doubled), str(doubled[:5])))
-        unproposed = _rows(conn, """
+        unproposed = _rows(
+            conn,
+            """
             SELECT a.id FROM appointments a JOIN treatment_types t ON t.id = a.treatment_type_id
              WHERE a.status = 'completed' AND t.kind = 'microneedling'
-               AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.appointment_id = a.id)""")
+               AND NOT EXISTS (SELECT 1 FROM follow_ups f WHERE f.appointment_id = a.id)""",
+        )
         statuses = dict(_rows(conn, "SELECT status, count(*) FROM follow_ups GROUP BY status"))
-        checks.append(Check("4. completed sessions without a follow-up after the drain", len(unproposed),
-                            f"follow-ups: {statuses}"))
+        checks.append(
+            Check(
+                "4. completed sessions without a follow-up after the drain", len(unproposed), f"follow-ups: {statuses}"
+            )
+        )
         events = _rows(conn, "SELECT dedupe_key, count(*) FROM outbox_events GROUP BY dedupe_key HAVING count(*) > 1")
         by_type = dict(_rows(conn, "SELECT type, count(*) FROM outbox_events GROUP BY type ORDER BY type"))
-        checks.append(Check("4. outbox events recorded twice (dedupe_key)", len(events),
-                            f"{sum(by_type.values())} events: {by_type}"))
-        deliveries = _rows(conn, "SELECT subscription_id, event_id, count(*) FROM webhook_deliveries "
-                                 "GROUP BY subscription_id, event_id HAVING count(*) > 1")
+        checks.append(
+            Check(
+                "4. outbox events recorded twice (dedupe_key)",
+                len(events),
+                f"{sum(by_type.values())} events: {by_type}",
+            )
+        )
+        deliveries = _rows(
+            conn,
+            "SELECT subscription_id, event_id, count(*) FROM webhook_deliveries "
+            "GROUP BY subscription_id, event_id HAVING count(*) > 1",
+        )
         states = dict(_rows(conn, "SELECT status, count(*) FROM webhook_deliveries GROUP BY status"))
         states["pending in flight (claimed by a killed scheduler, retried later)"] = _rows(
-            conn, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > :now",
-            now=now)[0][0]
-        checks.append(Check("4. webhook deliveries made twice (subscription, event)", len(deliveries),
-                            f"deliveries: {states}"))
-        delivered = {row[0] for row in _rows(conn, "SELECT event_id FROM webhook_deliveries WHERE status = 'delivered'")}
+            conn, "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > :now", now=now
+        )[0][0]
+        checks.append(
+            Check("4. webhook deliveries made twice (subscription, event)", len(deliveries), f"deliveries: {states}")
+        )
+        delivered = {
+            row[0] for row in _rows(conn, "SELECT event_id FROM webhook_deliveries WHERE status = 'delivered'")
+        }
     redelivered = sum(1 for times in receiver.received.values() if times > 1)
-    checks.append(Check("4. webhooks received with a bad signature", receiver.bad_signatures,
-                        f"{sum(receiver.received.values())} received, {len(receiver.received)} distinct ids, "
-                        f"{redelivered} received more than once (at-least-once: allowed)"))
+    checks.append(
+        Check(
+            "4. webhooks received with a bad signature",
+            receiver.bad_signatures,
+            f"{sum(receiver.received.values())} received, {len(receiver.received)} distinct ids, "
+            f"{redelivered} received more than once (at-least-once: allowed)",
+        )
+    )
     unseen = sorted(delivered - receiver.received.keys())
     checks.append(Check("4. deliveries marked delivered but never received", len(unseen), str(unseen[:5])))
 
     excused, failures = _classify(run)
-    checks.append(Check("5. 5xx answers (anywhere, the killed node's window included)",
-                        sum(1 for r in failures if r.status is not None),
-                        "; ".join(r.error for r in failures if r.status is not None)[:600]))
-    checks.append(Check("5. failed connections outside the killed node's window",
-                        sum(1 for r in failures if r.status is None),
-                        f"{excused} inside it (excused); " + "; ".join(
-                            f"node {r.node} {r.op} at {r.started:.1f}s: {r.error}" for r in failures if r.status is None)[:300]))
+    checks.append(
+        Check(
+            "5. 5xx answers (anywhere, the killed node's window included)",
+            sum(1 for r in failures if r.status is not None),
+            "; ".join(r.error for r in failures if r.status is not None)[:600],
+        )
+    )
+    checks.append(
+        Check(
+            "5. failed connections outside the killed node's window",
+            sum(1 for r in failures if r.status is None),
+            f"{excused} inside it (excused); "
+            + "; ".join(f"node {r.node} {r.op} at {r.started:.1f}s: {r.error}" for r in failures if r.status is None)[
+                :300
+            ],
+        )
+    )
     return checks
 
 
@@ -880,8 +1066,10 @@ def _classify(run: Run) -> tuple[int, list[Record]]:
     for record in run.records:
         if record.status is not None and record.status < 500:
             continue
-        if record.status is None and any(node == record.node and record.started <= back and record.ended >= killed
-                                         for node, killed, back in run.faults.node_windows):
+        if record.status is None and any(
+            node == record.node and record.started <= back and record.ended >= killed
+            for node, killed, back in run.faults.node_windows
+        ):
             excused += 1
         else:
             failures.append(record)
@@ -889,6 +1077,7 @@ def _classify(run: Run) -> tuple[int, list[Record]]:
 
 
 # ---------------------------------------------------------------------------- report
+
 
 def _percentile(values: list[float], fraction: float) -> float:
     values = sorted(values)
@@ -900,31 +1089,41 @@ def report(run: Run, checks: list[Check], options: Options, header: str) -> str:
     by_op = defaultdict(list)
     for record in run.records:
         by_op[record.op].append(record)
-    lines = [f"# Load test: {header}", "",
-             "| operation | requests | req/s | p50 ms | p95 ms | 200 | 201 | 204 | 409 | 410 | 422 | other 4xx | 5xx | conn failed |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Load test: {header}",
+        "",
+        "| operation | requests | req/s | p50 ms | p95 ms | 200 | 201 | 204 | 409 | 410 | 422 | other 4xx | 5xx | conn failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
 
     def row(name: str, records: list[Record]) -> str:
         statuses = Counter(r.status for r in records)
         latencies = [1000 * (r.ended - r.started) for r in records if r.status is not None]
         other = sum(n for s, n in statuses.items() if s is not None and 400 <= s < 500 and s not in (409, 410, 422))
         fives = sum(n for s, n in statuses.items() if s is not None and s >= 500)
-        return (f"| {name} | {len(records)} | {len(records) / elapsed:.1f} | {_percentile(latencies, 0.5):.0f} | "
-                f"{_percentile(latencies, 0.95):.0f} | {statuses[200]} | {statuses[201]} | {statuses[204]} | "
-                f"{statuses[409]} | {statuses[410]} | {statuses[422]} | {other} | {fives} | {statuses[None]} |")
+        return (
+            f"| {name} | {len(records)} | {len(records) / elapsed:.1f} | {_percentile(latencies, 0.5):.0f} | "
+            f"{_percentile(latencies, 0.95):.0f} | {statuses[200]} | {statuses[201]} | {statuses[204]} | "
+            f"{statuses[409]} | {statuses[410]} | {statuses[422]} | {other} | {fives} | {statuses[None]} |"
+        )
+
     for op in sorted(by_op):
         lines.append(row(op, by_op[op]))
     lines.append(row("**all**", run.records))
     lines += ["", "Faults:"]
     for (node, killed, back), answering in zip(run.faults.node_windows, run.faults.node_answering):
-        lines.append(f"- node {node} SIGKILLed (master and workers) at {killed:.1f} s, restarted and listening at "
-                     f"{back - WINDOW_GRACE:.1f} s (the window ends {WINDOW_GRACE} s later), answering /healthz "
-                     f"at {answering:.1f} s once its workers booted and served the requests queued before it")
+        lines.append(
+            f"- node {node} SIGKILLed (master and workers) at {killed:.1f} s, restarted and listening at "
+            f"{back - WINDOW_GRACE:.1f} s (the window ends {WINDOW_GRACE} s later), answering /healthz "
+            f"at {answering:.1f} s once its workers booted and served the requests queued before it"
+        )
     for kill in run.faults.scheduler_kills:
         after = f"{kill['after']:.1f} s later" if kill["after"] is not None else "NOT taken over"
-        lines.append(f"- the lease-holding scheduler (pid {kill['killed_pid']}) SIGKILLed at {kill['at']:.1f} s; "
-                     f"lease taken by pid {kill['taken_by']} {after}"
-                     f"{' (the standby)' if kill['by_standby'] else ''}")
+        lines.append(
+            f"- the lease-holding scheduler (pid {kill['killed_pid']}) SIGKILLed at {kill['at']:.1f} s; "
+            f"lease taken by pid {kill['taken_by']} {after}"
+            f"{' (the standby)' if kill['by_standby'] else ''}"
+        )
     lines += [f"- fault injection: {error}" for error in run.faults.errors]
     if not (run.faults.node_windows or run.faults.scheduler_kills or run.faults.errors):
         lines.append("- none")
@@ -942,6 +1141,7 @@ def report(run: Run, checks: list[Check], options: Options, header: str) -> str:
 
 
 # ---------------------------------------------------------------------------- the run
+
 
 @dataclass
 class Result:
@@ -970,13 +1170,15 @@ def _wait_for_drain(reader: sa.Engine, limit: float) -> tuple[float, dict]:
     fanned out and its delivery tried (holds still expiring make new events: those may stay pending).
     Returns how long it took and what was still outstanding."""
     started = time.monotonic()
-    cutoff = datetime.now(timezone.utc)
+    cutoff = datetime.now(UTC)
     time.sleep(1)
     while True:
         with reader.connect() as conn:
-            times = {"cutoff": cutoff, "now": datetime.now(timezone.utc)}
-            outstanding = {what: _rows(conn, sql, **{k: v for k, v in times.items() if f":{k}" in sql})[0][0]
-                           for what, sql in DRAIN.items()}
+            times = {"cutoff": cutoff, "now": datetime.now(UTC)}
+            outstanding = {
+                what: _rows(conn, sql, **{k: v for k, v in times.items() if f":{k}" in sql})[0][0]
+                for what, sql in DRAIN.items()
+            }
         if not any(outstanding.values()) or time.monotonic() - started > limit:
             return time.monotonic() - started, {k: v for k, v in outstanding.items() if v}
         time.sleep(0.5)
@@ -1004,12 +1206,16 @@ def run(options: Options) -> Result:
             schedulers = [Scheduler(i, url, options.logs) for i in range(2)]
             world = seed(url, receiver)
             seed_patients(url, world, options)
-            log(f"seeded {len(world.clinics)} clinics, {len(world.patients)} patients, "
-                f"{len(world.past_sessions)} past sessions in {time.monotonic() - started:.1f}s")
+            log(
+                f"seeded {len(world.clinics)} clinics, {len(world.patients)} patients, "
+                f"{len(world.past_sessions)} past sessions in {time.monotonic() - started:.1f}s"
+            )
             for node in nodes:
                 node.wait_until_up()
-            log(f"{len(nodes)} node(s) up on ports {[n.port for n in nodes]}, {len(schedulers)} schedulers; "
-                f"{options.clients} clients for {options.duration:.0f}s")
+            log(
+                f"{len(nodes)} node(s) up on ports {[n.port for n in nodes]}, {len(schedulers)} schedulers; "
+                f"{options.clients} clients for {options.duration:.0f}s"
+            )
 
             load = Run(world, nodes, options)
             clients = [Client(load, i) for i in range(options.clients)]
@@ -1017,8 +1223,9 @@ def run(options: Options) -> Result:
             if options.kill_node:
                 faults.append(threading.Thread(target=kill_a_node, args=(load,), daemon=True))
             if options.kill_scheduler:
-                faults.append(threading.Thread(target=kill_the_lease_holder, args=(load, schedulers, url, reader),
-                                               daemon=True))
+                faults.append(
+                    threading.Thread(target=kill_the_lease_holder, args=(load, schedulers, url, reader), daemon=True)
+                )
             for thread in clients + faults:
                 thread.start()
             for thread in clients + faults:
@@ -1037,12 +1244,19 @@ def run(options: Options) -> Result:
         reader.dispose()
     checks += [Check("fault injection errors", 1, error) for error in load.faults.errors]
     for kill in load.faults.scheduler_kills:
-        checks.append(Check("the standby took the lease over", 0 if kill["by_standby"] else 1,
-                            f"{kill['after']:.1f} s after the kill" if kill["after"] is not None else "never"))
+        checks.append(
+            Check(
+                "the standby took the lease over",
+                0 if kill["by_standby"] else 1,
+                f"{kill['after']:.1f} s after the kill" if kill["after"] is not None else "never",
+            )
+        )
     checks.append(Check("schedulers that did not exit cleanly on SIGTERM", sum(c != 0 for c in codes), str(codes)))
-    header = (f"{options.backend}, {options.nodes} node(s) x 2 workers, 2 schedulers, {options.clients} clients, "
-              f"{options.duration:.0f} s, {len(world.patients)} patients, {len(world.past_sessions)} past sessions "
-              f"({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
+    header = (
+        f"{options.backend}, {options.nodes} node(s) x 2 workers, 2 schedulers, {options.clients} clients, "
+        f"{options.duration:.0f} s, {len(world.patients)} patients, {len(world.past_sessions)} past sessions "
+        f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"
+    )
     text = report(load, checks, options, header)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(text)
@@ -1056,8 +1270,11 @@ def parse(argv=None) -> Options:
     parser.add_argument("--clients", type=int, default=120)
     parser.add_argument("--patients", type=int, default=300)
     parser.add_argument("--past-sessions", type=int, default=60)
-    parser.add_argument("--postgres-url", default=os.environ.get("TEST_POSTGRES_URL") or DEFAULT_POSTGRES,
-                        help="a PostgreSQL server to create the run's database on")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL") or DEFAULT_POSTGRES,
+        help="a PostgreSQL server to create the run's database on",
+    )
     parser.add_argument("--no-faults", action="store_true", help="no SIGKILLs")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--seed", type=int, default=1)
@@ -1065,12 +1282,20 @@ def parse(argv=None) -> Options:
     args = parser.parse_args(argv)
     sqlite = args.sqlite
     return Options(
-        backend="sqlite" if sqlite else "postgresql", admin_url=args.postgres_url,
-        duration=args.duration or (30.0 if sqlite else 60.0), clients=args.clients, patients=args.patients,
-        past_sessions=args.past_sessions, nodes=1 if sqlite else 2,
-        kill_node=not (sqlite or args.no_faults), kill_scheduler=not args.no_faults, keep=args.keep,
-        seed=args.seed, out=args.out or OUT / ("load-sqlite.md" if sqlite else "load.md"),
-        logs=OUT / ("load-logs-sqlite" if sqlite else "load-logs"))
+        backend="sqlite" if sqlite else "postgresql",
+        admin_url=args.postgres_url,
+        duration=args.duration or (30.0 if sqlite else 60.0),
+        clients=args.clients,
+        patients=args.patients,
+        past_sessions=args.past_sessions,
+        nodes=1 if sqlite else 2,
+        kill_node=not (sqlite or args.no_faults),
+        kill_scheduler=not args.no_faults,
+        keep=args.keep,
+        seed=args.seed,
+        out=args.out or OUT / ("load-sqlite.md" if sqlite else "load.md"),
+        logs=OUT / ("load-logs-sqlite" if sqlite else "load-logs"),
+    )
 
 
 def main(argv=None) -> int:

@@ -30,6 +30,7 @@ Nothing goes through HTTP. The schema comes from the migrations
 
 It writes bench/out/<db>.json: the API key, ids, counts, the window's occupancy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,21 +41,29 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from booking.services.tenancy import create_organization
 from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.vocabulary import DEFAULT_AREAS
 from booking.domain.weekly import Shift, check_week, local_instant, parse_hhmm
+from booking.services.tenancy import create_organization
 from migrations import upgrade
 from models import (
-    Clinic, OpeningHours, Practitioner, Room, TimeOff, TreatmentType, WorkingHours, make_engine,
-    make_sessionmaker, new_id,
+    Clinic,
+    OpeningHours,
+    Practitioner,
+    Room,
+    TimeOff,
+    TreatmentType,
+    WorkingHours,
+    make_engine,
+    make_sessionmaker,
+    new_id,
 )
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -80,12 +89,19 @@ CLINICS = [
     dict(name="Marylebone", zone="Europe/London", practitioners=9, needling_rooms=8, other_rooms=0),
     dict(name="Manchester", zone="Europe/London", practitioners=7, needling_rooms=4, other_rooms=2),
     dict(name="Dublin", zone="Europe/Dublin", practitioners=8, needling_rooms=5, other_rooms=1),
-    dict(name="Amsterdam", zone="Europe/Amsterdam", practitioners=8, needling_rooms=5, other_rooms=1,
-         numbing_area=3, devices=4),
+    dict(
+        name="Amsterdam",
+        zone="Europe/Amsterdam",
+        practitioners=8,
+        needling_rooms=5,
+        other_rooms=1,
+        numbing_area=3,
+        devices=4,
+    ),
     dict(name="New York", zone="America/New_York", practitioners=8, needling_rooms=5, other_rooms=1),
 ]
 SHARED = dict(name="Dr Shared Rotation", shifts=[(0, "0-2 09:00-17:00"), (1, "3-4 09:00-17:00")])
-REFERENCE = datetime(2000, 1, 3, tzinfo=timezone.utc)
+REFERENCE = datetime(2000, 1, 3, tzinfo=UTC)
 
 
 def log(message: str) -> None:
@@ -122,29 +138,68 @@ def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[Clinic
     plans = []
     practitioners_by_clinic: list[list[Practitioner]] = []
     for index, spec in enumerate(CLINICS):
-        clinic = Clinic(organization_id=org_id, name=spec["name"], timezone=spec["zone"],
-                        numbing_area_capacity=spec.get("numbing_area", 0), device_count=spec.get("devices"),
-                        opening_hours=[OpeningHours(weekday=d, start_minute=s, end_minute=e)
-                                       for o in OPENING for d, s, e in week_spec(o)])
+        clinic = Clinic(
+            organization_id=org_id,
+            name=spec["name"],
+            timezone=spec["zone"],
+            numbing_area_capacity=spec.get("numbing_area", 0),
+            device_count=spec.get("devices"),
+            opening_hours=[
+                OpeningHours(weekday=d, start_minute=s, end_minute=e) for o in OPENING for d, s, e in week_spec(o)
+            ],
+        )
         session.add(clinic)
         session.flush()
-        rooms = [Room(organization_id=org_id, clinic_id=clinic.id, name=f"{spec['name']} Treatment {n + 1}",
-                      capabilities=["needling"]) for n in range(spec["needling_rooms"])]
-        rooms += [Room(organization_id=org_id, clinic_id=clinic.id, name=f"{spec['name']} Consulting {n + 1}",
-                       capabilities=["consultation"]) for n in range(spec["other_rooms"])]
+        rooms = [
+            Room(
+                organization_id=org_id,
+                clinic_id=clinic.id,
+                name=f"{spec['name']} Treatment {n + 1}",
+                capabilities=["needling"],
+            )
+            for n in range(spec["needling_rooms"])
+        ]
+        rooms += [
+            Room(
+                organization_id=org_id,
+                clinic_id=clinic.id,
+                name=f"{spec['name']} Consulting {n + 1}",
+                capabilities=["consultation"],
+            )
+            for n in range(spec["other_rooms"])
+        ]
         session.add_all(rooms)
         session.flush()
-        plan = ClinicPlan(clinic.id, spec["name"], ZoneInfo(spec["zone"]), clinic.numbing_area_capacity,
-                          clinic.device_count, [r.id for r in rooms if "needling" in r.capabilities],
-                          [r.id for r in rooms if "needling" not in r.capabilities])
+        plan = ClinicPlan(
+            clinic.id,
+            spec["name"],
+            ZoneInfo(spec["zone"]),
+            clinic.numbing_area_capacity,
+            clinic.device_count,
+            [r.id for r in rooms if "needling" in r.capabilities],
+            [r.id for r in rooms if "needling" not in r.capabilities],
+        )
         for kind, timing in timings.items():
             at = instants(timing, REFERENCE)
             plan.span[kind] = int((at.ends_at - REFERENCE).total_seconds()) // 60
             plan.needs[kind] = [
-                (need.resource.split(":")[0], int((need.starts_at - REFERENCE).total_seconds()) // 60,
-                 int((need.ends_at - REFERENCE).total_seconds()) // 60, need.capacity)
-                for need in occupancy(timing, at, clinic_id="c", practitioner_id="p", room_id="r", patient_id="x",
-                                      numbing_seats=plan.numbing, devices=plan.devices)]
+                (
+                    need.resource.split(":")[0],
+                    int((need.starts_at - REFERENCE).total_seconds()) // 60,
+                    int((need.ends_at - REFERENCE).total_seconds()) // 60,
+                    need.capacity,
+                )
+                for need in occupancy(
+                    timing,
+                    at,
+                    clinic_id="c",
+                    practitioner_id="p",
+                    room_id="r",
+                    patient_id="x",
+                    numbing_seats=plan.numbing,
+                    devices=plan.devices,
+                )
+            ]
         plans.append(plan)
         practitioners_by_clinic.append([])
     types = session.scalars(sa.select(TreatmentType).where(TreatmentType.organization_id == org_id)).all()
@@ -152,10 +207,15 @@ def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[Clinic
     def add_practitioner(name, clinic_indexes, hours):
         check_week([Shift(d, s, e, plans[c].id, CLINICS[c]["zone"]) for c, d, s, e in hours])
         practitioner = Practitioner(
-            organization_id=org_id, name=name, email=f"{name.lower().replace(' ', '.')}@example.com",
-            clinics=[session.get(Clinic, plans[c].id) for c in clinic_indexes], treatment_types=list(types),
-            working_hours=[WorkingHours(clinic_id=plans[c].id, weekday=d, start_minute=s, end_minute=e)
-                           for c, d, s, e in hours])
+            organization_id=org_id,
+            name=name,
+            email=f"{name.lower().replace(' ', '.')}@example.com",
+            clinics=[session.get(Clinic, plans[c].id) for c in clinic_indexes],
+            treatment_types=list(types),
+            working_hours=[
+                WorkingHours(clinic_id=plans[c].id, weekday=d, start_minute=s, end_minute=e) for c, d, s, e in hours
+            ],
+        )
         session.add(practitioner)
         session.flush()
         for c, d, s, e in hours:
@@ -165,10 +225,14 @@ def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[Clinic
     for c, spec in enumerate(CLINICS):
         for n in range(spec["practitioners"]):
             pattern = SHIFT_PATTERNS[n % len(SHIFT_PATTERNS)]
-            add_practitioner(f"{spec['name']} Practitioner {n + 1}", [c],
-                             [(c, d, s, e) for d, s, e in week_spec(pattern)])
-    add_practitioner(SHARED["name"], sorted({c for c, _ in SHARED["shifts"]}),
-                     [(c, d, s, e) for c, spec in SHARED["shifts"] for d, s, e in week_spec(spec)])
+            add_practitioner(
+                f"{spec['name']} Practitioner {n + 1}", [c], [(c, d, s, e) for d, s, e in week_spec(pattern)]
+            )
+    add_practitioner(
+        SHARED["name"],
+        sorted({c for c, _ in SHARED["shifts"]}),
+        [(c, d, s, e) for c, spec in SHARED["shifts"] for d, s, e in week_spec(spec)],
+    )
     return plans
 
 
@@ -191,8 +255,14 @@ def _free(intervals, start, end) -> bool:
     return all(e <= start or s >= end for s, e in intervals)
 
 
-def schedule_day(plan: ClinicPlan, weekday: int, rng: random.Random, *, off: frozenset[str] = frozenset(),
-                 holds: tuple[int, int] = (0, 0)) -> list[Entry]:
+def schedule_day(
+    plan: ClinicPlan,
+    weekday: int,
+    rng: random.Random,
+    *,
+    off: frozenset[str] = frozenset(),
+    holds: tuple[int, int] = (0, 0),
+) -> list[Entry]:
     """A random day of a clinic, booked to about 60% of the practitioners' calendars.
 
     Uses the occupancy() offsets, so an entry placed here claims exactly what the
@@ -279,15 +349,43 @@ def ts(value: datetime) -> str:
 
 NULL = "\\N"
 APPOINTMENT_COLUMNS = (
-    "id", "organization_id", "status", "cancel_reason", "cancelled_at", "checked_in_at", "completed_at",
-    "clinic_id", "practitioner_id", "room_id", "patient_id", "treatment_type_id", "area",
-    "starts_at", "procedure_starts_at", "ends_at", "created_at", "updated_at",
+    "id",
+    "organization_id",
+    "status",
+    "cancel_reason",
+    "cancelled_at",
+    "checked_in_at",
+    "completed_at",
+    "clinic_id",
+    "practitioner_id",
+    "room_id",
+    "patient_id",
+    "treatment_type_id",
+    "area",
+    "starts_at",
+    "procedure_starts_at",
+    "ends_at",
+    "created_at",
+    "updated_at",
 )
 CLAIM_COLUMNS = ("organization_id", "resource", "starts_at", "ends_at", "appointment_id", "hold_id", "expires_at")
 HOLD_COLUMNS = (
-    "id", "organization_id", "source", "expires_at", "outcome", "clinic_id", "practitioner_id", "room_id",
-    "patient_id", "treatment_type_id", "area", "starts_at", "procedure_starts_at", "ends_at",
-    "created_at", "updated_at",
+    "id",
+    "organization_id",
+    "source",
+    "expires_at",
+    "outcome",
+    "clinic_id",
+    "practitioner_id",
+    "room_id",
+    "patient_id",
+    "treatment_type_id",
+    "area",
+    "starts_at",
+    "procedure_starts_at",
+    "ends_at",
+    "created_at",
+    "updated_at",
 )
 CANCEL_REASONS = ("patient_request", "patient_unwell", "clinic_request", "practitioner_unavailable")
 
@@ -323,10 +421,28 @@ class Writer:
             else:
                 created = self.now - timedelta(hours=self.rng.randint(1, 48))
                 expires = created + timedelta(minutes=10)
-            self.holds.append("\t".join((
-                hold_id, self.org, "frontend", ts(expires), NULL, plan.id, entry.practitioner_id, entry.room_id,
-                patient, self.type_ids[entry.kind], area or NULL, ts(at.starts_at), ts(at.procedure_starts_at),
-                ts(at.ends_at), ts(created), ts(created))))
+            self.holds.append(
+                "\t".join(
+                    (
+                        hold_id,
+                        self.org,
+                        "frontend",
+                        ts(expires),
+                        NULL,
+                        plan.id,
+                        entry.practitioner_id,
+                        entry.room_id,
+                        patient,
+                        self.type_ids[entry.kind],
+                        area or NULL,
+                        ts(at.starts_at),
+                        ts(at.procedure_starts_at),
+                        ts(at.ends_at),
+                        ts(created),
+                        ts(created),
+                    )
+                )
+            )
             self.counts["holds"] += 1
             self._claims(plan, entry, timing, at, patient, NULL, hold_id, ts(expires))
             return
@@ -347,24 +463,52 @@ class Writer:
                 completed_at = ts(updated)
         else:
             status = "booked"
-        self.appointments.append("\t".join((
-            appointment_id, self.org, status, cancel_reason, cancelled_at, checked_in_at, completed_at, plan.id,
-            entry.practitioner_id, entry.room_id, patient, self.type_ids[entry.kind], area or NULL,
-            ts(at.starts_at), ts(at.procedure_starts_at), ts(at.ends_at), ts(created), ts(updated))))
+        self.appointments.append(
+            "\t".join(
+                (
+                    appointment_id,
+                    self.org,
+                    status,
+                    cancel_reason,
+                    cancelled_at,
+                    checked_in_at,
+                    completed_at,
+                    plan.id,
+                    entry.practitioner_id,
+                    entry.room_id,
+                    patient,
+                    self.type_ids[entry.kind],
+                    area or NULL,
+                    ts(at.starts_at),
+                    ts(at.procedure_starts_at),
+                    ts(at.ends_at),
+                    ts(created),
+                    ts(updated),
+                )
+            )
+        )
         self.counts["appointments"] += 1
         if entry.flag != "cancelled":
             self._claims(plan, entry, timing, at, patient, appointment_id, NULL, NULL)
 
     def _claims(self, plan, entry, timing, at, patient, appointment_id, hold_id, expires) -> None:
         units = dict(entry.units)
-        for need in occupancy(timing, at, clinic_id=plan.id, practitioner_id=entry.practitioner_id,
-                              room_id=entry.room_id, patient_id=patient, numbing_seats=plan.numbing,
-                              devices=plan.devices):
+        for need in occupancy(
+            timing,
+            at,
+            clinic_id=plan.id,
+            practitioner_id=entry.practitioner_id,
+            room_id=entry.room_id,
+            patient_id=patient,
+            numbing_seats=plan.numbing,
+            devices=plan.devices,
+        ):
             resource = need.resource
             if need.capacity is not None:
                 resource = f"{resource}#{units[resource.split(':')[0]]}"
-            self.claims.append("\t".join((self.org, resource, ts(need.starts_at), ts(need.ends_at),
-                                          appointment_id, hold_id, expires)))
+            self.claims.append(
+                "\t".join((self.org, resource, ts(need.starts_at), ts(need.ends_at), appointment_id, hold_id, expires))
+            )
             self.counts["claims"] += 1
 
 
@@ -408,15 +552,22 @@ def drop_bulk_indexes(engine) -> list[str]:
     """Drop the bulk tables' constraints (FKs, exclusion) and secondary indexes; return the DDL to rebuild them."""
     rebuild = []
     with engine.begin() as conn:
-        constraints = conn.execute(sa.text(
-            "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = ANY(CAST(:tables AS regclass[])) AND contype IN ('f', 'x') ORDER BY contype DESC, conname"
-        ), {"tables": list(BULK_TABLES)}).all()
-        indexes = conn.execute(sa.text(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-            "WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) AND NOT i.indisprimary AND NOT EXISTS ("
-            "SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) "
-            "ORDER BY 1"), {"tables": list(BULK_TABLES)}).all()
+        constraints = conn.execute(
+            sa.text(
+                "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = ANY(CAST(:tables AS regclass[])) AND contype IN ('f', 'x') ORDER BY contype DESC, conname"
+            ),
+            {"tables": list(BULK_TABLES)},
+        ).all()
+        indexes = conn.execute(
+            sa.text(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = ANY(CAST(:tables AS regclass[])) AND NOT i.indisprimary AND NOT EXISTS ("
+                "SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) "
+                "ORDER BY 1"
+            ),
+            {"tables": list(BULK_TABLES)},
+        ).all()
         for table, name, _, _ in constraints:
             conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         for name, _ in indexes:
@@ -429,12 +580,15 @@ def drop_bulk_indexes(engine) -> list[str]:
     claims_indexes = [ddl for _, ddl in indexes if " ON public.claims " in ddl]
     other_indexes = [ddl for _, ddl in indexes if " ON public.claims " not in ddl]
     exclusions = [(table, name, ddl) for table, name, kind, ddl in constraints if kind == "x"]
-    keys = [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}' for table, name, kind, ddl in constraints
-            if kind == "f"]
+    keys = [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}' for table, name, kind, ddl in constraints if kind == "f"
+    ]
     rebuild += claims_indexes
     for table, name, ddl in exclusions:
-        rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl} WITH (buffering = on); '
-                       f'ALTER INDEX "{name}" RESET (buffering)')
+        rebuild.append(
+            f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl} WITH (buffering = on); '
+            f'ALTER INDEX "{name}" RESET (buffering)'
+        )
     rebuild += other_indexes
     rebuild += sorted(keys, key=lambda k: " claims " in k)  # the appointments' first: claims' wait for the GiST
     return rebuild
@@ -475,12 +629,15 @@ def rebuild_bulk_indexes(url: str, statements: list[str]) -> None:
 
 
 def copy_patients(engine, org_id: str, count: int) -> list[str]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = [new_id("pat") for _ in range(count)]
-    stream = CopyStream(engine, "patients", ("id", "organization_id", "name", "email", "phone", "created_at",
-                                              "updated_at"))
-    lines = [f"{pid}\t{org_id}\tPatient {n:07d}\tpatient{n}@example.com\t+4477009{n % 100000:05d}\t{ts(now)}\t{ts(now)}"
-             for n, pid in enumerate(ids)]
+    stream = CopyStream(
+        engine, "patients", ("id", "organization_id", "name", "email", "phone", "created_at", "updated_at")
+    )
+    lines = [
+        f"{pid}\t{org_id}\tPatient {n:07d}\tpatient{n}@example.com\t+4477009{n % 100000:05d}\t{ts(now)}\t{ts(now)}"
+        for n, pid in enumerate(ids)
+    ]
     stream.write(lines)
     stream.close()
     return ids
@@ -495,15 +652,19 @@ def generate(history: int, url: str, seed: int) -> dict:
     rng = random.Random(seed)
     upgrade(url)
     engine = make_engine(url)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with make_sessionmaker(engine)() as session:
         organization, api_key = create_organization(session, "Bench Skin Clinics")
         org_id = organization.id
         types = {}
-        for kind, name in (("consultation", "Skin consultation"), ("microneedling", "Microneedling session"),
-                           ("review", "Follow-up review")):
-            types[kind] = TreatmentType(organization_id=org_id, name=name,
-                                        **check_treatment_type({**defaults_for(kind), "kind": kind}))
+        for kind, name in (
+            ("consultation", "Skin consultation"),
+            ("microneedling", "Microneedling session"),
+            ("review", "Follow-up review"),
+        ):
+            types[kind] = TreatmentType(
+                organization_id=org_id, name=name, **check_treatment_type({**defaults_for(kind), "kind": kind})
+            )
         session.add_all(types.values())
         session.flush()
         timings = {kind: Timing.of(t) for kind, t in types.items()}
@@ -514,9 +675,15 @@ def generate(history: int, url: str, seed: int) -> dict:
         # One measured practitioner is away for two days of the window (time off, as a clinic has).
         away = measured.shifts[1][0][0]
         away_days = {today + timedelta(days=d) for d in (3, 4)}
-        session.add(TimeOff(organization_id=org_id, practitioner_id=away, reason="Training course",
-                            starts_at=local_instant(min(away_days), 0, measured.zone),
-                            ends_at=local_instant(max(away_days) + timedelta(days=1), 0, measured.zone)))
+        session.add(
+            TimeOff(
+                organization_id=org_id,
+                practitioner_id=away,
+                reason="Training course",
+                starts_at=local_instant(min(away_days), 0, measured.zone),
+                ends_at=local_instant(max(away_days) + timedelta(days=1), 0, measured.zone),
+            )
+        )
         session.commit()
     seconds["setup"] = time.monotonic() - timings_started
 
@@ -536,8 +703,11 @@ def generate(history: int, url: str, seed: int) -> dict:
             claims.write(writer.claims)
 
     # History: instances of a few template days per clinic and weekday, back from yesterday.
-    templates = {(c, d): [schedule_day(plan, d, rng) for _ in range(TEMPLATE_VARIANTS)]
-                 for c, plan in enumerate(plans) for d in range(7)}
+    templates = {
+        (c, d): [schedule_day(plan, d, rng) for _ in range(TEMPLATE_VARIANTS)]
+        for c, plan in enumerate(plans)
+        for d in range(7)
+    }
     plan_days, total, day = [], 0, today - timedelta(days=1)
     while total < history:
         for c in range(len(plans)):
@@ -561,8 +731,14 @@ def generate(history: int, url: str, seed: int) -> dict:
     # The booked future: today and the next WINDOW_DAYS days, every clinic, freshly scheduled
     # with a random generator of its own, so the window is the same whatever the history size.
     rng = writer.rng = random.Random(seed + 1)
-    window_stats = {"practitioner_open_minutes": 0, "practitioner_claimed_minutes": 0, "calendar_booked_minutes": 0,
-                    "room_open_minutes": 0, "room_claimed_minutes": 0, "appointments": 0}
+    window_stats = {
+        "practitioner_open_minutes": 0,
+        "practitioner_claimed_minutes": 0,
+        "calendar_booked_minutes": 0,
+        "room_open_minutes": 0,
+        "room_claimed_minutes": 0,
+        "appointments": 0,
+    }
     for offset in range(WINDOW_DAYS + 1):
         for c, plan in enumerate(plans):
             day = today + timedelta(days=offset)
@@ -591,25 +767,42 @@ def generate(history: int, url: str, seed: int) -> dict:
     seconds["vacuum_analyze"] = time.monotonic() - started
 
     with engine.connect() as conn:
-        counts = {table: conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))
-                  for table in ("clinics", "rooms", "practitioners", "patients", "appointments", "claims", "holds")}
-        counts["past_appointments"] = conn.scalar(sa.text(
-            "SELECT count(*) FROM appointments a JOIN clinics c ON c.id = a.clinic_id "
-            "WHERE (a.starts_at AT TIME ZONE c.timezone)::date < :today"), {"today": today})
+        counts = {
+            table: conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+            for table in ("clinics", "rooms", "practitioners", "patients", "appointments", "claims", "holds")
+        }
+        counts["past_appointments"] = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM appointments a JOIN clinics c ON c.id = a.clinic_id "
+                "WHERE (a.starts_at AT TIME ZONE c.timezone)::date < :today"
+            ),
+            {"today": today},
+        )
     engine.dispose()
     seconds["total"] = time.monotonic() - timings_started
     utilization = {
         "booked": round(window_stats["calendar_booked_minutes"] / window_stats["practitioner_open_minutes"], 3),
-        "practitioner": round(window_stats["practitioner_claimed_minutes"] / window_stats["practitioner_open_minutes"], 3),
+        "practitioner": round(
+            window_stats["practitioner_claimed_minutes"] / window_stats["practitioner_open_minutes"], 3
+        ),
         "room": round(window_stats["room_claimed_minutes"] / window_stats["room_open_minutes"], 3),
         "appointments": window_stats["appointments"],
     }
     return {
-        "history": history, "url": url, "generated_at": now.isoformat(), "seed": seed,
-        "organization_id": org_id, "api_key": api_key, "measured_clinic_id": measured.id,
-        "clinic_ids": [p.id for p in plans], "treatment_type_ids": type_ids,
-        "first_history_day": first_history_day.isoformat(), "today": today.isoformat(),
-        "counts": counts, "history_rows": history_counts, "window_utilization": utilization,
+        "history": history,
+        "url": url,
+        "generated_at": now.isoformat(),
+        "seed": seed,
+        "organization_id": org_id,
+        "api_key": api_key,
+        "measured_clinic_id": measured.id,
+        "clinic_ids": [p.id for p in plans],
+        "treatment_type_ids": type_ids,
+        "first_history_day": first_history_day.isoformat(),
+        "today": today.isoformat(),
+        "counts": counts,
+        "history_rows": history_counts,
+        "window_utilization": utilization,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
 
@@ -639,7 +832,8 @@ def _window_stats(stats, plan: ClinicPlan, day: date, entries: list[Entry], off)
             continue
         stats["appointments"] += entry.flag == "live"
         covered.setdefault(entry.practitioner_id, set()).update(
-            range(entry.minute, entry.minute + plan.span[entry.kind]))
+            range(entry.minute, entry.minute + plan.span[entry.kind])
+        )
         for role, a, b, _ in plan.needs[entry.kind]:
             if role == "practitioner":
                 stats["practitioner_claimed_minutes"] += b - a
@@ -650,8 +844,9 @@ def _window_stats(stats, plan: ClinicPlan, day: date, entries: list[Entry], off)
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--history", choices=sorted(SIZES), required=True,
-                        help="past appointments across the chain: 10k or 1m")
+    parser.add_argument(
+        "--history", choices=sorted(SIZES), required=True, help="past appointments across the chain: 10k or 1m"
+    )
     parser.add_argument("--db", help="database name (default needlebook_bench_<history>); it is dropped and recreated")
     parser.add_argument("--admin-url", default=ADMIN_URL, help="a PostgreSQL URL to create the database from")
     parser.add_argument("--seed", type=int, default=4)
@@ -663,8 +858,10 @@ def main(argv=None) -> int:
     meta["db"] = name
     OUT.mkdir(exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"done in {meta['seconds']['total']}s: {json.dumps(meta['counts'])}; "
-        f"window utilization {json.dumps(meta['window_utilization'])}")
+    log(
+        f"done in {meta['seconds']['total']}s: {json.dumps(meta['counts'])}; "
+        f"window utilization {json.dumps(meta['window_utilization'])}"
+    )
     print(json.dumps(meta, indent=2))
     return 0
 

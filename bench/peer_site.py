@@ -5,7 +5,7 @@ Nothing here is imported by the peer's processes; they run in their own virtual 
 """
 
 # __DATABASE__, __ZONE__ and __STEP__ are filled in by bench/peer.py.
-SETTINGS = '''\
+SETTINGS = """\
 SECRET_KEY = "needlebook-bench-peer"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -40,26 +40,26 @@ STATIC_URL = "static/"
 APPOINTMENT_SLOT_DURATION = __STEP__
 APPOINTMENT_BUFFER_TIME = 0
 LOGGING = {"version": 1, "disable_existing_loggers": True, "root": {"level": "WARNING"}}
-'''
+"""
 
-URLS = '''\
+URLS = """\
 from django.urls import include, path
 
 urlpatterns = [path("appointment/", include("appointment.urls"))]
-'''
+"""
 
-WSGI = '''\
+WSGI = """\
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peer_site.settings")
 application = get_wsgi_application()
-'''
+"""
 
 # Run with the peer's python: `python seed.py spec.json`. One staff member who offers one service,
 # works one weekday from `start` to `end`, and has the given appointments on `date`.
-SEED = '''\
+SEED = """\
 import datetime
 import json
 import os
@@ -98,4 +98,4 @@ for number, (start, end) in enumerate(spec["appointments"]):
                                address="London")
 print(json.dumps({"staff_member": staff.id, "service_id": service.id,
                   "appointments": Appointment.objects.count()}))
-'''
+"""

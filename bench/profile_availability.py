@@ -9,6 +9,7 @@ events) apart from the rest. The claim query the loader sent is captured and run
 again as EXPLAIN (ANALYZE, BUFFERS) with the same parameters, to show it is an
 index range scan. Writes bench/out/profile.txt, explain.txt and profile.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import os
 import pstats
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,10 +43,15 @@ def main(argv=None) -> int:
 
     app = create_app()
     engine = app.extensions["db_engine"]
-    start = datetime.fromisoformat(args.start) if args.start else datetime.now(timezone.utc).replace(microsecond=0)
+    start = datetime.fromisoformat(args.start) if args.start else datetime.now(UTC).replace(microsecond=0)
     end = datetime.fromisoformat(args.end) if args.end else start + timedelta(days=7)
-    query = {"clinic_id": meta["measured_clinic_id"], "treatment_type_id": meta["treatment_type_ids"]["microneedling"],
-             "start": start.isoformat(), "end": end.isoformat(), "limit": args.limit}
+    query = {
+        "clinic_id": meta["measured_clinic_id"],
+        "treatment_type_id": meta["treatment_type_ids"]["microneedling"],
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "limit": args.limit,
+    }
     headers = {"Authorization": f"Bearer {meta['api_key']}"}
 
     statements: list[tuple[str, object, float]] = []
@@ -81,9 +87,11 @@ def main(argv=None) -> int:
     queries = len(statements) / args.requests
 
     text = io.StringIO()
-    text.write(f"{args.requests} requests: {elapsed / args.requests * 1000:.1f} ms each in-process "
-               f"(cProfile on, which inflates Python time); SQL {sql_seconds / args.requests * 1000:.1f} ms "
-               f"in {queries:.0f} queries per request; {slots} slots per response\n\n")
+    text.write(
+        f"{args.requests} requests: {elapsed / args.requests * 1000:.1f} ms each in-process "
+        f"(cProfile on, which inflates Python time); SQL {sql_seconds / args.requests * 1000:.1f} ms "
+        f"in {queries:.0f} queries per request; {slots} slots per response\n\n"
+    )
     text.write("SQL per request by statement (ms, wall time in the driver):\n")
     by_statement: dict[str, float] = {}
     for statement, _, seconds in statements:
@@ -116,6 +124,7 @@ def main(argv=None) -> int:
             finally:
                 phases[name] += time.perf_counter() - begun
                 cpu[name] += time.process_time() - begun_cpu
+
         return wrapper
 
     original = search_module._build, search_module.find_slots
@@ -134,10 +143,16 @@ def main(argv=None) -> int:
     breakdown["rest"] = plain_ms - breakdown["load"] - breakdown["engine"]
     breakdown_cpu = {name: seconds / args.requests * 1000 for name, seconds in cpu.items()}
     breakdown_cpu["rest"] = plain_cpu_ms - breakdown_cpu["load"] - breakdown_cpu["engine"]
-    text.write("\nWithout cProfile, ms per request: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items())
-               + f", total {plain_ms:.1f} (load_sql: all SQL of the request, mostly inside load)\n")
-    text.write("Of which this process's CPU time: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown_cpu.items())
-               + f", total {plain_cpu_ms:.1f} (wall time above also has the waits for PostgreSQL)\n")
+    text.write(
+        "\nWithout cProfile, ms per request: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in breakdown.items())
+        + f", total {plain_ms:.1f} (load_sql: all SQL of the request, mostly inside load)\n"
+    )
+    text.write(
+        "Of which this process's CPU time: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in breakdown_cpu.items())
+        + f", total {plain_cpu_ms:.1f} (wall time above also has the waits for PostgreSQL)\n"
+    )
     (OUT / "profile.txt").write_text(text.getvalue())
 
     claim_statement = next((s for s in statements if re.search(r"FROM claims", s[0])), None)
@@ -162,18 +177,29 @@ def main(argv=None) -> int:
             on_claims.append(("Seq Scan", "claims"))
         indexes = sorted({index for kind, index in on_claims if kind != "Seq Scan"})
         execution = re.search(r"Execution Time: ([\d.]+) ms", explain_text)
-        summary = (f"{'a SEQUENTIAL scan' if seq else 'index range scans only'} on claims "
-                   f"({'; '.join(f'{k} on {i}' for k, i in on_claims) or 'none'}), "
-                   f"{claim_rows} rows, execution {execution.group(1) if execution else '?'} ms")
+        summary = (
+            f"{'a SEQUENTIAL scan' if seq else 'index range scans only'} on claims "
+            f"({'; '.join(f'{k} on {i}' for k, i in on_claims) or 'none'}), "
+            f"{claim_rows} rows, execution {execution.group(1) if execution else '?'} ms"
+        )
         (OUT / "explain.txt").write_text(
             f"-- {meta['db']}: the availability loader's claim query, as sent\n{statement}\n-- parameters\n"
-            f"{parameters}\n\n{explain_text}\n")
+            f"{parameters}\n\n{explain_text}\n"
+        )
     result = {
-        "db": meta["db"], "requests": args.requests, "slots": slots,
-        "ms_per_request": plain_ms, "breakdown_ms": breakdown, "cpu_ms_per_request": plain_cpu_ms,
-        "breakdown_cpu_ms": breakdown_cpu, "ms_per_request_profiled": elapsed / args.requests * 1000,
-        "sql_ms_per_request": sql_seconds / args.requests * 1000, "queries_per_request": round(queries),
-        "claim_rows": claim_rows, "explain_summary": summary, "claim_query_seq_scan": "SEQUENTIAL" in summary,
+        "db": meta["db"],
+        "requests": args.requests,
+        "slots": slots,
+        "ms_per_request": plain_ms,
+        "breakdown_ms": breakdown,
+        "cpu_ms_per_request": plain_cpu_ms,
+        "breakdown_cpu_ms": breakdown_cpu,
+        "ms_per_request_profiled": elapsed / args.requests * 1000,
+        "sql_ms_per_request": sql_seconds / args.requests * 1000,
+        "queries_per_request": round(queries),
+        "claim_rows": claim_rows,
+        "explain_summary": summary,
+        "claim_query_seq_scan": "SEQUENTIAL" in summary,
         "claim_query_indexes": indexes if claim_statement else [],
     }
     (OUT / "profile.json").write_text(json.dumps(result, indent=2) + "\n")

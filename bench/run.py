@@ -28,6 +28,7 @@ one practitioner and one day (bench/peer.py); --no-booking, --no-peer skip them.
 bench/out/results.json and bench/out/results.md (the table for bench/RESULTS.md)
 and prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,14 +74,18 @@ def ensure_data(size: str, *, fresh: bool, admin_url: str) -> dict:
     digest = _generator_digest()
     if not fresh and meta_file.exists():
         meta = json.loads(meta_file.read_text())
-        age = datetime.now(timezone.utc) - datetime.fromisoformat(meta["generated_at"])
+        age = datetime.now(UTC) - datetime.fromisoformat(meta["generated_at"])
         if age < timedelta(hours=12) and meta.get("generator") == digest and _database_answers(meta):
             meta["reused"] = True
             log(f"reusing {meta['db']} (generated {age.total_seconds() / 60:.0f} min ago)")
             return meta
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "bench.make_data", "--history", size, "--admin-url", admin_url],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "bench.make_data", "--history", size, "--admin-url", admin_url],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     meta = json.loads(meta_file.read_text())
     meta["generation_wall_seconds"] = round(time.monotonic() - started, 1)
     meta["generator"] = digest
@@ -104,8 +109,12 @@ def _database_answers(meta: dict) -> bool:
     try:
         engine = make_engine(meta["url"], connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
-            ok = conn.scalar(sa.text("SELECT count(*) FROM organizations WHERE id = :id"),
-                             {"id": meta["organization_id"]}) == 1
+            ok = (
+                conn.scalar(
+                    sa.text("SELECT count(*) FROM organizations WHERE id = :id"), {"id": meta["organization_id"]}
+                )
+                == 1
+            )
             # A database made before a new migration would serve the app errors: regenerate.
             ok = ok and conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == _migrations_head()
         engine.dispose()
@@ -129,9 +138,20 @@ class Server:
         # load test reaches: one bench key at hundreds of requests a second would get 429 after 600 a minute.
         env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING", "RATE_LIMIT": "100000000 per minute"}
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
-             "--log-level", "warning", "bench.floor_app:app"],
-            cwd=ROOT, env=env, start_new_session=True)
+            [
+                str(BIN / "gunicorn"),
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "bench.floor_app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -168,9 +188,13 @@ class Server:
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
-            return [pid for (pid,) in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")]
+            return [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+            ]
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:
@@ -237,8 +261,9 @@ def parse_wrk(output: str) -> dict:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     result["non_2xx"] = int(errors.group(1)) if errors else 0
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()))) \
-        if socket else {}
+    result["socket_errors"] = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()))) if socket else {}
+    )
     return result
 
 
@@ -278,9 +303,14 @@ def measure_round(server: Server, url: str, seconds: int, args, headers: dict) -
     output = wrk(url, duration=seconds, connections=args.connections, threads=args.threads, headers=headers)
     peak = sampler.stop()
     result = parse_wrk(output)
-    result.update(app_cpu=cpu_seconds(pids) - app_cpu, db_cpu=cpu_seconds(backends) - db_cpu,
-                  peak_rss_kb=[peak[p] for p in pids], vmhwm_kb=[rss_kb(p, "VmHWM") for p in pids],
-                  rss_samples=sampler.samples, loadavg_before=round(load_before, 2))
+    result.update(
+        app_cpu=cpu_seconds(pids) - app_cpu,
+        db_cpu=cpu_seconds(backends) - db_cpu,
+        peak_rss_kb=[peak[p] for p in pids],
+        vmhwm_kb=[rss_kb(p, "VmHWM") for p in pids],
+        rss_samples=sampler.samples,
+        loadavg_before=round(load_before, 2),
+    )
     return result
 
 
@@ -295,12 +325,16 @@ def aggregate(name: str, probe: dict, rounds: list[dict]) -> dict:
             sockets[key] = sockets.get(key, 0) + value
     workers = len(rounds[0]["peak_rss_kb"])
     return {
-        "name": name, "rows": probe["rows"], "response_bytes": probe["bytes"],
-        "requests": requests, "seconds": round(sum(r["seconds"] for r in rounds), 2),
+        "name": name,
+        "rows": probe["rows"],
+        "response_bytes": probe["bytes"],
+        "requests": requests,
+        "seconds": round(sum(r["seconds"] for r in rounds), 2),
         "rps": requests / sum(r["seconds"] for r in rounds),
         "round_rps": [round(r["rps"], 1) for r in rounds],
         **{key: round(weighted(key), 2) for key in ("latency_avg_ms", "p50_ms", "p90_ms", "p99_ms")},
-        "non_2xx": sum(r["non_2xx"] for r in rounds), "socket_errors": sockets,
+        "non_2xx": sum(r["non_2xx"] for r in rounds),
+        "socket_errors": sockets,
         "app_cpu_ms_per_request": sum(r["app_cpu"] for r in rounds) / max(requests, 1) * 1000,
         "db_cpu_ms_per_request": sum(r["db_cpu"] for r in rounds) / max(requests, 1) * 1000,
         "worker_peak_rss_mb": [round(max(r["peak_rss_kb"][w] for r in rounds) / 1024, 1) for w in range(workers)],
@@ -312,9 +346,12 @@ def aggregate(name: str, probe: dict, rounds: list[dict]) -> dict:
 
 def scenarios(meta: dict, port: int, start: datetime, end: datetime) -> list[tuple[str, str]]:
     base = f"http://127.0.0.1:{port}"
-    query = {"clinic_id": meta["measured_clinic_id"],
-             "treatment_type_id": meta["treatment_type_ids"]["microneedling"],
-             "start": start.isoformat(), "end": end.isoformat()}
+    query = {
+        "clinic_id": meta["measured_clinic_id"],
+        "treatment_type_id": meta["treatment_type_ids"]["microneedling"],
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
     return [
         ("floor", f"{base}/bench/floor"),
         ("floor-static", f"{base}/bench/floor-static"),
@@ -331,10 +368,12 @@ def report(results: dict, meta: dict, profile: dict, args, command: str, started
     for name in next(iter(results.values())):
         for size in results:
             r = results[size][name]
-            rows.append(f"| {name} | {size} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-                        f"{r['p99_ms']:.1f} | {r['app_cpu_ms_per_request']:.2f} | {r['db_cpu_ms_per_request']:.2f} | "
-                        f"{r['rows']} | {r['requests']} | {r['non_2xx']} | "
-                        f"{' / '.join(f'{m:.0f}' for m in r['worker_peak_rss_mb'])} |")
+            rows.append(
+                f"| {name} | {size} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | {r['app_cpu_ms_per_request']:.2f} | {r['db_cpu_ms_per_request']:.2f} | "
+                f"{r['rows']} | {r['requests']} | {r['non_2xx']} | "
+                f"{' / '.join(f'{m:.0f}' for m in r['worker_peak_rss_mb'])} |"
+            )
     loads = [x for size in results for r in results[size].values() for x in r["loadavg_before"]]
     lines = [
         f"Run {started.strftime('%Y-%m-%d %H:%M UTC')}, `{command}`: wrk -t{args.threads} -c{args.connections}, "
@@ -349,26 +388,35 @@ def report(results: dict, meta: dict, profile: dict, args, command: str, started
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        *(f"| {v['target']} | {v['measured']} | {'' if v['met'] is None else 'yes' if v['met'] else '**no**'} |"
-          for v in verdict(results)),
+        *(
+            f"| {v['target']} | {v['measured']} | {'' if v['met'] is None else 'yes' if v['met'] else '**no**'} |"
+            for v in verdict(results)
+        ),
         "",
     ]
     for size, m in meta.items():
-        lines.append(f"- {size}: {m['counts']['past_appointments']:,} past appointments "
-                     f"({m['counts']['appointments']:,} appointments, {m['counts']['claims']:,} claims, "
-                     f"{m['counts']['patients']:,} patients) from {m['first_history_day']}; the measured clinic's "
-                     f"next 14 days {m['window_utilization']['booked']:.0%} booked (practitioners' calendars; "
-                     f"claimed: practitioner time {m['window_utilization']['practitioner']:.0%}, rooms "
-                     f"{m['window_utilization']['room']:.0%}); "
-                     + (f"kept from {m['generated_at']}." if m.get("reused") else
-                        f"generated in {m.get('generation_wall_seconds', m['seconds']['total'])}s."))
+        lines.append(
+            f"- {size}: {m['counts']['past_appointments']:,} past appointments "
+            f"({m['counts']['appointments']:,} appointments, {m['counts']['claims']:,} claims, "
+            f"{m['counts']['patients']:,} patients) from {m['first_history_day']}; the measured clinic's "
+            f"next 14 days {m['window_utilization']['booked']:.0%} booked (practitioners' calendars; "
+            f"claimed: practitioner time {m['window_utilization']['practitioner']:.0%}, rooms "
+            f"{m['window_utilization']['room']:.0%}); "
+            + (
+                f"kept from {m['generated_at']}."
+                if m.get("reused")
+                else f"generated in {m.get('generation_wall_seconds', m['seconds']['total'])}s."
+            )
+        )
     if profile:
         b = profile["breakdown_ms"]
-        lines.append(f"- Profile (1m, {profile['requests']} requests in-process, no profiler): "
-                     f"{profile['ms_per_request']:.1f} ms per request: loader {b['load']:.1f} ms (SQL of the whole "
-                     f"request {b['load_sql']:.1f} ms in {profile['queries_per_request']} queries), engine "
-                     f"{b['engine']:.1f} ms, the rest (Flask, auth, arguments, response schema) {b['rest']:.1f} ms; "
-                     f"{profile['claim_rows']} claim rows loaded; bench/out/profile.txt.")
+        lines.append(
+            f"- Profile (1m, {profile['requests']} requests in-process, no profiler): "
+            f"{profile['ms_per_request']:.1f} ms per request: loader {b['load']:.1f} ms (SQL of the whole "
+            f"request {b['load_sql']:.1f} ms in {profile['queries_per_request']} queries), engine "
+            f"{b['engine']:.1f} ms, the rest (Flask, auth, arguments, response schema) {b['rest']:.1f} ms; "
+            f"{profile['claim_rows']} claim rows loaded; bench/out/profile.txt."
+        )
         lines.append(f"- EXPLAIN of the claim query (1m): {profile['explain_summary']}; bench/out/explain.txt.")
     return "\n".join(lines) + "\n"
 
@@ -382,23 +430,49 @@ def verdict(results: dict) -> list[dict]:
     out = []
     for size in results:
         floor, avail = results[size]["floor"], results[size]["availability"]
-        out.append({"target": f"(b)/(a) >= {TARGET_RATIO:.2f} at {size} (req/s)",
-                    "measured": f"{avail['rps'] / floor['rps']:.3f}", "met": avail["rps"] / floor["rps"] >= TARGET_RATIO})
-        out.append({"target": f"(b)/(a) at {size} by CPU per request (worker + PostgreSQL), estimate",
-                    "measured": f"{_cpu(floor) / _cpu(avail):.3f}", "met": None})
+        out.append(
+            {
+                "target": f"(b)/(a) >= {TARGET_RATIO:.2f} at {size} (req/s)",
+                "measured": f"{avail['rps'] / floor['rps']:.3f}",
+                "met": avail["rps"] / floor["rps"] >= TARGET_RATIO,
+            }
+        )
+        out.append(
+            {
+                "target": f"(b)/(a) at {size} by CPU per request (worker + PostgreSQL), estimate",
+                "measured": f"{_cpu(floor) / _cpu(avail):.3f}",
+                "met": None,
+            }
+        )
     if all(s in results for s in SIZES):
         small, big = results["10k"]["availability"], results["1m"]["availability"]
         throughput = small["rps"] / big["rps"]
         latency = big["p50_ms"] / small["p50_ms"]
-        out.append({"target": f"(c) 1m vs 10k throughput within {TARGET_HISTORY}x (10k req/s / 1m req/s)",
-                    "measured": f"{throughput:.3f}x", "met": throughput <= TARGET_HISTORY})
-        out.append({"target": f"(c) 1m vs 10k p50 latency within {TARGET_HISTORY}x (1m p50 / 10k p50)",
-                    "measured": f"{latency:.3f}x", "met": latency <= TARGET_HISTORY})
-        out.append({"target": "(c) 1m vs 10k CPU per request (worker + PostgreSQL), estimate",
-                    "measured": f"{_cpu(big) / _cpu(small):.3f}x", "met": None})
+        out.append(
+            {
+                "target": f"(c) 1m vs 10k throughput within {TARGET_HISTORY}x (10k req/s / 1m req/s)",
+                "measured": f"{throughput:.3f}x",
+                "met": throughput <= TARGET_HISTORY,
+            }
+        )
+        out.append(
+            {
+                "target": f"(c) 1m vs 10k p50 latency within {TARGET_HISTORY}x (1m p50 / 10k p50)",
+                "measured": f"{latency:.3f}x",
+                "met": latency <= TARGET_HISTORY,
+            }
+        )
+        out.append(
+            {
+                "target": "(c) 1m vs 10k CPU per request (worker + PostgreSQL), estimate",
+                "measured": f"{_cpu(big) / _cpu(small):.3f}x",
+                "met": None,
+            }
+        )
     peak = max(m for size in results for r in results[size].values() for m in r["worker_peak_rss_mb"])
-    out.append({"target": f"worker peak RSS < {TARGET_RSS_MB} MB", "measured": f"{peak:.0f} MB",
-                "met": peak < TARGET_RSS_MB})
+    out.append(
+        {"target": f"worker peak RSS < {TARGET_RSS_MB} MB", "measured": f"{peak:.0f} MB", "met": peak < TARGET_RSS_MB}
+    )
     return out
 
 
@@ -408,14 +482,19 @@ def verdict(results: dict) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="The availability benchmark (issue 4).")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per scenario and database")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds the duration is split into, alternating databases")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds the duration is split into, alternating databases"
+    )
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--sizes", default=",".join(SIZES))
-    parser.add_argument("--fresh", action="store_true",
-                        help="regenerate the databases (by default, ones generated in the last 12 hours are kept)")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="regenerate the databases (by default, ones generated in the last 12 hours are kept)",
+    )
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-booking", action="store_true", help="skip booking throughput (bench/booking.py)")
@@ -424,10 +503,13 @@ def main(argv=None) -> int:
     if shutil.which("wrk") is None:
         log("wrk is not installed (make bench installs it: apt-get install wrk)")
         return 2
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     given = sys.argv[1:] if argv is None else argv
-    command = (("make bench" + (f" BENCH_ARGS='{' '.join(given)}'" if given else "")) if os.environ.get("MAKELEVEL")
-               else " ".join([".venv/bin/python -m bench.run", *given]))
+    command = (
+        ("make bench" + (f" BENCH_ARGS='{' '.join(given)}'" if given else ""))
+        if os.environ.get("MAKELEVEL")
+        else " ".join([".venv/bin/python -m bench.run", *given])
+    )
     OUT.mkdir(exist_ok=True)
     sizes = [s for s in args.sizes.split(",") if s]
     meta = {}
@@ -435,7 +517,7 @@ def main(argv=None) -> int:
         log(f"data: {size}")
         meta[size] = ensure_data(size, fresh=args.fresh, admin_url=args.admin_url)
     # One window for every scenario: from now (the engine applies the 2-hour notice) for 7 days.
-    window_start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    window_start = datetime.now(UTC).replace(second=0, microsecond=0)
     window_end = window_start + timedelta(days=7)
     # Both databases are served at once (ports --port and --port+1) and each scenario runs
     # in --rounds rounds alternating between them, so that a change in the machine's
@@ -452,55 +534,95 @@ def main(argv=None) -> int:
                 probes[size] = check(urls[size][name], headers[size])  # a 200 with rows, or the run stops here
                 if probes[size]["status"] != 200 or probes[size]["rows"] == 0:
                     raise RuntimeError(f"{size} {name}: {probes[size]}")
-                wrk(urls[size][name], duration=args.warmup, connections=args.connections, threads=args.threads,
-                    headers=headers[size])
+                wrk(
+                    urls[size][name],
+                    duration=args.warmup,
+                    connections=args.connections,
+                    threads=args.threads,
+                    headers=headers[size],
+                )
             rounds: dict[str, list] = {size: [] for size in sizes}
             for number in range(args.rounds):
-                for size in (sizes if number % 2 == 0 else sizes[::-1]):
+                for size in sizes if number % 2 == 0 else sizes[::-1]:
                     rounds[size].append(measure_round(servers[size], urls[size][name], per_round, args, headers[size]))
             for size in sizes:
                 result = results[size][name] = aggregate(name, probes[size], rounds[size])
-                log(f"  {size:3s} {name:13s} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f} ms  "
+                log(
+                    f"  {size:3s} {name:13s} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.1f} ms  "
                     f"p99 {result['p99_ms']:7.1f} ms  cpu/req app {result['app_cpu_ms_per_request']:5.1f} ms "
                     f"db {result['db_cpu_ms_per_request']:4.1f} ms  non-2xx {result['non_2xx']}  "
-                    f"rss {result['worker_peak_rss_mb']} MB  rounds {result['round_rps']}")
+                    f"rss {result['worker_peak_rss_mb']} MB  rounds {result['round_rps']}"
+                )
                 if result["non_2xx"]:
                     raise RuntimeError(f"{size} {name}: {result['non_2xx']} non-2xx responses under load")
     profile = {}
     if not args.no_profile and "1m" in meta:
         log("profile and EXPLAIN on 1m")
-        subprocess.run([sys.executable, "-m", "bench.profile_availability", "--meta",
-                        str(OUT / f"{meta['1m']['db']}.json"), "--start", window_start.isoformat(),
-                        "--end", window_end.isoformat()], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.profile_availability",
+                "--meta",
+                str(OUT / f"{meta['1m']['db']}.json"),
+                "--start",
+                window_start.isoformat(),
+                "--end",
+                window_end.isoformat(),
+            ],
+            cwd=ROOT,
+            check=True,
+        )
         profile = json.loads((OUT / "profile.json").read_text())
     table = report(results, meta, profile, args, command, started)
     # Issue 8's two scenarios, after the servers above have stopped, with the same duration and rounds.
     # Booking keeps its own 16 clients; the peer comparison uses this run's concurrency.
-    common = ["--duration", str(args.duration), "--rounds", str(args.rounds), "--warmup", str(args.warmup),
-              "--admin-url", args.admin_url]
+    common = [
+        "--duration",
+        str(args.duration),
+        "--rounds",
+        str(args.rounds),
+        "--warmup",
+        str(args.warmup),
+        "--admin-url",
+        args.admin_url,
+    ]
     extra: dict[str, dict] = {}
     if not args.no_booking:
         from bench import booking
 
         log("booking throughput on a fresh database (bench/booking.py)")
         booking_args = booking.parser().parse_args(common)
-        booking_args.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        booking_args.started = datetime.now(UTC).isoformat(timespec="seconds")
         extra["booking"] = booking.run(booking_args)
         table += "\n### Booking throughput (bench/booking.py)\n\n" + booking.table(extra["booking"])
     if not args.no_peer:
         from bench import peer
 
         log("ours against django-appointment, one practitioner and one day (bench/peer.py)")
-        peer_args = peer.parser().parse_args(common + ["--connections", str(args.connections),
-                                                       "--threads", str(args.threads)])
-        peer_args.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        peer_args = peer.parser().parse_args(
+            common + ["--connections", str(args.connections), "--threads", str(args.threads)]
+        )
+        peer_args.started = datetime.now(UTC).isoformat(timespec="seconds")
         extra["peer"] = peer.run(peer_args)
         table += "\n### Peer: django-appointment (bench/peer.py)\n\n" + peer.table(extra["peer"])
-    (OUT / "results.json").write_text(json.dumps({
-        "started": started.isoformat(), "command": command, "window": [window_start.isoformat(), window_end.isoformat()],
-        "args": vars(args), "results": results, "verdict": verdict(results), "profile": profile, **extra,
-        "data": {size: {k: v for k, v in m.items() if k != "api_key"} for size, m in meta.items()},
-    }, indent=2) + "\n")
+    (OUT / "results.json").write_text(
+        json.dumps(
+            {
+                "started": started.isoformat(),
+                "command": command,
+                "window": [window_start.isoformat(), window_end.isoformat()],
+                "args": vars(args),
+                "results": results,
+                "verdict": verdict(results),
+                "profile": profile,
+                **extra,
+                "data": {size: {k: v for k, v in m.items() if k != "api_key"} for size, m in meta.items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     (OUT / "results.md").write_text(table)
     print(table)
     return 0

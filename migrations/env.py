@@ -1,4 +1,5 @@
 """Alembic environment: runs migrations with the app's own engine setup."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Appointments, holds, past sessions, and the claims that make overlaps impossible."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -106,8 +107,9 @@ class Claim(Base):
     __table_args__ = (
         # Pattern ops: serves `resource = ...` and also prefix matches on pooled units
         # (LIKE 'numbing:<clinic>#%'), which a default-collation btree cannot (migration 0003).
-        sa.Index("ix_claims_resource_starts", "resource", "starts_at",
-                 postgresql_ops={"resource": "varchar_pattern_ops"}),
+        sa.Index(
+            "ix_claims_resource_starts", "resource", "starts_at", postgresql_ops={"resource": "varchar_pattern_ops"}
+        ),
         postgresql.ExcludeConstraint(
             (sa.column("resource"), "="),
             (sa.func.tstzrange(sa.column("starts_at"), sa.column("ends_at"), "[)"), "&&"),

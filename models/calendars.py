@@ -1,4 +1,5 @@
 """Calendar integration: feed tokens for iCalendar subscriptions, and external busy times."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -57,9 +58,7 @@ class ExternalBusy(Base):
     so availability and booking read it with an index range like time off."""
 
     __tablename__ = "external_busy"
-    __table_args__ = (
-        sa.Index("ix_external_busy_practitioner_starts", "practitioner_id", "starts_at"),
-    )
+    __table_args__ = (sa.Index("ix_external_busy_practitioner_starts", "practitioner_id", "starts_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     calendar_id: Mapped[str] = mapped_column(sa.ForeignKey("external_calendars.id"), index=True)

@@ -1,4 +1,5 @@
 """Clinics, their weekly opening hours, closures and rooms."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -26,9 +27,7 @@ class Clinic(Timestamped, Base):
     opening_hours: Mapped[list[OpeningHours]] = relationship(
         cascade="all, delete-orphan", order_by="(OpeningHours.weekday, OpeningHours.start_minute)"
     )
-    closures: Mapped[list[Closure]] = relationship(
-        cascade="all, delete-orphan", order_by="Closure.start_date"
-    )
+    closures: Mapped[list[Closure]] = relationship(cascade="all, delete-orphan", order_by="Closure.start_date")
 
 
 class OpeningHours(Base):

@@ -1,4 +1,5 @@
 """Engine and session setup for SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
-
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ def normalize_url(url: str) -> str:
     """Accept the usual `postgresql://` spelling and use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -1,4 +1,5 @@
 """Patients, their recorded contraindications and their treatment courses."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -50,8 +51,14 @@ class Course(Timestamped, Base):
     __table_args__ = (
         # One active course per patient and treatment type, so that a session booked without
         # `course_id` always counts on a cap (booking/services/courses.py); the database has the last word.
-        sa.Index("uq_courses_one_active", "patient_id", "treatment_type_id", unique=True,
-                 postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
+        sa.Index(
+            "uq_courses_one_active",
+            "patient_id",
+            "treatment_type_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+            sqlite_where=sa.text("status = 'active'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("crs"))

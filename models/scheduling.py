@@ -1,5 +1,6 @@
 """What the scheduler process writes: follow-up proposals, the outbox of domain
 events, and the lease that lets only one scheduler act at a time."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -24,9 +25,7 @@ class FollowUp(Timestamped, Base):
     """
 
     __tablename__ = "follow_ups"
-    __table_args__ = (
-        sa.Index("ix_follow_ups_org_window", "organization_id", "window_starts_at"),
-    )
+    __table_args__ = (sa.Index("ix_follow_ups_org_window", "organization_id", "window_starts_at"),)
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("fup"))
     organization_id: Mapped[str] = org_fk()
@@ -56,9 +55,7 @@ class OutboxEvent(Base):
     """
 
     __tablename__ = "outbox_events"
-    __table_args__ = (
-        sa.Index("ix_outbox_events_org_id", "organization_id", "id"),
-    )
+    __table_args__ = (sa.Index("ix_outbox_events_org_id", "organization_id", "id"),)
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("evt"))
     organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))

@@ -7,6 +7,7 @@ clear. The key is `SECRETS_KEY` (a Fernet key: `python -c "from cryptography.fer
 print(Fernet.generate_key().decode())"`) or, when unset, `instance/secrets-key`, made on first use
 and shared by the web workers and the scheduler that run from this checkout.
 """
+
 from __future__ import annotations
 
 import functools
@@ -56,7 +57,7 @@ def unseal(stored: str) -> str:
     if not stored.startswith(PREFIX):
         raise ValueError("not a sealed secret")
     try:
-        return _fernet().decrypt(stored[len(PREFIX):].encode()).decode()
+        return _fernet().decrypt(stored[len(PREFIX) :].encode()).decode()
     except InvalidToken:
         raise ValueError("a sealed secret that this SECRETS_KEY cannot open") from None
 

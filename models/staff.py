@@ -1,4 +1,5 @@
 """Practitioners, the clinics they work at, their weekly hours and time off."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -33,9 +34,7 @@ class Practitioner(Timestamped, Base):
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     clinics = relationship("Clinic", secondary=practitioner_clinics, order_by="Clinic.id")
-    treatment_types = relationship(
-        "TreatmentType", secondary=practitioner_treatment_types, order_by="TreatmentType.id"
-    )
+    treatment_types = relationship("TreatmentType", secondary=practitioner_treatment_types, order_by="TreatmentType.id")
     working_hours: Mapped[list[WorkingHours]] = relationship(
         cascade="all, delete-orphan",
         order_by="(WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.clinic_id)",

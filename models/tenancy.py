@@ -1,4 +1,5 @@
 """Organizations (clinic chains) and their API keys."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Treatment types: consultation, microneedling and review, with their timings."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """`python -m schedulers`: the scheduler process (one per deployment is enough; more stand by)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,7 @@ import socket
 import sys
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -23,9 +24,15 @@ SEND_GRACE_SECONDS = 2
 
 def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
     """Register the jobs; each runs once at start, then at its interval."""
-    scheduler = BlockingScheduler(timezone=timezone.utc, job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": int(settings.misfire_grace.total_seconds())})
-    start = datetime.now(timezone.utc)
+    scheduler = BlockingScheduler(
+        timezone=UTC,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(settings.misfire_grace.total_seconds()),
+        },
+    )
+    start = datetime.now(UTC)
     every = {
         "keep_lease": settings.lease_ttl / 3,
         "propose_follow_ups": settings.follow_up_every,
@@ -36,8 +43,16 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
         "refresh_external_calendars": min(settings.calendars_every, timedelta(minutes=1)),
     }
     for name, interval in every.items():
-        scheduler.add_job(getattr(jobs, name), "interval", args=[holder], id=name, name=name,
-                          seconds=interval.total_seconds(), next_run_time=start, replace_existing=True)
+        scheduler.add_job(
+            getattr(jobs, name),
+            "interval",
+            args=[holder],
+            id=name,
+            name=name,
+            seconds=interval.total_seconds(),
+            next_run_time=start,
+            replace_existing=True,
+        )
     return scheduler
 
 
@@ -47,10 +62,12 @@ def _on_sigterm(scheduler: BlockingScheduler):
     Not SystemExit from the handler once running: it can land inside APScheduler's job
     submission, which catches BaseException, logs it and keeps the scheduler going.
     """
+
     def stop(_signum, _frame):
         if not scheduler.running:  # still starting: nothing of APScheduler's on the stack
             raise SystemExit(0)
         threading.Thread(target=_shut_down, args=(scheduler,), name="sigterm").start()
+
     return stop
 
 
@@ -61,12 +78,14 @@ def _shut_down(scheduler: BlockingScheduler) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # one line per run otherwise
     # A sweep longer than its interval is expected (max_instances=1 makes the next tick wait): not a warning.
     logging.getLogger("apscheduler.scheduler").addFilter(
-        lambda record: "maximum number of running instances" not in record.getMessage())
+        lambda record: "maximum number of running instances" not in record.getMessage()
+    )
     settings = SchedulerSettings.from_environment()
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     run = jobs.register(holder, settings)

@@ -1,4 +1,5 @@
 """The scheduler's settings, from the environment (read in main(), never at import)."""
+
 from __future__ import annotations
 
 import os
@@ -6,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from booking.services.follow_ups import FollowUpSettings
 from booking.services.availability_search import Settings
+from booking.services.follow_ups import FollowUpSettings
 from models.db import default_database_url
 
 _OFFSET = re.compile(r"^\s*(\d+)\s*([hm])\s*$")
@@ -68,7 +69,8 @@ class SchedulerSettings:
         search = Settings(
             grid_minutes=int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
             min_notice=timedelta(minutes=int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120"))),
-            horizon=timedelta(days=int(env.get("AVAILABILITY_HORIZON_DAYS", "90"))))
+            horizon=timedelta(days=int(env.get("AVAILABILITY_HORIZON_DAYS", "90"))),
+        )
         return cls(
             database_url=env.get("DATABASE_URL") or default_database_url(),
             lease_ttl=seconds("SCHEDULER_LEASE_SECONDS", 30),
@@ -86,5 +88,6 @@ class SchedulerSettings:
             follow_ups=FollowUpSettings(
                 hold_for=timedelta(days=float(env.get("FOLLOW_UP_HOLD_DAYS", "7"))),
                 release_before=timedelta(hours=float(env.get("FOLLOW_UP_RELEASE_HOURS", "48"))),
-                search=search),
+                search=search,
+            ),
         )

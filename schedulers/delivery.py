@@ -12,6 +12,7 @@ The workers are daemon threads: a send stuck on a hostile receiver never keeps t
 process from exiting on SIGTERM. Its delivery stays pushed ahead as in flight and is
 sent again later (at least once, never lost).
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,13 @@ log = logging.getLogger("schedulers")
 
 
 class Sender:
-    def __init__(self, workers: int, send: Callable[[Outgoing], Outcome],
-                 record: Callable[[Outgoing, Outcome, tuple[Outgoing, ...]], tuple[bool, Outgoing | None]],
-                 name: str = "webhooks"):
+    def __init__(
+        self,
+        workers: int,
+        send: Callable[[Outgoing], Outcome],
+        record: Callable[[Outgoing, Outcome, tuple[Outgoing, ...]], tuple[bool, Outgoing | None]],
+        name: str = "webhooks",
+    ):
         """`record(sent, outcome, others in flight)` -> (delivered?, the next delivery to send or None)."""
         self.workers = workers
         self._send, self._record, self._name = send, record, name

@@ -6,6 +6,7 @@ the lease (`lease.fence`), so a scheduler that is not the holder does nothing.
 A failure in one item is logged and the sweep goes on with the next; the item is
 found again on the next run.
 """
+
 from __future__ import annotations
 
 import logging
@@ -165,12 +166,17 @@ def _send(run: Runtime, outgoing: webhooks.Outgoing) -> webhooks.Outcome:
 
 
 def _room(run: Runtime, free: int, in_flight: tuple[webhooks.Outgoing, ...]) -> webhooks.Room:
-    return webhooks.Room(free=free, per_subscription=run.settings.webhook_sends_per_receiver,
-                         per_organization=run.settings.webhook_sends_per_organization, in_flight=in_flight)
+    return webhooks.Room(
+        free=free,
+        per_subscription=run.settings.webhook_sends_per_receiver,
+        per_organization=run.settings.webhook_sends_per_organization,
+        in_flight=in_flight,
+    )
 
 
-def _record(run: Runtime, outgoing: webhooks.Outgoing, outcome: webhooks.Outcome,
-            others: tuple[webhooks.Outgoing, ...]) -> tuple[bool, webhooks.Outgoing | None]:
+def _record(
+    run: Runtime, outgoing: webhooks.Outgoing, outcome: webhooks.Outcome, others: tuple[webhooks.Outgoing, ...]
+) -> tuple[bool, webhooks.Outgoing | None]:
     """In a send worker, as soon as its send finished: (delivered?, the receiver's next due delivery,
     claimed in the same transaction when this one was delivered, for the worker to send next)."""
     with _fenced(run) as db:
@@ -180,8 +186,7 @@ def _record(run: Runtime, outgoing: webhooks.Outgoing, outcome: webhooks.Outcome
         delivery = webhooks.record(db, outgoing.delivery_id, outcome, now)
         if delivery is None or delivery.status != "delivered":
             return False, None  # a failing receiver waits for its retries to fall due
-        following = webhooks.claim_due(db, now, 1, room=_room(run, 1, others),
-                                       subscription_id=outgoing.subscription_id)
+        following = webhooks.claim_due(db, now, 1, room=_room(run, 1, others), subscription_id=outgoing.subscription_id)
         return True, (following[0] if following else None)
 
 
@@ -197,14 +202,28 @@ def refresh_external_calendars(holder: str) -> int:
     with _fenced(run) as db:
         if db is None:
             return 0
-        due = [(row.id, row.source_url, row.content, row.expanded_until, row.fetched_at,
-                external_calendars.practitioner_zone(db.get(Practitioner, row.practitioner_id)))
-               for row in db.scalars(sa.select(ExternalCalendar).where(
-                   ExternalCalendar.id.in_(external_calendars.due_for_refresh(db, clock.now(), run.settings.calendars_every))))]
+        due = [
+            (
+                row.id,
+                row.source_url,
+                row.content,
+                row.expanded_until,
+                row.fetched_at,
+                external_calendars.practitioner_zone(db.get(Practitioner, row.practitioner_id)),
+            )
+            for row in db.scalars(
+                sa.select(ExternalCalendar).where(
+                    ExternalCalendar.id.in_(
+                        external_calendars.due_for_refresh(db, clock.now(), run.settings.calendars_every)
+                    )
+                )
+            )
+        ]
     refreshed = 0
     for calendar_id, url, last_good, expanded_until, fetched_at, zone in due:
-        text, error = (external_calendars.download(url, allow_private=run.settings.webhooks_allow_private)
-                       if url else (None, None))
+        text, error = (
+            external_calendars.download(url, allow_private=run.settings.webhooks_allow_private) if url else (None, None)
+        )
         outcome = external_calendars.work_out(text, error, last_good, expanded_until, clock.now(), zone)
         try:
             with _fenced(run) as db:

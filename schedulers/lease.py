@@ -9,9 +9,10 @@ transaction is exclusive anyway.
 
 Lease times are the machine's real clock, never the domain clock tests move.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -23,18 +24,25 @@ NAME = "scheduler"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def acquire(db: Session, holder: str, ttl: timedelta) -> bool:
     """Renew our lease, or take it when it is free or has run out."""
     now = _now()
-    taken = db.execute(sa.update(SchedulerLease).where(
-        SchedulerLease.name == NAME, sa.or_(SchedulerLease.holder == holder, SchedulerLease.expires_at <= now),
-    ).values(
-        expires_at=now + ttl, holder=holder,
-        acquired_at=sa.case((SchedulerLease.holder == holder, SchedulerLease.acquired_at), else_=now),
-    ).execution_options(synchronize_session=False))
+    taken = db.execute(
+        sa.update(SchedulerLease)
+        .where(
+            SchedulerLease.name == NAME,
+            sa.or_(SchedulerLease.holder == holder, SchedulerLease.expires_at <= now),
+        )
+        .values(
+            expires_at=now + ttl,
+            holder=holder,
+            acquired_at=sa.case((SchedulerLease.holder == holder, SchedulerLease.acquired_at), else_=now),
+        )
+        .execution_options(synchronize_session=False)
+    )
     if taken.rowcount == 1:
         return True
     try:
@@ -48,16 +56,27 @@ def acquire(db: Session, holder: str, ttl: timedelta) -> bool:
 def fence(db: Session, holder: str, ttl: timedelta) -> bool:
     """Renew the lease only if we still hold it; a job that gets False does nothing."""
     now = _now()
-    renewed = db.execute(sa.update(SchedulerLease).where(
-        SchedulerLease.name == NAME, SchedulerLease.holder == holder, SchedulerLease.expires_at > now,
-    ).values(expires_at=now + ttl).execution_options(synchronize_session=False))
+    renewed = db.execute(
+        sa.update(SchedulerLease)
+        .where(
+            SchedulerLease.name == NAME,
+            SchedulerLease.holder == holder,
+            SchedulerLease.expires_at > now,
+        )
+        .values(expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
     return renewed.rowcount == 1
 
 
 def release(db: Session, holder: str) -> None:
     """On a clean shutdown: let a standby take over at once instead of after the ttl."""
-    db.execute(sa.update(SchedulerLease).where(SchedulerLease.name == NAME, SchedulerLease.holder == holder)
-               .values(expires_at=_now()).execution_options(synchronize_session=False))
+    db.execute(
+        sa.update(SchedulerLease)
+        .where(SchedulerLease.name == NAME, SchedulerLease.holder == holder)
+        .values(expires_at=_now())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def current(db: Session) -> SchedulerLease | None:

@@ -8,6 +8,7 @@ its request line and header limits let the app answer over-long requests as prob
 `python -m schedulers` under your process manager instead; more than one scheduler is safe
 (they share a lease).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--access-log", action="store_true", help="gunicorn access log on stdout")
     args = parser.parse_args(argv)
-    web = [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--workers", str(args.workers),
-           "--bind", args.bind, "wsgi:app"]
+    web = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(CONFIG),
+        "--workers",
+        str(args.workers),
+        "--bind",
+        args.bind,
+        "wsgi:app",
+    ]
     if args.access_log:
         web[3:3] = ["--access-logfile", "-"]
     children = [subprocess.Popen(web), subprocess.Popen([sys.executable, "-m", "schedulers"])]

@@ -1,12 +1,13 @@
 """A small clinic world for booking tests, with a clock the test controls."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from itertools import count
-from datetime import datetime, timedelta, timezone
 
 # Monday 4 January 2027, 08:00 UTC: London is on GMT, so local = UTC.
-MONDAY = datetime(2027, 1, 4, tzinfo=timezone.utc)
+MONDAY = datetime(2027, 1, 4, tzinfo=UTC)
 
 
 class Clock:
@@ -38,9 +39,15 @@ class World:
         return (MONDAY + timedelta(days=day, hours=hour, minutes=minute)).isoformat()
 
     def slot(self, **overrides) -> dict:
-        return {"clinic_id": self.clinic["id"], "practitioner_id": self.practitioner["id"],
-                "room_id": self.rooms[0]["id"], "treatment_type_id": self.microneedling["id"],
-                "patient_id": self.patient["id"], "starts_at": self.at(), **overrides}
+        return {
+            "clinic_id": self.clinic["id"],
+            "practitioner_id": self.practitioner["id"],
+            "room_id": self.rooms[0]["id"],
+            "treatment_type_id": self.microneedling["id"],
+            "patient_id": self.patient["id"],
+            "starts_at": self.at(),
+            **overrides,
+        }
 
     def book(self, status=201, **overrides):
         response = self.caller.post("/v1/appointments", json=self.slot(**overrides))
@@ -74,8 +81,9 @@ def patient(w: World, consulted: bool = True, **overrides) -> dict:
     return p
 
 
-def build_world(caller, clock: Clock, *, timezone_name="Europe/London", numbing_area_capacity=None,
-                device_count=None) -> World:
+def build_world(
+    caller, clock: Clock, *, timezone_name="Europe/London", numbing_area_capacity=None, device_count=None
+) -> World:
     clinic_fields = {"timezone": timezone_name}
     clinic = caller.make_clinic(**clinic_fields)
     extra_clinic = {}
@@ -91,7 +99,8 @@ def build_world(caller, clock: Clock, *, timezone_name="Europe/London", numbing_
     microneedling = caller.make_treatment_type("microneedling")
     review = caller.make_treatment_type("review")
     practitioner = caller.make_practitioner(
-        [clinic["id"]], treatment_type_ids=[consultation["id"], microneedling["id"], review["id"]])
+        [clinic["id"]], treatment_type_ids=[consultation["id"], microneedling["id"], review["id"]]
+    )
     week = [{"clinic_id": clinic["id"], "weekday": d, "start": "09:00", "end": "17:00"} for d in range(6)]
     assert caller.put(f"/v1/practitioners/{practitioner['id']}/working-hours", json=week).status_code == 200
     patient = caller.make_patient()

@@ -5,11 +5,12 @@ transaction on one connection that is rolled back at the end, and every request
 gets its own session joined to it with SAVEPOINTs, so a view's commit is real to
 the next request of the test and nothing survives the test.
 """
+
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -32,7 +33,7 @@ def _postgres_admin_url() -> str | None:
             pass
         engine.dispose()
         return url
-    except Exception:  # noqa: BLE001 - any failure means: no PostgreSQL here
+    except Exception:
         if os.environ.get("TEST_POSTGRES_URL") or os.environ.get("REQUIRE_POSTGRES"):
             raise
         return None
@@ -40,8 +41,14 @@ def _postgres_admin_url() -> str | None:
 
 BACKENDS = [name for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name]
 # Real processes (gunicorn, the scheduler), load and fuzzing: the slow tier, left out by `make test-fast`.
-SLOW_MODULES = {"test_races", "test_scheduler_process", "test_load", "test_serve", "test_schemathesis",
-                "test_hostile_tenant"}
+SLOW_MODULES = {
+    "test_races",
+    "test_scheduler_process",
+    "test_load",
+    "test_serve",
+    "test_schemathesis",
+    "test_hostile_tenant",
+}
 
 
 def pytest_generate_tests(metafunc):
@@ -92,8 +99,9 @@ def _app(backend):
     """One app per backend; each test rebinds its sessions to the test's connection."""
     # Rate limits off: the suite makes thousands of requests with a handful of keys (tests/test_limits.py
     # builds apps with them on).
-    app = create_app({"DATABASE_URL": backend[1], "TESTING": True, "RATE_LIMIT_ENABLED": False},
-                     sessionmaker=sessionmaker())
+    app = create_app(
+        {"DATABASE_URL": backend[1], "TESTING": True, "RATE_LIMIT_ENABLED": False}, sessionmaker=sessionmaker()
+    )
     return app
 
 

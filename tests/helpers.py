@@ -1,4 +1,5 @@
 """Test helpers: an authenticated caller and factories with sensible defaults."""
+
 from __future__ import annotations
 
 from booking.services.tenancy import create_organization, issue_api_key
@@ -28,13 +29,13 @@ class Caller:
     def delete(self, path, **kw):
         return self.client.delete(path, headers=self._headers(kw.pop("headers", None)), **kw)
 
-    def with_headers(self, headers: dict) -> "Caller":
+    def with_headers(self, headers: dict) -> Caller:
         """The same key, sending `headers` (If-Match, Idempotency-Key) with every request."""
         caller = Caller(self.app, self.client, self.token, self.organization_id)
         caller._headers = lambda more: self._headers({**headers, **(more or {})})
         return caller
 
-    def with_scopes(self, *scopes) -> "Caller":
+    def with_scopes(self, *scopes) -> Caller:
         """Another key of the same organization holding only `scopes`."""
         with self.app.extensions["db_write_sessions"]() as session:
             _, token = issue_api_key(session, self.organization_id, "test", scopes)
@@ -48,14 +49,18 @@ class Caller:
         return response.get_json()
 
     def make_clinic(self, **overrides):
-        payload = {"name": "Soho", "timezone": "Europe/London",
-                   "opening_hours": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(6)],
-                   **overrides}
+        payload = {
+            "name": "Soho",
+            "timezone": "Europe/London",
+            "opening_hours": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(6)],
+            **overrides,
+        }
         return self.create("/v1/clinics", payload)
 
     def make_room(self, clinic_id, **overrides):
-        return self.create(f"/v1/clinics/{clinic_id}/rooms",
-                           {"name": "Room 1", "capabilities": ["needling"], **overrides})
+        return self.create(
+            f"/v1/clinics/{clinic_id}/rooms", {"name": "Room 1", "capabilities": ["needling"], **overrides}
+        )
 
     def make_treatment_type(self, kind="microneedling", **overrides):
         return self.create("/v1/treatment-types", {"name": kind.title(), "kind": kind, **overrides})
@@ -67,8 +72,10 @@ class Caller:
         return self.create("/v1/patients", {"name": "Pat Smith", "email": "pat@example.com", **overrides})
 
     def make_course(self, patient_id, treatment_type_id, **overrides):
-        return self.create(f"/v1/patients/{patient_id}/courses",
-                           {"treatment_type_id": treatment_type_id, "indication": "acne_scars", **overrides})
+        return self.create(
+            f"/v1/patients/{patient_id}/courses",
+            {"treatment_type_id": treatment_type_id, "indication": "acne_scars", **overrides},
+        )
 
 
 def make_organization(app, client, name: str) -> Caller:

@@ -5,6 +5,7 @@ turn into a bomb or a trickle.
 Every server stops on close(): its open connections are cut, so whatever waits on them ends,
 and no test waits longer than its own bounds.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,7 @@ class Receiver(_Server):
                 self.send_response(204)
                 self.send_header("content-length", "0")
                 self.end_headers()
+
         super().__init__(Handler, "/hooks/fine")
 
 
@@ -117,6 +119,7 @@ class HostileReceiver(_Server):
                     with counter:
                         owner.open -= 1
                 self.close_connection = True
+
             def _peer_gone(self, seconds: float) -> bool:
                 """Wait `seconds`; True as soon as the client hung up (or the server stops), so the
                 count of requests held is what the client holds, not what we have not noticed yet."""
@@ -140,7 +143,8 @@ def calendar(*rules: str) -> str:
         "DTSTART:20260101T030000Z\r\nDTEND:20260101T030001Z\r\n"
         + (f"RRULE:{rule}\r\n" if rule else "")
         + "END:VEVENT\r\n"
-        for i, rule in enumerate(rules))
+        for i, rule in enumerate(rules)
+    )
     return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//hostile//EN\r\n{events}END:VCALENDAR\r\n"
 
 
@@ -179,4 +183,5 @@ class CalendarServer(_Server):
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
         super().__init__(Handler, "/calendar.ics")

@@ -11,6 +11,7 @@ hide a dependency that points the wrong way. The layers, from the bottom:
     schedulers            the scheduler process: booking and models, never api
     api                   HTTP: everything but schedulers
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,8 +27,19 @@ NETWORK = ("socket", "ssl", "http", "urllib", "urllib3", "requests")
 
 # layer -> imported names it may not use (a name forbids itself and everything under it)
 FORBIDDEN = {
-    "booking.domain": ("booking.services", "booking.formats", "booking.integrations", "models", "sqlalchemy",
-                       "api", "schedulers", "icalendar", "recurring_ical_events", *FLASK, *NETWORK),
+    "booking.domain": (
+        "booking.services",
+        "booking.formats",
+        "booking.integrations",
+        "models",
+        "sqlalchemy",
+        "api",
+        "schedulers",
+        "icalendar",
+        "recurring_ical_events",
+        *FLASK,
+        *NETWORK,
+    ),
     "models": ("booking.services", "booking.formats", "booking.integrations", "api", "schedulers", *FLASK, *NETWORK),
     "booking.services": ("booking.formats", "booking.integrations", "api", "schedulers", *FLASK, *NETWORK),
     "booking.formats": ("booking.integrations", "api", "schedulers", *FLASK, *NETWORK),
@@ -62,8 +74,14 @@ def _imports(path: Path, module: str) -> set[str]:
 
 
 def _layer(module: str) -> str | None:
-    return next((layer for layer in sorted(FORBIDDEN, key=len, reverse=True)
-                 if module == layer or module.startswith(layer + ".")), None)
+    return next(
+        (
+            layer
+            for layer in sorted(FORBIDDEN, key=len, reverse=True)
+            if module == layer or module.startswith(layer + ".")
+        ),
+        None,
+    )
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -71,8 +89,12 @@ def _under(name: str, prefix: str) -> bool:
 
 
 # booking/__init__.py holds only the package's docstring (the map of these layers).
-SOURCES = sorted(path for top in ("booking", "models", "schedulers", "api") for path in (ROOT / top).rglob("*.py")
-                 if path != ROOT / "booking" / "__init__.py")
+SOURCES = sorted(
+    path
+    for top in ("booking", "models", "schedulers", "api")
+    for path in (ROOT / top).rglob("*.py")
+    if path != ROOT / "booking" / "__init__.py"
+)
 
 
 def test_every_module_belongs_to_a_layer():
@@ -84,8 +106,7 @@ def test_every_module_belongs_to_a_layer():
 def test_imports_point_down_the_layers(path):
     module = _module_name(path)
     layer = _layer(module)
-    wrong = sorted(name for name in _imports(path, module) for forbidden in FORBIDDEN[layer]
-                   if _under(name, forbidden))
+    wrong = sorted(name for name in _imports(path, module) for forbidden in FORBIDDEN[layer] if _under(name, forbidden))
     assert wrong == [], f"{module} ({layer}) imports {wrong}"
 
 
@@ -93,7 +114,8 @@ def test_the_checker_sees_a_lazy_relative_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from ..services import appointments\n    import sqlalchemy.orm\n")
     assert {"booking.services", "booking.services.appointments", "sqlalchemy.orm"} <= _imports(
-        sample, "booking.domain.sample")
+        sample, "booking.domain.sample"
+    )
     assert _layer("booking.domain.sample") == "booking.domain"
 
 

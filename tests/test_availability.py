@@ -20,13 +20,14 @@ Function-scoped fixtures are not reset between Hypothesis examples, so each exam
 builds its own organization and sets the clock; the examples share the test's
 transaction, which is rolled back at the end.
 """
+
 from __future__ import annotations
 
 import itertools
 import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,15 +35,15 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, find_slots, grid, open_starts
-from booking.domain.intervals import covers
 from booking.domain.errors import DomainError
+from booking.domain.intervals import covers
 from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.weekly import local_instant
 
 from .booking_world import MONDAY, World, build_world, patient
 from .helpers import Caller, assert_problem, make_organization
 
-UTC = timezone.utc
+UTC = UTC
 LONDON = ZoneInfo("Europe/London")
 SLOT_FIELDS = ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at")
 NOTICE = timedelta(hours=2)
@@ -50,8 +51,13 @@ GRID = 15
 
 
 def search(world, **params):
-    query = {"clinic_id": world.clinic["id"], "treatment_type_id": world.microneedling["id"],
-             "start": world.at(0, 0), "end": world.at(1, 0), **params}
+    query = {
+        "clinic_id": world.clinic["id"],
+        "treatment_type_id": world.microneedling["id"],
+        "start": world.at(0, 0),
+        "end": world.at(1, 0),
+        **params,
+    }
     response = world.caller.get("/v1/availability", query_string=query)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
@@ -75,8 +81,10 @@ def test_every_slot_offered_books(world):
 
 
 def test_a_window_over_31_days_is_refused(world):
-    response = world.caller.get("/v1/availability", query_string={
-        "treatment_type_id": world.microneedling["id"], "start": world.at(0), "end": world.at(32)})
+    response = world.caller.get(
+        "/v1/availability",
+        query_string={"treatment_type_id": world.microneedling["id"], "start": world.at(0), "end": world.at(32)},
+    )
     assert "end" in assert_problem(response, 422, "validation_error")["errors"]
 
 
@@ -146,8 +154,11 @@ def set_hours(caller: Caller, practitioner: dict, entries: list[dict]) -> None:
 
 def second_practitioner(w: World, clinic: dict | None = None) -> dict:
     clinic = clinic or w.clinic
-    p = w.caller.make_practitioner([clinic["id"]], name=f"Dr {next(_serial)}", treatment_type_ids=[
-        w.consultation["id"], w.microneedling["id"], w.review["id"]])
+    p = w.caller.make_practitioner(
+        [clinic["id"]],
+        name=f"Dr {next(_serial)}",
+        treatment_type_ids=[w.consultation["id"], w.microneedling["id"], w.review["id"]],
+    )
     set_hours(w.caller, p, week(clinic["id"]))
     return p
 
@@ -169,20 +180,41 @@ def complete(w: World, appointment: dict) -> None:
 
 # =========================================================================== the numbing gap
 
+
 def test_a_second_patient_arrives_25_minutes_after_the_first_in_the_other_room(app, world, monkeypatch):
     """Numbing 30, prep 5, procedure 20, aftercare 5: the practitioner is free from 10:05 to 10:30."""
     monkeypatch.setitem(app.config, "AVAILABILITY_GRID_MINUTES", 5)
-    quick = world.caller.make_treatment_type("microneedling", name="Quick", numbing_minutes=30, prep_minutes=5,
-                                             procedure_minutes=20, aftercare_minutes=5)
-    ok(world.caller.patch(f"/v1/practitioners/{world.practitioner['id']}", json={"treatment_type_ids": [
-        world.consultation["id"], world.microneedling["id"], world.review["id"], quick["id"]]}))
+    quick = world.caller.make_treatment_type(
+        "microneedling", name="Quick", numbing_minutes=30, prep_minutes=5, procedure_minutes=20, aftercare_minutes=5
+    )
+    ok(
+        world.caller.patch(
+            f"/v1/practitioners/{world.practitioner['id']}",
+            json={
+                "treatment_type_ids": [
+                    world.consultation["id"],
+                    world.microneedling["id"],
+                    world.review["id"],
+                    quick["id"],
+                ]
+            },
+        )
+    )
     world.consulted()
     first = world.book(treatment_type_id=quick["id"])
-    assert (first["procedure_starts_at"], first["ends_at"]) == ("2027-01-04T10:30:00+00:00",
-                                                                 "2027-01-04T10:55:00+00:00")
+    assert (first["procedure_starts_at"], first["ends_at"]) == (
+        "2027-01-04T10:30:00+00:00",
+        "2027-01-04T10:55:00+00:00",
+    )
     second = patient(world)
-    answer = available(world.caller, clinic_id=world.clinic["id"], treatment_type_id=quick["id"],
-                       patient_id=second["id"], start=at(0, 10).isoformat(), end=at(0, 12).isoformat())
+    answer = available(
+        world.caller,
+        clinic_id=world.clinic["id"],
+        treatment_type_id=quick["id"],
+        patient_id=second["id"],
+        start=at(0, 10).isoformat(),
+        end=at(0, 12).isoformat(),
+    )
     offered = {instant(s["starts_at"]): s for s in answer["data"]}
     slot = offered[at(0, 10, 25)]
     assert slot["room_id"] == world.rooms[1]["id"] and slot["practitioner_id"] == world.practitioner["id"]
@@ -202,9 +234,15 @@ def test_a_review_fits_inside_a_sessions_numbing_time(app, world, monkeypatch, g
     world.consulted()
     world.book()
     other = patient(world, consulted=False)
-    answer = available(world.caller, clinic_id=world.clinic["id"], treatment_type_id=world.review["id"],
-                       practitioner_id=world.practitioner["id"], patient_id=other["id"],
-                       start=at(0, 10).isoformat(), end=at(0, 12).isoformat())
+    answer = available(
+        world.caller,
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.review["id"],
+        practitioner_id=world.practitioner["id"],
+        patient_id=other["id"],
+        start=at(0, 10).isoformat(),
+        end=at(0, 12).isoformat(),
+    )
     offered = {instant(s["starts_at"]): s for s in answer["data"]}
     for minute in inside:
         slot = offered[at(0, 10, minute)]
@@ -218,6 +256,7 @@ def test_a_review_fits_inside_a_sessions_numbing_time(app, world, monkeypatch, g
 
 
 # =========================================================================== numbing area and devices
+
 
 def pooled_world(caller, clock, **clinic) -> World:
     """The world's clinic with `clinic` settings, a second practitioner, and a session at noon in room 1
@@ -293,8 +332,12 @@ def dst_world(caller: Caller, clock, zone_name: str, change: date, start: str, e
     zone = ZoneInfo(zone_name)
     clock.now = local(change - timedelta(days=4), 12 * 60, zone).astimezone(UTC)
     w = build_world(caller, clock, timezone_name=zone_name)
-    ok(w.caller.patch(f"/v1/clinics/{w.clinic['id']}", json={"opening_hours": [
-        {"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]}))
+    ok(
+        w.caller.patch(
+            f"/v1/clinics/{w.clinic['id']}",
+            json={"opening_hours": [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]},
+        )
+    )
     set_hours(w.caller, w.practitioner, week(w.clinic["id"], start, end, days=range(7)))
     return w
 
@@ -316,8 +359,13 @@ def test_a_dst_week_keeps_slots_on_the_local_grid_inside_local_hours(admin, cloc
     w = dst_world(admin, clock, zone_name, change, "09:00", "17:00")
     friday, tuesday = change - timedelta(days=2), change + timedelta(days=2)
     assert local(friday, 600, zone).utcoffset() != local(tuesday, 600, zone).utcoffset()
-    answer = available(w.caller, clinic_id=w.clinic["id"], treatment_type_id=w.microneedling["id"],
-                       start=local(friday, 0, zone).isoformat(), end=local(tuesday, 24 * 60, zone).isoformat())
+    answer = available(
+        w.caller,
+        clinic_id=w.clinic["id"],
+        treatment_type_id=w.microneedling["id"],
+        start=local(friday, 0, zone).isoformat(),
+        end=local(tuesday, 24 * 60, zone).isoformat(),
+    )
     # 09:00 to 15:45 local (a session lasts 70 minutes and must end by 17:00), every day alike.
     every_day = list(range(9 * 60, 15 * 60 + 46, GRID))
     assert by_local_day(answer, zone) == {friday + timedelta(days=d): every_day for d in range(5)}
@@ -333,24 +381,40 @@ def test_a_closure_on_the_day_of_a_dst_change_closes_that_local_day(admin, clock
     zone = ZoneInfo(zone_name)
     w = dst_world(admin, clock, zone_name, change, "00:00", "24:00")
     saturday, monday = change - timedelta(days=1), change + timedelta(days=1)
-    query = dict(clinic_id=w.clinic["id"], treatment_type_id=w.microneedling["id"],
-                 start=local(saturday, 0, zone).isoformat(), end=local(monday, 24 * 60, zone).isoformat())
+    query = dict(
+        clinic_id=w.clinic["id"],
+        treatment_type_id=w.microneedling["id"],
+        start=local(saturday, 0, zone).isoformat(),
+        end=local(monday, 24 * 60, zone).isoformat(),
+    )
     before = by_local_day(available(w.caller, **query), zone)
     assert set(before) == {saturday, change, monday} and len(before[change]) >= 90
-    ok(w.caller.patch(f"/v1/clinics/{w.clinic['id']}",
-                      json={"closures": [{"start_date": change.isoformat(), "end_date": change.isoformat()}]}))
+    ok(
+        w.caller.patch(
+            f"/v1/clinics/{w.clinic['id']}",
+            json={"closures": [{"start_date": change.isoformat(), "end_date": change.isoformat()}]},
+        )
+    )
     after = by_local_day(available(w.caller, **query), zone)
     # Saturday: the last session (70 min) must end by the closure's local midnight.
     assert after == {saturday: list(range(0, 22 * 60 + 46, GRID)), monday: list(range(0, 24 * 60, GRID))}
 
 
 def test_a_closure_day_yields_no_slots_that_day(world):
-    query = dict(clinic_id=world.clinic["id"], treatment_type_id=world.microneedling["id"],
-                 start=at(0, 0).isoformat(), end=at(3, 0).isoformat())
+    query = dict(
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.microneedling["id"],
+        start=at(0, 0).isoformat(),
+        end=at(3, 0).isoformat(),
+    )
     tuesday = date(2027, 1, 5)
     assert tuesday in by_local_day(available(world.caller, **query), LONDON)
-    ok(world.caller.patch(f"/v1/clinics/{world.clinic['id']}",
-                          json={"closures": [{"start_date": "2027-01-05", "end_date": "2027-01-05"}]}))
+    ok(
+        world.caller.patch(
+            f"/v1/clinics/{world.clinic['id']}",
+            json={"closures": [{"start_date": "2027-01-05", "end_date": "2027-01-05"}]},
+        )
+    )
     days = by_local_day(available(world.caller, **query), LONDON)
     assert set(days) == {date(2027, 1, 4), date(2027, 1, 6)}
 
@@ -359,27 +423,41 @@ def test_a_practitioner_at_two_clinics_in_two_zones_on_one_day(world, clock):
     """London 09:00-13:00 and New York 09:00-17:00 (14:00-22:00 UTC in January) on Mondays: no overlap
     all year (in the weeks New York is on summer time and London not, 13:00-21:00 UTC)."""
     new_york = ZoneInfo("America/New_York")
-    ny = world.caller.make_clinic(name="Manhattan", timezone="America/New_York", opening_hours=[
-        {"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)])
+    ny = world.caller.make_clinic(
+        name="Manhattan",
+        timezone="America/New_York",
+        opening_hours=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)],
+    )
     world.caller.make_room(ny["id"], name="Room NY")
     p = world.practitioner
     ok(world.caller.patch(f"/v1/practitioners/{p['id']}", json={"clinic_ids": [world.clinic["id"], ny["id"]]}))
-    set_hours(world.caller, p, [
-        {"clinic_id": world.clinic["id"], "weekday": 0, "start": "09:00", "end": "13:00"},
-        {"clinic_id": ny["id"], "weekday": 0, "start": "09:00", "end": "17:00"}])
+    set_hours(
+        world.caller,
+        p,
+        [
+            {"clinic_id": world.clinic["id"], "weekday": 0, "start": "09:00", "end": "13:00"},
+            {"clinic_id": ny["id"], "weekday": 0, "start": "09:00", "end": "17:00"},
+        ],
+    )
     monday = date(2027, 1, 4)
 
     def offered(clinic, zone):
-        answer = available(world.caller, clinic_id=clinic["id"], treatment_type_id=world.microneedling["id"],
-                           start=at(0, 0).isoformat(), end=at(1, 12).isoformat())
+        answer = available(
+            world.caller,
+            clinic_id=clinic["id"],
+            treatment_type_id=world.microneedling["id"],
+            start=at(0, 0).isoformat(),
+            end=at(1, 12).isoformat(),
+        )
         assert {(s["clinic_id"], s["practitioner_id"]) for s in answer["data"]} == {(clinic["id"], p["id"])}
         return by_local_day(answer, zone)
 
     # Each clinic within its own hours: London from the notice (10:00) to 11:45, New York 09:00 to 15:45.
     assert offered(world.clinic, LONDON) == {monday: list(range(10 * 60, 11 * 60 + 46, GRID))}
     assert offered(ny, new_york) == {monday: list(range(9 * 60, 15 * 60 + 46, GRID))}
-    everywhere = available(world.caller, treatment_type_id=world.microneedling["id"],
-                           start=at(0, 0).isoformat(), end=at(1, 12).isoformat())["data"]
+    everywhere = available(
+        world.caller, treatment_type_id=world.microneedling["id"], start=at(0, 0).isoformat(), end=at(1, 12).isoformat()
+    )["data"]
     assert [s["clinic_id"] for s in everywhere] == [world.clinic["id"]] * 8 + [ny["id"]] * 28
 
     # A booking in London (practitioner 11:00-11:05 and 11:30-12:10 UTC) stays when the week changes
@@ -392,7 +470,8 @@ def test_a_practitioner_at_two_clinics_in_two_zones_on_one_day(world, clock):
     ny_starts = {local(monday, m, new_york) for m in offered(ny, new_york)[monday]}
     assert ny_starts == {s for s in grid if not clashes(s, busy)}
     assert {s for s in grid if clashes(s, busy)} == {at(0, 10, m) for m in (0, 15, 30, 45)} | {
-        at(0, 11, m) for m in (0, 15, 30, 45)} | {at(0, 12)}
+        at(0, 11, m) for m in (0, 15, 30, 45)
+    } | {at(0, 12)}
     ok(world.caller.post(f"/v1/appointments/{booked['id']}/cancel", json={"reason": "patient_request"}))
     ny_starts = {local(monday, m, new_york) for m in offered(ny, new_york)[monday]}
     assert ny_starts == set(grid)
@@ -400,19 +479,27 @@ def test_a_practitioner_at_two_clinics_in_two_zones_on_one_day(world, clock):
 
 # =========================================================================== patient rules
 
+
 def window(world, first_day: int, last_day: int, **params) -> dict:
     """The world's patient's microneedling slots from midnight UTC of `first_day` to that of `last_day`;
     a parameter given as None is left out."""
-    query = {"clinic_id": world.clinic["id"], "treatment_type_id": world.microneedling["id"],
-             "patient_id": world.patient["id"], "start": at(first_day, 0).isoformat(),
-             "end": at(last_day, 0).isoformat(), **params}
+    query = {
+        "clinic_id": world.clinic["id"],
+        "treatment_type_id": world.microneedling["id"],
+        "patient_id": world.patient["id"],
+        "start": at(first_day, 0).isoformat(),
+        "end": at(last_day, 0).isoformat(),
+        **params,
+    }
     return available(world.caller, **{k: v for k, v in query.items() if v is not None})
 
 
 def test_no_slot_within_28_days_of_a_session_either_side(world, clock):
     world.consulted()
-    world.caller.create(f"/v1/patients/{world.patient['id']}/past-sessions", {
-        "treatment_type_id": world.microneedling["id"], "performed_at": at(-20, 10).isoformat()})
+    world.caller.create(
+        f"/v1/patients/{world.patient['id']}/past-sessions",
+        {"treatment_type_id": world.microneedling["id"], "performed_at": at(-20, 10).isoformat()},
+    )
     answer = window(world, 0, 20)
     assert answer["reason"] is None
     assert starts(answer)[0] == at(8, 10)  # 28 days after 10:00 on day -20
@@ -440,9 +527,14 @@ def test_a_complete_course_gives_course_complete(world):
     world.consulted()
     course = world.caller.make_course(world.patient["id"], world.microneedling["id"], max_sessions=2)
     for day in (-100, -60):
-        world.caller.create(f"/v1/patients/{world.patient['id']}/past-sessions", {
-            "treatment_type_id": world.microneedling["id"], "performed_at": at(day).isoformat(),
-            "course_id": course["id"]})
+        world.caller.create(
+            f"/v1/patients/{world.patient['id']}/past-sessions",
+            {
+                "treatment_type_id": world.microneedling["id"],
+                "performed_at": at(day).isoformat(),
+                "course_id": course["id"],
+            },
+        )
     answer = window(world, 0, 7)
     assert answer["data"] == [] and answer["reason"]["code"] == "course_complete"
     assert answer["reason"]["earliest_start"] is None
@@ -453,9 +545,14 @@ def test_a_complete_course_gives_course_complete(world):
 def test_a_course_at_its_cap_with_a_booked_session_gives_course_complete(world):
     world.consulted()
     course = world.caller.make_course(world.patient["id"], world.microneedling["id"], max_sessions=2)
-    world.caller.create(f"/v1/patients/{world.patient['id']}/past-sessions", {
-        "treatment_type_id": world.microneedling["id"], "performed_at": at(-60).isoformat(),
-        "course_id": course["id"]})
+    world.caller.create(
+        f"/v1/patients/{world.patient['id']}/past-sessions",
+        {
+            "treatment_type_id": world.microneedling["id"],
+            "performed_at": at(-60).isoformat(),
+            "course_id": course["id"],
+        },
+    )
     assert window(world, 0, 7)["data"]  # one session left
     world.book(starts_at=at(40).isoformat())
     answer = window(world, 0, 7)
@@ -486,8 +583,12 @@ def test_the_patients_own_appointments_block_their_slots(world):
     """A patient is in one place at a time, at any clinic."""
     world.consulted()
     p2 = second_practitioner(world)
-    world.book(treatment_type_id=world.review["id"], practitioner_id=p2["id"], room_id=world.rooms[1]["id"],
-               starts_at=at(0, 12).isoformat())  # 12:00-12:15
+    world.book(
+        treatment_type_id=world.review["id"],
+        practitioner_id=p2["id"],
+        room_id=world.rooms[1]["id"],
+        starts_at=at(0, 12).isoformat(),
+    )  # 12:00-12:15
     offered = set(starts(window(world, 0, 1)))
     assert not {at(0, 11), at(0, 11, 15), at(0, 11, 30), at(0, 11, 45), at(0, 12)} & offered  # 70 min
     assert {at(0, 10, 45), at(0, 12, 15)} <= offered
@@ -495,6 +596,7 @@ def test_the_patients_own_appointments_block_their_slots(world):
 
 
 # =========================================================================== holds, order, filters, scope
+
 
 def test_a_live_hold_blocks_its_slots_and_an_expired_one_does_not(world, clock):
     world.consulted()
@@ -513,34 +615,66 @@ def test_a_live_hold_blocks_its_slots_and_an_expired_one_does_not(world, clock):
 
 
 def test_evening_order_gives_latest_in_the_day_first(world):
-    earliest = available(world.caller, clinic_id=world.clinic["id"], treatment_type_id=world.microneedling["id"],
-                         start=at(0, 0).isoformat(), end=at(3, 0).isoformat())["data"]
-    evening = available(world.caller, clinic_id=world.clinic["id"], treatment_type_id=world.microneedling["id"],
-                        start=at(0, 0).isoformat(), end=at(3, 0).isoformat(), order="evening")["data"]
+    earliest = available(
+        world.caller,
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.microneedling["id"],
+        start=at(0, 0).isoformat(),
+        end=at(3, 0).isoformat(),
+    )["data"]
+    evening = available(
+        world.caller,
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.microneedling["id"],
+        start=at(0, 0).isoformat(),
+        end=at(3, 0).isoformat(),
+        order="evening",
+    )["data"]
     assert [s["starts_at"] for s in evening[:4]] == [
-        "2027-01-04T15:45:00+00:00", "2027-01-05T15:45:00+00:00", "2027-01-06T15:45:00+00:00",
-        "2027-01-04T15:30:00+00:00"]
+        "2027-01-04T15:45:00+00:00",
+        "2027-01-05T15:45:00+00:00",
+        "2027-01-06T15:45:00+00:00",
+        "2027-01-04T15:30:00+00:00",
+    ]
     assert sorted(evening, key=lambda s: s["starts_at"]) == earliest
     minutes = [instant(s["starts_at"]).hour * 60 + instant(s["starts_at"]).minute for s in evening]
     assert minutes == sorted(minutes, reverse=True)
-    limited = available(world.caller, clinic_id=world.clinic["id"], treatment_type_id=world.microneedling["id"],
-                        start=at(0, 0).isoformat(), end=at(3, 0).isoformat(), order="evening", limit=2)["data"]
+    limited = available(
+        world.caller,
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.microneedling["id"],
+        start=at(0, 0).isoformat(),
+        end=at(3, 0).isoformat(),
+        order="evening",
+        limit=2,
+    )["data"]
     assert limited == evening[:2]
 
 
 def test_limit_gives_the_first_slots(world):
     slots = window(world, 0, 3, limit=3, patient_id=None)["data"]
     assert [s["starts_at"] for s in slots] == [
-        "2027-01-04T10:00:00+00:00", "2027-01-04T10:15:00+00:00", "2027-01-04T10:30:00+00:00"]
+        "2027-01-04T10:00:00+00:00",
+        "2027-01-04T10:15:00+00:00",
+        "2027-01-04T10:30:00+00:00",
+    ]
     assert len(window(world, 0, 3, patient_id=None)["data"]) > 50
 
 
 def test_room_filter(world):
     p2 = second_practitioner(world)
-    world.book(patient_id=patient(world)["id"], practitioner_id=p2["id"], room_id=world.rooms[1]["id"],
-               starts_at=at(0, 12).isoformat())  # room 1 busy 12:00-13:20
-    query = dict(clinic_id=world.clinic["id"], treatment_type_id=world.microneedling["id"],
-                 start=at(0, 0).isoformat(), end=at(1, 0).isoformat())
+    world.book(
+        patient_id=patient(world)["id"],
+        practitioner_id=p2["id"],
+        room_id=world.rooms[1]["id"],
+        starts_at=at(0, 12).isoformat(),
+    )  # room 1 busy 12:00-13:20
+    query = dict(
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.microneedling["id"],
+        start=at(0, 0).isoformat(),
+        end=at(1, 0).isoformat(),
+    )
     unfiltered = available(world.caller, **query)["data"]
     room_1 = available(world.caller, room_id=world.rooms[1]["id"], **query)["data"]
     assert {s["room_id"] for s in room_1} == {world.rooms[1]["id"]}
@@ -555,18 +689,27 @@ def test_a_room_without_the_capability_is_not_offered_for_sessions(world):
     query = dict(clinic_id=world.clinic["id"], start=at(0, 0).isoformat(), end=at(1, 0).isoformat())
     sessions = available(world.caller, treatment_type_id=world.microneedling["id"], **query)["data"]
     assert sessions and plain["id"] not in {s["room_id"] for s in sessions}
-    assert available(world.caller, treatment_type_id=world.microneedling["id"], room_id=plain["id"],
-                     **query)["data"] == []
+    assert (
+        available(world.caller, treatment_type_id=world.microneedling["id"], room_id=plain["id"], **query)["data"] == []
+    )
     reviews = available(world.caller, treatment_type_id=world.review["id"], room_id=plain["id"], **query)["data"]
     assert reviews and {s["room_id"] for s in reviews} == {plain["id"]}
 
 
 def test_practitioner_filter_gives_that_practitioners_slots(world):
     p2 = second_practitioner(world)
-    world.book(patient_id=patient(world)["id"], practitioner_id=p2["id"], room_id=world.rooms[1]["id"],
-               starts_at=at(0, 12).isoformat())  # p2 busy 12:00-12:05, 12:30-13:10
-    query = dict(clinic_id=world.clinic["id"], treatment_type_id=world.microneedling["id"],
-                 start=at(0, 0).isoformat(), end=at(1, 0).isoformat())
+    world.book(
+        patient_id=patient(world)["id"],
+        practitioner_id=p2["id"],
+        room_id=world.rooms[1]["id"],
+        starts_at=at(0, 12).isoformat(),
+    )  # p2 busy 12:00-12:05, 12:30-13:10
+    query = dict(
+        clinic_id=world.clinic["id"],
+        treatment_type_id=world.microneedling["id"],
+        start=at(0, 0).isoformat(),
+        end=at(1, 0).isoformat(),
+    )
     first = available(world.caller, practitioner_id=world.practitioner["id"], **query)["data"]
     second = available(world.caller, practitioner_id=p2["id"], **query)["data"]
     assert {s["practitioner_id"] for s in first} == {world.practitioner["id"]}
@@ -583,15 +726,20 @@ def test_the_whole_organization_gives_the_earliest_slots_across_clinics(world):
     ny = world.caller.make_clinic(name="Manhattan", timezone="America/New_York")
     world.caller.make_room(ny["id"], name="Room NY")
     second_practitioner(world, ny)  # 09:00-17:00 New York: 14:00-22:00 UTC in January
-    ok(world.caller.patch(f"/v1/clinics/{world.clinic['id']}",
-                          json={"closures": [{"start_date": "2027-01-04", "end_date": "2027-01-04"}]}))
+    ok(
+        world.caller.patch(
+            f"/v1/clinics/{world.clinic['id']}",
+            json={"closures": [{"start_date": "2027-01-04", "end_date": "2027-01-04"}]},
+        )
+    )
     query = dict(treatment_type_id=world.microneedling["id"], start=at(0, 0).isoformat(), end=at(2, 0).isoformat())
     london = available(world.caller, clinic_id=world.clinic["id"], **query)["data"]
     new_york = available(world.caller, clinic_id=ny["id"], **query)["data"]
     everywhere = available(world.caller, **query)["data"]
     assert everywhere[0]["starts_at"] == "2027-01-04T09:00:00-05:00" and everywhere[0]["clinic_id"] == ny["id"]
     assert sorted(everywhere, key=lambda s: (instant(s["starts_at"]), s["clinic_id"])) == sorted(
-        london + new_york, key=lambda s: (instant(s["starts_at"]), s["clinic_id"]))
+        london + new_york, key=lambda s: (instant(s["starts_at"]), s["clinic_id"])
+    )
     assert [instant(s["starts_at"]) for s in everywhere] == sorted(instant(s["starts_at"]) for s in everywhere)
     first_five = available(world.caller, limit=5, **query)["data"]
     assert first_five == everywhere[:5]
@@ -615,17 +763,24 @@ def test_continuity_prefers_the_patients_last_practitioner(world, clock):
     answer = window(world, 0, 1, **query)
     assert answer["data"] and {s["practitioner_id"] for s in answer["data"]} == {other}
     # When the last practitioner is busy, the other one takes the start.
-    world.book(patient_id=newcomer["id"], practitioner_id=other, room_id=world.rooms[1]["id"],
-               starts_at=at(30, 12).isoformat())
+    world.book(
+        patient_id=newcomer["id"], practitioner_id=other, room_id=world.rooms[1]["id"], starts_at=at(30, 12).isoformat()
+    )
     chosen = {instant(s["starts_at"]): s["practitioner_id"] for s in window(world, 0, 1, **query)["data"]}
     assert chosen[at(30, 12)] == default.pop() and chosen[at(30, 10)] == other
 
 
 def test_a_window_of_31_days_is_accepted_and_one_minute_more_is_not(world):
     assert window(world, 0, 31, limit=1, patient_id=None)["data"]
-    response = world.caller.get("/v1/availability", query_string={
-        "clinic_id": world.clinic["id"], "treatment_type_id": world.microneedling["id"],
-        "start": at(0, 0).isoformat(), "end": at(31, 0, 1).isoformat()})
+    response = world.caller.get(
+        "/v1/availability",
+        query_string={
+            "clinic_id": world.clinic["id"],
+            "treatment_type_id": world.microneedling["id"],
+            "start": at(0, 0).isoformat(),
+            "end": at(31, 0, 1).isoformat(),
+        },
+    )
     assert "end" in assert_problem(response, 422, "validation_error")["errors"]
 
 
@@ -654,8 +809,11 @@ def test_nothing_beyond_the_horizon(world, clock):
 
 SEARCHED = ("session", "custom", "review", "consultation")
 BASES = (  # Fridays at 08:00 UTC: ordinary, and before each 2027 DST change of the two zones
-    datetime(2027, 1, 8, 8, tzinfo=UTC), datetime(2027, 3, 12, 8, tzinfo=UTC), datetime(2027, 3, 26, 8, tzinfo=UTC),
-    datetime(2027, 10, 29, 8, tzinfo=UTC), datetime(2027, 11, 5, 8, tzinfo=UTC),
+    datetime(2027, 1, 8, 8, tzinfo=UTC),
+    datetime(2027, 3, 12, 8, tzinfo=UTC),
+    datetime(2027, 3, 26, 8, tzinfo=UTC),
+    datetime(2027, 10, 29, 8, tzinfo=UTC),
+    datetime(2027, 11, 5, 8, tzinfo=UTC),
 )
 
 
@@ -707,8 +865,10 @@ def day_shifts(draw):
     # The simplest example (Hypothesis starts there and shrinks towards it) is one shift 09:00-17:00.
     count = draw(st.sampled_from((1, 1, 1, 1, 1, 2, 2, 2, 2, 0)))
     shifts, start = [], draw(st.sampled_from((9 * 60, 8 * 60, 10 * 60, 6 * 60))) + draw(minutes(0, 60))
-    lengths = (draw(st.sampled_from((8 * 60, 6 * 60, 4 * 60, 2 * 60))) + draw(minutes(0, 60)),
-               draw(minutes(30, 4 * 60)))
+    lengths = (
+        draw(st.sampled_from((8 * 60, 6 * 60, 4 * 60, 2 * 60))) + draw(minutes(0, 60)),
+        draw(minutes(30, 4 * 60)),
+    )
     for length in lengths[:count]:
         end = min(start + length, 24 * 60)
         shifts.append((start, end))
@@ -726,11 +886,18 @@ def custom_timing(draw):
 
 
 def bookings(rooms: int, practitioners: int, days, modes, max_size: int):
-    return st.lists(st.builds(
-        Booking, kind=st.sampled_from(("review", "session", "review", "custom", "consultation")),
-        practitioner=st.integers(0, practitioners - 1),
-        room=st.integers(0, rooms - 1), day=st.sampled_from(days), minute=minutes(0, 6 * 60),
-        mode=st.sampled_from(modes)), max_size=max_size).map(tuple)
+    return st.lists(
+        st.builds(
+            Booking,
+            kind=st.sampled_from(("review", "session", "review", "custom", "consultation")),
+            practitioner=st.integers(0, practitioners - 1),
+            room=st.integers(0, rooms - 1),
+            day=st.sampled_from(days),
+            minute=minutes(0, 6 * 60),
+            mode=st.sampled_from(modes),
+        ),
+        max_size=max_size,
+    ).map(tuple)
 
 
 @st.composite
@@ -740,29 +907,50 @@ def specs(draw, days=(0, 1, 2)):
     if not any(rooms):
         rooms = (True, *rooms[1:])
     n_staff = draw(st.sampled_from((2, 1)))
-    staff = tuple(Staff(draw(st.sampled_from((True,) * 9 + (False,))),
-                        tuple(draw(day_shifts()) for _ in range(3))) for _ in range(n_staff))
+    staff = tuple(
+        Staff(draw(st.sampled_from((True,) * 9 + (False,))), tuple(draw(day_shifts()) for _ in range(3)))
+        for _ in range(n_staff)
+    )
     return Spec(
         zone=draw(st.sampled_from(("Europe/London", "America/New_York"))),
         now=draw(st.sampled_from(BASES)) + timedelta(minutes=draw(minutes(0, 6 * 60))),
-        opening=(draw(st.sampled_from((8 * 60, 0, 7 * 60, 9 * 60 + 30))),
-                 draw(st.sampled_from((20 * 60, 16 * 60, 18 * 60, 24 * 60)))),
+        opening=(
+            draw(st.sampled_from((8 * 60, 0, 7 * 60, 9 * 60 + 30))),
+            draw(st.sampled_from((20 * 60, 16 * 60, 18 * 60, 24 * 60))),
+        ),
         numbing_area=draw(st.sampled_from((0, 1, 0, 2))),
         devices=draw(st.sampled_from((None, 1, None, 2))),
-        rooms=rooms, staff=staff,
+        rooms=rooms,
+        staff=staff,
         searched=draw(st.sampled_from(SEARCHED)),
         custom=draw(custom_timing()),
         others=draw(bookings(len(rooms), n_staff, days, ("book", "book", "hold", "lapsed"), 6)),
-        own=draw(bookings(len(rooms), n_staff, days, ("book", "hold"), 1).map(
-            lambda b: tuple(replace(x, kind="review") for x in b))),
+        own=draw(
+            bookings(len(rooms), n_staff, days, ("book", "hold"), 1).map(
+                lambda b: tuple(replace(x, kind="review") for x in b)
+            )
+        ),
         consulted=draw(st.sampled_from((True,) * 6 + (False,))),
-        last_session=draw(st.builds(lambda skip, d, m: None if skip else timedelta(days=d, minutes=m),
-                                    st.sampled_from((True, True, True, False)), st.integers(26, 30),
-                                    minutes(0, 24 * 60 - 5))),
+        last_session=draw(
+            st.builds(
+                lambda skip, d, m: None if skip else timedelta(days=d, minutes=m),
+                st.sampled_from((True, True, True, False)),
+                st.integers(26, 30),
+                minutes(0, 24 * 60 - 5),
+            )
+        ),
         contraindicated=draw(st.sampled_from((False,) * 19 + (True,))),
         closure=draw(st.sampled_from((None,) * 4 * len(days) + days)),
-        time_off=tuple(draw(st.lists(st.tuples(st.integers(0, n_staff - 1), st.sampled_from(days),
-                                               minutes(6 * 60, 18 * 60), minutes(5, 4 * 60)), max_size=2))),
+        time_off=tuple(
+            draw(
+                st.lists(
+                    st.tuples(
+                        st.integers(0, n_staff - 1), st.sampled_from(days), minutes(6 * 60, 18 * 60), minutes(5, 4 * 60)
+                    ),
+                    max_size=2,
+                )
+            )
+        ),
     )
 
 
@@ -783,9 +971,14 @@ class Clinic:
 
     def query(self, first_day: int, last_day: int, **params) -> dict:
         """Availability for the patient from local midnight of `first_day` to that of `last_day`."""
-        return {"clinic_id": self.clinic["id"], "treatment_type_id": self.searched["id"],
-                "patient_id": self.patient["id"], "start": local(self.day(first_day), 0, self.zone).isoformat(),
-                "end": local(self.day(last_day), 0, self.zone).isoformat(), **params}
+        return {
+            "clinic_id": self.clinic["id"],
+            "treatment_type_id": self.searched["id"],
+            "patient_id": self.patient["id"],
+            "start": local(self.day(first_day), 0, self.zone).isoformat(),
+            "end": local(self.day(last_day), 0, self.zone).isoformat(),
+            **params,
+        }
 
 
 _organizations = itertools.count(1)
@@ -797,50 +990,92 @@ def build_clinic(app, client, clock, spec: Spec) -> Clinic:
     zone = ZoneInfo(spec.zone)
     today = spec.now.astimezone(zone).date()
     clinic = caller.make_clinic(
-        timezone=spec.zone, numbing_area_capacity=spec.numbing_area, device_count=spec.devices,
+        timezone=spec.zone,
+        numbing_area_capacity=spec.numbing_area,
+        device_count=spec.devices,
         opening_hours=[{"weekday": d, "start": hhmm(spec.opening[0]), "end": hhmm(spec.opening[1])} for d in range(7)],
-        closures=[] if spec.closure is None else [{"start_date": (today + timedelta(days=spec.closure)).isoformat(),
-                                                   "end_date": (today + timedelta(days=spec.closure)).isoformat()}])
-    rooms = [caller.make_room(clinic["id"], name=f"Room {i}", capabilities=["needling"] if needling else [])
-             for i, needling in enumerate(spec.rooms)]
+        closures=[]
+        if spec.closure is None
+        else [
+            {
+                "start_date": (today + timedelta(days=spec.closure)).isoformat(),
+                "end_date": (today + timedelta(days=spec.closure)).isoformat(),
+            }
+        ],
+    )
+    rooms = [
+        caller.make_room(clinic["id"], name=f"Room {i}", capabilities=["needling"] if needling else [])
+        for i, needling in enumerate(spec.rooms)
+    ]
     numbing, prep, procedure, aftercare, turnover = spec.custom
-    types = {"session": caller.make_treatment_type("microneedling"),
-             "custom": caller.make_treatment_type("microneedling", name="Custom", numbing_minutes=numbing,
-                                                  prep_minutes=prep, procedure_minutes=procedure,
-                                                  aftercare_minutes=aftercare, turnover_minutes=turnover),
-             "review": caller.make_treatment_type("review"),
-             "consultation": caller.make_treatment_type("consultation")}
+    types = {
+        "session": caller.make_treatment_type("microneedling"),
+        "custom": caller.make_treatment_type(
+            "microneedling",
+            name="Custom",
+            numbing_minutes=numbing,
+            prep_minutes=prep,
+            procedure_minutes=procedure,
+            aftercare_minutes=aftercare,
+            turnover_minutes=turnover,
+        ),
+        "review": caller.make_treatment_type("review"),
+        "consultation": caller.make_treatment_type("consultation"),
+    }
     searched = types[spec.searched]
     practitioners = []
     for i, member in enumerate(spec.staff):
         qualified = [t["id"] for t in types.values() if member.qualified or t is not searched]
         p = caller.make_practitioner([clinic["id"]], name=f"Dr {i}", treatment_type_ids=qualified)
-        set_hours(caller, p, [{"clinic_id": clinic["id"], "weekday": (today + timedelta(days=d)).weekday(),
-                               "start": hhmm(s), "end": hhmm(e)}
-                              for d, shifts in enumerate(member.shifts) for s, e in shifts])
+        set_hours(
+            caller,
+            p,
+            [
+                {
+                    "clinic_id": clinic["id"],
+                    "weekday": (today + timedelta(days=d)).weekday(),
+                    "start": hhmm(s),
+                    "end": hhmm(e),
+                }
+                for d, shifts in enumerate(member.shifts)
+                for s, e in shifts
+            ],
+        )
         practitioners.append(p)
     for who, day, minute, duration in spec.time_off:
         starts_at = local(today + timedelta(days=day), minute, zone)
-        caller.create(f"/v1/practitioners/{practitioners[who]['id']}/time-off", {
-            "starts_at": starts_at.isoformat(), "ends_at": (starts_at + timedelta(minutes=duration)).isoformat()})
+        caller.create(
+            f"/v1/practitioners/{practitioners[who]['id']}/time-off",
+            {"starts_at": starts_at.isoformat(), "ends_at": (starts_at + timedelta(minutes=duration)).isoformat()},
+        )
     consultation_at = (spec.now - timedelta(days=10)).isoformat()
     the_patient = caller.make_patient(contraindications=["active_acne"] if spec.contraindicated else [])
     if spec.consulted:
-        caller.create(f"/v1/patients/{the_patient['id']}/past-sessions",
-                      {"treatment_type_id": types["consultation"]["id"], "performed_at": consultation_at})
+        caller.create(
+            f"/v1/patients/{the_patient['id']}/past-sessions",
+            {"treatment_type_id": types["consultation"]["id"], "performed_at": consultation_at},
+        )
     if spec.last_session is not None:
-        caller.create(f"/v1/patients/{the_patient['id']}/past-sessions", {
-            "treatment_type_id": types["session"]["id"], "performed_at": (spec.now - spec.last_session).isoformat()})
+        caller.create(
+            f"/v1/patients/{the_patient['id']}/past-sessions",
+            {"treatment_type_id": types["session"]["id"], "performed_at": (spec.now - spec.last_session).isoformat()},
+        )
 
     def place(booking: Booking, patient_id: str):
         shifts = spec.staff[booking.practitioner].shifts[booking.day]
         minute = (shifts[0][0] if shifts else 9 * 60) + booking.minute
         path = "/v1/appointments" if booking.mode == "book" else "/v1/holds"
-        response = caller.post(path, json={
-            "clinic_id": clinic["id"], "practitioner_id": practitioners[booking.practitioner]["id"],
-            "room_id": rooms[booking.room]["id"], "treatment_type_id": types[booking.kind]["id"],
-            "patient_id": patient_id,
-            "starts_at": local(today + timedelta(days=booking.day), minute, zone).isoformat()})
+        response = caller.post(
+            path,
+            json={
+                "clinic_id": clinic["id"],
+                "practitioner_id": practitioners[booking.practitioner]["id"],
+                "room_id": rooms[booking.room]["id"],
+                "treatment_type_id": types[booking.kind]["id"],
+                "patient_id": patient_id,
+                "starts_at": local(today + timedelta(days=booking.day), minute, zone).isoformat(),
+            },
+        )
         assert response.status_code in (201, 409, 422), response.get_json()
         note(f"{booking} for {patient_id}: {response.status_code} {response.get_json().get('code', '')}")
 
@@ -848,8 +1083,10 @@ def build_clinic(app, client, clock, spec: Spec) -> Clinic:
         """A new patient for each booking of someone else, with a consultation if a session needs one."""
         other = caller.make_patient(name=f"Other {next(_serial)}")
         if booking.kind in ("session", "custom"):
-            caller.create(f"/v1/patients/{other['id']}/past-sessions",
-                          {"treatment_type_id": types["consultation"]["id"], "performed_at": consultation_at})
+            caller.create(
+                f"/v1/patients/{other['id']}/past-sessions",
+                {"treatment_type_id": types["consultation"]["id"], "performed_at": consultation_at},
+            )
         return other["id"]
 
     lapsed = [b for b in spec.others if b.mode == "lapsed"]
@@ -873,46 +1110,77 @@ def check_slot_shape(c: Clinic, slot: dict, now: datetime, params: dict) -> None
     assert local_start.minute % GRID == 0 and local_start.second == 0, slot
     assert instant(slot["procedure_starts_at"]) == start + timedelta(minutes=timing["numbing_minutes"]), slot
     assert instant(slot["ends_at"]) == instant(slot["procedure_starts_at"]) + timedelta(
-        minutes=timing["procedure_minutes"] + timing["aftercare_minutes"]), slot
+        minutes=timing["procedure_minutes"] + timing["aftercare_minutes"]
+    ), slot
     for field in ("practitioner_id", "room_id"):
         if field in params:
             assert slot[field] == params[field], slot
 
 
 EXAMPLES = int(os.environ.get("AVAILABILITY_PROPERTY_EXAMPLES", 20))
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 # Two hand-made clinics that every run checks first (Hypothesis's explicit examples), so neither
 # property can pass vacuously. Bookings fall on day 1 (Saturday 9 January 2027, London on GMT).
 GAP = Spec(
-    zone="Europe/London", now=datetime(2027, 1, 8, 8, tzinfo=UTC), opening=(8 * 60, 20 * 60), numbing_area=0,
-    devices=None, rooms=(True, True),
+    zone="Europe/London",
+    now=datetime(2027, 1, 8, 8, tzinfo=UTC),
+    opening=(8 * 60, 20 * 60),
+    numbing_area=0,
+    devices=None,
+    rooms=(True, True),
     staff=(Staff(True, ((), ((9 * 60, 17 * 60),), ())), Staff(True, ((), ((9 * 60, 13 * 60), (13 * 60, 16 * 60)), ()))),
-    searched="session", custom=(30, 5, 20, 5, 10),
-    others=(Booking("session", 0, 0, 1, 60, "book"),  # 10:00, room 0 until 11:20
-            Booking("review", 0, 1, 1, 240, "book"),  # 13:00-13:15: inside the numbing of a session at 12:45
-            Booking("session", 1, 1, 1, 300, "hold"),  # 14:00
-            Booking("review", 1, 0, 1, 150, "lapsed")),  # 11:30, lapsed
+    searched="session",
+    custom=(30, 5, 20, 5, 10),
+    others=(
+        Booking("session", 0, 0, 1, 60, "book"),  # 10:00, room 0 until 11:20
+        Booking("review", 0, 1, 1, 240, "book"),  # 13:00-13:15: inside the numbing of a session at 12:45
+        Booking("session", 1, 1, 1, 300, "hold"),  # 14:00
+        Booking("review", 1, 0, 1, 150, "lapsed"),
+    ),  # 11:30, lapsed
     own=(Booking("review", 1, 1, 1, 30, "book"),),  # the patient's own review at 09:30
-    consulted=True, last_session=None, contraindicated=False, closure=None,
-    time_off=((0, 1, 15 * 60 + 10, 30),))  # a session at 14:00 ends just as it begins
+    consulted=True,
+    last_session=None,
+    contraindicated=False,
+    closure=None,
+    time_off=((0, 1, 15 * 60 + 10, 30),),
+)  # a session at 14:00 ends just as it begins
 # A numbing area of one chair and one device: a custom session (numbing 30, cream 5, needling 20,
 # aftercare 5, turnover 10) needs a chair for 30 minutes, then a room for 35 and the device for 20.
-POOLS = replace(GAP, numbing_area=1, devices=1, searched="custom", others=(
-    Booking("session", 0, 0, 1, 60, "book"),  # 10:00: chair 10:00-10:30, room 0 10:30-11:20, device 10:30-11:00
-    Booking("custom", 1, 1, 1, 135, "book"),  # 11:15: chair 11:15-11:45, room 1 11:45-12:20, device 11:45-12:05
-    Booking("session", 1, 1, 1, 5 * 60, "hold")))  # 14:00
+POOLS = replace(
+    GAP,
+    numbing_area=1,
+    devices=1,
+    searched="custom",
+    others=(
+        Booking("session", 0, 0, 1, 60, "book"),  # 10:00: chair 10:00-10:30, room 0 10:30-11:20, device 10:30-11:00
+        Booking("custom", 1, 1, 1, 135, "book"),  # 11:15: chair 11:15-11:45, room 1 11:45-12:20, device 11:45-12:05
+        Booking("session", 1, 1, 1, 5 * 60, "hold"),
+    ),
+)  # 14:00
 # The same with one room: a session at 13:30 would still be cleaning the room when the 14:00 one needs it.
-ONE_ROOM = replace(POOLS, rooms=(True,), others=tuple(replace(b, room=0) for b in POOLS.others),
-                   own=(Booking("review", 1, 0, 1, 30, "book"),))
+ONE_ROOM = replace(
+    POOLS,
+    rooms=(True,),
+    others=tuple(replace(b, room=0) for b in POOLS.others),
+    own=(Booking("review", 1, 0, 1, 30, "book"),),
+)
 
 
 def soundness_cases():
-    return st.integers(1, 3).flatmap(lambda days: st.tuples(
-        st.just(days), specs(days=tuple(range(days))),
-        st.sampled_from(("", "", "evening", "practitioner", "room")), st.integers(10, 30)))
+    return st.integers(1, 3).flatmap(
+        lambda days: st.tuples(
+            st.just(days),
+            specs(days=tuple(range(days))),
+            st.sampled_from(("", "", "evening", "practitioner", "room")),
+            st.integers(10, 30),
+        )
+    )
 
 
 def test_every_slot_offered_can_be_held(app, client, clock):
@@ -927,9 +1195,12 @@ def test_every_slot_offered_can_be_held(app, client, clock):
     def check(case):
         days, spec, filter_, limit = case
         c = build_clinic(app, client, clock, spec)
-        extra = {"": {}, "evening": {"order": "evening"},
-                 "practitioner": {"practitioner_id": c.practitioners[-1]["id"]},
-                 "room": {"room_id": c.rooms[-1]["id"]}}[filter_]
+        extra = {
+            "": {},
+            "evening": {"order": "evening"},
+            "practitioner": {"practitioner_id": c.practitioners[-1]["id"]},
+            "room": {"room_id": c.rooms[-1]["id"]},
+        }[filter_]
         params = c.query(0, days, limit=limit, **extra)
         answer = available(c.caller, **params)
         note(f"now {clock.now.isoformat()}, offered: {[s['starts_at'] for s in answer['data']]}")
@@ -965,9 +1236,17 @@ def brute_force(c: Clinic, first: datetime, end: datetime) -> dict[str, set[date
         for practitioner in c.practitioners:
             code = None
             for room in c.rooms:
-                response = hold(c.caller, {"clinic_id": c.clinic["id"], "practitioner_id": practitioner["id"],
-                                           "room_id": room["id"], "treatment_type_id": c.searched["id"],
-                                           "starts_at": start.isoformat()}, c.patient["id"])
+                response = hold(
+                    c.caller,
+                    {
+                        "clinic_id": c.clinic["id"],
+                        "practitioner_id": practitioner["id"],
+                        "room_id": room["id"],
+                        "treatment_type_id": c.searched["id"],
+                        "starts_at": start.isoformat(),
+                    },
+                    c.patient["id"],
+                )
                 body = response.get_json()
                 assert response.status_code in (201, 409, 422), body
                 if response.status_code == 201:
@@ -1028,16 +1307,26 @@ def test_no_bookable_start_is_missed(app, client, clock):
 # offsets; here it is compared, on random plain data and without a database, with the most
 # direct reading of the rules: every grid start of the window, one occupancy() per start.
 
-ENGINE_ZONES = ("Europe/London", "America/New_York", "America/Santiago", "Australia/Lord_Howe",
-                "Pacific/Chatham", "Asia/Kathmandu", "UTC")
+ENGINE_ZONES = (
+    "Europe/London",
+    "America/New_York",
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Asia/Kathmandu",
+    "UTC",
+)
 
 
 def _change_days(zone_name: str) -> list[date]:
     """The local days of 2027 that are not 24 hours long (DST changes; Lord Howe's move 30 minutes)."""
     zone = ZoneInfo(zone_name)
     days = [date(2027, 1, 1) + timedelta(days=n) for n in range(365)]
-    return [d for d in days if local_instant(d + timedelta(days=1), 0, zone) - local_instant(d, 0, zone)
-            != timedelta(days=1)]
+    return [
+        d
+        for d in days
+        if local_instant(d + timedelta(days=1), 0, zone) - local_instant(d, 0, zone) != timedelta(days=1)
+    ]
 
 
 ENGINE_DAYS = {name: [date(2027, 1, 13), *_change_days(name)] for name in ENGINE_ZONES}
@@ -1047,10 +1336,12 @@ def reference_slots(search: Search) -> Result:
     """Every grid start in order, with what a booking there would claim, checked claim by claim."""
     zone = ZoneInfo(search.zone)
     if search.order == "evening":
+
         def order(start):
             local = start.astimezone(zone)
             return -(local.hour * 60 + local.minute), start
     else:
+
         def order(start):
             return start
 
@@ -1060,9 +1351,16 @@ def reference_slots(search: Search) -> Result:
     result = Result([])
     for start in sorted(grid(search), key=order):
         at = instants(search.timing, start)
-        needs = occupancy(search.timing, at, clinic_id=search.clinic_id, practitioner_id="?", room_id="?",
-                          patient_id=search.patient_id or "?", numbing_seats=search.numbing_seats,
-                          devices=search.devices)
+        needs = occupancy(
+            search.timing,
+            at,
+            clinic_id=search.clinic_id,
+            practitioner_id="?",
+            room_id="?",
+            patient_id=search.patient_id or "?",
+            numbing_seats=search.numbing_seats,
+            devices=search.devices,
+        )
         if search.patient_id and taken(f"patient:{search.patient_id}", needs[0]):
             continue
         pools_ok = True
@@ -1070,10 +1368,17 @@ def reference_slots(search: Search) -> Result:
             used = {key for key in search.busy if key.startswith(f"{need.resource}#") and taken(key, need)}
             free = [n for n in range(1, need.capacity + 1) if f"{need.resource}#{n}" not in used]
             pools_ok = pools_ok and bool(free) and len(used) < need.capacity
-        practitioner = next((p.practitioner_id for p in search.practitioners
-                             if covers(p.open, start, at.ends_at) and not any(
-                                 taken(f"practitioner:{p.practitioner_id}", n) for n in needs
-                                 if n.resource == "practitioner:?")), None)
+        practitioner = next(
+            (
+                p.practitioner_id
+                for p in search.practitioners
+                if covers(p.open, start, at.ends_at)
+                and not any(
+                    taken(f"practitioner:{p.practitioner_id}", n) for n in needs if n.resource == "practitioner:?"
+                )
+            ),
+            None,
+        )
         room_need = next(n for n in needs if n.resource == "room:?")
         room = next((r for r in search.rooms if not taken(f"room:{r}", room_need)), None)
         if not pools_ok or practitioner is None or room is None:
@@ -1084,8 +1389,17 @@ def reference_slots(search: Search) -> Result:
             except DomainError as refusal:
                 result.refusal = result.refusal or refusal
                 continue
-        result.slots.append(Slot(search.clinic_id, practitioner, room, search.treatment_type_id,
-                                 at.starts_at, at.procedure_starts_at, at.ends_at))
+        result.slots.append(
+            Slot(
+                search.clinic_id,
+                practitioner,
+                room,
+                search.treatment_type_id,
+                at.starts_at,
+                at.procedure_starts_at,
+                at.ends_at,
+            )
+        )
         if len(result.slots) >= search.limit:
             break
     if result.slots:
@@ -1123,34 +1437,64 @@ def engine_searches(draw):
 
     practitioners = [PractitionerHours(f"prt_{n}", intervals(4, 16 * 60)) for n in range(draw(st.integers(1, 3)))]
     rooms = [f"roo_{n}" for n in range(draw(st.integers(1, 3)))]
-    resources = ([f"practitioner:{p.practitioner_id}" for p in practitioners] + [f"room:{r}" for r in rooms]
-                 + ["patient:pat", "numbing:cln#1", "numbing:cln#2", "device:cln#1", "device:cln#3"])
+    resources = (
+        [f"practitioner:{p.practitioner_id}" for p in practitioners]
+        + [f"room:{r}" for r in rooms]
+        + ["patient:pat", "numbing:cln#1", "numbing:cln#2", "device:cln#1", "device:cln#3"]
+    )
     busy = {key: intervals(6, 180) for key in draw(st.lists(st.sampled_from(resources), unique=True))}
     numbing, prep = draw(st.sampled_from((0, 30, 45))), draw(st.sampled_from((0, 5, 10)))
-    timing = Timing(draw(st.sampled_from(("microneedling", "review"))), numbing, prep,
-                    draw(st.sampled_from((5, 20, 30))), draw(st.sampled_from((0, 5, 10))),
-                    draw(st.sampled_from((0, 10))))
+    timing = Timing(
+        draw(st.sampled_from(("microneedling", "review"))),
+        numbing,
+        prep,
+        draw(st.sampled_from((5, 20, 30))),
+        draw(st.sampled_from((0, 5, 10))),
+        draw(st.sampled_from((0, 10))),
+    )
     return Search(
-        clinic_id="cln", zone=zone_name, treatment_type_id="trt", timing=timing, start=start, end=end,
-        practitioners=practitioners, rooms=rooms, busy=busy, numbing_seats=draw(st.sampled_from((0, 1, 2))),
-        devices=draw(st.sampled_from((None, 1, 2))), patient_id=draw(st.sampled_from((None, "pat"))),
+        clinic_id="cln",
+        zone=zone_name,
+        treatment_type_id="trt",
+        timing=timing,
+        start=start,
+        end=end,
+        practitioners=practitioners,
+        rooms=rooms,
+        busy=busy,
+        numbing_seats=draw(st.sampled_from((0, 1, 2))),
+        devices=draw(st.sampled_from((None, 1, 2))),
+        patient_id=draw(st.sampled_from((None, "pat"))),
         patient_allows=draw(st.sampled_from((None, _refuse_on_the_hour))),
         step_minutes=draw(st.sampled_from((15, 15, 5, 10, 30, 7))),
-        order=draw(st.sampled_from(("earliest", "evening"))), limit=draw(st.sampled_from((500, 500, 10, 1))))
+        order=draw(st.sampled_from(("earliest", "evening"))),
+        limit=draw(st.sampled_from((500, 500, 10, 1))),
+    )
 
 
 def _round_the_clock(zone_name: str, day: date, step: int = 15) -> Search:
     """Open from two days before `day` to two days after, one practitioner, nothing booked."""
     zone = ZoneInfo(zone_name)
     start, end = local_instant(day - timedelta(days=1), 0, zone), local_instant(day + timedelta(days=2), 0, zone)
-    return Search(clinic_id="cln", zone=zone_name, treatment_type_id="trt", timing=Timing("review", 0, 0, 15, 0, 0),
-                  start=start, end=end, practitioners=[PractitionerHours("prt", [(start - timedelta(days=1),
-                                                                                   end + timedelta(days=1))])],
-                  rooms=["roo"], busy={}, step_minutes=step, limit=10_000)
+    return Search(
+        clinic_id="cln",
+        zone=zone_name,
+        treatment_type_id="trt",
+        timing=Timing("review", 0, 0, 15, 0, 0),
+        start=start,
+        end=end,
+        practitioners=[PractitionerHours("prt", [(start - timedelta(days=1), end + timedelta(days=1))])],
+        rooms=["roo"],
+        busy={},
+        step_minutes=step,
+        limit=10_000,
+    )
 
 
-@pytest.mark.parametrize("zone_name, day", [
-    pytest.param(name, day, id=f"{name}-{day}") for name in ENGINE_ZONES for day in ENGINE_DAYS[name]])
+@pytest.mark.parametrize(
+    "zone_name, day",
+    [pytest.param(name, day, id=f"{name}-{day}") for name in ENGINE_ZONES for day in ENGINE_DAYS[name]],
+)
 def test_open_time_walk_gives_the_grids_starts_on_dst_days(zone_name, day):
     """Open round the clock over a change: the starts are exactly the local grid's, one per instant."""
     search_ = _round_the_clock(zone_name, day)
@@ -1170,12 +1514,22 @@ def test_the_engine_gives_what_the_reference_gives(search_):
 
 # =========================================================================== the response, written out
 
+
 @settings(max_examples=200, deadline=None)
-@given(zone=st.sampled_from(ENGINE_ZONES), starts=st.lists(st.datetimes(
-    min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)), max_size=5),
-    reason=st.sampled_from((None, {"code": "interval_too_short", "detail": "Too soon.",
-                                   "earliest_start": "2027-03-28T10:00:00+01:00"},
-                            {"code": "course_complete", "detail": "Done.", "earliest_start": None})))
+@given(
+    zone=st.sampled_from(ENGINE_ZONES),
+    starts=st.lists(
+        st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)),
+        max_size=5,
+    ),
+    reason=st.sampled_from(
+        (
+            None,
+            {"code": "interval_too_short", "detail": "Too soon.", "earliest_start": "2027-03-28T10:00:00+01:00"},
+            {"code": "course_complete", "detail": "Done.", "earliest_start": None},
+        )
+    ),
+)
 def test_the_written_out_dump_is_marshmallows(zone, starts, reason):
     """AvailabilitySchema.dump writes slots out by hand: the same JSON, key order included."""
     import json
@@ -1186,9 +1540,19 @@ def test_the_written_out_dump_is_marshmallows(zone, starts, reason):
     from api.availability import AvailabilitySchema
 
     clinic = SimpleNamespace(timezone=zone)
-    data = [SimpleNamespace(clinic_id="cln", practitioner_id="prt", room_id="roo", treatment_type_id="trt",
-                            starts_at=s, procedure_starts_at=s + timedelta(minutes=30),
-                            ends_at=s + timedelta(minutes=70, seconds=s.second), clinic=clinic) for s in starts]
+    data = [
+        SimpleNamespace(
+            clinic_id="cln",
+            practitioner_id="prt",
+            room_id="roo",
+            treatment_type_id="trt",
+            starts_at=s,
+            procedure_starts_at=s + timedelta(minutes=30),
+            ends_at=s + timedelta(minutes=70, seconds=s.second),
+            clinic=clinic,
+        )
+        for s in starts
+    ]
     body = {"data": data, "reason": reason}
     schema = AvailabilitySchema()
     assert json.dumps(schema.dump(body)) == json.dumps(ma.Schema.dump(schema, body))

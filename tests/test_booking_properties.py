@@ -33,6 +33,7 @@ test's transaction, which is rolled back at the end. The last tests show that th
 checker catches what it claims to (and that PostgreSQL's exclusion constraint
 refuses a double claim outright).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -78,8 +79,14 @@ CONSULTATION_VALID = timedelta(days=180)  # the treatment type's default
 PAST_SESSIONS = ([], [-50, -22], [-120, -90, -60])
 
 # The contract's codes per status, per call.
-RULES = {"validation_error", "numbing_lead_too_short", "outside_working_hours", "interval_too_short",
-         "course_complete", "consultation_required"}
+RULES = {
+    "validation_error",
+    "numbing_lead_too_short",
+    "outside_working_hours",
+    "interval_too_short",
+    "course_complete",
+    "consultation_required",
+}
 SLOT = {201: None, 409: {"slot_unavailable"}, 422: RULES}
 EXPECTED = {
     "hold": SLOT,
@@ -92,11 +99,21 @@ EXPECTED = {
     "no_show": {200: None, 409: {"invalid_transition"}},
     "release": {204: None},
 }
-SUCCESS = {"hold": 201, "book": 201, "book_hold": 201, "reschedule": 200, "release": 204,
-           "cancel": 200, "check_in": 200, "complete": 200, "no_show": 200}
+SUCCESS = {
+    "hold": 201,
+    "book": 201,
+    "book_hold": 201,
+    "reschedule": 200,
+    "release": 204,
+    "cancel": 200,
+    "check_in": 200,
+    "complete": 200,
+    "no_show": 200,
+}
 
 
 # --------------------------------------------------------------------------- steps
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -172,32 +189,56 @@ quarters = st.one_of(st.just(4), st.integers(4, 8), st.integers(0, 36))  # 09:00
 index = st.integers(0, 40)
 
 
-
 def slots():
-    return st.builds(Slot, st.sampled_from(["hold", "book", "book"]), st.sampled_from([0, 1, 2, 2]), st.integers(0, 1),
-                     st.integers(0, 1), days, quarters, st.sampled_from([False, False, True]), st.booleans(),
-                     st.sampled_from([None] * 5 + [0, 15, 30, -15]))
+    return st.builds(
+        Slot,
+        st.sampled_from(["hold", "book", "book"]),
+        st.sampled_from([0, 1, 2, 2]),
+        st.integers(0, 1),
+        st.integers(0, 1),
+        days,
+        quarters,
+        st.sampled_from([False, False, True]),
+        st.booleans(),
+        st.sampled_from([None] * 5 + [0, 15, 30, -15]),
+    )
 
 
 def transitions():
-    return st.builds(Transition, st.sampled_from(["cancel", "check_in", "complete", "complete", "no_show"]), index,
-                     st.none() | st.sampled_from([-120, -30, 0, 45, 90]))
+    return st.builds(
+        Transition,
+        st.sampled_from(["cancel", "check_in", "complete", "complete", "no_show"]),
+        index,
+        st.none() | st.sampled_from([-120, -30, 0, 45, 90]),
+    )
 
 
 def collisions():
-    return st.builds(Collide, st.sampled_from(["hold", "book"]), index, st.sampled_from([0, 1, 2, 2]),
-                     st.integers(-5, 5), st.sampled_from(["none", "room", "practitioner"]),
-                     st.sampled_from([False, False, True]))
+    return st.builds(
+        Collide,
+        st.sampled_from(["hold", "book"]),
+        index,
+        st.sampled_from([0, 1, 2, 2]),
+        st.integers(-5, 5),
+        st.sampled_from(["none", "room", "practitioner"]),
+        st.sampled_from([False, False, True]),
+    )
 
 
 # st.one_of draws its branches about evenly (and merges equal ones): build a branch
 # again to weigh it.
 steps = st.one_of(
-    slots(), slots(), slots(), collisions(), collisions(),
+    slots(),
+    slots(),
+    slots(),
+    collisions(),
+    collisions(),
     st.builds(BookHold, index),
-    st.builds(Reschedule, index, st.none() | days, quarters, st.none() | st.integers(0, 1),
-              st.none() | st.integers(0, 1)),
-    transitions(), transitions(),
+    st.builds(
+        Reschedule, index, st.none() | days, quarters, st.none() | st.integers(0, 1), st.none() | st.integers(0, 1)
+    ),
+    transitions(),
+    transitions(),
     st.builds(Release, index),
     st.builds(Advance, st.sampled_from([5, 15, 15, 60, 240, 24 * 60, 7 * 24 * 60])),
     st.builds(AdvancePast, index, st.sampled_from([-120, -30, 0, 1, 45, 90])),
@@ -205,6 +246,7 @@ steps = st.one_of(
 
 
 # --------------------------------------------------------------------------- the world
+
 
 @dataclass
 class Env:
@@ -229,26 +271,47 @@ def make_env(app, client, clock, weeks: int = 0) -> Env:
     caller = make_organization(app, client, f"Property chain {next(_worlds)}")
     world = build_world(caller, clock)
     clinic = world.clinic["id"]
-    second = caller.make_practitioner([clinic], name="Dr Two", treatment_type_ids=[
-        world.consultation["id"], world.microneedling["id"], world.review["id"]])
+    second = caller.make_practitioner(
+        [clinic],
+        name="Dr Two",
+        treatment_type_ids=[world.consultation["id"], world.microneedling["id"], world.review["id"]],
+    )
     week = [{"clinic_id": clinic, "weekday": d, "start": "09:00", "end": "17:00"} for d in range(6)]
     assert caller.put(f"/v1/practitioners/{second['id']}/working-hours", json=week).status_code == 200
     patients = [world.patient["id"]] + [
-        caller.make_patient(name=f"Patient {i}", email=f"p{i}@example.com")["id"] for i in (1, 2)]
+        caller.make_patient(name=f"Patient {i}", email=f"p{i}@example.com")["id"] for i in (1, 2)
+    ]
     courses = []
     for patient, past in zip(patients, PAST_SESSIONS):
-        caller.create(f"/v1/patients/{patient}/past-sessions", {
-            "treatment_type_id": world.consultation["id"], "performed_at": at(-10, 8, today=start).isoformat()})
+        caller.create(
+            f"/v1/patients/{patient}/past-sessions",
+            {"treatment_type_id": world.consultation["id"], "performed_at": at(-10, 8, today=start).isoformat()},
+        )
         course = caller.make_course(patient, world.microneedling["id"], indication="acne_scars")
         assert course["max_sessions"] == 4
         for day in past:
-            caller.create(f"/v1/patients/{patient}/past-sessions", {
-                "treatment_type_id": world.microneedling["id"], "performed_at": at(day, 8, today=start).isoformat(),
-                "course_id": course["id"]})
+            caller.create(
+                f"/v1/patients/{patient}/past-sessions",
+                {
+                    "treatment_type_id": world.microneedling["id"],
+                    "performed_at": at(day, 8, today=start).isoformat(),
+                    "course_id": course["id"],
+                },
+            )
         courses.append(course["id"])
-    return Env(caller, caller.organization_id, clinic, [r["id"] for r in world.rooms],
-               [world.practitioner["id"], second["id"]], patients, courses, world.microneedling["id"],
-               world.review["id"], [], [])
+    return Env(
+        caller,
+        caller.organization_id,
+        clinic,
+        [r["id"] for r in world.rooms],
+        [world.practitioner["id"], second["id"]],
+        patients,
+        courses,
+        world.microneedling["id"],
+        world.review["id"],
+        [],
+        [],
+    )
 
 
 def at(day: int, quarter: int, *, today: datetime = MONDAY) -> datetime:
@@ -259,23 +322,36 @@ def at(day: int, quarter: int, *, today: datetime = MONDAY) -> datetime:
 
 # --------------------------------------------------------------------------- reading the database
 
+
 def _rows(db, *columns, where=()):
     return db.execute(sa.select(*columns).where(*where)).all()
 
 
 def _timings(db, org: str) -> dict:
-    return {t.id: t for t in _rows(db, TreatmentType.id, TreatmentType.kind, TreatmentType.numbing_minutes,
-                                   TreatmentType.prep_minutes, TreatmentType.procedure_minutes,
-                                   TreatmentType.aftercare_minutes, TreatmentType.turnover_minutes,
-                                   TreatmentType.min_interval_days,
-                                   where=[TreatmentType.organization_id == org])}
+    return {
+        t.id: t
+        for t in _rows(
+            db,
+            TreatmentType.id,
+            TreatmentType.kind,
+            TreatmentType.numbing_minutes,
+            TreatmentType.prep_minutes,
+            TreatmentType.procedure_minutes,
+            TreatmentType.aftercare_minutes,
+            TreatmentType.turnover_minutes,
+            TreatmentType.min_interval_days,
+            where=[TreatmentType.organization_id == org],
+        )
+    }
 
 
 def expected_claims(t, patient_id, practitioner_id, room_id, start, procedure, end) -> Counter:
     """What a slot must claim, worked out here from the timing (rules 3 and 4), not by the app."""
-    needs = [(f"patient:{patient_id}", start, end),
-             (f"room:{room_id}", start, end + timedelta(minutes=t.turnover_minutes)),
-             (f"practitioner:{practitioner_id}", procedure, end)]
+    needs = [
+        (f"patient:{patient_id}", start, end),
+        (f"room:{room_id}", start, end + timedelta(minutes=t.turnover_minutes)),
+        (f"practitioner:{practitioner_id}", procedure, end),
+    ]
     prep_end = min(start + timedelta(minutes=t.prep_minutes), procedure)
     if prep_end > start:
         needs.append((f"practitioner:{practitioner_id}", start, prep_end))
@@ -284,30 +360,76 @@ def expected_claims(t, patient_id, practitioner_id, room_id, start, procedure, e
 
 def claims_of(timings: dict, slot) -> Counter:
     """The claims an appointment or hold row must hold."""
-    return expected_claims(timings[slot.treatment_type_id], slot.patient_id, slot.practitioner_id, slot.room_id,
-                           slot.starts_at, slot.procedure_starts_at, slot.ends_at)
+    return expected_claims(
+        timings[slot.treatment_type_id],
+        slot.patient_id,
+        slot.practitioner_id,
+        slot.room_id,
+        slot.starts_at,
+        slot.procedure_starts_at,
+        slot.ends_at,
+    )
 
 
-APPOINTMENT_COLUMNS = (Appointment.id, Appointment.status, Appointment.patient_id, Appointment.practitioner_id,
-                       Appointment.room_id, Appointment.clinic_id, Appointment.treatment_type_id,
-                       Appointment.course_id, Appointment.starts_at, Appointment.procedure_starts_at,
-                       Appointment.ends_at)
-HOLD_COLUMNS = (Hold.id, Hold.outcome, Hold.expires_at, Hold.patient_id, Hold.practitioner_id, Hold.room_id,
-                Hold.clinic_id, Hold.treatment_type_id, Hold.course_id, Hold.starts_at,
-                Hold.procedure_starts_at, Hold.ends_at)
-CLAIM_COLUMNS = (Claim.id, Claim.resource, Claim.starts_at, Claim.ends_at, Claim.appointment_id, Claim.hold_id,
-                 Claim.expires_at)
-COURSE_COLUMNS = (Course.id, Course.patient_id, Course.treatment_type_id, Course.status, Course.max_sessions,
-                  Course.sessions_completed)
+APPOINTMENT_COLUMNS = (
+    Appointment.id,
+    Appointment.status,
+    Appointment.patient_id,
+    Appointment.practitioner_id,
+    Appointment.room_id,
+    Appointment.clinic_id,
+    Appointment.treatment_type_id,
+    Appointment.course_id,
+    Appointment.starts_at,
+    Appointment.procedure_starts_at,
+    Appointment.ends_at,
+)
+HOLD_COLUMNS = (
+    Hold.id,
+    Hold.outcome,
+    Hold.expires_at,
+    Hold.patient_id,
+    Hold.practitioner_id,
+    Hold.room_id,
+    Hold.clinic_id,
+    Hold.treatment_type_id,
+    Hold.course_id,
+    Hold.starts_at,
+    Hold.procedure_starts_at,
+    Hold.ends_at,
+)
+CLAIM_COLUMNS = (
+    Claim.id,
+    Claim.resource,
+    Claim.starts_at,
+    Claim.ends_at,
+    Claim.appointment_id,
+    Claim.hold_id,
+    Claim.expires_at,
+)
+COURSE_COLUMNS = (
+    Course.id,
+    Course.patient_id,
+    Course.treatment_type_id,
+    Course.status,
+    Course.max_sessions,
+    Course.sessions_completed,
+)
 
 
 def snapshot(db, org: str) -> tuple:
     """Everything a booking call may write, to show a refused one wrote nothing."""
+
     def rows(columns, model):
         return sorted(tuple(r) for r in _rows(db, *columns, where=[model.organization_id == org]))
-    return (rows(CLAIM_COLUMNS, Claim), rows(APPOINTMENT_COLUMNS, Appointment), rows(HOLD_COLUMNS, Hold),
-            rows(COURSE_COLUMNS, Course),
-            rows((PastSession.id, PastSession.course_id, PastSession.performed_at), PastSession))
+
+    return (
+        rows(CLAIM_COLUMNS, Claim),
+        rows(APPOINTMENT_COLUMNS, Appointment),
+        rows(HOLD_COLUMNS, Hold),
+        rows(COURSE_COLUMNS, Course),
+        rows((PastSession.id, PastSession.course_id, PastSession.performed_at), PastSession),
+    )
 
 
 def is_live_hold(hold, now: datetime) -> bool:
@@ -321,8 +443,14 @@ def check_invariants(db, org: str, now: datetime) -> None:
     appointments = _rows(db, *APPOINTMENT_COLUMNS, where=[Appointment.organization_id == org])
     holds = _rows(db, *HOLD_COLUMNS, where=[Hold.organization_id == org])
     courses = _rows(db, *COURSE_COLUMNS, where=[Course.organization_id == org])
-    past = _rows(db, PastSession.patient_id, PastSession.treatment_type_id, PastSession.course_id,
-                 PastSession.performed_at, where=[PastSession.organization_id == org])
+    past = _rows(
+        db,
+        PastSession.patient_id,
+        PastSession.treatment_type_id,
+        PastSession.course_id,
+        PastSession.performed_at,
+        where=[PastSession.organization_id == org],
+    )
     problems: list[str] = []
 
     # 1. No resource double-claimed.
@@ -361,10 +489,15 @@ def check_invariants(db, org: str, now: datetime) -> None:
         completed = sum(1 for a in appointments if a.course_id == course.id and a.status == "completed")
         recorded = sum(1 for p in past if p.course_id == course.id)
         if course.sessions_completed != completed + recorded:
-            problems.append(f"course {course.id}: sessions_completed {course.sessions_completed}, but "
-                            f"{completed} completed appointments and {recorded} past sessions")
-        live = (sum(1 for a in appointments if a.course_id == course.id and a.status in LIVE_STATUSES)
-                + sum(1 for h in holds if h.course_id == course.id and is_live_hold(h, now)) + recorded)
+            problems.append(
+                f"course {course.id}: sessions_completed {course.sessions_completed}, but "
+                f"{completed} completed appointments and {recorded} past sessions"
+            )
+        live = (
+            sum(1 for a in appointments if a.course_id == course.id and a.status in LIVE_STATUSES)
+            + sum(1 for h in holds if h.course_id == course.id and is_live_hold(h, now))
+            + recorded
+        )
         if live > course.max_sessions:
             problems.append(f"course {course.id}: {live} live sessions over its cap of {course.max_sessions}")
         if course.sessions_completed >= course.max_sessions and course.status == "active":
@@ -403,6 +536,7 @@ def check_invariants(db, org: str, now: datetime) -> None:
 
 # --------------------------------------------------------------------------- the oracle
 
+
 @dataclass(frozen=True)
 class Request:
     patient_id: str
@@ -414,8 +548,9 @@ class Request:
     course_id: str | None
 
 
-def predict(db, env: Env, now: datetime, req: Request, *, exclude_appointment=None,
-            exclude_hold=None) -> frozenset[str]:
+def predict(
+    db, env: Env, now: datetime, req: Request, *, exclude_appointment=None, exclude_hold=None
+) -> frozenset[str]:
     """The rules a slot request breaks (their codes; empty: it deserves a success),
     worked out from the rows alone. When it breaks several, which one the API names
     first is its own business: the answer must be one of them."""
@@ -429,28 +564,49 @@ def predict(db, env: Env, now: datetime, req: Request, *, exclude_appointment=No
     if req.starts_at <= now:
         broken.add("validation_error")
     local_start, local_end = req.starts_at.astimezone(LONDON), ends_at.astimezone(LONDON)
-    if (local_start.weekday() == 6 or local_start.date() != local_end.date()
-            or local_start.time() < WORK_START or local_end.time() > WORK_END):
+    if (
+        local_start.weekday() == 6
+        or local_start.date() != local_end.date()
+        or local_start.time() < WORK_START
+        or local_end.time() > WORK_END
+    ):
         broken.add("outside_working_hours")
 
     if t.kind == "microneedling":
         timings = _timings(db, env.org)
-        appointments = [a for a in _rows(db, *APPOINTMENT_COLUMNS, where=[
-            Appointment.patient_id == req.patient_id, Appointment.status.in_(LIVE_STATUSES)])
-            if a.id != exclude_appointment and timings[a.treatment_type_id].kind == "microneedling"]
-        holds = [h for h in _rows(db, *HOLD_COLUMNS, where=[Hold.patient_id == req.patient_id])
-                 if h.id != exclude_hold and is_live_hold(h, now)
-                 and timings[h.treatment_type_id].kind == "microneedling"]
-        past = _rows(db, PastSession.treatment_type_id, PastSession.course_id, PastSession.performed_at,
-                     where=[PastSession.patient_id == req.patient_id])
-        sessions = ([(a.starts_at, a.course_id) for a in appointments]
-                    + [(h.starts_at, h.course_id) for h in holds]
-                    + [(p.performed_at, p.course_id) for p in past
-                       if timings[p.treatment_type_id].kind == "microneedling"])
+        appointments = [
+            a
+            for a in _rows(
+                db,
+                *APPOINTMENT_COLUMNS,
+                where=[Appointment.patient_id == req.patient_id, Appointment.status.in_(LIVE_STATUSES)],
+            )
+            if a.id != exclude_appointment and timings[a.treatment_type_id].kind == "microneedling"
+        ]
+        holds = [
+            h
+            for h in _rows(db, *HOLD_COLUMNS, where=[Hold.patient_id == req.patient_id])
+            if h.id != exclude_hold and is_live_hold(h, now) and timings[h.treatment_type_id].kind == "microneedling"
+        ]
+        past = _rows(
+            db,
+            PastSession.treatment_type_id,
+            PastSession.course_id,
+            PastSession.performed_at,
+            where=[PastSession.patient_id == req.patient_id],
+        )
+        sessions = (
+            [(a.starts_at, a.course_id) for a in appointments]
+            + [(h.starts_at, h.course_id) for h in holds]
+            + [(p.performed_at, p.course_id) for p in past if timings[p.treatment_type_id].kind == "microneedling"]
+        )
         if any(abs(req.starts_at - s) < timedelta(days=t.min_interval_days) for s, _ in sessions):
             broken.add("interval_too_short")
-        courses = _rows(db, *COURSE_COLUMNS, where=[Course.patient_id == req.patient_id,
-                                                    Course.treatment_type_id == req.treatment_type_id])
+        courses = _rows(
+            db,
+            *COURSE_COLUMNS,
+            where=[Course.patient_id == req.patient_id, Course.treatment_type_id == req.treatment_type_id],
+        )
         if req.course_id is not None:
             course = next(c for c in courses if c.id == req.course_id)
         else:
@@ -496,14 +652,20 @@ def predict_transition(action: str, appointment, now: datetime) -> set[str]:
 
 # --------------------------------------------------------------------------- driving the API
 
+
 def _pick(items: list, i: int):
     return items[i % len(items)] if items else None
 
 
 def _by_start(db, env: Env) -> list[str]:
     """The example's appointments, earliest first: the ones the clock reaches first."""
-    return list(db.scalars(sa.select(Appointment.id).where(Appointment.id.in_(env.appointments))
-                           .order_by(Appointment.starts_at, Appointment.id)))
+    return list(
+        db.scalars(
+            sa.select(Appointment.id)
+            .where(Appointment.id.in_(env.appointments))
+            .order_by(Appointment.starts_at, Appointment.id)
+        )
+    )
 
 
 def _appointment(db, appointment_id: str):
@@ -527,9 +689,14 @@ def run_step(db, env: Env, clock, step) -> None:
         action = step.action
         treatment = env.review if step.review else env.microneedling
         starts_at = at(step.in_days, step.quarter, today=now)
-        body = {"clinic_id": env.clinic, "practitioner_id": env.practitioners[step.practitioner],
-                "room_id": env.rooms[step.room], "treatment_type_id": treatment,
-                "patient_id": env.patients[step.patient], "starts_at": starts_at.isoformat()}
+        body = {
+            "clinic_id": env.clinic,
+            "practitioner_id": env.practitioners[step.practitioner],
+            "room_id": env.rooms[step.room],
+            "treatment_type_id": treatment,
+            "patient_id": env.patients[step.patient],
+            "starts_at": starts_at.isoformat(),
+        }
         procedure = None
         if step.extra_numbing is not None and not step.review:
             procedure = starts_at + timedelta(minutes=30 + step.extra_numbing)
@@ -537,8 +704,14 @@ def run_step(db, env: Env, clock, step) -> None:
         course = None
         if step.explicit_course and not step.review:
             course = body["course_id"] = env.courses[step.patient]
-        prediction = predict(db, env, now, Request(body["patient_id"], body["practitioner_id"], body["room_id"],
-                                                   treatment, starts_at, procedure, course))
+        prediction = predict(
+            db,
+            env,
+            now,
+            Request(
+                body["patient_id"], body["practitioner_id"], body["room_id"], treatment, starts_at, procedure, course
+            ),
+        )
         path = "/v1/holds" if action == "hold" else "/v1/appointments"
         call = lambda: caller.post(path, json=body)
     elif isinstance(step, Collide):
@@ -547,8 +720,9 @@ def run_step(db, env: Env, clock, step) -> None:
         if target_id is None:
             return
         model = Hold if target_id in env.holds else Appointment
-        target = db.execute(sa.select(model.room_id, model.practitioner_id, model.starts_at)
-                            .where(model.id == target_id)).one()
+        target = db.execute(
+            sa.select(model.room_id, model.practitioner_id, model.starts_at).where(model.id == target_id)
+        ).one()
         room, practitioner = target.room_id, target.practitioner_id
         if step.swap == "room":
             room = next(r for r in env.rooms if r != room)
@@ -556,11 +730,17 @@ def run_step(db, env: Env, clock, step) -> None:
             practitioner = next(p for p in env.practitioners if p != practitioner)
         treatment = env.review if step.review else env.microneedling
         starts_at = target.starts_at + step.shift * GRID
-        body = {"clinic_id": env.clinic, "practitioner_id": practitioner, "room_id": room,
-                "treatment_type_id": treatment, "patient_id": env.patients[step.patient],
-                "starts_at": starts_at.isoformat()}
-        prediction = predict(db, env, now, Request(body["patient_id"], practitioner, room, treatment, starts_at,
-                                                   None, None))
+        body = {
+            "clinic_id": env.clinic,
+            "practitioner_id": practitioner,
+            "room_id": room,
+            "treatment_type_id": treatment,
+            "patient_id": env.patients[step.patient],
+            "starts_at": starts_at.isoformat(),
+        }
+        prediction = predict(
+            db, env, now, Request(body["patient_id"], practitioner, room, treatment, starts_at, None, None)
+        )
         path = "/v1/holds" if action == "hold" else "/v1/appointments"
         call = lambda: caller.post(path, json=body)
     elif isinstance(step, BookHold):
@@ -574,10 +754,21 @@ def run_step(db, env: Env, clock, step) -> None:
         elif hold.outcome is not None or hold.expires_at <= now:
             prediction = {"hold_expired"}
         else:
-            prediction = predict(db, env, now, Request(hold.patient_id, hold.practitioner_id, hold.room_id,
-                                                       hold.treatment_type_id, hold.starts_at,
-                                                       hold.procedure_starts_at, hold.course_id),
-                                 exclude_hold=hold.id)
+            prediction = predict(
+                db,
+                env,
+                now,
+                Request(
+                    hold.patient_id,
+                    hold.practitioner_id,
+                    hold.room_id,
+                    hold.treatment_type_id,
+                    hold.starts_at,
+                    hold.procedure_starts_at,
+                    hold.course_id,
+                ),
+                exclude_hold=hold.id,
+            )
         call = lambda: caller.post("/v1/appointments", json={"hold_id": hold_id})
     elif isinstance(step, Reschedule):
         action = "reschedule"
@@ -596,11 +787,21 @@ def run_step(db, env: Env, clock, step) -> None:
             prediction = {"invalid_transition"}
         else:
             starts_at = datetime.fromisoformat(changes["starts_at"]) if "starts_at" in changes else old.starts_at
-            prediction = predict(db, env, now, Request(
-                old.patient_id, changes.get("practitioner_id", old.practitioner_id),
-                changes.get("room_id", old.room_id), old.treatment_type_id, starts_at,
-                None if "starts_at" in changes else old.procedure_starts_at, old.course_id),
-                exclude_appointment=old.id)
+            prediction = predict(
+                db,
+                env,
+                now,
+                Request(
+                    old.patient_id,
+                    changes.get("practitioner_id", old.practitioner_id),
+                    changes.get("room_id", old.room_id),
+                    old.treatment_type_id,
+                    starts_at,
+                    None if "starts_at" in changes else old.procedure_starts_at,
+                    old.course_id,
+                ),
+                exclude_appointment=old.id,
+            )
         call = lambda: caller.patch(f"/v1/appointments/{appointment_id}", json=changes)
     elif isinstance(step, Transition):
         action = step.action
@@ -630,7 +831,8 @@ def run_step(db, env: Env, clock, step) -> None:
     event(f"{action}: {answer}")
     assert answer in (prediction or {"ok"}), (
         f"{action} answered {response.status_code} {answer}, the oracle expected {sorted(prediction) or 'ok'}: "
-        f"{response.get_json()}")
+        f"{response.get_json()}"
+    )
     if answer != "ok":
         assert snapshot(db, env.org) == before, f"refused {action} wrote something"
         return
@@ -660,8 +862,12 @@ def check_answer(action: str, response) -> str:
 
 # --------------------------------------------------------------------------- the property
 
-@settings(max_examples=int(os.environ.get("BOOKING_PROPERTY_EXAMPLES", "25")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+@settings(
+    max_examples=int(os.environ.get("BOOKING_PROPERTY_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(weeks=st.sampled_from(START_WEEKS), sequence=st.lists(steps, min_size=10, max_size=30))
 def test_random_booking_traffic_keeps_every_invariant(app, client, db, clock, weeks, sequence):
     env = make_env(app, client, clock, weeks)
@@ -674,16 +880,24 @@ def test_random_booking_traffic_keeps_every_invariant(app, client, db, clock, we
 
 # --------------------------------------------------------------------------- the checker catches
 
+
 @pytest.fixture
 def env(app, client, clock):
     return make_env(app, client, clock)
 
 
 def _book(env: Env, day=0, quarter=8, patient=0, room=0, practitioner=0) -> dict:
-    return env.caller.create("/v1/appointments", {
-        "clinic_id": env.clinic, "practitioner_id": env.practitioners[practitioner], "room_id": env.rooms[room],
-        "treatment_type_id": env.microneedling, "patient_id": env.patients[patient],
-        "starts_at": at(day, quarter).isoformat()})
+    return env.caller.create(
+        "/v1/appointments",
+        {
+            "clinic_id": env.clinic,
+            "practitioner_id": env.practitioners[practitioner],
+            "room_id": env.rooms[room],
+            "treatment_type_id": env.microneedling,
+            "patient_id": env.patients[patient],
+            "starts_at": at(day, quarter).isoformat(),
+        },
+    )
 
 
 def test_an_overlapping_claim_is_refused_by_postgresql_and_caught_by_the_checker(backend, db, env, clock):
@@ -691,8 +905,13 @@ def test_an_overlapping_claim_is_refused_by_postgresql_and_caught_by_the_checker
     check_invariants(db, env.org, clock.now)
     room = f"room:{env.rooms[0]}"
     starts = datetime.fromisoformat(appointment["starts_at"]) + timedelta(minutes=20)
-    intruder = {"organization_id": env.org, "resource": room, "starts_at": starts,
-                "ends_at": starts + timedelta(hours=1), "appointment_id": appointment["id"]}
+    intruder = {
+        "organization_id": env.org,
+        "resource": room,
+        "starts_at": starts,
+        "ends_at": starts + timedelta(hours=1),
+        "appointment_id": appointment["id"],
+    }
     if backend[0] == "postgresql":
         # The exclusion constraint has the last word: the row cannot even be written.
         with pytest.raises(IntegrityError, match="ex_claims_resource_during"), db.begin_nested():
@@ -703,8 +922,9 @@ def test_an_overlapping_claim_is_refused_by_postgresql_and_caught_by_the_checker
     with db.begin_nested() as nested:
         # SQLite relies on serialized writers (and may carry an insert trigger as a
         # backstop): drop any trigger on claims inside this savepoint so the row lands.
-        triggers = db.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                      "AND tbl_name = 'claims'")).all()
+        triggers = db.scalars(
+            sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'claims'")
+        ).all()
         for name in triggers:
             db.execute(sa.text(f'DROP TRIGGER "{name}"'))
         db.add(Claim(**intruder))
@@ -716,9 +936,17 @@ def test_an_overlapping_claim_is_refused_by_postgresql_and_caught_by_the_checker
 
 
 def test_an_expired_hold_claim_does_not_count_as_a_double_claim(backend, db, env, clock):
-    hold = env.caller.create("/v1/holds", {
-        "clinic_id": env.clinic, "practitioner_id": env.practitioners[0], "room_id": env.rooms[0],
-        "treatment_type_id": env.review, "patient_id": env.patients[0], "starts_at": at(0, 8).isoformat()})
+    hold = env.caller.create(
+        "/v1/holds",
+        {
+            "clinic_id": env.clinic,
+            "practitioner_id": env.practitioners[0],
+            "room_id": env.rooms[0],
+            "treatment_type_id": env.review,
+            "patient_id": env.patients[0],
+            "starts_at": at(0, 8).isoformat(),
+        },
+    )
     clock.advance(minutes=11)
     check_invariants(db, env.org, clock.now)  # the hold lapsed; its claims linger, counting for nothing
     _book(env, patient=2, quarter=8)  # the next writer takes the range, dropping the lapsed claims
@@ -733,10 +961,25 @@ def test_the_checker_catches_a_broken_interval_count_or_cancellation(db, env, cl
     check_invariants(db, env.org, clock.now)
 
     too_close = db.get(Appointment, first["id"])
-    clone = Appointment(**{c: getattr(too_close, c) for c in (
-        "organization_id", "clinic_id", "practitioner_id", "room_id", "treatment_type_id", "patient_id",
-        "course_id", "area", "procedure_starts_at", "ends_at")}, status="booked",
-        starts_at=too_close.starts_at + timedelta(days=27))
+    clone = Appointment(
+        **{
+            c: getattr(too_close, c)
+            for c in (
+                "organization_id",
+                "clinic_id",
+                "practitioner_id",
+                "room_id",
+                "treatment_type_id",
+                "patient_id",
+                "course_id",
+                "area",
+                "procedure_starts_at",
+                "ends_at",
+            )
+        },
+        status="booked",
+        starts_at=too_close.starts_at + timedelta(days=27),
+    )
     with db.begin_nested() as nested:
         db.add(clone)
         db.flush()

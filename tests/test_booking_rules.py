@@ -3,28 +3,48 @@
 Minute offsets are from BASE (a Monday, 09:00 UTC). DST facts (2026): Europe/London changes on
 Sunday 29 March and Sunday 25 October; America/New_York on Sunday 8 March and Sunday 1 November.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from booking.domain.intervals import covers, intersect, merge, open_time, subtract
 from booking.domain.errors import (
-    AreaNotAllowed, ConsultationRequired, Contraindicated, CourseComplete, DomainError, IntervalTooShort,
-    InvalidInput, NotQualified, NumbingLeadTooShort, SlotUnavailable,
+    AreaNotAllowed,
+    ConsultationRequired,
+    Contraindicated,
+    CourseComplete,
+    DomainError,
+    IntervalTooShort,
+    InvalidInput,
+    NotQualified,
+    NumbingLeadTooShort,
+    SlotUnavailable,
 )
+from booking.domain.intervals import covers, intersect, merge, open_time, subtract
 from booking.domain.rules import (
-    Booked, Busy, assign_units, check_area, check_recorded_session, check_consultation, check_contraindications, check_course_cap, check_interval,
-    check_qualified, conflicts, earliest_start, raise_if_blocked,
+    Booked,
+    Busy,
+    assign_units,
+    check_area,
+    check_consultation,
+    check_contraindications,
+    check_course_cap,
+    check_interval,
+    check_qualified,
+    check_recorded_session,
+    conflicts,
+    earliest_start,
+    raise_if_blocked,
 )
 from booking.domain.timing import Instants, Need, Timing, instants, occupancy
 from booking.domain.weekly import Shift
 
-UTC = timezone.utc
+UTC = UTC
 BASE = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 FAST = settings(max_examples=150, deadline=None)
 SESSION = Timing("microneedling", 30, 5, 30, 10, 10)  # rules.md defaults
@@ -55,6 +75,7 @@ def claims(timing: Timing, start: int, **ids) -> list[Need]:
 
 # --- instants() ----------------------------------------------------------------------------
 
+
 def test_procedure_starts_after_the_numbing_lead_by_default():
     at = instants(SESSION, BASE)
     assert at == Instants(BASE, m(30), m(30 + 30 + 10))
@@ -83,10 +104,15 @@ def test_without_numbing_the_procedure_must_start_on_arrival(timing, offset):
 
 
 @FAST
-@given(numbing=st.integers(20, 60), procedure=st.integers(5, 240), aftercare=st.integers(0, 60),
-       offset=st.integers(-30, 90))
+@given(
+    numbing=st.integers(20, 60),
+    procedure=st.integers(5, 240),
+    aftercare=st.integers(0, 60),
+    offset=st.integers(-30, 90),
+)
 def test_instants_accept_exactly_the_procedure_starts_between_the_lead_and_60_minutes(
-        numbing, procedure, aftercare, offset):
+    numbing, procedure, aftercare, offset
+):
     timing = Timing("microneedling", numbing, 5, procedure, aftercare, 10)
     if offset < numbing:
         with pytest.raises(NumbingLeadTooShort):
@@ -100,6 +126,7 @@ def test_instants_accept_exactly_the_procedure_starts_between_the_lead_and_60_mi
 
 
 # --- occupancy() ---------------------------------------------------------------------------
+
 
 def test_default_session_claims_practitioner_around_the_numbing_gap_room_with_turnover_and_patient():
     needs = claims(SESSION, 0)
@@ -134,11 +161,18 @@ def test_consultation_and_review_claim_the_practitioner_for_the_whole_visit_and_
 
 
 @FAST
-@given(numbing=st.integers(20, 60), prep=st.integers(0, 60), procedure=st.integers(5, 240),
-       aftercare=st.integers(0, 60), turnover=st.integers(0, 60), extra=st.integers(0, 40),
-       seats=st.integers(0, 3))
+@given(
+    numbing=st.integers(20, 60),
+    prep=st.integers(0, 60),
+    procedure=st.integers(5, 240),
+    aftercare=st.integers(0, 60),
+    turnover=st.integers(0, 60),
+    extra=st.integers(0, 40),
+    seats=st.integers(0, 3),
+)
 def test_the_practitioner_is_never_claimed_while_the_cream_works(
-        numbing, prep, procedure, aftercare, turnover, extra, seats):
+    numbing, prep, procedure, aftercare, turnover, extra, seats
+):
     timing = Timing("microneedling", numbing, prep, procedure, aftercare, turnover)
     at = instants(timing, BASE, m(min(numbing + extra, 60)))
     needs = occupancy(timing, at, numbing_seats=seats, **IDS)
@@ -153,6 +187,7 @@ def test_the_practitioner_is_never_claimed_while_the_cream_works(
 
 
 # --- the numbing-gap payoff ----------------------------------------------------------------
+
 
 def test_one_practitioner_treats_a_second_patient_arriving_25_minutes_later_in_another_room():
     short = Timing("microneedling", 30, 5, 20, 5, 10)
@@ -178,12 +213,13 @@ def test_a_review_fits_inside_a_sessions_numbing_time(review_start, fits):
 
 # --- calendar: interval algebra against a minute-set oracle --------------------------------
 
-intervals = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)).map(lambda t: (m(t[0]), m(t[1]))),
-                     max_size=8)
+intervals = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)).map(lambda t: (m(t[0]), m(t[1]))), max_size=8)
 
 
 def minutes_of(ivs) -> set[int]:
-    return {k for s, e in ivs for k in range(int((s - BASE).total_seconds() // 60), int((e - BASE).total_seconds() // 60))}
+    return {
+        k for s, e in ivs for k in range(int((s - BASE).total_seconds() // 60), int((e - BASE).total_seconds() // 60))
+    }
 
 
 def normalised(ivs) -> bool:
@@ -234,12 +270,18 @@ def test_open_time_is_opening_hours_and_shift_less_closures_and_time_off():
     tuesday, wednesday = monday + timedelta(days=1), monday + timedelta(days=2)
     result = open_time(
         opening=[Shift(day, 9 * 60, 18 * 60, zone=LONDON) for day in range(5)],
-        working=[Shift(0, 8 * 60, 12 * 60, zone=LONDON), Shift(0, 13 * 60, 20 * 60, zone=LONDON),
-                 Shift(1, 10 * 60, 16 * 60, zone=LONDON), Shift(2, 10 * 60, 16 * 60, zone=LONDON),
-                 Shift(5, 10 * 60, 16 * 60, zone=LONDON)],  # Saturday: the clinic is closed
+        working=[
+            Shift(0, 8 * 60, 12 * 60, zone=LONDON),
+            Shift(0, 13 * 60, 20 * 60, zone=LONDON),
+            Shift(1, 10 * 60, 16 * 60, zone=LONDON),
+            Shift(2, 10 * 60, 16 * 60, zone=LONDON),
+            Shift(5, 10 * 60, 16 * 60, zone=LONDON),
+        ],  # Saturday: the clinic is closed
         closures=[(wednesday, wednesday)],
         time_off=[(local(LONDON, tuesday, "11:00"), local(LONDON, tuesday, "12:30"))],
-        zone=LONDON, start=local(LONDON, monday, "00:00"), end=local(LONDON, monday + timedelta(days=7), "00:00"),
+        zone=LONDON,
+        start=local(LONDON, monday, "00:00"),
+        end=local(LONDON, monday + timedelta(days=7), "00:00"),
     )
     assert result == [
         (local(LONDON, monday, "09:00"), local(LONDON, monday, "12:00")),
@@ -249,22 +291,36 @@ def test_open_time_is_opening_hours_and_shift_less_closures_and_time_off():
     ]
 
 
-@pytest.mark.parametrize("zone,change", [
-    (LONDON, date(2026, 3, 29)), (LONDON, date(2026, 10, 25)),
-    ("America/New_York", date(2026, 3, 8)), ("America/New_York", date(2026, 11, 1)),
-])
+@pytest.mark.parametrize(
+    "zone,change",
+    [
+        (LONDON, date(2026, 3, 29)),
+        (LONDON, date(2026, 10, 25)),
+        ("America/New_York", date(2026, 3, 8)),
+        ("America/New_York", date(2026, 11, 1)),
+    ],
+)
 def test_a_9_to_5_shift_stays_9_to_5_local_across_dst_changes(zone, change):
     every_day = [Shift(day, 9 * 60, 17 * 60, zone=zone) for day in range(7)]
     days = [change + timedelta(days=k) for k in range(-3, 4)]
-    result = open_time(opening=every_day, working=every_day, closures=[], time_off=[], zone=zone,
-                       start=local(zone, days[0], "00:00"), end=local(zone, days[-1] + timedelta(days=1), "00:00"))
+    result = open_time(
+        opening=every_day,
+        working=every_day,
+        closures=[],
+        time_off=[],
+        zone=zone,
+        start=local(zone, days[0], "00:00"),
+        end=local(zone, days[-1] + timedelta(days=1), "00:00"),
+    )
     tz = ZoneInfo(zone)
     assert [(s.astimezone(tz).replace(tzinfo=None), e.astimezone(tz).replace(tzinfo=None)) for s, e in result] == [
-        (datetime.combine(day, time(9)), datetime.combine(day, time(17))) for day in days]
+        (datetime.combine(day, time(9)), datetime.combine(day, time(17))) for day in days
+    ]
     assert result[0][0].astimezone(tz).utcoffset() != result[-1][0].astimezone(tz).utcoffset()
 
 
 # --- check_interval / earliest_start -------------------------------------------------------
+
 
 @pytest.mark.parametrize("gap", [-27, -1, 0, 1, 27])
 def test_sessions_closer_than_the_minimum_are_refused_in_either_direction(gap):
@@ -311,6 +367,7 @@ def test_check_interval_refuses_iff_some_previous_start_is_closer_than_the_minim
 
 # --- check_consultation --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("consulted,ok", [(-1, True), (-180, True), (-181, False), (0, False), (1, False)])
 def test_the_first_session_needs_a_consultation_within_180_days_before_it(consulted, ok):
     call = dict(needs_consultation=True, consultations=[d(consulted)], start=BASE, valid_days=180)
@@ -329,6 +386,7 @@ def test_the_consultation_window_follows_valid_days_and_later_sessions_need_none
 
 
 # --- check_course_cap ----------------------------------------------------------------------
+
 
 def test_a_course_at_its_cap_takes_no_more_sessions():
     check_course_cap(sessions=[d(0), d(40), d(80)], start=d(120), max_sessions=4, per_365_days=None)
@@ -361,6 +419,7 @@ def test_the_rolling_cap_refuses_iff_some_365_day_window_around_the_start_is_ove
 
 # --- contraindications, areas, qualification -----------------------------------------------
 
+
 def test_contraindications_block_microneedling_and_are_named_sorted():
     with pytest.raises(Contraindicated) as caught:
         check_contraindications("microneedling", ["rosacea", "active_acne"])
@@ -384,17 +443,26 @@ def test_an_area_outside_the_list_is_refused_for_sessions_only():
     assert caught.value.facts == {"area": "hands", "allowed_areas": ["face", "neck"]}
 
 
-QUALIFIED = dict(treatment_type_id="trt_1", qualified_ids=["trt_1"], practitioner_clinic_ids=["cln_x"],
-                 clinic_id="cln_x", room_clinic_id="cln_x", room_capabilities=["needling"],
-                 required_capability="needling")
+QUALIFIED = dict(
+    treatment_type_id="trt_1",
+    qualified_ids=["trt_1"],
+    practitioner_clinic_ids=["cln_x"],
+    clinic_id="cln_x",
+    room_clinic_id="cln_x",
+    room_capabilities=["needling"],
+    required_capability="needling",
+)
 
 
-@pytest.mark.parametrize("change,reason", [
-    ({"practitioner_clinic_ids": ["cln_y"]}, "practitioner_clinic"),
-    ({"qualified_ids": ["trt_2"]}, "practitioner_treatment_type"),
-    ({"room_clinic_id": "cln_y"}, "room_clinic"),
-    ({"room_capabilities": []}, "room_capability"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"practitioner_clinic_ids": ["cln_y"]}, "practitioner_clinic"),
+        ({"qualified_ids": ["trt_2"]}, "practitioner_treatment_type"),
+        ({"room_clinic_id": "cln_y"}, "room_clinic"),
+        ({"room_capabilities": []}, "room_capability"),
+    ],
+)
 def test_each_qualification_failure_names_its_reason(change, reason):
     with pytest.raises(NotQualified) as caught:
         check_qualified(**{**QUALIFIED, **change})
@@ -413,22 +481,30 @@ CHAIR = Need("numbing:cln_x", m(0), m(30), capacity=2)
 
 
 def test_a_full_pool_blocks_and_the_409_lists_only_what_blocks():
-    busy = [Busy("numbing:cln_x#1", m(-10), m(10), appointment_id="apt_1"),
-            Busy("numbing:cln_x#2", m(20), m(50), hold_id="hld_2"),
-            Busy("numbing:cln_y#1", m(0), m(30), appointment_id="apt_other_clinic"),
-            Busy("numbing:cln_x#2", m(30), m(60), appointment_id="apt_touching")]
+    busy = [
+        Busy("numbing:cln_x#1", m(-10), m(10), appointment_id="apt_1"),
+        Busy("numbing:cln_x#2", m(20), m(50), hold_id="hld_2"),
+        Busy("numbing:cln_y#1", m(0), m(30), appointment_id="apt_other_clinic"),
+        Busy("numbing:cln_x#2", m(30), m(60), appointment_id="apt_touching"),
+    ]
     assigned, blocking = conflicts([CHAIR], busy)
     assert assigned == {}
     assert sorted(b.resource for b in blocking) == ["numbing:cln_x#1", "numbing:cln_x#2"]
     with pytest.raises(SlotUnavailable) as caught:
         raise_if_blocked(blocking)
     assert caught.value.code == "slot_unavailable"
-    assert caught.value.facts == {"conflicts": [
-        {"resource": "numbing", "resource_id": "cln_x", "starts_at": m(-10),
-         "ends_at": m(10), "appointment_id": "apt_1"},
-        {"resource": "numbing", "resource_id": "cln_x", "starts_at": m(20),
-         "ends_at": m(50), "hold_id": "hld_2"},
-    ]}
+    assert caught.value.facts == {
+        "conflicts": [
+            {
+                "resource": "numbing",
+                "resource_id": "cln_x",
+                "starts_at": m(-10),
+                "ends_at": m(10),
+                "appointment_id": "apt_1",
+            },
+            {"resource": "numbing", "resource_id": "cln_x", "starts_at": m(20), "ends_at": m(50), "hold_id": "hld_2"},
+        ]
+    }
 
 
 def test_a_free_unit_of_the_pool_is_assigned():
@@ -443,9 +519,15 @@ def test_a_claim_blocking_two_needs_is_listed_once():
     _, blocking = conflicts(needs, [Busy("practitioner:prc_1", m(-60), m(120), appointment_id="apt_1")])
     with pytest.raises(SlotUnavailable) as caught:
         raise_if_blocked(blocking)
-    assert caught.value.facts["conflicts"] == [{
-        "resource": "practitioner", "resource_id": "prc_1", "starts_at": m(-60),
-        "ends_at": m(120), "appointment_id": "apt_1"}]
+    assert caught.value.facts["conflicts"] == [
+        {
+            "resource": "practitioner",
+            "resource_id": "prc_1",
+            "starts_at": m(-60),
+            "ends_at": m(120),
+            "appointment_id": "apt_1",
+        }
+    ]
 
 
 def test_a_pool_without_units_is_never_silently_met():
@@ -459,11 +541,12 @@ def test_a_pool_without_units_is_never_silently_met():
 
 
 @FAST
-@given(st.integers(2, 4), st.lists(st.tuples(st.integers(1, 5), st.integers(-30, 60), st.integers(1, 40)),
-                                   max_size=8))
+@given(st.integers(2, 4), st.lists(st.tuples(st.integers(1, 5), st.integers(-30, 60), st.integers(1, 40)), max_size=8))
 def test_a_pooled_need_takes_the_lowest_free_unit_or_lists_every_overlapping_unit_claim(capacity, raw):
-    busy = [Busy(f"numbing:cln_x#{unit}", m(start), m(start + length), appointment_id=f"apt_{i}")
-            for i, (unit, start, length) in enumerate(raw)]
+    busy = [
+        Busy(f"numbing:cln_x#{unit}", m(start), m(start + length), appointment_id=f"apt_{i}")
+        for i, (unit, start, length) in enumerate(raw)
+    ]
     need = Need("numbing:cln_x", m(0), m(30), capacity)
     taken = {int(b.resource.split("#")[1]) for b in busy if b.starts_at < need.ends_at and need.starts_at < b.ends_at}
     free = [unit for unit in range(1, capacity + 1) if unit not in taken]
@@ -474,7 +557,8 @@ def test_a_pooled_need_takes_the_lowest_free_unit_or_lists_every_overlapping_uni
     else:
         assert assigned == {}
         assert sorted(blocking, key=repr) == sorted(
-            (b for b in busy if b.starts_at < need.ends_at and need.starts_at < b.ends_at), key=repr)
+            (b for b in busy if b.starts_at < need.ends_at and need.starts_at < b.ends_at), key=repr
+        )
 
 
 def test_a_lowered_pool_capacity_still_counts_units_numbered_above_it():
@@ -487,7 +571,8 @@ def test_a_lowered_pool_capacity_still_counts_units_numbered_above_it():
 # --- device units when a clinic's count changes (booking/services/devices.py)
 
 uses_strategy = st.lists(st.tuples(st.integers(0, 600), st.integers(1, 120)), max_size=12).map(
-    lambda spans: [(f"u{i}", m(start), m(start + length)) for i, (start, length) in enumerate(spans)])
+    lambda spans: [(f"u{i}", m(start), m(start + length)) for i, (start, length) in enumerate(spans)]
+)
 
 
 def most_at_once(uses) -> int:
@@ -518,12 +603,14 @@ def test_a_needling_may_take_the_unit_another_just_left():
 
 # --- a session recorded after the fact against the booked ones (rule 5)
 
+
 def test_a_recorded_session_inside_a_booked_interval_names_the_booking_and_where_it_could_move():
     booked = [Booked(d(10), 28, appointment_id="appt_1"), Booked(d(60), 28, hold_id="hold_1")]
     with pytest.raises(IntervalTooShort) as refusal:
         check_recorded_session(d(-5), booked, [d(10), d(60)])
     assert refusal.value.facts["conflicts"] == [
-        {"appointment_id": "appt_1", "starts_at": d(10), "earliest_start": d(23)}]
+        {"appointment_id": "appt_1", "starts_at": d(10), "earliest_start": d(23)}
+    ]
     assert refusal.value.facts["earliest_start"] == d(23)
 
 

@@ -1,7 +1,8 @@
 """iCalendar feeds: parsed with icalendar and recurring-ical-events and compared with the API's data."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -96,7 +97,7 @@ def test_holds_are_tentative_and_cancelled_once_they_end(world, client):
 
 def test_a_dst_change_inside_the_feed(world, client):
     """London moves to BST on 28 March 2027: the same 10:00 on both sides, an hour apart in UTC."""
-    world.clock.now = datetime(2027, 3, 22, 8, tzinfo=timezone.utc)
+    world.clock.now = datetime(2027, 3, 22, 8, tzinfo=UTC)
     world.consulted()
     before = world.book(treatment_type_id=world.review["id"], starts_at="2027-03-26T10:00:00+00:00")
     after = world.book(treatment_type_id=world.review["id"], starts_at="2027-03-29T10:00:00+01:00")
@@ -104,11 +105,12 @@ def test_a_dst_change_inside_the_feed(world, client):
     shown = events(calendar)
     assert shown[before["id"]].decoded("dtstart").utcoffset() == timedelta(0)
     assert shown[after["id"]].decoded("dtstart").utcoffset() == timedelta(hours=1)
-    assert shown[after["id"]].decoded("dtstart") == datetime(2027, 3, 29, 9, tzinfo=timezone.utc)
+    assert shown[after["id"]].decoded("dtstart") == datetime(2027, 3, 29, 9, tzinfo=UTC)
     # recurring-ical-events, as a calendar app would expand it, sees both at 10:00 local.
     occurrences = recurring_ical_events.of(calendar).between(datetime(2027, 3, 23), datetime(2027, 3, 31))
-    assert sorted((o.decoded("dtstart").astimezone(LONDON).hour, o.decoded("dtstart").astimezone(LONDON).day)
-                  for o in occurrences) == [(10, 26), (10, 29)]
+    assert sorted(
+        (o.decoded("dtstart").astimezone(LONDON).hour, o.decoded("dtstart").astimezone(LONDON).day) for o in occurrences
+    ) == [(10, 26), (10, 29)]
     vtimezone = calendar.walk("VTIMEZONE")[0]
     assert {str(sub.name) for sub in vtimezone.subcomponents} == {"STANDARD", "DAYLIGHT"}
 
@@ -125,15 +127,16 @@ def test_a_token_opens_only_its_own_calendar(world, client, other):
     feed = issue(world.caller, "practitioner", world.practitioner["id"])
     token = feed["token"]
     assert_problem(client.get(f"/v1/rooms/{world.rooms[0]['id']}/calendar.ics?token={token}"), 404, "not_found")
-    assert_problem(client.get(f"/v1/practitioners/{world.practitioner['id']}/calendar.ics?token=ics_guess"),
-                   404, "not_found")
-    assert_problem(client.get(f"/v1/practitioners/{world.practitioner['id']}/calendar.ics"),
-                   422, "validation_error")
+    assert_problem(
+        client.get(f"/v1/practitioners/{world.practitioner['id']}/calendar.ics?token=ics_guess"), 404, "not_found"
+    )
+    assert_problem(client.get(f"/v1/practitioners/{world.practitioner['id']}/calendar.ics"), 422, "validation_error")
 
 
 def test_feeds_are_issued_only_for_the_organizations_own(world, other):
-    response = other.post("/v1/calendar-feeds", json={"owner_type": "practitioner",
-                                                      "owner_id": world.practitioner["id"]})
+    response = other.post(
+        "/v1/calendar-feeds", json={"owner_type": "practitioner", "owner_id": world.practitioner["id"]}
+    )
     assert_problem(response, 422, "validation_error")
 
 
@@ -143,8 +146,12 @@ def test_room_and_clinic_feeds_list_what_happens_there(world, client, owner):
     here = world.book(starts_at=world.at(2), room_id=world.rooms[0]["id"])
     other_patient = world.new_patient(name="Sam Lee")
     world.consulted(other_patient["id"])
-    there = world.book(patient_id=other_patient["id"], treatment_type_id=world.review["id"],
-                       room_id=world.rooms[1]["id"], starts_at=world.at(3))
+    there = world.book(
+        patient_id=other_patient["id"],
+        treatment_type_id=world.review["id"],
+        room_id=world.rooms[1]["id"],
+        starts_at=world.at(3),
+    )
     owner_id = world.rooms[0]["id"] if owner == "room" else world.clinic["id"]
     shown = set(events(read(client, issue(world.caller, owner, owner_id))))
     assert shown == ({here["id"]} if owner == "room" else {here["id"], there["id"]})

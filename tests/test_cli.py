@@ -1,4 +1,5 @@
 """Command-line tasks: create-organization and the demo seed."""
+
 import sqlalchemy as sa
 
 from booking.services.demo_seed import DEMO_NAME
@@ -48,9 +49,15 @@ def test_seed_demo_builds_the_demo_chain_once(app, client, db, tmp_path, monkeyp
     for clinic in clinics:
         assert caller.get(f"/v1/clinics/{clinic['id']}/rooms").get_json()["data"]
 
-    counts = [db.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Clinic, Room, Practitioner, Patient, TreatmentType)]
+    counts = [
+        db.scalar(sa.select(sa.func.count()).select_from(m))
+        for m in (Clinic, Room, Practitioner, Patient, TreatmentType)
+    ]
     assert _seed(app, tmp_path, monkeypatch) == token, "a second run reuses the saved key"
-    assert counts == [db.scalar(sa.select(sa.func.count()).select_from(m)) for m in (Clinic, Room, Practitioner, Patient, TreatmentType)]
+    assert counts == [
+        db.scalar(sa.select(sa.func.count()).select_from(m))
+        for m in (Clinic, Room, Practitioner, Patient, TreatmentType)
+    ]
 
 
 def test_seed_demo_issues_a_new_key_when_the_saved_one_is_gone(app, client, db, tmp_path, monkeypatch):

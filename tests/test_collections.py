@@ -1,5 +1,6 @@
 """Collections: cursor pagination, updated_since and strict query parameters."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from .helpers import assert_problem
 
@@ -18,8 +19,8 @@ def test_cursor_pagination_walks_every_clinic_once_and_survives_inserts(admin):
 
 def test_updated_since_returns_only_changed_objects(admin):
     old = admin.make_clinic(name="Old")
-    marker = datetime.now(timezone.utc) + timedelta(milliseconds=1)
-    while datetime.now(timezone.utc) <= marker:
+    marker = datetime.now(UTC) + timedelta(milliseconds=1)
+    while datetime.now(UTC) <= marker:
         pass
     changed = admin.make_clinic(name="New")
     data = admin.get("/v1/clinics", query_string={"updated_since": marker.isoformat()}).get_json()["data"]
@@ -48,15 +49,17 @@ def test_limit_must_be_between_1_and_200(admin):
 
 
 def test_fractional_numbers_are_refused_not_truncated(admin):
-    body = assert_problem(admin.post("/v1/treatment-types", json={
-        "name": "Needling", "kind": "microneedling", "numbing_minutes": 30.5}), 422, "validation_error")
+    body = assert_problem(
+        admin.post("/v1/treatment-types", json={"name": "Needling", "kind": "microneedling", "numbing_minutes": 30.5}),
+        422,
+        "validation_error",
+    )
     assert "numbing_minutes" in body["errors"]
     assert admin.get("/v1/treatment-types").get_json()["data"] == []
 
 
 def test_blank_names_are_refused(admin):
-    body = assert_problem(admin.post("/v1/clinics", json={"name": "   ", "timezone": "UTC"}),
-                          422, "validation_error")
+    body = assert_problem(admin.post("/v1/clinics", json={"name": "   ", "timezone": "UTC"}), 422, "validation_error")
     assert "name" in body["errors"]
 
 

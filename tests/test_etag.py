@@ -1,11 +1,13 @@
 """ETag on item GETs and on the answers of changes; If-Match honoured by PATCH, DELETE and the
 lifecycle POSTs, so of two writers holding the same ETag only the first can change the object."""
+
 from __future__ import annotations
 
 import pytest
 
 from .helpers import assert_problem
-from .test_tenancy import ARGUMENT, ROUTES, build_world as build_every_object, call, fill
+from .test_tenancy import ARGUMENT, ROUTES, call, fill
+from .test_tenancy import build_world as build_every_object
 
 STALE = '"stale.0"'
 
@@ -49,7 +51,7 @@ def test_the_current_etag_or_a_star_lets_the_change_through(admin):
     path = f"/v1/rooms/{room['id']}"
     current = admin.patch(path, json={"name": "Blue"}, headers={"If-Match": etag_of(admin, path)})
     assert current.status_code == 200 and current.get_json()["name"] == "Blue"
-    listed = admin.patch(path, json={"name": "Green"}, headers={"If-Match": f'{STALE}, {current.headers["ETag"]}'})
+    listed = admin.patch(path, json={"name": "Green"}, headers={"If-Match": f"{STALE}, {current.headers['ETag']}"})
     assert listed.status_code == 200
     star = admin.patch(path, json={"name": "Red"}, headers={"If-Match": "*"})
     assert star.status_code == 200 and star.get_json()["name"] == "Red"
@@ -87,8 +89,9 @@ def test_a_lifecycle_step_with_a_stale_if_match_is_a_412(world):
     late = world.caller.post(f"{path}/cancel", json={"reason": "patient_request"}, headers={"If-Match": tag})
     assert_problem(late, 412, "precondition_failed")
     assert world.caller.get(path).get_json()["status"] == "checked_in"
-    cancel = world.caller.post(f"{path}/cancel", json={"reason": "patient_request"},
-                               headers={"If-Match": checked_in.headers["ETag"]})
+    cancel = world.caller.post(
+        f"{path}/cancel", json={"reason": "patient_request"}, headers={"If-Match": checked_in.headers["ETag"]}
+    )
     assert cancel.status_code == 200 and cancel.get_json()["status"] == "cancelled"
 
 
@@ -123,9 +126,16 @@ def test_a_delete_with_a_stale_if_match_keeps_the_object(admin):
 LIFECYCLE = ("/cancel", "/check-in", "/complete", "/no-show")
 ITEM_GETS = [r for m, r in ROUTES if m == "GET" and ARGUMENT.search(r.rsplit("/", 1)[-1])]
 CHANGES = [(m, r) for m, r in ROUTES if m in ("PATCH", "DELETE") or (m == "POST" and r.endswith(LIFECYCLE))]
+
+
 def _params(routes):
-    return [pytest.param(*(route if isinstance(route, tuple) else (route,)),
-                         id=" ".join(route if isinstance(route, tuple) else (route,))) for route in routes]
+    return [
+        pytest.param(
+            *(route if isinstance(route, tuple) else (route,)),
+            id=" ".join(route if isinstance(route, tuple) else (route,)),
+        )
+        for route in routes
+    ]
 
 
 @pytest.mark.parametrize("rule", _params(ITEM_GETS))
@@ -150,8 +160,7 @@ GARBAGE = [",", " , ,", "", '"unterminated', '"a" junk', "W/", "*x"]
 def test_an_if_match_naming_no_entity_tag_is_a_412_never_unconditional(admin, garbage):
     patient = admin.make_patient(name="Before")
     path = f"/v1/patients/{patient['id']}"
-    assert_problem(admin.patch(path, json={"name": "After"}, headers={"If-Match": garbage}), 412,
-                   "precondition_failed")
+    assert_problem(admin.patch(path, json={"name": "After"}, headers={"If-Match": garbage}), 412, "precondition_failed")
     assert admin.get(path).get_json()["name"] == "Before"
 
 
@@ -169,7 +178,10 @@ def test_the_openapi_documents_etag_and_if_match(client):
     clinic = spec["paths"]["/v1/clinics/{clinic_id}"]
     assert "ETag" in clinic["get"]["responses"]["200"]["headers"]
     assert "ETag" in clinic["patch"]["responses"]["200"]["headers"]
-    for operation in (clinic["patch"], clinic["delete"],
-                      spec["paths"]["/v1/appointments/{appointment_id}/complete"]["post"]):
+    for operation in (
+        clinic["patch"],
+        clinic["delete"],
+        spec["paths"]["/v1/appointments/{appointment_id}/complete"]["post"],
+    ):
         assert {"$ref": "#/components/parameters/IfMatch"} in operation["parameters"]
         assert "412" in operation["responses"]

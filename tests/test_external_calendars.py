@@ -2,6 +2,7 @@
 
 The world's practitioner works Monday to Saturday 09:00-17:00 in London (GMT in January).
 """
+
 from __future__ import annotations
 
 import threading
@@ -73,17 +74,25 @@ END:VCALENDAR
 
 def review_starts(world, day: str) -> set[str]:
     """The practitioner's review starts on a day (local = UTC in January), as HH:MM."""
-    response = world.caller.get("/v1/availability", query_string={
-        "clinic_id": world.clinic["id"], "treatment_type_id": world.review["id"],
-        "practitioner_id": world.practitioner["id"], "start": f"{day}T00:00:00+00:00",
-        "end": f"{day}T23:59:00+00:00", "limit": 500})
+    response = world.caller.get(
+        "/v1/availability",
+        query_string={
+            "clinic_id": world.clinic["id"],
+            "treatment_type_id": world.review["id"],
+            "practitioner_id": world.practitioner["id"],
+            "start": f"{day}T00:00:00+00:00",
+            "end": f"{day}T23:59:00+00:00",
+            "limit": 500,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     return {s["starts_at"][11:16] for s in response.get_json()["data"]}
 
 
 def upload(world, ics: str = RECURRING, status: int = 201) -> dict:
-    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                 json={"name": "Hospital", "ics": ics})
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Hospital", "ics": ics}
+    )
     assert response.status_code == status, response.get_json()
     return response.get_json()
 
@@ -98,8 +107,13 @@ def test_a_recurring_event_with_an_exception_removes_exactly_its_slots(world):
     removed = {day: sorted(before[day] - after[day]) for day in DAYS}
     hour = ["10:00", "10:15", "10:30", "10:45"]
     assert removed == {
-        "2027-01-05": hour, "2027-01-06": [], "2027-01-07": [], "2027-01-08": sorted(before["2027-01-08"]),
-        "2027-01-12": [], "2027-01-19": ["14:00", "14:15", "14:30", "14:45"], "2027-01-26": hour,
+        "2027-01-05": hour,
+        "2027-01-06": [],
+        "2027-01-07": [],
+        "2027-01-08": sorted(before["2027-01-08"]),
+        "2027-01-12": [],
+        "2027-01-19": ["14:00", "14:15", "14:30", "14:45"],
+        "2027-01-26": hour,
     }
     assert all(after[day] <= before[day] for day in DAYS)
 
@@ -123,16 +137,23 @@ def test_removing_the_calendar_frees_the_time(world):
 
 
 def test_a_file_that_does_not_parse_writes_nothing(world, db):
-    assert_problem(world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                     json={"name": "Broken", "ics": "BEGIN:VCALENDAR\nthis is not ical"}),
-                   422, "validation_error")
+    assert_problem(
+        world.caller.post(
+            f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+            json={"name": "Broken", "ics": "BEGIN:VCALENDAR\nthis is not ical"},
+        ),
+        422,
+        "validation_error",
+    )
     assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == 0
     assert world.caller.get(f"/v1/practitioners/{world.practitioner['id']}/external-calendars").get_json()["data"] == []
 
 
 def test_url_or_file_not_both(world):
-    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                 json={"name": "Both", "ics": RECURRING, "url": "https://93.184.215.14/x.ics"})
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+        json={"name": "Both", "ics": RECURRING, "url": "https://93.184.215.14/x.ics"},
+    )
     assert_problem(response, 422, "validation_error")
 
 
@@ -144,7 +165,7 @@ class Feed:
         feed = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 feed.hits += 1
                 payload = feed.body.encode()
                 self.send_response(feed.status)
@@ -178,12 +199,14 @@ def refresh(app):
     def run():
         jobs.keep_lease("test-calendars")
         return jobs.refresh_external_calendars("test-calendars")
+
     return run
 
 
 def test_a_feed_url_is_fetched_and_refreshed_and_a_failure_keeps_the_last_good_copy(world, feed, refresh):
-    created = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                json={"name": "Hospital", "url": feed.url})
+    created = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Hospital", "url": feed.url}
+    )
     assert created.status_code == 201, created.get_json()
     row = created.get_json()
     assert row["status"] == "ok" and feed.hits == 1
@@ -197,8 +220,12 @@ def test_a_feed_url_is_fetched_and_refreshed_and_a_failure_keeps_the_last_good_c
     assert shown["status"] == "error" and "500" in shown["last_error"]
     assert "10:00" not in review_starts(world, "2027-01-05")  # the last good copy still blocks
 
-    feed.status, feed.body = 200, RECURRING.replace("20270105T100000", "20270105T090000", 1).replace(
-        "DTEND;TZID=Europe/London:20270105T110000", "DTEND;TZID=Europe/London:20270105T093000", 1)
+    feed.status, feed.body = (
+        200,
+        RECURRING.replace("20270105T100000", "20270105T090000", 1).replace(
+            "DTEND;TZID=Europe/London:20270105T110000", "DTEND;TZID=Europe/London:20270105T093000", 1
+        ),
+    )
     world.clock.advance(minutes=16)
     assert refresh() == 1
     starts = review_starts(world, "2027-01-05")
@@ -207,8 +234,10 @@ def test_a_feed_url_is_fetched_and_refreshed_and_a_failure_keeps_the_last_good_c
 
 
 def test_a_private_feed_url_is_refused_by_default(world):
-    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                 json={"name": "Intranet", "url": "http://10.0.0.7/calendar.ics"})
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+        json={"name": "Intranet", "url": "http://10.0.0.7/calendar.ics"},
+    )
     assert_problem(response, 422, "validation_error")
 
 
@@ -225,6 +254,7 @@ def test_busy_times_are_expanded_ahead_in_utc(world, db):
 
 
 # --- Hostile calendars: every expansion is bounded, every ICS problem is a 422 -----------------------------------
+
 
 def vcalendar(*lines: str) -> str:
     return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Test//Hostile//EN", *lines, "END:VCALENDAR", ""])
@@ -263,8 +293,12 @@ def nothing_written(world, db) -> None:
 
 
 def test_an_endless_rule_is_refused_naming_the_time_bound_within_seconds(world, db):
-    response, took = in_thread(lambda: world.caller.post(
-        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "ics": ENDLESS}), 20)
+    response, took = in_thread(
+        lambda: world.caller.post(
+            f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "ics": ENDLESS}
+        ),
+        20,
+    )
     assert_problem(response, 422, "validation_error")
     assert f"{external_calendars.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["ics"][0]
     assert took < external_calendars.EXPANSION_SECONDS + 5
@@ -276,15 +310,21 @@ def test_free_cancelled_and_zero_length_occurrences_count_against_the_bound(worl
     monkeypatch.setattr(external_calendars, "MAX_OCCURRENCES", 300)
     end = "DTEND:20270105T100000Z" if marking == "ZERO-LENGTH" else "DTEND:20270105T103000Z"
     lines = ["DTSTART:20270105T100000Z", end, "RRULE:FREQ=HOURLY"] + ([] if marking == "ZERO-LENGTH" else [marking])
-    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                 json={"name": "Many", "ics": vcalendar(*event(*lines))})
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+        json={"name": "Many", "ics": vcalendar(*event(*lines))},
+    )
     assert_problem(response, 422, "validation_error")
     assert "more than 300 occurrences" in response.get_json()["errors"]["ics"][0]
     nothing_written(world, db)
 
 
-NESTED = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x"] + ["BEGIN:VEVENT", "BEGIN:X-DEEP"] * 3000
-                     + ["END:X-DEEP", "END:VEVENT"] * 3000 + ["END:VCALENDAR", ""])
+NESTED = "\r\n".join(
+    ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:x"]
+    + ["BEGIN:VEVENT", "BEGIN:X-DEEP"] * 3000
+    + ["END:X-DEEP", "END:VEVENT"] * 3000
+    + ["END:VCALENDAR", ""]
+)
 MALFORMED = {
     "no DTSTART": vcalendar(*event("DTEND:20270105T110000Z", "RRULE:FREQ=WEEKLY")),
     "DTEND in 9999": vcalendar(*event("DTSTART:20270105T100000Z", "DTEND:99991231T235959Z")),
@@ -297,8 +337,10 @@ MALFORMED = {
 
 @pytest.mark.parametrize("problem", list(MALFORMED))
 def test_a_malformed_file_is_a_422_naming_the_ics_and_writes_nothing(world, db, problem):
-    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                 json={"name": "Broken", "ics": MALFORMED[problem]})
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+        json={"name": "Broken", "ics": MALFORMED[problem]},
+    )
     assert_problem(response, 422, "validation_error")
     assert list(response.get_json()["errors"]) == ["ics"]
     nothing_written(world, db)
@@ -307,8 +349,10 @@ def test_a_malformed_file_is_a_422_naming_the_ics_and_writes_nothing(world, db, 
 @pytest.mark.parametrize("problem", ["bad BYDAY", "deeply nested components"])
 def test_a_malformed_feed_given_at_creation_is_a_422_naming_the_url_and_writes_nothing(world, db, feed, problem):
     feed.body = MALFORMED[problem]
-    response = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                 json={"name": "Broken feed", "url": feed.url})
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+        json={"name": "Broken feed", "url": feed.url},
+    )
     assert_problem(response, 422, "validation_error")
     assert list(response.get_json()["errors"]) == ["url"]
     nothing_written(world, db)
@@ -323,16 +367,21 @@ def test_a_malformed_new_version_of_a_file_is_a_422_and_keeps_the_old_one(world)
 
 def test_an_endless_feed_given_at_creation_is_a_422_naming_the_bound(world, db, feed):
     feed.body = ENDLESS
-    response, _ = in_thread(lambda: world.caller.post(
-        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "url": feed.url}), 20)
+    response, _ = in_thread(
+        lambda: world.caller.post(
+            f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Bomb", "url": feed.url}
+        ),
+        20,
+    )
     assert_problem(response, 422, "validation_error")
     assert f"{external_calendars.EXPANSION_SECONDS:g} s" in response.get_json()["errors"]["url"][0]
     nothing_written(world, db)
 
 
 def test_a_feed_that_turns_into_a_bomb_is_an_error_on_refresh_and_the_last_good_copy_stays(world, db, feed, refresh):
-    created = world.caller.post(f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-                                json={"name": "Hospital", "url": feed.url}).get_json()
+    created = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/external-calendars", json={"name": "Hospital", "url": feed.url}
+    ).get_json()
     busy_before = db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy))
     feed.body = ENDLESS
     world.clock.advance(minutes=16)
@@ -362,13 +411,15 @@ def test_a_file_that_starts_past_the_horizon_is_bounded_when_the_scheduler_rolls
 
 # --- No transaction is open while a feed is fetched or a calendar expanded -------------------------------------
 
+
 @pytest.fixture
 def on_file(tmp_path):
     """An app on a SQLite file of its own, so the write lock is real (the other tests share one connection)."""
     url = f"sqlite:///{tmp_path / 'calendars.sqlite3'}"
     upgrade(url)
-    app = create_app({"DATABASE_URL": url, "TESTING": True, "RATE_LIMIT_ENABLED": False,
-                      "WEBHOOKS_ALLOW_PRIVATE": True})
+    app = create_app(
+        {"DATABASE_URL": url, "TESTING": True, "RATE_LIMIT_ENABLED": False, "WEBHOOKS_ALLOW_PRIVATE": True}
+    )
     probe = sa.create_engine(url, connect_args={"timeout": 1})  # gives up on the write lock after 1 s
     yield app, url, probe
     probe.dispose()
@@ -410,14 +461,24 @@ def test_a_stalling_feed_at_creation_does_not_hold_up_another_organizations_writ
     feed = StallingFeed()
     try:
         caller = Caller(app, app.test_client(), world.caller.token, world.caller.organization_id)
-        posting = threading.Thread(target=lambda: feed.__dict__.setdefault("answer", caller.post(
-            f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
-            json={"name": "Hospital", "url": feed.url})), daemon=True)
+        posting = threading.Thread(
+            target=lambda: feed.__dict__.setdefault(
+                "answer",
+                caller.post(
+                    f"/v1/practitioners/{world.practitioner['id']}/external-calendars",
+                    json={"name": "Hospital", "url": feed.url},
+                ),
+            ),
+            daemon=True,
+        )
         posting.start()
         assert feed.asked.wait(10)
         started = time.monotonic()
-        clinic = rival.client.post("/v1/clinics", headers={"Authorization": f"Bearer {rival.token}"},
-                                   json={"name": "Elsewhere", "timezone": "Europe/Paris", "opening_hours": []})
+        clinic = rival.client.post(
+            "/v1/clinics",
+            headers={"Authorization": f"Bearer {rival.token}"},
+            json={"name": "Elsewhere", "timezone": "Europe/Paris", "opening_hours": []},
+        )
         took = time.monotonic() - started
         assert other_writer_can_write(probe)
         feed.release.set()
@@ -437,8 +498,9 @@ def test_the_scheduler_expands_with_no_transaction_open(on_file, monkeypatch):
     world = build_world(make_organization(app, app.test_client(), "Rolling"), Clock(MONDAY))
     row = upload(world)
     with probe.begin() as connection:  # due for rolling on
-        connection.execute(sa.text("UPDATE external_calendars SET expanded_until = :old"),
-                           {"old": "2000-01-01 00:00:00.000000"})
+        connection.execute(
+            sa.text("UPDATE external_calendars SET expanded_until = :old"), {"old": "2000-01-01 00:00:00.000000"}
+        )
     seen = []
     real = external_calendars.occurrences
 

@@ -4,6 +4,7 @@ Every FHIR resource a test receives (reads, Bundles and each of their entries, t
 CapabilityStatement, OperationOutcomes) is validated with the fhir.resources package. Its
 R4B models are used: for the resources served here R4B is R4 (4.0.1) unchanged.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -53,10 +54,13 @@ def every_page(caller, path, **params) -> list[dict]:
     """Follow the `next` links, checking each page and that `total` counts them all."""
     first = bundle = fhir_get(caller, path, **params)
     found = resources(bundle)
-    while (following := [link["url"] for link in bundle["link"] if link["relation"] == "next"]):
+    while following := [link["url"] for link in bundle["link"] if link["relation"] == "next"]:
         url = urlsplit(following[0])
-        bundle = fhir_get(caller, url.path.removeprefix("/fhir/R4/"),
-                          **{k: v if len(v) > 1 else v[0] for k, v in parse_qs(url.query).items()})
+        bundle = fhir_get(
+            caller,
+            url.path.removeprefix("/fhir/R4/"),
+            **{k: v if len(v) > 1 else v[0] for k, v in parse_qs(url.query).items()},
+        )
         found += resources(bundle)
     assert first["total"] == len(found) == len({(r["resourceType"], r["id"]) for r in found})
     return found
@@ -83,15 +87,26 @@ def new_consulted_patient(world, name="Sam Jones") -> dict:
 def follow_up_hold(app, world, starts_at: str):
     """A hold the scheduler would place for a follow-up, placed with the domain service."""
     with app.extensions["db_write_sessions"]() as session:
-        hold = services.place_hold(session, world.caller.organization_id, SlotRequest(
-            clinic_id=world.clinic["id"], practitioner_id=world.practitioner["id"], room_id=world.rooms[1]["id"],
-            treatment_type_id=world.review["id"], patient_id=world.patient["id"],
-            starts_at=datetime.fromisoformat(starts_at)), ttl=timedelta(days=3), source="follow_up")
+        hold = services.place_hold(
+            session,
+            world.caller.organization_id,
+            SlotRequest(
+                clinic_id=world.clinic["id"],
+                practitioner_id=world.practitioner["id"],
+                room_id=world.rooms[1]["id"],
+                treatment_type_id=world.review["id"],
+                patient_id=world.patient["id"],
+                starts_at=datetime.fromisoformat(starts_at),
+            ),
+            ttl=timedelta(days=3),
+            source="follow_up",
+        )
         session.commit()
         return hold.id
 
 
 # --- CapabilityStatement, auth and errors -------------------------------------------------------------
+
 
 def test_metadata_lists_the_resources_and_their_search_parameters(world):
     statement = fhir_get(world.caller.with_scopes("read"), "metadata")
@@ -119,8 +134,12 @@ def test_a_read_scope_key_reads_everything(world):
     reader = world.caller.with_scopes("read")
     world.consulted()
     appointment = world.book()
-    for path in (f"Practitioner/{fid(world.practitioner['id'])}", f"Location/{fid(world.clinic['id'])}",
-                 f"Schedule/{schedule_id(world)}", f"Appointment/{fid(appointment['id'])}"):
+    for path in (
+        f"Practitioner/{fid(world.practitioner['id'])}",
+        f"Location/{fid(world.clinic['id'])}",
+        f"Schedule/{schedule_id(world)}",
+        f"Appointment/{fid(appointment['id'])}",
+    ):
         fhir_get(reader, path)
     for path in ("Practitioner", "Location", "Schedule", "Appointment"):
         assert fhir_get(reader, path)["total"] > 0, path
@@ -128,38 +147,50 @@ def test_a_read_scope_key_reads_everything(world):
 
 
 def test_unknown_ids_are_404_outcomes(world):
-    for path in ("Practitioner/prac-nope", "Location/cln-nope", "Schedule/prac-a.cln-b", "Schedule/nodot",
-                 "Appointment/appt-nope", "Appointment/hold-nope"):
+    for path in (
+        "Practitioner/prac-nope",
+        "Location/cln-nope",
+        "Schedule/prac-a.cln-b",
+        "Schedule/nodot",
+        "Appointment/appt-nope",
+        "Appointment/hold-nope",
+    ):
         outcome(world.caller.get(f"/fhir/R4/{path}"), 404, "not-found")
 
 
-@pytest.mark.parametrize("path, params, parameter", [
-    ("Appointment", {"date": "ge2027-13-01"}, "date"),
-    ("Appointment", {"date": "sa2027-01-04"}, "date"),
-    ("Appointment", {"date": "ge2027-01-04T10:00"}, "date"),  # an instant needs an offset
-    ("Appointment", {"status": "confirmed"}, "status"),
-    ("Appointment", {"practitioner": "Location/cln-x"}, "practitioner"),
-    ("Appointment", {"emial": "x"}, "emial"),
-    ("Appointment", {"_count": "-1"}, "_count"),
-    ("Appointment", {"_cursor": "%%%"}, "_cursor"),
-    ("Slot", {"start": ["ge2027-01-01", "lt2027-03-01"]}, "start"),  # more than 31 days
-    ("Schedule", {"actor": "Patient/pat-x"}, "actor"),
-])
+@pytest.mark.parametrize(
+    "path, params, parameter",
+    [
+        ("Appointment", {"date": "ge2027-13-01"}, "date"),
+        ("Appointment", {"date": "sa2027-01-04"}, "date"),
+        ("Appointment", {"date": "ge2027-01-04T10:00"}, "date"),  # an instant needs an offset
+        ("Appointment", {"status": "confirmed"}, "status"),
+        ("Appointment", {"practitioner": "Location/cln-x"}, "practitioner"),
+        ("Appointment", {"emial": "x"}, "emial"),
+        ("Appointment", {"_count": "-1"}, "_count"),
+        ("Appointment", {"_cursor": "%%%"}, "_cursor"),
+        ("Slot", {"start": ["ge2027-01-01", "lt2027-03-01"]}, "start"),  # more than 31 days
+        ("Schedule", {"actor": "Patient/pat-x"}, "actor"),
+    ],
+)
 def test_a_bad_search_parameter_is_a_400_outcome(world, path, params, parameter):
     body = outcome(world.caller.get(f"/fhir/R4/{path}", query_string=params), 400, "invalid")
     assert [parameter] in [issue.get("expression") for issue in body["issue"]], body
 
 
-@pytest.mark.parametrize("path, parameter, value", [
-    ("Appointment", "date", "ge0001-01-01"),
-    ("Appointment", "date", "9999"),
-    ("Appointment", "date", "lt9999-12-31T23:59:59.999999+00:00"),
-    ("Appointment", "date", "eq9999-12-31T23:00:00-05:00"),
-    ("Appointment", "date", "1899-12"),
-    ("Slot", "start", "ge9999-12-31"),
-    ("Slot", "start", "lt0001-01-01T00:00:00+05:00"),
-    ("Slot", "start", "ge2201-01-01T00:00:00Z"),
-])
+@pytest.mark.parametrize(
+    "path, parameter, value",
+    [
+        ("Appointment", "date", "ge0001-01-01"),
+        ("Appointment", "date", "9999"),
+        ("Appointment", "date", "lt9999-12-31T23:59:59.999999+00:00"),
+        ("Appointment", "date", "eq9999-12-31T23:00:00-05:00"),
+        ("Appointment", "date", "1899-12"),
+        ("Slot", "start", "ge9999-12-31"),
+        ("Slot", "start", "lt0001-01-01T00:00:00+05:00"),
+        ("Slot", "start", "ge2201-01-01T00:00:00Z"),
+    ],
+)
 def test_a_date_outside_1900_to_2200_is_a_400_outcome_naming_the_parameter(world, path, parameter, value):
     body = outcome(world.caller.get(f"/fhir/R4/{path}", query_string={parameter: value}), 400, "invalid")
     issue = next(issue for issue in body["issue"] if issue.get("expression") == [parameter])
@@ -172,6 +203,7 @@ def test_dates_at_the_ends_of_the_range_are_searched(world):
 
 
 # --- Practitioner, Location, Schedule -----------------------------------------------------------------
+
 
 def test_practitioner_read_and_search(world):
     practitioner = fhir_get(world.caller, f"Practitioner/{fid(world.practitioner['id'])}")
@@ -189,30 +221,40 @@ def test_location_is_the_clinic_with_its_zone(admin, clock):
     world = build_world(admin, clock, timezone_name="America/New_York")
     location = fhir_get(admin, f"Location/{fid(world.clinic['id'])}")
     assert location["name"] == world.clinic["name"]
-    assert {"url": "http://hl7.org/fhir/StructureDefinition/timezone", "valueCode": "America/New_York"} \
-        in location["extension"]
+    assert {"url": "http://hl7.org/fhir/StructureDefinition/timezone", "valueCode": "America/New_York"} in location[
+        "extension"
+    ]
     assert "America/New_York" in location["description"]
-    assert location["hoursOfOperation"] == [{"daysOfWeek": ["mon", "tue", "wed", "thu", "fri", "sat"],
-                                             "openingTime": "08:00:00", "closingTime": "20:00:00"}]
+    assert location["hoursOfOperation"] == [
+        {"daysOfWeek": ["mon", "tue", "wed", "thu", "fri", "sat"], "openingTime": "08:00:00", "closingTime": "20:00:00"}
+    ]
     assert location["meta"]["lastUpdated"].endswith("-05:00")
 
 
 def test_schedules_pair_each_practitioner_with_each_clinic(world):
     second = world.caller.make_clinic(name="Leeds")
-    world.caller.patch(f"/v1/practitioners/{world.practitioner['id']}",
-                       json={"clinic_ids": [world.clinic["id"], second["id"]]})
+    world.caller.patch(
+        f"/v1/practitioners/{world.practitioner['id']}", json={"clinic_ids": [world.clinic["id"], second["id"]]}
+    )
     found = every_page(world.caller, "Schedule", actor=f"Practitioner/{fid(world.practitioner['id'])}", _count=1)
-    assert sorted(s["id"] for s in found) == sorted([schedule_id(world),
-                                                     f"{fid(world.practitioner['id'])}.{fid(second['id'])}"])
+    assert sorted(s["id"] for s in found) == sorted(
+        [schedule_id(world), f"{fid(world.practitioner['id'])}.{fid(second['id'])}"]
+    )
     [at_leeds] = resources(fhir_get(world.caller, "Schedule", actor=f"Location/{fid(second['id'])}"))
-    assert [a["reference"] for a in at_leeds["actor"]] == [f"Practitioner/{fid(world.practitioner['id'])}",
-                                                           f"Location/{fid(second['id'])}"]
+    assert [a["reference"] for a in at_leeds["actor"]] == [
+        f"Practitioner/{fid(world.practitioner['id'])}",
+        f"Location/{fid(second['id'])}",
+    ]
     schedule = fhir_get(world.caller, f"Schedule/{schedule_id(world)}")
     assert {c["code"] for s in schedule["serviceType"] for c in s["coding"]} == {
-        fid(world.consultation["id"]), fid(world.microneedling["id"]), fid(world.review["id"])}
+        fid(world.consultation["id"]),
+        fid(world.microneedling["id"]),
+        fid(world.review["id"]),
+    }
 
 
 # --- Appointment ----------------------------------------------------------------------------------------
+
 
 def test_appointment_matches_the_booking_through_its_lifecycle(world):
     world.consulted()
@@ -222,8 +264,11 @@ def test_appointment_matches_the_booking_through_its_lifecycle(world):
     assert (read["start"], read["end"]) == (booked["starts_at"], booked["ends_at"])
     assert instant(read["extension"][0]["valueInstant"]) == instant(booked["procedure_starts_at"])
     actors = [p["actor"] for p in read["participant"]]
-    assert [a.get("reference") for a in actors] == [f"Practitioner/{fid(world.practitioner['id'])}",
-                                                    f"Location/{fid(world.clinic['id'])}", None]
+    assert [a.get("reference") for a in actors] == [
+        f"Practitioner/{fid(world.practitioner['id'])}",
+        f"Location/{fid(world.clinic['id'])}",
+        None,
+    ]
     assert actors[2]["display"] == world.patient["name"] and "pat@example.com" not in str(read)
 
     def after(action, fhir_status):
@@ -236,8 +281,9 @@ def test_appointment_matches_the_booking_through_its_lifecycle(world):
     after("complete", "fulfilled")
 
 
-@pytest.mark.parametrize("action, body, fhir_status", [
-    ("cancel", {"reason": "patient_request"}, "cancelled"), ("no-show", None, "noshow")])
+@pytest.mark.parametrize(
+    "action, body, fhir_status", [("cancel", {"reason": "patient_request"}, "cancelled"), ("no-show", None, "noshow")]
+)
 def test_cancelled_and_no_show_appointments(world, action, body, fhir_status):
     world.consulted()
     booked = world.book()
@@ -285,8 +331,9 @@ def test_appointment_search_by_date_practitioner_and_status(world):
     assert ids(date="le" + booked[3]["starts_at"].replace("+00:00", "Z")) == [fid(b["id"]) for b in booked]
     assert ids(status="cancelled") == [fid(booked[0]["id"])]
     assert ids(status="booked,cancelled", _count=1) == [fid(b["id"]) for b in booked]
-    assert ids(practitioner=f"Practitioner/{fid(world.practitioner['id'])}", status="booked") == \
-        [fid(b["id"]) for b in booked[1:]]
+    assert ids(practitioner=f"Practitioner/{fid(world.practitioner['id'])}", status="booked") == [
+        fid(b["id"]) for b in booked[1:]
+    ]
     assert ids(practitioner=world.practitioner["id"], _count=2) == [fid(b["id"]) for b in booked]
     assert ids(practitioner=fid(other["id"])) == []
     assert ids(location=fid(world.clinic["id"]), _id=fid(booked[2]["id"])) == [fid(booked[2]["id"])]
@@ -302,17 +349,31 @@ def test_instants_carry_the_clinics_offset(admin, clock):
 
 # --- Slot -------------------------------------------------------------------------------------------------
 
+
 def availability(world, day: int, treatment_type: dict) -> list[str]:
-    response = world.caller.get("/v1/availability", query_string={
-        "treatment_type_id": treatment_type["id"], "practitioner_id": world.practitioner["id"],
-        "clinic_id": world.clinic["id"], "start": world.at(day, 0), "end": world.at(day + 1, 0), "limit": 500})
+    response = world.caller.get(
+        "/v1/availability",
+        query_string={
+            "treatment_type_id": treatment_type["id"],
+            "practitioner_id": world.practitioner["id"],
+            "clinic_id": world.clinic["id"],
+            "start": world.at(day, 0),
+            "end": world.at(day + 1, 0),
+            "limit": 500,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     return [s["starts_at"] for s in response.get_json()["data"]]
 
 
 def slots(world, day: int, **params) -> list[dict]:
-    return every_page(world.caller, "Slot", schedule=f"Schedule/{schedule_id(world)}",
-                      start=[f"ge2027-01-{4 + day:02d}", f"lt2027-01-{5 + day:02d}"], **params)
+    return every_page(
+        world.caller,
+        "Slot",
+        schedule=f"Schedule/{schedule_id(world)}",
+        start=[f"ge2027-01-{4 + day:02d}", f"lt2027-01-{5 + day:02d}"],
+        **params,
+    )
 
 
 def test_free_slots_are_the_starts_availability_gives(world):
@@ -325,19 +386,22 @@ def test_free_slots_are_the_starts_availability_gives(world):
             assert {s["schedule"]["reference"] for s in free} == {f"Schedule/{schedule_id(world)}"}
     # Without service-type: every treatment type the practitioner does.
     every = slots(world, 0, status="free", _count=200)
-    assert len(every) == sum(len(availability(world, 0, t))
-                             for t in (world.consultation, world.microneedling, world.review))
+    assert len(every) == sum(
+        len(availability(world, 0, t)) for t in (world.consultation, world.microneedling, world.review)
+    )
 
 
 def test_busy_slots_cover_appointments_and_holds(app, world):
     world.consulted()
     booked = world.book(starts_at=world.at(0, 12))
-    held = world.hold(patient_id=new_consulted_patient(world)["id"], starts_at=world.at(0, 14),
-                      room_id=world.rooms[1]["id"])
+    held = world.hold(
+        patient_id=new_consulted_patient(world)["id"], starts_at=world.at(0, 14), room_id=world.rooms[1]["id"]
+    )
     busy = [s for s in slots(world, 0) if s["status"] != "free"]
     assert [(s["id"], s["status"], s["start"], s["end"]) for s in busy] == [
         (fid(booked["id"]), "busy", booked["starts_at"], booked["ends_at"]),
-        (fid(held["id"]), "busy-tentative", held["starts_at"], held["ends_at"])]
+        (fid(held["id"]), "busy-tentative", held["starts_at"], held["ends_at"]),
+    ]
     assert [s["id"] for s in slots(world, 0, status="busy")] == [fid(booked["id"])]
     # The practitioner is busy from a booking's needling to its end: no free slot starts then.
     free = slots(world, 0, status="free", **{"service-type": fid(world.microneedling["id"])})
@@ -349,25 +413,37 @@ def test_busy_slots_cover_appointments_and_holds(app, world):
 
 
 def test_slot_search_defaults_to_the_next_seven_days(world):
-    starts = {instant(s["start"]).date() for s in
-              every_page(world.caller, "Slot", schedule=schedule_id(world), status="free", _count=200)}
+    starts = {
+        instant(s["start"]).date()
+        for s in every_page(world.caller, "Slot", schedule=schedule_id(world), status="free", _count=200)
+    }
     # Monday 4 January, 08:00: from today for 7 days; Sundays off.
     assert sorted(starts) == [datetime(2027, 1, d).date() for d in (4, 5, 6, 7, 8, 9)]
 
 
 # --- tenancy -----------------------------------------------------------------------------------------------
 
+
 def test_another_organizations_key_sees_nothing(app, world, other):
     world.consulted()
     booked = world.book()
     hold = world.hold(patient_id=new_consulted_patient(world)["id"], starts_at=world.at(1, 12))
-    for path in (f"Practitioner/{fid(world.practitioner['id'])}", f"Location/{fid(world.clinic['id'])}",
-                 f"Schedule/{schedule_id(world)}", f"Appointment/{fid(booked['id'])}",
-                 f"Appointment/{fid(hold['id'])}"):
+    for path in (
+        f"Practitioner/{fid(world.practitioner['id'])}",
+        f"Location/{fid(world.clinic['id'])}",
+        f"Schedule/{schedule_id(world)}",
+        f"Appointment/{fid(booked['id'])}",
+        f"Appointment/{fid(hold['id'])}",
+    ):
         outcome(other.get(f"/fhir/R4/{path}"), 404, "not-found")
-    for path, params in [("Practitioner", {}), ("Location", {}), ("Schedule", {}), ("Appointment", {}),
-                         ("Slot", {"schedule": schedule_id(world)}),
-                         ("Appointment", {"practitioner": fid(world.practitioner["id"])})]:
+    for path, params in [
+        ("Practitioner", {}),
+        ("Location", {}),
+        ("Schedule", {}),
+        ("Appointment", {}),
+        ("Slot", {"schedule": schedule_id(world)}),
+        ("Appointment", {"practitioner": fid(world.practitioner["id"])}),
+    ]:
         bundle = fhir_get(other, path, **params)
         assert (bundle["total"], bundle["entry"]) == (0, []), path
 

@@ -4,18 +4,17 @@ The scheduler's jobs run here against the test's transaction (a runtime register
 with the test's sessionmaker); the same jobs run in the real scheduler process in
 tests/test_scheduler_process.py.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from models import FollowUp, Hold, OutboxEvent
+from models import Hold, OutboxEvent
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
-
-from .booking_world import MONDAY
 
 HOLDER = "test-scheduler"
 
@@ -29,6 +28,7 @@ def scheduler(app):
     def run(name: str, holder: str = HOLDER):
         jobs.keep_lease(holder)
         return getattr(jobs, name)(holder)
+
     return run
 
 
@@ -69,13 +69,16 @@ def events(db, type_: str | None = None) -> list[OutboxEvent]:
 
 
 def take_time_off(world, practitioner_id: str, start: datetime, end: datetime) -> None:
-    world.caller.create(f"/v1/practitioners/{practitioner_id}/time-off",
-                        {"starts_at": start.isoformat(), "ends_at": end.isoformat(), "reason": "leave"})
+    world.caller.create(
+        f"/v1/practitioners/{practitioner_id}/time-off",
+        {"starts_at": start.isoformat(), "ends_at": end.isoformat(), "reason": "leave"},
+    )
 
 
 def second_practitioner(world) -> dict:
-    p2 = world.caller.make_practitioner([world.clinic["id"]], name="Dr Two",
-                                        treatment_type_ids=[world.microneedling["id"], world.review["id"]])
+    p2 = world.caller.make_practitioner(
+        [world.clinic["id"]], name="Dr Two", treatment_type_ids=[world.microneedling["id"], world.review["id"]]
+    )
     week = [{"clinic_id": world.clinic["id"], "weekday": d, "start": "09:00", "end": "17:00"} for d in range(6)]
     assert world.caller.put(f"/v1/practitioners/{p2['id']}/working-hours", json=week).status_code == 200
     return p2
@@ -88,7 +91,9 @@ def test_the_proposal_is_an_event_with_its_hold(world, scheduler, db):
     [event] = events(db, "follow_up.proposed")
     assert event.subject_id == proposal["id"] and event.payload["follow_up"]["hold"]["id"] == proposal["hold"]["id"]
     assert [e.type for e in events(db) if e.subject_id == session["id"]] == [
-        "appointment.created", "appointment.completed"]
+        "appointment.created",
+        "appointment.completed",
+    ]
 
 
 def test_the_hold_lapses_seven_days_after_it_is_made(world, scheduler):
@@ -116,9 +121,14 @@ def test_the_time_of_day_stays_close_to_the_last_sessions(world, scheduler):
     for day in range(28, 43):
         other = world.new_patient(name=f"Other {day}")
         world.consulted(other["id"])
-        world.caller.post("/v1/appointments", json=world.slot(
-            patient_id=other["id"], treatment_type_id=world.review["id"],
-            starts_at=(start + timedelta(days=day)).isoformat()))
+        world.caller.post(
+            "/v1/appointments",
+            json=world.slot(
+                patient_id=other["id"],
+                treatment_type_id=world.review["id"],
+                starts_at=(start + timedelta(days=day)).isoformat(),
+            ),
+        )
     scheduler("propose_follow_ups")
     [proposal] = follow_ups(world)
     held = datetime.fromisoformat(proposal["hold"]["starts_at"])
@@ -191,9 +201,16 @@ def test_declining_releases_the_hold(world, scheduler):
 
 def offered(world, patient_id: str, at: str) -> bool:
     start = datetime.fromisoformat(at)
-    response = world.caller.get("/v1/availability", query_string={
-        "clinic_id": world.clinic["id"], "treatment_type_id": world.review["id"], "patient_id": patient_id,
-        "start": start.isoformat(), "end": (start + timedelta(minutes=15)).isoformat()})
+    response = world.caller.get(
+        "/v1/availability",
+        query_string={
+            "clinic_id": world.clinic["id"],
+            "treatment_type_id": world.review["id"],
+            "patient_id": patient_id,
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=15)).isoformat(),
+        },
+    )
     assert response.status_code == 200, response.get_json()
     return any(s["starts_at"] == at for s in response.get_json()["data"])
 
@@ -205,10 +222,14 @@ def test_a_follow_up_hold_blocks_its_slot_until_it_expires(world, scheduler, db)
     hold = proposal["hold"]
     other = world.new_patient(name="Someone Else")
     assert not offered(world, other["id"], hold["starts_at"])
-    world.caller.post("/v1/appointments", json=world.slot(
-        patient_id=other["id"], treatment_type_id=world.review["id"], starts_at=hold["starts_at"]))
-    refused = world.caller.post("/v1/appointments", json=world.slot(
-        patient_id=other["id"], treatment_type_id=world.review["id"], starts_at=hold["starts_at"]))
+    world.caller.post(
+        "/v1/appointments",
+        json=world.slot(patient_id=other["id"], treatment_type_id=world.review["id"], starts_at=hold["starts_at"]),
+    )
+    refused = world.caller.post(
+        "/v1/appointments",
+        json=world.slot(patient_id=other["id"], treatment_type_id=world.review["id"], starts_at=hold["starts_at"]),
+    )
     assert refused.status_code == 409 and refused.get_json()["code"] == "slot_unavailable"
 
     world.clock.now = datetime.fromisoformat(hold["expires_at"]) + timedelta(seconds=1)
@@ -248,7 +269,9 @@ def test_reminders_at_48_and_2_hours_once_each(world, scheduler, db):
     assert scheduler("send_reminders") == 1
     reminders = events(db, "appointment.reminder")
     assert [(e.subject_id, e.payload["before"]) for e in reminders] == [
-        (appointment["id"], "48h"), (appointment["id"], "2h")]
+        (appointment["id"], "48h"),
+        (appointment["id"], "2h"),
+    ]
     assert "no makeup" in " ".join(reminders[0].payload["instructions"])
     assert reminders[0].payload["appointment"]["starts_at"] == appointment["starts_at"]
 
@@ -284,14 +307,16 @@ def test_each_change_writes_its_event_and_a_refusal_writes_none(world, db):
     moved = world.caller.patch(f"/v1/appointments/{first['id']}", json={"starts_at": world.at(2, 12)}).get_json()
     world.caller.post(f"/v1/appointments/{moved['id']}/cancel", json={"reason": "patient_request"})
     assert [(e.type, e.subject_id) for e in events(db) if e.type.startswith("appointment.")] == [
-        ("appointment.created", first["id"]), ("appointment.rescheduled", moved["id"]),
-        ("appointment.cancelled", moved["id"])]
+        ("appointment.created", first["id"]),
+        ("appointment.rescheduled", moved["id"]),
+        ("appointment.cancelled", moved["id"]),
+    ]
     assert events(db, "appointment.rescheduled")[0].payload["appointment"]["rescheduled_from"] == first["id"]
 
 
 def test_only_the_lease_holder_acts(world, scheduler, db, app):
-    from schedulers import lease
     from models import SchedulerLease
+    from schedulers import lease
 
     completed_session(world)
     jobs.register("standby", SchedulerSettings(database_url="unused"), sessions=app.extensions["db_write_sessions"])
@@ -299,8 +324,7 @@ def test_only_the_lease_holder_acts(world, scheduler, db, app):
     assert jobs.propose_follow_ups("standby") == 0 and follow_ups(world) == []
     # The holder crashes: its lease runs out and the standby takes over.
     with app.extensions["db_write_sessions"]() as session:
-        session.execute(sa.update(SchedulerLease).values(
-            expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        session.execute(sa.update(SchedulerLease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         session.commit()
     assert jobs.keep_lease("standby")
     assert jobs.propose_follow_ups(HOLDER) == 0  # the old holder's fence fails
@@ -320,14 +344,14 @@ def test_a_late_proposal_lapses_48_hours_before_its_slot(world, scheduler):
 
 def test_the_local_time_of_day_is_kept_across_a_dst_change(world, scheduler):
     """10:00 in London on GMT, then 10:00 on BST (09:00 UTC) four weeks later."""
-    world.clock.now = datetime(2027, 3, 15, 8, tzinfo=timezone.utc)
+    world.clock.now = datetime(2027, 3, 15, 8, tzinfo=UTC)
     session = completed_session(world, day=70)  # Monday 15 March 2027, 10:00 GMT
     assert session["starts_at"] == "2027-03-15T10:00:00+00:00"
     scheduler("propose_follow_ups")
     [proposal] = follow_ups(world)
     held = datetime.fromisoformat(proposal["hold"]["starts_at"])
     assert held.utcoffset() == timedelta(hours=1) and (held.hour, held.minute) == (10, 0)
-    assert datetime(2027, 4, 12, tzinfo=timezone.utc) <= held < datetime(2027, 4, 27, tzinfo=timezone.utc)
+    assert datetime(2027, 4, 12, tzinfo=UTC) <= held < datetime(2027, 4, 27, tzinfo=UTC)
 
 
 def test_a_session_is_proposed_for_once_whoever_asks(world, scheduler, app):
@@ -344,11 +368,14 @@ def test_a_session_is_proposed_for_once_whoever_asks(world, scheduler, app):
     assert len(follow_ups(world)) == 1
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("48h,2h", [timedelta(hours=48), timedelta(hours=2)]),
-    (" 90m , 24h ,90m", [timedelta(hours=24), timedelta(minutes=90)]),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("48h,2h", [timedelta(hours=48), timedelta(hours=2)]),
+        (" 90m , 24h ,90m", [timedelta(hours=24), timedelta(minutes=90)]),
+        ("", []),
+    ],
+)
 def test_reminder_offsets_parse(text, expected):
     from schedulers.config import parse_offsets
 

@@ -14,6 +14,7 @@ every one of B's webhooks must arrive; the latencies are printed.
 The calendar half depends on the calendar work of issue 12 (bounded expansion, fetches
 outside transactions); the webhook half on schedulers/delivery.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,12 @@ REQUEST_TIMEOUT = 40  # past gunicorn's 30 s worker timeout: a request never han
 def call(base: str, token: str, method: str, path: str, body=None) -> tuple[int, str, float]:
     """(status, body text, seconds taken); a timeout or a dropped connection is status 0."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
@@ -67,8 +72,12 @@ def summary(seconds: list[float]) -> str:
 
 @pytest.fixture
 def servers():
-    made = {"hostile": HostileReceiver("slow-headers"), "fine": Receiver(), "calendar": CalendarServer(),
-            "trickling_calendar": CalendarServer()}
+    made = {
+        "hostile": HostileReceiver("slow-headers"),
+        "fine": Receiver(),
+        "calendar": CalendarServer(),
+        "trickling_calendar": CalendarServer(),
+    }
     made["trickling_calendar"].mode = "trickle"
     yield made
     for server in made.values():
@@ -76,12 +85,16 @@ def servers():
 
 
 def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
-        tmp_path, monkeypatch, servers, start_scheduler):  # noqa: F811 - the imported fixture
+    tmp_path, monkeypatch, servers, start_scheduler
+):  # noqa: F811 - the imported fixture
     url = f"sqlite:///{tmp_path / 'hostile.sqlite3'}"
     upgrade(url)
     a, b = Clinic(url), Clinic(url)
-    for name, value in {"WEBHOOKS_ALLOW_PRIVATE": "1", "WEBHOOK_INTERVAL_SECONDS": "0.5",
-                        "EXTERNAL_CALENDAR_REFRESH_SECONDS": "1"}.items():
+    for name, value in {
+        "WEBHOOKS_ALLOW_PRIVATE": "1",
+        "WEBHOOK_INTERVAL_SECONDS": "0.5",
+        "EXTERNAL_CALENDAR_REFRESH_SECONDS": "1",
+    }.items():
         monkeypatch.setenv(name, value)  # read by both processes
     hostile, fine, calendar = servers["hostile"], servers["fine"], servers["calendar"]
 
@@ -89,19 +102,28 @@ def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
         scheduler = start_scheduler(url, lease_seconds=5)
         created(base, a.token, "/v1/webhooks", {"url": hostile.url, "event_types": ["appointment.created"]})
         created(base, b.token, "/v1/webhooks", {"url": fine.url, "event_types": ["appointment.created"]})
-        created(base, a.token, f"/v1/practitioners/{a.practitioners[0]}/external-calendars",
-                {"name": "Also works at", "url": calendar.url})  # accepted while benign
+        created(
+            base,
+            a.token,
+            f"/v1/practitioners/{a.practitioners[0]}/external-calendars",
+            {"name": "Also works at", "url": calendar.url},
+        )  # accepted while benign
         calendar.mode = "bomb"  # from now on every refresh by the scheduler fetches the bomb
         starts = b.yesterday + timedelta(days=3)
         for i in range(3):  # A's events: deliveries its receiver holds
             patient = created(base, a.token, "/v1/patients", {"name": f"A{i}", "email": f"a{i}@example.com"})
-            created(base, a.token, "/v1/appointments", {
-                **slot(a, patient["id"], starts + timedelta(hours=i), i % 2)})
+            created(base, a.token, "/v1/appointments", {**slot(a, patient["id"], starts + timedelta(hours=i), i % 2)})
 
         def attack():
             for name, target in (("bomb", calendar.url), ("trickle", servers["trickling_calendar"].url)):
-                call(base, a.token, "POST", f"/v1/practitioners/{a.practitioners[1]}/external-calendars",
-                     {"name": name, "url": target})
+                call(
+                    base,
+                    a.token,
+                    "POST",
+                    f"/v1/practitioners/{a.practitioners[1]}/external-calendars",
+                    {"name": name, "url": target},
+                )
+
         attacker = threading.Thread(target=attack, daemon=True)
         attacker.start()
 
@@ -109,8 +131,9 @@ def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
         deadline = time.monotonic() + B_SECONDS
         i = 0
         while time.monotonic() < deadline:
-            status, text, took = call(base, b.token, "POST", "/v1/patients",
-                                      {"name": f"B{i}", "email": f"b{i}@example.com"})
+            status, text, took = call(
+                base, b.token, "POST", "/v1/patients", {"name": f"B{i}", "email": f"b{i}@example.com"}
+            )
             writes.append(("patient", status, text, took))
             if status == 201:
                 body = slot(b, json.loads(text)["id"], starts + timedelta(hours=i // 2), i % 2)
@@ -120,8 +143,12 @@ def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
                     booked[json.loads(text)["id"]] = time.monotonic()
             i += 1
 
-        wait_for(lambda: booked.keys() <= fine.arrivals.keys(), timeout=DELIVERY_BOUND, every=0.1,
-                 what=f"B's webhooks ({len(booked.keys() - fine.arrivals.keys())} of {len(booked)} missing)")
+        wait_for(
+            lambda: booked.keys() <= fine.arrivals.keys(),
+            timeout=DELIVERY_BOUND,
+            every=0.1,
+            what=f"B's webhooks ({len(booked.keys() - fine.arrivals.keys())} of {len(booked)} missing)",
+        )
         stopping = time.monotonic()
         try:
             stopped = scheduler.stop(timeout=10)  # promptly, though A's sends are still held
@@ -131,9 +158,11 @@ def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
         scheduler_log = scheduler.log
 
     latencies = [fine.arrivals[appointment] - at for appointment, at in booked.items()]
-    print(f"\nB's writes: {summary([w[3] for w in writes])}; B's webhooks: {summary(latencies)}; "
-          f"A's receiver held {hostile.most_at_once} at once; calendar fetched {calendar.fetches} times; "
-          f"scheduler stopped in {stopped_in:.1f} s")
+    print(
+        f"\nB's writes: {summary([w[3] for w in writes])}; B's webhooks: {summary(latencies)}; "
+        f"A's receiver held {hostile.most_at_once} at once; calendar fetched {calendar.fetches} times; "
+        f"scheduler stopped in {stopped_in:.1f} s"
+    )
     print("scheduler log (last lines):\n" + "\n".join(scheduler_log.splitlines()[-15:]))
     failed = [(what, status, text[:200]) for what, status, text, _ in writes if status != 201]
     assert not failed, failed  # above all no 5xx and no "database is locked"
@@ -148,6 +177,11 @@ def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
 
 
 def slot(clinic: Clinic, patient: str, starts_at, which: int) -> dict:
-    return {"clinic_id": clinic.clinic, "practitioner_id": clinic.practitioners[which],
-            "room_id": clinic.rooms[which], "treatment_type_id": clinic.consultation, "patient_id": patient,
-            "starts_at": starts_at.isoformat()}
+    return {
+        "clinic_id": clinic.clinic,
+        "practitioner_id": clinic.practitioners[which],
+        "room_id": clinic.rooms[which],
+        "treatment_type_id": clinic.consultation,
+        "patient_id": patient,
+        "starts_at": starts_at.isoformat(),
+    }

@@ -4,6 +4,7 @@ request lines and headers over the limits. Every answer is problem+json, never a
 gunicorn reads /gunicorn.conf.py from the project root: its request line and header limits are set
 above the app's (api/inputs.py), so it is the app that answers.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -27,7 +28,7 @@ def padded(body: dict, size: int) -> bytes:
 
 
 def chunks(data: bytes, size: int = 16 * 1024):
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,7 @@ def clinic_names(served) -> list[str]:
 
 # --- a body without a length (Transfer-Encoding: chunked) ----------------------------------------------
 
+
 def test_a_chunked_body_over_the_limit_is_a_413_from_gunicorn_and_creates_nothing(served):
     body = padded({"name": "Padded past the limit", "timezone": "Europe/London"}, LIMIT + 1)
     answer = exchange(served, "POST", "/v1/clinics", body=chunks(body), headers={"Content-Type": "application/json"})
@@ -80,8 +82,9 @@ def test_a_chunked_body_over_the_limit_is_a_413_from_gunicorn_and_creates_nothin
 
 def test_a_chunked_body_within_the_limit_is_read_whole_by_gunicorn(served):
     body = padded({"name": "Chunked", "timezone": "Europe/London"}, LIMIT)
-    status, _, data = exchange(served, "POST", "/v1/clinics", body=chunks(body),
-                               headers={"Content-Type": "application/json"})
+    status, _, data = exchange(
+        served, "POST", "/v1/clinics", body=chunks(body), headers={"Content-Type": "application/json"}
+    )
     assert status == 201, data
     assert "Chunked" in clinic_names(served)
 
@@ -89,13 +92,17 @@ def test_a_chunked_body_within_the_limit_is_read_whole_by_gunicorn(served):
 def post_chunked(admin, body: bytes):
     import io
 
-    return admin.post("/v1/clinics", input_stream=io.BytesIO(body),
-                      headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"})
+    return admin.post(
+        "/v1/clinics",
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+    )
 
 
 def test_a_chunked_body_over_the_limit_is_a_413_and_creates_nothing(admin):
-    assert_problem(post_chunked(admin, padded({"name": "Over", "timezone": "Europe/London"}, LIMIT + 1)),
-                   413, "payload_too_large")
+    assert_problem(
+        post_chunked(admin, padded({"name": "Over", "timezone": "Europe/London"}, LIMIT + 1)), 413, "payload_too_large"
+    )
     assert admin.get("/v1/clinics").get_json()["data"] == []
 
 
@@ -106,17 +113,19 @@ def test_a_chunked_body_within_the_limit_is_read_whole(admin):
 
 # --- request lines and headers over the limits -----------------------------------------------------------
 
+
 def test_a_request_target_over_the_limit_is_a_414_problem_from_gunicorn(served):
     path = "/v1/clinics?cursor=" + "a" * (inputs.MAX_TARGET_BYTES - len("/v1/clinics?cursor=") + 1)
     body = problem_of(*exchange(served, "GET", path), 414, "uri_too_long")
     assert str(inputs.MAX_TARGET_BYTES) in body["detail"]
-    assert exchange(served, "GET", path[:inputs.MAX_TARGET_BYTES])[0] == 422  # at the limit: the app reads it
+    assert exchange(served, "GET", path[: inputs.MAX_TARGET_BYTES])[0] == 422  # at the limit: the app reads it
 
 
 def test_a_header_over_the_limit_is_a_431_problem_from_gunicorn(served):
     value = "x" * (inputs.MAX_HEADER_BYTES - len("X-Note: ") + 1)
-    body = problem_of(*exchange(served, "GET", "/v1/clinics", headers={"X-Note": value}), 431,
-                      "header_fields_too_large")
+    body = problem_of(
+        *exchange(served, "GET", "/v1/clinics", headers={"X-Note": value}), 431, "header_fields_too_large"
+    )
     assert "X-Note" in body["detail"]
     assert exchange(served, "GET", "/v1/clinics", headers={"X-Note": value[:-1]})[0] == 200
 
@@ -140,7 +149,7 @@ def test_the_app_answers_below_gunicorns_own_limits():
     """gunicorn.conf.py leaves room above the app's limits, so gunicorn's HTML page is never the answer
     to a request the app could refuse itself."""
     namespace: dict = {}
-    exec((ROOT / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own settings file
+    exec((ROOT / "gunicorn.conf.py").read_text(), namespace)
     request_line = len("OPTIONS ") + inputs.MAX_TARGET_BYTES + len(" HTTP/1.1")
     assert namespace["limit_request_line"] >= request_line
     assert namespace["limit_request_field_size"] > inputs.MAX_HEADER_BYTES

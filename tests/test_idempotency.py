@@ -3,6 +3,7 @@
 What was created is counted with SQL through the `db` fixture, not through the API,
 so a replay that quietly did the work again would be caught.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -14,7 +15,8 @@ from api import idempotency
 from models import Appointment, Clinic, IdempotencyKey, Patient, utcnow
 
 from .helpers import assert_problem
-from .test_tenancy import ROUTES, build_world as build_every_object, call
+from .test_tenancy import ROUTES, call
+from .test_tenancy import build_world as build_every_object
 
 PATIENT = {"name": "Ada Lovelace", "email": "ada@example.com"}
 
@@ -97,8 +99,9 @@ def test_a_failed_validation_is_replayed_too(admin, db):
     assert_problem(first, 422, "validation_error")
     assert_problem(again, 422, "validation_error")
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert {k: v for k, v in again.get_json().items() if k != "request_id"} == \
-        {k: v for k, v in first.get_json().items() if k != "request_id"}
+    assert {k: v for k, v in again.get_json().items() if k != "request_id"} == {
+        k: v for k, v in first.get_json().items() if k != "request_id"
+    }
     assert again.mimetype == "application/problem+json"
     # The corrected request is another request: it needs another key.
     assert_problem(admin.post("/v1/patients", json=PATIENT, **keyed("bad")), 422, "idempotency_key_reused")
@@ -108,8 +111,11 @@ def test_a_failed_validation_is_replayed_too(admin, db):
 def test_a_retry_while_the_first_is_in_flight_is_a_409(admin, db):
     assert admin.post("/v1/patients", json=PATIENT, **keyed("slow")).status_code == 201
     # As if the first request were still running: its claim is there, its answer is not.
-    db.execute(sa.update(IdempotencyKey).where(IdempotencyKey.key == "slow").values(
-        status="in_flight", response_status=None, response_body=None, response_headers=None))
+    db.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.key == "slow")
+        .values(status="in_flight", response_status=None, response_body=None, response_headers=None)
+    )
     db.commit()
     retry = admin.post("/v1/patients", json=PATIENT, **keyed("slow"))
     assert_problem(retry, 409, "idempotency_key_in_flight")
@@ -119,9 +125,17 @@ def test_a_retry_while_the_first_is_in_flight_is_a_409(admin, db):
 
 def test_a_claim_abandoned_by_a_dead_worker_is_taken_over(admin, db):
     assert admin.post("/v1/patients", json=PATIENT, **keyed("orphan")).status_code == 201
-    db.execute(sa.update(IdempotencyKey).where(IdempotencyKey.key == "orphan").values(
-        status="in_flight", response_status=None, response_body=None, response_headers=None,
-        created_at=utcnow() - idempotency.ABANDONED_AFTER - timedelta(seconds=1)))
+    db.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.key == "orphan")
+        .values(
+            status="in_flight",
+            response_status=None,
+            response_body=None,
+            response_headers=None,
+            created_at=utcnow() - idempotency.ABANDONED_AFTER - timedelta(seconds=1),
+        )
+    )
     db.commit()
     retry = admin.post("/v1/patients", json=PATIENT, **keyed("orphan"))
     assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
@@ -132,8 +146,9 @@ def test_an_expired_key_can_be_used_again(admin, db):
     assert admin.post("/v1/patients", json=PATIENT, **keyed("old")).status_code == 201
     row = stored(db, admin.organization_id, "old")
     assert row.status == "done" and row.expires_at - row.created_at >= timedelta(hours=24)
-    db.execute(sa.update(IdempotencyKey).where(IdempotencyKey.key == "old")
-               .values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.execute(
+        sa.update(IdempotencyKey).where(IdempotencyKey.key == "old").values(expires_at=utcnow() - timedelta(seconds=1))
+    )
     db.commit()
     reused = admin.post("/v1/patients", json={**PATIENT, "name": "Grace Hopper"}, **keyed("old"))
     assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers
@@ -178,8 +193,9 @@ def test_unauthenticated_and_forbidden_requests_leave_the_key_alone(admin, clien
 
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "caf\u00e9"])
 def test_a_malformed_key_is_a_validation_error_naming_the_header(admin, db, key):
-    response = admin.post("/v1/patients", json=PATIENT,
-                          headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")})
+    response = admin.post(
+        "/v1/patients", json=PATIENT, headers={"Idempotency-Key": key.encode("utf-8").decode("latin-1")}
+    )
     body = assert_problem(response, 422, "validation_error")
     assert "Idempotency-Key" in body["errors"]
     assert count(db, Patient, admin.organization_id) == 0
@@ -201,9 +217,24 @@ def test_every_post_replays_a_retry(admin, rule, db):
     ids = build_every_object(admin)
     keyed_admin = admin.with_headers(keyed("every-post")["headers"])
     first = call(keyed_admin, "POST", rule, ids)
-    tables = {t: db.scalar(sa.text(f"SELECT count(*) FROM {t}")) for t in (
-        "clinics", "rooms", "patients", "appointments", "holds", "claims", "courses", "past_sessions", "time_off",
-        "api_keys", "treatment_types", "webhook_subscriptions", "outbox_events")}
+    tables = {
+        t: db.scalar(sa.text(f"SELECT count(*) FROM {t}"))
+        for t in (
+            "clinics",
+            "rooms",
+            "patients",
+            "appointments",
+            "holds",
+            "claims",
+            "courses",
+            "past_sessions",
+            "time_off",
+            "api_keys",
+            "treatment_types",
+            "webhook_subscriptions",
+            "outbox_events",
+        )
+    }
     again = call(keyed_admin, "POST", rule, ids)
     assert first.status_code < 500, first.get_json()
     assert again.status_code == first.status_code and again.headers["Idempotent-Replayed"] == "true"
@@ -269,6 +300,7 @@ def _kill_after_committing(app, model, connection):
         event.remove(Committing, "before_flush", note)
         event.remove(connection, "before_cursor_execute", die)
         app.after_request_funcs[None].remove(die_at_the_end)
+
     return undo
 
 
@@ -280,7 +312,8 @@ def _as_if_later(db, key: str) -> None:
 
 
 def test_a_worker_killed_after_its_booking_committed_is_answered_by_a_replay_not_a_second_run(
-        world, app, db, connection):
+    world, app, db, connection
+):
     world.consulted()
     body, key = world.slot(), keyed("book-then-die")
     undo = _kill_after_committing(app, Appointment, connection)
@@ -315,8 +348,11 @@ def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, d
 
     def slow_apply(patient, data):
         # Meanwhile a retry took the claim over (it writes its own claim time).
-        request_db.session().execute(sa.update(IdempotencyKey).where(IdempotencyKey.key == "slow-one")
-                                     .values(created_at=utcnow() + timedelta(seconds=5)))
+        request_db.session().execute(
+            sa.update(IdempotencyKey)
+            .where(IdempotencyKey.key == "slow-one")
+            .values(created_at=utcnow() + timedelta(seconds=5))
+        )
         return real_apply(patient, data)
 
     monkeypatch.setattr(patients_view, "apply", slow_apply)
@@ -327,8 +363,11 @@ def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, d
 
 SECRET_CREATING = [
     ("/v1/api-keys", lambda ids: {"name": "frontend", "scopes": ["read"]}, ("key",)),
-    ("/v1/webhooks", lambda ids: {"url": "https://example.com/hook", "event_types": ["appointment.created"]},
-     ("secret",)),
+    (
+        "/v1/webhooks",
+        lambda ids: {"url": "https://example.com/hook", "event_types": ["appointment.created"]},
+        ("secret",),
+    ),
     ("/v1/calendar-feeds", lambda ids: {"owner_type": "clinic", "owner_id": ids["clinic"]}, ("token", "url")),
 ]
 

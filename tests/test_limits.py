@@ -1,4 +1,5 @@
 """Rate limits per API key (429 problem+json with Retry-After) and CORS for browser frontends."""
+
 from __future__ import annotations
 
 import os
@@ -89,9 +90,14 @@ ORIGIN = "https://book.example.com"
 
 def test_cors_preflight_for_an_allowed_origin(backend, connection):
     client = build(backend, connection, CORS_ORIGINS=[ORIGIN]).test_client()
-    response = client.options("/v1/appointments", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key, If-Match"})
+    response = client.options(
+        "/v1/appointments",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key, If-Match",
+        },
+    )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
@@ -109,8 +115,9 @@ def test_cors_exposes_the_headers_a_frontend_reads(backend, connection):
 
 def test_other_origins_get_no_cors_headers(backend, connection):
     client = build(backend, connection, CORS_ORIGINS=[ORIGIN]).test_client()
-    response = client.options("/v1/clinics", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    response = client.options(
+        "/v1/clinics", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "Access-Control-Allow-Origin" not in response.headers
 
 

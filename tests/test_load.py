@@ -7,6 +7,7 @@ check of the harness must hold: no overlapping claims, no sessions closer than t
 acknowledged booking present, nothing proposed, recorded or delivered twice, no 5xx and no failed
 connection outside the killed node's window. `make load` is the long version.
 """
+
 from __future__ import annotations
 
 from bench import load
@@ -17,9 +18,18 @@ def test_under_load_and_faults_nothing_overlaps_is_lost_or_happens_twice(backend
     postgresql = name == "postgresql"
     # Fewer clients on SQLite's one node: the same proof, with a shorter queue to wait out at the end.
     options = load.Options(
-        backend=name, admin_url=url, duration=15 if postgresql else 8, clients=100 if postgresql else 60,
-        patients=60, past_sessions=12, nodes=2 if postgresql else 1, kill_node=postgresql, kill_scheduler=True,
-        out=tmp_path / "load.md", logs=tmp_path / "logs")
+        backend=name,
+        admin_url=url,
+        duration=15 if postgresql else 8,
+        clients=100 if postgresql else 60,
+        patients=60,
+        past_sessions=12,
+        nodes=2 if postgresql else 1,
+        kill_node=postgresql,
+        kill_scheduler=True,
+        out=tmp_path / "load.md",
+        logs=tmp_path / "logs",
+    )
 
     result = load.run(options)
 

@@ -6,6 +6,7 @@ the clinic) would wait for it, and a reschedule (appointment, clinic, then patie
 could deadlock with a booking (patient, then clinic) - the load harness found that as a
 500. Two real connections on a database of their own.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,9 +63,19 @@ def test_locking_an_appointment_or_hold_does_not_block_bookings_at_its_clinic(co
         else:  # as booking from a hold and releasing it do
             appointments.get_hold(first, organization, locked["id"], lock=True)
         second.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
-        hold = appointments.place_hold(second, organization, SlotRequest(
-            world.clinic["id"], world.practitioner["id"], world.rooms[1]["id"], world.review["id"], other["id"],
-            MONDAY + timedelta(days=3, hours=11)), ttl=timedelta(minutes=5))
+        hold = appointments.place_hold(
+            second,
+            organization,
+            SlotRequest(
+                world.clinic["id"],
+                world.practitioner["id"],
+                world.rooms[1]["id"],
+                world.review["id"],
+                other["id"],
+                MONDAY + timedelta(days=3, hours=11),
+            ),
+            ttl=timedelta(minutes=5),
+        )
         second.commit()
         first.rollback()
     assert hold.id

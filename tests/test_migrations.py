@@ -1,4 +1,5 @@
 """The schema Alembic builds is the schema the models describe."""
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -31,17 +32,31 @@ def test_migrating_keeps_one_active_course_per_patient_and_type_closing_the_othe
 
     url, engine, now = _database_at(tmp_path, "0006")
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO patients (id, organization_id, name, created_at, updated_at) "
-                             "VALUES ('pat_1', 'org_1', 'Pat', :now, :now)"), {"now": now})
-        conn.execute(sa.text("INSERT INTO treatment_types (id, organization_id, name, kind, numbing_minutes, "
-                             "prep_minutes, procedure_minutes, aftercare_minutes, turnover_minutes, allowed_areas, "
-                             "created_at, updated_at) VALUES ('tt_1', 'org_1', 'MN', 'microneedling', 30, 5, 30, 10, "
-                             "10, '[]', :now, :now)"), {"now": now})
+        conn.execute(
+            sa.text(
+                "INSERT INTO patients (id, organization_id, name, created_at, updated_at) "
+                "VALUES ('pat_1', 'org_1', 'Pat', :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO treatment_types (id, organization_id, name, kind, numbing_minutes, "
+                "prep_minutes, procedure_minutes, aftercare_minutes, turnover_minutes, allowed_areas, "
+                "created_at, updated_at) VALUES ('tt_1', 'org_1', 'MN', 'microneedling', 30, 5, 30, 10, "
+                "10, '[]', :now, :now)"
+            ),
+            {"now": now},
+        )
         for course_id, sessions in (("crs_a", 0), ("crs_b", 2), ("crs_c", 1)):
-            conn.execute(sa.text(
-                "INSERT INTO courses (id, organization_id, patient_id, treatment_type_id, indication, max_sessions, "
-                "status, sessions_completed, created_at, updated_at) VALUES (:id, 'org_1', 'pat_1', 'tt_1', "
-                "'acne_scars', 4, 'active', :sessions, :now, :now)"), {"id": course_id, "sessions": sessions, "now": now})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO courses (id, organization_id, patient_id, treatment_type_id, indication, max_sessions, "
+                    "status, sessions_completed, created_at, updated_at) VALUES (:id, 'org_1', 'pat_1', 'tt_1', "
+                    "'acne_scars', 4, 'active', :sessions, :now, :now)"
+                ),
+                {"id": course_id, "sessions": sessions, "now": now},
+            )
     upgrade(url)
     with engine.begin() as conn:
         rows = dict(conn.execute(sa.text("SELECT id, status FROM courses")).all())
@@ -62,10 +77,14 @@ def test_migrating_seals_the_webhook_secrets_kept_in_clear(tmp_path):
 
     url, engine, now = _database_at(tmp_path, "0007")
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO webhook_subscriptions (id, organization_id, url, event_types, secret, status, version, "
-            "created_at, updated_at) VALUES ('whk_1', 'org_1', 'https://example.com/h', '[]', 'whsec_plain', "
-            "'active', 1, :now, :now)"), {"now": now})
+        conn.execute(
+            sa.text(
+                "INSERT INTO webhook_subscriptions (id, organization_id, url, event_types, secret, status, version, "
+                "created_at, updated_at) VALUES ('whk_1', 'org_1', 'https://example.com/h', '[]', 'whsec_plain', "
+                "'active', 1, :now, :now)"
+            ),
+            {"now": now},
+        )
     upgrade(url)
     with engine.begin() as conn:
         stored = conn.scalar(sa.text("SELECT secret FROM webhook_subscriptions WHERE id = 'whk_1'"))
@@ -86,6 +105,8 @@ def _database_at(tmp_path, revision: str):
     engine = make_engine(url)
     now = "2027-01-04 08:00:00.000000"
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO organizations (id, name, created_at, updated_at) "
-                             "VALUES ('org_1', 'Old', :now, :now)"), {"now": now})
+        conn.execute(
+            sa.text("INSERT INTO organizations (id, name, created_at, updated_at) VALUES ('org_1', 'Old', :now, :now)"),
+            {"now": now},
+        )
     return url, engine, now

@@ -5,6 +5,7 @@ The hostile peers are real servers on 127.0.0.1, each bounded in time (a trickle
 a few seconds, so even a client without a deadline returns). Tests that must connect to
 loopback pass allow_private=True; the classification tests take the refusal path.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -17,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from booking.integrations import external_calendars, net, webhooks
 from booking.domain.errors import InvalidInput
+from booking.integrations import external_calendars, net, webhooks
 
 DEADLINE = 1.5
 SLACK = 1.0  # the watchdog's timer, thread switches, a loaded CI machine
@@ -77,6 +78,7 @@ def trickler():
     def make(head: bytes) -> Trickler:
         servers.append(Trickler(head))
         return servers[-1]
+
     yield make
     for server in servers:
         server.close()
@@ -107,7 +109,7 @@ class Plain:
                     self.send_header("transfer-encoding", "chunked")
                     self.end_headers()
                     for start in range(0, len(body), 1000):
-                        piece = body[start:start + 1000]
+                        piece = body[start : start + 1000]
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                     self.wfile.write(b"0\r\n\r\n")
                 else:
@@ -136,6 +138,7 @@ def plain():
     def make(**kwargs) -> Plain:
         servers.append(Plain(**kwargs))
         return servers[-1]
+
     yield make
     for server in servers:
         server.close()
@@ -151,21 +154,42 @@ TEREDO_CLIENT_LOOPBACK = "2001:0:4136:e378:8000:63bf:80ff:fffe"  # client 127.0.
 TEREDO_SERVER_PRIVATE = "2001:0:a01:203:8000:63bf:a247:28f1"  # server 10.1.2.3, client 93.184.215.14 (inverted)
 
 NOT_PUBLIC = [
-    "127.0.0.1", "10.1.2.3", "192.168.0.10", "172.16.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-    "224.0.0.1", "::", "::1", "fe80::1", "fc00::1", "ff02::1", "2001:db8::1",
+    "127.0.0.1",
+    "10.1.2.3",
+    "192.168.0.10",
+    "172.16.0.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "0.0.0.0",
+    "224.0.0.1",
+    "::",
+    "::1",
+    "fe80::1",
+    "fc00::1",
+    "ff02::1",
+    "2001:db8::1",
     # NAT64, well-known prefix: the last 32 bits are the IPv4 address reached
-    "64:ff9b::7f00:1", "64:ff9b::a01:203", "64:ff9b::c0a8:a",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a01:203",
+    "64:ff9b::c0a8:a",
     # NAT64, local-use prefix: what it embeds depends on the operator, so never public
-    "64:ff9b:1::a00:1", "64:ff9b:1::5db8:d70e",
+    "64:ff9b:1::a00:1",
+    "64:ff9b:1::5db8:d70e",
     # 6to4: bits 16-48 are the IPv4 address reached
-    "2002:7f00:1::1", "2002:a01:203::1", "2002:c0a8:a::1",
+    "2002:7f00:1::1",
+    "2002:a01:203::1",
+    "2002:c0a8:a::1",
     # IPv4-mapped and the deprecated IPv4-compatible form
-    "::ffff:127.0.0.1", "::ffff:10.1.2.3", "::ffff:192.168.0.10", "::ffff:0.0.0.0", "::7f00:1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.1.2.3",
+    "::ffff:192.168.0.10",
+    "::ffff:0.0.0.0",
+    "::7f00:1",
     # Teredo, whatever its server and client
-    TEREDO_CLIENT_LOOPBACK, TEREDO_SERVER_PRIVATE,
+    TEREDO_CLIENT_LOOPBACK,
+    TEREDO_SERVER_PRIVATE,
 ]
-PUBLIC = ["93.184.215.14", "2606:2800:220:1::1", "64:ff9b::5db8:d70e", "2002:5db8:d70e::1",
-          "::ffff:93.184.215.14"]
+PUBLIC = ["93.184.215.14", "2606:2800:220:1::1", "64:ff9b::5db8:d70e", "2002:5db8:d70e::1", "::ffff:93.184.215.14"]
 
 
 def literal(address: str, path: str = "/hook") -> str:
@@ -191,23 +215,39 @@ def test_public_addresses_pass_including_nat64_6to4_and_mapped_forms_of_public_i
 def test_the_teredo_examples_embed_what_their_names_say():
     assert net.ipaddress.ip_address(TEREDO_CLIENT_LOOPBACK).teredo[1] == net.ipaddress.ip_address("127.0.0.1")
     assert net.ipaddress.ip_address(TEREDO_SERVER_PRIVATE).teredo == (
-        net.ipaddress.ip_address("10.1.2.3"), net.ipaddress.ip_address("93.184.215.14"))
+        net.ipaddress.ip_address("10.1.2.3"),
+        net.ipaddress.ip_address("93.184.215.14"),
+    )
 
 
 def test_a_name_is_refused_when_any_of_its_addresses_is_not_public(monkeypatch):
     real = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: (
-        real("93.184.215.14", port, *a, **k) + real("64:ff9b::7f00:1", port, *a, **k)
-        if host == "mixed.test" else real(host, port, *a, **k)))
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: (
+            real("93.184.215.14", port, *a, **k) + real("64:ff9b::7f00:1", port, *a, **k)
+            if host == "mixed.test"
+            else real(host, port, *a, **k)
+        ),
+    )
     with pytest.raises(InvalidInput) as refused:
         webhooks.check_url("https://mixed.test/hook", allow_private=False)
     assert refused.value.errors["url"] == ["The host resolves to a non-public address (64:ff9b::7f00:1)."]
 
 
-@pytest.mark.parametrize("url", [
-    "http://example.com:99999/", "http://example.com:port/", "http://[::1/", "http://example.com/a\r\nX-Injected: 1",
-    "http://example.com/a b", "http://@example.com/", "gopher://example.com/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com:99999/",
+        "http://example.com:port/",
+        "http://[::1/",
+        "http://example.com/a\r\nX-Injected: 1",
+        "http://example.com/a b",
+        "http://@example.com/",
+        "gopher://example.com/",
+    ],
+)
 def test_urls_that_are_not_plain_http_are_a_field_error_not_a_crash(url):
     with pytest.raises(InvalidInput) as refused:
         webhooks.check_url(url, allow_private=True)
@@ -215,6 +255,7 @@ def test_urls_that_are_not_plain_http_are_a_field_error_not_a_crash(url):
 
 
 # --- DNS rebinding -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def rebinding(monkeypatch, plain):
@@ -238,8 +279,16 @@ def rebinding(monkeypatch, plain):
 
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
     monkeypatch.setattr(socket, "create_connection", connect)
-    return type("Rebinding", (), {"url": f"http://rebind.test:{server.port}/calendar.ics", "server": server,
-                                  "lookups": lookups, "connected": connected})
+    return type(
+        "Rebinding",
+        (),
+        {
+            "url": f"http://rebind.test:{server.port}/calendar.ics",
+            "server": server,
+            "lookups": lookups,
+            "connected": connected,
+        },
+    )
 
 
 def test_a_request_connects_to_the_address_it_checked_never_to_a_second_answer(rebinding):
@@ -263,8 +312,11 @@ def test_a_webhook_send_connects_to_the_address_it_checked(rebinding):
 
 def test_a_send_and_a_fetch_to_a_name_that_now_resolves_inside_are_refused_before_connecting(monkeypatch):
     real_lookup, connected = socket.getaddrinfo, []
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: real_lookup(
-        "64:ff9b::7f00:1" if host == "moved.test" else host, port, *a, **k))
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: real_lookup("64:ff9b::7f00:1" if host == "moved.test" else host, port, *a, **k),
+    )
     monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: connected.append(address))
     outcome = webhooks.send(outgoing("https://moved.test/hook"), allow_private=False)
     assert outcome.status_code is None
@@ -272,11 +324,13 @@ def test_a_send_and_a_fetch_to_a_name_that_now_resolves_inside_are_refused_befor
     with pytest.raises(InvalidInput) as refused:
         external_calendars.fetch("https://moved.test/c.ics", allow_private=False)
     assert refused.value.errors["url"] == [
-        "Could not fetch the calendar: The host resolves to a non-public address (64:ff9b::7f00:1)."]
+        "Could not fetch the calendar: The host resolves to a non-public address (64:ff9b::7f00:1)."
+    ]
     assert connected == []
 
 
 # --- the total deadline --------------------------------------------------------------------------
+
 
 def timed(call):
     started = time.monotonic()
@@ -288,8 +342,9 @@ def timed(call):
 
 def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(trickler):
     server = trickler(BODY_TRICKLE)
-    failure, took = timed(lambda: net.request("GET", server.url, allow_private=True, deadline=DEADLINE,
-                                              max_bytes=200_000))
+    failure, took = timed(
+        lambda: net.request("GET", server.url, allow_private=True, deadline=DEADLINE, max_bytes=200_000)
+    )
     assert isinstance(failure, net.RequestFailed) and str(failure) == "The request took longer than 1.5 s."
     assert DEADLINE - 0.1 < took < DEADLINE + SLACK
     waited = time.monotonic()
@@ -300,8 +355,9 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_deadline(trickler):
 
 def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_deadline(trickler):
     server = trickler(HEADER_TRICKLE)
-    failure, took = timed(lambda: net.request("GET", server.url, allow_private=True, deadline=DEADLINE,
-                                              max_bytes=1000, read_body=False))
+    failure, took = timed(
+        lambda: net.request("GET", server.url, allow_private=True, deadline=DEADLINE, max_bytes=1000, read_body=False)
+    )
     assert isinstance(failure, net.RequestFailed) and "took longer than 1.5 s" in str(failure)
     assert took < DEADLINE + SLACK
 
@@ -313,9 +369,11 @@ def test_a_name_that_takes_too_long_to_resolve_is_cut_off_at_the_deadline(monkey
         if host == "slow-dns.test":
             time.sleep(3)
         return real("127.0.0.1" if host == "slow-dns.test" else host, *args, **kwargs)
+
     monkeypatch.setattr(socket, "getaddrinfo", slow)
-    failure, took = timed(lambda: net.request("GET", "http://slow-dns.test/", allow_private=True,
-                                              deadline=1.0, max_bytes=10))
+    failure, took = timed(
+        lambda: net.request("GET", "http://slow-dns.test/", allow_private=True, deadline=1.0, max_bytes=10)
+    )
     assert isinstance(failure, net.RequestFailed) and "did not resolve within 1 s" in str(failure)
     assert took < 1.0 + SLACK
 
@@ -348,6 +406,7 @@ def test_a_webhook_receivers_body_is_not_waited_for(trickler, monkeypatch):
 
 # --- the byte cap --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_body_over_the_cap_is_refused_and_one_at_the_cap_accepted(plain, chunked):
     server = plain(body=b"y" * 4096, chunked=chunked)
@@ -367,6 +426,7 @@ def test_a_calendar_over_the_cap_is_refused(plain, monkeypatch):
 
 # --- TLS to the checked address ------------------------------------------------------------------
 
+
 @pytest.fixture
 def tls_server(tmp_path, monkeypatch):
     """An https server on 127.0.0.1 with a certificate for calendar.test (self-signed), which
@@ -374,9 +434,29 @@ def tls_server(tmp_path, monkeypatch):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(key),
-                    "-out", str(cert), "-subj", "/CN=calendar.test", "-addext", "subjectAltName=DNS:calendar.test"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=calendar.test",
+            "-addext",
+            "subjectAltName=DNS:calendar.test",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_side.load_cert_chain(cert, key)
     names = []
@@ -384,16 +464,33 @@ def tls_server(tmp_path, monkeypatch):
     server = Plain()
     server.server.socket = server_side.wrap_socket(server.server.socket, server_side=True)
     real = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real(
-        "127.0.0.1" if host in ("calendar.test", "other.test") else host, *a, **k))
-    yield type("TLS", (), {"port": server.port, "names": names, "hosts": server.hosts,
-                           "client": ssl.create_default_context(cafile=str(cert))})
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *a, **k: real("127.0.0.1" if host in ("calendar.test", "other.test") else host, *a, **k),
+    )
+    yield type(
+        "TLS",
+        (),
+        {
+            "port": server.port,
+            "names": names,
+            "hosts": server.hosts,
+            "client": ssl.create_default_context(cafile=str(cert)),
+        },
+    )
     server.close()
 
 
 def test_https_to_the_checked_address_still_sends_and_verifies_the_host_name(tls_server):
-    answer = net.request("GET", f"https://calendar.test:{tls_server.port}/c.ics", allow_private=True,
-                         deadline=5, max_bytes=1000, tls=tls_server.client)
+    answer = net.request(
+        "GET",
+        f"https://calendar.test:{tls_server.port}/c.ics",
+        allow_private=True,
+        deadline=5,
+        max_bytes=1000,
+        tls=tls_server.client,
+    )
     assert answer.status == 200
     assert tls_server.names == ["calendar.test"]  # SNI is the name, not 127.0.0.1
     assert tls_server.hosts == [f"calendar.test:{tls_server.port}"]
@@ -401,5 +498,11 @@ def test_https_to_the_checked_address_still_sends_and_verifies_the_host_name(tls
 
 def test_https_refuses_a_certificate_for_another_name(tls_server):
     with pytest.raises(net.RequestFailed, match="CERTIFICATE_VERIFY_FAILED|certificate"):
-        net.request("GET", f"https://other.test:{tls_server.port}/c.ics", allow_private=True, deadline=5,
-                    max_bytes=1000, tls=tls_server.client)
+        net.request(
+            "GET",
+            f"https://other.test:{tls_server.port}/c.ics",
+            allow_private=True,
+            deadline=5,
+            max_bytes=1000,
+            tls=tls_server.client,
+        )

@@ -1,4 +1,5 @@
 """The committed OpenAPI document is the generated one, and the docs are served."""
+
 import json
 from pathlib import Path
 

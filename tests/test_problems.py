@@ -1,4 +1,5 @@
 """Every failure is application/problem+json with a stable code, and a failed write writes nothing."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,11 @@ def send(admin, method, path, **kwargs):
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH", "PUT"])
-@pytest.mark.parametrize("raw", [b'{"name": "Leeds",', b"{'name': 'Leeds'}", b"\xff\xfe", b"[" * 100_000],
-                         ids=["truncated", "single-quotes", "not-utf8", "nested-too-deep"])
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"name": "Leeds",', b"{'name': 'Leeds'}", b"\xff\xfe", b"[" * 100_000],
+    ids=["truncated", "single-quotes", "not-utf8", "nested-too-deep"],
+)
 def test_malformed_json_is_400_and_writes_nothing(admin, world, method, raw):
     path, _, check = writes(world)[method]
     before = admin.get(check).get_json()
@@ -79,11 +83,14 @@ def test_unknown_route_is_404_problem(admin, client, path):
     assert_problem(admin.get(path), 404, "not_found")
 
 
-@pytest.mark.parametrize("method, path, allowed", [
-    ("DELETE", "/v1/clinics", {"GET", "POST"}),
-    ("PUT", "/v1/clinics/cln_x", {"GET", "PATCH", "DELETE"}),
-    ("DELETE", "/v1/patients/pat_x", {"GET", "PATCH"}),
-])
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("DELETE", "/v1/clinics", {"GET", "POST"}),
+        ("PUT", "/v1/clinics/cln_x", {"GET", "PATCH", "DELETE"}),
+        ("DELETE", "/v1/patients/pat_x", {"GET", "PATCH"}),
+    ],
+)
 def test_wrong_method_is_405_with_allow(admin, method, path, allowed):
     response = send(admin, method, path)
     assert_problem(response, 405, "method_not_allowed")
@@ -203,10 +210,12 @@ def test_unstorable_text_in_a_key_or_a_nested_string_is_a_422_naming_its_path(ad
     raw = json.dumps({"name": "Leeds", "timezone": "Europe/London", "opening_hours": hours})
     response = admin.post("/v1/clinics", data=raw, content_type="application/json")
     assert assert_problem(response, 422, "validation_error")["errors"] == {
-        "opening_hours": {"1": {"start": [UNSTORABLE_MESSAGE]}}}
+        "opening_hours": {"1": {"start": [UNSTORABLE_MESSAGE]}}
+    }
     raw = json.dumps({"name": "Leeds", "timezone": "Europe/London", f"colour{text}": "red"})
-    errors = assert_problem(admin.post("/v1/clinics", data=raw, content_type="application/json"),
-                            422, "validation_error")["errors"]
+    errors = assert_problem(
+        admin.post("/v1/clinics", data=raw, content_type="application/json"), 422, "validation_error"
+    )["errors"]
     assert list(errors) == [f"colour{text}"]
     assert admin.get("/v1/clinics").get_json()["data"] == []
 
@@ -225,15 +234,26 @@ def test_nul_in_any_path_id_is_a_422_naming_the_argument(admin):
             assert errors == {argument: [UNSTORABLE_MESSAGE]}, (method, rule, errors)
 
 
-@pytest.mark.parametrize("query", [{"patient_id": "pat\u0000x"}, {"clinic_id": "\u0000"}, {"cursor": "a\u0000"},
-                                   {"practitioner_id": "x", "status\u0000": "booked"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"patient_id": "pat\u0000x"},
+        {"clinic_id": "\u0000"},
+        {"cursor": "a\u0000"},
+        {"practitioner_id": "x", "status\u0000": "booked"},
+    ],
+)
 def test_nul_in_a_query_string_is_a_422_naming_the_parameter(admin, query):
     errors = assert_problem(admin.get("/v1/appointments", query_string=query), 422, "validation_error")["errors"]
     assert set(errors) == {name for name, value in query.items() if "\u0000" in name + value}
 
 
 def test_nul_in_an_availability_search_is_a_422(admin, world):
-    query = {"treatment_type_id": world["treatment_type_id"], "clinic_id": f"{world['clinic_id']}\u0000",
-             "start": "2030-03-04T09:00:00Z", "end": "2030-03-05T09:00:00Z"}
+    query = {
+        "treatment_type_id": world["treatment_type_id"],
+        "clinic_id": f"{world['clinic_id']}\u0000",
+        "start": "2030-03-04T09:00:00Z",
+        "end": "2030-03-05T09:00:00Z",
+    }
     errors = assert_problem(admin.get("/v1/availability", query_string=query), 422, "validation_error")["errors"]
     assert set(errors) == {"clinic_id"}

@@ -3,6 +3,7 @@
 The database has the last word: whatever the workers interleave, exactly one
 booking of a slot wins and no resource is ever claimed twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import pytest
@@ -39,9 +41,9 @@ def _free_port() -> int:
 
 
 def _next_monday(weeks_ahead: int = 1) -> datetime:
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     monday = today + timedelta(days=7 - today.weekday() + 7 * weeks_ahead)
-    return datetime.combine(monday, clock_time(0), timezone.utc)
+    return datetime.combine(monday, clock_time(0), UTC)
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +90,23 @@ def running_gunicorn(url: str, *, workers: int = 2, timeout: int = 60, env: dict
     """gunicorn serving the app on `url` at a free port; yields its base URL; SIGTERM (then SIGKILL) after."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-         "--timeout", str(timeout), "wsgi:app"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            str(timeout),
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, server)
@@ -119,24 +134,38 @@ def _seed(url: str) -> dict:
         week = [{"clinic_id": clinic["id"], "weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]
         assert admin.put(f"/v1/practitioners/{p['id']}/working-hours", json=week).status_code == 200
         practitioners.append(p["id"])
-    admin.patch(f"/v1/clinics/{clinic['id']}", json={
-        "opening_hours": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]})
-    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    admin.patch(
+        f"/v1/clinics/{clinic['id']}",
+        json={"opening_hours": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]},
+    )
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     patients = []
     for i in range(60):
         patient = admin.make_patient(name=f"Patient {i}", email=f"p{i}@example.com")
-        admin.create(f"/v1/patients/{patient['id']}/past-sessions",
-                     {"treatment_type_id": types["consultation"], "performed_at": yesterday})
+        admin.create(
+            f"/v1/patients/{patient['id']}/past-sessions",
+            {"treatment_type_id": types["consultation"], "performed_at": yesterday},
+        )
         patients.append(patient["id"])
     app.extensions["db_engine"].dispose()
-    return {"token": admin.token, "clinic": clinic["id"], "rooms": rooms, "practitioners": practitioners,
-            "types": types, "patients": patients}
+    return {
+        "token": admin.token,
+        "clinic": clinic["id"],
+        "rooms": rooms,
+        "practitioners": practitioners,
+        "types": types,
+        "patients": patients,
+    }
 
 
 def _request(live, method: str, path: str, body=None) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{live['base']}{path}", data=data, method=method, headers={
-        "Authorization": f"Bearer {live['token']}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{live['base']}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {live['token']}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -145,10 +174,14 @@ def _request(live, method: str, path: str, body=None) -> tuple[int, dict]:
 
 
 def _slot(live, patient: str, starts_at: datetime, room: int = 0, practitioner: int = 0) -> dict:
-    return {"clinic_id": live["clinic"], "room_id": live["rooms"][room],
-            "practitioner_id": live["practitioners"][practitioner],
-            "treatment_type_id": live["types"]["microneedling"], "patient_id": patient,
-            "starts_at": starts_at.isoformat()}
+    return {
+        "clinic_id": live["clinic"],
+        "room_id": live["rooms"][room],
+        "practitioner_id": live["practitioners"][practitioner],
+        "treatment_type_id": live["types"]["microneedling"],
+        "patient_id": patient,
+        "starts_at": starts_at.isoformat(),
+    }
 
 
 def test_fifty_concurrent_bookings_of_one_slot_make_exactly_one(live):
@@ -166,8 +199,11 @@ def test_fifty_concurrent_bookings_of_one_slot_make_exactly_one(live):
             assert winner in {c.get("appointment_id") for c in body["conflicts"]}, body
     engine = make_engine(live["url"])
     with engine.connect() as conn:
-        booked = conn.scalar(sa.select(sa.func.count()).select_from(Appointment).where(
-            Appointment.starts_at == starts_at, Appointment.status == "booked"))
+        booked = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(Appointment)
+            .where(Appointment.starts_at == starts_at, Appointment.status == "booked")
+        )
     engine.dispose()
     assert booked == 1
 
@@ -182,16 +218,25 @@ def test_a_storm_of_bookings_reschedules_and_cancels_leaves_no_overlap(live):
     def operation(i: int) -> int:
         roll = rng.random()
         if roll < 0.6 or not booked:
-            status, body = _request(live, "POST", "/v1/appointments", _slot(
-                live, patients[i % len(patients)], rng.choice(grid), rng.randrange(2), rng.randrange(2)))
+            status, body = _request(
+                live,
+                "POST",
+                "/v1/appointments",
+                _slot(live, patients[i % len(patients)], rng.choice(grid), rng.randrange(2), rng.randrange(2)),
+            )
             if status == 201:
                 booked.append(body["id"])
         elif roll < 0.8:
-            status, _ = _request(live, "PATCH", f"/v1/appointments/{rng.choice(booked)}", {
-                "starts_at": rng.choice(grid).isoformat(), "room_id": rng.choice(live["rooms"])})
+            status, _ = _request(
+                live,
+                "PATCH",
+                f"/v1/appointments/{rng.choice(booked)}",
+                {"starts_at": rng.choice(grid).isoformat(), "room_id": rng.choice(live["rooms"])},
+            )
         else:
-            status, _ = _request(live, "POST", f"/v1/appointments/{rng.choice(booked)}/cancel",
-                                 {"reason": "patient_request"})
+            status, _ = _request(
+                live, "POST", f"/v1/appointments/{rng.choice(booked)}/cancel", {"reason": "patient_request"}
+            )
         return status
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -201,22 +246,34 @@ def test_a_storm_of_bookings_reschedules_and_cancels_leaves_no_overlap(live):
 
     engine = make_engine(live["url"])
     with engine.connect() as conn:
-        overlapping_claims = conn.scalar(sa.text(
-            "SELECT count(*) FROM claims a JOIN claims b ON a.resource = b.resource AND a.id < b.id "
-            "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"))
-        overlapping_rooms = conn.scalar(sa.text(
-            "SELECT count(*) FROM appointments a JOIN appointments b ON a.room_id = b.room_id "
-            "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
-            "WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"))
-        overlapping_patients = conn.scalar(sa.text(
-            "SELECT count(*) FROM appointments a JOIN appointments b ON a.patient_id = b.patient_id "
-            "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
-            "WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"))
+        overlapping_claims = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM claims a JOIN claims b ON a.resource = b.resource AND a.id < b.id "
+                "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"
+            )
+        )
+        overlapping_rooms = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM appointments a JOIN appointments b ON a.room_id = b.room_id "
+                "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
+                "WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"
+            )
+        )
+        overlapping_patients = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM appointments a JOIN appointments b ON a.patient_id = b.patient_id "
+                "AND a.id < b.id AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at "
+                "WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"
+            )
+        )
         # Every start of the storm lies within one day, closer than the 28-day minimum: a patient
         # may hold at most one live session of it, however the requests interleaved.
-        patients_twice = conn.scalar(sa.text(
-            "SELECT count(*) FROM appointments a JOIN appointments b ON a.patient_id = b.patient_id "
-            "AND a.id < b.id WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"))
+        patients_twice = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM appointments a JOIN appointments b ON a.patient_id = b.patient_id "
+                "AND a.id < b.id WHERE a.status <> 'cancelled' AND b.status <> 'cancelled'"
+            )
+        )
         live_appointments = conn.scalar(sa.text("SELECT count(*) FROM appointments WHERE status = 'booked'"))
     engine.dispose()
     assert (overlapping_claims, overlapping_rooms, overlapping_patients, patients_twice) == (0, 0, 0, 0)
@@ -255,8 +312,12 @@ def _blind_once(busy_claims):
 def _exchange(live, method: str, path: str, body=None, headers=None) -> tuple[int, dict, dict]:
     """(status, headers, JSON body) of one request to the live server."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{live['base']}{path}", data=data, method=method, headers={
-        "Authorization": f"Bearer {live['token']}", "Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        f"{live['base']}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {live['token']}", "Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), json.loads(response.read() or b"{}")
@@ -270,8 +331,9 @@ def test_of_ten_concurrent_changes_with_the_same_if_match_exactly_one_wins(live)
     path = f"/v1/patients/{patient['id']}"
     tag = headers["ETag"]
     with ThreadPoolExecutor(max_workers=10) as pool:
-        results = list(pool.map(lambda i: _exchange(live, "PATCH", path, {"name": f"Writer {i}"},
-                                                    {"If-Match": tag}), range(10)))
+        results = list(
+            pool.map(lambda i: _exchange(live, "PATCH", path, {"name": f"Writer {i}"}, {"If-Match": tag}), range(10))
+        )
     statuses = sorted(status for status, _, _ in results)
     assert statuses == [200] + [412] * 9, statuses
     assert all(body["code"] == "precondition_failed" for status, _, body in results if status == 412)
@@ -298,12 +360,17 @@ def test_ten_concurrent_retries_with_one_idempotency_key_create_one_object(live)
 
 # --- clinical rules that a concurrent request must not walk around (issue #12)
 
+
 def _consulted_patient(live, name: str) -> str:
     status, patient = _request(live, "POST", "/v1/patients", {"name": name})
     assert status == 201, patient
-    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
-    status, body = _request(live, "POST", f"/v1/patients/{patient['id']}/past-sessions",
-                            {"treatment_type_id": live["types"]["consultation"], "performed_at": yesterday})
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    status, body = _request(
+        live,
+        "POST",
+        f"/v1/patients/{patient['id']}/past-sessions",
+        {"treatment_type_id": live["types"]["consultation"], "performed_at": yesterday},
+    )
     assert status == 201, body
     return patient["id"]
 
@@ -312,15 +379,19 @@ def test_a_booking_and_a_past_session_racing_for_one_patients_weeks_never_both_p
     """Each pair is a session booked in two weeks and one recorded an hour ago: 28 days apart
     neither is; under the patient's lock exactly one of them wins, in either order."""
     patients = [_consulted_patient(live, f"Interval racer {i}") for i in range(6)]
-    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     monday = _next_monday(weeks_ahead=2) + timedelta(hours=10)
 
     def send(job):
         i, what = job
         if what == "book":
             return i, _request(live, "POST", "/v1/appointments", _slot(live, patients[i], monday + timedelta(days=i)))
-        return i, _request(live, "POST", f"/v1/patients/{patients[i]}/past-sessions", {
-            "treatment_type_id": live["types"]["microneedling"], "performed_at": an_hour_ago})
+        return i, _request(
+            live,
+            "POST",
+            f"/v1/patients/{patients[i]}/past-sessions",
+            {"treatment_type_id": live["types"]["microneedling"], "performed_at": an_hour_ago},
+        )
 
     jobs = [(i, what) for i in range(len(patients)) for what in ("book", "record")]
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
@@ -347,14 +418,29 @@ def _clinic_of_two(live, name: str) -> dict:
     hours = [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]
     status, clinic = _request(live, "POST", "/v1/clinics", {"name": name, "timezone": "UTC", "opening_hours": hours})
     assert status == 201, clinic
-    place = {"clinic": clinic["id"], "rooms": [], "practitioners": [], "types": live["types"], "base": live["base"],
-             "token": live["token"]}
+    place = {
+        "clinic": clinic["id"],
+        "rooms": [],
+        "practitioners": [],
+        "types": live["types"],
+        "base": live["base"],
+        "token": live["token"],
+    }
     for i in (1, 2):
-        status, room = _request(live, "POST", f"/v1/clinics/{clinic['id']}/rooms",
-                                {"name": f"Room {i}", "capabilities": ["needling"]})
+        status, room = _request(
+            live, "POST", f"/v1/clinics/{clinic['id']}/rooms", {"name": f"Room {i}", "capabilities": ["needling"]}
+        )
         assert status == 201, room
-        status, practitioner = _request(live, "POST", "/v1/practitioners", {
-            "name": f"Dr {name} {i}", "clinic_ids": [clinic["id"]], "treatment_type_ids": [live["types"]["microneedling"]]})
+        status, practitioner = _request(
+            live,
+            "POST",
+            "/v1/practitioners",
+            {
+                "name": f"Dr {name} {i}",
+                "clinic_ids": [clinic["id"]],
+                "treatment_type_ids": [live["types"]["microneedling"]],
+            },
+        )
         assert status == 201, practitioner
         week = [{"clinic_id": clinic["id"], **h} for h in hours]
         assert _request(live, "PUT", f"/v1/practitioners/{practitioner['id']}/working-hours", week)[0] == 200
@@ -374,8 +460,17 @@ def test_switching_devices_on_while_bookings_race_leaves_every_live_booking_a_de
             clinic = f"/v1/clinics/{place['clinic']}"
             day = _next_monday(weeks_ahead=2) + timedelta(hours=10)
             # Two pairs whose needlings would overlap (10 minutes apart, other room and practitioner).
-            bodies = [_slot(place, patients[4 * round_ + 2 * pair + k], day + timedelta(hours=2 * pair, minutes=10 * k),
-                            room=k, practitioner=k) for pair in range(2) for k in range(2)]
+            bodies = [
+                _slot(
+                    place,
+                    patients[4 * round_ + 2 * pair + k],
+                    day + timedelta(hours=2 * pair, minutes=10 * k),
+                    room=k,
+                    practitioner=k,
+                )
+                for pair in range(2)
+                for k in range(2)
+            ]
             jobs = [("PATCH", clinic, {"device_count": 1})] + [("POST", "/v1/appointments", b) for b in bodies]
             with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
                 results = list(pool.map(lambda job: _request(live, *job), jobs))
@@ -386,10 +481,14 @@ def test_switching_devices_on_while_bookings_race_leaves_every_live_booking_a_de
                 assert patched["code"] in ("device_count_too_low", "bookings_changing"), patched
             if _request(live, "GET", clinic)[1]["device_count"] == 1:
                 with engine.connect() as conn:
-                    without_device = conn.scalar(sa.text(
-                        "SELECT count(*) FROM appointments a WHERE a.clinic_id = :clinic AND a.status <> 'cancelled' "
-                        "AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.appointment_id = a.id "
-                        "AND c.resource LIKE 'device:%')"), {"clinic": place["clinic"]})
+                    without_device = conn.scalar(
+                        sa.text(
+                            "SELECT count(*) FROM appointments a WHERE a.clinic_id = :clinic AND a.status <> 'cancelled' "
+                            "AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.appointment_id = a.id "
+                            "AND c.resource LIKE 'device:%')"
+                        ),
+                        {"clinic": place["clinic"]},
+                    )
                 assert without_device == 0, results
                 assert len([s for s, _ in results[1:] if s == 201]) <= 2, results  # one of each pair at most
     finally:

@@ -4,27 +4,32 @@ DST facts used below (2026): Europe/London goes GMT->BST on Sunday 29 March at
 01:00 local and back on Sunday 25 October; America/New_York goes EST->EDT on
 Sunday 8 March at 02:00 local and back on Sunday 1 November.
 """
+
 from __future__ import annotations
 
-import subprocess
-import sys
-from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from booking.services.courses import course_defaults
 from booking.domain.errors import InvalidInput
 from booking.domain.treatments import INTERVAL_FIELDS, LIMITS, check_treatment_type, defaults_for
 from booking.domain.vocabulary import INDICATIONS, KINDS
 from booking.domain.weekly import (
-    Shift, check_timezone, check_week, expand, format_hhmm, local_instant, overlapping_shifts, parse_hhmm,
+    Shift,
+    check_timezone,
+    check_week,
+    expand,
+    format_hhmm,
+    local_instant,
+    overlapping_shifts,
+    parse_hhmm,
 )
+from booking.services.courses import course_defaults
 
-UTC = timezone.utc
+UTC = UTC
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
 MONDAY = 0
 FAST = settings(max_examples=200, deadline=None)
@@ -40,6 +45,7 @@ def utc(*args) -> datetime:
 
 # --- HH:MM ---------------------------------------------------------------------------------
 
+
 @FAST
 @given(st.integers(0, 24 * 60 - 1))
 def test_every_minute_of_the_day_round_trips_through_hhmm(minute):
@@ -50,11 +56,13 @@ def test_every_minute_of_the_day_round_trips_through_hhmm(minute):
 
 
 @FAST
-@given(st.one_of(
-    st.text(alphabet="0123456789:\n ", max_size=7),
-    st.from_regex(r"\A[0-2]\d:[0-6]\d\s?\Z"),
-    st.text(max_size=6),
-))
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789:\n ", max_size=7),
+        st.from_regex(r"\A[0-2]\d:[0-6]\d\s?\Z"),
+        st.text(max_size=6),
+    )
+)
 def test_parse_hhmm_accepts_only_the_canonical_spelling(text):
     try:
         minute = parse_hhmm(text, allow_end_of_day=True)
@@ -70,8 +78,9 @@ def test_end_of_day_is_24_00_only_when_allowed():
         parse_hhmm("24:00")
 
 
-@pytest.mark.parametrize("text", ["9:00", "24:01", "12:60", "", "noon", "09:00\n", "09:5", "0900", " 09:00",
-                                  "09:0\u0665", "+9:00"])
+@pytest.mark.parametrize(
+    "text", ["9:00", "24:01", "12:60", "", "noon", "09:00\n", "09:5", "0900", " 09:00", "09:0\u0665", "+9:00"]
+)
 @pytest.mark.parametrize("end_of_day", [False, True])
 def test_malformed_times_are_refused(text, end_of_day):
     with pytest.raises(ValueError):
@@ -79,6 +88,7 @@ def test_malformed_times_are_refused(text, end_of_day):
 
 
 # --- time zones ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["Europe/London", "America/New_York", "Asia/Kolkata", "UTC"])
 def test_iana_zone_names_are_accepted(name):
@@ -93,6 +103,7 @@ def test_abbreviations_offsets_and_unknown_zones_are_refused(name):
 
 # --- weekly shifts: one zone ---------------------------------------------------------------
 
+
 def _minutes(shift: Shift) -> set[int]:
     return set(range(shift.start, shift.end))
 
@@ -104,14 +115,17 @@ def shifts_in(draw, zones, weekdays=3, max_size=6):
     for _ in range(draw(st.integers(0, max_size))):
         start = draw(st.integers(0, 1439))
         end = draw(st.integers(start + 1, 1440))
-        result.append(Shift(draw(st.integers(0, weekdays - 1)), start, end, f"c{len(result)}", draw(st.sampled_from(zones))))
+        result.append(
+            Shift(draw(st.integers(0, weekdays - 1)), start, end, f"c{len(result)}", draw(st.sampled_from(zones)))
+        )
     return result
 
 
 def _same_day_clashes(shifts: list[Shift]) -> set[tuple[int, int]]:
     return {
         (i, j)
-        for i, a in enumerate(shifts) for j, b in enumerate(shifts)
+        for i, a in enumerate(shifts)
+        for j, b in enumerate(shifts)
         if i < j and a.weekday == b.weekday and _minutes(a) & _minutes(b)
     }
 
@@ -147,7 +161,10 @@ def test_shifts_in_fixed_offset_zones_clash_exactly_when_their_utc_minutes_meet(
         return {(s.weekday * 1440 + m - FIXED_OFFSETS[s.zone]) % (7 * 1440) for m in _minutes(s)}
 
     expected = {
-        (i, j) for i, a in enumerate(shifts) for j, b in enumerate(shifts) if i < j and week_minutes(a) & week_minutes(b)
+        (i, j)
+        for i, a in enumerate(shifts)
+        for j, b in enumerate(shifts)
+        if i < j and week_minutes(a) & week_minutes(b)
     }
     assert {(i, j) for i, j, _ in overlapping_shifts(shifts, today=date(2026, 2, 4))} == expected
 
@@ -175,12 +192,15 @@ def test_overlap_error_names_the_clashing_entry_and_its_place():
     assert "entry 0" in message and "Monday 09:00-12:00" in message and "clinic-a" in message
 
 
-@pytest.mark.parametrize("shift, field", [
-    (Shift(7, 540, 600), "weekday"),
-    (Shift(-1, 540, 600), "weekday"),
-    (Shift(MONDAY, 600, 600), "end"),
-    (Shift(MONDAY, 600, 540), "end"),
-])
+@pytest.mark.parametrize(
+    "shift, field",
+    [
+        (Shift(7, 540, 600), "weekday"),
+        (Shift(-1, 540, 600), "weekday"),
+        (Shift(MONDAY, 600, 600), "end"),
+        (Shift(MONDAY, 600, 540), "end"),
+    ],
+)
 def test_malformed_shifts_are_refused_by_field(shift, field):
     with pytest.raises(InvalidInput) as caught:
         check_week([Shift(MONDAY, 0, 60), shift])
@@ -188,6 +208,7 @@ def test_malformed_shifts_are_refused_by_field(shift, field):
 
 
 # --- weekly shifts: across zones -----------------------------------------------------------
+
 
 def _pair(london: str, new_york: str) -> list[Shift]:
     ls, le = london.split("-")
@@ -236,7 +257,8 @@ def test_the_clashing_mondays_of_2026_are_exactly_the_dst_gap_weeks():
     london, new_york = _pair("09:00-14:00", "09:00-10:00")
     first, last = date(2026, 1, 1), date(2027, 1, 1)
     clashes = [
-        day for (day, ls, le), (_, ns, ne) in zip(expand(london, first, last), expand(new_york, first, last))
+        day
+        for (day, ls, le), (_, ns, ne) in zip(expand(london, first, last), expand(new_york, first, last))
         if ls < ne and ns < le
     ]
     assert clashes == [date(2026, 3, 9), date(2026, 3, 16), date(2026, 3, 23), date(2026, 10, 26)]
@@ -247,12 +269,15 @@ def test_the_clashing_mondays_of_2026_are_exactly_the_dst_gap_weeks():
 NINE_TO_FIVE = {"start": hm("09:00"), "end": hm("17:00")}
 
 
-@pytest.mark.parametrize("zone, before, after, utc_nine_before, utc_nine_after", [
-    ("Europe/London", date(2026, 3, 23), date(2026, 3, 30), 9, 8),  # GMT -> BST
-    ("Europe/London", date(2026, 10, 19), date(2026, 10, 26), 8, 9),  # BST -> GMT
-    ("America/New_York", date(2026, 3, 2), date(2026, 3, 9), 14, 13),  # EST -> EDT
-    ("America/New_York", date(2026, 10, 26), date(2026, 11, 2), 13, 14),  # EDT -> EST
-])
+@pytest.mark.parametrize(
+    "zone, before, after, utc_nine_before, utc_nine_after",
+    [
+        ("Europe/London", date(2026, 3, 23), date(2026, 3, 30), 9, 8),  # GMT -> BST
+        ("Europe/London", date(2026, 10, 19), date(2026, 10, 26), 8, 9),  # BST -> GMT
+        ("America/New_York", date(2026, 3, 2), date(2026, 3, 9), 14, 13),  # EST -> EDT
+        ("America/New_York", date(2026, 10, 26), date(2026, 11, 2), 13, 14),  # EDT -> EST
+    ],
+)
 def test_a_monday_nine_to_five_stays_local_across_a_dst_change(zone, before, after, utc_nine_before, utc_nine_after):
     shift = Shift(MONDAY, zone=zone, **NINE_TO_FIVE)
     weeks = list(expand(shift, before, after + timedelta(days=1)))
@@ -268,7 +293,10 @@ def test_a_monday_nine_to_five_stays_local_across_a_dst_change(zone, before, aft
 
 def test_expand_yields_each_weekday_in_the_half_open_range():
     shift = Shift(MONDAY, 540, 1020, zone="UTC")
-    assert [d for d, _, _ in expand(shift, date(2026, 3, 3), date(2026, 3, 23))] == [date(2026, 3, 9), date(2026, 3, 16)]
+    assert [d for d, _, _ in expand(shift, date(2026, 3, 3), date(2026, 3, 23))] == [
+        date(2026, 3, 9),
+        date(2026, 3, 16),
+    ]
     assert [d for d, _, _ in expand(shift, date(2026, 3, 9), date(2026, 3, 10))] == [date(2026, 3, 9)]
 
 
@@ -308,6 +336,7 @@ def test_a_whole_day_lasts_23_or_25_hours_on_change_days():
 
 # --- treatment types -----------------------------------------------------------------------
 
+
 def treatment(kind: str, **overrides) -> dict:
     return {**defaults_for(kind), "kind": kind, **overrides}
 
@@ -326,8 +355,13 @@ def test_the_defaults_of_each_kind_are_valid(kind):
 
 def test_microneedling_defaults_follow_the_rules():
     values = defaults_for("microneedling")
-    assert (values["numbing_minutes"], values["prep_minutes"], values["min_interval_days"],
-            values["recommended_interval_days"], values["consultation_valid_days"]) == (30, 5, 28, 42, 180)
+    assert (
+        values["numbing_minutes"],
+        values["prep_minutes"],
+        values["min_interval_days"],
+        values["recommended_interval_days"],
+        values["consultation_valid_days"],
+    ) == (30, 5, 28, 42, 180)
     assert "hands" not in values["allowed_areas"] and "underarms" not in values["allowed_areas"]
     assert defaults_for("review")["procedure_minutes"] == 15
     assert all(defaults_for("review")[f] is None for f in INTERVAL_FIELDS)
@@ -335,7 +369,8 @@ def test_microneedling_defaults_follow_the_rules():
 
 BOUNDS = [
     pytest.param(kind, field, low, high, id=f"{kind}-{field}")
-    for kind, fields in LIMITS.items() for field, (_, low, high) in fields.items()
+    for kind, fields in LIMITS.items()
+    for field, (_, low, high) in fields.items()
 ]
 
 
@@ -378,9 +413,17 @@ def test_interval_fields_must_stay_null_outside_microneedling(kind, field):
     assert refused_fields(treatment(kind, **{field: 28})) == {field}
 
 
-@pytest.mark.parametrize("areas", [
-    ["face", "hands"], ["underarms"], ["face", "elbow"], ["Face"], ["face", "face"], [],
-])
+@pytest.mark.parametrize(
+    "areas",
+    [
+        ["face", "hands"],
+        ["underarms"],
+        ["face", "elbow"],
+        ["Face"],
+        ["face", "face"],
+        [],
+    ],
+)
 def test_bad_area_lists_are_refused(areas):
     assert refused_fields(treatment("microneedling", allowed_areas=areas)) == {"allowed_areas"}
 
@@ -402,21 +445,32 @@ def test_unknown_kind_is_refused(kind):
 
 
 def test_every_bad_field_is_reported_at_once():
-    assert refused_fields(treatment("microneedling", numbing_minutes=5, procedure_minutes=1, allowed_areas=["hands"])) == {
-        "numbing_minutes", "procedure_minutes", "allowed_areas",
+    assert refused_fields(
+        treatment("microneedling", numbing_minutes=5, procedure_minutes=1, allowed_areas=["hands"])
+    ) == {
+        "numbing_minutes",
+        "procedure_minutes",
+        "allowed_areas",
     }
 
 
 # --- courses -------------------------------------------------------------------------------
 
+
 def course(indication: str, type_cap: int | None = 6, **data) -> dict:
     return course_defaults("microneedling", type_cap, {"treatment_type_id": "tt", "indication": indication, **data})
 
 
-@pytest.mark.parametrize("indication, cap, per_year", [
-    ("acne_scars", 4, None), ("other_scars", 4, None), ("stretch_marks", 6, None), ("thermal_burns", 6, None),
-    ("ageing", 6, 2),
-])
+@pytest.mark.parametrize(
+    "indication, cap, per_year",
+    [
+        ("acne_scars", 4, None),
+        ("other_scars", 4, None),
+        ("stretch_marks", 6, None),
+        ("thermal_burns", 6, None),
+        ("ageing", 6, 2),
+    ],
+)
 def test_course_caps_default_from_the_indication(indication, cap, per_year):
     values = course(indication)
     assert (values["max_sessions"], values["max_sessions_per_365_days"]) == (cap, per_year)

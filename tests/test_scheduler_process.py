@@ -6,6 +6,7 @@ middle of a sweep and SIGTERM at the end. Real processes read the real clock, so
 sessions "in the past" are booked from this process with the domain clock moved
 back and committed, as a clinic's history would be.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from unittest import mock
 
@@ -23,8 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from api import create_app
-from booking.services import appointments
 from booking.domain import clock
+from booking.services import appointments
 from booking.services.appointments import SlotRequest
 from migrations import upgrade
 from models import make_engine, make_sessionmaker, writer
@@ -36,6 +37,7 @@ TICK = "0.5"  # seconds between two runs of each job
 
 
 # --- databases: an empty migrated one per test ---------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def databases(backend, tmp_path_factory):
@@ -53,6 +55,7 @@ def databases(backend, tmp_path_factory):
             target = folder / f"db{next(made)}.sqlite3"
             shutil.copyfile(source, target)
             return f"sqlite:///{target}"
+
         yield name, fresh
         return
 
@@ -70,6 +73,7 @@ def databases(backend, tmp_path_factory):
         with engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
         return url
+
     try:
         yield name, fresh
     finally:
@@ -90,18 +94,26 @@ def postgresql_only(databases) -> None:
 
 # --- processes ----------------------------------------------------------------------------------
 
+
 class Scheduler:
     """One `python -m schedulers` process, its log in a file."""
 
     def __init__(self, url: str, log_path, lease_seconds: float):
         self.log_path = log_path
-        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "INFO",
-               "SCHEDULER_LEASE_SECONDS": str(lease_seconds), "FOLLOW_UP_INTERVAL_SECONDS": TICK,
-               "HOLD_EXPIRY_INTERVAL_SECONDS": TICK, "REMINDER_INTERVAL_SECONDS": TICK,
-               "SCHEDULER_MISFIRE_GRACE_SECONDS": "5"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "LOG_LEVEL": "INFO",
+            "SCHEDULER_LEASE_SECONDS": str(lease_seconds),
+            "FOLLOW_UP_INTERVAL_SECONDS": TICK,
+            "HOLD_EXPIRY_INTERVAL_SECONDS": TICK,
+            "REMINDER_INTERVAL_SECONDS": TICK,
+            "SCHEDULER_MISFIRE_GRACE_SECONDS": "5",
+        }
         with open(log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "schedulers"], cwd=ROOT, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "schedulers"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
 
     @property
     def log(self) -> str:
@@ -130,6 +142,7 @@ def start_scheduler(tmp_path):
         scheduler = Scheduler(url, tmp_path / f"scheduler-{len(started)}.log", lease_seconds)
         started.append(scheduler)
         return scheduler
+
     yield start
     for scheduler in started:
         if scheduler.process.poll() is None:
@@ -154,14 +167,15 @@ def wait_for(condition, timeout: float = 30, every: float = 0.1, what: str = "co
 
 # --- a clinic and its history, written from this process --------------------------------------
 
+
 class Clinic:
     """A UTC clinic open around the clock, two rooms, two practitioners; history is written
     through the booking services with the domain clock moved to when it happened."""
 
     def __init__(self, url: str):
         self.url = url
-        self.now = datetime.now(timezone.utc)
-        self.yesterday = datetime.combine(self.now.date() - timedelta(days=1), datetime.min.time(), timezone.utc)
+        self.now = datetime.now(UTC)
+        self.yesterday = datetime.combine(self.now.date() - timedelta(days=1), datetime.min.time(), UTC)
         app = create_app({"DATABASE_URL": url})
         self.caller = make_organization(app, app.test_client(), "Scheduler Clinics")
         self.token = self.caller.token
@@ -174,7 +188,8 @@ class Clinic:
         self.practitioners = []
         for i in (1, 2):
             practitioner = self.caller.make_practitioner(
-                [self.clinic], name=f"Dr {i}", treatment_type_ids=[self.consultation, self.microneedling])
+                [self.clinic], name=f"Dr {i}", treatment_type_ids=[self.consultation, self.microneedling]
+            )
             hours = [{**day, "clinic_id": self.clinic} for day in around_the_clock]
             response = self.caller.put(f"/v1/practitioners/{practitioner['id']}/working-hours", json=hours)
             assert response.status_code == 200, response.get_json()
@@ -192,8 +207,10 @@ class Clinic:
     def consulted_patient(self, name: str, *, max_sessions: int | None = None) -> tuple[str, str | None]:
         """A patient with a consultation a month ago, and a course when max_sessions is given."""
         patient = self.caller.make_patient(name=name, email=f"{name.lower().replace(' ', '.')}@example.com")["id"]
-        self.caller.create(f"/v1/patients/{patient}/past-sessions", {
-            "treatment_type_id": self.consultation, "performed_at": (self.now - timedelta(days=30)).isoformat()})
+        self.caller.create(
+            f"/v1/patients/{patient}/past-sessions",
+            {"treatment_type_id": self.consultation, "performed_at": (self.now - timedelta(days=30)).isoformat()},
+        )
         course = None
         if max_sessions is not None:
             course = self.caller.make_course(patient, self.microneedling, max_sessions=max_sessions)["id"]
@@ -205,10 +222,25 @@ class Clinic:
         with mock.patch.object(clock, "now", return_value=moment), self.sessions.begin() as db:
             yield db
 
-    def slot(self, patient: str, starts_at: datetime, *, kind="microneedling", practitioner=0, room=0,
-             course: str | None = None) -> SlotRequest:
-        return SlotRequest(self.clinic, self.practitioners[practitioner], self.rooms[room],
-                           getattr(self, kind), patient, starts_at, course_id=course)
+    def slot(
+        self,
+        patient: str,
+        starts_at: datetime,
+        *,
+        kind="microneedling",
+        practitioner=0,
+        room=0,
+        course: str | None = None,
+    ) -> SlotRequest:
+        return SlotRequest(
+            self.clinic,
+            self.practitioners[practitioner],
+            self.rooms[room],
+            getattr(self, kind),
+            patient,
+            starts_at,
+            course_id=course,
+        )
 
     def booked(self, request: SlotRequest, *, booked_at: datetime) -> str:
         with self.at(booked_at) as db:
@@ -260,6 +292,7 @@ def fresh_clinic(databases):
     def make() -> Clinic:
         clinics.append(Clinic(databases[1]()))
         return clinics[-1]
+
     yield make
     for made in clinics:
         made.close()
@@ -267,18 +300,25 @@ def fresh_clinic(databases):
 
 # --- 1. end to end: complete a session over HTTP, the scheduler proposes, the patient books ----
 
+
 def test_a_completed_session_is_proposed_and_held_and_booking_the_hold_confirms_it(fresh_clinic, start_scheduler):
     world = fresh_clinic()
     patient, _ = world.consulted_patient("Ada Lovelace", max_sessions=2)
     capped, capped_course = world.consulted_patient("Grace Hopper", max_sessions=2)
     # Her first session of two, before she came here: the one completed below is her last.
-    world.caller.create(f"/v1/patients/{capped}/past-sessions", {
-        "treatment_type_id": world.microneedling, "course_id": capped_course,
-        "performed_at": (world.yesterday - timedelta(days=35)).isoformat()})
+    world.caller.create(
+        f"/v1/patients/{capped}/past-sessions",
+        {
+            "treatment_type_id": world.microneedling,
+            "course_id": capped_course,
+            "performed_at": (world.yesterday - timedelta(days=35)).isoformat(),
+        },
+    )
     session_start = world.yesterday + timedelta(hours=10)
     session = world.booked(world.slot(patient, session_start), booked_at=session_start - timedelta(days=3))
-    last_session = world.booked(world.slot(capped, session_start, practitioner=1, room=1),
-                                booked_at=session_start - timedelta(days=3))
+    last_session = world.booked(
+        world.slot(capped, session_start, practitioner=1, room=1), booked_at=session_start - timedelta(days=3)
+    )
 
     scheduler = start_scheduler(world.url)
     with gunicorn(world.url) as base:
@@ -290,6 +330,7 @@ def test_a_completed_session_is_proposed_and_held_and_booking_the_hold_confirms_
             status, page = _request(api, "GET", f"/v1/follow-ups?patient_id={patient}")
             assert status == 200, page
             return page["data"]
+
         [follow_up] = wait_for(proposal, what="the follow-up proposal")
         assert follow_up["status"] == "proposed" and follow_up["appointment_id"] == session
         hold = follow_up["hold"]
@@ -311,23 +352,35 @@ def test_a_completed_session_is_proposed_and_held_and_booking_the_hold_confirms_
         def capped_follow_ups():
             status, page = _request(api, "GET", f"/v1/follow-ups?patient_id={capped}")
             return page["data"]
+
         [nothing] = wait_for(capped_follow_ups, what="the capped course's follow-up record")
         assert (nothing["status"], nothing["hold"], nothing["reason"]["code"]) == (
-            "not_needed", None, "course_complete")
+            "not_needed",
+            None,
+            "course_complete",
+        )
         wait_for(lambda: world.events_by_type().get("appointment.aftercare") == 2, what="aftercare events")
         assert scheduler.stop() == 0
 
     assert world.events_by_type() == {
-        "appointment.created": 3, "appointment.completed": 2, "appointment.aftercare": 2,
-        "follow_up.proposed": 1}
+        "appointment.created": 3,
+        "appointment.completed": 2,
+        "appointment.aftercare": 2,
+        "follow_up.proposed": 1,
+    }
     keys = {key for (key,) in world.rows("SELECT dedupe_key FROM outbox_events")}
-    assert {f"follow_up:{session}", f"appointment.completed:{session}", f"appointment.created:{booked['id']}",
-            f"aftercare:{last_session}"} <= keys
+    assert {
+        f"follow_up:{session}",
+        f"appointment.completed:{session}",
+        f"appointment.created:{booked['id']}",
+        f"aftercare:{last_session}",
+    } <= keys
     assert world.repeated_event_keys() == []
     assert world.scalar("SELECT count(*) FROM holds WHERE source = 'follow_up'") == 1
 
 
 # --- 2. two schedulers against one database: one acts, nothing is done twice ------------------
+
 
 def test_two_schedulers_at_once_do_everything_exactly_once(databases, fresh_clinic, start_scheduler):
     postgresql_only(databases)
@@ -338,19 +391,25 @@ def test_two_schedulers_at_once_do_everything_exactly_once(databases, fresh_clin
     three_days_ago = world.now - timedelta(days=3)
     for i in range(3):
         patient, _ = world.consulted_patient(f"Reminded {i}")
-        world.booked(world.slot(patient, tomorrow_noon + timedelta(minutes=30 * i), kind="consultation"),
-                     booked_at=three_days_ago)
+        world.booked(
+            world.slot(patient, tomorrow_noon + timedelta(minutes=30 * i), kind="consultation"),
+            booked_at=three_days_ago,
+        )
     for i in range(2):
         patient, _ = world.consulted_patient(f"Soon {i}")
-        world.booked(world.slot(patient, soon, kind="consultation", practitioner=i, room=i),
-                     booked_at=three_days_ago)
+        world.booked(world.slot(patient, soon, kind="consultation", practitioner=i, room=i), booked_at=three_days_ago)
     for i in range(3):
         patient, _ = world.consulted_patient(f"Undecided {i}")
-        world.lapsed_hold(world.slot(patient, tomorrow_noon + timedelta(days=2, hours=i), kind="consultation"),
-                          placed_at=world.now - timedelta(hours=1))
+        world.lapsed_hold(
+            world.slot(patient, tomorrow_noon + timedelta(days=2, hours=i), kind="consultation"),
+            placed_at=world.now - timedelta(hours=1),
+        )
     expected = {
-        "appointment.created": 12 + 5, "appointment.completed": 12,  # written by the seeding
-        "follow_up.proposed": 12, "appointment.aftercare": 12, "hold.expired": 3,
+        "appointment.created": 12 + 5,
+        "appointment.completed": 12,  # written by the seeding
+        "follow_up.proposed": 12,
+        "appointment.aftercare": 12,
+        "hold.expired": 3,
         "appointment.reminder": 3 + 2 * 2,
     }
 
@@ -368,8 +427,7 @@ def test_two_schedulers_at_once_do_everything_exactly_once(databases, fresh_clin
 
     assert world.events_by_type() == expected
     assert world.repeated_event_keys() == []
-    per_session = world.rows(
-        "SELECT appointment_id, count(*), min(status) FROM follow_ups GROUP BY appointment_id")
+    per_session = world.rows("SELECT appointment_id, count(*), min(status) FROM follow_ups GROUP BY appointment_id")
     assert sorted(per_session) == sorted((session, 1, "proposed") for session in sessions)
     assert _follow_up_holds_are_one_to_one(world) == 12
 
@@ -379,13 +437,16 @@ def _follow_up_holds_are_one_to_one(world: Clinic) -> int:
     live_holds = world.rows("SELECT id FROM holds WHERE source = 'follow_up' AND outcome IS NULL")
     referenced = world.rows("SELECT hold_id FROM follow_ups WHERE status = 'proposed'")
     assert sorted(live_holds) == sorted(referenced), (live_holds, referenced)
-    orphans = world.scalar("SELECT count(*) FROM holds h WHERE h.source = 'follow_up' AND NOT EXISTS "
-                           "(SELECT 1 FROM follow_ups f WHERE f.hold_id = h.id)")
+    orphans = world.scalar(
+        "SELECT count(*) FROM holds h WHERE h.source = 'follow_up' AND NOT EXISTS "
+        "(SELECT 1 FROM follow_ups f WHERE f.hold_id = h.id)"
+    )
     assert orphans == 0
     return len(live_holds)
 
 
 # --- 3. SIGKILL in the middle of a sweep, then a new scheduler ----------------------------------
+
 
 def test_a_scheduler_killed_mid_sweep_is_replaced_and_nothing_is_lost_or_doubled(fresh_clinic, start_scheduler):
     world = fresh_clinic()
@@ -408,17 +469,20 @@ def test_a_scheduler_killed_mid_sweep_is_replaced_and_nothing_is_lost_or_doubled
     wait_for(lambda: world.events_by_type().get("appointment.aftercare") == 20, what="aftercare events")
     assert successor.stop() == 0
 
-    per_session = world.rows(
-        "SELECT appointment_id, count(*), min(status) FROM follow_ups GROUP BY appointment_id")
+    per_session = world.rows("SELECT appointment_id, count(*), min(status) FROM follow_ups GROUP BY appointment_id")
     assert sorted(per_session) == sorted((session, 1, "proposed") for session in sessions)
     assert _follow_up_holds_are_one_to_one(world) == 20
     assert world.events_by_type() == {
-        "appointment.created": 20, "appointment.completed": 20, "follow_up.proposed": 20,
-        "appointment.aftercare": 20}
+        "appointment.created": 20,
+        "appointment.completed": 20,
+        "follow_up.proposed": 20,
+        "appointment.aftercare": 20,
+    }
     assert world.repeated_event_keys() == []
 
 
 # --- 4. SIGTERM: a clean exit that hands the lease over at once ---------------------------------
+
 
 def test_sigterm_stops_the_scheduler_and_releases_the_lease_to_the_next_at_once(fresh_clinic, start_scheduler):
     world = fresh_clinic()
@@ -433,7 +497,7 @@ def test_sigterm_stops_the_scheduler_and_releases_the_lease_to_the_next_at_once(
     assert "stopped" in first.log
     [(holder, expires_at)] = world.rows("SELECT holder, expires_at FROM scheduler_leases")
     assert f":{first.process.pid}:" in holder
-    assert _aware(expires_at) <= datetime.now(timezone.utc)  # released, not left to run out
+    assert _aware(expires_at) <= datetime.now(UTC)  # released, not left to run out
 
     second = start_scheduler(world.url, lease_seconds=lease_seconds)
     wait_for(second.took_the_lease, what="the next scheduler to take the lease")
@@ -446,4 +510,4 @@ def _aware(value) -> datetime:
     """SQLite hands back naive UTC text or datetimes through raw SQL; PostgreSQL aware datetimes."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -11,6 +11,7 @@ A bounded number of examples keeps it inside `make test`: FUZZ_EXAMPLES per oper
 (default 15), FUZZ_SCENARIOS sequences (default 10) of up to FUZZ_STEPS calls (default 8);
 `make fuzz` runs it at length.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,12 @@ from .helpers import make_organization
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "10"))
 STEPS = int(os.environ.get("FUZZ_STEPS", "8"))
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +79,10 @@ def _drop_postgres(name: str, url: str) -> None:
 
     from models import make_engine
 
-    admin = make_engine(str(sa.make_url(url).set(database="postgres").render_as_string(hide_password=False)),
-                        isolation_level="AUTOCOMMIT")
+    admin = make_engine(
+        str(sa.make_url(url).set(database="postgres").render_as_string(hide_password=False)),
+        isolation_level="AUTOCOMMIT",
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
@@ -89,8 +96,7 @@ schema.config.phases.stateful.generation.update(modes=["positive"])
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_documented_contract(case, fuzzed):
     app, token = fuzzed
     case.call_and_validate(app=app, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
@@ -111,5 +117,12 @@ def test_sequences_of_calls_keep_the_documented_contract(fuzzed):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
 
-    Workflow.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, deadline=None,
-                                   derandomize=True, suppress_health_check=list(HealthCheck)))
+    Workflow.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

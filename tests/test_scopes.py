@@ -1,4 +1,5 @@
 """Authentication and scopes on every /v1 route, built from the url_map rather than a hand list."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,8 +34,11 @@ ROUTE_IDS = [f"{m} {r}" for m, r in ROUTES]
 
 
 def test_every_v1_route_is_guarded_with_the_expected_scope(app):
-    guarded = {(rule, method): getattr(function, "required_scope", None)
-               for rule, method, function in view_methods(app) if rule.startswith("/v1/") and not is_feed(rule)}
+    guarded = {
+        (rule, method): getattr(function, "required_scope", None)
+        for rule, method, function in view_methods(app)
+        if rule.startswith("/v1/") and not is_feed(rule)
+    }
     assert len(guarded) == len(ROUTES) > 0
     assert guarded == {(r, m): expected_scope(m, r) for m, r in ROUTES}
 

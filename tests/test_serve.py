@@ -1,4 +1,5 @@
 """`make run`'s process pair (python -m schedulers.serve): gunicorn and the scheduler stop together."""
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,11 @@ def served(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "schedulers.serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def up():
         try:
@@ -60,6 +64,7 @@ def served(tmp_path):
                 return response.status == 200
         except OSError:
             return False
+
     try:
         _wait(up, 60, "gunicorn to answer")
         children = _children(process.pid)
@@ -95,20 +100,33 @@ def test_the_access_log_of_make_run_never_shows_a_feed_token(tmp_path):
     url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
     upgrade(url)
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    made = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "create-organization", "Logged"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "create-organization", "Logged"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = made.stdout.strip().splitlines()[-1]
     port, log = _free_port(), tmp_path / "access.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "schedulers.serve", "--workers", "1", "--bind", f"127.0.0.1:{port}",
-             "--access-log"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "schedulers.serve", "--workers", "1", "--bind", f"127.0.0.1:{port}", "--access-log"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def call(method, path, body=None, auth=True):
-        request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                         headers={"Content-Type": "application/json",
-                                                  **({"Authorization": f"Bearer {key}"} if auth else {})})
+        request = urllib.request.Request(
+            base + path,
+            method=method,
+            data=json.dumps(body).encode() if body else None,
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if auth else {})},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
 
@@ -117,6 +135,7 @@ def test_the_access_log_of_make_run_never_shows_a_feed_token(tmp_path):
             return call("GET", "/healthz", auth=False)[0] == 200
         except OSError:
             return False
+
     try:
         _wait(up, 60, "gunicorn to answer")
         _, clinic = call("POST", "/v1/clinics", {"name": "Soho", "timezone": "Europe/London"})

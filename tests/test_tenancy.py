@@ -3,11 +3,12 @@
 The routes come from the app's url_map, so a new route is covered (or fails until it gets
 a body in BODIES) without anyone remembering to add it here.
 """
+
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -42,9 +43,11 @@ ITEM_ROUTES = [(m, r) for m, r in ROUTES if ARGUMENT.search(r)]
 SEARCHES = {"/v1/availability"}
 LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r) and r not in SEARCHES]
 
-EXTERNAL_ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:x@t\r\n"
-                "DTSTAMP:20260101T000000Z\r\nDTSTART:20300107T090000Z\r\nDTEND:20300107T100000Z\r\n"
-                "END:VEVENT\r\nEND:VCALENDAR\r\n")
+EXTERNAL_ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:x@t\r\n"
+    "DTSTAMP:20260101T000000Z\r\nDTSTART:20300107T090000Z\r\nDTEND:20300107T100000Z\r\n"
+    "END:VEVENT\r\nEND:VCALENDAR\r\n"
+)
 # A valid body for every write route, so a request gets past argument parsing and it is the
 # organization (or scope) check that answers. '{name}' is replaced by the id of that name.
 HOURS = [{"clinic_id": "{clinic_id}", "weekday": 0, "start": "09:00", "end": "17:00"}]
@@ -52,15 +55,20 @@ HOURS = [{"clinic_id": "{clinic_id}", "weekday": 0, "start": "09:00", "end": "17
 
 def _monday(weeks: int) -> str:
     """14:00 UTC on a Monday `weeks` weeks after next Monday: inside the world's hours."""
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     monday = today + timedelta(days=7 - today.weekday() + 7 * weeks)
-    return datetime.combine(monday, time(14), timezone.utc).isoformat()
+    return datetime.combine(monday, time(14), UTC).isoformat()
 
 
 # The world's appointment, hold and a free slot, each 5+ weeks apart (the 28-day interval rule).
 APPOINTMENT_AT, HOLD_AT, FREE_AT = _monday(1), _monday(6), _monday(11)
-SLOT = {"clinic_id": "{clinic_id}", "practitioner_id": "{practitioner_id}", "room_id": "{room_id}",
-        "treatment_type_id": "{treatment_type_id}", "patient_id": "{patient_id}"}
+SLOT = {
+    "clinic_id": "{clinic_id}",
+    "practitioner_id": "{practitioner_id}",
+    "room_id": "{room_id}",
+    "treatment_type_id": "{treatment_type_id}",
+    "patient_id": "{patient_id}",
+}
 BODIES = {
     ("POST", "/v1/clinics"): {"name": "Leeds", "timezone": "Europe/London"},
     ("POST", "/v1/practitioners"): {"name": "Dr New", "clinic_ids": ["{clinic_id}"]},
@@ -77,20 +85,31 @@ BODIES = {
     ("PATCH", "/v1/practitioners/<practitioner_id>"): {"name": "Hijacked"},
     ("PUT", "/v1/practitioners/<practitioner_id>/working-hours"): HOURS,
     ("POST", "/v1/practitioners/<practitioner_id>/time-off"): {
-        "starts_at": "2030-02-04T09:00:00+00:00", "ends_at": "2030-02-04T17:00:00+00:00", "reason": "x"},
+        "starts_at": "2030-02-04T09:00:00+00:00",
+        "ends_at": "2030-02-04T17:00:00+00:00",
+        "reason": "x",
+    },
     ("PATCH", "/v1/treatment-types/<treatment_type_id>"): {"name": "Hijacked"},
     ("PATCH", "/v1/patients/<patient_id>"): {"name": "Hijacked"},
     ("POST", "/v1/patients/<patient_id>/courses"): {
-        "treatment_type_id": "{treatment_type_id}", "indication": "acne_scars"},
+        "treatment_type_id": "{treatment_type_id}",
+        "indication": "acne_scars",
+    },
     ("PATCH", "/v1/courses/<course_id>"): {"notes": "Hijacked"},
     ("POST", "/v1/patients/<patient_id>/past-sessions"): {
-        "treatment_type_id": "{treatment_type_id}", "performed_at": "2020-01-06T10:00:00+00:00"},
+        "treatment_type_id": "{treatment_type_id}",
+        "performed_at": "2020-01-06T10:00:00+00:00",
+    },
     ("POST", "/v1/holds"): {**SLOT, "starts_at": FREE_AT},
     ("POST", "/v1/appointments"): {**SLOT, "starts_at": FREE_AT},
     ("PATCH", "/v1/appointments/<appointment_id>"): {"starts_at": FREE_AT},
     ("POST", "/v1/appointments/<appointment_id>/cancel"): {"reason": "patient_request"},
-    ("GET", "/v1/availability"): {"treatment_type_id": "{treatment_type_id}", "clinic_id": "{clinic_id}",
-                                  "start": FREE_AT, "end": FREE_AT.replace("T14:00", "T23:00")},
+    ("GET", "/v1/availability"): {
+        "treatment_type_id": "{treatment_type_id}",
+        "clinic_id": "{clinic_id}",
+        "start": FREE_AT,
+        "end": FREE_AT.replace("T14:00", "T23:00"),
+    },
     ("POST", "/v1/appointments/<appointment_id>/check-in"): None,  # no body
     ("POST", "/v1/appointments/<appointment_id>/complete"): None,
     ("POST", "/v1/appointments/<appointment_id>/no-show"): None,
@@ -133,32 +152,53 @@ def build_world(caller) -> dict:
     room = caller.make_room(clinic["id"])
     treatment_type = caller.make_treatment_type()
     practitioner = caller.make_practitioner([clinic["id"]], treatment_type_ids=[treatment_type["id"]])
-    hours = caller.put(f"/v1/practitioners/{practitioner['id']}/working-hours",
-                       json=[{**HOURS[0], "clinic_id": clinic["id"]}])
+    hours = caller.put(
+        f"/v1/practitioners/{practitioner['id']}/working-hours", json=[{**HOURS[0], "clinic_id": clinic["id"]}]
+    )
     assert hours.status_code == 200, hours.get_json()
-    time_off = caller.create(f"/v1/practitioners/{practitioner['id']}/time-off", {
-        "starts_at": "2030-01-07T09:00:00+00:00", "ends_at": "2030-01-07T12:00:00+00:00", "reason": "Training"})
+    time_off = caller.create(
+        f"/v1/practitioners/{practitioner['id']}/time-off",
+        {"starts_at": "2030-01-07T09:00:00+00:00", "ends_at": "2030-01-07T12:00:00+00:00", "reason": "Training"},
+    )
     patient = caller.make_patient()
     course = caller.make_course(patient["id"], treatment_type["id"])
     key = caller.create("/v1/api-keys", {"name": "Front desk", "scopes": ["read", "book"]})
     consultation = caller.make_treatment_type("consultation")
-    caller.create(f"/v1/patients/{patient['id']}/past-sessions", {
-        "treatment_type_id": consultation["id"],
-        "performed_at": (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()})
-    slot = {"clinic_id": clinic["id"], "practitioner_id": practitioner["id"], "room_id": room["id"],
-            "treatment_type_id": treatment_type["id"], "patient_id": patient["id"]}
+    caller.create(
+        f"/v1/patients/{patient['id']}/past-sessions",
+        {"treatment_type_id": consultation["id"], "performed_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
+    )
+    slot = {
+        "clinic_id": clinic["id"],
+        "practitioner_id": practitioner["id"],
+        "room_id": room["id"],
+        "treatment_type_id": treatment_type["id"],
+        "patient_id": patient["id"],
+    }
     appointment = caller.create("/v1/appointments", {**slot, "starts_at": APPOINTMENT_AT})
     hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
     follow_up = _follow_up(caller, appointment)
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
-    external = caller.create(f"/v1/practitioners/{practitioner['id']}/external-calendars",
-                             {"name": "Hospital", "ics": EXTERNAL_ICS})
-    return {"clinic_id": clinic["id"], "room_id": room["id"], "treatment_type_id": treatment_type["id"],
-            "practitioner_id": practitioner["id"], "time_off_id": time_off["id"], "patient_id": patient["id"],
-            "course_id": course["id"], "key_id": key["id"], "appointment_id": appointment["id"],
-            "hold_id": hold["id"], "follow_up_id": follow_up, "webhook_id": webhook["id"],
-            "feed_id": feed["id"], "calendar_id": external["id"]}
+    external = caller.create(
+        f"/v1/practitioners/{practitioner['id']}/external-calendars", {"name": "Hospital", "ics": EXTERNAL_ICS}
+    )
+    return {
+        "clinic_id": clinic["id"],
+        "room_id": room["id"],
+        "treatment_type_id": treatment_type["id"],
+        "practitioner_id": practitioner["id"],
+        "time_off_id": time_off["id"],
+        "patient_id": patient["id"],
+        "course_id": course["id"],
+        "key_id": key["id"],
+        "appointment_id": appointment["id"],
+        "hold_id": hold["id"],
+        "follow_up_id": follow_up,
+        "webhook_id": webhook["id"],
+        "feed_id": feed["id"],
+        "calendar_id": external["id"],
+    }
 
 
 def _follow_up(caller, appointment: dict) -> str:
@@ -167,11 +207,18 @@ def _follow_up(caller, appointment: dict) -> str:
 
     start = datetime.fromisoformat(appointment["starts_at"])
     with caller.app.extensions["db_write_sessions"]() as session:
-        row = FollowUp(organization_id=caller.organization_id, appointment_id=appointment["id"],
-                       patient_id=appointment["patient_id"], clinic_id=appointment["clinic_id"],
-                       treatment_type_id=appointment["treatment_type_id"], status="no_slot",
-                       window_starts_at=start + timedelta(days=28), window_ends_at=start + timedelta(days=42),
-                       reason_code="no_slot", reason_detail="Nothing free.")
+        row = FollowUp(
+            organization_id=caller.organization_id,
+            appointment_id=appointment["id"],
+            patient_id=appointment["patient_id"],
+            clinic_id=appointment["clinic_id"],
+            treatment_type_id=appointment["treatment_type_id"],
+            status="no_slot",
+            window_starts_at=start + timedelta(days=28),
+            window_ends_at=start + timedelta(days=42),
+            reason_code="no_slot",
+            reason_detail="Nothing free.",
+        )
         session.add(row)
         session.commit()
         return row.id
@@ -197,8 +244,15 @@ def shape(response, ids: dict) -> dict:
     detail = body["detail"]
     for value in ids.values():
         detail = detail.replace(value, "<id>")
-    return {"status": response.status_code, "mimetype": response.mimetype, "keys": sorted(body),
-            "type": body["type"], "title": body["title"], "code": body["code"], "detail": detail}
+    return {
+        "status": response.status_code,
+        "mimetype": response.mimetype,
+        "keys": sorted(body),
+        "type": body["type"],
+        "title": body["title"],
+        "code": body["code"],
+        "detail": detail,
+    }
 
 
 @pytest.fixture
@@ -207,7 +261,7 @@ def world(admin):
 
 
 def test_route_list_is_the_apps(app):
-    assert ROUTES == v1_routes(app)
+    assert v1_routes(app) == ROUTES
     assert ITEM_ROUTES and LIST_ROUTES
 
 
@@ -299,8 +353,10 @@ def test_working_hours_cannot_name_another_organizations_clinic(other, world):
 
 def test_course_cannot_use_another_organizations_treatment_type(other, world):
     patient = other.make_patient()
-    response = other.post(f"/v1/patients/{patient['id']}/courses",
-                          json={"treatment_type_id": world["treatment_type_id"], "indication": "acne_scars"})
+    response = other.post(
+        f"/v1/patients/{patient['id']}/courses",
+        json={"treatment_type_id": world["treatment_type_id"], "indication": "acne_scars"},
+    )
     assert "treatment_type_id" in assert_problem(response, 422, "validation_error")["errors"]
     assert other.get(f"/v1/patients/{patient['id']}/courses").get_json()["data"] == []
 

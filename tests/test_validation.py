@@ -3,6 +3,7 @@
 A broken rule is a 422 application/problem+json with code `validation_error` whose
 `errors` names the field; a request that fails writes nothing.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -52,22 +53,33 @@ def test_clinic_timezone_is_required(admin):
 
 @pytest.mark.parametrize("weekday", [-1, 7])
 def test_opening_hours_weekday_is_0_to_6(admin, weekday):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(weekday, "09:00", "17:00")]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics",
+            json={"name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(weekday, "09:00", "17:00")]},
+        )
+    )
     assert "weekday" in errors["opening_hours"]["0"]
 
 
 @pytest.mark.parametrize("start", ["9:00", "25:00", "12:60", "24:00", "0900", "09:00:00", "noon", "09:00\n"])
 def test_opening_hours_start_must_be_hh_mm(admin, start):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(0, start, "23:00")]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics",
+            json={"name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(0, start, "23:00")]},
+        )
+    )
     assert "start" in errors["opening_hours"]["0"]
 
 
 @pytest.mark.parametrize("end", ["9:00", "25:00", "12:60", "24:01"])
 def test_opening_hours_end_must_be_hh_mm(admin, end):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(0, "00:00", end)]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics", json={"name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(0, "00:00", end)]}
+        )
+    )
     assert "end" in errors["opening_hours"]["0"]
 
 
@@ -78,15 +90,25 @@ def test_opening_hours_may_end_at_24_00(admin):
 
 @pytest.mark.parametrize("start,end", [("17:00", "09:00"), ("09:00", "09:00")])
 def test_opening_hours_start_must_be_before_end(admin, start, end):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(0, start, end)]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics", json={"name": "Soho", "timezone": "Europe/London", "opening_hours": [hours(0, start, end)]}
+        )
+    )
     assert "end" in errors["opening_hours"]["0"]
 
 
 def test_overlapping_opening_hours_on_one_weekday_are_refused(admin):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London",
-        "opening_hours": [hours(0, "09:00", "13:00"), hours(0, "12:00", "17:00")]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics",
+            json={
+                "name": "Soho",
+                "timezone": "Europe/London",
+                "opening_hours": [hours(0, "09:00", "13:00"), hours(0, "12:00", "17:00")],
+            },
+        )
+    )
     assert "start" in errors["opening_hours"]["1"]
 
 
@@ -102,9 +124,16 @@ def test_the_same_hours_on_different_weekdays_do_not_overlap(admin):
 
 
 def test_closure_may_not_end_before_it_starts(admin):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London",
-        "closures": [{"start_date": "2030-12-24", "end_date": "2030-12-23"}]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics",
+            json={
+                "name": "Soho",
+                "timezone": "Europe/London",
+                "closures": [{"start_date": "2030-12-24", "end_date": "2030-12-23"}],
+            },
+        )
+    )
     assert "end_date" in errors["closures"]["0"]
 
 
@@ -114,15 +143,23 @@ def test_a_one_day_closure_is_allowed(admin):
 
 
 def test_unknown_clinic_fields_are_refused(admin):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London", "colour": "red"}))
+    errors = field_errors(
+        admin.post("/v1/clinics", json={"name": "Soho", "timezone": "Europe/London", "colour": "red"})
+    )
     assert "colour" in errors
 
 
 def test_unknown_fields_inside_opening_hours_are_refused(admin):
-    errors = field_errors(admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London",
-        "opening_hours": [{**hours(0, "09:00", "17:00"), "open": True}]}))
+    errors = field_errors(
+        admin.post(
+            "/v1/clinics",
+            json={
+                "name": "Soho",
+                "timezone": "Europe/London",
+                "opening_hours": [{**hours(0, "09:00", "17:00"), "open": True}],
+            },
+        )
+    )
     assert "open" in errors["opening_hours"]["0"]
 
 
@@ -134,8 +171,9 @@ def test_clinic_name_is_required_and_not_empty(admin):
 def test_patch_replaces_opening_hours_and_closures(admin):
     clinic = admin.make_clinic(closures=[{"start_date": "2030-01-01", "end_date": "2030-01-02"}])
     new_closure = {"start_date": "2030-08-01", "end_date": "2030-08-14", "reason": "Summer"}
-    response = admin.patch(f"/v1/clinics/{clinic['id']}",
-                           json={"opening_hours": [hours(6, "10:00", "14:00")], "closures": [new_closure]})
+    response = admin.patch(
+        f"/v1/clinics/{clinic['id']}", json={"opening_hours": [hours(6, "10:00", "14:00")], "closures": [new_closure]}
+    )
     assert response.status_code == 200, response.get_json()
     after = admin.get(f"/v1/clinics/{clinic['id']}").get_json()
     assert after["opening_hours"] == [hours(6, "10:00", "14:00")]
@@ -152,8 +190,12 @@ def test_patch_without_lists_keeps_them(admin):
 
 def test_patch_validates_opening_hours_like_post(admin):
     clinic = admin.make_clinic()
-    errors = field_errors(admin.patch(f"/v1/clinics/{clinic['id']}", json={
-        "opening_hours": [hours(0, "09:00", "13:00"), hours(0, "10:00", "11:00")]}))
+    errors = field_errors(
+        admin.patch(
+            f"/v1/clinics/{clinic['id']}",
+            json={"opening_hours": [hours(0, "09:00", "13:00"), hours(0, "10:00", "11:00")]},
+        )
+    )
     assert "opening_hours" in errors
 
 
@@ -168,16 +210,18 @@ def test_patch_opening_hours_entries_need_every_field(admin, missing):
 
 def test_patch_closures_need_both_dates(admin):
     clinic = admin.make_clinic()
-    errors = field_errors(admin.patch(f"/v1/clinics/{clinic['id']}",
-                                      json={"closures": [{"start_date": "2030-01-01"}]}))
+    errors = field_errors(admin.patch(f"/v1/clinics/{clinic['id']}", json={"closures": [{"start_date": "2030-01-01"}]}))
     assert "end_date" in errors["closures"]["0"]
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "Renamed", "timezone": "Mars/Base"},
-    {"name": "Renamed", "opening_hours": [hours(0, "09:00", "13:00"), hours(0, "12:00", "14:00")]},
-    {"name": "Renamed", "closures": [{"start_date": "2030-01-02", "end_date": "2030-01-01"}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "Renamed", "timezone": "Mars/Base"},
+        {"name": "Renamed", "opening_hours": [hours(0, "09:00", "13:00"), hours(0, "12:00", "14:00")]},
+        {"name": "Renamed", "closures": [{"start_date": "2030-01-02", "end_date": "2030-01-01"}]},
+    ],
+)
 def test_invalid_patch_leaves_the_clinic_unchanged(admin, body):
     clinic = admin.make_clinic(closures=[{"start_date": "2030-01-01", "end_date": "2030-01-02", "reason": None}])
     assert admin.patch(f"/v1/clinics/{clinic['id']}", json=body).status_code == 422
@@ -193,17 +237,23 @@ def test_timezone_change_that_makes_a_practitioner_overlap_is_refused_and_rolled
     week = [hours(0, "09:00", "13:00", london["id"]), hours(0, "09:00", "12:00", new_york["id"])]
     assert admin.put(f"/v1/practitioners/{practitioner['id']}/working-hours", json=week).status_code == 200
 
-    errors = field_errors(admin.patch(f"/v1/clinics/{new_york['id']}",
-                                      json={"name": "Moved", "timezone": "Europe/London"}))
+    errors = field_errors(
+        admin.patch(f"/v1/clinics/{new_york['id']}", json={"name": "Moved", "timezone": "Europe/London"})
+    )
     assert "timezone" in errors
     after = admin.get(f"/v1/clinics/{new_york['id']}").get_json()
     assert (after["name"], after["timezone"]) == ("New York", "America/New_York")
 
 
 def test_refused_clinic_writes_nothing(admin, db):
-    response = admin.post("/v1/clinics", json={
-        "name": "Soho", "timezone": "Europe/London",
-        "opening_hours": [hours(0, "09:00", "17:00"), hours(0, "16:00", "18:00")]})
+    response = admin.post(
+        "/v1/clinics",
+        json={
+            "name": "Soho",
+            "timezone": "Europe/London",
+            "opening_hours": [hours(0, "09:00", "17:00"), hours(0, "16:00", "18:00")],
+        },
+    )
     assert response.status_code == 422
     assert admin.get("/v1/clinics").get_json()["data"] == []
     assert count(db, Clinic, admin.organization_id) == 0
@@ -213,9 +263,19 @@ def test_refused_clinic_writes_nothing(admin, db):
 # --------------------------------------------------------------------------- rooms
 
 
-@pytest.mark.parametrize("capabilities", [
-    ["Needling"], ["micro needling"], ["needling-pen"], [""], ["1st"], [7], ["needling\n"], "needling",
-])
+@pytest.mark.parametrize(
+    "capabilities",
+    [
+        ["Needling"],
+        ["micro needling"],
+        ["needling-pen"],
+        [""],
+        ["1st"],
+        [7],
+        ["needling\n"],
+        "needling",
+    ],
+)
 def test_room_capabilities_must_be_lowercase_words(admin, capabilities):
     clinic = admin.make_clinic()
     response = admin.post(f"/v1/clinics/{clinic['id']}/rooms", json={"name": "Room", "capabilities": capabilities})
@@ -224,8 +284,9 @@ def test_room_capabilities_must_be_lowercase_words(admin, capabilities):
 
 def test_room_capabilities_must_not_repeat(admin):
     clinic = admin.make_clinic()
-    response = admin.post(f"/v1/clinics/{clinic['id']}/rooms",
-                          json={"name": "Room", "capabilities": ["needling", "needling"]})
+    response = admin.post(
+        f"/v1/clinics/{clinic['id']}/rooms", json={"name": "Room", "capabilities": ["needling", "needling"]}
+    )
     assert "capabilities" in field_errors(response)
 
 
@@ -271,15 +332,17 @@ def test_practitioner_at_another_organizations_clinic_is_refused(admin, other):
 
 def test_practitioner_with_unknown_treatment_type_is_refused(admin):
     clinic = admin.make_clinic()
-    response = admin.post("/v1/practitioners", json={
-        "name": "Dr A", "clinic_ids": [clinic["id"]], "treatment_type_ids": ["tt_nope"]})
+    response = admin.post(
+        "/v1/practitioners", json={"name": "Dr A", "clinic_ids": [clinic["id"]], "treatment_type_ids": ["tt_nope"]}
+    )
     assert "treatment_type_ids" in field_errors(response)
 
 
 def test_practitioner_with_another_organizations_treatment_type_is_refused(admin, other):
     clinic, theirs = admin.make_clinic(), other.make_treatment_type()
-    response = admin.post("/v1/practitioners", json={
-        "name": "Dr A", "clinic_ids": [clinic["id"]], "treatment_type_ids": [theirs["id"]]})
+    response = admin.post(
+        "/v1/practitioners", json={"name": "Dr A", "clinic_ids": [clinic["id"]], "treatment_type_ids": [theirs["id"]]}
+    )
     assert "treatment_type_ids" in field_errors(response)
 
 
@@ -292,8 +355,9 @@ def test_practitioner_email_is_validated(admin, email):
 
 def test_practitioner_with_valid_references_is_created(admin):
     clinic, treatment_type = admin.make_clinic(), admin.make_treatment_type()
-    practitioner = admin.make_practitioner([clinic["id"]], email="dr.a@example.com",
-                                           treatment_type_ids=[treatment_type["id"]])
+    practitioner = admin.make_practitioner(
+        [clinic["id"]], email="dr.a@example.com", treatment_type_ids=[treatment_type["id"]]
+    )
     assert practitioner["clinic_ids"] == [clinic["id"]]
     assert practitioner["treatment_type_ids"] == [treatment_type["id"]]
     assert practitioner["email"] == "dr.a@example.com"
@@ -377,12 +441,15 @@ def test_working_hours_start_must_be_before_end(admin, start, end):
     assert "end" in errors["0"]
 
 
-@pytest.mark.parametrize("entry,field", [
-    ({"weekday": 7, "start": "09:00", "end": "17:00"}, "weekday"),
-    ({"weekday": 0, "start": "9:00", "end": "17:00"}, "start"),
-    ({"weekday": 0, "start": "09:00", "end": "24:30"}, "end"),
-    ({"weekday": 0, "start": "09:00"}, "end"),
-])
+@pytest.mark.parametrize(
+    "entry,field",
+    [
+        ({"weekday": 7, "start": "09:00", "end": "17:00"}, "weekday"),
+        ({"weekday": 0, "start": "9:00", "end": "17:00"}, "start"),
+        ({"weekday": 0, "start": "09:00", "end": "24:30"}, "end"),
+        ({"weekday": 0, "start": "09:00"}, "end"),
+    ],
+)
 def test_working_hours_entries_are_well_formed(admin, entry, field):
     clinic = admin.make_clinic()
     practitioner = admin.make_practitioner([clinic["id"]])
@@ -449,8 +516,9 @@ def test_refused_put_leaves_the_previous_week_intact(admin, london_and_new_york,
     clash = [hours(0, "14:00", "18:00", london["id"]), hours(0, "09:00", "12:00", new_york["id"])]
     assert put_week(admin, practitioner["id"], clash).status_code == 422
     assert get_week(admin, practitioner["id"]) == before
-    stored = db.scalar(sa.select(sa.func.count()).select_from(WorkingHours)
-                       .where(WorkingHours.practitioner_id == practitioner["id"]))
+    stored = db.scalar(
+        sa.select(sa.func.count()).select_from(WorkingHours).where(WorkingHours.practitioner_id == practitioner["id"])
+    )
     assert stored == 2
 
 
@@ -483,27 +551,34 @@ def london_practitioner(admin):
 
 
 def post_time_off(caller, practitioner_id, starts_at, ends_at, **extra):
-    return caller.post(f"/v1/practitioners/{practitioner_id}/time-off",
-                       json={"starts_at": starts_at, "ends_at": ends_at, **extra})
+    return caller.post(
+        f"/v1/practitioners/{practitioner_id}/time-off", json={"starts_at": starts_at, "ends_at": ends_at, **extra}
+    )
 
 
-@pytest.mark.parametrize("starts_at,ends_at,field", [
-    ("2030-07-01T09:00:00", "2030-07-01T17:00:00+01:00", "starts_at"),
-    ("2030-07-01T09:00:00+01:00", "2030-07-01T17:00:00", "ends_at"),
-    ("2030-07-01", "2030-07-02T00:00:00Z", "starts_at"),
-    ("tomorrow", "2030-07-02T00:00:00Z", "starts_at"),
-])
+@pytest.mark.parametrize(
+    "starts_at,ends_at,field",
+    [
+        ("2030-07-01T09:00:00", "2030-07-01T17:00:00+01:00", "starts_at"),
+        ("2030-07-01T09:00:00+01:00", "2030-07-01T17:00:00", "ends_at"),
+        ("2030-07-01", "2030-07-02T00:00:00Z", "starts_at"),
+        ("tomorrow", "2030-07-02T00:00:00Z", "starts_at"),
+    ],
+)
 def test_time_off_needs_instants_with_an_offset(admin, london_practitioner, starts_at, ends_at, field):
     response = post_time_off(admin, london_practitioner["id"], starts_at, ends_at)
     assert field in field_errors(response)
 
 
-@pytest.mark.parametrize("ends_at", [
-    "2030-07-01T09:00:00+01:00",
-    "2030-07-01T08:59:00+01:00",
-    "2030-07-01T08:00:00Z",  # the same instant as the start
-    "2030-07-01T09:30:00+02:00",  # a later wall clock, an earlier instant
-])
+@pytest.mark.parametrize(
+    "ends_at",
+    [
+        "2030-07-01T09:00:00+01:00",
+        "2030-07-01T08:59:00+01:00",
+        "2030-07-01T08:00:00Z",  # the same instant as the start
+        "2030-07-01T09:30:00+02:00",  # a later wall clock, an earlier instant
+    ],
+)
 def test_time_off_must_end_after_it_starts(admin, london_practitioner, ends_at):
     response = post_time_off(admin, london_practitioner["id"], "2030-07-01T09:00:00+01:00", ends_at)
     assert "ends_at" in field_errors(response)
@@ -528,9 +603,16 @@ def test_time_off_is_shown_with_the_clinics_offset(admin, london_practitioner):
 # --------------------------------------------------------------------------- treatment types
 
 MICRONEEDLING_DEFAULTS = {
-    "numbing_minutes": 30, "prep_minutes": 5, "procedure_minutes": 30, "aftercare_minutes": 10,
-    "turnover_minutes": 10, "min_interval_days": 28, "recommended_interval_days": 42, "max_sessions": 6,
-    "allowed_areas": ["face", "neck", "decolletage", "abdomen", "thighs"], "required_capability": "needling",
+    "numbing_minutes": 30,
+    "prep_minutes": 5,
+    "procedure_minutes": 30,
+    "aftercare_minutes": 10,
+    "turnover_minutes": 10,
+    "min_interval_days": 28,
+    "recommended_interval_days": 42,
+    "max_sessions": 6,
+    "allowed_areas": ["face", "neck", "decolletage", "abdomen", "thighs"],
+    "required_capability": "needling",
 }
 
 
@@ -553,7 +635,10 @@ def test_consultation_has_no_interval_or_cap(admin):
     created = admin.make_treatment_type("consultation")
     assert created["numbing_minutes"] == 0
     assert (created["min_interval_days"], created["recommended_interval_days"], created["max_sessions"]) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
 
 
 def test_given_timings_override_the_defaults(admin):
@@ -596,10 +681,15 @@ def test_recommended_interval_below_the_minimum_is_refused(admin):
     assert "recommended_interval_days" in errors
 
 
-@pytest.mark.parametrize("field,value", [
-    ("min_interval_days", 28), ("recommended_interval_days", 42), ("max_sessions", 4),
-    ("consultation_valid_days", 180),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("min_interval_days", 28),
+        ("recommended_interval_days", 42),
+        ("max_sessions", 4),
+        ("consultation_valid_days", 180),
+    ],
+)
 def test_interval_fields_must_be_null_for_a_consultation(admin, field, value):
     assert field in field_errors(post_type(admin, "consultation", **{field: value}))
 
@@ -684,10 +774,18 @@ def test_patient_email_is_validated(admin, email):
     assert "email" in field_errors(post_patient(admin, email=email))
 
 
-@pytest.mark.parametrize("phone", [
-    "07700900123", "+44 7700 900123", "+0447700900123", "+44", "+4477009001234567", "+447700900123\n",
-    "+4\u0664\u0664\u0667\u0667\u0660\u0660\u0669\u0660\u0660",  # Arabic-Indic digits
-])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "07700900123",
+        "+44 7700 900123",
+        "+0447700900123",
+        "+44",
+        "+4477009001234567",
+        "+447700900123\n",
+        "+4\u0664\u0664\u0667\u0667\u0660\u0660\u0669\u0660\u0660",  # Arabic-Indic digits
+    ],
+)
 def test_patient_phone_must_be_e164(admin, phone):
     assert "phone" in field_errors(post_patient(admin, phone=phone))
 
@@ -754,8 +852,10 @@ def patient(admin):
 
 
 def post_course(caller, patient_id, treatment_type_id, **fields):
-    return caller.post(f"/v1/patients/{patient_id}/courses",
-                       json={"treatment_type_id": treatment_type_id, "indication": "acne_scars", **fields})
+    return caller.post(
+        f"/v1/patients/{patient_id}/courses",
+        json={"treatment_type_id": treatment_type_id, "indication": "acne_scars", **fields},
+    )
 
 
 @pytest.mark.parametrize("indication", ["wrinkles", "Acne_Scars", ""])
@@ -765,8 +865,9 @@ def test_course_indication_comes_from_the_vocabulary(admin, patient, indication)
     assert "indication" in field_errors(response)
 
 
-@pytest.mark.parametrize("indication,cap", [("acne_scars", 4), ("other_scars", 4), ("stretch_marks", 6),
-                                            ("thermal_burns", 6)])
+@pytest.mark.parametrize(
+    "indication,cap", [("acne_scars", 4), ("other_scars", 4), ("stretch_marks", 6), ("thermal_burns", 6)]
+)
 def test_course_cap_defaults_from_the_indication(admin, patient, indication, cap):
     treatment_type = admin.make_treatment_type()  # cap 6
     course = admin.make_course(patient["id"], treatment_type["id"], indication=indication)
@@ -844,8 +945,14 @@ def test_refused_course_writes_nothing(admin, patient, db):
 # One range for every instant and date the API reads (api/base.py, booking/domain/clock.py): years 1900 to 2200.
 # Outside it, arithmetic on an instant (to UTC, a day later, a window's end) overflows Python's datetime.
 
-OUT_OF_RANGE_INSTANTS = ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59+00:00",
-                         "9999-12-31T23:00:00-05:00", "1899-12-31T23:59:59+00:00", "2201-01-01T00:00:00+00:00"]
+OUT_OF_RANGE_INSTANTS = [
+    "0001-01-01T00:00:00+00:00",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59+00:00",
+    "9999-12-31T23:00:00-05:00",
+    "1899-12-31T23:59:59+00:00",
+    "2201-01-01T00:00:00+00:00",
+]
 OUT_OF_RANGE_DATES = ["0001-01-01", "1899-12-31", "2201-01-01", "9999-12-31"]
 
 
@@ -860,9 +967,13 @@ def instant_bodies(ids: dict) -> list[tuple[str, str, dict, str]]:
     """(method, path, a valid body, the instant field to break) of every body that reads an instant."""
     from .test_tenancy import BODIES, body_for, fill
 
-    found = [(method, fill(rule, ids), body_for(method, rule, ids), name)
-             for (method, rule), body in BODIES.items() if method != "GET" and isinstance(body, dict)
-             for name in body if name.endswith("_at")]
+    found = [
+        (method, fill(rule, ids), body_for(method, rule, ids), name)
+        for (method, rule), body in BODIES.items()
+        if method != "GET" and isinstance(body, dict)
+        for name in body
+        if name.endswith("_at")
+    ]
     assert {name for *_, name in found} >= {"starts_at", "ends_at", "performed_at"}, found
     return found
 
@@ -872,8 +983,11 @@ def instant_filters(caller, ids: dict) -> list[tuple[str, str]]:
     from .test_tenancy import LIST_ROUTES, fill
 
     syncable = [fill(rule, ids) for rule in LIST_ROUTES if "<" not in rule or "_id>" in rule]
-    found = [(path, "updated_since") for path in syncable  # the collections that take updated_since
-             if caller.get(path, query_string={"updated_since": "2030-01-01T00:00:00Z"}).status_code == 200]
+    found = [
+        (path, "updated_since")
+        for path in syncable  # the collections that take updated_since
+        if caller.get(path, query_string={"updated_since": "2030-01-01T00:00:00Z"}).status_code == 200
+    ]
     found += [(f"/v1/practitioners/{ids['practitioner_id']}/time-off", name) for name in ("start", "end")]
     found += [(path, name) for path in ("/v1/appointments", "/v1/follow-ups") for name in ("start", "end")]
     assert len(found) > 10, found
@@ -915,8 +1029,15 @@ def test_a_date_of_birth_outside_the_range_is_a_422(admin, value):
     assert "date_of_birth" in field_errors(admin.post("/v1/patients", json={"name": "Old", "date_of_birth": value}))
 
 
-@pytest.mark.parametrize("zone, day", [("Europe/London", "9999-12-31"), ("Asia/Tokyo", "0001-01-01"),
-                                       ("America/New_York", "9999-12-31"), ("Pacific/Kiritimati", "2201-01-01")])
+@pytest.mark.parametrize(
+    "zone, day",
+    [
+        ("Europe/London", "9999-12-31"),
+        ("Asia/Tokyo", "0001-01-01"),
+        ("America/New_York", "9999-12-31"),
+        ("Pacific/Kiritimati", "2201-01-01"),
+    ],
+)
 def test_a_closure_outside_the_range_is_a_422_and_availability_carries_on(admin, clock, zone, day):
     from .booking_world import build_world
 
@@ -925,8 +1046,9 @@ def test_a_closure_outside_the_range_is_a_422_and_availability_carries_on(admin,
     closure = {"start_date": day, "end_date": day}
     errors = field_errors(admin.patch(path, json={"closures": [closure]}))
     assert "start_date" in errors["closures"]["0"] and "end_date" in errors["closures"]["0"], errors
-    assert "closures" in field_errors(admin.post("/v1/clinics", json={"name": "Far", "timezone": zone,
-                                                                      "closures": [closure]}))
+    assert "closures" in field_errors(
+        admin.post("/v1/clinics", json={"name": "Far", "timezone": zone, "closures": [closure]})
+    )
     assert admin.get(path).get_json()["closures"] == []
     window = {"treatment_type_id": world.consultation["id"], "start": world.at(1, 0), "end": world.at(2, 0)}
     for query in ({**window, "clinic_id": world.clinic["id"]}, window):  # the clinic, and the whole organization

@@ -7,12 +7,13 @@ server on 127.0.0.1 that holds every request (200 and a body trickled for ever, 
 at all); organization B's answers at once. B's deliveries must arrive promptly while A's are
 stuck, new events must keep fanning out, and A may never hold more than its cap of workers.
 """
+
 from __future__ import annotations
 
 import statistics
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -49,6 +50,7 @@ def scheduler_runtime():
         made.append(run)
         assert jobs.keep_lease(HOLDER)
         return run
+
     yield register
     for run in made:
         jobs.unregister(run.holder)
@@ -56,16 +58,16 @@ def scheduler_runtime():
 
 def subscribe(clinic: Clinic, url: str) -> str:
     with clinic.sessions.begin() as db:
-        return webhooks.subscribe(db, clinic.organization_id, url, ["appointment.created"], None,
-                                  allow_private=True).id
+        return webhooks.subscribe(db, clinic.organization_id, url, ["appointment.created"], None, allow_private=True).id
 
 
 def book(clinic: Clinic, hour: int) -> str:
     """A consultation `hour` hours after tomorrow's midnight, booked now (one appointment.created)."""
     patient = clinic.caller.make_patient(name=f"Patient {hour}", email=f"p{hour}@example.com")["id"]
     starts_at = clinic.yesterday + timedelta(days=2, hours=hour)
-    return clinic.booked(clinic.slot(patient, starts_at, kind="consultation", practitioner=hour % 2),
-                         booked_at=datetime.now(timezone.utc))
+    return clinic.booked(
+        clinic.slot(patient, starts_at, kind="consultation", practitioner=hour % 2), booked_at=datetime.now(UTC)
+    )
 
 
 def run_job_bounded(holder: str) -> float:
@@ -105,21 +107,30 @@ def test_a_hostile_receiver_delays_only_its_own_deliveries(two_organizations, sc
             appointment = book(b, hour)
             booked = time.monotonic()
             run_job_bounded(HOLDER)  # fans B's new event out and sends it, beside A's stuck sends
-            wait_for(lambda appointment=appointment: appointment in fine.arrivals, DELIVERY_BOUND,
-                     f"B's delivery of {appointment} while A's receiver holds {hostile.open} request(s)")
+            wait_for(
+                lambda appointment=appointment: appointment in fine.arrivals,
+                DELIVERY_BOUND,
+                f"B's delivery of {appointment} while A's receiver holds {hostile.open} request(s)",
+            )
             latencies.append(fine.arrivals[appointment] - booked)
             wait_for(lambda: hostile.open == cap, DELIVERY_BOUND, f"A's receiver to hold its cap of {cap}")
             assert hostile.most_at_once == cap  # A holds its cap of workers, no more
 
         # A's other deliveries were never claimed: still due now, not pushed ahead as in flight.
         with a.reader() as db:
-            due = db.scalar(sa.text(
-                "SELECT count(*) FROM webhook_deliveries WHERE organization_id = :org AND status = 'pending' "
-                "AND next_attempt_at <= :now"), {"org": a.organization_id, "now": datetime.now(timezone.utc)})
+            due = db.scalar(
+                sa.text(
+                    "SELECT count(*) FROM webhook_deliveries WHERE organization_id = :org AND status = 'pending' "
+                    "AND next_attempt_at <= :now"
+                ),
+                {"org": a.organization_id, "now": datetime.now(UTC)},
+            )
         assert due == 6 - cap
         assert hostile.requests == cap
-        print(f"\nB's webhook latency with A's receiver {mode}: p50 {statistics.median(latencies) * 1000:.0f} ms, "
-              f"max {max(latencies) * 1000:.0f} ms over {len(latencies)} deliveries")
+        print(
+            f"\nB's webhook latency with A's receiver {mode}: p50 {statistics.median(latencies) * 1000:.0f} ms, "
+            f"max {max(latencies) * 1000:.0f} ms over {len(latencies)} deliveries"
+        )
         assert max(latencies) < DELIVERY_BOUND
     finally:
         hostile.close()
@@ -128,12 +139,17 @@ def test_a_hostile_receiver_delays_only_its_own_deliveries(two_organizations, sc
 
 # --- the claim's caps, on the test's rolled-back transaction -------------------------------------
 
+
 @pytest.fixture
 def three_hooks_three_events(world, db, monkeypatch, app):
     """Three subscriptions of one organization, three appointment.created events: nine due deliveries."""
     monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE", True)
-    hooks = [world.caller.create("/v1/webhooks", {"url": f"http://127.0.0.1:9/{i}", "event_types": [
-        "appointment.created"]})["id"] for i in range(3)]
+    hooks = [
+        world.caller.create("/v1/webhooks", {"url": f"http://127.0.0.1:9/{i}", "event_types": ["appointment.created"]})[
+            "id"
+        ]
+        for i in range(3)
+    ]
     world.consulted()
     for day in range(3):
         world.book(starts_at=world.at(day + 1), treatment_type_id=world.consultation["id"])
@@ -151,13 +167,18 @@ def test_claims_stop_at_each_receivers_and_each_organizations_cap(three_hooks_th
 
 
 def test_a_receiver_at_its_cap_is_skipped_and_what_is_in_flight_is_never_claimed_twice(
-        three_hooks_three_events, db, world):
+    three_hooks_three_events, db, world
+):
     saturated, half, _ = three_hooks_three_events
     first = webhooks.claim_due(db, world.clock.now, 8, room=webhooks.Room(8, per_subscription=1, per_organization=8))
     in_flight = tuple(c for c in first if c.subscription_id in (saturated, half))
     world.clock.advance(minutes=5)  # past IN_FLIGHT: their claims have run out, they are due again
-    room = webhooks.Room(8, per_subscription=2, per_organization=8, in_flight=in_flight
-                         + tuple(c for c in first if c.subscription_id == saturated))
+    room = webhooks.Room(
+        8,
+        per_subscription=2,
+        per_organization=8,
+        in_flight=in_flight + tuple(c for c in first if c.subscription_id == saturated),
+    )
     again = webhooks.claim_due(db, world.clock.now, 8, room=room)
     assert not {c.delivery_id for c in again} & {c.delivery_id for c in in_flight}
     assert [c.subscription_id for c in again].count(saturated) == 0  # two in flight: at its cap

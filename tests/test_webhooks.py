@@ -5,6 +5,7 @@ tests/test_follow_ups.py); the receiver is a real HTTP server on 127.0.0.1 whose
 answers each test scripts. Signatures are verified with the `standardwebhooks`
 package, as a receiver would.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
-from booking.integrations import webhooks
 from booking.domain.errors import InvalidInput
+from booking.integrations import webhooks
 from models import WebhookDelivery
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
@@ -40,7 +41,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
                 status, headers = receiver.script.pop(0) if receiver.script else (200, {})
@@ -100,6 +101,7 @@ def deliver(app):
         jobs.deliver_webhooks(HOLDER)
         assert run.sender.wait_idle(timeout=20), "a send to the test's receiver did not finish"
         return run.sender.delivered - before
+
     yield deliver_once
     jobs.unregister(HOLDER)
 
@@ -161,7 +163,8 @@ def test_a_tampered_body_fails_verification(world, receiver, private_allowed, de
 
 
 def test_only_subscribed_types_of_the_own_organization_after_subscribing(
-        world, other, receiver, private_allowed, deliver):
+    world, other, receiver, private_allowed, deliver
+):
     world.consulted()
     before = world.book(starts_at=world.at(1))  # before the subscription: not sent
     subscribe(world.caller, receiver.url, types=["appointment.cancelled"])
@@ -208,7 +211,8 @@ def test_retry_after_is_honoured(world, receiver, private_allowed, deliver, db):
 
 
 def test_a_receiver_that_never_answers_2xx_is_given_up_after_about_three_days(
-        world, receiver, private_allowed, deliver):
+    world, receiver, private_allowed, deliver
+):
     hook = subscribe(world.caller, receiver.url)
     receiver.script = [(500, {})] * 100
     world.consulted()
@@ -237,7 +241,8 @@ def test_redirects_are_not_followed(world, receiver, private_allowed, deliver):
 
 
 def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_send_deadline_and_retried(
-        world, private_allowed, deliver, monkeypatch):
+    world, private_allowed, deliver, monkeypatch
+):
     monkeypatch.setattr(webhooks, "SEND_DEADLINE", 1.5, raising=False)
     slow = Trickler(HEADER_TRICKLE)  # a real server on loopback: "HTTP/1.1 200 OK", then a byte per 0.5 s
     try:
@@ -268,19 +273,36 @@ def test_deleting_a_subscription_cancels_what_is_pending(world, receiver, privat
     assert world.caller.get("/v1/webhooks").get_json()["data"] == []
 
 
-@pytest.mark.parametrize("url", [
-    "ftp://example.com/hook", "file:///etc/passwd", "http://user:pw@example.com/", "not a url",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/hook",
+        "file:///etc/passwd",
+        "http://user:pw@example.com/",
+        "not a url",
+    ],
+)
 def test_only_http_urls(admin, url):
-    assert_problem(admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]}),
-                   422, "validation_error")
+    assert_problem(
+        admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]}), 422, "validation_error"
+    )
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/", "http://192.168.0.10/",
-    "http://169.254.169.254/latest/meta-data", "http://[::1]/hook", "http://0.0.0.0/",
-    "http://[64:ff9b::7f00:1]/hook", "http://[2002:a01:203::1]/hook", "http://[::ffff:192.168.0.10]/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/",
+        "http://192.168.0.10/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://0.0.0.0/",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[2002:a01:203::1]/hook",
+        "http://[::ffff:192.168.0.10]/hook",
+    ],
+)
 def test_private_and_loopback_receivers_are_refused_by_default(admin, url):
     response = admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]})
     assert_problem(response, 422, "validation_error")
@@ -300,8 +322,9 @@ def test_unknown_event_types_are_refused(admin):
 
 def test_webhooks_need_the_admin_scope(admin, receiver):
     booker = admin.with_scopes("read", "book")
-    assert_problem(booker.post("/v1/webhooks", json={"url": receiver.url, "event_types": ["hold.expired"]}),
-                   403, "forbidden")
+    assert_problem(
+        booker.post("/v1/webhooks", json={"url": receiver.url, "event_types": ["hold.expired"]}), 403, "forbidden"
+    )
 
 
 def test_backoff_grows_to_a_cap_with_jitter():

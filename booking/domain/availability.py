@@ -6,6 +6,7 @@ numbing gap included), the pools have a unit, and the patient's rules allow it.
 It calls the same functions the booking engine uses, so a slot it offers is one
 the booking engine accepts.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from booking.domain.intervals import Interval, merge
 from booking.domain.errors import DomainError
-from booking.domain.timing import Instants, Timing, instants, occupancy
+from booking.domain.intervals import Interval, merge
+from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.weekly import local_instant
 
 
@@ -98,21 +99,39 @@ def find_slots(search: Search) -> Result:
     starts = sorted(open_starts(search, plan.length))
     # Which practitioner and which room (the first in preference order) can take each start,
     # decided one resource at a time over all the starts rather than start by start.
-    practitioners = _first_free(starts, [
-        (p.practitioner_id, _allowed(_latest_starts(p.open, plan.length),
-                                     claims.get(f"practitioner:{p.practitioner_id}", ()), plan.practitioner))
-        for p in search.practitioners])
+    practitioners = _first_free(
+        starts,
+        [
+            (
+                p.practitioner_id,
+                _allowed(
+                    _latest_starts(p.open, plan.length),
+                    claims.get(f"practitioner:{p.practitioner_id}", ()),
+                    plan.practitioner,
+                ),
+            )
+            for p in search.practitioners
+        ],
+    )
     everywhere = [(search.start, search.end)]
-    rooms = _first_free(starts, [(room, _allowed(everywhere, claims.get(f"room:{room}", ()), (plan.room,)))
-                                 for room in search.rooms])
-    patient = _allowed(everywhere, claims.get(f"patient:{search.patient_id}", ()) if search.patient_id else (),
-                       (plan.patient,))
+    rooms = _first_free(
+        starts, [(room, _allowed(everywhere, claims.get(f"room:{room}", ()), (plan.room,))) for room in search.rooms]
+    )
+    patient = _allowed(
+        everywhere, claims.get(f"patient:{search.patient_id}", ()) if search.patient_id else (), (plan.patient,)
+    )
     pools = [(offsets, capacity, _units(claims, resource)) for resource, offsets, capacity in plan.pools]
     result = Result([])
     for start in sorted(starts, key=_order_key(search)):
         practitioner_id, room_id = practitioners.get(start), rooms.get(start)
-        if practitioner_id is None or room_id is None or not _holds(patient, start) or not all(
-                _pool_has_unit(start + begin, start + end, capacity, units) for (begin, end), capacity, units in pools):
+        if (
+            practitioner_id is None
+            or room_id is None
+            or not _holds(patient, start)
+            or not all(
+                _pool_has_unit(start + begin, start + end, capacity, units) for (begin, end), capacity, units in pools
+            )
+        ):
             continue
         if search.patient_allows is not None:
             try:
@@ -120,8 +139,17 @@ def find_slots(search: Search) -> Result:
             except DomainError as refusal:
                 result.refusal = result.refusal or refusal
                 continue
-        result.slots.append(Slot(search.clinic_id, practitioner_id, room_id, search.treatment_type_id,
-                                 start, start + plan.numbing, start + plan.length))
+        result.slots.append(
+            Slot(
+                search.clinic_id,
+                practitioner_id,
+                room_id,
+                search.treatment_type_id,
+                start,
+                start + plan.numbing,
+                start + plan.length,
+            )
+        )
         if len(result.slots) >= search.limit:
             break
     if result.slots:
@@ -145,18 +173,26 @@ class _Plan:
     pools: tuple[tuple[str, tuple[timedelta, timedelta], int], ...]  # (resource, offsets, capacity)
 
     @classmethod
-    def of(cls, search: Search) -> "_Plan":
+    def of(cls, search: Search) -> _Plan:
         origin = search.start
         at = instants(search.timing, origin)
-        needs = occupancy(search.timing, at, clinic_id=search.clinic_id, practitioner_id="?", room_id="?",
-                          patient_id=search.patient_id or "?", numbing_seats=search.numbing_seats,
-                          devices=search.devices)
+        needs = occupancy(
+            search.timing,
+            at,
+            clinic_id=search.clinic_id,
+            practitioner_id="?",
+            room_id="?",
+            patient_id=search.patient_id or "?",
+            numbing_seats=search.numbing_seats,
+            devices=search.devices,
+        )
 
         def offsets(need):
             return need.starts_at - origin, need.ends_at - origin
 
         return cls(
-            numbing=at.procedure_starts_at - origin, length=at.ends_at - origin,
+            numbing=at.procedure_starts_at - origin,
+            length=at.ends_at - origin,
             patient=next(offsets(n) for n in needs if n.resource.startswith("patient:")),
             practitioner=tuple(offsets(n) for n in needs if n.resource.startswith("practitioner:")),
             room=next(offsets(n) for n in needs if n.resource.startswith("room:")),
@@ -173,8 +209,10 @@ def open_starts(search: Search, length: timedelta) -> set[datetime]:
     change the day's grid is made as grid() makes it, minute by minute with zoneinfo.
     """
     last = search.end - _TICK  # starts are before the end of the window
-    spans = [(max(s, search.start), min(e - max(length, _TICK), last)) for s, e in
-             merge(interval for p in search.practitioners for interval in p.open)]
+    spans = [
+        (max(s, search.start), min(e - max(length, _TICK), last))
+        for s, e in merge(interval for p in search.practitioners for interval in p.open)
+    ]
     spans = [(s, e) for s, e in spans if s <= e]  # a start in [s, e] fits (both ends included)
     if not spans:
         return set()
@@ -186,11 +224,13 @@ def open_starts(search: Search, length: timedelta) -> set[datetime]:
     midnight = local_instant(day, 0, zone)
     while day <= search.end.astimezone(zone).date():
         following = local_instant(day + timedelta(days=1), 0, zone)
-        if following - midnight == _DAY and midnight.astimezone(zone).utcoffset() == \
-                (following - _TICK).astimezone(zone).utcoffset():
+        if (
+            following - midnight == _DAY
+            and midnight.astimezone(zone).utcoffset() == (following - _TICK).astimezone(zone).utcoffset()
+        ):
             # Steady clock: grid index k of this day is midnight + k * step. (Two changes that cancel
             # out within one day would pass this test; tzdata has none from 2026 to 2028 at least.)
-            for s, e in spans[bisect_left(ends, midnight):]:
+            for s, e in spans[bisect_left(ends, midnight) :]:
                 if s > midnight + per_day * step:
                     break
                 first, last_k = max(0, -((midnight - s) // step)), min(per_day, (e - midnight) // step)
@@ -222,6 +262,7 @@ def _minute_of_day(local: datetime) -> int:
 
 
 # Sets of starts are closed intervals [first, last] in two sorted lists: (firsts, lasts).
+
 
 def _latest_starts(open_: list[Interval], length: timedelta) -> list[Interval]:
     """The starts whose booking of `length` lies inside one (merged) open interval."""
@@ -268,7 +309,7 @@ def _first_free(starts: list[datetime], resources) -> dict[datetime, str]:
     chosen: dict[datetime, str] = {}
     for key, (firsts, lasts) in reversed(resources):  # the first in preference order is written last: it wins
         for first, last in zip(firsts, lasts):
-            chosen.update(dict.fromkeys(starts[bisect_left(starts, first):bisect_right(starts, last)], key))
+            chosen.update(dict.fromkeys(starts[bisect_left(starts, first) : bisect_right(starts, last)], key))
     return chosen
 
 

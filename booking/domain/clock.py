@@ -1,11 +1,12 @@
 """The one clock of the domain, so tests can move time."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # The years any instant or date the service reads must fall in, as written (in its own offset).

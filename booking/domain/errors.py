@@ -1,4 +1,5 @@
 """Typed domain errors: each carries the contract's `code` and the facts behind it."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,7 +15,7 @@ class DomainError(Exception):
         self.detail = detail
         self.facts = facts
 
-    def localized(self, zone) -> "DomainError":
+    def localized(self, zone) -> DomainError:
         self.facts = _localize(self.facts, zone)
         return self
 

@@ -1,4 +1,5 @@
 """Open time as UTC intervals: weekly hours expanded day by day, less closures and time off."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -59,8 +60,7 @@ def covers(intervals: list[Interval], start: datetime, end: datetime) -> bool:
 
 def local_dates(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
     """[first, last) local dates that can hold any part of [start, end), with a day's margin."""
-    return (start.astimezone(zone).date() - timedelta(days=1),
-            end.astimezone(zone).date() + timedelta(days=2))
+    return (start.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date() + timedelta(days=2))
 
 
 def weekly(shifts: list[Shift], start: datetime, end: datetime) -> list[Interval]:
@@ -76,8 +76,7 @@ def closed_days(closures, zone_name: str) -> list[Interval]:
     """Closure date ranges (inclusive local days) as UTC intervals from midnight to midnight."""
     zone = ZoneInfo(zone_name)
     return merge(
-        (local_instant(first, 0, zone), local_instant(last + timedelta(days=1), 0, zone))
-        for first, last in closures
+        (local_instant(first, 0, zone), local_instant(last + timedelta(days=1), 0, zone)) for first, last in closures
     )
 
 
@@ -108,7 +107,8 @@ def clinic_open(*, opening: list[Shift], closures, zone: str, start: datetime, e
     return subtract(intersect(weekly(opening, start, end), [(start, end)]), closed_days(closures, zone))
 
 
-def staff_open(clinic: list[Interval], *, working: list[Shift], time_off, start: datetime,
-               end: datetime) -> list[Interval]:
+def staff_open(
+    clinic: list[Interval], *, working: list[Shift], time_off, start: datetime, end: datetime
+) -> list[Interval]:
     """A practitioner's open time within [start, end), given the clinic's (clinic_open())."""
     return subtract(intersect(clinic, weekly(working, start, end)), time_off)

@@ -3,14 +3,20 @@
 Each raises the typed error whose `code` the contract names, with the facts a
 client needs to act (the conflicting ids, the earliest allowed start).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from booking.domain.errors import (
-    AreaNotAllowed, ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort,
-    NotQualified, SlotUnavailable,
+    AreaNotAllowed,
+    ConsultationRequired,
+    Contraindicated,
+    CourseComplete,
+    IntervalTooShort,
+    NotQualified,
+    SlotUnavailable,
 )
 from booking.domain.timing import Need
 
@@ -31,28 +37,43 @@ class Busy:
 
 def check_area(area: str | None, allowed: list[str], kind: str) -> None:
     if area is not None and kind == SESSION_KIND and area not in allowed:
-        raise AreaNotAllowed(f"'{area}' is not treated with this treatment type.",
-                             area=area, allowed_areas=list(allowed))
+        raise AreaNotAllowed(
+            f"'{area}' is not treated with this treatment type.", area=area, allowed_areas=list(allowed)
+        )
 
 
-def check_qualified(*, treatment_type_id: str, qualified_ids, practitioner_clinic_ids, clinic_id: str,
-                    room_clinic_id: str, room_capabilities, required_capability: str | None) -> None:
+def check_qualified(
+    *,
+    treatment_type_id: str,
+    qualified_ids,
+    practitioner_clinic_ids,
+    clinic_id: str,
+    room_clinic_id: str,
+    room_capabilities,
+    required_capability: str | None,
+) -> None:
     if clinic_id not in practitioner_clinic_ids:
         raise NotQualified("The practitioner does not work at this clinic.", reason="practitioner_clinic")
     if treatment_type_id not in qualified_ids:
-        raise NotQualified("The practitioner is not qualified for this treatment type.",
-                           reason="practitioner_treatment_type")
+        raise NotQualified(
+            "The practitioner is not qualified for this treatment type.", reason="practitioner_treatment_type"
+        )
     if room_clinic_id != clinic_id:
         raise NotQualified("The room is not in this clinic.", reason="room_clinic")
     if required_capability and required_capability not in room_capabilities:
-        raise NotQualified(f"The room lacks the '{required_capability}' capability.",
-                           reason="room_capability", required_capability=required_capability)
+        raise NotQualified(
+            f"The room lacks the '{required_capability}' capability.",
+            reason="room_capability",
+            required_capability=required_capability,
+        )
 
 
 def check_contraindications(kind: str, active: list[str]) -> None:
     if kind == SESSION_KIND and active:
-        raise Contraindicated(f"The patient has an active contraindication: {', '.join(sorted(active))}.",
-                              contraindications=sorted(active))
+        raise Contraindicated(
+            f"The patient has an active contraindication: {', '.join(sorted(active))}.",
+            contraindications=sorted(active),
+        )
 
 
 def earliest_start(previous: list[datetime], start: datetime, minimum: timedelta) -> datetime:
@@ -105,19 +126,27 @@ def check_recorded_session(performed_at: datetime, booked: list[Booked], session
                 check_interval([*others, performed_at], session.starts_at, session.min_interval_days)
             except IntervalTooShort as refusal:
                 earliest = refusal.facts["earliest_start"]
-            conflicts.append({**({"appointment_id": session.appointment_id} if session.appointment_id else {}),
-                              **({"hold_id": session.hold_id} if session.hold_id else {}),
-                              "starts_at": session.starts_at, "earliest_start": earliest})
+            conflicts.append(
+                {
+                    **({"appointment_id": session.appointment_id} if session.appointment_id else {}),
+                    **({"hold_id": session.hold_id} if session.hold_id else {}),
+                    "starts_at": session.starts_at,
+                    "earliest_start": earliest,
+                }
+            )
     if conflicts:
         raise IntervalTooShort(
             "A session on this date is closer than the minimum interval to a booked session; "
             "reschedule or cancel it first.",
-            earliest_start=conflicts[0]["earliest_start"], conflicting_starts=[performed_at], conflicts=conflicts,
+            earliest_start=conflicts[0]["earliest_start"],
+            conflicting_starts=[performed_at],
+            conflicts=conflicts,
         )
 
 
-def check_consultation(*, needs_consultation: bool, consultations: list[datetime], start: datetime,
-                       valid_days: int | None) -> None:
+def check_consultation(
+    *, needs_consultation: bool, consultations: list[datetime], start: datetime, valid_days: int | None
+) -> None:
     """Rule 1: the first session of a course needs a completed consultation before it."""
     if not needs_consultation:
         return
@@ -128,17 +157,19 @@ def check_consultation(*, needs_consultation: bool, consultations: list[datetime
         )
 
 
-def check_course_cap(*, sessions: list[datetime], start: datetime, max_sessions: int,
-                     per_365_days: int | None) -> None:
+def check_course_cap(*, sessions: list[datetime], start: datetime, max_sessions: int, per_365_days: int | None) -> None:
     """Rule 6: a course's cap, and for ageing at most N sessions in any rolling 365 days."""
     if len(sessions) >= max_sessions:
-        raise CourseComplete(f"The course has reached its cap of {max_sessions} sessions.",
-                             max_sessions=max_sessions, sessions=len(sessions))
+        raise CourseComplete(
+            f"The course has reached its cap of {max_sessions} sessions.",
+            max_sessions=max_sessions,
+            sessions=len(sessions),
+        )
     if per_365_days:
         starts = sorted([*sessions, start])
         year = timedelta(days=365)
         for i in range(len(starts) - per_365_days):
-            window = starts[i: i + per_365_days + 1]
+            window = starts[i : i + per_365_days + 1]
             if window[-1] - window[0] < year and start in window:
                 raise CourseComplete(
                     f"At most {per_365_days} sessions of this course in any 365 days.",
@@ -175,8 +206,7 @@ def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list
     return assigned, blocking
 
 
-def assign_units(uses: list[tuple[str, datetime, datetime]], capacity: int
-                 ) -> tuple[dict[str, int], list[list[str]]]:
+def assign_units(uses: list[tuple[str, datetime, datetime]], capacity: int) -> tuple[dict[str, int], list[list[str]]]:
     """Give each use (key, start, end) a unit 1..capacity that no overlapping use holds.
 
     Taken in order of start, each use gets the lowest free unit: on intervals this needs no
@@ -210,10 +240,17 @@ def raise_if_blocked(blocking: list[Busy]) -> None:
 
 def slot_unavailable(blocking: list[Busy], detail: str = "The slot is no longer free.") -> SlotUnavailable:
     """The 409 naming what collided: resource, ids and times, never another patient's details."""
-    return SlotUnavailable(detail, conflicts=[
-        {"resource": b.resource.split(":")[0], "resource_id": b.resource.split(":", 1)[1].split("#")[0],
-         "starts_at": b.starts_at, "ends_at": b.ends_at,
-         **({"appointment_id": b.appointment_id} if b.appointment_id else {}),
-         **({"hold_id": b.hold_id} if b.hold_id else {})}
-        for b in sorted(set(blocking), key=lambda b: (b.starts_at, b.resource))
-    ])
+    return SlotUnavailable(
+        detail,
+        conflicts=[
+            {
+                "resource": b.resource.split(":")[0],
+                "resource_id": b.resource.split(":", 1)[1].split("#")[0],
+                "starts_at": b.starts_at,
+                "ends_at": b.ends_at,
+                **({"appointment_id": b.appointment_id} if b.appointment_id else {}),
+                **({"hold_id": b.hold_id} if b.hold_id else {}),
+            }
+            for b in sorted(set(blocking), key=lambda b: (b.starts_at, b.resource))
+        ],
+    )

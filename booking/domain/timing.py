@@ -6,6 +6,7 @@ and the patient leaves (`ends_at`). The practitioner is busy only while applying
 the cream and from the needling on; while the cream works they are free, which
 is what lets one practitioner treat two patients in two rooms at once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class Timing:
     turnover_minutes: int
 
     @classmethod
-    def of(cls, treatment_type) -> "Timing":
+    def of(cls, treatment_type) -> Timing:
         return cls(*(getattr(treatment_type, f) for f in cls.__dataclass_fields__))
 
 
@@ -64,8 +65,7 @@ def instants(timing: Timing, starts_at: datetime, procedure_starts_at: datetime 
     elif timing.numbing_minutes == 0 and procedure_starts_at != starts_at:
         raise InvalidInput({"procedure_starts_at": ["Must equal starts_at: this treatment has no numbing."]})
     elif procedure_starts_at > starts_at + timedelta(minutes=MAX_NUMBING_MINUTES):
-        raise InvalidInput({"procedure_starts_at": [
-            f"Must be at most {MAX_NUMBING_MINUTES} minutes after starts_at."]})
+        raise InvalidInput({"procedure_starts_at": [f"Must be at most {MAX_NUMBING_MINUTES} minutes after starts_at."]})
     ends_at = procedure_starts_at + timedelta(minutes=timing.procedure_minutes + timing.aftercare_minutes)
     return Instants(starts_at, procedure_starts_at, ends_at)
 

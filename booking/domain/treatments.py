@@ -1,4 +1,5 @@
 """Treatment-type timings: the defaults of rules.md and the ranges allowed on write."""
+
 from __future__ import annotations
 
 from booking.domain.errors import InvalidInput
@@ -28,7 +29,10 @@ _REVIEW = {**_CONSULTATION, "procedure_minutes": (15, 5, 120)}  # rule 7: 15 min
 
 LIMITS = {"microneedling": _MICRONEEDLING, "consultation": _CONSULTATION, "review": _REVIEW}
 INTERVAL_FIELDS = (
-    "min_interval_days", "recommended_interval_days", "max_sessions", "consultation_valid_days",
+    "min_interval_days",
+    "recommended_interval_days",
+    "max_sessions",
+    "consultation_valid_days",
 )
 
 

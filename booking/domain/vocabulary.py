@@ -1,4 +1,5 @@
 """The fixed vocabularies of the domain (../shared/domain/rules.md)."""
+
 from __future__ import annotations
 
 KINDS = ("consultation", "microneedling", "review")

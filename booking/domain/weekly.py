@@ -4,11 +4,12 @@ Weekly hours are local wall-clock times in a clinic's IANA zone. They are
 expanded day by day with zoneinfo, so a 09:00-17:00 shift stays 09:00-17:00 local
 on both sides of a DST change while its UTC instants move.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from booking.domain import clock
@@ -34,7 +35,7 @@ def format_hhmm(minutes: int) -> str:
 
 def check_timezone(name: str) -> ZoneInfo:
     """An IANA zone name such as Europe/London; abbreviations and offsets are refused."""
-    if not isinstance(name, str) or "/" not in name and name != "UTC":
+    if not isinstance(name, str) or ("/" not in name and name != "UTC"):
         raise ValueError("Must be an IANA time zone name such as Europe/London.")
     if name not in _zone_names():
         raise ValueError(f"Unknown IANA time zone '{name}'.")
@@ -140,7 +141,7 @@ def local_instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """
     extra, minute = divmod(minute, 24 * 60)
     local = datetime.combine(day + timedelta(days=extra), time(minute // 60, minute % 60), zone)
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def _next_weekday(day: date, weekday: int) -> date:

@@ -6,20 +6,20 @@ Ids: FHIR ids may hold only letters, digits, '-' and '.', so `prac_01j...` is sh
 clinic, `{practitioner}.{clinic}` (e.g. `prac-01j....cln-01j...`), stable as long as both exist.
 Holds appear as Appointments (and busy-tentative Slots) under their own `hold-...` ids.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
-
-from models import Hold
 
 from booking.domain import clock
 from booking.domain.errors import InvalidInput
 from booking.domain.weekly import format_hhmm
+from models import Hold
 
 FHIR_VERSION = "4.0.1"
 # The FHIR core extension for an IANA zone (http://hl7.org/fhir/extensions/StructureDefinition-timezone.html).
@@ -30,12 +30,27 @@ TREATMENT_TYPE_SYSTEM = "urn:needlebook:treatment-type"
 PATIENT_SYSTEM = "urn:needlebook:patient"
 CANCEL_REASON_SYSTEM = "urn:needlebook:cancel-reason"
 
-APPOINTMENT_STATUS = {"booked": "booked", "checked_in": "arrived", "completed": "fulfilled",
-                      "cancelled": "cancelled", "no_show": "noshow"}
+APPOINTMENT_STATUS = {
+    "booked": "booked",
+    "checked_in": "arrived",
+    "completed": "fulfilled",
+    "cancelled": "cancelled",
+    "no_show": "noshow",
+}
 HOLD_STATUS = {"frontend": "pending", "follow_up": "proposed"}
 # Every code of FHIR R4's AppointmentStatus: a valid code we never produce matches nothing.
-FHIR_APPOINTMENT_STATUSES = ("proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow",
-                             "entered-in-error", "checked-in", "waitlist")
+FHIR_APPOINTMENT_STATUSES = (
+    "proposed",
+    "pending",
+    "booked",
+    "arrived",
+    "fulfilled",
+    "cancelled",
+    "noshow",
+    "entered-in-error",
+    "checked-in",
+    "waitlist",
+)
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
 
 # Slot search: the window of slot starts when `start` leaves it open, and the most one search spans.
@@ -46,6 +61,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 # --- ids -----------------------------------------------------------------------------------------
+
 
 def fhir_id(api_id: str) -> str:
     return api_id.replace("_", "-", 1)
@@ -70,19 +86,23 @@ def parse_schedule_id(value: str) -> tuple[str, str] | None:
 
 # --- values --------------------------------------------------------------------------------------
 
-def instant(value: datetime, zone: ZoneInfo | timezone = timezone.utc) -> str:
+
+def instant(value: datetime, zone: ZoneInfo | timezone = UTC) -> str:
     """A FHIR instant with the offset of `zone` (the clinic's, for anything a person reads)."""
     return value.astimezone(zone).isoformat(timespec="seconds")
 
 
-def _meta(obj, zone=timezone.utc) -> dict:
+def _meta(obj, zone=UTC) -> dict:
     return {"versionId": str(obj.version), "lastUpdated": instant(obj.updated_at, zone)}
 
 
 def service_type(treatment_type) -> dict:
-    return {"coding": [{"system": TREATMENT_TYPE_SYSTEM, "code": fhir_id(treatment_type.id),
-                        "display": treatment_type.name}],
-            "text": treatment_type.name}
+    return {
+        "coding": [
+            {"system": TREATMENT_TYPE_SYSTEM, "code": fhir_id(treatment_type.id), "display": treatment_type.name}
+        ],
+        "text": treatment_type.name,
+    }
 
 
 def _reference(kind: str, obj, display: str | None = None) -> dict:
@@ -95,9 +115,15 @@ def _procedure_start(value: datetime, zone) -> dict:
 
 # --- resources -----------------------------------------------------------------------------------
 
+
 def practitioner(obj) -> dict:
-    resource = {"resourceType": "Practitioner", "id": fhir_id(obj.id), "meta": _meta(obj),
-                "active": obj.archived_at is None, "name": [{"text": obj.name}]}
+    resource = {
+        "resourceType": "Practitioner",
+        "id": fhir_id(obj.id),
+        "meta": _meta(obj),
+        "active": obj.archived_at is None,
+        "name": [{"text": obj.name}],
+    }
     if obj.email:  # a work address; patients' contact data never appears in these views
         resource["telecom"] = [{"system": "email", "value": obj.email, "use": "work"}]
     return resource
@@ -106,10 +132,14 @@ def practitioner(obj) -> dict:
 def location(clinic) -> dict:
     zone = ZoneInfo(clinic.timezone)
     resource = {
-        "resourceType": "Location", "id": fhir_id(clinic.id), "meta": _meta(clinic, zone),
+        "resourceType": "Location",
+        "id": fhir_id(clinic.id),
+        "meta": _meta(clinic, zone),
         "extension": [{"url": TIMEZONE_EXTENSION, "valueCode": clinic.timezone}],
-        "status": "inactive" if clinic.archived_at else "active", "name": clinic.name,
-        "description": f"Clinic; local times are in {clinic.timezone}.", "mode": "instance",
+        "status": "inactive" if clinic.archived_at else "active",
+        "name": clinic.name,
+        "description": f"Clinic; local times are in {clinic.timezone}.",
+        "mode": "instance",
     }
     if clinic.address:
         resource["address"] = {"text": clinic.address}
@@ -136,7 +166,9 @@ def hours_of_operation(opening_hours) -> list[dict]:
 
 def schedule(practitioner_obj, clinic, treatment_types) -> dict:
     return {
-        "resourceType": "Schedule", "id": schedule_id(practitioner_obj.id, clinic.id), "active": True,
+        "resourceType": "Schedule",
+        "id": schedule_id(practitioner_obj.id, clinic.id),
+        "active": True,
         "serviceType": [service_type(t) for t in treatment_types],
         "actor": [_reference("Practitioner", practitioner_obj), _reference("Location", clinic)],
         "comment": f"{practitioner_obj.name} at {clinic.name}; times in {clinic.timezone}.",
@@ -148,11 +180,14 @@ def free_slot(slot, *, treatment_type, zone_name: str) -> dict:
     zone = ZoneInfo(zone_name)
     key = "|".join((slot.practitioner_id, slot.clinic_id, slot.treatment_type_id, instant(slot.starts_at)))
     return {
-        "resourceType": "Slot", "id": "free-" + hashlib.sha256(key.encode()).hexdigest()[:40],
+        "resourceType": "Slot",
+        "id": "free-" + hashlib.sha256(key.encode()).hexdigest()[:40],
         "extension": [_procedure_start(slot.procedure_starts_at, zone)],
         "serviceType": [service_type(treatment_type)],
         "schedule": {"reference": f"Schedule/{schedule_id(slot.practitioner_id, slot.clinic_id)}"},
-        "status": "free", "start": instant(slot.starts_at, zone), "end": instant(slot.ends_at, zone),
+        "status": "free",
+        "start": instant(slot.starts_at, zone),
+        "end": instant(slot.ends_at, zone),
     }
 
 
@@ -164,12 +199,14 @@ def busy_slot(booking, *, treatment_type, tentative: bool) -> dict:
     """
     zone = ZoneInfo(booking.clinic.timezone)
     return {
-        "resourceType": "Slot", "id": fhir_id(booking.id),
+        "resourceType": "Slot",
+        "id": fhir_id(booking.id),
         "extension": [_procedure_start(booking.procedure_starts_at, zone)],
         "serviceType": [service_type(treatment_type)],
         "schedule": {"reference": f"Schedule/{schedule_id(booking.practitioner_id, booking.clinic_id)}"},
         "status": "busy-tentative" if tentative else "busy",
-        "start": instant(booking.starts_at, zone), "end": instant(booking.ends_at, zone),
+        "start": instant(booking.starts_at, zone),
+        "end": instant(booking.ends_at, zone),
     }
 
 
@@ -178,26 +215,39 @@ def appointment(booking, *, practitioner_obj, patient, treatment_type) -> dict:
     zone = ZoneInfo(booking.clinic.timezone)
     is_hold = isinstance(booking, Hold)
     resource = {
-        "resourceType": "Appointment", "id": fhir_id(booking.id), "meta": _meta(booking, zone),
+        "resourceType": "Appointment",
+        "id": fhir_id(booking.id),
+        "meta": _meta(booking, zone),
         "extension": [_procedure_start(booking.procedure_starts_at, zone)],
         "status": HOLD_STATUS[booking.source] if is_hold else APPOINTMENT_STATUS[booking.status],
-        "serviceType": [service_type(treatment_type)], "description": treatment_type.name,
-        "start": instant(booking.starts_at, zone), "end": instant(booking.ends_at, zone),
+        "serviceType": [service_type(treatment_type)],
+        "description": treatment_type.name,
+        "start": instant(booking.starts_at, zone),
+        "end": instant(booking.ends_at, zone),
         "minutesDuration": max(1, int((booking.ends_at - booking.starts_at).total_seconds() // 60)),
         "created": instant(booking.created_at, zone),
     }
     if is_hold:
         resource["comment"] = f"Held until {instant(booking.expires_at, zone)}."
     elif booking.status == "cancelled" and booking.cancel_reason:
-        resource["cancelationReason"] = {"coding": [{"system": CANCEL_REASON_SYSTEM, "code": booking.cancel_reason}],
-                                         "text": booking.cancel_note or booking.cancel_reason}
+        resource["cancelationReason"] = {
+            "coding": [{"system": CANCEL_REASON_SYSTEM, "code": booking.cancel_reason}],
+            "text": booking.cancel_note or booking.cancel_reason,
+        }
     participation = "tentative" if is_hold else "accepted"
     resource["participant"] = [
         {"actor": _reference("Practitioner", practitioner_obj), "required": "required", "status": "accepted"},
         {"actor": _reference("Location", booking.clinic), "required": "required", "status": "accepted"},
         # Display only: the patient's name and our id, never their contact data.
-        {"actor": {"type": "Patient", "identifier": {"system": PATIENT_SYSTEM, "value": patient.id},
-                   "display": patient.name}, "required": "required", "status": participation},
+        {
+            "actor": {
+                "type": "Patient",
+                "identifier": {"system": PATIENT_SYSTEM, "value": patient.id},
+                "display": patient.name,
+            },
+            "required": "required",
+            "status": participation,
+        },
     ]
     return resource
 
@@ -207,73 +257,127 @@ def searchset(base: str, resources: list[dict], *, total: int, self_url: str, ne
     if next_url:
         links.append({"relation": "next", "url": next_url})
     return {
-        "resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
-        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-                  for r in resources],
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
     }
 
 
-ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               410: "deleted", 415: "not-supported", 429: "throttled", 500: "exception"}
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    410: "deleted",
+    415: "not-supported",
+    429: "throttled",
+    500: "exception",
+}
 
 
 def operation_outcome(status: int, issues: list[tuple[str, str | None]]) -> dict:
     """`issues`: (diagnostics, the search parameter it is about or None)."""
     code = ISSUE_CODES.get(status, "processing")
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics,
-                       **({"expression": [parameter]} if parameter else {})} for diagnostics, parameter in issues]}
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": code,
+                "diagnostics": diagnostics,
+                **({"expression": [parameter]} if parameter else {}),
+            }
+            for diagnostics, parameter in issues
+        ],
+    }
 
 
 # The search parameters each resource supports: the CapabilityStatement is written from this.
 SEARCH_PARAMS = {
-    "Practitioner": [("_id", "token", "Logical id"),
-                     ("name", "string", "Starts a word of the name (case-insensitive)")],
-    "Location": [("_id", "token", "Logical id"),
-                 ("name", "string", "Starts a word of the name (case-insensitive)")],
-    "Schedule": [("_id", "token", "Logical id: {practitioner id}.{location id}"),
-                 ("actor", "reference", "Practitioner/{id} or Location/{id}")],
-    "Slot": [("schedule", "reference", "Schedule/{practitioner id}.{location id}"),
-             ("start", "date", "Prefixes eq, ge, gt, le, lt; repeat to bound both ends. Without a lower "
-                               "bound: from today 00:00 UTC, without an upper: 7 days after the lower; "
-                               "at most 31 days. Free slots start at least the minimum notice from now."),
-             ("status", "token", "free, busy (appointments) or busy-tentative (live holds)"),
-             ("service-type", "token", "A treatment type id (urn:needlebook:treatment-type)")],
-    "Appointment": [("_id", "token", "Logical id (appt-... or hold-...)"),
-                    ("date", "date", "Appointment start; prefixes eq, ge, gt, le, lt"),
-                    ("practitioner", "reference", "Practitioner/{id} or the id"),
-                    ("location", "reference", "Location/{id} or the id"),
-                    ("status", "token", "booked, arrived, fulfilled, cancelled, noshow; holds: pending "
-                                        "(a frontend's), proposed (a follow-up proposal)")],
+    "Practitioner": [
+        ("_id", "token", "Logical id"),
+        ("name", "string", "Starts a word of the name (case-insensitive)"),
+    ],
+    "Location": [("_id", "token", "Logical id"), ("name", "string", "Starts a word of the name (case-insensitive)")],
+    "Schedule": [
+        ("_id", "token", "Logical id: {practitioner id}.{location id}"),
+        ("actor", "reference", "Practitioner/{id} or Location/{id}"),
+    ],
+    "Slot": [
+        ("schedule", "reference", "Schedule/{practitioner id}.{location id}"),
+        (
+            "start",
+            "date",
+            "Prefixes eq, ge, gt, le, lt; repeat to bound both ends. Without a lower "
+            "bound: from today 00:00 UTC, without an upper: 7 days after the lower; "
+            "at most 31 days. Free slots start at least the minimum notice from now.",
+        ),
+        ("status", "token", "free, busy (appointments) or busy-tentative (live holds)"),
+        ("service-type", "token", "A treatment type id (urn:needlebook:treatment-type)"),
+    ],
+    "Appointment": [
+        ("_id", "token", "Logical id (appt-... or hold-...)"),
+        ("date", "date", "Appointment start; prefixes eq, ge, gt, le, lt"),
+        ("practitioner", "reference", "Practitioner/{id} or the id"),
+        ("location", "reference", "Location/{id} or the id"),
+        (
+            "status",
+            "token",
+            "booked, arrived, fulfilled, cancelled, noshow; holds: pending "
+            "(a frontend's), proposed (a follow-up proposal)",
+        ),
+    ],
 }
-COMMON_PARAMS = [("_count", "number", "Page size: default 50, at most 200"),
-                 ("_cursor", "string", "Opaque; follow the Bundle's `next` link")]
+COMMON_PARAMS = [
+    ("_count", "number", "Page size: default 50, at most 200"),
+    ("_cursor", "string", "Opaque; follow the Bundle's `next` link"),
+]
 
 
 def capability_statement(*, base: str, version: str, released: str) -> dict:
     def resource(kind: str) -> dict:
-        return {"type": kind, "interaction": [{"code": "search-type"}] + ([] if kind == "Slot" else [{"code": "read"}]),
-                "searchParam": [{"name": n, "type": t, "documentation": d}
-                                for n, t, d in SEARCH_PARAMS[kind] + COMMON_PARAMS]}
+        return {
+            "type": kind,
+            "interaction": [{"code": "search-type"}] + ([] if kind == "Slot" else [{"code": "read"}]),
+            "searchParam": [
+                {"name": n, "type": t, "documentation": d} for n, t, d in SEARCH_PARAMS[kind] + COMMON_PARAMS
+            ],
+        }
 
     return {
-        "resourceType": "CapabilityStatement", "status": "active", "date": released, "kind": "instance",
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": released,
+        "kind": "instance",
         "software": {"name": "Needlebook", "version": version},
         "implementation": {"description": "Needlebook FHIR R4 read views of the clinic schedule", "url": base},
-        "fhirVersion": FHIR_VERSION, "format": ["application/fhir+json", "json"],
-        "rest": [{"mode": "server",
-                  "documentation": "Read-only. Every request, this one included, needs an API key with the "
-                                   "`read` scope: `Authorization: Bearer <key>`; another organization's "
-                                   "objects are 404s. Instants carry the clinic's UTC offset.",
-                  "security": {"description": "Bearer API keys, the same as /v1."},
-                  "resource": [resource(kind) for kind in SEARCH_PARAMS]}],
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Read-only. Every request, this one included, needs an API key with the "
+                "`read` scope: `Authorization: Bearer <key>`; another organization's "
+                "objects are 404s. Instants carry the clinic's UTC offset.",
+                "security": {"description": "Bearer API keys, the same as /v1."},
+                "resource": [resource(kind) for kind in SEARCH_PARAMS],
+            }
+        ],
     }
 
 
 # --- search parameters ---------------------------------------------------------------------------
 
-_DATE = re.compile(r"(?P<prefix>[a-z]{2})?(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
-                   r"(?P<time>T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)?")
+_DATE = re.compile(
+    r"(?P<prefix>[a-z]{2})?(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?P<time>T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
 PREFIXES = ("eq", "ge", "gt", "le", "lt")
 
 Bounds = tuple[datetime | None, datetime | None]  # [lower, upper): either may be open
@@ -289,8 +393,13 @@ def date_bounds(values: list[str], parameter: str) -> Bounds:
     lower, upper = None, None
     for value in values:
         start, end, prefix = _date_range(value, parameter)
-        low, high = {"eq": (start, end), "ge": (start, None), "gt": (end, None),
-                     "le": (None, end), "lt": (None, start)}[prefix]
+        low, high = {
+            "eq": (start, end),
+            "ge": (start, None),
+            "gt": (end, None),
+            "le": (None, end),
+            "lt": (None, start),
+        }[prefix]
         lower = low if lower is None or (low is not None and low > lower) else lower
         upper = high if upper is None or (high is not None and high < upper) else upper
     return lower, upper
@@ -300,19 +409,30 @@ def _date_range(value: str, parameter: str) -> tuple[datetime, datetime, str]:
     match = _DATE.fullmatch(value)
     prefix = (match and match["prefix"]) or "eq"
     if match is None or prefix not in PREFIXES:
-        raise InvalidInput({parameter: [f"'{value}' is not a FHIR date search value: an optional prefix "
-                                        f"({', '.join(PREFIXES)}) and a date or an instant with an offset."]})
+        raise InvalidInput(
+            {
+                parameter: [
+                    f"'{value}' is not a FHIR date search value: an optional prefix "
+                    f"({', '.join(PREFIXES)}) and a date or an instant with an offset."
+                ]
+            }
+        )
     try:
         if match["time"]:
-            text = value[len(match["prefix"] or ""):].replace("Z", "+00:00")
+            text = value[len(match["prefix"] or "") :].replace("Z", "+00:00")
             start = datetime.fromisoformat(text)
             if start.tzinfo is None:
                 raise InvalidInput({parameter: [f"'{value}' needs an offset, e.g. Z or +01:00."]})
             if not clock.in_range(start):
                 raise InvalidInput({parameter: [f"'{value}': {clock.RANGE_MESSAGE}"]})
             seconds = text[11:].split("+")[0].split("-")[0]
-            step = (timedelta(microseconds=1) if "." in seconds else
-                    timedelta(seconds=1) if seconds.count(":") == 2 else timedelta(minutes=1))
+            step = (
+                timedelta(microseconds=1)
+                if "." in seconds
+                else timedelta(seconds=1)
+                if seconds.count(":") == 2
+                else timedelta(minutes=1)
+            )
             return start, start + step, prefix
         year, month, day = int(match["year"]), int(match["month"] or 1), int(match["day"] or 1)
         first = date(year, month, day)
@@ -330,7 +450,7 @@ def _date_range(value: str, parameter: str) -> tuple[datetime, datetime, str]:
 
 
 def _utc_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def slot_window(bounds: Bounds, now: datetime) -> tuple[datetime, datetime]:
@@ -380,5 +500,5 @@ def decode_cursor(cursor: str) -> str:
 
 def slot_key(resource: dict) -> str:
     """Slots are ordered by start (in UTC), then id: the keyset of their pages."""
-    start = datetime.fromisoformat(resource["start"]).astimezone(timezone.utc)
+    start = datetime.fromisoformat(resource["start"]).astimezone(UTC)
     return f"{start.isoformat()}|{resource['id']}"

@@ -6,6 +6,7 @@ hold, CANCELLED for a cancelled appointment or a hold that ended. Times are in t
 clinic's zone, with its VTIMEZONE. A patient appears by initials only: feeds end up
 in personal calendar apps, so they carry no contact data.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,10 +18,9 @@ import sqlalchemy as sa
 from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
-from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
-
 from booking.domain.errors import InvalidInput, NotFound
 from booking.domain.timing import Timing
+from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
 
 PAST = timedelta(days=30)  # how far back a feed reaches
 AHEAD = timedelta(days=365)
@@ -36,13 +36,20 @@ def digest(token: str) -> str:
 def issue_feed(db: Session, org: str, owner_type: str, owner_id: str, name: str | None) -> tuple[CalendarFeed, str]:
     """A new feed token for one practitioner, room or clinic of the organization."""
     model = OWNERS[owner_type]
-    owner = db.scalar(sa.select(model).where(model.id == owner_id, model.organization_id == org,
-                                             model.archived_at.is_(None)))
+    owner = db.scalar(
+        sa.select(model).where(model.id == owner_id, model.organization_id == org, model.archived_at.is_(None))
+    )
     if owner is None:
         raise InvalidInput({"owner_id": [f"Unknown {owner_type} '{owner_id}'."]})
     token = "ics_" + secrets.token_urlsafe(32)
-    feed = CalendarFeed(organization_id=org, owner_type=owner_type, owner_id=owner_id, name=name,
-                        token_digest=digest(token), prefix=token[:12])
+    feed = CalendarFeed(
+        organization_id=org,
+        owner_type=owner_type,
+        owner_id=owner_id,
+        name=name,
+        token_digest=digest(token),
+        prefix=token[:12],
+    )
     db.add(feed)
     db.flush()
     return feed, token
@@ -60,14 +67,34 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
     owner = db.get(OWNERS[feed.owner_type], feed.owner_id)
     column = _COLUMN[feed.owner_type]
     start, end = now - PAST, now + AHEAD
-    appointments = list(db.scalars(sa.select(Appointment).where(
-        Appointment.organization_id == feed.organization_id, getattr(Appointment, column) == feed.owner_id,
-        Appointment.starts_at >= start, Appointment.starts_at < end).order_by(Appointment.starts_at)))
-    holds = list(db.scalars(sa.select(Hold).where(
-        Hold.organization_id == feed.organization_id, getattr(Hold, column) == feed.owner_id,
-        Hold.starts_at >= start, Hold.starts_at < end,
-        sa.or_(sa.and_(Hold.outcome.is_(None), Hold.expires_at > now - ENDED_HOLDS),
-               Hold.updated_at > now - ENDED_HOLDS)).order_by(Hold.starts_at)))
+    appointments = list(
+        db.scalars(
+            sa.select(Appointment)
+            .where(
+                Appointment.organization_id == feed.organization_id,
+                getattr(Appointment, column) == feed.owner_id,
+                Appointment.starts_at >= start,
+                Appointment.starts_at < end,
+            )
+            .order_by(Appointment.starts_at)
+        )
+    )
+    holds = list(
+        db.scalars(
+            sa.select(Hold)
+            .where(
+                Hold.organization_id == feed.organization_id,
+                getattr(Hold, column) == feed.owner_id,
+                Hold.starts_at >= start,
+                Hold.starts_at < end,
+                sa.or_(
+                    sa.and_(Hold.outcome.is_(None), Hold.expires_at > now - ENDED_HOLDS),
+                    Hold.updated_at > now - ENDED_HOLDS,
+                ),
+            )
+            .order_by(Hold.starts_at)
+        )
+    )
     items = appointments + holds
     names = _lookup(db, items)
 
@@ -88,14 +115,19 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
 
 def _lookup(db: Session, items) -> dict:
     """Names of the types, rooms, clinics and patients the events mention, in four queries."""
+
     def of(model, ids):
         return {row.id: row for row in db.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
+
     return {
         "type": of(TreatmentType, {i.treatment_type_id for i in items}),
         "room": of(Room, {i.room_id for i in items}),
         "clinic": of(Clinic, {i.clinic_id for i in items}),
-        "patient": dict(db.execute(sa.select(Patient.id, Patient.name).where(
-            Patient.id.in_({i.patient_id for i in items}))).all()) if items else {},
+        "patient": dict(
+            db.execute(sa.select(Patient.id, Patient.name).where(Patient.id.in_({i.patient_id for i in items}))).all()
+        )
+        if items
+        else {},
     }
 
 
@@ -139,6 +171,7 @@ def _event(item, names: dict, now: datetime) -> Event:
 
 def phases(timing: Timing, item, zone: ZoneInfo) -> str:
     """What happens when, as the clinic plans the visit (times on the clinic's clock)."""
+
     def hm(moment: datetime) -> str:
         return moment.astimezone(zone).strftime("%H:%M")
 
@@ -146,8 +179,10 @@ def phases(timing: Timing, item, zone: ZoneInfo) -> str:
     lines = []
     if item.procedure_starts_at > item.starts_at:
         prep_end = min(item.starts_at + timedelta(minutes=timing.prep_minutes), item.procedure_starts_at)
-        lines.append(f"Numbing: {hm(item.starts_at)}-{hm(item.procedure_starts_at)} "
-                     f"(cream applied {hm(item.starts_at)}-{hm(prep_end)}; the practitioner is free after)")
+        lines.append(
+            f"Numbing: {hm(item.starts_at)}-{hm(item.procedure_starts_at)} "
+            f"(cream applied {hm(item.starts_at)}-{hm(prep_end)}; the practitioner is free after)"
+        )
         lines.append(f"Needling: {hm(item.procedure_starts_at)}-{hm(procedure_end)}")
     else:
         lines.append(f"{timing.kind.capitalize()}: {hm(item.starts_at)}-{hm(procedure_end)}")

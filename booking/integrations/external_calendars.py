@@ -11,6 +11,7 @@ The content is untrusted: it is parsed and expanded under an occurrence bound an
 time bound (MAX_OCCURRENCES, EXPANSION_SECONDS), and, like the fetch, with no database
 transaction open; only storing the rows worked out (`store`, `add`, `apply`) writes.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -18,7 +19,7 @@ import threading
 import time as monotonic_clock
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
@@ -26,11 +27,10 @@ import recurring_ical_events
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import ExternalBusy, ExternalCalendar, Practitioner
-
-from booking.integrations import net
 from booking.domain.errors import InvalidInput
+from booking.integrations import net
 from booking.integrations.webhooks import check_url
+from models import ExternalBusy, ExternalCalendar, Practitioner
 
 HORIZON = timedelta(days=400)  # expanded this far ahead: past the availability horizon, with room
 LOOKBACK = timedelta(days=1)
@@ -83,8 +83,10 @@ def expansion(text: str, now: datetime, zone: ZoneInfo) -> Expansion:
         with _deadline(EXPANSION_SECONDS):
             return Expansion(occurrences(read(text), start, end, zone), end)
     except _Overrun:
-        raise BadCalendar(f"Expanding the calendar took longer than the limit of {EXPANSION_SECONDS:g} s; "
-                          "simplify its recurrence rules.") from None
+        raise BadCalendar(
+            f"Expanding the calendar took longer than the limit of {EXPANSION_SECONDS:g} s; "
+            "simplify its recurrence rules."
+        ) from None
 
 
 def occurrences(calendar: icalendar.Calendar, start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple]:
@@ -109,8 +111,10 @@ def occurrences(calendar: icalendar.Calendar, start: datetime, end: datetime, zo
                 interval = _interval(event, zone)
                 seen.add((str(event.get("uid", "")), interval))  # a long event shows in two windows
                 if len(seen) > MAX_OCCURRENCES:
-                    raise BadCalendar(f"The calendar has more than {MAX_OCCURRENCES} occurrences (free, "
-                                      f"cancelled and zero-length ones included) within {HORIZON.days} days.")
+                    raise BadCalendar(
+                        f"The calendar has more than {MAX_OCCURRENCES} occurrences (free, "
+                        f"cancelled and zero-length ones included) within {HORIZON.days} days."
+                    )
                 if monotonic_clock.monotonic() > deadline:
                     raise _Overrun
                 if _busy(event) and interval[0] < interval[1]:
@@ -128,8 +132,10 @@ def occurrences(calendar: icalendar.Calendar, start: datetime, end: datetime, zo
 
 
 def _busy(event) -> bool:
-    return (str(event.get("transp", "OPAQUE")).upper() != "TRANSPARENT"
-            and str(event.get("status", "")).upper() != "CANCELLED")
+    return (
+        str(event.get("transp", "OPAQUE")).upper() != "TRANSPARENT"
+        and str(event.get("status", "")).upper() != "CANCELLED"
+    )
 
 
 def _interval(event, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -184,7 +190,7 @@ def _instant(value, zone: ZoneInfo) -> datetime:
         value = datetime.combine(value, time(0))
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def practitioner_zone(practitioner: Practitioner) -> ZoneInfo:
@@ -195,8 +201,10 @@ def practitioner_zone(practitioner: Practitioner) -> ZoneInfo:
 def store(db: Session, calendar_row: ExternalCalendar, result: Expansion) -> int:
     """Replace the calendar's busy rows by an expansion worked out beforehand."""
     db.execute(sa.delete(ExternalBusy).where(ExternalBusy.calendar_id == calendar_row.id))
-    db.add_all(ExternalBusy(calendar_id=calendar_row.id, practitioner_id=calendar_row.practitioner_id,
-                            starts_at=s, ends_at=e) for s, e in result.busy)
+    db.add_all(
+        ExternalBusy(calendar_id=calendar_row.id, practitioner_id=calendar_row.practitioner_id, starts_at=s, ends_at=e)
+        for s, e in result.busy
+    )
     calendar_row.expanded_until = result.until
     return len(result.busy)
 
@@ -205,9 +213,14 @@ def fetch(url: str, *, allow_private: bool) -> str:
     """The document at `url`, within FETCH_DEADLINE and MAX_BYTES; raises InvalidInput (kept as the
     calendar's error) on any failure. It connects to the address it checked (booking/integrations/net.py)."""
     try:
-        response = net.request("GET", url, allow_private=allow_private, deadline=FETCH_DEADLINE,
-                               max_bytes=MAX_BYTES,
-                               headers={"user-agent": "Needlebook-Calendar/1", "accept": "text/calendar"})
+        response = net.request(
+            "GET",
+            url,
+            allow_private=allow_private,
+            deadline=FETCH_DEADLINE,
+            max_bytes=MAX_BYTES,
+            headers={"user-agent": "Needlebook-Calendar/1", "accept": "text/calendar"},
+        )
     except net.RequestFailed as failure:
         raise InvalidInput({"url": [f"Could not fetch the calendar: {failure}"[:300]]}) from None
     if response.status != 200:
@@ -225,8 +238,7 @@ class Source:
     error: str | None  # why the URL could not be fetched: kept on the calendar, the scheduler retries
 
 
-def prepare(*, url: str | None, ics: str | None, zone: ZoneInfo, now: datetime,
-            allow_private: bool) -> Source:
+def prepare(*, url: str | None, ics: str | None, zone: ZoneInfo, now: datetime, allow_private: bool) -> Source:
     """Everything a new calendar waits on, and no database: a file must parse and expand within the
     bounds, else InvalidInput on `ics`. A URL is fetched now; if it cannot be (refused, timed out,
     HTTP error), that is recorded on the calendar and the scheduler retries, as a feed can be down
@@ -256,8 +268,9 @@ def _first(failure: InvalidInput) -> str:
     return next(iter(failure.errors.values()))[0][:500]
 
 
-def add(db: Session, org: str, practitioner: Practitioner, name: str, source: Source,
-        now: datetime) -> ExternalCalendar:
+def add(
+    db: Session, org: str, practitioner: Practitioner, name: str, source: Source, now: datetime
+) -> ExternalCalendar:
     """Store a calendar prepared beforehand (`prepare`): a short write, no I/O."""
     row = ExternalCalendar(organization_id=org, practitioner_id=practitioner.id, name=name, source_url=source.url)
     db.add(row)
@@ -304,8 +317,14 @@ class Refresh:
     result: Expansion | None  # busy rows to store, or None to keep the ones there
 
 
-def work_out(text: str | None, error: str | None, last_good: str | None, expanded_until: datetime | None,
-             now: datetime, zone: ZoneInfo) -> Refresh:
+def work_out(
+    text: str | None,
+    error: str | None,
+    last_good: str | None,
+    expanded_until: datetime | None,
+    now: datetime,
+    zone: ZoneInfo,
+) -> Refresh:
     """Expand a download (or a file calendar's content); on any failure keep the last good copy,
     expanded again only if its rolling horizon needs it."""
     if text is not None:
@@ -343,12 +362,24 @@ def remove(db: Session, row: ExternalCalendar, now: datetime) -> None:
 
 def due_for_refresh(db: Session, now: datetime, every: timedelta) -> list[str]:
     """URL calendars not fetched for `every`, and file calendars whose expansion needs rolling on."""
-    return list(db.scalars(sa.select(ExternalCalendar.id).where(
-        ExternalCalendar.archived_at.is_(None),
-        sa.or_(
-            sa.and_(ExternalCalendar.source_url.is_not(None),
-                    sa.or_(ExternalCalendar.fetched_at.is_(None), ExternalCalendar.fetched_at <= now - every),
-                    sa.or_(ExternalCalendar.last_error_at.is_(None), ExternalCalendar.last_error_at <= now - every)),
-            sa.and_(ExternalCalendar.expanded_until <= now + HORIZON - timedelta(days=30),
-                    sa.or_(ExternalCalendar.last_error_at.is_(None), ExternalCalendar.last_error_at <= now - every)),
-        )).order_by(ExternalCalendar.id).limit(100)))
+    return list(
+        db.scalars(
+            sa.select(ExternalCalendar.id)
+            .where(
+                ExternalCalendar.archived_at.is_(None),
+                sa.or_(
+                    sa.and_(
+                        ExternalCalendar.source_url.is_not(None),
+                        sa.or_(ExternalCalendar.fetched_at.is_(None), ExternalCalendar.fetched_at <= now - every),
+                        sa.or_(ExternalCalendar.last_error_at.is_(None), ExternalCalendar.last_error_at <= now - every),
+                    ),
+                    sa.and_(
+                        ExternalCalendar.expanded_until <= now + HORIZON - timedelta(days=30),
+                        sa.or_(ExternalCalendar.last_error_at.is_(None), ExternalCalendar.last_error_at <= now - every),
+                    ),
+                ),
+            )
+            .order_by(ExternalCalendar.id)
+            .limit(100)
+        )
+    )

@@ -11,6 +11,7 @@ lookup to the last body byte, enforced by a timer that shuts the socket down (wh
 wakes a read blocked on the peer), and the body has a byte cap. Redirects are never
 followed; the connection is never reused.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -130,9 +131,18 @@ def check(url: str, *, allow_private: bool, within: float = 10.0) -> None:
         resolve(where, allow_private=False, within=within)
 
 
-def request(method: str, url: str, *, allow_private: bool, deadline: float, max_bytes: int,
-            headers: dict | None = None, body: bytes | None = None, read_body: bool = True,
-            tls: ssl.SSLContext | None = None) -> Response:
+def request(
+    method: str,
+    url: str,
+    *,
+    allow_private: bool,
+    deadline: float,
+    max_bytes: int,
+    headers: dict | None = None,
+    body: bytes | None = None,
+    read_body: bool = True,
+    tls: ssl.SSLContext | None = None,
+) -> Response:
     """One request to the address that was checked, all of it within `deadline` seconds.
 
     The body is refused past `max_bytes`; with `read_body=False` it is not read at all
@@ -146,8 +156,9 @@ def request(method: str, url: str, *, allow_private: bool, deadline: float, max_
     response = None
     try:
         connection.sock = _connect(where, addresses, watchdog, tls or _default_tls())
-        connection.request(method, where.path, body=body,
-                           headers={**_own(headers), "host": where.authority, "connection": "close"})
+        connection.request(
+            method, where.path, body=body, headers={**_own(headers), "host": where.authority, "connection": "close"}
+        )
         response = connection.getresponse()
         content = _read(response, max_bytes) if read_body else b""
         if watchdog.fired:  # a body cut at the deadline can look complete: a read-to-close one ends at EOF

@@ -7,6 +7,7 @@ HMAC-SHA256 over "id.timestamp.body">`. Delivery is at least once: a 2xx counts 
 delivered; anything else is retried with exponential backoff and jitter for about
 three days (a `Retry-After` answer is honoured); a 410 disables the subscription.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,19 +17,18 @@ import time
 from base64 import b64encode
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
-
 from booking.domain import clock
-from booking.integrations import net
 from booking.domain.errors import InvalidInput
+from booking.integrations import net
 from booking.services.events import EVENT_TYPES
+from models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 GIVE_UP_AFTER = timedelta(days=3)
 FIRST_RETRY = timedelta(seconds=30)
@@ -56,14 +56,21 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise InvalidInput({"url": [str(refused)]}) from None
 
 
-def subscribe(db: Session, org: str, url: str, event_types: list[str], description: str | None,
-              *, allow_private: bool) -> WebhookSubscription:
+def subscribe(
+    db: Session, org: str, url: str, event_types: list[str], description: str | None, *, allow_private: bool
+) -> WebhookSubscription:
     check_url(url, allow_private=allow_private)
     unknown = sorted(set(event_types) - set(EVENT_TYPES))
     if unknown or not event_types:
         raise InvalidInput({"event_types": [f"Choose from: {', '.join(EVENT_TYPES)}."]})
-    subscription = WebhookSubscription(organization_id=org, url=url, event_types=sorted(set(event_types)),
-                                       description=description, secret=new_secret(), status="active")
+    subscription = WebhookSubscription(
+        organization_id=org,
+        url=url,
+        event_types=sorted(set(event_types)),
+        description=description,
+        secret=new_secret(),
+        status="active",
+    )
     db.add(subscription)
     db.flush()
     return subscription
@@ -75,10 +82,20 @@ def unsubscribe(db: Session, subscription: WebhookSubscription) -> None:
 
 
 def _cancel_pending(db: Session, subscription: WebhookSubscription, why: str) -> None:
-    db.execute(sa.update(WebhookDelivery).where(
-        WebhookDelivery.subscription_id == subscription.id, WebhookDelivery.status == "pending",
-    ).values(status="cancelled", next_attempt_at=None, last_error=why, version=WebhookDelivery.version + 1,
-             updated_at=clock.now()))
+    db.execute(
+        sa.update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.status == "pending",
+        )
+        .values(
+            status="cancelled",
+            next_attempt_at=None,
+            last_error=why,
+            version=WebhookDelivery.version + 1,
+            updated_at=clock.now(),
+        )
+    )
 
 
 def fan_out(db: Session, now: datetime, limit: int = 500) -> int:
@@ -87,20 +104,44 @@ def fan_out(db: Session, now: datetime, limit: int = 500) -> int:
     A subscription receives the events that occurred after it was made. The unique
     (subscription, event) pair makes a second fan-out of the same event a no-op.
     """
-    batch = list(db.scalars(sa.select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
-                            .order_by(OutboxEvent.id).limit(limit).with_for_update(skip_locked=True)))
+    batch = list(
+        db.scalars(
+            sa.select(OutboxEvent)
+            .where(OutboxEvent.dispatched_at.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
     if not batch:
         return 0
-    subscriptions = list(db.scalars(sa.select(WebhookSubscription).where(
-        WebhookSubscription.organization_id.in_({e.organization_id for e in batch}),
-        WebhookSubscription.status == "active", WebhookSubscription.archived_at.is_(None))))
+    subscriptions = list(
+        db.scalars(
+            sa.select(WebhookSubscription).where(
+                WebhookSubscription.organization_id.in_({e.organization_id for e in batch}),
+                WebhookSubscription.status == "active",
+                WebhookSubscription.archived_at.is_(None),
+            )
+        )
+    )
     made = 0
     for event in batch:
         for subscription in subscriptions:
-            if (subscription.organization_id == event.organization_id and event.type in subscription.event_types
-                    and subscription.created_at <= event.created_at):
-                db.add(WebhookDelivery(organization_id=event.organization_id, subscription_id=subscription.id,
-                                       event_id=event.id, status="pending", next_attempt_at=now, created_at=now))
+            if (
+                subscription.organization_id == event.organization_id
+                and event.type in subscription.event_types
+                and subscription.created_at <= event.created_at
+            ):
+                db.add(
+                    WebhookDelivery(
+                        organization_id=event.organization_id,
+                        subscription_id=subscription.id,
+                        event_id=event.id,
+                        status="pending",
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
                 made += 1
         event.dispatched_at = now
     db.flush()
@@ -122,8 +163,11 @@ class Outgoing:
 
 
 def body_of(event: OutboxEvent) -> str:
-    return json.dumps({"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": event.payload},
-                      separators=(",", ":"), sort_keys=True)
+    return json.dumps(
+        {"type": event.type, "timestamp": event.occurred_at.isoformat(), "data": event.payload},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +182,9 @@ class Room:
     in_flight: tuple[Outgoing, ...] = ()  # being sent now: never claimed twice
 
 
-def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None = None,
-              subscription_id: str | None = None) -> list[Outgoing]:
+def claim_due(
+    db: Session, now: datetime, limit: int = 50, *, room: Room | None = None, subscription_id: str | None = None
+) -> list[Outgoing]:
     """Due deliveries (of one subscription, when given), signed and marked in flight (pushed
     IN_FLIGHT ahead) for the caller to send, within `room` when given (else up to `limit`, uncapped)."""
     room = room or Room(free=limit, per_subscription=limit, per_organization=limit)
@@ -151,10 +196,16 @@ def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None 
     full_subscriptions = [s for s, n in busy_subscriptions.items() if n >= room.per_subscription]
     full_organizations = [o for o, n in busy_organizations.items() if n >= room.per_organization]
     delivery = WebhookDelivery
-    due = (sa.select(delivery.id, delivery.subscription_id, delivery.organization_id, delivery.next_attempt_at)
-           .join(WebhookSubscription, WebhookSubscription.id == delivery.subscription_id)
-           .where(delivery.status == "pending", delivery.next_attempt_at <= now,
-                  WebhookSubscription.status == "active", WebhookSubscription.archived_at.is_(None)))
+    due = (
+        sa.select(delivery.id, delivery.subscription_id, delivery.organization_id, delivery.next_attempt_at)
+        .join(WebhookSubscription, WebhookSubscription.id == delivery.subscription_id)
+        .where(
+            delivery.status == "pending",
+            delivery.next_attempt_at <= now,
+            WebhookSubscription.status == "active",
+            WebhookSubscription.archived_at.is_(None),
+        )
+    )
     if subscription_id is not None:
         due = due.where(delivery.subscription_id == subscription_id)
     if full_subscriptions:
@@ -165,21 +216,41 @@ def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None 
         due = due.where(delivery.id.not_in([o.delivery_id for o in room.in_flight]))
     # The first few of each subscription, then of those the first few of each organization: a backlog
     # of thousands behind one stuck receiver never crowds out the others' deliveries.
-    first = due.add_columns(sa.func.row_number().over(
-        partition_by=delivery.subscription_id, order_by=(delivery.next_attempt_at, delivery.id)).label("n")).subquery()
-    per_subscription = sa.select(first.c.id, first.c.organization_id, first.c.next_attempt_at).where(
-        first.c.n <= room.per_subscription).subquery()
-    per_organization = sa.select(per_subscription.c.id, sa.func.row_number().over(
-        partition_by=per_subscription.c.organization_id,
-        order_by=(per_subscription.c.next_attempt_at, per_subscription.c.id)).label("n")).subquery()
+    first = due.add_columns(
+        sa.func.row_number()
+        .over(partition_by=delivery.subscription_id, order_by=(delivery.next_attempt_at, delivery.id))
+        .label("n")
+    ).subquery()
+    per_subscription = (
+        sa.select(first.c.id, first.c.organization_id, first.c.next_attempt_at)
+        .where(first.c.n <= room.per_subscription)
+        .subquery()
+    )
+    per_organization = sa.select(
+        per_subscription.c.id,
+        sa.func.row_number()
+        .over(
+            partition_by=per_subscription.c.organization_id,
+            order_by=(per_subscription.c.next_attempt_at, per_subscription.c.id),
+        )
+        .label("n"),
+    ).subquery()
     candidates = sa.select(per_organization.c.id).where(per_organization.c.n <= room.per_organization)
-    rows = list(db.scalars(sa.select(delivery).where(delivery.id.in_(candidates))
-                           .order_by(delivery.next_attempt_at, delivery.id).limit(limit)
-                           .with_for_update(skip_locked=True, of=delivery)))
+    rows = list(
+        db.scalars(
+            sa.select(delivery)
+            .where(delivery.id.in_(candidates))
+            .order_by(delivery.next_attempt_at, delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=delivery)
+        )
+    )
     taken = []
     for row in rows:  # the exact room left, now that each receiver's sends in flight are counted
-        if (busy_subscriptions[row.subscription_id] < room.per_subscription
-                and busy_organizations[row.organization_id] < room.per_organization):
+        if (
+            busy_subscriptions[row.subscription_id] < room.per_subscription
+            and busy_organizations[row.organization_id] < room.per_organization
+        ):
             busy_subscriptions[row.subscription_id] += 1
             busy_organizations[row.organization_id] += 1
             taken.append(row)
@@ -189,15 +260,24 @@ def claim_due(db: Session, now: datetime, limit: int = 50, *, room: Room | None 
 def _claim(db: Session, delivery: WebhookDelivery, now: datetime) -> Outgoing:
     subscription = db.get(WebhookSubscription, delivery.subscription_id)
     body = body_of(delivery.event)
-    sent_at = datetime.fromtimestamp(int(time.time()), timezone.utc)  # receivers compare with their clock
+    sent_at = datetime.fromtimestamp(int(time.time()), UTC)  # receivers compare with their clock
     headers = {
-        "content-type": "application/json", "user-agent": "Needlebook-Webhooks/1",
-        "webhook-id": delivery.event_id, "webhook-timestamp": str(int(sent_at.timestamp())),
+        "content-type": "application/json",
+        "user-agent": "Needlebook-Webhooks/1",
+        "webhook-id": delivery.event_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": Webhook(subscription.secret).sign(delivery.event_id, sent_at, body),
     }
     delivery.next_attempt_at = now + IN_FLIGHT
-    return Outgoing(delivery.id, subscription.url, headers, body.encode(), subscription.id,
-                    delivery.organization_id, delivery.attempts)
+    return Outgoing(
+        delivery.id,
+        subscription.url,
+        headers,
+        body.encode(),
+        subscription.id,
+        delivery.organization_id,
+        delivery.attempts,
+    )
 
 
 def renew_claims(db: Session, still_sending: list[Outgoing], now: datetime) -> None:
@@ -205,10 +285,16 @@ def renew_claims(db: Session, still_sending: list[Outgoing], now: datetime) -> N
     delivery is not due (to a scheduler taking over the lease) while it is in flight. A delivery
     whose outcome was recorded meanwhile (attempts moved on) keeps what the outcome decided."""
     for sent in still_sending:
-        db.execute(sa.update(WebhookDelivery).where(
-            WebhookDelivery.id == sent.delivery_id, WebhookDelivery.status == "pending",
-            WebhookDelivery.attempts == sent.attempts,
-        ).values(next_attempt_at=now + IN_FLIGHT).execution_options(synchronize_session=False))
+        db.execute(
+            sa.update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == sent.delivery_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.attempts == sent.attempts,
+            )
+            .values(next_attempt_at=now + IN_FLIGHT)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -227,8 +313,16 @@ def send(outgoing: Outgoing, *, allow_private: bool) -> Outcome:
     """
     started = time.monotonic()
     try:
-        response = net.request("POST", outgoing.url, allow_private=allow_private, deadline=SEND_DEADLINE,
-                               max_bytes=0, read_body=False, headers=outgoing.headers, body=outgoing.body)
+        response = net.request(
+            "POST",
+            outgoing.url,
+            allow_private=allow_private,
+            deadline=SEND_DEADLINE,
+            max_bytes=0,
+            read_body=False,
+            headers=outgoing.headers,
+            body=outgoing.body,
+        )
     except net.RequestFailed as failure:  # refused, unreachable, too slow, TLS ...: all retried alike
         return Outcome(None, str(failure), None, _ms(started))
     except Exception as failure:  # noqa: BLE001 - never raises: an unforeseen failure is retried too
@@ -254,7 +348,7 @@ def _retry_after(value: str | None) -> timedelta | None:
         return None
     if moment.tzinfo is None:
         return None
-    return max(moment - datetime.now(timezone.utc), timedelta(0))
+    return max(moment - datetime.now(UTC), timedelta(0))
 
 
 def backoff(attempts: int, rng: random.Random = random) -> timedelta:
@@ -265,11 +359,20 @@ def backoff(attempts: int, rng: random.Random = random) -> timedelta:
 
 def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> WebhookDelivery | None:
     """Log the attempt and decide what comes next: delivered, retry, give up, or disable on 410."""
-    delivery = db.scalar(sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery))
+    delivery = db.scalar(
+        sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery)
+    )
     if delivery is None or delivery.status != "pending":
         return delivery
-    db.add(WebhookAttempt(delivery_id=delivery.id, attempted_at=now, status_code=outcome.status_code,
-                          error=outcome.error, duration_ms=outcome.duration_ms))
+    db.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+    )
     delivery.attempts += 1
     delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = now, outcome.status_code, outcome.error
     if outcome.error is None:
@@ -277,7 +380,10 @@ def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> We
         return delivery
     if outcome.status_code == 410:  # the receiver says this endpoint is gone for good
         subscription = db.get(WebhookSubscription, delivery.subscription_id)
-        subscription.status, subscription.disabled_reason = "disabled", f"The endpoint answered 410 Gone at {now.isoformat()}."
+        subscription.status, subscription.disabled_reason = (
+            "disabled",
+            f"The endpoint answered 410 Gone at {now.isoformat()}.",
+        )
         delivery.status, delivery.next_attempt_at = "failed", None
         _cancel_pending(db, subscription, "The subscription was disabled (410 Gone).")
         return delivery

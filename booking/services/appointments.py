@@ -1,5 +1,6 @@
 """Booking services: each is one transaction that either satisfies every rule and
 claims its resources, or raises a typed error having written nothing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -10,22 +11,40 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import (
-    Appointment, Claim, Clinic, Course, FollowUp, Hold, Patient, Practitioner, Room, TreatmentType,
-)
-
 from booking.domain import clock, rules
-from booking.services import queries, events, patients
-from booking.domain.intervals import covers, open_time
 from booking.domain.errors import (
-    DomainError, HoldExpired, InvalidInput, InvalidTransition, NotFound, OutsideWorkingHours,
+    DomainError,
+    HoldExpired,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    OutsideWorkingHours,
 )
+from booking.domain.intervals import covers, open_time
 from booking.domain.timing import Instants, Timing, instants, occupancy
 from booking.domain.weekly import Shift
+from booking.services import events, patients, queries
+from models import (
+    Appointment,
+    Claim,
+    Clinic,
+    Course,
+    FollowUp,
+    Hold,
+    Patient,
+    Practitioner,
+    Room,
+    TreatmentType,
+)
 
 CANCEL_REASONS = (
-    "patient_request", "patient_unwell", "clinic_request", "practitioner_unavailable",
-    "contraindication", "rescheduled", "other",
+    "patient_request",
+    "patient_unwell",
+    "clinic_request",
+    "practitioner_unavailable",
+    "contraindication",
+    "rescheduled",
+    "other",
 )
 
 
@@ -75,16 +94,24 @@ def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -
         raise error.localized(ZoneInfo(clinic.timezone)) if clinic else error
 
 
-def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
-                 exclude_appointment: str | None = None, exclude_hold: str | None = None) -> _Plan:
+def _check_rules(
+    db: Session,
+    org: str,
+    req: SlotRequest,
+    now: datetime,
+    *,
+    exclude_appointment: str | None = None,
+    exclude_hold: str | None = None,
+) -> _Plan:
     treatment_type = _load(db, org, TreatmentType, req.treatment_type_id, "treatment_type_id")
     clinic = _load(db, org, Clinic, req.clinic_id, "clinic_id", share=True)
     practitioner = _load(db, org, Practitioner, req.practitioner_id, "practitioner_id")
     room = _load(db, org, Room, req.room_id, "room_id")
     # Lock the patient row: one booking at a time per patient keeps the interval
     # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
-    patient = db.scalar(sa.select(Patient).where(Patient.id == req.patient_id, Patient.organization_id == org)
-                        .with_for_update())
+    patient = db.scalar(
+        sa.select(Patient).where(Patient.id == req.patient_id, Patient.organization_id == org).with_for_update()
+    )
     if patient is None:
         raise InvalidInput({"patient_id": [f"Unknown id '{req.patient_id}'."]})
 
@@ -97,24 +124,36 @@ def _check_rules(db: Session, org: str, req: SlotRequest, now: datetime, *,
     kind = treatment_type.kind
     rules.check_area(req.area, treatment_type.allowed_areas, kind)
     rules.check_qualified(
-        treatment_type_id=treatment_type.id, qualified_ids=practitioner.treatment_type_ids,
-        practitioner_clinic_ids=practitioner.clinic_ids, clinic_id=clinic.id, room_clinic_id=room.clinic_id,
-        room_capabilities=room.capabilities, required_capability=treatment_type.required_capability,
+        treatment_type_id=treatment_type.id,
+        qualified_ids=practitioner.treatment_type_ids,
+        practitioner_clinic_ids=practitioner.clinic_ids,
+        clinic_id=clinic.id,
+        room_clinic_id=room.clinic_id,
+        room_capabilities=room.capabilities,
+        required_capability=treatment_type.required_capability,
     )
     course = patients.resolve_course(db, req.course_id, patient.id, treatment_type)
-    facts = patients.load_facts(db, patient, treatment_type, course, now,
-                                exclude_appointment=exclude_appointment, exclude_hold=exclude_hold)
+    facts = patients.load_facts(
+        db, patient, treatment_type, course, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
+    )
     patients.check_patient(facts, at.starts_at)
     _check_hours(db, clinic, practitioner, at)
 
     needs = occupancy(
-        Timing.of(treatment_type), at, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
-        patient_id=patient.id, numbing_seats=clinic.numbing_area_capacity, devices=clinic.device_count,
+        Timing.of(treatment_type),
+        at,
+        clinic_id=clinic.id,
+        practitioner_id=practitioner.id,
+        room_id=room.id,
+        patient_id=patient.id,
+        numbing_seats=clinic.numbing_area_capacity,
+        devices=clinic.device_count,
     )
     resources = sorted({n.resource for n in needs})
     span = (min(n.starts_at for n in needs), max(n.ends_at for n in needs))
-    busy = queries.busy_claims(db, resources, *span, now, exclude_appointment=exclude_appointment,
-                               exclude_hold=exclude_hold)
+    busy = queries.busy_claims(
+        db, resources, *span, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
+    )
     assigned, blocking = rules.conflicts(needs, busy)
     rules.raise_if_blocked(blocking)
     queries.drop_expired_claims(db, resources, *span, now)
@@ -127,10 +166,16 @@ def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: In
     time_off = db.execute(sa.select(blocked.c.starts_at, blocked.c.ends_at)).all()
     open_ = open_time(
         opening=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone) for h in clinic.opening_hours],
-        working=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone)
-                 for h in practitioner.working_hours if h.clinic_id == clinic.id],
+        working=[
+            Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone)
+            for h in practitioner.working_hours
+            if h.clinic_id == clinic.id
+        ],
         closures=[(c.start_date, c.end_date) for c in clinic.closures],
-        time_off=[tuple(t) for t in time_off], zone=clinic.timezone, start=at.starts_at, end=at.ends_at,
+        time_off=[tuple(t) for t in time_off],
+        zone=clinic.timezone,
+        start=at.starts_at,
+        end=at.ends_at,
     )
     if not covers(open_, at.starts_at, at.ends_at):
         raise OutsideWorkingHours(
@@ -139,13 +184,23 @@ def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: In
         )
 
 
-def _claim(db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=None, hold_id=None,
-           expires_at=None) -> None:
+def _claim(
+    db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=None, hold_id=None, expires_at=None
+) -> None:
     try:
         with db.begin_nested():
             for resource, start, end in plan.claims:
-                db.add(Claim(organization_id=org, resource=resource, starts_at=start, ends_at=end,
-                             appointment_id=appointment_id, hold_id=hold_id, expires_at=expires_at))
+                db.add(
+                    Claim(
+                        organization_id=org,
+                        resource=resource,
+                        starts_at=start,
+                        ends_at=end,
+                        appointment_id=appointment_id,
+                        hold_id=hold_id,
+                        expires_at=expires_at,
+                    )
+                )
     except IntegrityError as exc:
         # Another writer claimed an intersecting range between our check and our
         # insert (the exclusion constraint said no): name what it claimed.
@@ -158,14 +213,29 @@ def _claim(db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=
 
 def _slot_fields(plan: _Plan) -> dict:
     req = plan.request
-    return dict(clinic_id=req.clinic_id, practitioner_id=req.practitioner_id, room_id=req.room_id,
-                treatment_type_id=req.treatment_type_id, patient_id=req.patient_id, course_id=plan.course_id,
-                area=req.area, starts_at=plan.at.starts_at, procedure_starts_at=plan.at.procedure_starts_at,
-                ends_at=plan.at.ends_at)
+    return dict(
+        clinic_id=req.clinic_id,
+        practitioner_id=req.practitioner_id,
+        room_id=req.room_id,
+        treatment_type_id=req.treatment_type_id,
+        patient_id=req.patient_id,
+        course_id=plan.course_id,
+        area=req.area,
+        starts_at=plan.at.starts_at,
+        procedure_starts_at=plan.at.procedure_starts_at,
+        ends_at=plan.at.ends_at,
+    )
 
 
-def place_hold(db: Session, org: str, req: SlotRequest, *, ttl: timedelta, source: str = "frontend",
-               expires_at: datetime | None = None) -> Hold:
+def place_hold(
+    db: Session,
+    org: str,
+    req: SlotRequest,
+    *,
+    ttl: timedelta,
+    source: str = "frontend",
+    expires_at: datetime | None = None,
+) -> Hold:
     now = clock.now()
     plan = _check(db, org, req, now)
     hold = Hold(organization_id=org, source=source, expires_at=expires_at or now + ttl, **_slot_fields(plan))
@@ -208,20 +278,31 @@ def get_hold(db: Session, org: str, hold_id: str, *, lock: bool = False) -> Hold
     return hold
 
 
-def book_from_hold(db: Session, org: str, hold_id: str, *, course_id: str | None = None,
-                   area: str | None = None) -> Appointment:
+def book_from_hold(
+    db: Session, org: str, hold_id: str, *, course_id: str | None = None, area: str | None = None
+) -> Appointment:
     """Consume a live hold; every rule is checked again at this moment."""
     now = clock.now()
     hold = get_hold(db, org, hold_id, lock=True)
     status = hold_status(hold, now)
     if status == "booked":
-        raise InvalidTransition(f"The hold was already booked as {hold.appointment_id}.",
-                                appointment_id=hold.appointment_id)
+        raise InvalidTransition(
+            f"The hold was already booked as {hold.appointment_id}.", appointment_id=hold.appointment_id
+        )
     if status != "active":
         raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
-    req = SlotRequest(hold.clinic_id, hold.practitioner_id, hold.room_id, hold.treatment_type_id,
-                      hold.patient_id, hold.starts_at, hold.procedure_starts_at, None,
-                      course_id or hold.course_id, area or hold.area)
+    req = SlotRequest(
+        hold.clinic_id,
+        hold.practitioner_id,
+        hold.room_id,
+        hold.treatment_type_id,
+        hold.patient_id,
+        hold.starts_at,
+        hold.procedure_starts_at,
+        None,
+        course_id or hold.course_id,
+        area or hold.area,
+    )
     plan = _check(db, org, req, now, exclude_hold=hold.id)
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
     appointment = _create(db, org, plan, now, hold_id=hold.id)
@@ -233,8 +314,11 @@ def book_from_hold(db: Session, org: str, hold_id: str, *, course_id: str | None
 
 
 def _follow_up_became(db: Session, hold: Hold, status: str, **fields) -> None:
-    db.execute(sa.update(FollowUp).where(FollowUp.hold_id == hold.id, FollowUp.status == "proposed")
-               .values(status=status, updated_at=clock.now(), version=FollowUp.version + 1, **fields))
+    db.execute(
+        sa.update(FollowUp)
+        .where(FollowUp.hold_id == hold.id, FollowUp.status == "proposed")
+        .values(status=status, updated_at=clock.now(), version=FollowUp.version + 1, **fields)
+    )
 
 
 def release_hold(db: Session, org: str, hold_id: str) -> Hold:
@@ -257,8 +341,14 @@ def expire_hold(db: Session, hold: Hold, now: datetime) -> bool:
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
     if hold.source == "follow_up":
         _follow_up_became(db, hold, "expired")
-    events.add(db, hold.organization_id, "hold.expired", f"hold.expired:{hold.id}", hold.id,
-               {"hold": events.hold_payload(hold)})
+    events.add(
+        db,
+        hold.organization_id,
+        "hold.expired",
+        f"hold.expired:{hold.id}",
+        hold.id,
+        {"hold": events.hold_payload(hold)},
+    )
     return True
 
 
@@ -276,8 +366,19 @@ def reschedule(db: Session, org: str, appointment_id: str, changes: dict) -> App
     old = get_appointment(db, org, appointment_id, lock=True)
     if old.status != "booked":
         raise InvalidTransition(f"Only a booked appointment can be rescheduled; this one is {old.status}.")
-    fields = {f: getattr(old, f) for f in ("clinic_id", "practitioner_id", "room_id", "treatment_type_id",
-                                            "patient_id", "starts_at", "course_id", "area")}
+    fields = {
+        f: getattr(old, f)
+        for f in (
+            "clinic_id",
+            "practitioner_id",
+            "room_id",
+            "treatment_type_id",
+            "patient_id",
+            "starts_at",
+            "course_id",
+            "area",
+        )
+    }
     if "starts_at" in changes and "procedure_starts_at" not in changes:
         fields["procedure_starts_at"] = None
     else:
@@ -301,8 +402,9 @@ CHECK_IN_EARLY = timedelta(hours=2)
 def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fields) -> None:
     allowed = TRANSITIONS.get(appointment.status, set())
     if status not in allowed:
-        raise InvalidTransition(f"A {appointment.status} appointment cannot become {status}.",
-                                current_status=appointment.status)
+        raise InvalidTransition(
+            f"A {appointment.status} appointment cannot become {status}.", current_status=appointment.status
+        )
     appointment.status = status
     for name, value in fields.items():
         setattr(appointment, name, value)
@@ -315,7 +417,9 @@ def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fi
 
 def cancel(db: Session, org: str, appointment_id: str, reason: str, note: str | None = None) -> Appointment:
     if reason not in CANCEL_REASONS or reason == "rescheduled":
-        raise InvalidInput({"reason": [f"Must be one of: {', '.join(r for r in CANCEL_REASONS if r != 'rescheduled')}."]})
+        raise InvalidInput(
+            {"reason": [f"Must be one of: {', '.join(r for r in CANCEL_REASONS if r != 'rescheduled')}."]}
+        )
     appointment = get_appointment(db, org, appointment_id, lock=True)
     _end(db, appointment, "cancelled", clock.now(), cancel_reason=reason, cancel_note=note)
     return appointment
@@ -335,7 +439,9 @@ def complete(db: Session, org: str, appointment_id: str) -> Appointment:
     now = clock.now()
     appointment = get_appointment(db, org, appointment_id, lock=True)
     if appointment.status in TRANSITIONS and now < appointment.starts_at:
-        raise InvalidTransition("An appointment cannot be completed before it starts.", current_status=appointment.status)
+        raise InvalidTransition(
+            "An appointment cannot be completed before it starts.", current_status=appointment.status
+        )
     _end(db, appointment, "completed", now, completed_at=now)
     if appointment.course_id:
         count_session(db.get(Course, appointment.course_id), appointment.starts_at)
@@ -346,8 +452,9 @@ def no_show(db: Session, org: str, appointment_id: str) -> Appointment:
     now = clock.now()
     appointment = get_appointment(db, org, appointment_id, lock=True)
     if appointment.status in TRANSITIONS and now < appointment.starts_at:
-        raise InvalidTransition("A patient can be marked as not showing only once the start has passed.",
-                                current_status=appointment.status)
+        raise InvalidTransition(
+            "A patient can be marked as not showing only once the start has passed.", current_status=appointment.status
+        )
     _end(db, appointment, "no_show", now)
     return appointment
 

@@ -1,27 +1,37 @@
 """The availability service: loads a window's data with indexed range queries and
 hands it to the pure engine in booking.domain.availability."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import (Appointment, Claim, Clinic, Closure, OpeningHours, Patient, Practitioner, Room,
-                    TreatmentType, WorkingHours)
-from models.staff import practitioner_clinics, practitioner_treatment_types
-
 from booking.domain import clock
-from booking.services import patients
-from booking.services.queries import CLAIM_REACH, unavailable
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, find_slots
-from booking.domain.intervals import clinic_open, staff_open
 from booking.domain.errors import DomainError, InvalidInput
+from booking.domain.intervals import clinic_open, staff_open
 from booking.domain.timing import Timing
 from booking.domain.weekly import Shift
+from booking.services import patients
+from booking.services.queries import CLAIM_REACH, unavailable
+from models import (
+    Appointment,
+    Claim,
+    Clinic,
+    Closure,
+    OpeningHours,
+    Patient,
+    Practitioner,
+    Room,
+    TreatmentType,
+    WorkingHours,
+)
+from models.staff import practitioner_clinics, practitioner_treatment_types
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,9 @@ class Query:
     order: str = "earliest"
 
 
-def search(db: Session, org: str, query: Query, settings: Settings = Settings()) -> tuple[list[Slot], DomainError | None, dict]:
+def search(
+    db: Session, org: str, query: Query, settings: Settings = Settings()
+) -> tuple[list[Slot], DomainError | None, dict]:
     """(slots, why the patient's rules ruled the window out, {clinic_id: clinic})."""
     if query.end <= query.start:
         raise InvalidInput({"end": ["Must be after start."]})
@@ -68,15 +80,18 @@ def search(db: Session, org: str, query: Query, settings: Settings = Settings())
             return [], refusal, clinics
         allows = partial(patients.check_patient, patients.load_facts(db, patient, treatment_type, course, now))
         previous_practitioner = db.scalar(
-            sa.select(Appointment.practitioner_id).where(Appointment.patient_id == patient.id,
-                                                         Appointment.status == "completed")
-            .order_by(Appointment.starts_at.desc()).limit(1))
+            sa.select(Appointment.practitioner_id)
+            .where(Appointment.patient_id == patient.id, Appointment.status == "completed")
+            .order_by(Appointment.starts_at.desc())
+            .limit(1)
+        )
     if start >= end:
         return [], None, clinics
     found, refusal = [], None
     for clinic in clinics.values():
-        result: Result = find_slots(_build(db, clinic, treatment_type, query, start, end, now, settings,
-                                           allows, previous_practitioner))
+        result: Result = find_slots(
+            _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous_practitioner)
+        )
         found += result.slots
         refusal = refusal or result.refusal
     order = _evening_key(clinics) if query.order == "evening" else (lambda slot: slot.starts_at)
@@ -94,8 +109,9 @@ def _one(db, org, model, object_id, field):
 def _clinics(db, org, query: Query) -> dict[str, Clinic]:
     if query.clinic_id:
         return {query.clinic_id: _one(db, org, Clinic, query.clinic_id, "clinic_id")}
-    rows = db.scalars(sa.select(Clinic).where(Clinic.organization_id == org, Clinic.archived_at.is_(None))
-                      .order_by(Clinic.id))
+    rows = db.scalars(
+        sa.select(Clinic).where(Clinic.organization_id == org, Clinic.archived_at.is_(None)).order_by(Clinic.id)
+    )
     return {c.id: c for c in rows}
 
 
@@ -103,6 +119,7 @@ def _evening_key(clinics):
     def key(slot: Slot):
         local = slot.starts_at.astimezone(ZoneInfo(clinics[slot.clinic_id].timezone))
         return (-(local.hour * 60 + local.minute), slot.starts_at)
+
     return key
 
 
@@ -110,10 +127,19 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
     reach = (start - CLAIM_REACH, end + CLAIM_REACH)
     conn = db.connection()  # Core rows: plain tuples, without the ORM's per-row work
     shifts = _staff(conn, clinic, treatment_type, query.practitioner_id)
-    rooms = [room_id for room_id, capabilities in conn.execute(sa.select(Room.id, Room.capabilities).where(
-        Room.clinic_id == clinic.id, Room.archived_at.is_(None),
-        *([Room.id == query.room_id] if query.room_id else [])).order_by(Room.id)).all()
-        if not treatment_type.required_capability or treatment_type.required_capability in capabilities]
+    rooms = [
+        room_id
+        for room_id, capabilities in conn.execute(
+            sa.select(Room.id, Room.capabilities)
+            .where(
+                Room.clinic_id == clinic.id,
+                Room.archived_at.is_(None),
+                *([Room.id == query.room_id] if query.room_id else []),
+            )
+            .order_by(Room.id)
+        ).all()
+        if not treatment_type.required_capability or treatment_type.required_capability in capabilities
+    ]
     resources = [f"practitioner:{p}" for p in shifts] + [f"room:{r}" for r in rooms]
     # Pool units ('numbing:<clinic>#2'): a prefix match with '_' (in every id) escaped, so that
     # PostgreSQL turns it into a range on ix_claims_resource_starts (pattern ops) instead of a scan.
@@ -123,56 +149,103 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
     busy: dict[str, list] = {}
     combine = datetime.combine
     starts_at, ends_at = _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
-    claims = conn.execute(sa.select(Claim.resource, starts_at, ends_at).where(
-        sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(p, autoescape=True) for p in pools)),
-        Claim.starts_at >= reach[0], Claim.starts_at < reach[1], Claim.ends_at > reach[0],
-        sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now))).all()  # all(): iterating fetches row by row
+    claims = conn.execute(
+        sa.select(Claim.resource, starts_at, ends_at).where(
+            sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(p, autoescape=True) for p in pools)),
+            Claim.starts_at >= reach[0],
+            Claim.starts_at < reach[1],
+            Claim.ends_at > reach[0],
+            sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now),
+        )
+    ).all()  # all(): iterating fetches row by row
     for resource, claim_start, claim_end in claims:
         # Made aware with combine(): about five times cheaper than .replace(tzinfo=) on CPython 3.11.
-        busy.setdefault(resource, []).append((combine(claim_start.date(), claim_start.time(), timezone.utc),
-                                              combine(claim_end.date(), claim_end.time(), timezone.utc)))
+        busy.setdefault(resource, []).append(
+            (combine(claim_start.date(), claim_start.time(), UTC), combine(claim_end.date(), claim_end.time(), UTC))
+        )
     time_off: dict[str, list] = {}
     # Time off and external calendars' busy times (booking/integrations/external_calendars.py) block alike.
-    for practitioner_id, off_start, off_end in conn.execute(sa.select(
-            unavailable(list(shifts), reach[0], reach[1]).subquery())).all():
+    for practitioner_id, off_start, off_end in conn.execute(
+        sa.select(unavailable(list(shifts), reach[0], reach[1]).subquery())
+    ).all():
         time_off.setdefault(practitioner_id, []).append((off_start, off_end))
     # The clinic's hours and closures are the same for every practitioner: expanded once.
-    opening = [Shift(*row, zone=clinic.timezone) for row in conn.execute(sa.select(
-        OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute).where(
-        OpeningHours.clinic_id == clinic.id)).all()]
+    opening = [
+        Shift(*row, zone=clinic.timezone)
+        for row in conn.execute(
+            sa.select(OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute).where(
+                OpeningHours.clinic_id == clinic.id
+            )
+        ).all()
+    ]
     closures = conn.execute(sa.select(Closure.start_date, Closure.end_date).where(Closure.clinic_id == clinic.id)).all()
-    clinic_hours = clinic_open(opening=opening, closures=closures, zone=clinic.timezone, start=start,
-                               end=end + CLAIM_REACH)
-    hours = [PractitionerHours(p, staff_open(clinic_hours, working=[Shift(*s, zone=clinic.timezone) for s in mine],
-                                             time_off=time_off.get(p, []), start=start, end=end + CLAIM_REACH))
-             for p, mine in shifts.items()]
+    clinic_hours = clinic_open(
+        opening=opening, closures=closures, zone=clinic.timezone, start=start, end=end + CLAIM_REACH
+    )
+    hours = [
+        PractitionerHours(
+            p,
+            staff_open(
+                clinic_hours,
+                working=[Shift(*s, zone=clinic.timezone) for s in mine],
+                time_off=time_off.get(p, []),
+                start=start,
+                end=end + CLAIM_REACH,
+            ),
+        )
+        for p, mine in shifts.items()
+    ]
     hours.sort(key=_preference(previous, busy))
     return Search(
-        clinic_id=clinic.id, zone=clinic.timezone, treatment_type_id=treatment_type.id,
-        timing=Timing.of(treatment_type), start=start, end=end, practitioners=hours,
-        rooms=rooms, busy=busy, numbing_seats=clinic.numbing_area_capacity,
-        devices=clinic.device_count, patient_id=query.patient_id, patient_allows=allows,
-        step_minutes=settings.grid_minutes, order=query.order, limit=query.limit,
+        clinic_id=clinic.id,
+        zone=clinic.timezone,
+        treatment_type_id=treatment_type.id,
+        timing=Timing.of(treatment_type),
+        start=start,
+        end=end,
+        practitioners=hours,
+        rooms=rooms,
+        busy=busy,
+        numbing_seats=clinic.numbing_area_capacity,
+        devices=clinic.device_count,
+        patient_id=query.patient_id,
+        patient_allows=allows,
+        step_minutes=settings.grid_minutes,
+        order=query.order,
+        limit=query.limit,
     )
 
 
 def _staff(conn, clinic, treatment_type, practitioner_id) -> dict[str, list[tuple[int, int, int]]]:
     """Qualified practitioners of the clinic by id, each with their weekly shifts there, in one query."""
     shifts: dict[str, list] = {}
-    for practitioner, *shift in conn.execute(sa.select(
-            Practitioner.id, WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute)
-            # Joins on the association tables' primary keys (no duplicates): building .any()'s
-            # EXISTS costs more than the query.
-            .join(practitioner_clinics, sa.and_(practitioner_clinics.c.practitioner_id == Practitioner.id,
-                                                practitioner_clinics.c.clinic_id == clinic.id))
-            .join(practitioner_treatment_types, sa.and_(
+    for practitioner, *shift in conn.execute(
+        sa.select(Practitioner.id, WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute)
+        # Joins on the association tables' primary keys (no duplicates): building .any()'s
+        # EXISTS costs more than the query.
+        .join(
+            practitioner_clinics,
+            sa.and_(
+                practitioner_clinics.c.practitioner_id == Practitioner.id, practitioner_clinics.c.clinic_id == clinic.id
+            ),
+        )
+        .join(
+            practitioner_treatment_types,
+            sa.and_(
                 practitioner_treatment_types.c.practitioner_id == Practitioner.id,
-                practitioner_treatment_types.c.treatment_type_id == treatment_type.id))
-            .outerjoin(WorkingHours, sa.and_(WorkingHours.practitioner_id == Practitioner.id,
-                                             WorkingHours.clinic_id == clinic.id))
-            .where(Practitioner.organization_id == clinic.organization_id, Practitioner.archived_at.is_(None),
-                   *([Practitioner.id == practitioner_id] if practitioner_id else []))
-            .order_by(Practitioner.id)).all():
+                practitioner_treatment_types.c.treatment_type_id == treatment_type.id,
+            ),
+        )
+        .outerjoin(
+            WorkingHours, sa.and_(WorkingHours.practitioner_id == Practitioner.id, WorkingHours.clinic_id == clinic.id)
+        )
+        .where(
+            Practitioner.organization_id == clinic.organization_id,
+            Practitioner.archived_at.is_(None),
+            *([Practitioner.id == practitioner_id] if practitioner_id else []),
+        )
+        .order_by(Practitioner.id)
+    ).all():
         mine = shifts.setdefault(practitioner, [])
         if shift[0] is not None:  # no shifts at this clinic: the outer join's one row of NULLs
             mine.append(tuple(shift))
@@ -192,7 +265,9 @@ def _naive_utc(column, connection):
 
 def _preference(previous: str | None, busy: dict):
     """Continuity of care first (the patient's last practitioner), then the least loaded."""
+
     def key(hours: PractitionerHours):
         load = sum(((e - s).total_seconds() for s, e in busy.get(f"practitioner:{hours.practitioner_id}", [])), 0.0)
         return (hours.practitioner_id != previous, load, hours.practitioner_id)
+
     return key

@@ -1,14 +1,14 @@
 """Course caps (rule 6): defaults from the indication, bounded by the treatment type."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Course, Patient, TreatmentType
-
 from booking.domain.errors import CourseAlreadyActive, InvalidInput
 from booking.domain.vocabulary import INDICATIONS
+from models import Course, Patient, TreatmentType
 
 
 def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
@@ -24,9 +24,7 @@ def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
         "treatment_type_id": data["treatment_type_id"],
         "indication": data["indication"],
         "max_sessions": data.get("max_sessions"),
-        "max_sessions_per_365_days": data.get(
-            "max_sessions_per_365_days", defaults["max_sessions_per_365_days"]
-        ),
+        "max_sessions_per_365_days": data.get("max_sessions_per_365_days", defaults["max_sessions_per_365_days"]),
         "status": data.get("status", "active"),
         "notes": data.get("notes"),
     }
@@ -40,18 +38,25 @@ def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
 
 
 def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict) -> Course:
-    course = Course(organization_id=org, patient_id=patient.id,
-                    **course_defaults(treatment_type.kind, treatment_type.max_sessions, data))
+    course = Course(
+        organization_id=org,
+        patient_id=patient.id,
+        **course_defaults(treatment_type.kind, treatment_type.max_sessions, data),
+    )
     _save(db, course, add=True)
     return course
 
 
 def change_course(db: Session, course: Course, data: dict) -> Course:
     treatment_type = db.get(TreatmentType, course.treatment_type_id)
-    current = {f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days",
-                                                "status", "notes")}
-    values = course_defaults(treatment_type.kind, treatment_type.max_sessions,
-                             {**current, **data, "treatment_type_id": course.treatment_type_id})
+    current = {
+        f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days", "status", "notes")
+    }
+    values = course_defaults(
+        treatment_type.kind,
+        treatment_type.max_sessions,
+        {**current, **data, "treatment_type_id": course.treatment_type_id},
+    )
     with db.no_autoflush:
         for field, value in values.items():
             setattr(course, field, value)
@@ -78,12 +83,18 @@ def _save(db: Session, course: Course, *, add: bool = False) -> None:
 
 
 def _other_active(db: Session, course: Course) -> str | None:
-    return db.scalar(sa.select(Course.id).where(
-        Course.patient_id == course.patient_id, Course.treatment_type_id == course.treatment_type_id,
-        Course.status == "active", *([Course.id != course.id] if course.id else [])))
+    return db.scalar(
+        sa.select(Course.id).where(
+            Course.patient_id == course.patient_id,
+            Course.treatment_type_id == course.treatment_type_id,
+            Course.status == "active",
+            *([Course.id != course.id] if course.id else []),
+        )
+    )
 
 
 def _already(course_id: str | None) -> CourseAlreadyActive:
     return CourseAlreadyActive(
         "The patient already has an active course of this treatment type; complete or close it first.",
-        course_id=course_id)
+        course_id=course_id,
+    )

@@ -1,4 +1,5 @@
 """The demo organization that `make run` seeds into an empty database."""
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -7,17 +8,29 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import (
-    SCOPES, Appointment, Claim, PastSession, Clinic, Contraindication, Course, OpeningHours, Organization, Patient, Practitioner,
-    Room, TreatmentType, WorkingHours, utcnow,
-)
-
-from booking.services.appointments import count_session
-from booking.services.courses import course_defaults
-from booking.services.tenancy import create_organization, find_key, issue_api_key
 from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.weekly import Shift, check_week, parse_hhmm
+from booking.services.appointments import count_session
+from booking.services.courses import course_defaults
+from booking.services.tenancy import create_organization, find_key, issue_api_key
+from models import (
+    SCOPES,
+    Appointment,
+    Claim,
+    Clinic,
+    Contraindication,
+    Course,
+    OpeningHours,
+    Organization,
+    PastSession,
+    Patient,
+    Practitioner,
+    Room,
+    TreatmentType,
+    WorkingHours,
+    utcnow,
+)
 
 DEMO_NAME = "Demo Skin Clinics"
 
@@ -46,35 +59,49 @@ def _hours(clinic_id: str, spec: str) -> list[dict]:
     days, times = spec.split()
     first, _, last = days.partition("-")
     start, end = (parse_hhmm(t, allow_end_of_day=True) for t in times.split("-"))
-    return [dict(clinic_id=clinic_id, weekday=d, start_minute=start, end_minute=end)
-            for d in range(int(first), int(last or first) + 1)]
+    return [
+        dict(clinic_id=clinic_id, weekday=d, start_minute=start, end_minute=end)
+        for d in range(int(first), int(last or first) + 1)
+    ]
 
 
 def _seed(db: Session) -> str:
     organization, token = create_organization(db, DEMO_NAME)
     org = organization.id
-    london = Clinic(organization_id=org, name="London Bridge", timezone="Europe/London",
-                    address="1 Tooley Street, London SE1")
-    new_york = Clinic(organization_id=org, name="Manhattan", timezone="America/New_York",
-                      address="350 5th Avenue, New York, NY")
+    london = Clinic(
+        organization_id=org, name="London Bridge", timezone="Europe/London", address="1 Tooley Street, London SE1"
+    )
+    new_york = Clinic(
+        organization_id=org, name="Manhattan", timezone="America/New_York", address="350 5th Avenue, New York, NY"
+    )
     for clinic in (london, new_york):
-        clinic.opening_hours = [OpeningHours(**{k: v for k, v in h.items() if k != "clinic_id"})
-                                for spec in ("0-4 08:00-20:00", "5 09:00-17:00")
-                                for h in _hours("", spec)]
+        clinic.opening_hours = [
+            OpeningHours(**{k: v for k, v in h.items() if k != "clinic_id"})
+            for spec in ("0-4 08:00-20:00", "5 09:00-17:00")
+            for h in _hours("", spec)
+        ]
     db.add_all([london, new_york])
     db.flush()
     for clinic, prefix in ((london, "LB"), (new_york, "MH")):
-        db.add_all([
-            Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Treatment 1", capabilities=["needling"]),
-            Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Treatment 2", capabilities=["needling"]),
-            Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Consulting", capabilities=["consultation"]),
-        ])
+        db.add_all(
+            [
+                Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Treatment 1", capabilities=["needling"]),
+                Room(organization_id=org, clinic_id=clinic.id, name=f"{prefix} Treatment 2", capabilities=["needling"]),
+                Room(
+                    organization_id=org, clinic_id=clinic.id, name=f"{prefix} Consulting", capabilities=["consultation"]
+                ),
+            ]
+        )
 
     types = {}
-    for kind, name in (("consultation", "Skin consultation"), ("microneedling", "Microneedling session"),
-                       ("review", "Follow-up review")):
-        types[kind] = TreatmentType(organization_id=org, name=name, **check_treatment_type(
-            {**defaults_for(kind), "kind": kind}))
+    for kind, name in (
+        ("consultation", "Skin consultation"),
+        ("microneedling", "Microneedling session"),
+        ("review", "Follow-up review"),
+    ):
+        types[kind] = TreatmentType(
+            organization_id=org, name=name, **check_treatment_type({**defaults_for(kind), "kind": kind})
+        )
     db.add_all(types.values())
     db.flush()
 
@@ -91,62 +118,133 @@ def _seed(db: Session) -> str:
         for spec in specs:
             clinic = {"L": london, "N": new_york}.get(spec[0], clinics[0])
             hours += _hours(clinic.id, spec.lstrip("LN"))
-        check_week([Shift(h["weekday"], h["start_minute"], h["end_minute"], h["clinic_id"], zones[h["clinic_id"]])
-                    for h in hours])
-        db.add(Practitioner(organization_id=org, name=name, clinics=clinics,
-                            treatment_types=list(types.values()),
-                            working_hours=[WorkingHours(**h) for h in hours]))
+        check_week(
+            [
+                Shift(h["weekday"], h["start_minute"], h["end_minute"], h["clinic_id"], zones[h["clinic_id"]])
+                for h in hours
+            ]
+        )
+        db.add(
+            Practitioner(
+                organization_id=org,
+                name=name,
+                clinics=clinics,
+                treatment_types=list(types.values()),
+                working_hours=[WorkingHours(**h) for h in hours],
+            )
+        )
 
     now = utcnow()
     patients = [
         Patient(organization_id=org, name="Olivia Bennett", email="olivia@example.com", phone="+447700900101"),
         Patient(organization_id=org, name="Marcus Chen", email="marcus@example.com", phone="+12125550102"),
         Patient(organization_id=org, name="Priya Sharma", email="priya@example.com", phone="+447700900103"),
-        Patient(organization_id=org, name="Ethan Brooks", email="ethan@example.com", phone="+12125550104",
-                contraindication_records=[Contraindication(code="rosacea", recorded_at=now,
-                                                           recorded_by="Dr Amara Okafor")]),
+        Patient(
+            organization_id=org,
+            name="Ethan Brooks",
+            email="ethan@example.com",
+            phone="+12125550104",
+            contraindication_records=[Contraindication(code="rosacea", recorded_at=now, recorded_by="Dr Amara Okafor")],
+        ),
     ]
     db.add_all(patients)
     db.flush()
     microneedling = types["microneedling"]
     # Olivia had her consultation last week, so she can book her first session.
-    db.add(PastSession(organization_id=org, patient_id=patients[0].id, treatment_type_id=types["consultation"].id,
-                       performed_at=now - timedelta(days=7), provider="London Bridge"))
-    db.add(Course(organization_id=org, patient_id=patients[0].id, **course_defaults(
-        microneedling.kind, microneedling.max_sessions,
-        {"treatment_type_id": microneedling.id, "indication": "acne_scars"})))
+    db.add(
+        PastSession(
+            organization_id=org,
+            patient_id=patients[0].id,
+            treatment_type_id=types["consultation"].id,
+            performed_at=now - timedelta(days=7),
+            provider="London Bridge",
+        )
+    )
+    db.add(
+        Course(
+            organization_id=org,
+            patient_id=patients[0].id,
+            **course_defaults(
+                microneedling.kind,
+                microneedling.max_sessions,
+                {"treatment_type_id": microneedling.id, "indication": "acne_scars"},
+            ),
+        )
+    )
     db.flush()
     _completed_session(db, org, patients[2], london, microneedling, types["consultation"], now)
     return token
 
 
-def _completed_session(db: Session, org: str, patient: Patient, clinic: Clinic, session_type: TreatmentType,
-                       consultation: TreatmentType, now: datetime) -> None:
+def _completed_session(
+    db: Session,
+    org: str,
+    patient: Patient,
+    clinic: Clinic,
+    session_type: TreatmentType,
+    consultation: TreatmentType,
+    now: datetime,
+) -> None:
     """Priya's first session, this morning or the last weekday's, done: the scheduler
     (`make run` starts it) proposes and holds her next one four to six weeks on."""
     zone = ZoneInfo(clinic.timezone)
     starts_at = datetime.combine(now.astimezone(zone).date(), time(9), zone)
     while starts_at + timedelta(hours=3) > now or starts_at.weekday() > 4:
         starts_at = datetime.combine(starts_at.date() - timedelta(days=1), time(9), zone)
-    practitioner = db.scalar(sa.select(Practitioner).where(Practitioner.organization_id == org,
-                                                           Practitioner.name == "Dr Amara Okafor"))
+    practitioner = db.scalar(
+        sa.select(Practitioner).where(Practitioner.organization_id == org, Practitioner.name == "Dr Amara Okafor")
+    )
     room = db.scalar(sa.select(Room).where(Room.clinic_id == clinic.id, Room.name == "LB Treatment 1"))
-    db.add(PastSession(organization_id=org, patient_id=patient.id, treatment_type_id=consultation.id,
-                       performed_at=starts_at - timedelta(days=14), provider=clinic.name))
-    course = Course(organization_id=org, patient_id=patient.id, **course_defaults(
-        session_type.kind, session_type.max_sessions, {"treatment_type_id": session_type.id, "indication": "acne_scars"}))
+    db.add(
+        PastSession(
+            organization_id=org,
+            patient_id=patient.id,
+            treatment_type_id=consultation.id,
+            performed_at=starts_at - timedelta(days=14),
+            provider=clinic.name,
+        )
+    )
+    course = Course(
+        organization_id=org,
+        patient_id=patient.id,
+        **course_defaults(
+            session_type.kind,
+            session_type.max_sessions,
+            {"treatment_type_id": session_type.id, "indication": "acne_scars"},
+        ),
+    )
     db.add(course)
     db.flush()
     timing = Timing.of(session_type)
     at = instants(timing, starts_at)
-    session = Appointment(organization_id=org, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
-                          patient_id=patient.id, treatment_type_id=session_type.id, course_id=course.id, area="face",
-                          starts_at=at.starts_at, procedure_starts_at=at.procedure_starts_at, ends_at=at.ends_at,
-                          status="completed", completed_at=at.ends_at, created_at=starts_at - timedelta(days=7))
+    session = Appointment(
+        organization_id=org,
+        clinic_id=clinic.id,
+        practitioner_id=practitioner.id,
+        room_id=room.id,
+        patient_id=patient.id,
+        treatment_type_id=session_type.id,
+        course_id=course.id,
+        area="face",
+        starts_at=at.starts_at,
+        procedure_starts_at=at.procedure_starts_at,
+        ends_at=at.ends_at,
+        status="completed",
+        completed_at=at.ends_at,
+        created_at=starts_at - timedelta(days=7),
+    )
     db.add(session)
     db.flush()
-    for need in occupancy(timing, at, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id,
-                          patient_id=patient.id):
-        db.add(Claim(organization_id=org, resource=need.resource, starts_at=need.starts_at, ends_at=need.ends_at,
-                     appointment_id=session.id))
+    for need in occupancy(
+        timing, at, clinic_id=clinic.id, practitioner_id=practitioner.id, room_id=room.id, patient_id=patient.id
+    ):
+        db.add(
+            Claim(
+                organization_id=org,
+                resource=need.resource,
+                starts_at=need.starts_at,
+                ends_at=need.ends_at,
+                appointment_id=session.id,
+            )
+        )
     count_session(course, at.starts_at)

@@ -5,6 +5,7 @@ Switching the count on, or changing it, therefore gives every live booking at th
 unit in the same transaction, so the claims the database guards (booking/services/appointments.py)
 stay the whole truth; a count the bookings already exceed is refused, naming them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,11 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from models import Appointment, Claim, Clinic, Hold, TreatmentType
-
 from booking.domain import rules
 from booking.domain.errors import BookingsChanging, DeviceCountTooLow
 from booking.domain.timing import Instants, Timing, occupancy
+from models import Appointment, Claim, Clinic, Hold, TreatmentType
 
 
 def set_device_count(db: Session, clinic: Clinic, count: int | None, now: datetime) -> None:
@@ -38,9 +38,17 @@ def set_device_count(db: Session, clinic: Clinic, count: int | None, now: dateti
     for key, unit in units.items():
         booking, start, end = uses[key]
         is_hold = isinstance(booking, Hold)
-        db.add(Claim(organization_id=clinic.organization_id, resource=f"device:{clinic.id}#{unit}",
-                     starts_at=start, ends_at=end, appointment_id=None if is_hold else booking.id,
-                     hold_id=booking.id if is_hold else None, expires_at=booking.expires_at if is_hold else None))
+        db.add(
+            Claim(
+                organization_id=clinic.organization_id,
+                resource=f"device:{clinic.id}#{unit}",
+                starts_at=start,
+                ends_at=end,
+                appointment_id=None if is_hold else booking.id,
+                hold_id=booking.id if is_hold else None,
+                expires_at=booking.expires_at if is_hold else None,
+            )
+        )
     try:
         with db.begin_nested():
             db.flush()
@@ -57,12 +65,25 @@ def _live_bookings(db: Session, clinic: Clinic, now: datetime) -> list:
     """
     session_types = sa.select(TreatmentType.id).where(TreatmentType.kind == rules.SESSION_KIND)
     queries = [
-        sa.select(Appointment).where(Appointment.clinic_id == clinic.id, Appointment.status != "cancelled",
-                                     Appointment.ends_at > now, Appointment.treatment_type_id.in_(session_types))
-        .order_by(Appointment.id).with_for_update(read=True, nowait=True, of=Appointment),
-        sa.select(Hold).where(Hold.clinic_id == clinic.id, Hold.outcome.is_(None), Hold.expires_at > now,
-                              Hold.ends_at > now, Hold.treatment_type_id.in_(session_types))
-        .order_by(Hold.id).with_for_update(read=True, nowait=True, of=Hold),
+        sa.select(Appointment)
+        .where(
+            Appointment.clinic_id == clinic.id,
+            Appointment.status != "cancelled",
+            Appointment.ends_at > now,
+            Appointment.treatment_type_id.in_(session_types),
+        )
+        .order_by(Appointment.id)
+        .with_for_update(read=True, nowait=True, of=Appointment),
+        sa.select(Hold)
+        .where(
+            Hold.clinic_id == clinic.id,
+            Hold.outcome.is_(None),
+            Hold.expires_at > now,
+            Hold.ends_at > now,
+            Hold.treatment_type_id.in_(session_types),
+        )
+        .order_by(Hold.id)
+        .with_for_update(read=True, nowait=True, of=Hold),
     ]
     try:
         with db.begin_nested():
@@ -76,9 +97,15 @@ def _live_bookings(db: Session, clinic: Clinic, now: datetime) -> list:
 def _device_needs(db: Session, clinic: Clinic, booking, count: int | None):
     """The device a booking claims with `count` devices counted (none when None), as booking would."""
     at = Instants(booking.starts_at, booking.procedure_starts_at, booking.ends_at)
-    needs = occupancy(Timing.of(db.get(TreatmentType, booking.treatment_type_id)), at, clinic_id=clinic.id,
-                      practitioner_id=booking.practitioner_id, room_id=booking.room_id,
-                      patient_id=booking.patient_id, devices=count)
+    needs = occupancy(
+        Timing.of(db.get(TreatmentType, booking.treatment_type_id)),
+        at,
+        clinic_id=clinic.id,
+        practitioner_id=booking.practitioner_id,
+        room_id=booking.room_id,
+        patient_id=booking.patient_id,
+        devices=count,
+    )
     # The needling never outlasts the booking, even if the type's procedure was lengthened since.
     return [(n.starts_at, min(n.ends_at, booking.ends_at)) for n in needs if n.resource.startswith("device:")]
 
@@ -90,11 +117,18 @@ def _too_low(clinic: Clinic, count: int, clashes: list[list[str]], uses: dict) -
     conflicts = []
     for key in involved:
         booking, start, end = uses[key]
-        conflicts.append({("hold_id" if isinstance(booking, Hold) else "appointment_id"): booking.id,
-                          "starts_at": start, "ends_at": end})
+        conflicts.append(
+            {
+                ("hold_id" if isinstance(booking, Hold) else "appointment_id"): booking.id,
+                "starts_at": start,
+                "ends_at": end,
+            }
+        )
     return DeviceCountTooLow(
         f"Up to {needed} booked needlings overlap at this clinic, more than {count} devices; "
-        "move or cancel some first.", devices_needed=needed, conflicts=conflicts,
+        "move or cancel some first.",
+        devices_needed=needed,
+        conflicts=conflicts,
     ).localized(ZoneInfo(clinic.timezone))
 
 

@@ -4,6 +4,7 @@ Each occurrence has a key (`appointment.created:<id>`, `reminder:<id>:48h`) that
 outbox keeps unique, so a sweep run twice, or by two schedulers, records it once.
 Payloads are plain JSON: instants in the clinic's zone, as the API shows them.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -13,14 +14,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from booking.domain import clock
 from models import Appointment, FollowUp, Hold, OutboxEvent
 
-from booking.domain import clock
-
 EVENT_TYPES = (
-    "appointment.created", "appointment.rescheduled", "appointment.cancelled", "appointment.checked_in",
-    "appointment.completed", "appointment.no_show", "appointment.reminder", "appointment.aftercare",
-    "hold.expired", "follow_up.proposed", "follow_up.no_slot",
+    "appointment.created",
+    "appointment.rescheduled",
+    "appointment.cancelled",
+    "appointment.checked_in",
+    "appointment.completed",
+    "appointment.no_show",
+    "appointment.reminder",
+    "appointment.aftercare",
+    "hold.expired",
+    "follow_up.proposed",
+    "follow_up.no_slot",
 )
 
 # Rule 10: what the patient is told before and after a session (sources 000, 003).
@@ -36,8 +44,16 @@ AFTERCARE = (
 
 def add(db: Session, organization_id: str, type_: str, key: str, subject_id: str, payload: dict) -> None:
     """Add an event that cannot have happened before (a state change the caller just made)."""
-    db.add(OutboxEvent(organization_id=organization_id, type=type_, dedupe_key=key, subject_id=subject_id,
-                       payload=payload, occurred_at=clock.now()))
+    db.add(
+        OutboxEvent(
+            organization_id=organization_id,
+            type=type_,
+            dedupe_key=key,
+            subject_id=subject_id,
+            payload=payload,
+            occurred_at=clock.now(),
+        )
+    )
 
 
 def add_once(db: Session, organization_id: str, type_: str, key: str, subject_id: str, payload: dict) -> bool:
@@ -64,16 +80,28 @@ def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
 def _slot(item: Appointment | Hold) -> dict:
     zone = ZoneInfo(item.clinic.timezone)
     return {
-        "id": item.id, "clinic_id": item.clinic_id, "practitioner_id": item.practitioner_id,
-        "room_id": item.room_id, "treatment_type_id": item.treatment_type_id, "patient_id": item.patient_id,
-        "course_id": item.course_id, "area": item.area, "starts_at": _local(item.starts_at, zone),
-        "procedure_starts_at": _local(item.procedure_starts_at, zone), "ends_at": _local(item.ends_at, zone),
+        "id": item.id,
+        "clinic_id": item.clinic_id,
+        "practitioner_id": item.practitioner_id,
+        "room_id": item.room_id,
+        "treatment_type_id": item.treatment_type_id,
+        "patient_id": item.patient_id,
+        "course_id": item.course_id,
+        "area": item.area,
+        "starts_at": _local(item.starts_at, zone),
+        "procedure_starts_at": _local(item.procedure_starts_at, zone),
+        "ends_at": _local(item.ends_at, zone),
     }
 
 
 def appointment_payload(appointment: Appointment) -> dict:
-    return {**_slot(appointment), "status": appointment.status, "rescheduled_from": appointment.rescheduled_from,
-            "hold_id": appointment.hold_id, "cancel_reason": appointment.cancel_reason}
+    return {
+        **_slot(appointment),
+        "status": appointment.status,
+        "rescheduled_from": appointment.rescheduled_from,
+        "hold_id": appointment.hold_id,
+        "cancel_reason": appointment.cancel_reason,
+    }
 
 
 def hold_payload(hold: Hold) -> dict:
@@ -82,20 +110,31 @@ def hold_payload(hold: Hold) -> dict:
 
 def appointment_changed(db: Session, appointment: Appointment, type_: str) -> None:
     """appointment.created, .cancelled, .completed ...: one per appointment and type."""
-    add(db, appointment.organization_id, type_, f"{type_}:{appointment.id}", appointment.id,
-        {"appointment": appointment_payload(appointment)})
+    add(
+        db,
+        appointment.organization_id,
+        type_,
+        f"{type_}:{appointment.id}",
+        appointment.id,
+        {"appointment": appointment_payload(appointment)},
+    )
 
 
 def follow_up_payload(follow_up: FollowUp) -> dict:
     zone = ZoneInfo(follow_up.clinic.timezone)
     return {
-        "id": follow_up.id, "status": follow_up.status, "appointment_id": follow_up.appointment_id,
-        "patient_id": follow_up.patient_id, "clinic_id": follow_up.clinic_id, "course_id": follow_up.course_id,
+        "id": follow_up.id,
+        "status": follow_up.status,
+        "appointment_id": follow_up.appointment_id,
+        "patient_id": follow_up.patient_id,
+        "clinic_id": follow_up.clinic_id,
+        "course_id": follow_up.course_id,
         "window_starts_at": _local(follow_up.window_starts_at, zone),
         "window_ends_at": _local(follow_up.window_ends_at, zone),
         "hold": hold_payload(follow_up.hold) if follow_up.hold is not None else None,
-        "reason": ({"code": follow_up.reason_code, "detail": follow_up.reason_detail}
-                   if follow_up.reason_code else None),
+        "reason": (
+            {"code": follow_up.reason_code, "detail": follow_up.reason_detail} if follow_up.reason_code else None
+        ),
     }
 
 

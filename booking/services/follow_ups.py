@@ -5,6 +5,7 @@ possible, else another qualified one at the clinic; a time of day close to the l
 session's; a hold that lapses 7 days after it is made and never later than 48 hours
 before the slot. Nothing free: a `no_slot` proposal, so the clinic can act.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,15 +15,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Appointment, Course, FollowUp, Hold, LIVE_STATUSES, TreatmentType
-
 from booking.domain import clock
-from booking.services import events
-from booking.services.appointments import SlotRequest, place_hold
 from booking.domain.availability import Slot
 from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.rules import SESSION_KIND
+from booking.services import events
+from booking.services.appointments import SlotRequest, place_hold
 from booking.services.availability_search import Query, Settings, search
+from models import LIVE_STATUSES, Appointment, Course, FollowUp, Hold, TreatmentType
 
 # When a treatment type leaves the window unset: rule 5, 28-42 days.
 DEFAULT_WINDOW_DAYS = (28, 42)
@@ -41,11 +41,20 @@ class FollowUpSettings:
 def candidates(db: Session, now: datetime, settings: FollowUpSettings, limit: int = 100) -> list[str]:
     """Completed sessions, newest first, that have no proposal yet."""
     proposed = sa.select(FollowUp.id).where(FollowUp.appointment_id == Appointment.id)
-    return list(db.scalars(
-        sa.select(Appointment.id).join(TreatmentType, TreatmentType.id == Appointment.treatment_type_id)
-        .where(Appointment.status == "completed", Appointment.completed_at >= now - settings.lookback,
-               TreatmentType.kind == SESSION_KIND, ~proposed.exists())
-        .order_by(Appointment.completed_at.desc()).limit(limit)))
+    return list(
+        db.scalars(
+            sa.select(Appointment.id)
+            .join(TreatmentType, TreatmentType.id == Appointment.treatment_type_id)
+            .where(
+                Appointment.status == "completed",
+                Appointment.completed_at >= now - settings.lookback,
+                TreatmentType.kind == SESSION_KIND,
+                ~proposed.exists(),
+            )
+            .order_by(Appointment.completed_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def propose(db: Session, appointment_id: str, settings: FollowUpSettings = FollowUpSettings()) -> FollowUp | None:
@@ -58,14 +67,24 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
         return None
     course = db.get(Course, session.course_id) if session.course_id else None
     treatment_type = db.get(TreatmentType, session.treatment_type_id)
-    low, high = (treatment_type.min_interval_days or DEFAULT_WINDOW_DAYS[0],
-                 max(treatment_type.recommended_interval_days or DEFAULT_WINDOW_DAYS[1],
-                     treatment_type.min_interval_days or DEFAULT_WINDOW_DAYS[0]))
+    low, high = (
+        treatment_type.min_interval_days or DEFAULT_WINDOW_DAYS[0],
+        max(
+            treatment_type.recommended_interval_days or DEFAULT_WINDOW_DAYS[1],
+            treatment_type.min_interval_days or DEFAULT_WINDOW_DAYS[0],
+        ),
+    )
     follow_up = FollowUp(
-        organization_id=session.organization_id, appointment_id=session.id, patient_id=session.patient_id,
-        clinic_id=session.clinic_id, treatment_type_id=session.treatment_type_id, course_id=session.course_id,
-        status="no_slot", window_starts_at=session.starts_at + timedelta(days=low),
-        window_ends_at=session.starts_at + timedelta(days=high))
+        organization_id=session.organization_id,
+        appointment_id=session.id,
+        patient_id=session.patient_id,
+        clinic_id=session.clinic_id,
+        treatment_type_id=session.treatment_type_id,
+        course_id=session.course_id,
+        status="no_slot",
+        window_starts_at=session.starts_at + timedelta(days=low),
+        window_ends_at=session.starts_at + timedelta(days=high),
+    )
     db.add(follow_up)
     # The unique appointment_id: a second scheduler doing the same waits here, then fails and rolls back.
     db.flush()
@@ -80,11 +99,18 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
         follow_up.hold = hold
     else:
         follow_up.reason_code = refusal.code if refusal else "no_slot"
-        follow_up.reason_detail = (refusal.detail if refusal else
-                                   "No practitioner and room are free in the recommended window.")[:500]
+        follow_up.reason_detail = (
+            refusal.detail if refusal else "No practitioner and room are free in the recommended window."
+        )[:500]
     kind = "follow_up.proposed" if hold is not None else "follow_up.no_slot"
-    events.add(db, follow_up.organization_id, kind, f"follow_up:{session.id}", follow_up.id,
-               {"follow_up": events.follow_up_payload(follow_up)})
+    events.add(
+        db,
+        follow_up.organization_id,
+        kind,
+        f"follow_up:{session.id}",
+        follow_up.id,
+        {"follow_up": events.follow_up_payload(follow_up)},
+    )
     return follow_up
 
 
@@ -96,29 +122,52 @@ def _not_needed(follow_up: FollowUp, code: str, detail: str) -> FollowUp:
 def _next_session_exists(db: Session, session: Appointment, now: datetime) -> bool:
     kinds = sa.select(TreatmentType.id).where(TreatmentType.kind == SESSION_KIND)
     booked = sa.select(Appointment.id).where(
-        Appointment.patient_id == session.patient_id, Appointment.status.in_(LIVE_STATUSES),
-        Appointment.starts_at > session.starts_at, Appointment.treatment_type_id.in_(kinds))
+        Appointment.patient_id == session.patient_id,
+        Appointment.status.in_(LIVE_STATUSES),
+        Appointment.starts_at > session.starts_at,
+        Appointment.treatment_type_id.in_(kinds),
+    )
     held = sa.select(Hold.id).where(
-        Hold.patient_id == session.patient_id, Hold.outcome.is_(None), Hold.expires_at > now,
-        Hold.starts_at > session.starts_at, Hold.treatment_type_id.in_(kinds))
+        Hold.patient_id == session.patient_id,
+        Hold.outcome.is_(None),
+        Hold.expires_at > now,
+        Hold.starts_at > session.starts_at,
+        Hold.treatment_type_id.in_(kinds),
+    )
     return db.scalar(sa.select(booked.exists() | held.exists())) or False
 
 
-def _hold_best(db: Session, session: Appointment, follow_up: FollowUp, now: datetime,
-               settings: FollowUpSettings) -> tuple[Hold | None, DomainError | None]:
+def _hold_best(
+    db: Session, session: Appointment, follow_up: FollowUp, now: datetime, settings: FollowUpSettings
+) -> tuple[Hold | None, DomainError | None]:
     """Continuity first: the session's practitioner, then anyone qualified at the clinic."""
     refusal = None
     for practitioner_id in (session.practitioner_id, None):
         slots, refusal = _slots(db, session, follow_up, now, settings, practitioner_id)
         for slot in sorted(slots, key=_closeness_to(session))[:ATTEMPTS]:
-            request = SlotRequest(slot.clinic_id, slot.practitioner_id, slot.room_id, slot.treatment_type_id,
-                                  session.patient_id, slot.starts_at, slot.procedure_starts_at, slot.ends_at,
-                                  session.course_id, session.area)
+            request = SlotRequest(
+                slot.clinic_id,
+                slot.practitioner_id,
+                slot.room_id,
+                slot.treatment_type_id,
+                session.patient_id,
+                slot.starts_at,
+                slot.procedure_starts_at,
+                slot.ends_at,
+                session.course_id,
+                session.area,
+            )
             expires_at = min(now + settings.hold_for, slot.starts_at - settings.release_before)
             try:
                 with db.begin_nested():
-                    return place_hold(db, session.organization_id, request, ttl=settings.hold_for,
-                                      source="follow_up", expires_at=expires_at), None
+                    return place_hold(
+                        db,
+                        session.organization_id,
+                        request,
+                        ttl=settings.hold_for,
+                        source="follow_up",
+                        expires_at=expires_at,
+                    ), None
             except DomainError as taken:  # by a concurrent booking since the search
                 refusal = taken
         if refusal is not None and not isinstance(refusal, InvalidInput) and not slots:
@@ -128,10 +177,15 @@ def _hold_best(db: Session, session: Appointment, follow_up: FollowUp, now: date
 
 def _slots(db, session, follow_up, now, settings, practitioner_id) -> tuple[list[Slot], DomainError | None]:
     window = settings.search.max_window
-    query = Query(session.treatment_type_id, start=follow_up.window_starts_at,
-                  end=min(follow_up.window_ends_at, follow_up.window_starts_at + window),
-                  clinic_id=session.clinic_id, practitioner_id=practitioner_id, patient_id=session.patient_id,
-                  limit=10_000)
+    query = Query(
+        session.treatment_type_id,
+        start=follow_up.window_starts_at,
+        end=min(follow_up.window_ends_at, follow_up.window_starts_at + window),
+        clinic_id=session.clinic_id,
+        practitioner_id=practitioner_id,
+        patient_id=session.patient_id,
+        limit=10_000,
+    )
     try:
         slots, refusal, _ = search(db, session.organization_id, query, settings.search)
     except InvalidInput:  # e.g. the practitioner has left since
@@ -149,4 +203,5 @@ def _closeness_to(session: Appointment):
     def key(slot: Slot):
         start = slot.starts_at.astimezone(zone)
         return (abs(start.hour * 60 + start.minute - minute), slot.starts_at)
+
     return key

@@ -3,6 +3,7 @@
 They count for the interval, the course cap and the consultation rule exactly
 like sessions booked here.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,23 +12,32 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Appointment, Clinic, Course, Hold, PastSession, Patient, TreatmentType
-
 from booking.domain import clock, rules
+from booking.domain.errors import IntervalTooShort, InvalidInput, NotFound
 from booking.services import queries
 from booking.services.appointments import count_session
-from booking.domain.errors import IntervalTooShort, InvalidInput, NotFound
+from models import Appointment, Clinic, Course, Hold, PastSession, Patient, TreatmentType
 
 
-def record_past_session(db: Session, org: str, patient_id: str, *, treatment_type_id: str,
-                        performed_at: datetime, course_id: str | None = None, provider: str | None = None,
-                        notes: str | None = None) -> PastSession:
-    patient = db.scalar(sa.select(Patient).where(Patient.id == patient_id, Patient.organization_id == org)
-                        .with_for_update())
+def record_past_session(
+    db: Session,
+    org: str,
+    patient_id: str,
+    *,
+    treatment_type_id: str,
+    performed_at: datetime,
+    course_id: str | None = None,
+    provider: str | None = None,
+    notes: str | None = None,
+) -> PastSession:
+    patient = db.scalar(
+        sa.select(Patient).where(Patient.id == patient_id, Patient.organization_id == org).with_for_update()
+    )
     if patient is None:
         raise NotFound(f"No patient with id '{patient_id}'.")
-    treatment_type = db.scalar(sa.select(TreatmentType).where(
-        TreatmentType.id == treatment_type_id, TreatmentType.organization_id == org))
+    treatment_type = db.scalar(
+        sa.select(TreatmentType).where(TreatmentType.id == treatment_type_id, TreatmentType.organization_id == org)
+    )
     if treatment_type is None:
         raise InvalidInput({"treatment_type_id": [f"Unknown id '{treatment_type_id}'."]})
     now = clock.now()
@@ -44,8 +54,15 @@ def record_past_session(db: Session, org: str, patient_id: str, *, treatment_typ
         # Under the patient's lock taken above, like a booking: of a booking and a record
         # racing for the same weeks, the second sees the first.
         _check_booked_sessions(db, patient.id, performed_at, now)
-    session = PastSession(organization_id=org, patient_id=patient.id, treatment_type_id=treatment_type.id,
-                          course_id=course_id, performed_at=performed_at, provider=provider, notes=notes)
+    session = PastSession(
+        organization_id=org,
+        patient_id=patient.id,
+        treatment_type_id=treatment_type.id,
+        course_id=course_id,
+        performed_at=performed_at,
+        provider=provider,
+        notes=notes,
+    )
     db.add(session)
     if course is not None:
         count_session(course, performed_at)
@@ -56,12 +73,18 @@ def record_past_session(db: Session, org: str, patient_id: str, *, treatment_typ
 def _check_booked_sessions(db: Session, patient_id: str, performed_at: datetime, now: datetime) -> None:
     """A session recorded inside a booked session's minimum interval would break rule 5 for it."""
     kind = TreatmentType.kind == rules.SESSION_KIND
-    appointments = sa.select(Appointment.starts_at, TreatmentType.min_interval_days, Appointment.id,
-                             sa.null(), Clinic.timezone).join(TreatmentType).join(Clinic).where(
-        Appointment.patient_id == patient_id, Appointment.status.in_(("booked", "checked_in")), kind)
-    holds = sa.select(Hold.starts_at, TreatmentType.min_interval_days, sa.null(), Hold.id,
-                      Clinic.timezone).join(TreatmentType).join(Clinic).where(
-        Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now, kind)
+    appointments = (
+        sa.select(Appointment.starts_at, TreatmentType.min_interval_days, Appointment.id, sa.null(), Clinic.timezone)
+        .join(TreatmentType)
+        .join(Clinic)
+        .where(Appointment.patient_id == patient_id, Appointment.status.in_(("booked", "checked_in")), kind)
+    )
+    holds = (
+        sa.select(Hold.starts_at, TreatmentType.min_interval_days, sa.null(), Hold.id, Clinic.timezone)
+        .join(TreatmentType)
+        .join(Clinic)
+        .where(Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now, kind)
+    )
     rows = db.execute(sa.union_all(appointments, holds)).all()
     booked = [rules.Booked(start, days, appointment_id, hold_id) for start, days, appointment_id, hold_id, _ in rows]
     try:

@@ -1,6 +1,7 @@
 """A patient's rules for one treatment type (rules 1, 2, 5, 6): facts loaded once,
 then checked as a pure function for any start, by the booking engine and by the
 availability search alike."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,11 +9,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from models import Course, Patient, TreatmentType
-
-from booking.services import queries
 from booking.domain import rules
 from booking.domain.errors import CourseComplete, InvalidInput
+from booking.services import queries
+from models import Course, Patient, TreatmentType
 
 
 @dataclass(frozen=True)
@@ -37,19 +37,29 @@ def check_patient(facts: PatientFacts, start: datetime) -> None:
     rules.check_interval(list(facts.sessions), start, facts.min_interval_days)
     if facts.course_id is not None:
         if facts.course_status != "active":
-            raise CourseComplete(f"The course is {facts.course_status}; open a new course after review.",
-                                 course_id=facts.course_id)
-        rules.check_course_cap(sessions=list(facts.course_sessions), start=start,
-                               max_sessions=facts.max_sessions, per_365_days=facts.per_365_days)
+            raise CourseComplete(
+                f"The course is {facts.course_status}; open a new course after review.", course_id=facts.course_id
+            )
+        rules.check_course_cap(
+            sessions=list(facts.course_sessions),
+            start=start,
+            max_sessions=facts.max_sessions,
+            per_365_days=facts.per_365_days,
+        )
         first_of_course = not any(s < start for s in facts.course_sessions)
     else:
         first_of_course = not any(s < start for s in facts.sessions)
-    rules.check_consultation(needs_consultation=first_of_course, consultations=list(facts.consultations),
-                             start=start, valid_days=facts.consultation_valid_days)
+    rules.check_consultation(
+        needs_consultation=first_of_course,
+        consultations=list(facts.consultations),
+        start=start,
+        valid_days=facts.consultation_valid_days,
+    )
 
 
-def load_facts(db: Session, patient: Patient, treatment_type: TreatmentType, course: Course | None,
-               now: datetime, **excluded) -> PatientFacts:
+def load_facts(
+    db: Session, patient: Patient, treatment_type: TreatmentType, course: Course | None, now: datetime, **excluded
+) -> PatientFacts:
     """`excluded` (exclude_appointment, exclude_hold): the booking being replaced or consumed."""
     sessions = consultations = course_sessions = ()
     if treatment_type.kind == rules.SESSION_KIND:
@@ -57,8 +67,7 @@ def load_facts(db: Session, patient: Patient, treatment_type: TreatmentType, cou
         sessions = tuple(start for start, _ in rows)
         if course is not None:
             course_sessions = tuple(start for start, course_id in rows if course_id == course.id)
-        consultations = tuple(queries.patient_sessions(db, patient.id, now, kind="consultation",
-                                                       completed_only=True))
+        consultations = tuple(queries.patient_sessions(db, patient.id, now, kind="consultation", completed_only=True))
     return PatientFacts(
         kind=treatment_type.kind,
         contraindications=tuple(patient.contraindications),
@@ -74,8 +83,7 @@ def load_facts(db: Session, patient: Patient, treatment_type: TreatmentType, cou
     )
 
 
-def resolve_course(db: Session, course_id: str | None, patient_id: str,
-                   treatment_type: TreatmentType) -> Course | None:
+def resolve_course(db: Session, course_id: str | None, patient_id: str, treatment_type: TreatmentType) -> Course | None:
     """The course a session counts on: the one named, else the patient's one active course of the type."""
     if course_id is None:
         if treatment_type.kind != rules.SESSION_KIND:

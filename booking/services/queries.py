@@ -1,4 +1,5 @@
 """Loading what the rules need about a patient and a slot, as plain values."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -6,11 +7,18 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import (
-    Appointment, Claim, Course, ExternalBusy, Hold, LIVE_STATUSES, PastSession, TimeOff, TreatmentType,
-)
-
 from booking.domain.rules import SESSION_KIND, Busy
+from models import (
+    LIVE_STATUSES,
+    Appointment,
+    Claim,
+    Course,
+    ExternalBusy,
+    Hold,
+    PastSession,
+    TimeOff,
+    TreatmentType,
+)
 
 # No claim lasts longer than a day (numbing + procedure + aftercare + turnover is at
 # most about seven hours, booking/domain/treatments.py), so claims starting a day before a
@@ -24,13 +32,25 @@ def _claims_on(resources: list[str], start: datetime, end: datetime):
     `startswith(autoescape=True)` escapes the `_` in ids, so the prefix is a tight index range.
     """
     return sa.and_(
-        sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(f"{r}#", autoescape=True) for r in resources)),
-        Claim.starts_at < end, Claim.starts_at >= start - CLAIM_REACH, Claim.ends_at > start)
+        sa.or_(
+            Claim.resource.in_(resources), *(Claim.resource.startswith(f"{r}#", autoescape=True) for r in resources)
+        ),
+        Claim.starts_at < end,
+        Claim.starts_at >= start - CLAIM_REACH,
+        Claim.ends_at > start,
+    )
 
 
-def session_rows(db: Session, patient_id: str, now: datetime, *, kind: str = SESSION_KIND,
-                 exclude_appointment: str | None = None, exclude_hold: str | None = None,
-                 completed_only: bool = False) -> list[tuple[datetime, str | None]]:
+def session_rows(
+    db: Session,
+    patient_id: str,
+    now: datetime,
+    *,
+    kind: str = SESSION_KIND,
+    exclude_appointment: str | None = None,
+    exclude_hold: str | None = None,
+    completed_only: bool = False,
+) -> list[tuple[datetime, str | None]]:
     """(start, course_id) of a patient's sessions of `kind`: appointments that still count,
     live holds and recorded past sessions (rules 1, 5 and 6 count them all alike), in one query."""
     appointment_statuses = ("completed",) if completed_only else LIVE_STATUSES
@@ -42,26 +62,44 @@ def session_rows(db: Session, patient_id: str, now: datetime, *, kind: str = SES
         *([Appointment.id != exclude_appointment] if exclude_appointment else []),
     )
     past = sa.select(PastSession.performed_at.label("start"), PastSession.course_id).where(
-        PastSession.patient_id == patient_id, PastSession.treatment_type_id.in_(kind_ids),
+        PastSession.patient_id == patient_id,
+        PastSession.treatment_type_id.in_(kind_ids),
     )
     parts = [appointments, past]
     if not completed_only:
-        parts.append(sa.select(Hold.starts_at.label("start"), Hold.course_id).where(
-            Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now,
-            Hold.treatment_type_id.in_(kind_ids), *([Hold.id != exclude_hold] if exclude_hold else []),
-        ))
+        parts.append(
+            sa.select(Hold.starts_at.label("start"), Hold.course_id).where(
+                Hold.patient_id == patient_id,
+                Hold.outcome.is_(None),
+                Hold.expires_at > now,
+                Hold.treatment_type_id.in_(kind_ids),
+                *([Hold.id != exclude_hold] if exclude_hold else []),
+            )
+        )
     return sorted((tuple(row) for row in db.execute(sa.union_all(*parts))), key=lambda row: row[0])
 
 
-def patient_sessions(db: Session, patient_id: str, now: datetime, *, course_id: str | None = None,
-                     **options) -> list[datetime]:
+def patient_sessions(
+    db: Session, patient_id: str, now: datetime, *, course_id: str | None = None, **options
+) -> list[datetime]:
     """Starts of a patient's sessions (see session_rows), of one course when `course_id` is given."""
-    return [start for start, course in session_rows(db, patient_id, now, **options)
-            if course_id is None or course == course_id]
+    return [
+        start
+        for start, course in session_rows(db, patient_id, now, **options)
+        if course_id is None or course == course_id
+    ]
 
 
-def busy_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime, *,
-                exclude_appointment: str | None = None, exclude_hold: str | None = None) -> list[Busy]:
+def busy_claims(
+    db: Session,
+    resources: list[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    exclude_appointment: str | None = None,
+    exclude_hold: str | None = None,
+) -> list[Busy]:
     """Live claims intersecting [start, end) on these resources or their pooled units."""
     query = sa.select(Claim).where(
         _claims_on(resources, start, end),
@@ -80,22 +118,32 @@ def drop_expired_claims(db: Session, resources: list[str], start: datetime, end:
     An expired hold already counts for nothing in every check; its rows must
     still go before inserting, or the exclusion constraint would see them.
     """
-    db.execute(sa.delete(Claim).where(_claims_on(resources, start, end),
-                                      Claim.expires_at.is_not(None), Claim.expires_at <= now))
+    db.execute(
+        sa.delete(Claim).where(
+            _claims_on(resources, start, end), Claim.expires_at.is_not(None), Claim.expires_at <= now
+        )
+    )
 
 
 def active_course(db: Session, patient_id: str, treatment_type_id: str) -> Course | None:
     """The patient's one active course of this type, when there is exactly one."""
-    courses = db.scalars(sa.select(Course).where(
-        Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id,
-        Course.status == "active")).all()
+    courses = db.scalars(
+        sa.select(Course).where(
+            Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id, Course.status == "active"
+        )
+    ).all()
     return courses[0] if len(courses) == 1 else None
 
 
 def has_finished_course(db: Session, patient_id: str, treatment_type_id: str) -> bool:
     """True when the patient has a course of this type that is complete and none active."""
-    statuses = set(db.scalars(sa.select(Course.status).where(
-        Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id)))
+    statuses = set(
+        db.scalars(
+            sa.select(Course.status).where(
+                Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id
+            )
+        )
+    )
     return "complete" in statuses and "active" not in statuses
 
 
@@ -124,8 +172,11 @@ def unavailable(practitioner_ids, start: datetime, end: datetime):
     """
     return sa.union_all(
         sa.select(TimeOff.practitioner_id, TimeOff.starts_at, TimeOff.ends_at).where(
-            TimeOff.practitioner_id.in_(practitioner_ids), TimeOff.starts_at < end, TimeOff.ends_at > start),
+            TimeOff.practitioner_id.in_(practitioner_ids), TimeOff.starts_at < end, TimeOff.ends_at > start
+        ),
         sa.select(ExternalBusy.practitioner_id, ExternalBusy.starts_at, ExternalBusy.ends_at).where(
-            ExternalBusy.practitioner_id.in_(practitioner_ids), ExternalBusy.starts_at < end,
-            ExternalBusy.ends_at > start),
+            ExternalBusy.practitioner_id.in_(practitioner_ids),
+            ExternalBusy.starts_at < end,
+            ExternalBusy.ends_at > start,
+        ),
     )

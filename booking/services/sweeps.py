@@ -3,6 +3,7 @@
 Each finds what is due from the database alone and records it so that finding it
 again changes nothing: an expired hold gets an outcome, a reminder an outbox key.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -10,16 +11,21 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Appointment, Hold, OutboxEvent, TreatmentType
-
+from booking.domain.rules import SESSION_KIND
 from booking.services import events
 from booking.services.appointments import expire_hold
-from booking.domain.rules import SESSION_KIND
+from models import Appointment, Hold, OutboxEvent, TreatmentType
 
 
 def expired_holds(db: Session, now: datetime, limit: int = 200) -> list[str]:
-    return list(db.scalars(sa.select(Hold.id).where(Hold.outcome.is_(None), Hold.expires_at <= now)
-                           .order_by(Hold.expires_at).limit(limit)))
+    return list(
+        db.scalars(
+            sa.select(Hold.id)
+            .where(Hold.outcome.is_(None), Hold.expires_at <= now)
+            .order_by(Hold.expires_at)
+            .limit(limit)
+        )
+    )
 
 
 def expire(db: Session, hold_ids: list[str], now: datetime) -> int:
@@ -38,9 +44,11 @@ def send_reminders(db: Session, now: datetime, offsets: list[timedelta]) -> int:
     """
     if not offsets:
         return 0
-    due = db.scalars(sa.select(Appointment).where(
-        Appointment.status == "booked", Appointment.starts_at > now,
-        Appointment.starts_at <= now + max(offsets)))
+    due = db.scalars(
+        sa.select(Appointment).where(
+            Appointment.status == "booked", Appointment.starts_at > now, Appointment.starts_at <= now + max(offsets)
+        )
+    )
     sent = 0
     for appointment in due:
         for offset in offsets:
@@ -48,24 +56,45 @@ def send_reminders(db: Session, now: datetime, offsets: list[timedelta]) -> int:
             if not (appointment.created_at <= moment <= now):
                 continue
             label = events.offset_label(offset)
-            payload = {"appointment": events.appointment_payload(appointment), "before": label,
-                       "instructions": list(events.PRE_CARE)}
-            sent += events.add_once(db, appointment.organization_id, "appointment.reminder",
-                                    f"reminder:{appointment.id}:{label}", appointment.id, payload)
+            payload = {
+                "appointment": events.appointment_payload(appointment),
+                "before": label,
+                "instructions": list(events.PRE_CARE),
+            }
+            sent += events.add_once(
+                db,
+                appointment.organization_id,
+                "appointment.reminder",
+                f"reminder:{appointment.id}:{label}",
+                appointment.id,
+                payload,
+            )
     return sent
 
 
 def send_aftercare(db: Session, now: datetime, lookback: timedelta = timedelta(days=2)) -> int:
     """One `appointment.aftercare` per completed session (completed in the last `lookback`)."""
-    sent_keys = sa.select(OutboxEvent.id).where(
-        OutboxEvent.dedupe_key == sa.literal("aftercare:") + Appointment.id)
-    due = db.scalars(sa.select(Appointment).join(TreatmentType, TreatmentType.id == Appointment.treatment_type_id)
-                     .where(Appointment.status == "completed", Appointment.completed_at >= now - lookback,
-                            Appointment.completed_at <= now, TreatmentType.kind == SESSION_KIND,
-                            ~sent_keys.exists()))
+    sent_keys = sa.select(OutboxEvent.id).where(OutboxEvent.dedupe_key == sa.literal("aftercare:") + Appointment.id)
+    due = db.scalars(
+        sa.select(Appointment)
+        .join(TreatmentType, TreatmentType.id == Appointment.treatment_type_id)
+        .where(
+            Appointment.status == "completed",
+            Appointment.completed_at >= now - lookback,
+            Appointment.completed_at <= now,
+            TreatmentType.kind == SESSION_KIND,
+            ~sent_keys.exists(),
+        )
+    )
     sent = 0
     for appointment in due:
         payload = {"appointment": events.appointment_payload(appointment), "instructions": list(events.AFTERCARE)}
-        sent += events.add_once(db, appointment.organization_id, "appointment.aftercare",
-                                f"aftercare:{appointment.id}", appointment.id, payload)
+        sent += events.add_once(
+            db,
+            appointment.organization_id,
+            "appointment.aftercare",
+            f"aftercare:{appointment.id}",
+            appointment.id,
+            payload,
+        )
     return sent

@@ -1,4 +1,5 @@
 """Organizations and API keys: create, issue and resolve keys."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,9 +8,8 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import SCOPES, ApiKey, Organization
-
 from booking.domain.errors import InvalidInput
+from models import SCOPES, ApiKey, Organization
 
 KEY_PREFIX = "nbk_"
 
@@ -52,6 +52,4 @@ def create_organization(db: Session, name: str) -> tuple[Organization, str]:
 def find_key(db: Session, token: str) -> ApiKey | None:
     if not token.startswith(KEY_PREFIX) or len(token) > 200:
         return None
-    return db.scalar(
-        sa.select(ApiKey).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None))
-    )
+    return db.scalar(sa.select(ApiKey).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None)))
