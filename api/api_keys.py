@@ -5,8 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
+from booking.domain import clock
 from booking.services.tenancy import issue_api_key
-from models import SCOPES, ApiKey, utcnow
+from models import SCOPES, ApiKey
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
@@ -93,5 +94,5 @@ class ApiKeyItem(MethodView):
     @etags.conditional
     def delete(self, key_id):
         """Revoke an API key at once"""
-        get_for_update(ApiKey, key_id, what="API key").revoked_at = utcnow()
+        get_for_update(ApiKey, key_id, what="API key").revoked_at = clock.now()
         db.session().flush()

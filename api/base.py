@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import flask_smorest
 import marshmallow as ma
-import sqlalchemy as sa
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 
 from booking.domain import clock
+from booking.domain.cursors import decode_cursor, encode_cursor
 from booking.domain.weekly import format_hhmm, parse_hhmm
+from booking.services.queries import of_organization
 
 from . import db
 from .auth import organization_id
@@ -178,9 +177,7 @@ def Id(**kwargs):
 
 def get_or_404(model, object_id: str, *, what: str | None = None, lock: bool = False):
     """Load one object of the caller's organization; anything else is the same 404."""
-    query = sa.select(model).where(model.id == object_id, model.organization_id == organization_id())
-    if hasattr(model, "archived_at"):
-        query = query.where(model.archived_at.is_(None))
+    query = of_organization(model, organization_id()).where(model.id == object_id)
     if lock:  # and re-read: an object already in the session may hold an older version
         query = query.with_for_update(of=model).execution_options(populate_existing=True)
     found = db.session().scalar(query)
@@ -202,10 +199,7 @@ def get_for_update(model, object_id: str, *, what: str | None = None):
 
 def scoped(model):
     """SELECT of the caller's organization's live rows of `model`."""
-    query = sa.select(model).where(model.organization_id == organization_id())
-    if hasattr(model, "archived_at"):
-        query = query.where(model.archived_at.is_(None))
-    return query
+    return of_organization(model, organization_id())
 
 
 class ListArgs(Schema):
@@ -238,22 +232,15 @@ def paginate(query, model, args: dict) -> dict:
         query = query.where(model.id > _decode_cursor(args["cursor"]))
     limit = args["limit"]
     rows = list(db.session().scalars(query.order_by(model.id).limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
     return {"data": rows[:limit], "next_cursor": next_cursor}
-
-
-def _encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
 _ID = re.compile(r"\A[a-z]+_[0-9a-z]{26}\Z")
 
 
 def _decode_cursor(cursor: str) -> str:
-    try:
-        last_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        last_id = ""
+    last_id = decode_cursor(cursor) or ""
     if not _ID.match(last_id):
         abort(422, errors={"cursor": ["Invalid cursor; pass the next_cursor of a previous page."]})
     return last_id

@@ -7,9 +7,10 @@ from flask import Response, current_app, url_for
 from flask.views import MethodView
 
 from booking.domain import clock
+from booking.domain.weekly import practitioner_zone
 from booking.formats import ical_feed
 from booking.integrations import external_calendars
-from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner, utcnow
+from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
@@ -128,7 +129,7 @@ class FeedItem(MethodView):
     def delete(self, feed_id):
         """Revoke a feed token: its URL is a 404 from now on"""
         feed = get_for_update(CalendarFeed, feed_id, what="calendar feed")
-        feed.revoked_at = feed.revoked_at or utcnow()
+        feed.revoked_at = feed.revoked_at or clock.now()
         db.session().flush()
 
 
@@ -227,7 +228,7 @@ class ExternalCalendars(MethodView):
     @etags.tagged
     def post(self, data, practitioner_id):
         """Add an external calendar (a feed URL or an uploaded file) whose events block the practitioner"""
-        zone = external_calendars.practitioner_zone(get_or_404(Practitioner, practitioner_id))
+        zone = practitioner_zone(get_or_404(Practitioner, practitioner_id).clinic_zones)
         db.end_transaction()  # the fetch and the expansion wait on untrusted content, never with the lock held
         source = external_calendars.prepare(
             url=data.get("source_url"),
@@ -263,7 +264,7 @@ class ExternalCalendarItem(MethodView):
         result = None
         if "ics" in data:  # expanded first, with no transaction open; If-Match is checked under the lock below
             row = _external(calendar_id)
-            zone = external_calendars.practitioner_zone(get_or_404(Practitioner, row.practitioner_id))
+            zone = practitioner_zone(get_or_404(Practitioner, row.practitioner_id).clinic_zones)
             db.end_transaction()
             result = external_calendars.new_version(row, data["ics"], zone, clock.now())
         row = get_for_update(ExternalCalendar, calendar_id, what="external calendar")

@@ -9,7 +9,7 @@ from booking.domain import clock
 from booking.domain.errors import InUse, InvalidInput
 from booking.domain.weekly import Shift, check_timezone, check_week
 from booking.services import devices
-from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
+from models import Clinic, Closure, OpeningHours, Practitioner, Room
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -186,5 +186,5 @@ class ClinicItem(MethodView):
                 room_ids=[r.id for r in rooms],
                 practitioner_ids=[p.id for p in staff],
             )
-        clinic.archived_at = utcnow()
+        clinic.archived_at = clock.now()
         session.flush()

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
+from booking.services.availability_search import Settings
 from models.db import default_database_url
 
 
 def from_environment(env=os.environ) -> dict:
+    search = Settings.from_environment(env)
     return {
         "DATABASE_URL": env.get("DATABASE_URL") or default_database_url(),
         "PORT": int(env.get("PORT", "8000")),
         "HOLD_TTL_SECONDS": int(env.get("HOLD_TTL", "600")),
         "MAX_CONTENT_LENGTH": int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
-        "AVAILABILITY_GRID_MINUTES": int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
-        "AVAILABILITY_MIN_NOTICE_MINUTES": int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120")),
-        "AVAILABILITY_HORIZON_DAYS": int(env.get("AVAILABILITY_HORIZON_DAYS", "90")),
+        "AVAILABILITY_GRID_MINUTES": search.grid_minutes,
+        "AVAILABILITY_MIN_NOTICE_MINUTES": search.min_notice // timedelta(minutes=1),
+        "AVAILABILITY_HORIZON_DAYS": search.horizon.days,
         # Per API key on /v1 (flask-limiter notation); counted in Redis when REDIS_URL is set.
         "RATE_LIMIT": env.get("RATE_LIMIT", "600 per minute"),
         "RATE_LIMIT_ENABLED": env.get("RATE_LIMIT_ENABLED", "1").strip().lower() not in ("0", "false", "no"),

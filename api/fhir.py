@@ -19,6 +19,7 @@ from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
 from booking.domain import clock
+from booking.domain.cursors import encode_cursor
 from booking.domain.errors import DomainError, InvalidInput
 from booking.formats import fhir
 from booking.services import availability_search
@@ -228,7 +229,7 @@ def _bundle(resources: list[dict], total: int, next_key: str | None) -> dict:
     next_url = None
     if next_key is not None:
         query = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
-        next_url = f"{request.base_url}?{urlencode(query + [('_cursor', fhir.encode_cursor(next_key))])}"
+        next_url = f"{request.base_url}?{urlencode(query + [('_cursor', encode_cursor(next_key))])}"
     return fhir.searchset(_base(), resources, total=total, self_url=request.url, next_url=next_url)
 
 
@@ -237,7 +238,7 @@ def _count(args) -> int:
 
 
 def _after(args) -> str | None:
-    return fhir.decode_cursor(args["cursor"]) if args["cursor"] else None
+    return fhir.search_cursor(args["cursor"]) if args["cursor"] else None
 
 
 def _page_of_rows(queries: list, args) -> tuple[list, int, str | None]:
@@ -480,7 +481,7 @@ def _at(query, model, practitioner, clinic, start, end):
 
 
 def _live_holds():
-    return scoped(Hold).where(Hold.outcome.is_(None), Hold.expires_at > clock.now())
+    return scoped(Hold).where(Hold.live(clock.now()))
 
 
 @blp.route("/Appointment/<resource_id>")

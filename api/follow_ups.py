@@ -24,7 +24,7 @@ blp = Blueprint(
 
 def effective_status(follow_up: FollowUp) -> str:
     """A proposal whose hold ran out is expired, even before the scheduler's sweep records it."""
-    if follow_up.status == "proposed" and follow_up.hold is not None and follow_up.hold.expires_at <= clock.now():
+    if follow_up.status == "proposed" and follow_up.hold is not None and not follow_up.hold.live(clock.now()):
         return "expired"
     return follow_up.status
 
@@ -74,7 +74,7 @@ FollowUpPageSchema = page_schema(FollowUpSchema)
 
 
 def _status_is(status: str):
-    lapsed = FollowUp.hold_id.in_(sa.select(Hold.id).where(Hold.expires_at <= clock.now()))
+    lapsed = FollowUp.hold_id.in_(sa.select(Hold.id).where(~Hold.live(clock.now())))
     if status == "proposed":
         return sa.and_(FollowUp.status == "proposed", ~lapsed)
     if status == "expired":

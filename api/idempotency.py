@@ -35,7 +35,8 @@ from flask_smorest import abort
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from models import IdempotencyKey, utcnow
+from booking.domain import clock
+from models import IdempotencyKey
 
 from . import auth, db, errors
 
@@ -157,7 +158,7 @@ def _fingerprint() -> str:
 
 def _take(session, organization_id: str, key: str, fingerprint: str) -> tuple[IdempotencyKey | None, datetime]:
     """Claim the key ((None, when)), or return the live row of whoever holds it."""
-    now = utcnow()
+    now = clock.now()
     claim = dict(
         fingerprint=fingerprint,
         method=request.method,
@@ -278,6 +279,6 @@ def clean_up_now_and_then(session) -> None:
 
 
 def delete_expired(session) -> int:
-    deleted = session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())).rowcount
+    deleted = session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.expires_at <= clock.now())).rowcount
     session.commit()
     return deleted

@@ -11,7 +11,7 @@ from booking.domain.errors import InvalidInput
 from booking.domain.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
 from booking.services import courses, queries
 from booking.services.history import record_past_session
-from models import Contraindication, Course, PastSession, Patient, TreatmentType, utcnow
+from models import Contraindication, Course, PastSession, Patient, TreatmentType
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -82,7 +82,7 @@ class PatientSchema(Schema):
 
     @ma.validates("date_of_birth")
     def _past(self, value, **kwargs):
-        if value is not None and value > utcnow().date():
+        if value is not None and value > clock.now().date():
             raise ma.ValidationError("Must not be in the future.")
 
 
@@ -149,7 +149,7 @@ def apply(patient: Patient, data: dict) -> Patient:
 
 def record_contraindications(patient: Patient, active: list[str], by: str | None) -> None:
     """New codes are recorded now, by `by`; codes no longer listed are resolved, not deleted."""
-    now = utcnow()
+    now = clock.now()
     current = {r.code: r for r in patient.contraindication_records if r.resolved_at is None}
     for code, record in current.items():
         if code not in active:
@@ -202,7 +202,7 @@ class PatientItem(MethodView):
     def patch(self, data, patient_id):
         """Update a patient's contact details or contraindications"""
         patient = apply(get_for_update(Patient, patient_id), data)
-        patient.updated_at = utcnow()
+        patient.updated_at = clock.now()
         db.session().flush()
         return patient
 

@@ -8,9 +8,10 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import abort
 
+from booking.domain import clock
 from booking.domain.errors import InvalidInput
-from booking.domain.weekly import Shift, check_week
-from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours, utcnow
+from booking.domain.weekly import Shift, check_week, practitioner_zone
+from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -130,12 +131,6 @@ def apply(practitioner: Practitioner, data: dict) -> Practitioner:
     return practitioner
 
 
-def display_zone(practitioner: Practitioner) -> ZoneInfo:
-    """Instants are shown in the practitioner's clinics' zone, or UTC when those differ."""
-    zones = {c.timezone for c in practitioner.clinics}
-    return ZoneInfo(zones.pop() if len(zones) == 1 else "UTC")
-
-
 @blp.route("")
 class Practitioners(MethodView):
     @requires("read")
@@ -185,7 +180,7 @@ class PractitionerItem(MethodView):
     @etags.conditional
     def delete(self, practitioner_id):
         """Archive a practitioner"""
-        get_for_update(Practitioner, practitioner_id).archived_at = utcnow()
+        get_for_update(Practitioner, practitioner_id).archived_at = clock.now()
         db.session().flush()
 
 
@@ -220,7 +215,7 @@ class PractitionerWorkingHours(MethodView):
         hours = [WorkingHours(**e) for e in entries]
         check_week(_shifts(hours, zones))
         practitioner.working_hours = hours
-        practitioner.updated_at = utcnow()
+        practitioner.updated_at = clock.now()
         db.session().flush()
         return practitioner.working_hours
 
@@ -240,7 +235,7 @@ class PractitionerTimeOff(MethodView):
         if args["end"] is not None:
             query = query.where(TimeOff.starts_at < args["end"])
         page = paginate(query, TimeOff, args)
-        zone = display_zone(practitioner)
+        zone = practitioner_zone(practitioner.clinic_zones)
         page["data"] = [_local(t, zone) for t in page["data"]]
         return page
 
@@ -255,7 +250,7 @@ class PractitionerTimeOff(MethodView):
         time_off = TimeOff(organization_id=organization_id(), practitioner_id=practitioner.id, **data)
         db.session().add(time_off)
         db.session().flush()
-        return _local(time_off, display_zone(practitioner))
+        return _local(time_off, practitioner_zone(practitioner.clinic_zones))
 
 
 @blp.route("/<practitioner_id>/time-off/<time_off_id>")
@@ -267,7 +262,7 @@ class PractitionerTimeOffItem(MethodView):
     def get(self, practitioner_id, time_off_id):
         """Get one period of time off"""
         practitioner, time_off = _time_off(practitioner_id, time_off_id)
-        return _local(time_off, display_zone(practitioner))
+        return _local(time_off, practitioner_zone(practitioner.clinic_zones))
 
     @requires("admin")
     @blp.response(204)

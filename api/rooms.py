@@ -5,7 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from models import Clinic, Room, utcnow
+from booking.domain import clock
+from models import Clinic, Room
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -100,5 +101,5 @@ class RoomItem(MethodView):
     @etags.conditional
     def delete(self, room_id):
         """Archive a room"""
-        get_for_update(Room, room_id).archived_at = utcnow()
+        get_for_update(Room, room_id).archived_at = clock.now()
         db.session().flush()

@@ -417,7 +417,7 @@ def seed(url: str, receiver: Receiver) -> World:
 def seed_patients(url: str, world: World, options: Options) -> None:
     """Patients, each with a consultation two weeks ago and an acne-scar course, in one transaction;
     then the sessions booked in the past."""
-    from booking.services.courses import course_defaults
+    from booking.domain.courses import course_defaults
     from booking.services.history import record_past_session
     from models import Course, Patient, make_engine, make_sessionmaker, writer
 

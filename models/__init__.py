@@ -1,6 +1,6 @@
 """SQLAlchemy models and session setup. Importing this package builds nothing."""
 
-from .base import Base, new_id, utcnow
+from .base import Base, new_id
 from .booking import APPOINTMENT_STATUSES, HOLD_SOURCES, LIVE_STATUSES, Appointment, Claim, Hold, PastSession
 from .calendars import FEED_OWNERS, CalendarFeed, ExternalBusy, ExternalCalendar
 from .clinic import Clinic, Closure, OpeningHours, Room
@@ -62,6 +62,5 @@ __all__ = [
     "make_engine",
     "make_sessionmaker",
     "new_id",
-    "utcnow",
     "writer",
 ]

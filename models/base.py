@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
+
+from booking.domain import clock
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
@@ -27,8 +29,9 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def now() -> datetime:
+    """Column defaults read the domain's clock (looked up at each call, so a test's clock applies)."""
+    return clock.now()
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -80,8 +83,8 @@ class Timestamped:
     version only one can win; it is also the ETag. A bulk UPDATE must bump it itself.
     """
 
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now, index=True)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     @declared_attr.directive
@@ -97,7 +100,9 @@ def _touch_when_only_collections_change(session, _flush_context, _instances) -> 
     for obj in session.dirty:
         if isinstance(obj, Timestamped) and session.is_modified(obj):
             if not sa.inspect(obj).attrs.updated_at.history.has_changes():
-                obj.updated_at = utcnow()
+                # Later than the value stored even if the clock stands still (a test's clock):
+                # an equal value would be no change, and there would be no UPDATE after all.
+                obj.updated_at = max(clock.now(), obj.updated_at + timedelta(microseconds=1))
 
 
 def org_fk() -> Mapped[str]:

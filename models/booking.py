@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Timestamped, new_id, org_fk
@@ -76,6 +77,26 @@ class Hold(_Slot, Timestamped, Base):
 
     clinic = relationship("Clinic", lazy="joined", innerjoin=True)
 
+    # A hold is live while nobody has answered it and its time has not run out: only then does
+    # it keep its slot and count as a session of the patient. Each works on a loaded hold and,
+    # on the class, as a SQL condition (Hold.live(now)).
+    @hybrid_method
+    def live(self, now: datetime) -> bool:
+        return self.outcome is None and self.expires_at > now
+
+    @live.expression
+    def live(cls, now: datetime):
+        return sa.and_(cls.outcome.is_(None), cls.expires_at > now)
+
+    @hybrid_method
+    def lapsed(self, now: datetime) -> bool:
+        """Unanswered but past its time: the expiry sweep's to release."""
+        return self.outcome is None and self.expires_at <= now
+
+    @lapsed.expression
+    def lapsed(cls, now: datetime):
+        return sa.and_(cls.outcome.is_(None), cls.expires_at <= now)
+
 
 class PastSession(Timestamped, Base):
     """A treatment done before the patient came here, or at another provider."""
@@ -127,3 +148,13 @@ class Claim(Base):
     appointment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("appointments.id"), nullable=True, index=True)
     hold_id: Mapped[str | None] = mapped_column(sa.ForeignKey("holds.id"), nullable=True, index=True)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    @classmethod
+    def live(cls, now: datetime):
+        """SQL: the claim counts (an appointment's, or a hold's not yet past its expiry)."""
+        return sa.or_(cls.expires_at.is_(None), cls.expires_at > now)
+
+    @classmethod
+    def lapsed(cls, now: datetime):
+        """SQL: a hold's claim past its expiry, which counts for nothing."""
+        return sa.and_(cls.expires_at.is_not(None), cls.expires_at <= now)

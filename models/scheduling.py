@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Timestamped, new_id, org_fk, utcnow
+from .base import Base, Timestamped, new_id, now, org_fk
 from .sealed import Sealed
 
 # proposed: a follow-up hold is live. no_slot: nothing free in the window (or the patient's
@@ -64,7 +64,7 @@ class OutboxEvent(Base):
     subject_id: Mapped[str] = mapped_column(sa.String(40), index=True)
     payload: Mapped[dict] = mapped_column(sa.JSON)
     occurred_at: Mapped[datetime]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now)
     # Set once the webhook fan-out has made this event's deliveries. A flag, not a cursor over
     # ids: an event whose transaction commits late (its id older than one already seen) is
     # still found.
@@ -162,5 +162,5 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(nullable=True)
     response_body: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     response_headers: Mapped[dict | None] = mapped_column(sa.JSON, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -45,6 +45,11 @@ class Practitioner(Timestamped, Base):
         return [c.id for c in self.clinics]
 
     @property
+    def clinic_zones(self) -> set[str]:
+        """The time zone names of their clinics (booking.domain.weekly.practitioner_zone picks theirs)."""
+        return {c.timezone for c in self.clinics}
+
+    @property
     def treatment_type_ids(self) -> list[str]:
         return [t.id for t in self.treatment_types]
 

@@ -10,10 +10,12 @@ import socket
 import sys
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
+
+from booking.domain import clock
 
 from . import jobs, lease
 from .config import SchedulerSettings
@@ -32,7 +34,7 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
             "misfire_grace_time": int(settings.misfire_grace.total_seconds()),
         },
     )
-    start = datetime.now(UTC)
+    start = clock.wall_now()  # APScheduler's triggers run on the real clock
     every = {
         "keep_lease": settings.lease_ttl / 3,
         "propose_follow_ups": settings.follow_up_every,

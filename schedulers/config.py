@@ -66,11 +66,7 @@ class SchedulerSettings:
                 raise ValueError(f"{name} must be a positive whole number")
             return value
 
-        search = Settings(
-            grid_minutes=int(env.get("AVAILABILITY_GRID_MINUTES", "15")),
-            min_notice=timedelta(minutes=int(env.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120"))),
-            horizon=timedelta(days=int(env.get("AVAILABILITY_HORIZON_DAYS", "90"))),
-        )
+        search = Settings.from_environment(env)
         return cls(
             database_url=env.get("DATABASE_URL") or default_database_url(),
             lease_ttl=seconds("SCHEDULER_LEASE_SECONDS", 30),

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from booking.domain import clock
+from booking.domain.weekly import practitioner_zone
 from booking.integrations import external_calendars, webhooks
 from booking.services import follow_ups, sweeps
 from models import ExternalCalendar, Practitioner, make_engine, make_sessionmaker, writer
@@ -209,7 +210,7 @@ def refresh_external_calendars(holder: str) -> int:
                 row.content,
                 row.expanded_until,
                 row.fetched_at,
-                external_calendars.practitioner_zone(db.get(Practitioner, row.practitioner_id)),
+                practitioner_zone(db.get(Practitioner, row.practitioner_id).clinic_zones),
             )
             for row in db.scalars(
                 sa.select(ExternalCalendar).where(

@@ -12,19 +12,19 @@ Lease times are the machine's real clock, never the domain clock tests move.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from booking.domain import clock
 from models import SchedulerLease
 
 NAME = "scheduler"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+_now = clock.wall_now  # see above
 
 
 def acquire(db: Session, holder: str, ttl: timedelta) -> bool:

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from api import idempotency
-from models import Appointment, Clinic, IdempotencyKey, Patient, utcnow
+from booking.domain import clock
+from models import Appointment, Clinic, IdempotencyKey, Patient
 
 from .helpers import assert_problem
 from .test_tenancy import ROUTES, call
@@ -133,7 +134,7 @@ def test_a_claim_abandoned_by_a_dead_worker_is_taken_over(admin, db):
             response_status=None,
             response_body=None,
             response_headers=None,
-            created_at=utcnow() - idempotency.ABANDONED_AFTER - timedelta(seconds=1),
+            created_at=clock.now() - idempotency.ABANDONED_AFTER - timedelta(seconds=1),
         )
     )
     db.commit()
@@ -147,20 +148,22 @@ def test_an_expired_key_can_be_used_again(admin, db):
     row = stored(db, admin.organization_id, "old")
     assert row.status == "done" and row.expires_at - row.created_at >= timedelta(hours=24)
     db.execute(
-        sa.update(IdempotencyKey).where(IdempotencyKey.key == "old").values(expires_at=utcnow() - timedelta(seconds=1))
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.key == "old")
+        .values(expires_at=clock.now() - timedelta(seconds=1))
     )
     db.commit()
     reused = admin.post("/v1/patients", json={**PATIENT, "name": "Grace Hopper"}, **keyed("old"))
     assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers
     assert reused.get_json()["name"] == "Grace Hopper"
     assert count(db, Patient, admin.organization_id) == 2
-    assert stored(db, admin.organization_id, "old").expires_at > utcnow() + timedelta(hours=23)
+    assert stored(db, admin.organization_id, "old").expires_at > clock.now() + timedelta(hours=23)
 
 
 def test_expired_keys_are_cleaned_up_along_the_way(admin, other, db, monkeypatch):
     for caller in (admin, other):
         assert caller.post("/v1/patients", json=PATIENT, **keyed("stale")).status_code == 201
-    db.execute(sa.update(IdempotencyKey).values(expires_at=utcnow() - timedelta(hours=1)))
+    db.execute(sa.update(IdempotencyKey).values(expires_at=clock.now() - timedelta(hours=1)))
     db.commit()
     monkeypatch.setattr(idempotency, "CLEANUP_RATE", 1.0)
     assert admin.post("/v1/patients", json=PATIENT, **keyed("fresh")).status_code == 201
@@ -351,7 +354,7 @@ def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, d
         request_db.session().execute(
             sa.update(IdempotencyKey)
             .where(IdempotencyKey.key == "slow-one")
-            .values(created_at=utcnow() + timedelta(seconds=5))
+            .values(created_at=clock.now() + timedelta(seconds=5))
         )
         return real_apply(patient, data)
 

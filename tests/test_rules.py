@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from booking.domain.courses import course_defaults
 from booking.domain.errors import InvalidInput
 from booking.domain.treatments import INTERVAL_FIELDS, LIMITS, check_treatment_type, defaults_for
 from booking.domain.vocabulary import INDICATIONS, KINDS
@@ -27,7 +28,6 @@ from booking.domain.weekly import (
     overlapping_shifts,
     parse_hhmm,
 )
-from booking.services.courses import course_defaults
 
 UTC = UTC
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")

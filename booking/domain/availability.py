@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from booking.domain.claims import claim_key, free_unit, parse_claim_key, unit_prefix
 from booking.domain.errors import DomainError
 from booking.domain.intervals import Interval, merge
 from booking.domain.timing import Timing, instants, occupancy
@@ -94,7 +95,7 @@ def grid(search: Search):
 
 
 def find_slots(search: Search) -> Result:
-    plan = _Plan.of(search)
+    plan = _ClaimOffsets.of(search)
     claims = search.busy
     starts = sorted(open_starts(search, plan.length))
     # Which practitioner and which room (the first in preference order) can take each start,
@@ -106,7 +107,7 @@ def find_slots(search: Search) -> Result:
                 p.practitioner_id,
                 _allowed(
                     _latest_starts(p.open, plan.length),
-                    claims.get(f"practitioner:{p.practitioner_id}", ()),
+                    claims.get(claim_key("practitioner", p.practitioner_id), ()),
                     plan.practitioner,
                 ),
             )
@@ -115,12 +116,15 @@ def find_slots(search: Search) -> Result:
     )
     everywhere = [(search.start, search.end)]
     rooms = _first_free(
-        starts, [(room, _allowed(everywhere, claims.get(f"room:{room}", ()), (plan.room,))) for room in search.rooms]
+        starts,
+        [(room, _allowed(everywhere, claims.get(claim_key("room", room), ()), (plan.room,))) for room in search.rooms],
     )
     patient = _allowed(
-        everywhere, claims.get(f"patient:{search.patient_id}", ()) if search.patient_id else (), (plan.patient,)
+        everywhere,
+        claims.get(claim_key("patient", search.patient_id), ()) if search.patient_id else (),
+        (plan.patient,),
     )
-    pools = [(offsets, capacity, _units(claims, resource)) for resource, offsets, capacity in plan.pools]
+    pools = [(offsets, capacity, resource, _units(claims, resource)) for resource, offsets, capacity in plan.pools]
     result = Result([])
     for start in sorted(starts, key=_order_key(search)):
         practitioner_id, room_id = practitioners.get(start), rooms.get(start)
@@ -129,7 +133,8 @@ def find_slots(search: Search) -> Result:
             or room_id is None
             or not _holds(patient, start)
             or not all(
-                _pool_has_unit(start + begin, start + end, capacity, units) for (begin, end), capacity, units in pools
+                _pool_has_unit(start + begin, start + end, pool, capacity, units)
+                for (begin, end), capacity, pool, units in pools
             )
         ):
             continue
@@ -158,7 +163,7 @@ def find_slots(search: Search) -> Result:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _ClaimOffsets:
     """What a booking claims, as offsets from its start: the same for every start of one search.
 
     Taken from one occupancy() call, so the engine checks exactly what the booking
@@ -173,7 +178,7 @@ class _Plan:
     pools: tuple[tuple[str, tuple[timedelta, timedelta], int], ...]  # (resource, offsets, capacity)
 
     @classmethod
-    def of(cls, search: Search) -> _Plan:
+    def of(cls, search: Search) -> _ClaimOffsets:
         origin = search.start
         at = instants(search.timing, origin)
         needs = occupancy(
@@ -190,12 +195,15 @@ class _Plan:
         def offsets(need):
             return need.starts_at - origin, need.ends_at - origin
 
+        def kind(need):
+            return parse_claim_key(need.resource).kind
+
         return cls(
             numbing=at.procedure_starts_at - origin,
             length=at.ends_at - origin,
-            patient=next(offsets(n) for n in needs if n.resource.startswith("patient:")),
-            practitioner=tuple(offsets(n) for n in needs if n.resource.startswith("practitioner:")),
-            room=next(offsets(n) for n in needs if n.resource.startswith("room:")),
+            patient=next(offsets(n) for n in needs if kind(n) == "patient"),
+            practitioner=tuple(offsets(n) for n in needs if kind(n) == "practitioner"),
+            room=next(offsets(n) for n in needs if kind(n) == "room"),
             pools=tuple((n.resource, offsets(n), n.capacity) for n in needs if n.capacity is not None),
         )
 
@@ -253,12 +261,14 @@ def _order_key(search: Search):
     if search.order != "evening":
         return lambda start: start
     zone = ZoneInfo(search.zone)
-    # Rule 9: latest in the day first (it can leave the skin pink), then by date.
-    return lambda start: (-_minute_of_day(start.astimezone(zone)), start)
+    return lambda start: evening_first(start, zone)
 
 
-def _minute_of_day(local: datetime) -> int:
-    return local.hour * 60 + local.minute
+def evening_first(start: datetime, zone: ZoneInfo) -> tuple[int, datetime]:
+    """The order of `order=evening`, rule 9: latest in the clinic's day first (a session can
+    leave the skin pink), then by date."""
+    local = start.astimezone(zone)
+    return -(local.hour * 60 + local.minute), start
 
 
 # Sets of starts are closed intervals [first, last] in two sorted lists: (firsts, lasts).
@@ -313,14 +323,12 @@ def _first_free(starts: list[datetime], resources) -> dict[datetime, str]:
     return chosen
 
 
-def _units(claims: dict, resource: str) -> tuple[str, list[tuple[str, _Busy]]]:
-    """A pool's unit prefix and its units that have claims: keys are '<resource>#<n>'."""
-    prefix = f"{resource}#"
-    return prefix, [(key, _Busy(intervals)) for key, intervals in claims.items() if key.startswith(prefix)]
+def _units(claims: dict, pool: str) -> list[tuple[str, _Busy]]:
+    """A pool's units that have claims, by key."""
+    prefix = unit_prefix(pool)
+    return [(key, _Busy(intervals)) for key, intervals in claims.items() if key.startswith(prefix)]
 
 
-def _pool_has_unit(start: datetime, end: datetime, capacity: int, units) -> bool:
-    """As the booking engine decides: fewer units in use than the capacity, and a free one."""
-    prefix, claimed = units
-    used = {key for key, b in claimed if b.overlaps(start, end)}
-    return len(used) < capacity and any(f"{prefix}{n}" not in used for n in range(1, capacity + 1))
+def _pool_has_unit(start: datetime, end: datetime, pool: str, capacity: int, units) -> bool:
+    """As the booking engine decides (claims.free_unit), over [start, end)."""
+    return free_unit(pool, capacity, {key for key, b in units if b.overlaps(start, end)}) is not None

@@ -6,6 +6,14 @@ from datetime import UTC, date, datetime
 
 
 def now() -> datetime:
+    """The one "now" of the service: every rule, record and timestamp (the models' created_at and
+    updated_at included) reads it, so a test that moves it moves them all."""
+    return datetime.now(UTC)
+
+
+def wall_now() -> datetime:
+    """The real time, for the few instants another system checks against its own clock (a
+    webhook's signed timestamp, a receiver's Retry-After date): a test's clock must not move them."""
     return datetime.now(UTC)
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from booking.domain.claims import free_unit, parse_claim_key, unit_prefix
 from booking.domain.errors import (
     AreaNotAllowed,
     ConsultationRequired,
@@ -18,10 +20,14 @@ from booking.domain.errors import (
     NotQualified,
     SlotUnavailable,
 )
-from booking.domain.timing import Need
+from booking.domain.vocabulary import MICRONEEDLING
+
+if TYPE_CHECKING:  # timing imports SESSION_KIND from here
+    from booking.domain.timing import Need
 
 # Rule 2: a session cannot be booked while one is active; consultations and reviews still can.
-SESSION_KIND = "microneedling"
+# The kind every session rule (interval, course cap, consultation, contraindications, devices) is about.
+SESSION_KIND = MICRONEEDLING
 
 
 @dataclass(frozen=True)
@@ -181,9 +187,7 @@ def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list
     """Assign a unit to each need and list what blocks the ones that cannot be met.
 
     Returns ({need key: claimed unit key}, blocking claims). A single resource's
-    unit is the resource itself; a pool's is the first free `resource#n`. Every
-    unit in use counts against the pool, also one numbered above a capacity that
-    has since been lowered, so shrinking a pool never overbooks it.
+    unit is the resource itself; a pool's is its first free unit (claims.free_unit).
     """
     assigned: dict[str, str] = {}
     blocking: list[Busy] = []
@@ -196,12 +200,11 @@ def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list
             else:
                 assigned.setdefault(need_key(need), need.resource)
             continue
-        in_pool = [b for b in overlapping if b.resource.startswith(f"{need.resource}#")]
-        used = {b.resource for b in in_pool}
-        free = [f"{need.resource}#{n}" for n in range(1, need.capacity + 1) if f"{need.resource}#{n}" not in used]
-        if free and len(used) < need.capacity:
-            assigned.setdefault(need_key(need), free[0])
-        else:  # also a pool of no units (a clinic counting 0 devices): never free
+        in_pool = [b for b in overlapping if b.resource.startswith(unit_prefix(need.resource))]
+        unit = free_unit(need.resource, need.capacity, {b.resource for b in in_pool})
+        if unit is not None:
+            assigned.setdefault(need_key(need), unit)
+        else:
             blocking += in_pool or [Busy(need.resource, need.starts_at, need.ends_at)]
     return assigned, blocking
 
@@ -244,8 +247,8 @@ def slot_unavailable(blocking: list[Busy], detail: str = "The slot is no longer 
         detail,
         conflicts=[
             {
-                "resource": b.resource.split(":")[0],
-                "resource_id": b.resource.split(":", 1)[1].split("#")[0],
+                "resource": parse_claim_key(b.resource).kind,
+                "resource_id": parse_claim_key(b.resource).object_id,
                 "starts_at": b.starts_at,
                 "ends_at": b.ends_at,
                 **({"appointment_id": b.appointment_id} if b.appointment_id else {}),

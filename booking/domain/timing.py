@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from booking.domain.claims import claim_key
 from booking.domain.errors import InvalidInput, NumbingLeadTooShort
+from booking.domain.rules import SESSION_KIND
 
 MAX_NUMBING_MINUTES = 60  # rule 3: the longest numbing a treatment type may ask for
 
@@ -70,6 +72,16 @@ def instants(timing: Timing, starts_at: datetime, procedure_starts_at: datetime 
     return Instants(starts_at, procedure_starts_at, ends_at)
 
 
+def prep_end(timing: Timing, at: Instants) -> datetime:
+    """When the practitioner has applied the cream and is free until the needling (rule 3)."""
+    return min(at.starts_at + timedelta(minutes=timing.prep_minutes), at.procedure_starts_at)
+
+
+def procedure_end(timing: Timing, at: Instants) -> datetime:
+    """When the needling ends and the serum and aftercare begin."""
+    return at.procedure_starts_at + timedelta(minutes=timing.procedure_minutes)
+
+
 def occupancy(
     timing: Timing,
     at: Instants,
@@ -83,19 +95,20 @@ def occupancy(
 ) -> list[Need]:
     """Every resource the appointment claims and over which span."""
     turnover_end = at.ends_at + timedelta(minutes=timing.turnover_minutes)
-    needs = [Need(f"patient:{patient_id}", at.starts_at, at.ends_at)]
+    practitioner = claim_key("practitioner", practitioner_id)
+    room = claim_key("room", room_id)
+    needs = [Need(claim_key("patient", patient_id), at.starts_at, at.ends_at)]
     if at.procedure_starts_at > at.starts_at:
-        prep_end = min(at.starts_at + timedelta(minutes=timing.prep_minutes), at.procedure_starts_at)
-        if prep_end > at.starts_at:
-            needs.append(Need(f"practitioner:{practitioner_id}", at.starts_at, prep_end))
-    needs.append(Need(f"practitioner:{practitioner_id}", at.procedure_starts_at, at.ends_at))
+        cream_applied = prep_end(timing, at)
+        if cream_applied > at.starts_at:
+            needs.append(Need(practitioner, at.starts_at, cream_applied))
+    needs.append(Need(practitioner, at.procedure_starts_at, at.ends_at))
     if numbing_seats > 0 and at.procedure_starts_at > at.starts_at:
         # The patient numbs in the clinic's numbing area; the room is needed from the needling on.
-        needs.append(Need(f"numbing:{clinic_id}", at.starts_at, at.procedure_starts_at, numbing_seats))
-        needs.append(Need(f"room:{room_id}", at.procedure_starts_at, turnover_end))
+        needs.append(Need(claim_key("numbing", clinic_id), at.starts_at, at.procedure_starts_at, numbing_seats))
+        needs.append(Need(room, at.procedure_starts_at, turnover_end))
     else:
-        needs.append(Need(f"room:{room_id}", at.starts_at, turnover_end))
-    if devices is not None and timing.kind == "microneedling":
-        procedure_end = at.procedure_starts_at + timedelta(minutes=timing.procedure_minutes)
-        needs.append(Need(f"device:{clinic_id}", at.procedure_starts_at, procedure_end, devices))
+        needs.append(Need(room, at.starts_at, turnover_end))
+    if devices is not None and timing.kind == SESSION_KIND:
+        needs.append(Need(claim_key("device", clinic_id), at.procedure_starts_at, procedure_end(timing, at), devices))
     return needs

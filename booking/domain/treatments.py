@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from booking.domain.errors import InvalidInput
-from booking.domain.vocabulary import AREAS, DEFAULT_AREAS, FORBIDDEN_AREAS, KINDS
+from booking.domain.rules import SESSION_KIND
+from booking.domain.vocabulary import AREAS, CONSULTATION, DEFAULT_AREAS, FORBIDDEN_AREAS, KINDS, MICRONEEDLING, REVIEW
 
 # (default, low, high) per kind; None as a default means the field does not
 # apply to the kind and must stay empty.
@@ -27,7 +28,7 @@ _CONSULTATION = {
 }
 _REVIEW = {**_CONSULTATION, "procedure_minutes": (15, 5, 120)}  # rule 7: 15 min, no turnover
 
-LIMITS = {"microneedling": _MICRONEEDLING, "consultation": _CONSULTATION, "review": _REVIEW}
+LIMITS = {MICRONEEDLING: _MICRONEEDLING, CONSULTATION: _CONSULTATION, REVIEW: _REVIEW}
 INTERVAL_FIELDS = (
     "min_interval_days",
     "recommended_interval_days",
@@ -40,7 +41,7 @@ def defaults_for(kind: str) -> dict:
     values = {field: default for field, (default, _, _) in LIMITS[kind].items()}
     for field in INTERVAL_FIELDS:
         values.setdefault(field, None)
-    if kind == "microneedling":
+    if kind == SESSION_KIND:
         values["allowed_areas"] = list(DEFAULT_AREAS)
         values["required_capability"] = "needling"
     else:
@@ -67,7 +68,7 @@ def check_treatment_type(values: dict) -> dict:
     for field in INTERVAL_FIELDS:
         if field not in limits and values.get(field) is not None:
             errors[field] = [f"Applies to microneedling only; must be null for the {kind} kind."]
-    if kind == "microneedling" and not errors:
+    if kind == SESSION_KIND and not errors:
         if values["prep_minutes"] >= values["numbing_minutes"]:
             errors["prep_minutes"] = ["Must be shorter than numbing_minutes."]
         if values["recommended_interval_days"] < values["min_interval_days"]:
@@ -75,7 +76,7 @@ def check_treatment_type(values: dict) -> dict:
     area_errors = check_areas(values.get("allowed_areas") or [])
     if area_errors:
         errors["allowed_areas"] = area_errors
-    if kind == "microneedling" and not values.get("allowed_areas"):
+    if kind == SESSION_KIND and not values.get("allowed_areas"):
         errors.setdefault("allowed_areas", []).append("A microneedling type needs at least one area.")
     if errors:
         raise InvalidInput(errors)

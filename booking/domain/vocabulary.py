@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-KINDS = ("consultation", "microneedling", "review")
+CONSULTATION, MICRONEEDLING, REVIEW = "consultation", "microneedling", "review"
+KINDS = (CONSULTATION, MICRONEEDLING, REVIEW)
 
 # Rule 2: active acne, very sensitive skin and rosacea come from source 000; the
 # rest are the usual clinical exclusions a skin assessment records.

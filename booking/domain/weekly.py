@@ -8,6 +8,7 @@ on both sides of a DST change while its UTC instants move.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -46,6 +47,20 @@ def check_timezone(name: str) -> ZoneInfo:
 
 
 _ZONES: frozenset[str] | None = None
+
+
+def practitioner_zone(clinic_zones: Iterable[str]) -> ZoneInfo:
+    """The zone of a practitioner's own times (time off shown, an external calendar's floating
+    times read): the one zone of their clinics, else UTC.
+
+    A practitioner whose clinics share a zone lives on its clock. One whose clinics are in two
+    zones has no single local clock, and picking one (say the first clinic's) would change with
+    an unrelated edit of their clinics; UTC says so plainly, and it is what integrators have
+    always been shown for such a practitioner's time off. The external calendar reads floating
+    times in this same zone, so what blocks a practitioner matches what they are shown.
+    """
+    zones = set(clinic_zones)
+    return ZoneInfo(zones.pop() if len(zones) == 1 else "UTC")
 
 
 def _zone_names() -> frozenset[str]:

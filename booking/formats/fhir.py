@@ -9,14 +9,12 @@ Holds appear as Appointments (and busy-tentative Slots) under their own `hold-..
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from booking.domain import clock
+from booking.domain import clock, cursors
 from booking.domain.errors import InvalidInput
 from booking.domain.weekly import format_hhmm
 from models import Hold
@@ -484,16 +482,10 @@ def references(values: list[str], parameter: str, kinds: tuple[str, ...]) -> dic
     return found
 
 
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        key = ""
-    if not key or not key.isprintable():
+def search_cursor(cursor: str) -> str:
+    """The key a Bundle's `_cursor` holds; anything else is a 400 naming the parameter."""
+    key = cursors.decode_cursor(cursor)
+    if key is None:
         raise InvalidInput({"_cursor": ["Invalid cursor; follow the Bundle's next link."]})
     return key
 

@@ -19,7 +19,8 @@ from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
 from booking.domain.errors import InvalidInput, NotFound
-from booking.domain.timing import Timing
+from booking.domain.timing import Instants, Timing, prep_end, procedure_end
+from booking.services import queries
 from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
 
 PAST = timedelta(days=30)  # how far back a feed reaches
@@ -36,9 +37,7 @@ def digest(token: str) -> str:
 def issue_feed(db: Session, org: str, owner_type: str, owner_id: str, name: str | None) -> tuple[CalendarFeed, str]:
     """A new feed token for one practitioner, room or clinic of the organization."""
     model = OWNERS[owner_type]
-    owner = db.scalar(
-        sa.select(model).where(model.id == owner_id, model.organization_id == org, model.archived_at.is_(None))
-    )
+    owner = db.scalar(queries.of_organization(model, org).where(model.id == owner_id))
     if owner is None:
         raise InvalidInput({"owner_id": [f"Unknown {owner_type} '{owner_id}'."]})
     token = "ics_" + secrets.token_urlsafe(32)
@@ -87,10 +86,8 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
                 getattr(Hold, column) == feed.owner_id,
                 Hold.starts_at >= start,
                 Hold.starts_at < end,
-                sa.or_(
-                    sa.and_(Hold.outcome.is_(None), Hold.expires_at > now - ENDED_HOLDS),
-                    Hold.updated_at > now - ENDED_HOLDS,
-                ),
+                # Live, or ended (ran out, or answered) less than ENDED_HOLDS ago.
+                sa.or_(Hold.live(now - ENDED_HOLDS), Hold.updated_at > now - ENDED_HOLDS),
             )
             .order_by(Hold.starts_at)
         )
@@ -137,8 +134,7 @@ def initials(name: str) -> str:
 
 def _status(item, now: datetime) -> str:
     if isinstance(item, Hold):
-        live = item.outcome is None and item.expires_at > now
-        return "TENTATIVE" if live else "CANCELLED"
+        return "TENTATIVE" if item.live(now) else "CANCELLED"
     return "CANCELLED" if item.status == "cancelled" else "CONFIRMED"
 
 
@@ -175,19 +171,19 @@ def phases(timing: Timing, item, zone: ZoneInfo) -> str:
     def hm(moment: datetime) -> str:
         return moment.astimezone(zone).strftime("%H:%M")
 
-    procedure_end = item.procedure_starts_at + timedelta(minutes=timing.procedure_minutes)
+    at = Instants(item.starts_at, item.procedure_starts_at, item.ends_at)
+    needling_end = procedure_end(timing, at)
     lines = []
-    if item.procedure_starts_at > item.starts_at:
-        prep_end = min(item.starts_at + timedelta(minutes=timing.prep_minutes), item.procedure_starts_at)
+    if at.procedure_starts_at > at.starts_at:
         lines.append(
-            f"Numbing: {hm(item.starts_at)}-{hm(item.procedure_starts_at)} "
-            f"(cream applied {hm(item.starts_at)}-{hm(prep_end)}; the practitioner is free after)"
+            f"Numbing: {hm(at.starts_at)}-{hm(at.procedure_starts_at)} "
+            f"(cream applied {hm(at.starts_at)}-{hm(prep_end(timing, at))}; the practitioner is free after)"
         )
-        lines.append(f"Needling: {hm(item.procedure_starts_at)}-{hm(procedure_end)}")
+        lines.append(f"Needling: {hm(at.procedure_starts_at)}-{hm(needling_end)}")
     else:
-        lines.append(f"{timing.kind.capitalize()}: {hm(item.starts_at)}-{hm(procedure_end)}")
-    if item.ends_at > procedure_end:
-        lines.append(f"Serum and aftercare: {hm(procedure_end)}-{hm(item.ends_at)}")
+        lines.append(f"{timing.kind.capitalize()}: {hm(at.starts_at)}-{hm(needling_end)}")
+    if at.ends_at > needling_end:
+        lines.append(f"Serum and aftercare: {hm(needling_end)}-{hm(at.ends_at)}")
     if timing.turnover_minutes:
         lines.append(f"Room turnover until {hm(item.ends_at + timedelta(minutes=timing.turnover_minutes))}")
     return "\n".join(lines)

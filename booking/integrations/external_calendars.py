@@ -193,11 +193,6 @@ def _instant(value, zone: ZoneInfo) -> datetime:
     return value.astimezone(UTC)
 
 
-def practitioner_zone(practitioner: Practitioner) -> ZoneInfo:
-    clinic = min(practitioner.clinics, key=lambda c: c.id, default=None)
-    return ZoneInfo(clinic.timezone if clinic else "UTC")
-
-
 def store(db: Session, calendar_row: ExternalCalendar, result: Expansion) -> int:
     """Replace the calendar's busy rows by an expansion worked out beforehand."""
     db.execute(sa.delete(ExternalBusy).where(ExternalBusy.calendar_id == calendar_row.id))

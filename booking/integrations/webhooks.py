@@ -17,7 +17,7 @@ import time
 from base64 import b64encode
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import sqlalchemy as sa
@@ -260,7 +260,7 @@ def claim_due(
 def _claim(db: Session, delivery: WebhookDelivery, now: datetime) -> Outgoing:
     subscription = db.get(WebhookSubscription, delivery.subscription_id)
     body = body_of(delivery.event)
-    sent_at = datetime.fromtimestamp(int(time.time()), UTC)  # receivers compare with their clock
+    sent_at = clock.wall_now().replace(microsecond=0)  # receivers compare it with their own clock
     headers = {
         "content-type": "application/json",
         "user-agent": "Needlebook-Webhooks/1",
@@ -348,7 +348,7 @@ def _retry_after(value: str | None) -> timedelta | None:
         return None
     if moment.tzinfo is None:
         return None
-    return max(moment - datetime.now(UTC), timedelta(0))
+    return max(moment - clock.wall_now(), timedelta(0))  # the receiver's date, on its clock
 
 
 def backoff(attempts: int, rng: random.Random = random) -> timedelta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking.domain import clock, rules
+from booking.domain.claims import parse_claim_key
 from booking.domain.errors import (
     DomainError,
     HoldExpired,
@@ -63,8 +65,8 @@ class SlotRequest:
 
 
 @dataclass
-class _Plan:
-    """A request checked against every rule: what to write."""
+class _CheckedRequest:
+    """A request checked against every rule: what to write (the booking's fields and its claims)."""
 
     request: SlotRequest
     at: Instants
@@ -72,20 +74,7 @@ class _Plan:
     claims: list[tuple[str, datetime, datetime]]
 
 
-def _load(db: Session, org: str, model, object_id: str | None, field: str, *, share: bool = False):
-    query = sa.select(model).where(model.id == object_id, model.organization_id == org)
-    if share:
-        # FOR KEY SHARE: bookings never wait for each other, but one waits for a change of the
-        # clinic's device count (booking/services/devices.py) and then reads the count it set, fresh
-        # (populate_existing: a hold or appointment loaded before brought the clinic along).
-        query = query.with_for_update(read=True, key_share=True).execution_options(populate_existing=True)
-    found = db.scalar(query)
-    if found is None or getattr(found, "archived_at", None) is not None:
-        raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
-    return found
-
-
-def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -> _Plan:
+def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -> _CheckedRequest:
     """Every rule, then the resources; instants in a refusal are shown in the clinic's zone."""
     try:
         return _check_rules(db, org, req, now, **excluded)
@@ -102,11 +91,12 @@ def _check_rules(
     *,
     exclude_appointment: str | None = None,
     exclude_hold: str | None = None,
-) -> _Plan:
-    treatment_type = _load(db, org, TreatmentType, req.treatment_type_id, "treatment_type_id")
-    clinic = _load(db, org, Clinic, req.clinic_id, "clinic_id", share=True)
-    practitioner = _load(db, org, Practitioner, req.practitioner_id, "practitioner_id")
-    room = _load(db, org, Room, req.room_id, "room_id")
+) -> _CheckedRequest:
+    load = partial(queries.one_of_organization, db, org)
+    treatment_type = load(TreatmentType, req.treatment_type_id, "treatment_type_id")
+    clinic = load(Clinic, req.clinic_id, "clinic_id", share=True)  # see one_of_organization
+    practitioner = load(Practitioner, req.practitioner_id, "practitioner_id")
+    room = load(Room, req.room_id, "room_id")
     # Lock the patient row: one booking at a time per patient keeps the interval
     # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
     patient = db.scalar(
@@ -158,7 +148,9 @@ def _check_rules(
     rules.raise_if_blocked(blocking)
     queries.drop_expired_claims(db, resources, *span, now)
     claims = [(assigned[rules.need_key(n)], n.starts_at, n.ends_at) for n in needs]
-    return _Plan(replace(req, course_id=course.id if course else None), at, course.id if course else None, claims)
+    return _CheckedRequest(
+        replace(req, course_id=course.id if course else None), at, course.id if course else None, claims
+    )
 
 
 def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: Instants) -> None:
@@ -185,7 +177,7 @@ def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: In
 
 
 def _claim(
-    db: Session, org: str, plan: _Plan, now: datetime, *, appointment_id=None, hold_id=None, expires_at=None
+    db: Session, org: str, plan: _CheckedRequest, now: datetime, *, appointment_id=None, hold_id=None, expires_at=None
 ) -> None:
     try:
         with db.begin_nested():
@@ -204,14 +196,14 @@ def _claim(
     except IntegrityError as exc:
         # Another writer claimed an intersecting range between our check and our
         # insert (the exclusion constraint said no): name what it claimed.
-        resources = sorted({r.split("#")[0] for r, _, _ in plan.claims})
+        resources = sorted({parse_claim_key(r).resource for r, _, _ in plan.claims})
         start, end = min(c[1] for c in plan.claims), max(c[2] for c in plan.claims)
         taken = {r for r, _, _ in plan.claims}
         blocking = [b for b in queries.busy_claims(db, resources, start, end, now) if b.resource in taken]
         raise rules.slot_unavailable(blocking, "The slot was taken by a concurrent booking.") from exc
 
 
-def _slot_fields(plan: _Plan) -> dict:
+def _slot_fields(plan: _CheckedRequest) -> dict:
     req = plan.request
     return dict(
         clinic_id=req.clinic_id,
@@ -253,7 +245,7 @@ def book(db: Session, org: str, req: SlotRequest) -> Appointment:
     return appointment
 
 
-def _create(db: Session, org: str, plan: _Plan, now: datetime, **extra) -> Appointment:
+def _create(db: Session, org: str, plan: _CheckedRequest, now: datetime, **extra) -> Appointment:
     # created_at from the domain clock: reminders compare it with the moments they are due.
     appointment = Appointment(organization_id=org, status="booked", created_at=now, **_slot_fields(plan), **extra)
     db.add(appointment)
@@ -265,7 +257,7 @@ def _create(db: Session, org: str, plan: _Plan, now: datetime, **extra) -> Appoi
 def hold_status(hold: Hold, now: datetime) -> str:
     if hold.outcome:
         return hold.outcome
-    return "expired" if hold.expires_at <= now else "active"
+    return "active" if hold.live(now) else "expired"
 
 
 def get_hold(db: Session, org: str, hold_id: str, *, lock: bool = False) -> Hold:
@@ -335,7 +327,7 @@ def release_hold(db: Session, org: str, hold_id: str) -> Hold:
 
 def expire_hold(db: Session, hold: Hold, now: datetime) -> bool:
     """Release a hold whose time ran out (the scheduler's sweep); False if it was no longer live."""
-    if hold.outcome is not None or hold.expires_at > now:
+    if not hold.lapsed(now):
         return False
     hold.outcome = "expired"
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))

@@ -3,6 +3,7 @@ hands it to the pure engine in booking.domain.availability."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -12,13 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.domain import clock
-from booking.domain.availability import PractitionerHours, Result, Search, Slot, find_slots
+from booking.domain.availability import PractitionerHours, Result, Search, Slot, evening_first, find_slots
+from booking.domain.claims import claim_key, unit_prefix
 from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.intervals import clinic_open, staff_open
 from booking.domain.timing import Timing
 from booking.domain.weekly import Shift
 from booking.services import patients
-from booking.services.queries import CLAIM_REACH, unavailable
+from booking.services.queries import CLAIM_REACH, of_organization, one_of_organization, unavailable
 from models import (
     Appointment,
     Claim,
@@ -40,6 +42,24 @@ class Settings:
     min_notice: timedelta = timedelta(hours=2)
     horizon: timedelta = timedelta(days=90)
     max_window: timedelta = timedelta(days=31)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Settings:
+        """AVAILABILITY_GRID_MINUTES, AVAILABILITY_MIN_NOTICE_MINUTES and AVAILABILITY_HORIZON_DAYS,
+        read alike by the web app and the scheduler. A value that is not a whole number in range
+        is a startup error naming it, never a search that fails or offers nothing later."""
+
+        def whole(name: str, default: int, lowest: int) -> int:
+            text = env.get(name, str(default)).strip()
+            if not text.isascii() or not text.isdigit() or int(text) < lowest:
+                raise ValueError(f"{name} must be a whole number of at least {lowest}, not {text!r}")
+            return int(text)
+
+        return cls(
+            grid_minutes=whole("AVAILABILITY_GRID_MINUTES", 15, 1),
+            min_notice=timedelta(minutes=whole("AVAILABILITY_MIN_NOTICE_MINUTES", 120, 0)),
+            horizon=timedelta(days=whole("AVAILABILITY_HORIZON_DAYS", 90, 1)),
+        )
 
 
 @dataclass(frozen=True)
@@ -65,15 +85,15 @@ def search(
         raise InvalidInput({"end": [f"A window spans at most {settings.max_window.days} days."]})
     now = clock.now()
     start, end = max(query.start, now + settings.min_notice), min(query.end, now + settings.horizon)
-    treatment_type = _one(db, org, TreatmentType, query.treatment_type_id, "treatment_type_id")
+    treatment_type = one_of_organization(db, org, TreatmentType, query.treatment_type_id, "treatment_type_id")
     clinics = _clinics(db, org, query)
     if query.practitioner_id:
-        _one(db, org, Practitioner, query.practitioner_id, "practitioner_id")
+        one_of_organization(db, org, Practitioner, query.practitioner_id, "practitioner_id")
     if query.room_id:
-        _one(db, org, Room, query.room_id, "room_id")
+        one_of_organization(db, org, Room, query.room_id, "room_id")
     allows, previous_practitioner = None, None
     if query.patient_id:
-        patient = _one(db, org, Patient, query.patient_id, "patient_id")
+        patient = one_of_organization(db, org, Patient, query.patient_id, "patient_id")
         try:
             course = patients.resolve_course(db, None, patient.id, treatment_type)
         except DomainError as refusal:
@@ -99,26 +119,15 @@ def search(
     return found, (None if found else refusal), clinics
 
 
-def _one(db, org, model, object_id, field):
-    found = db.scalar(sa.select(model).where(model.id == object_id, model.organization_id == org))
-    if found is None or getattr(found, "archived_at", None) is not None:
-        raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
-    return found
-
-
 def _clinics(db, org, query: Query) -> dict[str, Clinic]:
     if query.clinic_id:
-        return {query.clinic_id: _one(db, org, Clinic, query.clinic_id, "clinic_id")}
-    rows = db.scalars(
-        sa.select(Clinic).where(Clinic.organization_id == org, Clinic.archived_at.is_(None)).order_by(Clinic.id)
-    )
-    return {c.id: c for c in rows}
+        return {query.clinic_id: one_of_organization(db, org, Clinic, query.clinic_id, "clinic_id")}
+    return {c.id: c for c in db.scalars(of_organization(Clinic, org).order_by(Clinic.id))}
 
 
 def _evening_key(clinics):
     def key(slot: Slot):
-        local = slot.starts_at.astimezone(ZoneInfo(clinics[slot.clinic_id].timezone))
-        return (-(local.hour * 60 + local.minute), slot.starts_at)
+        return evening_first(slot.starts_at, ZoneInfo(clinics[slot.clinic_id].timezone))
 
     return key
 
@@ -140,12 +149,12 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
         ).all()
         if not treatment_type.required_capability or treatment_type.required_capability in capabilities
     ]
-    resources = [f"practitioner:{p}" for p in shifts] + [f"room:{r}" for r in rooms]
+    resources = [claim_key("practitioner", p) for p in shifts] + [claim_key("room", r) for r in rooms]
     # Pool units ('numbing:<clinic>#2'): a prefix match with '_' (in every id) escaped, so that
     # PostgreSQL turns it into a range on ix_claims_resource_starts (pattern ops) instead of a scan.
-    pools = [f"numbing:{clinic.id}#", f"device:{clinic.id}#"]
+    pools = [unit_prefix(claim_key("numbing", clinic.id)), unit_prefix(claim_key("device", clinic.id))]
     if query.patient_id:
-        resources.append(f"patient:{query.patient_id}")
+        resources.append(claim_key("patient", query.patient_id))
     busy: dict[str, list] = {}
     combine = datetime.combine
     starts_at, ends_at = _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
@@ -155,7 +164,7 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
             Claim.starts_at >= reach[0],
             Claim.starts_at < reach[1],
             Claim.ends_at > reach[0],
-            sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now),
+            Claim.live(now),
         )
     ).all()  # all(): iterating fetches row by row
     for resource, claim_start, claim_end in claims:
@@ -267,7 +276,8 @@ def _preference(previous: str | None, busy: dict):
     """Continuity of care first (the patient's last practitioner), then the least loaded."""
 
     def key(hours: PractitionerHours):
-        load = sum(((e - s).total_seconds() for s, e in busy.get(f"practitioner:{hours.practitioner_id}", [])), 0.0)
+        claimed = busy.get(claim_key("practitioner", hours.practitioner_id), [])
+        load = sum(((e - s).total_seconds() for s, e in claimed), 0.0)
         return (hours.practitioner_id != previous, load, hours.practitioner_id)
 
     return key

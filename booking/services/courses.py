@@ -1,4 +1,4 @@
-"""Course caps (rule 6): defaults from the indication, bounded by the treatment type."""
+"""Courses (rule 6): opening and changing one, at most one active per patient and treatment type."""
 
 from __future__ import annotations
 
@@ -6,35 +6,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from booking.domain.errors import CourseAlreadyActive, InvalidInput
-from booking.domain.vocabulary import INDICATIONS
+from booking.domain.courses import course_defaults
+from booking.domain.errors import CourseAlreadyActive
 from models import Course, Patient, TreatmentType
-
-
-def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
-    """The course's values with the indication's defaults filled in and checked.
-
-    A course is a series of microneedling sessions; its cap may not exceed the
-    treatment type's own cap.
-    """
-    if kind != "microneedling":
-        raise InvalidInput({"treatment_type_id": ["A course is for a microneedling treatment type."]})
-    defaults = INDICATIONS[data["indication"]]
-    values = {
-        "treatment_type_id": data["treatment_type_id"],
-        "indication": data["indication"],
-        "max_sessions": data.get("max_sessions"),
-        "max_sessions_per_365_days": data.get("max_sessions_per_365_days", defaults["max_sessions_per_365_days"]),
-        "status": data.get("status", "active"),
-        "notes": data.get("notes"),
-    }
-    if values["max_sessions"] is None:
-        values["max_sessions"] = min(defaults["max_sessions"], type_cap or defaults["max_sessions"])
-    if values["max_sessions"] < 1:
-        raise InvalidInput({"max_sessions": ["Must be at least 1."]})
-    if type_cap is not None and values["max_sessions"] > type_cap:
-        raise InvalidInput({"max_sessions": [f"Must not exceed the treatment type's cap of {type_cap}."]})
-    return values
 
 
 def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict) -> Course:

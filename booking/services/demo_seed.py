@@ -8,11 +8,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking.domain import clock
+from booking.domain.courses import course_defaults
+from booking.domain.rules import SESSION_KIND
 from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.treatments import check_treatment_type, defaults_for
+from booking.domain.vocabulary import CONSULTATION, MICRONEEDLING, REVIEW
 from booking.domain.weekly import Shift, check_week, parse_hhmm
 from booking.services.appointments import count_session
-from booking.services.courses import course_defaults
 from booking.services.tenancy import create_organization, find_key, issue_api_key
 from models import (
     SCOPES,
@@ -29,7 +32,6 @@ from models import (
     Room,
     TreatmentType,
     WorkingHours,
-    utcnow,
 )
 
 DEMO_NAME = "Demo Skin Clinics"
@@ -95,9 +97,9 @@ def _seed(db: Session) -> str:
 
     types = {}
     for kind, name in (
-        ("consultation", "Skin consultation"),
-        ("microneedling", "Microneedling session"),
-        ("review", "Follow-up review"),
+        (CONSULTATION, "Skin consultation"),
+        (MICRONEEDLING, "Microneedling session"),
+        (REVIEW, "Follow-up review"),
     ):
         types[kind] = TreatmentType(
             organization_id=org, name=name, **check_treatment_type({**defaults_for(kind), "kind": kind})
@@ -134,7 +136,7 @@ def _seed(db: Session) -> str:
             )
         )
 
-    now = utcnow()
+    now = clock.now()
     patients = [
         Patient(organization_id=org, name="Olivia Bennett", email="olivia@example.com", phone="+447700900101"),
         Patient(organization_id=org, name="Marcus Chen", email="marcus@example.com", phone="+12125550102"),
@@ -149,7 +151,7 @@ def _seed(db: Session) -> str:
     ]
     db.add_all(patients)
     db.flush()
-    microneedling = types["microneedling"]
+    microneedling = types[SESSION_KIND]
     # Olivia had her consultation last week, so she can book her first session.
     db.add(
         PastSession(

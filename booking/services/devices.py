@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from booking.domain import rules
+from booking.domain.claims import claim_key, parse_claim_key, unit_prefix
 from booking.domain.errors import BookingsChanging, DeviceCountTooLow
 from booking.domain.timing import Instants, Timing, occupancy
 from models import Appointment, Claim, Clinic, Hold, TreatmentType
@@ -33,7 +34,7 @@ def set_device_count(db: Session, clinic: Clinic, count: int | None, now: dateti
     units, clashes = rules.assign_units([(k, s, e) for k, (_, s, e) in uses.items()], count or 0)
     if count is not None and clashes:
         raise _too_low(clinic, count, clashes, uses)
-    pool = Claim.resource.startswith(f"device:{clinic.id}#", autoescape=True)
+    pool = Claim.resource.startswith(unit_prefix(claim_key("device", clinic.id)), autoescape=True)
     db.execute(sa.delete(Claim).where(pool, Claim.ends_at > now))
     for key, unit in units.items():
         booking, start, end = uses[key]
@@ -41,7 +42,7 @@ def set_device_count(db: Session, clinic: Clinic, count: int | None, now: dateti
         db.add(
             Claim(
                 organization_id=clinic.organization_id,
-                resource=f"device:{clinic.id}#{unit}",
+                resource=claim_key("device", clinic.id, unit),
                 starts_at=start,
                 ends_at=end,
                 appointment_id=None if is_hold else booking.id,
@@ -77,8 +78,7 @@ def _live_bookings(db: Session, clinic: Clinic, now: datetime) -> list:
         sa.select(Hold)
         .where(
             Hold.clinic_id == clinic.id,
-            Hold.outcome.is_(None),
-            Hold.expires_at > now,
+            Hold.live(now),
             Hold.ends_at > now,
             Hold.treatment_type_id.in_(session_types),
         )
@@ -107,7 +107,9 @@ def _device_needs(db: Session, clinic: Clinic, booking, count: int | None):
         devices=count,
     )
     # The needling never outlasts the booking, even if the type's procedure was lengthened since.
-    return [(n.starts_at, min(n.ends_at, booking.ends_at)) for n in needs if n.resource.startswith("device:")]
+    return [
+        (n.starts_at, min(n.ends_at, booking.ends_at)) for n in needs if parse_claim_key(n.resource).kind == "device"
+    ]
 
 
 def _too_low(clinic: Clinic, count: int, clashes: list[list[str]], uses: dict) -> DeviceCountTooLow:

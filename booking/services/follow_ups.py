@@ -129,8 +129,7 @@ def _next_session_exists(db: Session, session: Appointment, now: datetime) -> bo
     )
     held = sa.select(Hold.id).where(
         Hold.patient_id == session.patient_id,
-        Hold.outcome.is_(None),
-        Hold.expires_at > now,
+        Hold.live(now),
         Hold.starts_at > session.starts_at,
         Hold.treatment_type_id.in_(kinds),
     )

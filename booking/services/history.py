@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock, rules
 from booking.domain.errors import IntervalTooShort, InvalidInput, NotFound
-from booking.services import queries
+from booking.services import patients, queries
 from booking.services.appointments import count_session
-from models import Appointment, Clinic, Course, Hold, PastSession, Patient, TreatmentType
+from models import Appointment, Clinic, Hold, PastSession, Patient, TreatmentType
 
 
 def record_past_session(
@@ -35,21 +35,12 @@ def record_past_session(
     )
     if patient is None:
         raise NotFound(f"No patient with id '{patient_id}'.")
-    treatment_type = db.scalar(
-        sa.select(TreatmentType).where(TreatmentType.id == treatment_type_id, TreatmentType.organization_id == org)
-    )
-    if treatment_type is None:
-        raise InvalidInput({"treatment_type_id": [f"Unknown id '{treatment_type_id}'."]})
+    # An archived treatment type is unknown here as it is to a booking.
+    treatment_type = queries.one_of_organization(db, org, TreatmentType, treatment_type_id, "treatment_type_id")
     now = clock.now()
     if performed_at >= now:
         raise InvalidInput({"performed_at": ["Must be in the past."]})
-    course = None
-    if course_id is not None:
-        course = db.get(Course, course_id)
-        if course is None or course.patient_id != patient.id:
-            raise InvalidInput({"course_id": [f"Unknown course '{course_id}' for this patient."]})
-        if course.treatment_type_id != treatment_type.id:
-            raise InvalidInput({"course_id": ["The course is for another treatment type."]})
+    course = None if course_id is None else patients.course_of(db, course_id, patient.id, treatment_type)
     if treatment_type.kind == rules.SESSION_KIND:
         # Under the patient's lock taken above, like a booking: of a booking and a record
         # racing for the same weeks, the second sees the first.
@@ -83,7 +74,7 @@ def _check_booked_sessions(db: Session, patient_id: str, performed_at: datetime,
         sa.select(Hold.starts_at, TreatmentType.min_interval_days, sa.null(), Hold.id, Clinic.timezone)
         .join(TreatmentType)
         .join(Clinic)
-        .where(Hold.patient_id == patient_id, Hold.outcome.is_(None), Hold.expires_at > now, kind)
+        .where(Hold.patient_id == patient_id, Hold.live(now), kind)
     )
     rows = db.execute(sa.union_all(appointments, holds)).all()
     booked = [rules.Booked(start, days, appointment_id, hold_id) for start, days, appointment_id, hold_id, _ in rows]

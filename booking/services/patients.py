@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from booking.domain import rules
 from booking.domain.errors import CourseComplete, InvalidInput
+from booking.domain.vocabulary import CONSULTATION
 from booking.services import queries
 from models import Course, Patient, TreatmentType
 
@@ -67,7 +68,7 @@ def load_facts(
         sessions = tuple(start for start, _ in rows)
         if course is not None:
             course_sessions = tuple(start for start, course_id in rows if course_id == course.id)
-        consultations = tuple(queries.patient_sessions(db, patient.id, now, kind="consultation", completed_only=True))
+        consultations = tuple(queries.patient_sessions(db, patient.id, now, kind=CONSULTATION, completed_only=True))
     return PatientFacts(
         kind=treatment_type.kind,
         contraindications=tuple(patient.contraindications),
@@ -93,6 +94,11 @@ def resolve_course(db: Session, course_id: str | None, patient_id: str, treatmen
             # Without this, leaving out course_id would book past a course's cap.
             raise CourseComplete("The patient's course is complete; open a new course after review.")
         return course
+    return course_of(db, course_id, patient_id, treatment_type)
+
+
+def course_of(db: Session, course_id: str, patient_id: str, treatment_type: TreatmentType) -> Course:
+    """The course named for a session of the patient: it must be theirs and of this treatment type."""
     course = db.get(Course, course_id)
     if course is None or course.patient_id != patient_id:
         raise InvalidInput({"course_id": [f"Unknown course '{course_id}' for this patient."]})

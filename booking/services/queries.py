@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking.domain.claims import unit_prefix
+from booking.domain.errors import InvalidInput
 from booking.domain.rules import SESSION_KIND, Busy
 from models import (
     LIVE_STATUSES,
@@ -26,6 +28,30 @@ from models import (
 CLAIM_REACH = timedelta(days=1)
 
 
+def of_organization(model, org: str):
+    """SELECT of the organization's rows of `model` that are still in use: an archived one
+    (clinic, room, practitioner, treatment type ...) is gone for every new use."""
+    query = sa.select(model).where(model.organization_id == org)
+    if hasattr(model, "archived_at"):
+        query = query.where(model.archived_at.is_(None))
+    return query
+
+
+def one_of_organization(db: Session, org: str, model, object_id: str | None, field: str, *, share: bool = False):
+    """The organization's object named in a request's `field`; another organization's, an
+    archived or a missing one is the same InvalidInput ('Unknown id')."""
+    query = of_organization(model, org).where(model.id == object_id)
+    if share:
+        # FOR KEY SHARE: bookings never wait for each other, but one waits for a change of the
+        # clinic's device count (booking/services/devices.py) and then reads the count it set, fresh
+        # (populate_existing: a hold or appointment loaded before brought the clinic along).
+        query = query.with_for_update(read=True, key_share=True).execution_options(populate_existing=True)
+    found = db.scalar(query)
+    if found is None:
+        raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
+    return found
+
+
 def _claims_on(resources: list[str], start: datetime, end: datetime):
     """Claims on these resources or their pooled units (`<pool>#n`) intersecting [start, end).
 
@@ -33,7 +59,8 @@ def _claims_on(resources: list[str], start: datetime, end: datetime):
     """
     return sa.and_(
         sa.or_(
-            Claim.resource.in_(resources), *(Claim.resource.startswith(f"{r}#", autoescape=True) for r in resources)
+            Claim.resource.in_(resources),
+            *(Claim.resource.startswith(unit_prefix(r), autoescape=True) for r in resources),
         ),
         Claim.starts_at < end,
         Claim.starts_at >= start - CLAIM_REACH,
@@ -70,8 +97,7 @@ def session_rows(
         parts.append(
             sa.select(Hold.starts_at.label("start"), Hold.course_id).where(
                 Hold.patient_id == patient_id,
-                Hold.outcome.is_(None),
-                Hold.expires_at > now,
+                Hold.live(now),
                 Hold.treatment_type_id.in_(kind_ids),
                 *([Hold.id != exclude_hold] if exclude_hold else []),
             )
@@ -103,7 +129,7 @@ def busy_claims(
     """Live claims intersecting [start, end) on these resources or their pooled units."""
     query = sa.select(Claim).where(
         _claims_on(resources, start, end),
-        sa.or_(Claim.expires_at.is_(None), Claim.expires_at > now),
+        Claim.live(now),
     )
     if exclude_appointment:
         query = query.where(sa.or_(Claim.appointment_id.is_(None), Claim.appointment_id != exclude_appointment))
@@ -118,11 +144,7 @@ def drop_expired_claims(db: Session, resources: list[str], start: datetime, end:
     An expired hold already counts for nothing in every check; its rows must
     still go before inserting, or the exclusion constraint would see them.
     """
-    db.execute(
-        sa.delete(Claim).where(
-            _claims_on(resources, start, end), Claim.expires_at.is_not(None), Claim.expires_at <= now
-        )
-    )
+    db.execute(sa.delete(Claim).where(_claims_on(resources, start, end), Claim.lapsed(now)))
 
 
 def active_course(db: Session, patient_id: str, treatment_type_id: str) -> Course | None:

@@ -18,14 +18,7 @@ from models import Appointment, Hold, OutboxEvent, TreatmentType
 
 
 def expired_holds(db: Session, now: datetime, limit: int = 200) -> list[str]:
-    return list(
-        db.scalars(
-            sa.select(Hold.id)
-            .where(Hold.outcome.is_(None), Hold.expires_at <= now)
-            .order_by(Hold.expires_at)
-            .limit(limit)
-        )
-    )
+    return list(db.scalars(sa.select(Hold.id).where(Hold.lapsed(now)).order_by(Hold.expires_at).limit(limit)))
 
 
 def expire(db: Session, hold_ids: list[str], now: datetime) -> int:
