@@ -1556,3 +1556,43 @@ def test_the_written_out_dump_is_marshmallows(zone, starts, reason):
     body = {"data": data, "reason": reason}
     schema = AvailabilitySchema()
     assert json.dumps(schema.dump(body)) == json.dumps(ma.Schema.dump(schema, body))
+
+
+# --- Settings from the environment: one parser for the web app and the scheduler ------------------------
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("AVAILABILITY_GRID_MINUTES", "0"),
+        ("AVAILABILITY_GRID_MINUTES", "-15"),
+        ("AVAILABILITY_GRID_MINUTES", "7.5"),
+        ("AVAILABILITY_MIN_NOTICE_MINUTES", "-1"),
+        ("AVAILABILITY_HORIZON_DAYS", "0"),
+        ("AVAILABILITY_HORIZON_DAYS", "ninety"),
+    ],
+)
+def test_a_bad_availability_setting_stops_the_app_and_the_scheduler_at_start_naming_it(name, value):
+    from api import config
+    from schedulers.config import SchedulerSettings
+
+    for read in (config.from_environment, SchedulerSettings.from_environment):
+        with pytest.raises(ValueError, match=name):
+            read({name: value})
+
+
+def test_the_app_and_the_scheduler_read_the_same_availability_settings():
+    from api import config
+    from schedulers.config import SchedulerSettings
+
+    def scheduler(env):
+        search = SchedulerSettings.from_environment(env).follow_ups.search
+        return search.grid_minutes, search.min_notice // timedelta(minutes=1), search.horizon.days
+
+    def app(env):
+        values = config.from_environment(env)
+        return tuple(values[f"AVAILABILITY_{name}"] for name in ("GRID_MINUTES", "MIN_NOTICE_MINUTES", "HORIZON_DAYS"))
+
+    env = {"AVAILABILITY_GRID_MINUTES": "10", "AVAILABILITY_MIN_NOTICE_MINUTES": "0", "AVAILABILITY_HORIZON_DAYS": "60"}
+    assert scheduler(env) == app(env) == (10, 0, 60)
+    assert scheduler({}) == app({}) == (15, 120, 90)

@@ -14,7 +14,7 @@ from itertools import count
 import pytest
 import sqlalchemy as sa
 
-from models import Appointment, Claim, Course, Hold, PastSession
+from models import Appointment, Claim, Course, Hold, PastSession, TreatmentType
 
 from .booking_world import MONDAY, World, build_world, patient
 from .helpers import assert_problem
@@ -849,6 +849,20 @@ def test_a_hold_is_active_until_its_expiry_then_expired(world, clock):
     assert get(world, f"/v1/holds/{hold['id']}")["status"] == "expired"
 
 
+def test_a_hold_is_live_or_lapsed_alike_on_a_loaded_hold_and_in_sql(world, db, clock):
+    review = {"treatment_type_id": world.review["id"]}
+    ran_out = world.hold(starts_at=world.at(hour=10), **review)
+    released = world.hold(starts_at=world.at(hour=11), **review)
+    assert world.caller.delete(f"/v1/holds/{released['id']}").status_code == 204
+    clock.advance(minutes=10)
+    live = world.hold(starts_at=world.at(hour=12), **review)
+    now = clock.now
+    holds = db.scalars(sa.select(Hold).execution_options(populate_existing=True)).all()
+    for rule, expected in (("live", {live["id"]}), ("lapsed", {ran_out["id"]})):
+        assert set(db.scalars(sa.select(Hold.id).where(getattr(Hold, rule)(now)))) == expected
+        assert {h.id for h in holds if getattr(h, rule)(now)} == expected
+
+
 def test_an_expired_hold_claims_nothing(world, clock):
     world.consulted()
     hold = world.hold()
@@ -1179,6 +1193,29 @@ def test_a_past_session_must_be_in_the_past(world, db, clock):
         )
         assert "performed_at" in body["errors"]
     assert get(world, f"/v1/patients/{world.patient['id']}/past-sessions")["data"] == []
+
+
+def test_a_past_session_of_an_archived_treatment_type_is_refused_like_a_booking_of_it(world, db):
+    db.execute(sa.update(TreatmentType).where(TreatmentType.id == world.consultation["id"]).values(archived_at=MONDAY))
+    unknown = {"treatment_type_id": [f"Unknown id '{world.consultation['id']}'."]}
+    booked = refused(
+        db,
+        world,
+        lambda: world.caller.post("/v1/appointments", json=world.slot(treatment_type_id=world.consultation["id"])),
+        422,
+        "validation_error",
+    )
+    recorded = refused(
+        db,
+        world,
+        lambda: world.caller.post(
+            f"/v1/patients/{world.patient['id']}/past-sessions",
+            json={"treatment_type_id": world.consultation["id"], "performed_at": world.at(-3)},
+        ),
+        422,
+        "validation_error",
+    )
+    assert booked["errors"] == recorded["errors"] == unknown
 
 
 def test_past_sessions_are_listed(world, other):

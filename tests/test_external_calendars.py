@@ -519,3 +519,41 @@ def test_the_scheduler_expands_with_no_transaction_open(on_file, monkeypatch):
         engine.dispose()
     assert seen == [True], "the lease row and the write lock must be free while a calendar expands"
     assert world.caller.get(f"/v1/external-calendars/{row['id']}").get_json()["status"] == "ok"
+
+
+# --- A practitioner's own zone: the one zone of their clinics, else UTC -----------------------------------
+
+# 10:00-11:00 on Tuesday 6 July 2027 with no zone (floating): read in the practitioner's zone.
+FLOATING = vcalendar(*event("DTSTART:20270706T100000", "DTEND:20270706T110000", uid="floating@example.com"))
+
+
+def practitioner_at_second_clinic(world, timezone_name: str) -> None:
+    """The world's practitioner (London) also works at a clinic in `timezone_name`, created after London."""
+    second = world.caller.make_clinic(name="Second", timezone=timezone_name)
+    response = world.caller.patch(
+        f"/v1/practitioners/{world.practitioner['id']}", json={"clinic_ids": [world.clinic["id"], second["id"]]}
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def own_times(world, db) -> tuple[str, str]:
+    """(the floating event's busy start, as stored in UTC; a time off 09:00-10:00 UTC, as the API shows it)."""
+    upload(world, FLOATING)
+    busy = db.scalar(sa.select(ExternalBusy.starts_at))
+    response = world.caller.post(
+        f"/v1/practitioners/{world.practitioner['id']}/time-off",
+        json={"starts_at": "2027-07-07T09:00:00+00:00", "ends_at": "2027-07-07T10:00:00+00:00"},
+    )
+    assert response.status_code == 201, response.get_json()
+    return busy.isoformat(), response.get_json()["starts_at"]
+
+
+def test_a_practitioner_with_clinics_in_two_zones_reads_and_is_shown_their_times_in_utc(world, db):
+    # London is on BST in July: the first clinic's zone would read 10:00 as 09:00 UTC.
+    practitioner_at_second_clinic(world, "America/New_York")
+    assert own_times(world, db) == ("2027-07-06T10:00:00+00:00", "2027-07-07T09:00:00+00:00")
+
+
+def test_a_practitioner_whose_clinics_share_a_zone_reads_and_is_shown_their_times_in_it(world, db):
+    practitioner_at_second_clinic(world, "Europe/London")
+    assert own_times(world, db) == ("2027-07-06T09:00:00+00:00", "2027-07-07T10:00:00+01:00")

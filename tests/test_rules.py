@@ -502,3 +502,56 @@ def test_a_course_needs_a_microneedling_type(kind):
     with pytest.raises(InvalidInput) as caught:
         course_defaults(kind, None, {"treatment_type_id": "tt", "indication": "acne_scars"})
     assert set(caught.value.errors) == {"treatment_type_id"}
+
+
+# --- One home each: the practitioner's zone, claim keys, pool units, cursors ----------------------------
+
+
+def test_a_practitioner_lives_on_the_one_zone_of_their_clinics_else_utc():
+    from booking.domain.weekly import practitioner_zone
+
+    assert practitioner_zone(["Europe/London", "Europe/London"]) == LONDON
+    assert practitioner_zone(["Europe/London", "America/New_York"]) == ZoneInfo("UTC")
+    assert practitioner_zone([]) == ZoneInfo("UTC")
+
+
+@FAST
+@given(
+    kind=st.sampled_from(["practitioner", "room", "patient", "numbing", "device"]),
+    object_id=st.from_regex(r"[a-z]{2,5}_[0-9a-z]{26}", fullmatch=True),
+    unit=st.none() | st.integers(1, 99),
+)
+def test_a_claim_key_reads_back_as_what_built_it(kind, object_id, unit):
+    from booking.domain.claims import claim_key, parse_claim_key, unit_prefix
+
+    key = claim_key(kind, object_id, unit)
+    assert parse_claim_key(key) == (kind, object_id, unit)
+    assert parse_claim_key(key).resource == claim_key(kind, object_id)
+    assert key.startswith(unit_prefix(claim_key(kind, object_id))) == (unit is not None)
+
+
+@pytest.mark.parametrize(
+    "capacity, used, free",
+    [
+        (2, set(), "numbing:cln_x#1"),
+        (2, {"numbing:cln_x#1"}, "numbing:cln_x#2"),
+        (2, {"numbing:cln_x#1", "numbing:cln_x#2"}, None),
+        (2, {"numbing:cln_x#3"}, "numbing:cln_x#1"),  # a unit above a lowered capacity still counts
+        (2, {"numbing:cln_x#1", "numbing:cln_x#3"}, None),
+        (0, set(), None),  # a pool of no units is never free
+    ],
+)
+def test_a_pool_gives_its_first_free_unit_while_fewer_than_its_capacity_are_used(capacity, used, free):
+    from booking.domain.claims import free_unit
+
+    assert free_unit("numbing:cln_x", capacity, used) == free
+
+
+@FAST
+@given(key=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80))
+def test_a_cursor_gives_back_its_key_and_a_tampered_one_nothing(key):
+    from booking.domain.cursors import decode_cursor, encode_cursor
+
+    cursor = encode_cursor(key)
+    assert decode_cursor(cursor) == (key if key.isprintable() else None)
+    assert decode_cursor(cursor + "!") is None
