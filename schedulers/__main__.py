@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from booking.services import unit_of_work
+
 from . import jobs, lease
 from .config import SchedulerSettings
 
@@ -101,7 +103,7 @@ def main() -> int:
         # Sends that finish within the grace are recorded (the lease is still ours); the
         # rest, stuck on slow receivers, are abandoned and sent again later.
         run.sender.stop(grace=SEND_GRACE_SECONDS)
-        with run.sessions.begin() as db:
+        with unit_of_work.transaction(run.sessions) as db:
             lease.release(db, holder)
         log.info("scheduler %s stopped", holder)
     return 0
