@@ -16,10 +16,11 @@ from webargs.flaskparser import FlaskParser
 
 from booking.domain import clock
 from booking.domain.weekly import format_hhmm, parse_hhmm
+from booking.services.changes import check_version
 
 from . import db
 from .auth import organization_id
-from .etags import check_if_match
+from .etags import expected_version
 
 
 class Parser(FlaskParser):
@@ -196,7 +197,7 @@ def get_for_update(model, object_id: str, *, what: str | None = None):
     sending the same ETag, the second waits for the first and then sees the version it wrote.
     """
     found = get_or_404(model, object_id, what=what, lock=True)
-    check_if_match(found)
+    check_version(found, expected_version(object_id))
     return found
 
 

@@ -163,9 +163,9 @@ class ClinicItem(MethodView):
             devices.set_device_count(db.session(), clinic, data["device_count"], clock.now())
         clinic = apply(clinic, data)
         if "timezone" in data:
-            from .practitioners import check_practitioner_weeks
+            from booking.services.practitioners import recheck_weeks_at
 
-            check_practitioner_weeks(clinic.id, field="timezone")
+            recheck_weeks_at(db.session(), organization_id(), clinic.id, field="timezone")
         db.session().flush()
         return clinic
 

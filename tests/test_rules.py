@@ -19,6 +19,8 @@ from booking.domain.treatments import INTERVAL_FIELDS, LIMITS, check_treatment_t
 from booking.domain.vocabulary import INDICATIONS, KINDS
 from booking.domain.weekly import (
     Shift,
+    check_hours_at_own_clinics,
+    check_no_stranded_hours,
     check_timezone,
     check_week,
     expand,
@@ -502,3 +504,19 @@ def test_a_course_needs_a_microneedling_type(kind):
     with pytest.raises(InvalidInput) as caught:
         course_defaults(kind, None, {"treatment_type_id": "tt", "indication": "acne_scars"})
     assert set(caught.value.errors) == {"treatment_type_id"}
+
+
+def test_a_practitioner_cannot_leave_a_clinic_where_they_still_have_hours():
+    check_no_stranded_hours({"clinic_a"}, {"clinic_a", "clinic_b"})
+    with pytest.raises(InvalidInput) as refused:
+        check_no_stranded_hours({"clinic_a", "clinic_c", "clinic_b"}, {"clinic_a"})
+    assert refused.value.errors == {
+        "clinic_ids": ["Still has working hours at clinic_b, clinic_c; replace the working hours first."]
+    }
+
+
+def test_weekly_hours_are_only_at_the_practitioners_clinics():
+    check_hours_at_own_clinics(["clinic_a", "clinic_a"], {"clinic_a"})
+    with pytest.raises(InvalidInput) as refused:
+        check_hours_at_own_clinics(["clinic_a", "clinic_x"], {"clinic_a"})
+    assert refused.value.errors == {"1": {"clinic_id": ["The practitioner does not work at this clinic."]}}
