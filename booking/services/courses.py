@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from booking.domain.errors import CourseAlreadyActive, InvalidInput
 from booking.domain.vocabulary import INDICATIONS
+from booking.services.changes import load, load_for_change, owned
 from models import Course, Patient, TreatmentType
 
 
@@ -35,6 +36,19 @@ def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
     if type_cap is not None and values["max_sessions"] > type_cap:
         raise InvalidInput({"max_sessions": [f"Must not exceed the treatment type's cap of {type_cap}."]})
     return values
+
+
+def open_for(db: Session, org: str, patient_id: str, data: dict) -> Course:
+    """Open a course for the organization's patient, of one of its treatment types."""
+    patient = load(db, org, Patient, patient_id)
+    treatment_type = db.scalar(owned(TreatmentType, org).where(TreatmentType.id == data["treatment_type_id"]))
+    if treatment_type is None:
+        raise InvalidInput({"treatment_type_id": ["Unknown treatment type."]})
+    return open_course(db, org, patient, treatment_type, data)
+
+
+def change(db: Session, org: str, course_id: str, data: dict, expected_version: int | None) -> Course:
+    return change_course(db, load_for_change(db, org, Course, course_id, expected_version), data)
 
 
 def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict) -> Course:
