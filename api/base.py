@@ -16,11 +16,9 @@ from webargs.flaskparser import FlaskParser
 
 from booking.domain import clock
 from booking.domain.weekly import format_hhmm, parse_hhmm
-from booking.services.changes import check_version
 
 from . import db
 from .auth import organization_id
-from .etags import expected_version
 
 
 class Parser(FlaskParser):
@@ -187,17 +185,6 @@ def get_or_404(model, object_id: str, *, what: str | None = None, lock: bool = F
     found = db.session().scalar(query)
     if found is None:
         abort(404, message=f"No {what or model.__tablename__.rstrip('s').replace('_', ' ')} with id '{object_id}'.")
-    return found
-
-
-def get_for_update(model, object_id: str, *, what: str | None = None):
-    """Load an object to change it: lock its row, then check If-Match against its version (412).
-
-    Locking before comparing is what makes If-Match hold under concurrency: of two writers
-    sending the same ETag, the second waits for the first and then sees the version it wrote.
-    """
-    found = get_or_404(model, object_id, what=what, lock=True)
-    check_version(found, expected_version(object_id))
     return found
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from booking.domain.errors import InvalidInput, NotFound
 from booking.domain.timing import Timing
-from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
+from booking.services.changes import load_for_change
+from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType, utcnow
 
 PAST = timedelta(days=30)  # how far back a feed reaches
 AHEAD = timedelta(days=365)
@@ -191,3 +192,10 @@ def phases(timing: Timing, item, zone: ZoneInfo) -> str:
     if timing.turnover_minutes:
         lines.append(f"Room turnover until {hm(item.ends_at + timedelta(minutes=timing.turnover_minutes))}")
     return "\n".join(lines)
+
+
+def revoke_feed(db: Session, org: str, feed_id: str, expected_version: int | None) -> None:
+    """Its URL is a 404 from now on; revoking again keeps the first moment."""
+    feed = load_for_change(db, org, CalendarFeed, feed_id, expected_version, what="calendar feed")
+    feed.revoked_at = feed.revoked_at or utcnow()
+    db.flush()

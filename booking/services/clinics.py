@@ -8,7 +8,7 @@ from booking.domain import clock
 from booking.domain.errors import InUse, InvalidInput
 from booking.domain.weekly import Shift, check_week
 from booking.services import devices
-from booking.services.changes import load_for_change, owned
+from booking.services.changes import load, load_for_change, owned
 from booking.services.practitioners import recheck_weeks_at
 from models import Clinic, Closure, OpeningHours, Practitioner, Room, utcnow
 
@@ -49,6 +49,27 @@ def check_nothing_left_at(db: Session, org: str, clinic: Clinic) -> None:
             room_ids=[r.id for r in rooms],
             practitioner_ids=[p.id for p in staff],
         )
+
+
+def add_room(db: Session, org: str, clinic_id: str, data: dict) -> Room:
+    clinic = load(db, org, Clinic, clinic_id)
+    room = Room(organization_id=org, clinic_id=clinic.id, **data)
+    db.add(room)
+    db.flush()
+    return room
+
+
+def change_room(db: Session, org: str, room_id: str, data: dict, expected_version: int | None) -> Room:
+    room = load_for_change(db, org, Room, room_id, expected_version)
+    for field, value in data.items():
+        setattr(room, field, value)
+    db.flush()
+    return room
+
+
+def archive_room(db: Session, org: str, room_id: str, expected_version: int | None) -> None:
+    load_for_change(db, org, Room, room_id, expected_version).archived_at = utcnow()
+    db.flush()
 
 
 def _apply(clinic: Clinic, data: dict) -> Clinic:
