@@ -5,8 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.domain import clock
-from booking.services.tenancy import issue_api_key
+from booking.services.tenancy import issue_api_key, revoke_api_key
 from models import SCOPES, ApiKey
 
 from . import db, etags, idempotency
@@ -18,7 +17,6 @@ from .base import (
     Schema,
     Secret,
     SecretWithheld,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -72,7 +70,6 @@ class ApiKeys(MethodView):
     def post(self, data):
         """Issue an API key; the response shows the key once"""
         key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"])
-        db.session().flush()
         key.key = token  # not a column: it exists only in this response
         idempotency.withhold("key")
         return key
@@ -94,5 +91,4 @@ class ApiKeyItem(MethodView):
     @etags.conditional
     def delete(self, key_id):
         """Revoke an API key at once"""
-        get_for_update(ApiKey, key_id, what="API key").revoked_at = clock.now()
-        db.session().flush()
+        revoke_api_key(db.session(), organization_id(), key_id, etags.expected_version(key_id))

@@ -17,7 +17,6 @@ from .base import (
     Instant,
     ListArgs,
     Schema,
-    get_for_update,
     page_schema,
     paginate,
     scoped,
@@ -137,15 +136,11 @@ class Appointments(MethodView):
         Every clinical rule is checked and the resources are claimed atomically:
         a slot that is no longer free is a 409 `slot_unavailable`.
         """
-        session = db.session()
         if "hold_id" in data:
-            appointment = appointments.book_from_hold(
-                session, organization_id(), data["hold_id"], course_id=data.get("course_id"), area=data.get("area")
+            return appointments.book_from_hold(
+                db.session(), organization_id(), data["hold_id"], course_id=data.get("course_id"), area=data.get("area")
             )
-        else:
-            appointment = appointments.book(session, organization_id(), slot_request(data))
-        session.flush()
-        return appointment
+        return appointments.book(db.session(), organization_id(), slot_request(data))
 
 
 @blp.route("/<appointment_id>")
@@ -171,20 +166,9 @@ class AppointmentItem(MethodView):
         The answer is the new appointment, with its own ETag; its `rescheduled_from` names the
         old one. If-Match is checked against the old one.
         """
-        _changing(appointment_id)
-        appointment = appointments.reschedule(db.session(), organization_id(), appointment_id, changes)
-        db.session().flush()
-        return appointment
-
-
-def _changing(appointment_id: str) -> None:
-    """Lock the appointment and check If-Match before its state changes."""
-    get_for_update(Appointment, appointment_id)
-
-
-def _saved(appointment):
-    db.session().flush()
-    return appointment
+        return appointments.reschedule(
+            db.session(), organization_id(), appointment_id, changes, etags.expected_version(appointment_id)
+        )
 
 
 @blp.route("/<appointment_id>/cancel", methods=["POST"])
@@ -197,8 +181,9 @@ def _saved(appointment):
 @etags.tagged
 def cancel(data, appointment_id):
     """Cancel an appointment with a reason; its resources are freed"""
-    _changing(appointment_id)
-    return _saved(appointments.cancel(db.session(), organization_id(), appointment_id, **data))
+    return appointments.cancel(
+        db.session(), organization_id(), appointment_id, **data, expected_version=etags.expected_version(appointment_id)
+    )
 
 
 @blp.route("/<appointment_id>/check-in", methods=["POST"])
@@ -210,8 +195,9 @@ def cancel(data, appointment_id):
 @etags.tagged
 def check_in(appointment_id):
     """Check the patient in (from two hours before the start)"""
-    _changing(appointment_id)
-    return _saved(appointments.check_in(db.session(), organization_id(), appointment_id))
+    return appointments.check_in(
+        db.session(), organization_id(), appointment_id, etags.expected_version(appointment_id)
+    )
 
 
 @blp.route("/<appointment_id>/complete", methods=["POST"])
@@ -223,8 +209,9 @@ def check_in(appointment_id):
 @etags.tagged
 def complete(appointment_id):
     """Complete the visit; a session counts on its course"""
-    _changing(appointment_id)
-    return _saved(appointments.complete(db.session(), organization_id(), appointment_id))
+    return appointments.complete(
+        db.session(), organization_id(), appointment_id, etags.expected_version(appointment_id)
+    )
 
 
 @blp.route("/<appointment_id>/no-show", methods=["POST"])
@@ -236,5 +223,4 @@ def complete(appointment_id):
 @etags.tagged
 def no_show(appointment_id):
     """Mark that the patient did not come (once the start has passed)"""
-    _changing(appointment_id)
-    return _saved(appointments.no_show(db.session(), organization_id(), appointment_id))
+    return appointments.no_show(db.session(), organization_id(), appointment_id, etags.expected_version(appointment_id))

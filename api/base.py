@@ -14,11 +14,11 @@ from webargs.flaskparser import FlaskParser
 from booking.domain import clock
 from booking.domain.cursors import decode_cursor, encode_cursor
 from booking.domain.weekly import format_hhmm, parse_hhmm
+from booking.services import changes
 from booking.services.queries import of_organization
 
 from . import db
 from .auth import organization_id
-from .etags import check_if_match
 
 
 class Parser(FlaskParser):
@@ -175,26 +175,9 @@ def Id(**kwargs):
     return ma.fields.String(validate=ma.validate.Length(min=1, max=40), **kwargs)
 
 
-def get_or_404(model, object_id: str, *, what: str | None = None, lock: bool = False):
+def get_or_404(model, object_id: str, *, what: str | None = None):
     """Load one object of the caller's organization; anything else is the same 404."""
-    query = of_organization(model, organization_id()).where(model.id == object_id)
-    if lock:  # and re-read: an object already in the session may hold an older version
-        query = query.with_for_update(of=model).execution_options(populate_existing=True)
-    found = db.session().scalar(query)
-    if found is None:
-        abort(404, message=f"No {what or model.__tablename__.rstrip('s').replace('_', ' ')} with id '{object_id}'.")
-    return found
-
-
-def get_for_update(model, object_id: str, *, what: str | None = None):
-    """Load an object to change it: lock its row, then check If-Match against its version (412).
-
-    Locking before comparing is what makes If-Match hold under concurrency: of two writers
-    sending the same ETag, the second waits for the first and then sees the version it wrote.
-    """
-    found = get_or_404(model, object_id, what=what, lock=True)
-    check_if_match(found)
-    return found
+    return changes.load(db.session(), organization_id(), model, object_id, what=what)
 
 
 def scoped(model):

@@ -22,7 +22,6 @@ from .base import (
     Schema,
     Secret,
     SecretWithheld,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -103,7 +102,6 @@ class Feeds(MethodView):
         feed, token = ical_feed.issue_feed(
             db.session(), organization_id(), data["owner_type"], data["owner_id"], data.get("name")
         )
-        db.session().flush()
         feed.token = token  # not a column: it exists only in this response
         feed.url = url_for(
             _ENDPOINT[feed.owner_type], **{f"{feed.owner_type}_id": feed.owner_id}, token=token, _external=True
@@ -128,9 +126,7 @@ class FeedItem(MethodView):
     @etags.conditional
     def delete(self, feed_id):
         """Revoke a feed token: its URL is a 404 from now on"""
-        feed = get_for_update(CalendarFeed, feed_id, what="calendar feed")
-        feed.revoked_at = feed.revoked_at or clock.now()
-        db.session().flush()
+        ical_feed.revoke_feed(db.session(), organization_id(), feed_id, etags.expected_version(feed_id))
 
 
 def _serve(owner_type: str, owner_id: str, token: str) -> Response:
@@ -238,9 +234,7 @@ class ExternalCalendars(MethodView):
             allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"],
         )
         practitioner = get_or_404(Practitioner, practitioner_id)  # again: it may have gone meanwhile
-        row = external_calendars.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
-        db.session().flush()
-        return row
+        return external_calendars.add(db.session(), organization_id(), practitioner, data["name"], source, clock.now())
 
 
 @blp.route("/external-calendars/<calendar_id>")
@@ -261,19 +255,20 @@ class ExternalCalendarItem(MethodView):
     @etags.tagged
     def patch(self, data, calendar_id):
         """Rename an external calendar, or upload a new version of a file"""
-        result = None
-        if "ics" in data:  # expanded first, with no transaction open; If-Match is checked under the lock below
+        upload = None
+        if "ics" in data:  # expanded first, with no transaction open; If-Match is checked under the lock after
             row = _external(calendar_id)
             zone = practitioner_zone(get_or_404(Practitioner, row.practitioner_id).clinic_zones)
             db.end_transaction()
-            result = external_calendars.new_version(row, data["ics"], zone, clock.now())
-        row = get_for_update(ExternalCalendar, calendar_id, what="external calendar")
-        if "name" in data:
-            row.name = data["name"]
-        if result is not None:
-            external_calendars.replace_file(db.session(), row, data["ics"], result, clock.now())
-        db.session().flush()
-        return row
+            upload = data["ics"], external_calendars.new_version(row, data["ics"], zone, clock.now())
+        return external_calendars.change(
+            db.session(),
+            organization_id(),
+            calendar_id,
+            etags.expected_version(calendar_id),
+            name=data.get("name"),
+            upload=upload,
+        )
 
     @requires("admin")
     @blp.response(204)
@@ -281,7 +276,6 @@ class ExternalCalendarItem(MethodView):
     @etags.conditional
     def delete(self, calendar_id):
         """Remove an external calendar: its events stop blocking time"""
-        external_calendars.remove(
-            db.session(), get_for_update(ExternalCalendar, calendar_id, what="external calendar"), clock.now()
+        external_calendars.remove_by_id(
+            db.session(), organization_id(), calendar_id, etags.expected_version(calendar_id)
         )
-        db.session().flush()

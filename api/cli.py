@@ -10,12 +10,12 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from booking.domain.errors import InvalidInput
-from booking.services import demo_seed
+from booking.services import demo_seed, unit_of_work
 from booking.services.tenancy import create_organization
 
 
-def _session():
-    return current_app.extensions["db_write_sessions"]()
+def _transaction():
+    return unit_of_work.transaction(current_app.extensions["db_write_sessions"])
 
 
 @click.command("create-organization")
@@ -23,12 +23,11 @@ def _session():
 @click.argument("name")
 def create_organization_command(name: str) -> None:
     """Create an organization; its admin API key is the last line printed."""
-    with _session() as session:
+    with _transaction() as session:
         try:
             organization, token = create_organization(session, name)
         except InvalidInput as exc:
             raise click.BadParameter(str(exc.errors["name"][0]), param_hint="NAME") from exc
-        session.commit()
     click.echo(f"Created organization {organization.id} ({organization.name}).")
     click.echo("Its admin API key (shown once, stored only hashed):")
     click.echo(token)
@@ -51,9 +50,8 @@ def seed_demo_command() -> None:
     """Seed the demo organization into an empty database; print its admin key."""
     key_file = Path(current_app.instance_path) / "demo-api-key"
     saved = key_file.read_text().strip() if key_file.exists() else None
-    with _session() as session:
+    with _transaction() as session:
         token = demo_seed.ensure_demo(session, saved)
-        session.commit()
     if token is None:
         click.echo("The database holds other organizations and no demo; nothing seeded.")
         return

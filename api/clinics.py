@@ -5,11 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.domain import clock
-from booking.domain.errors import InUse, InvalidInput
-from booking.domain.weekly import Shift, check_timezone, check_week
-from booking.services import devices
-from models import Clinic, Closure, OpeningHours, Practitioner, Room
+from booking.domain.weekly import check_timezone
+from booking.services import clinics
+from models import Clinic
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -21,7 +19,6 @@ from .base import (
     Name,
     Schema,
     Whole,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -93,25 +90,6 @@ class ClinicSchema(Schema):
 ClinicPageSchema = page_schema(ClinicSchema)
 
 
-def apply(clinic: Clinic, data: dict) -> Clinic:
-    """Set fields, replacing the nested lists wholesale, after checking the week."""
-    if "opening_hours" in data:
-        zone = data.get("timezone", clinic.timezone)
-        try:
-            check_week(
-                [Shift(h["weekday"], h["start_minute"], h["end_minute"], zone=zone) for h in data["opening_hours"]]
-            )
-        except InvalidInput as exc:
-            raise InvalidInput({"opening_hours": exc.errors}) from exc
-        clinic.opening_hours = [OpeningHours(**h) for h in data["opening_hours"]]
-    if "closures" in data:
-        clinic.closures = [Closure(**c) for c in data["closures"]]
-    for field in ("name", "timezone", "address", "numbing_area_capacity", "device_count"):
-        if field in data:
-            setattr(clinic, field, data[field])
-    return clinic
-
-
 @blp.route("")
 class Clinics(MethodView):
     @requires("read")
@@ -127,10 +105,7 @@ class Clinics(MethodView):
     @etags.tagged
     def post(self, data):
         """Create a clinic"""
-        clinic = apply(Clinic(organization_id=organization_id()), data)
-        db.session().add(clinic)
-        db.session().flush()
-        return clinic
+        return clinics.create(db.session(), organization_id(), data)
 
 
 @blp.route("/<clinic_id>")
@@ -158,16 +133,7 @@ class ClinicItem(MethodView):
         whose `conflicts` name them (`devices_needed` says how many overlap). A 409
         `bookings_changing` means a booking there was being changed at that instant: retry.
         """
-        clinic = get_for_update(Clinic, clinic_id)
-        if "device_count" in data and data["device_count"] != clinic.device_count:
-            devices.set_device_count(db.session(), clinic, data["device_count"], clock.now())
-        clinic = apply(clinic, data)
-        if "timezone" in data:
-            from .practitioners import check_practitioner_weeks
-
-            check_practitioner_weeks(clinic.id, field="timezone")
-        db.session().flush()
-        return clinic
+        return clinics.update(db.session(), organization_id(), clinic_id, data, etags.expected_version(clinic_id))
 
     @requires("admin")
     @blp.response(204)
@@ -176,15 +142,4 @@ class ClinicItem(MethodView):
     @etags.conditional
     def delete(self, clinic_id):
         """Archive a clinic that has no rooms or practitioners left"""
-        clinic = get_for_update(Clinic, clinic_id)
-        session = db.session()
-        rooms = session.scalars(scoped(Room).where(Room.clinic_id == clinic.id)).all()
-        staff = session.scalars(scoped(Practitioner).where(Practitioner.clinics.any(Clinic.id == clinic.id))).all()
-        if rooms or staff:
-            raise InUse(
-                "Archive the clinic's rooms and move its practitioners first.",
-                room_ids=[r.id for r in rooms],
-                practitioner_ids=[p.id for p in staff],
-            )
-        clinic.archived_at = clock.now()
-        session.flush()
+        clinics.archive(db.session(), organization_id(), clinic_id, etags.expected_version(clinic_id))

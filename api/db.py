@@ -1,8 +1,8 @@
-"""The request's database session: one transaction per request.
+"""The request's database session and its unit of work: one transaction per request.
 
-Views work in it and flush; `api.transactions` commits it once a view's answer is a success
-(with the Idempotency-Key's record of that answer), and the teardown rolls back whatever was
-not committed, so a request that fails writes nothing.
+Services work in it and flush; `api.transactions` commits the unit of work once a view's answer
+is a success (with the Idempotency-Key's record of that answer), and the teardown rolls back
+whatever was not committed, so a request that fails writes nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
+from booking.services.unit_of_work import UnitOfWork
 from models import writer
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -37,7 +38,15 @@ def session() -> Session:
     return g.db_session
 
 
+def unit_of_work() -> UnitOfWork:
+    """The request's unit of work, over `session()`."""
+    if "unit_of_work" not in g:
+        g.unit_of_work = UnitOfWork(session())
+    return g.unit_of_work
+
+
 def _close(_exc=None) -> None:
+    g.pop("unit_of_work", None)
     db = g.pop("db_session", None)
     if db is not None:
         db.rollback()
@@ -55,4 +64,4 @@ def end_transaction() -> None:
     current = session()
     if current.new or current.dirty or current.deleted:
         raise RuntimeError("end_transaction() with unflushed changes: they would be committed early")
-    current.commit()
+    unit_of_work().commit()

@@ -11,7 +11,7 @@ from flask import current_app, g, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from booking.domain.errors import DomainError
+from booking.domain.errors import DomainError, VersionMismatch
 
 log = logging.getLogger("needlebook.api")
 
@@ -144,6 +144,15 @@ def _rfc3339(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def handle_version_mismatch(error: VersionMismatch):
+    # If-Match named a version the object is no longer at (the service compared under its lock).
+    return problem(
+        412,
+        "precondition_failed",
+        "The object changed since you read it (If-Match does not name its current ETag); GET it again and retry.",
+    )
+
+
 def handle_stale_data(error: StaleDataError):
     # A writer that did not lock (or sent no If-Match) lost to one that changed the same row
     # first: SQLAlchemy's version guard refused to overwrite that change.
@@ -162,6 +171,7 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(VersionMismatch, handle_version_mismatch)
     app.register_error_handler(StaleDataError, handle_stale_data)
     app.register_error_handler(Exception, handle_unexpected)
 

@@ -44,24 +44,28 @@ def tagged(view):
 
 
 def conditional(view):
-    """The view honours If-Match: it loads its object with `base.get_for_update` (or locks it
-    and calls `check_if_match`). Marks the view so the OpenAPI plugin documents If-Match and 412."""
+    """The view honours If-Match: it passes `expected_version(<the object's id>)` to its service.
+    Marks the view so the OpenAPI plugin documents If-Match and 412."""
     view.if_match = True
     return view
 
 
-def check_if_match(obj) -> None:
-    """412 unless If-Match names the object's current version or is `*`; no If-Match, no check.
+# Versions start at 1: an If-Match that names none of the object's tags can never match.
+NO_VERSION = 0
 
-    The caller holds the row lock (SELECT ... FOR UPDATE on PostgreSQL; the write transaction
-    on SQLite), so two writers sending the same tag are serialized and the second sees the
-    version the first wrote.
+
+def expected_version(object_id: str) -> int | None:
+    """The version If-Match makes a change of `object_id` conditional on; None without If-Match or with `*`.
+
+    The service locks the object and compares (booking/services/changes.py), so two writers
+    sending the same tag are serialized and the second sees the version the first wrote. Weak
+    tags never match (If-Match compares strongly); of several tags naming the object, the newest.
 
     A header that is there but names no entity tag (`If-Match: ,`, an unterminated quote) is a
-    412 too: werkzeug parses it as an empty set, which must not read as "no condition".
+    412 here: werkzeug parses it as an empty set, which must not read as "no condition".
     """
     if "If-Match" not in request.headers:
-        return
+        return None
     if not request.if_match:  # falsy when empty; `*` is truthy
         abort(
             412,
@@ -69,10 +73,11 @@ def check_if_match(obj) -> None:
             '(quoted, e.g. "appt_....3").',
             code="precondition_failed",
         )
-    if not request.if_match.contains(tag(obj)):
-        abort(
-            412,
-            message="The object changed since you read it (If-Match does not name its current "
-            "ETag); GET it again and retry.",
-            code="precondition_failed",
-        )
+    if request.if_match.star_tag:
+        return None
+    versions = [
+        int(version)
+        for named, _, version in (t.rpartition(".") for t in request.if_match.as_set())
+        if named == object_id and version.isascii() and version.isdigit() and str(int(version)) == version
+    ]
+    return max(versions, default=NO_VERSION)

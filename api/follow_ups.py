@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
-from booking.domain import clock
-from models import FOLLOW_UP_STATUSES, FollowUp, Hold
+from booking.services import follow_ups
+from models import FOLLOW_UP_STATUSES, FollowUp
 
 from . import etags
 from .auth import requires
@@ -22,17 +21,10 @@ blp = Blueprint(
 )
 
 
-def effective_status(follow_up: FollowUp) -> str:
-    """A proposal whose hold ran out is expired, even before the scheduler's sweep records it."""
-    if follow_up.status == "proposed" and follow_up.hold is not None and not follow_up.hold.live(clock.now()):
-        return "expired"
-    return follow_up.status
-
-
 class FollowUpSchema(ma.Schema):
     id = ma.fields.String()
     status = ma.fields.Function(
-        effective_status,
+        follow_ups.effective_status,
         metadata={
             "description": (
                 "proposed (the hold is live: book it with POST /v1/appointments {hold_id} to confirm, "
@@ -73,15 +65,6 @@ class FollowUpListArgs(ListArgs):
 FollowUpPageSchema = page_schema(FollowUpSchema)
 
 
-def _status_is(status: str):
-    lapsed = FollowUp.hold_id.in_(sa.select(Hold.id).where(~Hold.live(clock.now())))
-    if status == "proposed":
-        return sa.and_(FollowUp.status == "proposed", ~lapsed)
-    if status == "expired":
-        return sa.or_(FollowUp.status == "expired", sa.and_(FollowUp.status == "proposed", lapsed))
-    return FollowUp.status == status
-
-
 @blp.route("")
 class FollowUps(MethodView):
     @requires("read")
@@ -94,7 +77,7 @@ class FollowUps(MethodView):
             if args.get(field):
                 query = query.where(getattr(FollowUp, field) == args[field])
         if args.get("status"):
-            query = query.where(_status_is(args["status"]))
+            query = query.where(follow_ups.status_is(args["status"]))
         if args.get("start"):
             query = query.where(FollowUp.window_ends_at > args["start"])
         if args.get("end"):

@@ -10,11 +10,10 @@ from flask.views import MethodView
 
 from booking.domain import clock
 from booking.services import appointments
-from models import Hold
 
 from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ClinicInstant, get_for_update
+from .base import Blueprint, ClinicInstant
 from .slots import BookingInputSchema, SlotOutputSchema, slot_request
 
 blp = Blueprint(
@@ -54,9 +53,7 @@ class Holds(MethodView):
         every clinical rule; it lapses after `HOLD_TTL` seconds (default 600).
         """
         ttl = timedelta(seconds=current_app.config["HOLD_TTL_SECONDS"])
-        hold = appointments.place_hold(db.session(), organization_id(), slot_request(data), ttl=ttl)
-        db.session().flush()
-        return hold
+        return appointments.place_hold(db.session(), organization_id(), slot_request(data), ttl=ttl)
 
 
 @blp.route("/<hold_id>")
@@ -75,6 +72,4 @@ class HoldItem(MethodView):
     @etags.conditional
     def delete(self, hold_id):
         """Release a hold (a patient declining a proposed follow-up does this)"""
-        get_for_update(Hold, hold_id)
-        appointments.release_hold(db.session(), organization_id(), hold_id)
-        db.session().flush()
+        appointments.release_hold(db.session(), organization_id(), hold_id, etags.expected_version(hold_id))

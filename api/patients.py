@@ -7,11 +7,10 @@ import sqlalchemy as sa
 from flask.views import MethodView
 
 from booking.domain import clock
-from booking.domain.errors import InvalidInput
 from booking.domain.vocabulary import CONTRAINDICATIONS, COURSE_STATUSES, INDICATIONS
-from booking.services import courses, queries
+from booking.services import courses, patient_records, queries
 from booking.services.history import record_past_session
-from models import Contraindication, Course, PastSession, Patient, TreatmentType
+from models import Course, PastSession, Patient
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -24,7 +23,6 @@ from .base import (
     ListArgs,
     Name,
     Schema,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -138,27 +136,6 @@ PastSessionPageSchema = page_schema(PastSessionSchema)
 CoursePageSchema = page_schema(CourseSchema)
 
 
-def apply(patient: Patient, data: dict) -> Patient:
-    if "contraindications" in data:
-        record_contraindications(patient, data["contraindications"], data.get("assessed_by"))
-    for field in ("name", "email", "phone", "date_of_birth"):
-        if field in data:
-            setattr(patient, field, data[field])
-    return patient
-
-
-def record_contraindications(patient: Patient, active: list[str], by: str | None) -> None:
-    """New codes are recorded now, by `by`; codes no longer listed are resolved, not deleted."""
-    now = clock.now()
-    current = {r.code: r for r in patient.contraindication_records if r.resolved_at is None}
-    for code, record in current.items():
-        if code not in active:
-            record.resolved_at, record.resolved_by = now, by
-    for code in active:
-        if code not in current:
-            patient.contraindication_records.append(Contraindication(code=code, recorded_at=now, recorded_by=by))
-
-
 @blp.route("/patients")
 class Patients(MethodView):
     @requires("read")
@@ -177,10 +154,7 @@ class Patients(MethodView):
     @etags.tagged
     def post(self, data):
         """Register a patient"""
-        patient = apply(Patient(organization_id=organization_id()), data)
-        db.session().add(patient)
-        db.session().flush()
-        return patient
+        return patient_records.register(db.session(), organization_id(), data)
 
 
 @blp.route("/patients/<patient_id>")
@@ -201,10 +175,9 @@ class PatientItem(MethodView):
     @etags.tagged
     def patch(self, data, patient_id):
         """Update a patient's contact details or contraindications"""
-        patient = apply(get_for_update(Patient, patient_id), data)
-        patient.updated_at = clock.now()
-        db.session().flush()
-        return patient
+        return patient_records.update(
+            db.session(), organization_id(), patient_id, data, etags.expected_version(patient_id)
+        )
 
 
 @blp.route("/patients/<patient_id>/courses")
@@ -232,13 +205,7 @@ class PatientCourses(MethodView):
         counts on a cap: opening a second is a 409 `course_already_active` naming the
         active one (`course_id`); complete or close it first.
         """
-        patient = get_or_404(Patient, patient_id)
-        treatment_type = db.session().scalar(scoped(TreatmentType).where(TreatmentType.id == data["treatment_type_id"]))
-        if treatment_type is None:
-            raise InvalidInput({"treatment_type_id": ["Unknown treatment type."]})
-        course = courses.open_course(db.session(), organization_id(), patient, treatment_type, data)
-        db.session().flush()
-        return _progress(course)
+        return _progress(courses.open_for(db.session(), organization_id(), patient_id, data))
 
 
 @blp.route("/courses/<course_id>")
@@ -264,8 +231,7 @@ class CourseItem(MethodView):
         Reopening a course (`status: active`) while another of its treatment type is active
         is a 409 `course_already_active` naming that one.
         """
-        course = courses.change_course(db.session(), get_for_update(Course, course_id), data)
-        db.session().flush()
+        course = courses.change(db.session(), organization_id(), course_id, data, etags.expected_version(course_id))
         return _progress(course)
 
 
@@ -299,6 +265,4 @@ class PatientPastSessions(MethodView):
         422 `interval_too_short`: `conflicts` names each (`appointment_id` or `hold_id`)
         with the `earliest_start` it could be moved to; reschedule or cancel it first.
         """
-        session = record_past_session(db.session(), organization_id(), patient_id, **data)
-        db.session().flush()
-        return session
+        return record_past_session(db.session(), organization_id(), patient_id, **data)

@@ -6,12 +6,10 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import abort
 
-from booking.domain import clock
-from booking.domain.errors import InvalidInput
-from booking.domain.weekly import Shift, check_week, practitioner_zone
-from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours
+from booking.domain.weekly import practitioner_zone
+from booking.services import practitioners
+from models import Practitioner, TimeOff
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -23,7 +21,6 @@ from .base import (
     LocalTime,
     Name,
     Schema,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -85,52 +82,6 @@ PractitionerPageSchema = page_schema(PractitionerSchema)
 TimeOffPageSchema = page_schema(TimeOffSchema)
 
 
-def _load_all(model, ids: list[str], field: str) -> list:
-    """The caller's objects for `ids`, or a 422 naming those that do not exist."""
-    ids = list(dict.fromkeys(ids))
-    found = {o.id: o for o in db.session().scalars(scoped(model).where(model.id.in_(ids)))} if ids else {}
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise InvalidInput({field: [f"Unknown id: {', '.join(missing)}."]})
-    return [found[i] for i in ids]
-
-
-def _shifts(entries, zones: dict[str, str]) -> list[Shift]:
-    return [Shift(e.weekday, e.start_minute, e.end_minute, e.clinic_id, zones[e.clinic_id]) for e in entries]
-
-
-def check_practitioner_weeks(clinic_id: str, field: str) -> None:
-    """Re-check the weeks of everyone at a clinic (after its time zone changed)."""
-    session = db.session()
-    session.flush()
-    for practitioner in session.scalars(scoped(Practitioner).where(Practitioner.clinics.any(Clinic.id == clinic_id))):
-        zones = {c.id: c.timezone for c in practitioner.clinics}
-        try:
-            check_week(_shifts(practitioner.working_hours, zones))
-        except InvalidInput as exc:
-            raise InvalidInput(
-                {field: [f"Practitioner {practitioner.id}'s hours would overlap: {exc.errors}"]}
-            ) from exc
-
-
-def apply(practitioner: Practitioner, data: dict) -> Practitioner:
-    if "clinic_ids" in data:
-        clinics = _load_all(Clinic, data["clinic_ids"], "clinic_ids")
-        kept = {c.id for c in clinics}
-        stranded = sorted({h.clinic_id for h in practitioner.working_hours} - kept)
-        if stranded:
-            raise InvalidInput(
-                {"clinic_ids": [f"Still has working hours at {', '.join(stranded)}; replace the working hours first."]}
-            )
-        practitioner.clinics = clinics
-    if "treatment_type_ids" in data:
-        practitioner.treatment_types = _load_all(TreatmentType, data["treatment_type_ids"], "treatment_type_ids")
-    for field in ("name", "email"):
-        if field in data:
-            setattr(practitioner, field, data[field])
-    return practitioner
-
-
 @blp.route("")
 class Practitioners(MethodView):
     @requires("read")
@@ -146,10 +97,7 @@ class Practitioners(MethodView):
     @etags.tagged
     def post(self, data):
         """Create a practitioner at one or more clinics"""
-        practitioner = apply(Practitioner(organization_id=organization_id()), data)
-        db.session().add(practitioner)
-        db.session().flush()
-        return practitioner
+        return practitioners.create(db.session(), organization_id(), data)
 
 
 @blp.route("/<practitioner_id>")
@@ -170,9 +118,9 @@ class PractitionerItem(MethodView):
     @etags.tagged
     def patch(self, data, practitioner_id):
         """Update a practitioner; lists given replace the old ones"""
-        practitioner = apply(get_for_update(Practitioner, practitioner_id), data)
-        db.session().flush()
-        return practitioner
+        return practitioners.update(
+            db.session(), organization_id(), practitioner_id, data, etags.expected_version(practitioner_id)
+        )
 
     @requires("admin")
     @blp.response(204)
@@ -180,8 +128,7 @@ class PractitionerItem(MethodView):
     @etags.conditional
     def delete(self, practitioner_id):
         """Archive a practitioner"""
-        get_for_update(Practitioner, practitioner_id).archived_at = clock.now()
-        db.session().flush()
+        practitioners.archive(db.session(), organization_id(), practitioner_id, etags.expected_version(practitioner_id))
 
 
 @blp.route("/<practitioner_id>/working-hours")
@@ -203,21 +150,7 @@ class PractitionerWorkingHours(MethodView):
         Times are local to each clinic. No two shifts may overlap in real time,
         also across clinics in different time zones.
         """
-        practitioner = get_or_404(Practitioner, practitioner_id)
-        zones = {c.id: c.timezone for c in practitioner.clinics}
-        unknown = {
-            str(i): {"clinic_id": ["The practitioner does not work at this clinic."]}
-            for i, e in enumerate(entries)
-            if e["clinic_id"] not in zones
-        }
-        if unknown:
-            raise InvalidInput(unknown)
-        hours = [WorkingHours(**e) for e in entries]
-        check_week(_shifts(hours, zones))
-        practitioner.working_hours = hours
-        practitioner.updated_at = clock.now()
-        db.session().flush()
-        return practitioner.working_hours
+        return practitioners.replace_week(db.session(), organization_id(), practitioner_id, entries)
 
 
 @blp.route("/<practitioner_id>/time-off")
@@ -246,10 +179,7 @@ class PractitionerTimeOff(MethodView):
     @etags.tagged
     def post(self, data, practitioner_id):
         """Add time off"""
-        practitioner = get_or_404(Practitioner, practitioner_id)
-        time_off = TimeOff(organization_id=organization_id(), practitioner_id=practitioner.id, **data)
-        db.session().add(time_off)
-        db.session().flush()
+        practitioner, time_off = practitioners.add_time_off(db.session(), organization_id(), practitioner_id, data)
         return _local(time_off, practitioner_zone(practitioner.clinic_zones))
 
 
@@ -261,7 +191,7 @@ class PractitionerTimeOffItem(MethodView):
     @etags.tagged
     def get(self, practitioner_id, time_off_id):
         """Get one period of time off"""
-        practitioner, time_off = _time_off(practitioner_id, time_off_id)
+        practitioner, time_off = practitioners.time_off(db.session(), organization_id(), practitioner_id, time_off_id)
         return _local(time_off, practitioner_zone(practitioner.clinic_zones))
 
     @requires("admin")
@@ -270,18 +200,9 @@ class PractitionerTimeOffItem(MethodView):
     @etags.conditional
     def delete(self, practitioner_id, time_off_id):
         """Remove time off"""
-        _, time_off = _time_off(practitioner_id, time_off_id, lock=True)
-        etags.check_if_match(time_off)
-        db.session().delete(time_off)
-        db.session().flush()
-
-
-def _time_off(practitioner_id: str, time_off_id: str, *, lock: bool = False):
-    practitioner = get_or_404(Practitioner, practitioner_id)
-    time_off = get_or_404(TimeOff, time_off_id, what="time off", lock=lock)
-    if time_off.practitioner_id != practitioner.id:
-        abort(404, message=f"No time off with id '{time_off_id}'.")
-    return practitioner, time_off
+        practitioners.remove_time_off(
+            db.session(), organization_id(), practitioner_id, time_off_id, etags.expected_version(time_off_id)
+        )
 
 
 def _local(time_off: TimeOff, zone: ZoneInfo) -> dict:

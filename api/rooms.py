@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.domain import clock
+from booking.services import clinics
 from models import Clinic, Room
 
 from . import db, etags
@@ -16,7 +16,6 @@ from .base import (
     ListArgs,
     Name,
     Schema,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -64,11 +63,7 @@ class ClinicRooms(MethodView):
     @etags.tagged
     def post(self, data, clinic_id):
         """Add a room to a clinic"""
-        clinic = get_or_404(Clinic, clinic_id)
-        room = Room(organization_id=organization_id(), clinic_id=clinic.id, **data)
-        db.session().add(room)
-        db.session().flush()
-        return room
+        return clinics.add_room(db.session(), organization_id(), clinic_id, data)
 
 
 @blp.route("/rooms/<room_id>")
@@ -89,11 +84,7 @@ class RoomItem(MethodView):
     @etags.tagged
     def patch(self, data, room_id):
         """Rename a room or change its capabilities"""
-        room = get_for_update(Room, room_id)
-        for field, value in data.items():
-            setattr(room, field, value)
-        db.session().flush()
-        return room
+        return clinics.change_room(db.session(), organization_id(), room_id, data, etags.expected_version(room_id))
 
     @requires("admin")
     @blp.response(204)
@@ -101,5 +92,4 @@ class RoomItem(MethodView):
     @etags.conditional
     def delete(self, room_id):
         """Archive a room"""
-        get_for_update(Room, room_id).archived_at = clock.now()
-        db.session().flush()
+        clinics.archive_room(db.session(), organization_id(), room_id, etags.expected_version(room_id))

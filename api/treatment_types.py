@@ -5,14 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.domain.errors import InvalidInput
-from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.vocabulary import KINDS
+from booking.services import treatment_types
 from models import TreatmentType
 
 from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, ListArgs, Name, Schema, get_for_update, get_or_404, page_schema, paginate, scoped
+from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
 from .rooms import CAPABILITY
 
 blp = Blueprint(
@@ -55,7 +54,6 @@ class TreatmentTypeSchema(Schema):
 
 
 TreatmentTypePageSchema = page_schema(TreatmentTypeSchema)
-FIELDS = tuple(n for n, f in TreatmentTypeSchema().fields.items() if not f.dump_only)
 
 
 @blp.route("")
@@ -73,11 +71,7 @@ class TreatmentTypes(MethodView):
     @etags.tagged
     def post(self, data):
         """Create a treatment type (omitted timings take the kind's defaults)"""
-        values = check_treatment_type({**defaults_for(data["kind"]), **data})
-        treatment_type = TreatmentType(organization_id=organization_id(), **values)
-        db.session().add(treatment_type)
-        db.session().flush()
-        return treatment_type
+        return treatment_types.create(db.session(), organization_id(), data)
 
 
 @blp.route("/<treatment_type_id>")
@@ -98,11 +92,6 @@ class TreatmentTypeItem(MethodView):
     @etags.tagged
     def patch(self, data, treatment_type_id):
         """Change a treatment type's name, timings or limits (not its kind)"""
-        treatment_type = get_for_update(TreatmentType, treatment_type_id, what="treatment type")
-        if data.get("kind", treatment_type.kind) != treatment_type.kind:
-            raise InvalidInput({"kind": ["The kind of a treatment type cannot change; create a new one."]})
-        current = {field: getattr(treatment_type, field) for field in FIELDS}
-        for field, value in check_treatment_type({**current, **data}).items():
-            setattr(treatment_type, field, value)
-        db.session().flush()
-        return treatment_type
+        return treatment_types.update(
+            db.session(), organization_id(), treatment_type_id, data, etags.expected_version(treatment_type_id)
+        )

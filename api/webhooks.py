@@ -19,7 +19,6 @@ from .base import (
     Schema,
     Secret,
     SecretWithheld,
-    get_for_update,
     get_or_404,
     page_schema,
     paginate,
@@ -120,7 +119,6 @@ class Webhooks(MethodView):
             data.get("description"),
             allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"],
         )
-        db.session().flush()
         idempotency.withhold("secret")
         return subscription
 
@@ -141,8 +139,7 @@ class WebhookItem(MethodView):
     @etags.conditional
     def delete(self, webhook_id):
         """Delete a subscription: nothing more is sent to it, pending deliveries are cancelled"""
-        webhooks.unsubscribe(db.session(), get_for_update(WebhookSubscription, webhook_id, what="webhook"))
-        db.session().flush()
+        webhooks.delete_subscription(db.session(), organization_id(), webhook_id, etags.expected_version(webhook_id))
 
 
 @blp.route("/<webhook_id>/deliveries")

@@ -16,6 +16,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from booking.domain import clock
+from booking.services import unit_of_work
 
 from . import jobs, lease
 from .config import SchedulerSettings
@@ -103,7 +104,7 @@ def main() -> int:
         # Sends that finish within the grace are recorded (the lease is still ours); the
         # rest, stuck on slow receivers, are abandoned and sent again later.
         run.sender.stop(grace=SEND_GRACE_SECONDS)
-        with run.sessions.begin() as db:
+        with unit_of_work.transaction(run.sessions) as db:
             lease.release(db, holder)
         log.info("scheduler %s stopped", holder)
     return 0

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.domain import clock
 from booking.domain.weekly import practitioner_zone
 from booking.integrations import external_calendars, webhooks
-from booking.services import follow_ups, sweeps
+from booking.services import follow_ups, sweeps, unit_of_work
 from models import ExternalCalendar, Practitioner, make_engine, make_sessionmaker, writer
 
 from . import lease
@@ -65,15 +65,15 @@ def runtime(holder: str) -> Runtime:
 
 @contextmanager
 def _fenced(run: Runtime):
-    """A transaction that goes ahead only while we hold the lease; yields None otherwise."""
-    with run.sessions.begin() as db:
+    """A unit of work that goes ahead only while we hold the lease; yields None otherwise."""
+    with unit_of_work.transaction(run.sessions) as db:
         yield db if lease.fence(db, run.holder, run.settings.lease_ttl) else None
 
 
 def keep_lease(holder: str) -> bool:
     """Take or renew the lease; runs often enough (a third of its ttl) that it never lapses."""
     run = runtime(holder)
-    with run.sessions.begin() as db:
+    with unit_of_work.transaction(run.sessions) as db:
         leader = lease.acquire(db, holder, run.settings.lease_ttl)
     if leader != run.is_leader:
         log.info("%s the scheduler lease (%s)", "took" if leader else "lost", holder)

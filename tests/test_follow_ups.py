@@ -388,3 +388,16 @@ def test_bad_reminder_offsets_stop_the_scheduler_at_start(text):
 
     with pytest.raises(ValueError, match="REMINDER_OFFSETS"):
         Settings.from_environment({"REMINDER_OFFSETS": text})
+
+
+def test_a_proposal_whose_hold_ran_out_is_expired_before_the_sweep_records_it(clock):
+    from booking.services.follow_ups import effective_status
+    from models import FollowUp
+
+    hold = Hold(expires_at=clock() + timedelta(minutes=1))
+    proposal = FollowUp(status="proposed", hold=hold)
+    assert effective_status(proposal) == "proposed"
+    hold.expires_at = clock()
+    assert effective_status(proposal) == "expired"
+    assert effective_status(FollowUp(status="no_slot")) == "no_slot"
+    assert effective_status(FollowUp(status="booked", hold=hold)) == "booked"

@@ -172,14 +172,14 @@ def test_expired_keys_are_cleaned_up_along_the_way(admin, other, db, monkeypatch
 
 
 def test_a_server_error_releases_the_key_so_a_retry_runs(admin, db, monkeypatch):
-    from api import clinics
+    from booking.services import clinics
 
-    real_apply = clinics.apply
-    monkeypatch.setattr(clinics, "apply", lambda *a, **k: 1 / 0)
+    real_apply = clinics._apply
+    monkeypatch.setattr(clinics, "_apply", lambda *a, **k: 1 / 0)
     body = {"name": "Soho", "timezone": "Europe/London"}
     assert_problem(admin.post("/v1/clinics", json=body, **keyed("flaky")), 500, "internal_error")
     assert stored(db, admin.organization_id, "flaky") is None
-    monkeypatch.setattr(clinics, "apply", real_apply)
+    monkeypatch.setattr(clinics, "_apply", real_apply)
     retry = admin.post("/v1/clinics", json=body, **keyed("flaky"))
     assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
     assert count(db, Clinic, admin.organization_id) == 1
@@ -345,9 +345,9 @@ def test_a_worker_killed_after_creating_a_patient_does_not_create_it_twice(admin
 def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, db, monkeypatch):
     """A request slower than ABANDONED_AFTER may have been taken over by a retry: it must not commit too."""
     from api import db as request_db
-    from api import patients as patients_view
+    from booking.services import patient_records
 
-    real_apply = patients_view.apply
+    real_apply = patient_records._apply
 
     def slow_apply(patient, data):
         # Meanwhile a retry took the claim over (it writes its own claim time).
@@ -358,7 +358,7 @@ def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, d
         )
         return real_apply(patient, data)
 
-    monkeypatch.setattr(patients_view, "apply", slow_apply)
+    monkeypatch.setattr(patient_records, "_apply", slow_apply)
     answer = admin.post("/v1/patients", json=PATIENT, **keyed("slow-one"))
     assert_problem(answer, 409, "idempotency_key_in_flight")
     assert count(db, Patient, admin.organization_id) == 0

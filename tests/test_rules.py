@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 from booking.domain.courses import course_defaults
 from booking.domain.errors import InvalidInput
-from booking.domain.treatments import INTERVAL_FIELDS, LIMITS, check_treatment_type, defaults_for
+from booking.domain.treatments import INTERVAL_FIELDS, LIMITS, check_kind_unchanged, check_treatment_type, defaults_for
 from booking.domain.vocabulary import INDICATIONS, KINDS
 from booking.domain.weekly import (
     Shift,
+    check_hours_at_own_clinics,
+    check_no_stranded_hours,
     check_timezone,
     check_week,
     expand,
@@ -555,3 +557,44 @@ def test_a_cursor_gives_back_its_key_and_a_tampered_one_nothing(key):
     cursor = encode_cursor(key)
     assert decode_cursor(cursor) == (key if key.isprintable() else None)
     assert decode_cursor(cursor + "!") is None
+
+
+def test_a_practitioner_cannot_leave_a_clinic_where_they_still_have_hours():
+    check_no_stranded_hours({"clinic_a"}, {"clinic_a", "clinic_b"})
+    with pytest.raises(InvalidInput) as refused:
+        check_no_stranded_hours({"clinic_a", "clinic_c", "clinic_b"}, {"clinic_a"})
+    assert refused.value.errors == {
+        "clinic_ids": ["Still has working hours at clinic_b, clinic_c; replace the working hours first."]
+    }
+
+
+def test_weekly_hours_are_only_at_the_practitioners_clinics():
+    check_hours_at_own_clinics(["clinic_a", "clinic_a"], {"clinic_a"})
+    with pytest.raises(InvalidInput) as refused:
+        check_hours_at_own_clinics(["clinic_a", "clinic_x"], {"clinic_a"})
+    assert refused.value.errors == {"1": {"clinic_id": ["The practitioner does not work at this clinic."]}}
+
+
+def test_a_treatment_types_kind_never_changes():
+    check_kind_unchanged("microneedling", {"name": "Renamed"})
+    check_kind_unchanged("microneedling", {"kind": "microneedling"})
+    with pytest.raises(InvalidInput) as refused:
+        check_kind_unchanged("microneedling", {"kind": "review"})
+    assert refused.value.errors == {"kind": ["The kind of a treatment type cannot change; create a new one."]}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_field_of_a_treatment_type_but_its_name_and_kind_has_a_default(kind):
+    # what a change merges the given fields into (booking/services/treatment_types.py)
+    assert {"name", "kind", *defaults_for(kind)} == {
+        "name",
+        "kind",
+        "numbing_minutes",
+        "prep_minutes",
+        "procedure_minutes",
+        "aftercare_minutes",
+        "turnover_minutes",
+        *INTERVAL_FIELDS,
+        "allowed_areas",
+        "required_capability",
+    }

@@ -83,8 +83,8 @@ class Serialized:
         self.sessions, self.lock = sessions, threading.Lock()
 
     @contextmanager
-    def begin(self):
-        with self.lock, self.sessions.begin() as db:
+    def __call__(self):
+        with self.lock, self.sessions() as db:
             yield db
 
 

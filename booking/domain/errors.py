@@ -110,3 +110,9 @@ class BookingsChanging(DomainError):
     """Another request is changing a booking the change must account for; retry."""
 
     code = "bookings_changing"
+
+
+class VersionMismatch(DomainError):
+    """A change made on condition that the object is still at the version the caller read."""
+
+    code = "precondition_failed"

@@ -93,3 +93,9 @@ def check_areas(areas: list[str]) -> list[str]:
     if len(set(areas)) != len(areas):
         messages.append("Areas must not repeat.")
     return messages
+
+
+def check_kind_unchanged(kind: str, changes: dict) -> None:
+    """A treatment type's kind never changes: its sessions, courses and rules depend on it."""
+    if changes.get("kind", kind) != kind:
+        raise InvalidInput({"kind": ["The kind of a treatment type cannot change; create a new one."]})

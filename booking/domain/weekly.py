@@ -110,6 +110,26 @@ def check_week(shifts: list[Shift]) -> list[Shift]:
     return shifts
 
 
+def check_hours_at_own_clinics(hour_clinic_ids: list[str], clinic_ids: set[str]) -> None:
+    """A practitioner's weekly hours are only at clinics they work at (errors keyed by entry)."""
+    unknown = {
+        str(i): {"clinic_id": ["The practitioner does not work at this clinic."]}
+        for i, clinic_id in enumerate(hour_clinic_ids)
+        if clinic_id not in clinic_ids
+    }
+    if unknown:
+        raise InvalidInput(unknown)
+
+
+def check_no_stranded_hours(hour_clinic_ids: set[str], kept_clinic_ids: set[str]) -> None:
+    """A practitioner cannot leave a clinic while they still have weekly hours there."""
+    stranded = sorted(hour_clinic_ids - kept_clinic_ids)
+    if stranded:
+        raise InvalidInput(
+            {"clinic_ids": [f"Still has working hours at {', '.join(stranded)}; replace the working hours first."]}
+        )
+
+
 def overlapping_shifts(shifts: list[Shift], *, today: date | None = None):
     """Yield (i, j, local date of i) for each pair of shifts that overlap."""
     today = today or clock.now().date()

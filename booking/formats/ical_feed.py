@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from icalendar import Calendar, Event
 from sqlalchemy.orm import Session
 
+from booking.domain import clock
 from booking.domain.errors import InvalidInput, NotFound
 from booking.domain.timing import Instants, Timing, prep_end, procedure_end
 from booking.services import queries
+from booking.services.changes import load_for_change
 from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitioner, Room, TreatmentType
 
 PAST = timedelta(days=30)  # how far back a feed reaches
@@ -187,3 +189,10 @@ def phases(timing: Timing, item, zone: ZoneInfo) -> str:
     if timing.turnover_minutes:
         lines.append(f"Room turnover until {hm(item.ends_at + timedelta(minutes=timing.turnover_minutes))}")
     return "\n".join(lines)
+
+
+def revoke_feed(db: Session, org: str, feed_id: str, expected_version: int | None) -> None:
+    """Its URL is a 404 from now on; revoking again keeps the first moment."""
+    feed = load_for_change(db, org, CalendarFeed, feed_id, expected_version, what="calendar feed")
+    feed.revoked_at = feed.revoked_at or clock.now()
+    db.flush()

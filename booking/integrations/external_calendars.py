@@ -27,9 +27,11 @@ import recurring_ical_events
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking.domain import clock
 from booking.domain.errors import InvalidInput
 from booking.integrations import net
 from booking.integrations.webhooks import check_url
+from booking.services.changes import load_for_change
 from models import ExternalBusy, ExternalCalendar, Practitioner
 
 HORIZON = timedelta(days=400)  # expanded this far ahead: past the availability horizon, with room
@@ -275,6 +277,7 @@ def add(
     else:
         row.content, row.fetched_at = source.content, now
         store(db, row, source.result)
+    db.flush()
     return row
 
 
@@ -348,6 +351,34 @@ def apply(db: Session, row: ExternalCalendar, outcome: Refresh, now: datetime) -
     if outcome.result is not None:
         store(db, row, outcome.result)
     return outcome.error is None
+
+
+def change(
+    db: Session,
+    org: str,
+    calendar_id: str,
+    expected_version: int | None,
+    *,
+    name: str | None = None,
+    upload: tuple[str, Expansion] | None = None,
+) -> ExternalCalendar:
+    """Rename it, or store a file already expanded (`upload`: the text and its expansion)."""
+    row = load_for_change(db, org, ExternalCalendar, calendar_id, expected_version, what="external calendar")
+    if name is not None:
+        row.name = name
+    if upload is not None:
+        replace_file(db, row, *upload, clock.now())
+    db.flush()
+    return row
+
+
+def remove_by_id(db: Session, org: str, calendar_id: str, expected_version: int | None) -> None:
+    remove(
+        db,
+        load_for_change(db, org, ExternalCalendar, calendar_id, expected_version, what="external calendar"),
+        clock.now(),
+    )
+    db.flush()
 
 
 def remove(db: Session, row: ExternalCalendar, now: datetime) -> None:

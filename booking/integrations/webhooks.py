@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 from booking.domain import clock
 from booking.domain.errors import InvalidInput
 from booking.integrations import net
+from booking.services.changes import load_for_change
 from booking.services.events import EVENT_TYPES
 from models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
@@ -79,6 +80,11 @@ def subscribe(
 def unsubscribe(db: Session, subscription: WebhookSubscription) -> None:
     subscription.archived_at = clock.now()
     _cancel_pending(db, subscription, "The subscription was deleted.")
+
+
+def delete_subscription(db: Session, org: str, webhook_id: str, expected_version: int | None) -> None:
+    unsubscribe(db, load_for_change(db, org, WebhookSubscription, webhook_id, expected_version, what="webhook"))
+    db.flush()
 
 
 def _cancel_pending(db: Session, subscription: WebhookSubscription, why: str) -> None:

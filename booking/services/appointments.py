@@ -26,6 +26,7 @@ from booking.domain.intervals import covers, open_time
 from booking.domain.timing import Instants, Timing, instants, occupancy
 from booking.domain.weekly import Shift
 from booking.services import events, patients, queries
+from booking.services.changes import check_version
 from models import (
     Appointment,
     Claim,
@@ -234,6 +235,7 @@ def place_hold(
     db.add(hold)
     db.flush()
     _claim(db, org, plan, now, hold_id=hold.id, expires_at=hold.expires_at)
+    db.flush()
     return hold
 
 
@@ -242,6 +244,7 @@ def book(db: Session, org: str, req: SlotRequest) -> Appointment:
     plan = _check(db, org, req, now)
     appointment = _create(db, org, plan, now)
     events.appointment_changed(db, appointment, "appointment.created")
+    db.flush()
     return appointment
 
 
@@ -260,14 +263,20 @@ def hold_status(hold: Hold, now: datetime) -> str:
     return "active" if hold.live(now) else "expired"
 
 
-def get_hold(db: Session, org: str, hold_id: str, *, lock: bool = False) -> Hold:
+def get_hold(db: Session, org: str, hold_id: str, *, lock: bool = False, expected_version: int | None = None) -> Hold:
+    """With `lock`, the row is locked and re-read (populate_existing), then compared with `expected_version`."""
     query = sa.select(Hold).where(Hold.id == hold_id, Hold.organization_id == org)
     # of=Hold: the joined clinic must not be locked too (lifecycle changes would block every
     # booking at the clinic, and lock clinic then patient where bookings lock patient then clinic).
-    hold = db.scalar(query.with_for_update(of=Hold) if lock else query)
+    hold = db.scalar(_locked(query, Hold) if lock else query)
     if hold is None:
         raise NotFound(f"No hold with id '{hold_id}'.")
+    check_version(hold, expected_version)
     return hold
+
+
+def _locked(query, model):
+    return query.with_for_update(of=model).execution_options(populate_existing=True)
 
 
 def book_from_hold(
@@ -302,6 +311,7 @@ def book_from_hold(
     if hold.source == "follow_up":  # the patient confirmed the proposal
         _follow_up_became(db, hold, "booked", booked_appointment_id=appointment.id)
     events.appointment_changed(db, appointment, "appointment.created")
+    db.flush()
     return appointment
 
 
@@ -313,15 +323,15 @@ def _follow_up_became(db: Session, hold: Hold, status: str, **fields) -> None:
     )
 
 
-def release_hold(db: Session, org: str, hold_id: str) -> Hold:
-    hold = get_hold(db, org, hold_id, lock=True)
-    if expire_hold(db, hold, clock.now()):  # ran out before the patient answered: not a decline
-        return hold
-    if hold.outcome is None:
-        hold.outcome = "released"
-        if hold.source == "follow_up":  # the patient declined the proposal
-            _follow_up_became(db, hold, "declined")
-    db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
+def release_hold(db: Session, org: str, hold_id: str, expected_version: int | None = None) -> Hold:
+    hold = get_hold(db, org, hold_id, lock=True, expected_version=expected_version)
+    if not expire_hold(db, hold, clock.now()):  # ran out before the patient answered: not a decline
+        if hold.outcome is None:
+            hold.outcome = "released"
+            if hold.source == "follow_up":  # the patient declined the proposal
+                _follow_up_became(db, hold, "declined")
+        db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
+    db.flush()
     return hold
 
 
@@ -344,18 +354,25 @@ def expire_hold(db: Session, hold: Hold, now: datetime) -> bool:
     return True
 
 
-def get_appointment(db: Session, org: str, appointment_id: str, *, lock: bool = False) -> Appointment:
+def get_appointment(
+    db: Session, org: str, appointment_id: str, *, lock: bool = False, expected_version: int | None = None
+) -> Appointment:
     query = sa.select(Appointment).where(Appointment.id == appointment_id, Appointment.organization_id == org)
-    appointment = db.scalar(query.with_for_update(of=Appointment) if lock else query)  # see get_hold
+    appointment = db.scalar(_locked(query, Appointment) if lock else query)  # see get_hold
     if appointment is None:
         raise NotFound(f"No appointment with id '{appointment_id}'.")
+    check_version(appointment, expected_version)
     return appointment
 
 
-def reschedule(db: Session, org: str, appointment_id: str, changes: dict) -> Appointment:
-    """A new appointment linked by `rescheduled_from`; the old one is cancelled; one transaction."""
+def reschedule(
+    db: Session, org: str, appointment_id: str, changes: dict, expected_version: int | None = None
+) -> Appointment:
+    """A new appointment linked by `rescheduled_from`; the old one is cancelled; one transaction.
+
+    `expected_version` is the old appointment's."""
     now = clock.now()
-    old = get_appointment(db, org, appointment_id, lock=True)
+    old = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if old.status != "booked":
         raise InvalidTransition(f"Only a booked appointment can be rescheduled; this one is {old.status}.")
     fields = {
@@ -380,6 +397,7 @@ def reschedule(db: Session, org: str, appointment_id: str, changes: dict) -> App
     _end(db, old, "cancelled", now, cancel_reason="rescheduled")
     appointment = _create(db, org, plan, now, rescheduled_from=old.id)
     events.appointment_changed(db, appointment, "appointment.rescheduled")
+    db.flush()
     return appointment
 
 
@@ -407,29 +425,38 @@ def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fi
         events.appointment_changed(db, appointment, f"appointment.{status}")
 
 
-def cancel(db: Session, org: str, appointment_id: str, reason: str, note: str | None = None) -> Appointment:
+def cancel(
+    db: Session,
+    org: str,
+    appointment_id: str,
+    reason: str,
+    note: str | None = None,
+    expected_version: int | None = None,
+) -> Appointment:
     if reason not in CANCEL_REASONS or reason == "rescheduled":
         raise InvalidInput(
             {"reason": [f"Must be one of: {', '.join(r for r in CANCEL_REASONS if r != 'rescheduled')}."]}
         )
-    appointment = get_appointment(db, org, appointment_id, lock=True)
+    appointment = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     _end(db, appointment, "cancelled", clock.now(), cancel_reason=reason, cancel_note=note)
+    db.flush()
     return appointment
 
 
-def check_in(db: Session, org: str, appointment_id: str) -> Appointment:
+def check_in(db: Session, org: str, appointment_id: str, expected_version: int | None = None) -> Appointment:
     now = clock.now()
-    appointment = get_appointment(db, org, appointment_id, lock=True)
+    appointment = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if appointment.status == "booked" and now < appointment.starts_at - CHECK_IN_EARLY:
         raise InvalidTransition("Check-in opens two hours before the appointment.", current_status=appointment.status)
     _end(db, appointment, "checked_in", now, checked_in_at=now)
+    db.flush()
     return appointment
 
 
-def complete(db: Session, org: str, appointment_id: str) -> Appointment:
+def complete(db: Session, org: str, appointment_id: str, expected_version: int | None = None) -> Appointment:
     """Completing a session counts it on its course; a course at its cap becomes complete."""
     now = clock.now()
-    appointment = get_appointment(db, org, appointment_id, lock=True)
+    appointment = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if appointment.status in TRANSITIONS and now < appointment.starts_at:
         raise InvalidTransition(
             "An appointment cannot be completed before it starts.", current_status=appointment.status
@@ -437,17 +464,19 @@ def complete(db: Session, org: str, appointment_id: str) -> Appointment:
     _end(db, appointment, "completed", now, completed_at=now)
     if appointment.course_id:
         count_session(db.get(Course, appointment.course_id), appointment.starts_at)
+    db.flush()
     return appointment
 
 
-def no_show(db: Session, org: str, appointment_id: str) -> Appointment:
+def no_show(db: Session, org: str, appointment_id: str, expected_version: int | None = None) -> Appointment:
     now = clock.now()
-    appointment = get_appointment(db, org, appointment_id, lock=True)
+    appointment = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if appointment.status in TRANSITIONS and now < appointment.starts_at:
         raise InvalidTransition(
             "A patient can be marked as not showing only once the start has passed.", current_status=appointment.status
         )
     _end(db, appointment, "no_show", now)
+    db.flush()
     return appointment
 
 

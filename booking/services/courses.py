@@ -6,9 +6,24 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from booking.domain.errors import CourseAlreadyActive, InvalidInput
 from booking.domain.courses import course_defaults
-from booking.domain.errors import CourseAlreadyActive
+from booking.services.changes import load, load_for_change
+from booking.services.queries import of_organization
 from models import Course, Patient, TreatmentType
+
+
+def open_for(db: Session, org: str, patient_id: str, data: dict) -> Course:
+    """Open a course for the organization's patient, of one of its treatment types."""
+    patient = load(db, org, Patient, patient_id)
+    treatment_type = db.scalar(of_organization(TreatmentType, org).where(TreatmentType.id == data["treatment_type_id"]))
+    if treatment_type is None:
+        raise InvalidInput({"treatment_type_id": ["Unknown treatment type."]})
+    return open_course(db, org, patient, treatment_type, data)
+
+
+def change(db: Session, org: str, course_id: str, data: dict, expected_version: int | None) -> Course:
+    return change_course(db, load_for_change(db, org, Course, course_id, expected_version), data)
 
 
 def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict) -> Course:

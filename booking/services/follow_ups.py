@@ -204,3 +204,20 @@ def _closeness_to(session: Appointment):
         return (abs(start.hour * 60 + start.minute - minute), slot.starts_at)
 
     return key
+
+
+def effective_status(follow_up: FollowUp) -> str:
+    """A proposal whose hold ran out is expired, even before the scheduler's sweep records it."""
+    if follow_up.status == "proposed" and follow_up.hold is not None and follow_up.hold.lapsed(clock.now()):
+        return "expired"
+    return follow_up.status
+
+
+def status_is(status: str):
+    """The clause for follow-ups whose effective status is `status`."""
+    lapsed = FollowUp.hold_id.in_(sa.select(Hold.id).where(Hold.lapsed(clock.now())))
+    if status == "proposed":
+        return sa.and_(FollowUp.status == "proposed", ~lapsed)
+    if status == "expired":
+        return sa.or_(FollowUp.status == "expired", sa.and_(FollowUp.status == "proposed", lapsed))
+    return FollowUp.status == status

@@ -8,7 +8,9 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking.domain import clock
 from booking.domain.errors import InvalidInput
+from booking.services.changes import load_for_change
 from models import SCOPES, ApiKey, Organization
 
 KEY_PREFIX = "nbk_"
@@ -53,3 +55,9 @@ def find_key(db: Session, token: str) -> ApiKey | None:
     if not token.startswith(KEY_PREFIX) or len(token) > 200:
         return None
     return db.scalar(sa.select(ApiKey).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None)))
+
+
+def revoke_api_key(db: Session, organization_id: str, key_id: str, expected_version: int | None) -> None:
+    """At once: the key's next request is a 401."""
+    load_for_change(db, organization_id, ApiKey, key_id, expected_version, what="API key").revoked_at = clock.now()
+    db.flush()

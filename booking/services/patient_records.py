@@ -1,0 +1,46 @@
+"""Patients' records: contact details and contraindications as assessed, with their history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from booking.domain import clock
+from booking.services.changes import load_for_change
+from models import Contraindication, Patient
+
+
+def register(db: Session, org: str, data: dict) -> Patient:
+    patient = _apply(Patient(organization_id=org), data)
+    db.add(patient)
+    db.flush()
+    return patient
+
+
+def update(db: Session, org: str, patient_id: str, data: dict, expected_version: int | None) -> Patient:
+    patient = _apply(load_for_change(db, org, Patient, patient_id, expected_version), data)
+    patient.updated_at = clock.now()
+    db.flush()
+    return patient
+
+
+def record_contraindications(patient: Patient, active: list[str], by: str | None, now: datetime) -> None:
+    """The history is kept: new codes are recorded at `now`, by `by`; codes no longer listed are
+    resolved then, by `by`, not deleted; codes still listed keep their first record."""
+    current = {r.code: r for r in patient.contraindication_records if r.resolved_at is None}
+    for code, record in current.items():
+        if code not in active:
+            record.resolved_at, record.resolved_by = now, by
+    for code in active:
+        if code not in current:
+            patient.contraindication_records.append(Contraindication(code=code, recorded_at=now, recorded_by=by))
+
+
+def _apply(patient: Patient, data: dict) -> Patient:
+    if "contraindications" in data:
+        record_contraindications(patient, data["contraindications"], data.get("assessed_by"), clock.now())
+    for field in ("name", "email", "phone", "date_of_birth"):
+        if field in data:
+            setattr(patient, field, data[field])
+    return patient
