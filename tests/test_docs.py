@@ -10,6 +10,7 @@ moves, this fails until the documents follow. No database: it reads files and im
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -48,16 +49,20 @@ def _inline(documents=DOCUMENTS) -> list[tuple[str, str]]:
 
 
 def _resolves(dotted: str) -> bool:
+    """The name imports, and a function or class is named at its home, not where it is imported."""
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
         try:
-            found = importlib.import_module(".".join(parts[:cut]))
+            found = importlib.import_module(module)
         except ModuleNotFoundError:
             continue
         for attribute in parts[cut:]:
             if not hasattr(found, attribute):
                 return False
             found = getattr(found, attribute)
+        if cut < len(parts) and (inspect.isfunction(found) or inspect.isclass(found)):
+            return found.__module__ == module
         return True
     return False
 
@@ -71,7 +76,7 @@ def test_the_documents_name_code():
 
 @pytest.mark.parametrize(("document", "name"), _found(DOTTED), ids=lambda value: value)
 def test_every_dotted_name_resolves(document, name):
-    assert _resolves(name), f"{document} names {name}, which does not import or has no such attribute"
+    assert _resolves(name), f"{document} names {name}: it does not import, or it lives in another module"
 
 
 @pytest.mark.parametrize(("document", "path"), _found(PATH), ids=lambda value: value)
