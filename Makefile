@@ -43,7 +43,7 @@ test: install-test
 test-fast: install-test
 	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
-# Fuzzing at length (issue 12): schemathesis against the committed OpenAPI document on SQLite and
+# Fuzzing at length: schemathesis against the committed OpenAPI document on SQLite and
 # PostgreSQL, FUZZ_EXAMPLES generated requests per operation, then its stateful phase: FUZZ_SCENARIOS
 # sequences of up to FUZZ_STEPS calls, chained through the links schemathesis infers (a created
 # object's id fed to the operations that take it). No answer may be a 5xx or off the document.
@@ -58,7 +58,7 @@ fuzz: install-test
 openapi: install
 	$(BIN)/flask --app wsgi openapi write openapi/openapi.json
 
-# The availability benchmark (issue 4; bench/RESULTS.md): generates the 10k and 1M databases
+# The availability benchmark (its targets and runs: bench/RESULTS.md): generates the 10k and 1M databases
 # on the local PostgreSQL, serves them with gunicorn, loads them with wrk, profiles, reports; then
 # booking throughput (bench/booking.py) and the django-appointment peer (bench/peer.py, its own venv).
 # Databases generated in the last 12 hours are kept; BENCH_ARGS=--fresh regenerates them.
@@ -69,7 +69,7 @@ bench: install
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Proof under load and faults (issue 8; bench/load.py): two gunicorn nodes and two schedulers on a
+# Proof under load and faults (bench/load.py): two gunicorn nodes and two schedulers on a
 # fresh PostgreSQL database, 120 clients for 60 s, SIGKILLs, then SQL checks; fails if one is off.
 # LOAD_ARGS=--sqlite runs the one-node SQLite version; --duration, --clients, --keep: see --help.
 LOAD_ARGS ?=

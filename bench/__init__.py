@@ -1,1 +1,1 @@
-"""The availability benchmark (issue 4): data generator, floor app, runner. Not part of the app."""
+"""The availability benchmark (bench/RESULTS.md): data generator, floor app, runner. Not part of the app."""

@@ -1,4 +1,4 @@
-"""Booking throughput on PostgreSQL (issue 8): real bookings, 16 clients, against the floor.
+"""Booking throughput on PostgreSQL: real bookings, 16 clients, against the floor.
 
     .venv/bin/python -m bench.booking                 # 20 s per scenario in 4 alternating rounds
     .venv/bin/python -m bench.booking --duration 40
@@ -247,7 +247,7 @@ def table(f: dict) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Booking throughput against the floor (issue 8).")
+    p = argparse.ArgumentParser(description="Booking throughput against the floor.")
     p.add_argument("--duration", type=int, default=20, help="seconds per scenario, split into --rounds")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--warmup", type=int, default=3)

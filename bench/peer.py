@@ -1,4 +1,4 @@
-"""Our availability against a peer's, for one practitioner and one day (issue 8).
+"""Our availability against a peer's, for one practitioner and one day.
 
     .venv/bin/python -m bench.peer               # 20 s per side in 4 alternating rounds, wrk -c4
     .venv/bin/python -m bench.peer --connections 16
@@ -369,7 +369,7 @@ def table(f: dict) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Our availability against django-appointment's (issue 8).")
+    p = argparse.ArgumentParser(description="Our availability against django-appointment's.")
     p.add_argument("--duration", type=int, default=20, help="seconds per side, split into --rounds")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--warmup", type=int, default=3)

@@ -21,8 +21,8 @@ that alternate between the databases. During each round the workers' VmRSS
 of their PostgreSQL backends is read before and after (/proc/<pid>/stat): CPU per
 request does not depend on what else the machine is doing. Then it profiles the
 availability request on the 1M database and checks with EXPLAIN that the loader's
-claim query is an index range scan (bench/profile_availability.py). Then issue 8's
-two scenarios: booking throughput with 16 clients against the floor on a fresh
+claim query is an index range scan (bench/profile_availability.py). Then two more
+scenarios: booking throughput with 16 clients against the floor on a fresh
 database (bench/booking.py), and our availability against django-appointment's for
 one practitioner and one day (bench/peer.py); --no-booking, --no-peer skip them. It writes
 bench/out/results.json and bench/out/results.md (the table for bench/RESULTS.md)
@@ -480,7 +480,7 @@ def verdict(results: dict) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="The availability benchmark (issue 4).")
+    parser = argparse.ArgumentParser(description="The availability benchmark (bench/RESULTS.md).")
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per scenario and database")
     parser.add_argument(
         "--rounds", type=int, default=4, help="rounds the duration is split into, alternating databases"
@@ -575,7 +575,7 @@ def main(argv=None) -> int:
         )
         profile = json.loads((OUT / "profile.json").read_text())
     table = report(results, meta, profile, args, command, started)
-    # Issue 8's two scenarios, after the servers above have stopped, with the same duration and rounds.
+    # Booking throughput and the peer, after the servers above have stopped, with the same duration and rounds.
     # Booking keeps its own 16 clients; the peer comparison uses this run's concurrency.
     common = [
         "--duration",

@@ -116,12 +116,15 @@ class PastSession(Timestamped, Base):
 class Claim(Base):
     """One resource busy over [starts_at, ends_at) for an appointment or a live hold.
 
-    The database has the last word on overlaps: on PostgreSQL an exclusion
-    constraint refuses two claims on one resource whose ranges intersect, so two
-    concurrent bookings that both checked and found the slot free cannot both
-    commit (the check-then-insert race). SQLite serializes write transactions
-    with BEGIN IMMEDIATE instead. A hold's claims carry its expiry: an expired
-    claim counts for nothing and is deleted by the next writer that needs the range.
+    The database has the last word on overlaps: on PostgreSQL the exclusion constraint
+    below refuses two claims on one resource whose ranges intersect, so two concurrent
+    bookings that both checked and found the slot free cannot both commit (the
+    check-then-insert race). SQLite has no exclusion constraints: the trigger
+    claims_no_overlap (migration 0002) refuses the same inserts, and write transactions
+    start with BEGIN IMMEDIATE (models.db.writer), so the check and the insert of one
+    booking are never interleaved with another's. A hold's claims carry its expiry: an
+    expired claim counts for nothing, but neither guard knows that, so the next writer
+    that needs the range deletes it first (booking/services/queries.py).
     """
 
     __tablename__ = "claims"

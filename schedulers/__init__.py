@@ -1,1 +1,11 @@
-"""The APScheduler process (follow-up proposals, hold expiry, reminders) lives here."""
+"""The APScheduler process (`python -m schedulers`) and its jobs, registered in `__main__.build` by id:
+
+- keep_lease: renew the lease row, so only one scheduler acts (lease.py);
+- propose_follow_ups: hold the next session after a completed one;
+- expire_holds: release holds past their expiry;
+- send_reminders: reminders before a booked start, aftercare after a session;
+- deliver_webhooks: send due webhook deliveries (delivery.py holds the send workers);
+- refresh_external_calendars: fetch external calendar URLs again.
+
+The jobs themselves are in jobs.py; `serve` starts gunicorn and this process for `make run`.
+"""

@@ -1108,7 +1108,7 @@ def test_a_second_active_course_of_one_treatment_type_is_a_409_naming_the_first(
 
 
 def test_without_course_id_every_session_counts_on_the_one_active_course(world, db, clock):
-    """With two active courses a booking without course_id counted on no cap (issue #12)."""
+    """With two active courses a booking without course_id counted on no cap (uq_courses_one_active)."""
     world.consulted()
     capped = course(world, max_sessions=1)
     refused(

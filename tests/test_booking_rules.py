@@ -47,7 +47,7 @@ from booking.domain.weekly import Shift
 UTC = UTC
 BASE = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 FAST = settings(max_examples=150, deadline=None)
-SESSION = Timing("microneedling", 30, 5, 30, 10, 10)  # rules.md defaults
+SESSION = Timing("microneedling", 30, 5, 30, 10, 10)  # docs/rules.md defaults
 REVIEW = Timing("review", 0, 0, 15, 0, 0)
 CONSULTATION = Timing("consultation", 0, 0, 30, 0, 0)
 IDS = dict(clinic_id="cln_x", practitioner_id="prc_1", room_id="rom_1", patient_id="pat_1")

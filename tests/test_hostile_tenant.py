@@ -1,4 +1,4 @@
-"""One hostile tenant cannot stop another, through the real processes (issue 12).
+"""One hostile tenant cannot stop another, through the real processes.
 
 gunicorn (two workers) and `python -m schedulers` on one SQLite database, with
 WEBHOOKS_ALLOW_PRIVATE=1 and short intervals. Organization A does what a hostile tenant
@@ -11,8 +11,9 @@ Organization B meanwhile creates patients and books appointments over HTTP, and 
 normal receiver. B's writes must all succeed (no 5xx, never "database is locked") and
 every one of B's webhooks must arrive; the latencies are printed.
 
-The calendar half depends on the calendar work of issue 12 (bounded expansion, fetches
-outside transactions); the webhook half on schedulers/delivery.py.
+The calendar half depends on the bounded expansion in booking/integrations/external_calendars.py
+and on fetching outside transactions (api.db.end_transaction); the webhook half on
+schedulers/delivery.py.
 """
 
 from __future__ import annotations

@@ -358,7 +358,7 @@ def test_ten_concurrent_retries_with_one_idempotency_key_create_one_object(live)
     assert created == 1
 
 
-# --- clinical rules that a concurrent request must not walk around (issue #12)
+# --- clinical rules that a concurrent request must not walk around (docs/rules.md, the guards)
 
 
 def _consulted_patient(live, name: str) -> str:

@@ -1,4 +1,4 @@
-"""One hostile webhook receiver delays only its own deliveries (issue 12).
+"""One hostile webhook receiver delays only its own deliveries.
 
 The delivery job runs in this process against a real migrated database (SQLite and
 PostgreSQL), as the scheduler runs it: its own engine, a long-lived pool of send workers

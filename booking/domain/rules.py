@@ -1,4 +1,4 @@
-"""The clinical rules as plain functions over plain data (../shared/domain/rules.md).
+"""The clinical rules as plain functions over plain data (numbered as in docs/rules.md).
 
 Each raises the typed error whose `code` the contract names, with the facts a
 client needs to act (the conflicting ids, the earliest allowed start).

@@ -1,4 +1,4 @@
-"""Treatment-type timings: the defaults of rules.md and the ranges allowed on write."""
+"""Treatment-type timings: the defaults of docs/rules.md and the ranges allowed on write."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fixed vocabularies of the domain (../shared/domain/rules.md)."""
+"""The fixed vocabularies of the domain; rules and sources (000-003) as numbered in docs/rules.md."""
 
 from __future__ import annotations
 

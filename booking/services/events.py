@@ -31,7 +31,7 @@ EVENT_TYPES = (
     "follow_up.no_slot",
 )
 
-# Rule 10: what the patient is told before and after a session (sources 000, 003).
+# Rule 10 of docs/rules.md: what the patient is told before and after a session (sources 000, 003).
 PRE_CARE = (
     "Come with clean, dry skin and no makeup.",
     "Avoid anything that makes you sweat before the session.",

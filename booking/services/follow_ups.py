@@ -1,6 +1,6 @@
 """Follow-up proposals: after a completed session, hold the next one in the recommended window.
 
-Rules: "Follow-up slots" in ../shared/domain/rules.md. The same practitioner where
+Rules: "Follow-up slots and holds" in docs/rules.md. The same practitioner where
 possible, else another qualified one at the clinic; a time of day close to the last
 session's; a hold that lapses 7 days after it is made and never later than 48 hours
 before the slot. Nothing free: a `no_slot` proposal, so the clinic can act.
