@@ -53,12 +53,15 @@ from models import (
     LIVE_STATUSES,
     Appointment,
     Claim,
+    Clinic,
     Course,
     Hold,
     PastSession,
+    Patient,
     TreatmentType,
 )
 
+from . import factories
 from .booking_world import MONDAY, build_world
 from .helpers import make_organization
 
@@ -267,44 +270,37 @@ _worlds = itertools.count()
 
 
 def make_env(app, client, clock, weeks: int = 0) -> Env:
+    """The world on the ORM (tests/factories.py): the properties are about the booking calls, not set-up."""
     clock.now = start = MONDAY + timedelta(weeks=weeks, hours=8)
     caller = make_organization(app, client, f"Property chain {next(_worlds)}")
     world = build_world(caller, clock)
-    clinic = world.clinic["id"]
-    second = caller.make_practitioner(
-        [clinic],
-        name="Dr Two",
-        treatment_type_ids=[world.consultation["id"], world.microneedling["id"], world.review["id"]],
-    )
-    week = [{"clinic_id": clinic, "weekday": d, "start": "09:00", "end": "17:00"} for d in range(6)]
-    assert caller.put(f"/v1/practitioners/{second['id']}/working-hours", json=week).status_code == 200
-    patients = [world.patient["id"]] + [
-        caller.make_patient(name=f"Patient {i}", email=f"p{i}@example.com")["id"] for i in (1, 2)
-    ]
-    courses = []
-    for patient, past in zip(patients, PAST_SESSIONS):
-        caller.create(
-            f"/v1/patients/{patient}/past-sessions",
-            {"treatment_type_id": world.consultation["id"], "performed_at": at(-10, 8, today=start).isoformat()},
+    with app.extensions["db_write_sessions"]() as db:
+        clinic = db.get(Clinic, world.clinic["id"])
+        consultation, microneedling, review = (
+            db.get(TreatmentType, getattr(world, kind)["id"]) for kind in ("consultation", "microneedling", "review")
         )
-        course = caller.make_course(patient, world.microneedling["id"], indication="acne_scars")
-        assert course["max_sessions"] == 4
-        for day in past:
-            caller.create(
-                f"/v1/patients/{patient}/past-sessions",
-                {
-                    "treatment_type_id": world.microneedling["id"],
-                    "performed_at": at(day, 8, today=start).isoformat(),
-                    "course_id": course["id"],
-                },
-            )
-        courses.append(course["id"])
+        second = factories.make_practitioner(db, [clinic], [consultation, microneedling, review], name="Dr Two")
+        patients = [db.get(Patient, world.patient["id"])] + [
+            factories.make_patient(db, caller.organization_id, name=f"Patient {i}", email=f"p{i}@example.com")
+            for i in (1, 2)
+        ]
+        courses = []
+        for patient, past in zip(patients, PAST_SESSIONS, strict=True):
+            factories.make_past_session(db, patient, consultation, at(-10, 8, today=start))
+            course = factories.make_course(db, patient, microneedling, indication="acne_scars")
+            assert course.max_sessions == 4
+            for day in past:
+                factories.make_past_session(db, patient, microneedling, at(day, 8, today=start), course_id=course.id)
+            courses.append(course.id)
+        ids = [p.id for p in patients], second.id
+        db.commit()
+    patients, second = ids
     return Env(
         caller,
         caller.organization_id,
-        clinic,
+        world.clinic["id"],
         [r["id"] for r in world.rooms],
-        [world.practitioner["id"], second["id"]],
+        [world.practitioner["id"], second],
         patients,
         courses,
         world.microneedling["id"],
