@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from api import create_app
 from booking.services import appointments
 from booking.services.appointments import SlotRequest
-from models import make_engine, make_sessionmaker, writer
+from models import Claim, Hold, make_engine, make_sessionmaker, writer
 
 from ..booking_world import MONDAY, Clock, build_world
 from ..helpers import make_organization
@@ -67,5 +67,15 @@ def test_locking_an_appointment_or_hold_does_not_block_bookings_at_its_clinic(co
             ttl=timedelta(minutes=5),
         )
         second.commit()
+        # The first session really holds its row: a third connection cannot lock it.
+        with sessions() as third:
+            third.execute(sa.text("SET LOCAL lock_timeout = '100ms'"))
+            table = "appointments" if lock == "appointment" else "holds"
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                third.execute(sa.text(f"SELECT id FROM {table} WHERE id = :id FOR UPDATE"), {"id": locked["id"]})
         first.rollback()
-    assert hold.id
+    # and the hold placed meanwhile at the same clinic is committed, claiming its slot.
+    with sessions() as check:
+        placed = check.get(Hold, hold.id)
+        assert placed is not None and placed.clinic_id == world.clinic["id"]
+        assert check.scalar(sa.select(sa.func.count()).select_from(Claim).where(Claim.hold_id == hold.id)) > 0
