@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast fuzz install install-test openapi migrate clean bench load
+.PHONY: run test test-fast check fuzz install install-test openapi migrate clean bench load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,15 @@ TEST_WORKERS ?= 2
 test: install-test
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# The fast tier (about 2 minutes): SQLite only, no real processes, load or fuzzing.
+# The tiers (tests/<tier>/, one marker each): domain (no database), services (database), api (HTTP),
+# process (real gunicorn and scheduler processes, load), fuzz (schemathesis).
+# check: domain and services on SQLite, the loop while changing rules or services.
+check: install-test
+	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "domain or services" $(PYTEST_ARGS)
+
+# test-fast: check plus the api tier, SQLite only (no real processes, load or fuzzing).
 test-fast: install-test
-	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not process and not fuzz" $(PYTEST_ARGS)
 
 # Fuzzing at length: schemathesis against the committed OpenAPI document on SQLite and
 # PostgreSQL, FUZZ_EXAMPLES generated requests per operation, then its stateful phase: FUZZ_SCENARIOS
@@ -53,7 +59,7 @@ FUZZ_SCENARIOS ?= 300
 FUZZ_STEPS ?= 10
 fuzz: install-test
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) FUZZ_STEPS=$(FUZZ_STEPS) \
-		$(BIN)/pytest tests/test_schemathesis.py $(PYTEST_ARGS)
+		$(BIN)/pytest tests/fuzz/test_schemathesis.py $(PYTEST_ARGS)
 
 openapi: install
 	$(BIN)/flask --app wsgi openapi write openapi/openapi.json

@@ -50,7 +50,6 @@ import sys
 import threading
 import time
 import urllib.parse
-import uuid
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +60,9 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+
+from tests import scaffold
+from tests.scaffold import app_env, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -102,7 +104,6 @@ class Options:
 def fresh_database(options: Options):
     """The url of an empty, migrated database; dropped (or the file removed) afterwards unless keep."""
     from migrations import upgrade
-    from models import make_engine
 
     if options.backend == "sqlite":
         options.logs.mkdir(parents=True, exist_ok=True)
@@ -120,42 +121,23 @@ def fresh_database(options: Options):
             else:
                 log(f"kept {url}")
         return
-    name = f"needlebook_load_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = make_engine(options.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(admin.url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with scratch_database(options.admin_url, "needlebook_load", keep=options.keep) as url:
         yield url
-    finally:
         if options.keep:
             log(f"kept {url}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # ---------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(url: str, **more) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_ENABLED": "0",
-        "HOLD_TTL": str(HOLD_TTL),
-        "WEBHOOKS_ALLOW_PRIVATE": "1",
+    return app_env(
+        url,
+        RATE_LIMIT_ENABLED="0",
+        HOLD_TTL=str(HOLD_TTL),
+        WEBHOOKS_ALLOW_PRIVATE="1",
         **more,
-    }
+    )
 
 
 def _terminate_once(process: subprocess.Popen | None) -> None:
@@ -170,7 +152,7 @@ class Node:
     as when a machine dies. Restarted on the same port, as behind a load balancer."""
 
     def __init__(self, index: int, url: str, logs: Path):
-        self.index, self.url, self.port = index, url, free_port()
+        self.index, self.url, self.port = index, url, scaffold.free_port()
         self.log_path = logs / f"node-{index}.log"
         self.process: subprocess.Popen | None = None
 
@@ -180,20 +162,8 @@ class Node:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--workers",
-                    "2",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--timeout",
-                    str(REQUEST_TIMEOUT),
-                    "wsgi:app",
-                ],
-                cwd=ROOT,
+            self.process = scaffold.start(
+                scaffold.gunicorn_command(self.port, timeout=REQUEST_TIMEOUT),
                 env=_env(self.url),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -252,9 +222,8 @@ class Scheduler:
         self.index = index
         self.log_path = logs / f"scheduler-{index}.log"
         with open(self.log_path, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "schedulers"],
-                cwd=ROOT,
+            self.process = scaffold.start(
+                scaffold.SCHEDULER_COMMAND,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -65,6 +65,7 @@ from models import (
     make_sessionmaker,
     new_id,
 )
+from tests.scaffold import create_database
 
 OUT = Path(__file__).resolve().parent / "out"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -536,13 +537,7 @@ class CopyStream:
 
 
 def recreate_database(admin_url: str, name: str) -> str:
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(admin.url).set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    return url.replace("postgresql+psycopg://", "postgresql://")
+    return create_database(admin_url, name).replace("postgresql+psycopg://", "postgresql://")
 
 
 BULK_TABLES = ("appointments", "claims")

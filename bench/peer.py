@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from bench import peer_site
 from bench.run import OUT, Server, aggregate, ensure_data, log, measure_round, wrk
+from tests.scaffold import create_database, gunicorn_command, start
 
 PEER_VENV = OUT / "peer-venv"
 PEER_PROJECT = OUT / "peer-project"
@@ -165,13 +166,7 @@ def peer_version(python: Path) -> str:
 
 def build_peer(python: Path, problem: dict, admin_url: str) -> dict:
     """A fresh database and project for the peer, migrated and seeded with the problem."""
-    from models import make_engine
-
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{PEER_DB}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{PEER_DB}"'))
-    admin.dispose()
+    create_database(admin_url, PEER_DB)
     site = PEER_PROJECT / "peer_site"
     site.mkdir(parents=True, exist_ok=True)
     (site / "__init__.py").write_text("")
@@ -214,17 +209,10 @@ class PeerServer(Server):
         self.python, self.probe = python, probe
 
     def __enter__(self):
-        self.process = subprocess.Popen(
-            [
-                str(self.python.parent / "gunicorn"),
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "peer_site.wsgi:application",
-            ],
+        self.process = start(
+            gunicorn_command(
+                self.port, app="peer_site.wsgi:application", python=self.python, options=("--log-level", "warning")
+            ),
             cwd=PEER_PROJECT,
             start_new_session=True,
         )

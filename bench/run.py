@@ -47,6 +47,8 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.scaffold import gunicorn_command, start
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
@@ -137,18 +139,8 @@ class Server:
         # The rate limiter still runs on every /v1 request (its cost is measured), but with a limit no
         # load test reaches: one bench key at hundreds of requests a second would get 429 after 600 a minute.
         env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING", "RATE_LIMIT": "100000000 per minute"}
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "bench.floor_app:app",
-            ],
-            cwd=ROOT,
+        self.process = start(
+            gunicorn_command(self.port, app="bench.floor_app:app", options=("--log-level", "warning")),
             env=env,
             start_new_session=True,
         )

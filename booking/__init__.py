@@ -1,4 +1,4 @@
-"""The scheduling domain, in layers (imports point down this list; tests/test_architecture.py pins it):
+"""The scheduling domain, in layers (imports point down this list; tests/domain/test_architecture.py pins it):
 
 - booking.domain: pure rules, the availability engine, errors (no session, no I/O);
 - booking.services: database units of work (book, hold, reschedule, search, sweeps ...);

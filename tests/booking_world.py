@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+from booking.services.history import record_past_session
+
+from . import factories
+
 # Monday 4 January 2027, 08:00 UTC: London is on GMT, so local = UTC.
 MONDAY = datetime(2027, 1, 4, tzinfo=UTC)
 
@@ -60,10 +64,17 @@ class World:
         return response.get_json()
 
     def consulted(self, patient_id=None, day=-10):
-        """Record a completed consultation for the patient `day` days from Monday."""
-        body = {"treatment_type_id": self.consultation["id"], "performed_at": self.at(day)}
-        response = self.caller.post(f"/v1/patients/{patient_id or self.patient['id']}/past-sessions", json=body)
-        assert response.status_code == 201, response.get_json()
+        """Record a completed consultation for the patient `day` days from Monday (on the ORM, through
+        the service POST .../past-sessions calls)."""
+        with self.caller.app.extensions["db_write_sessions"]() as db:
+            record_past_session(
+                db,
+                self.caller.organization_id,
+                patient_id or self.patient["id"],
+                treatment_type_id=self.consultation["id"],
+                performed_at=datetime.fromisoformat(self.at(day)),
+            )
+            db.commit()
 
     def new_patient(self, **overrides) -> dict:
         return self.caller.make_patient(**overrides)
@@ -84,24 +95,26 @@ def patient(w: World, consulted: bool = True, **overrides) -> dict:
 def build_world(
     caller, clock: Clock, *, timezone_name="Europe/London", numbing_area_capacity=None, device_count=None
 ) -> World:
+    """One clinic with two rooms, the three treatment types, a practitioner qualified for all three
+    working 09:00-17:00 Monday to Saturday, and a patient: written on the ORM (tests/factories.py),
+    not through the API, which the tests exercise themselves."""
+    org = caller.organization_id
     clinic_fields = {"timezone": timezone_name}
-    clinic = caller.make_clinic(**clinic_fields)
-    extra_clinic = {}
     if numbing_area_capacity is not None:
-        extra_clinic["numbing_area_capacity"] = numbing_area_capacity
+        clinic_fields["numbing_area_capacity"] = numbing_area_capacity
     if device_count is not None:
-        extra_clinic["device_count"] = device_count
-    if extra_clinic:
-        response = caller.patch(f"/v1/clinics/{clinic['id']}", json=extra_clinic)
-        assert response.status_code == 200, response.get_json()
-    rooms = [caller.make_room(clinic["id"], name=f"Room {i}") for i in (1, 2)]
-    consultation = caller.make_treatment_type("consultation")
-    microneedling = caller.make_treatment_type("microneedling")
-    review = caller.make_treatment_type("review")
-    practitioner = caller.make_practitioner(
-        [clinic["id"]], treatment_type_ids=[consultation["id"], microneedling["id"], review["id"]]
-    )
-    week = [{"clinic_id": clinic["id"], "weekday": d, "start": "09:00", "end": "17:00"} for d in range(6)]
-    assert caller.put(f"/v1/practitioners/{practitioner['id']}/working-hours", json=week).status_code == 200
-    patient = caller.make_patient()
+        clinic_fields["device_count"] = device_count
+    with caller.app.extensions["db_write_sessions"]() as db:
+        clinic = factories.make_clinic(db, org, **clinic_fields)
+        rooms = [factories.make_room(db, clinic, name=f"Room {i}") for i in (1, 2)]
+        consultation, microneedling, review = (
+            factories.make_treatment_type(db, org, kind) for kind in ("consultation", "microneedling", "review")
+        )
+        practitioner = factories.make_practitioner(db, [clinic], [consultation, microneedling, review])
+        patient = factories.make_patient(db, org)
+        rows = [clinic, rooms, practitioner, consultation, microneedling, review, patient]
+        clinic, rooms, practitioner, consultation, microneedling, review, patient = (
+            [factories.as_json(r) for r in row] if isinstance(row, list) else factories.as_json(row) for row in rows
+        )
+        db.commit()
     return World(caller, clock, clinic, rooms, practitioner, consultation, microneedling, review, patient)

@@ -1,6 +1,7 @@
 """Fixtures: the suite runs once per database backend (SQLite, and PostgreSQL when reachable).
 
-Each backend's database is migrated once with Alembic; each test runs inside a
+Tests are in tiers, a folder and a marker each (TIERS below). Each backend's database is migrated
+once with Alembic; each test runs inside a
 transaction on one connection that is rolled back at the end, and every request
 gets its own session joined to it with SAVEPOINTs, so a view's commit is real to
 the next request of the test and nothing survives the test.
@@ -9,11 +10,10 @@ the next request of the test and nothing survives the test.
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
 from api import create_app
@@ -21,6 +21,7 @@ from migrations import upgrade
 from models import make_engine
 
 from .helpers import Caller, make_organization
+from .scaffold import scratch_database
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -40,15 +41,10 @@ def _postgres_admin_url() -> str | None:
 
 
 BACKENDS = [name for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name]
-# Real processes (gunicorn, the scheduler), load and fuzzing: the slow tier, left out by `make test-fast`.
-SLOW_MODULES = {
-    "test_races",
-    "test_scheduler_process",
-    "test_load",
-    "test_serve",
-    "test_schemathesis",
-    "test_hostile_tenant",
-}
+# Every test lives in the folder of its tier and carries that tier's marker (pyproject.toml):
+# `make check` runs domain and services on SQLite, `make test` all of them on both backends.
+TIERS = ("domain", "services", "api", "process", "fuzz")
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_generate_tests(metafunc):
@@ -58,8 +54,12 @@ def pytest_generate_tests(metafunc):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
+        tier = Path(item.path).resolve().relative_to(HERE).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a test belongs in a tier folder, one of tests/{{{','.join(TIERS)}}}/"
+            )
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(scope="session")
@@ -73,18 +73,8 @@ def backend(request, tmp_path_factory):
     admin_url = _postgres_admin_url()
     if admin_url is None:
         pytest.skip("PostgreSQL is not reachable (set TEST_POSTGRES_URL)")
-    name = f"needlebook_test_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = str(sa.make_url(admin.url).set(database=name).render_as_string(hide_password=False))
-    try:
-        upgrade(url)
+    with scratch_database(admin_url, "needlebook_test") as url:
         yield "postgresql", url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +87,7 @@ def engine(backend):
 @pytest.fixture(scope="session")
 def _app(backend):
     """One app per backend; each test rebinds its sessions to the test's connection."""
-    # Rate limits off: the suite makes thousands of requests with a handful of keys (tests/test_limits.py
+    # Rate limits off: the suite makes thousands of requests with a handful of keys (tests/api/test_limits.py
     # builds apps with them on).
     app = create_app(
         {"DATABASE_URL": backend[1], "TESTING": True, "RATE_LIMIT_ENABLED": False}, sessionmaker=sessionmaker()

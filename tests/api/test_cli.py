@@ -1,0 +1,76 @@
+"""Command-line tasks: create-organization and the demo seed."""
+
+import sqlalchemy as sa
+
+from booking.services.demo_seed import DEMO_NAME
+from models import Clinic, Organization, Patient, Practitioner, Room, TreatmentType
+
+from ..helpers import Caller
+
+
+def test_create_organization_prints_a_working_admin_key_last(app, client, db):
+    result = app.test_cli_runner().invoke(args=["create-organization", "North Chain"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    organization = db.scalar(sa.select(Organization).where(Organization.name == "North Chain"))
+    caller = Caller(app, client, token, organization.id)
+    assert caller.get("/v1/clinics").status_code == 200
+    assert caller.post("/v1/clinics", json={"name": "A", "timezone": "UTC"}).status_code == 201
+    assert token not in str(db.execute(sa.text("SELECT * FROM api_keys")).all())
+
+
+def test_create_organization_refuses_an_empty_name(app, db):
+    result = app.test_cli_runner().invoke(args=["create-organization", "  "])
+    assert result.exit_code != 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(Organization)) == 0
+
+
+def _seed(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().split()[-1]
+
+
+def test_seed_demo_builds_the_demo_chain_once(app, client, db, tmp_path, monkeypatch):
+    token = _seed(app, tmp_path, monkeypatch)
+    organization = db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME))
+    caller = Caller(app, client, token, organization.id)
+
+    clinics = caller.get("/v1/clinics").get_json()["data"]
+    assert sorted(c["timezone"] for c in clinics) == ["America/New_York", "Europe/London"]
+    practitioners = caller.get("/v1/practitioners").get_json()["data"]
+    assert len(practitioners) == 4
+    assert sum(len(p["clinic_ids"]) == 2 for p in practitioners) == 1
+    kinds = sorted(t["kind"] for t in caller.get("/v1/treatment-types").get_json()["data"])
+    assert kinds == ["consultation", "microneedling", "review"]
+    patients = caller.get("/v1/patients").get_json()["data"]
+    assert any(p["contraindications"] for p in patients)
+    for clinic in clinics:
+        assert caller.get(f"/v1/clinics/{clinic['id']}/rooms").get_json()["data"]
+
+    counts = [
+        db.scalar(sa.select(sa.func.count()).select_from(m))
+        for m in (Clinic, Room, Practitioner, Patient, TreatmentType)
+    ]
+    assert _seed(app, tmp_path, monkeypatch) == token, "a second run reuses the saved key"
+    assert counts == [
+        db.scalar(sa.select(sa.func.count()).select_from(m))
+        for m in (Clinic, Room, Practitioner, Patient, TreatmentType)
+    ]
+
+
+def test_seed_demo_issues_a_new_key_when_the_saved_one_is_gone(app, client, db, tmp_path, monkeypatch):
+    first = _seed(app, tmp_path, monkeypatch)
+    (tmp_path / "demo-api-key").write_text("nbk_not_a_real_key\n")
+    second = _seed(app, tmp_path, monkeypatch)
+    assert second != first
+    organization = db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME))
+    assert Caller(app, client, second, organization.id).get("/v1/clinics").status_code == 200
+
+
+def test_seed_demo_leaves_a_database_of_other_organizations_alone(app, admin, db, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0 and "nothing seeded" in result.output
+    assert db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME)) is None

@@ -1,0 +1,336 @@
+"""Webhooks: subscriptions, signed delivery to a real HTTP receiver on loopback, retries, 410.
+
+The delivery job runs in-process against the test's transaction (as in
+tests/services/test_follow_ups.py); the receiver is a real HTTP server on 127.0.0.1 whose
+answers each test scripts. Signatures are verified with the `standardwebhooks`
+package, as a receiver would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from random import Random
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks import Webhook
+
+from booking.domain.errors import InvalidInput
+from booking.integrations import webhooks
+from models import WebhookDelivery
+from schedulers import jobs
+from schedulers.config import SchedulerSettings
+
+from ..helpers import assert_problem
+from ..services.test_net import HEADER_TRICKLE, Trickler
+
+HOLDER = "test-webhooks"
+
+
+class Receiver:
+    """An HTTP server on loopback answering scripted (status, headers) in turn, then 200."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script: list[tuple[int, dict]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
+                status, headers = receiver.script.pop(0) if receiver.script else (200, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/needlebook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def private_allowed(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOKS_ALLOW_PRIVATE", True)
+
+
+class Serialized:
+    """The test's sessionmaker, one transaction at a time: the send workers record outcomes from
+    their own threads, and here every session shares the test's one connection."""
+
+    def __init__(self, sessions):
+        self.sessions, self.lock = sessions, threading.Lock()
+
+    @contextmanager
+    def __call__(self):
+        with self.lock, self.sessions() as db:
+            yield db
+
+
+@pytest.fixture
+def deliver(app):
+    """Run the scheduler's webhook job once, as the lease holder, and wait for its sends to be
+    recorded; returns how many were delivered."""
+    settings = SchedulerSettings(database_url="unused", webhooks_allow_private=True)
+    run = jobs.register(HOLDER, settings, sessions=Serialized(app.extensions["db_write_sessions"]))
+
+    def deliver_once():
+        jobs.keep_lease(HOLDER)
+        before = run.sender.delivered
+        jobs.deliver_webhooks(HOLDER)
+        assert run.sender.wait_idle(timeout=20), "a send to the test's receiver did not finish"
+        return run.sender.delivered - before
+
+    yield deliver_once
+    jobs.unregister(HOLDER)
+
+
+def subscribe(caller, url: str, types=("appointment.created",), status=201) -> dict:
+    response = caller.post("/v1/webhooks", json={"url": url, "event_types": list(types)})
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+def deliveries(caller, webhook_id: str) -> list[dict]:
+    response = caller.get(f"/v1/webhooks/{webhook_id}/deliveries")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["data"]
+
+
+def test_a_signed_event_reaches_the_receiver_and_a_500_is_retried(world, receiver, private_allowed, deliver, db):
+    hook = subscribe(world.caller, receiver.url)
+    assert hook["secret"].startswith("whsec_")
+    # Kept sealed, never in clear: signing below still works with it.
+    stored = db.scalar(sa.text("SELECT secret FROM webhook_subscriptions WHERE id = :id"), {"id": hook["id"]})
+    assert stored.startswith("fernet:") and hook["secret"] not in stored and hook["secret"][6:] not in stored
+    receiver.script = [(500, {})]
+    world.consulted()
+    appointment = world.book(starts_at=world.at(2))
+
+    assert deliver() == 0  # the receiver answered 500
+    [first] = receiver.requests
+    event = Webhook(hook["secret"]).verify(first["body"], first["headers"])
+    assert event["type"] == "appointment.created"
+    assert event["data"]["appointment"]["id"] == appointment["id"]
+    [logged] = deliveries(world.caller, hook["id"])
+    assert logged["status"] == "pending" and logged["last_status_code"] == 500 and logged["attempts"] == 1
+
+    assert deliver() == 0 and len(receiver.requests) == 1  # not due yet: backoff
+    world.clock.advance(minutes=1)
+    assert deliver() == 1
+    second = receiver.requests[1]
+    assert Webhook(hook["secret"]).verify(second["body"], second["headers"]) == event
+    assert second["headers"]["webhook-id"] == first["headers"]["webhook-id"] == logged["event_id"]
+    [done] = deliveries(world.caller, hook["id"])
+    assert done["status"] == "delivered" and [a["status_code"] for a in done["attempt_log"]] == [500, 200]
+    world.clock.advance(days=1)
+    assert deliver() == 0 and len(receiver.requests) == 2  # delivered once, never again
+
+
+def test_a_tampered_body_fails_verification(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url)
+    world.consulted()
+    world.book(starts_at=world.at(2))
+    deliver()
+    [request] = receiver.requests
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    with pytest.raises(WebhookVerificationError):
+        Webhook(hook["secret"]).verify(request["body"].replace(b"appointment", b"appointmenT"), request["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook(webhooks.new_secret()).verify(request["body"], request["headers"])
+
+
+def test_only_subscribed_types_of_the_own_organization_after_subscribing(
+    world, other, receiver, private_allowed, deliver
+):
+    world.consulted()
+    before = world.book(starts_at=world.at(1))  # before the subscription: not sent
+    subscribe(world.caller, receiver.url, types=["appointment.cancelled"])
+    subscribe(other, receiver.url, types=["appointment.created", "appointment.cancelled"])
+    world.caller.post(f"/v1/appointments/{before['id']}/cancel", json={"reason": "patient_request"})
+    deliver()
+    [request] = receiver.requests
+    body = json.loads(request["body"])
+    assert body["type"] == "appointment.cancelled" and body["data"]["appointment"]["id"] == before["id"]
+
+
+def test_410_disables_the_subscription(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url, types=["appointment.created", "appointment.cancelled"])
+    receiver.script = [(410, {})]
+    world.consulted()
+    appointment = world.book(starts_at=world.at(2))
+    deliver()
+    world.caller.post(f"/v1/appointments/{appointment['id']}/cancel", json={"reason": "patient_request"})
+    world.clock.advance(hours=1)
+    deliver()
+    assert len(receiver.requests) == 1
+    shown = world.caller.get(f"/v1/webhooks/{hook['id']}").get_json()
+    assert shown["status"] == "disabled" and "410" in shown["disabled_reason"]
+    assert "secret" not in shown
+    assert [d["status"] for d in deliveries(world.caller, hook["id"])] == ["failed"]
+
+
+def test_retry_after_is_honoured(world, receiver, private_allowed, deliver, db):
+    hook = subscribe(world.caller, receiver.url)
+    receiver.script = [(503, {"Retry-After": "3600"})]
+    world.consulted()
+    world.book(starts_at=world.at(2))
+    sent_at = world.clock.now
+    deliver()
+    delivery = db.scalar(sa.select(WebhookDelivery))
+    assert delivery.next_attempt_at == sent_at + timedelta(seconds=3600)
+    world.clock.advance(minutes=59)
+    deliver()
+    assert len(receiver.requests) == 1
+    world.clock.advance(minutes=2)
+    deliver()
+    assert len(receiver.requests) == 2
+    assert deliveries(world.caller, hook["id"])[0]["status"] == "delivered"
+
+
+def test_a_receiver_that_never_answers_2xx_is_given_up_after_about_three_days(
+    world, receiver, private_allowed, deliver
+):
+    hook = subscribe(world.caller, receiver.url)
+    receiver.script = [(500, {})] * 100
+    world.consulted()
+    world.book(starts_at=world.at(2))
+    start = world.clock.now
+    deliver()
+    while deliveries(world.caller, hook["id"])[0]["status"] == "pending":
+        world.clock.advance(minutes=30)
+        deliver()
+        assert world.clock.now - start < timedelta(days=4)
+    [delivery] = deliveries(world.caller, hook["id"])
+    assert delivery["status"] == "failed"
+    assert timedelta(days=2) < world.clock.now - start < timedelta(days=3, hours=13)
+    assert 8 <= delivery["attempts"] == len(receiver.requests) <= 16
+
+
+def test_redirects_are_not_followed(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url)
+    receiver.script = [(302, {"Location": "http://169.254.169.254/latest/meta-data"})]
+    world.consulted()
+    world.book(starts_at=world.at(2))
+    deliver()
+    [delivery] = deliveries(world.caller, hook["id"])
+    assert delivery["status"] == "pending" and delivery["last_status_code"] == 302
+    assert len(receiver.requests) == 1
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_at_the_send_deadline_and_retried(
+    world, private_allowed, deliver, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "SEND_DEADLINE", 1.5, raising=False)
+    slow = Trickler(HEADER_TRICKLE)  # a real server on loopback: "HTTP/1.1 200 OK", then a byte per 0.5 s
+    try:
+        hook = subscribe(world.caller, slow.url)
+        world.consulted()
+        world.book(starts_at=world.at(2))
+        started = time.monotonic()
+        assert deliver() == 0
+        assert time.monotonic() - started < 1.5 + 1.5  # the deadline, plus the job's own database work
+    finally:
+        slow.close()
+    [delivery] = deliveries(world.caller, hook["id"])
+    assert delivery["status"] == "pending" and delivery["last_status_code"] is None
+    assert delivery["last_error"] == "The request took longer than 1.5 s."
+
+
+def test_deleting_a_subscription_cancels_what_is_pending(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url)
+    receiver.script = [(500, {})]
+    world.consulted()
+    world.book(starts_at=world.at(2))
+    deliver()
+    assert world.caller.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+    world.clock.advance(hours=1)
+    deliver()
+    assert len(receiver.requests) == 1
+    assert world.caller.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+    assert world.caller.get("/v1/webhooks").get_json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/hook",
+        "file:///etc/passwd",
+        "http://user:pw@example.com/",
+        "not a url",
+    ],
+)
+def test_only_http_urls(admin, url):
+    assert_problem(
+        admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]}), 422, "validation_error"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/",
+        "http://192.168.0.10/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://0.0.0.0/",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[2002:a01:203::1]/hook",
+        "http://[::ffff:192.168.0.10]/hook",
+    ],
+)
+def test_private_and_loopback_receivers_are_refused_by_default(admin, url):
+    response = admin.post("/v1/webhooks", json={"url": url, "event_types": ["appointment.created"]})
+    assert_problem(response, 422, "validation_error")
+    assert "url" in response.get_json()["errors"]
+
+
+def test_a_public_address_is_accepted():
+    webhooks.check_url("https://93.184.215.14/hooks", allow_private=False)
+    with pytest.raises(InvalidInput):
+        webhooks.check_url("https://10.0.0.1/hooks", allow_private=False)
+
+
+def test_unknown_event_types_are_refused(admin):
+    response = admin.post("/v1/webhooks", json={"url": "https://93.184.215.14/", "event_types": ["appointment.eaten"]})
+    assert_problem(response, 422, "validation_error")
+
+
+def test_webhooks_need_the_admin_scope(admin, receiver):
+    booker = admin.with_scopes("read", "book")
+    assert_problem(
+        booker.post("/v1/webhooks", json={"url": receiver.url, "event_types": ["hold.expired"]}), 403, "forbidden"
+    )
+
+
+def test_backoff_grows_to_a_cap_with_jitter():
+    rng = Random(7)
+    waits = [webhooks.backoff(n, rng) for n in range(1, 12)]
+    assert timedelta(seconds=24) <= waits[0] <= timedelta(seconds=36)
+    assert all(later > earlier for earlier, later in zip(waits[:5], waits[1:6]))
+    assert all(timedelta(hours=9, minutes=36) <= w <= timedelta(hours=14, minutes=24) for w in waits[7:])
+    assert len({webhooks.backoff(3, Random(seed)) for seed in range(10)}) > 1  # jittered
