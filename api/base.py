@@ -23,7 +23,7 @@ from .auth import organization_id
 
 class Parser(FlaskParser):
     # A mistyped query parameter (`?emial=`) is a 422, not a silently unfiltered list.
-    DEFAULT_UNKNOWN_BY_LOCATION = {
+    DEFAULT_UNKNOWN_BY_LOCATION = {  # noqa: RUF012 - webargs declares it an instance attribute; never mutated
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": ma.RAISE,
         "querystring": ma.RAISE,

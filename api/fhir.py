@@ -229,7 +229,7 @@ def _bundle(resources: list[dict], total: int, next_key: str | None) -> dict:
     next_url = None
     if next_key is not None:
         query = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
-        next_url = f"{request.base_url}?{urlencode(query + [('_cursor', encode_cursor(next_key))])}"
+        next_url = f"{request.base_url}?{urlencode([*query, ('_cursor', encode_cursor(next_key))])}"
     return fhir.searchset(_base(), resources, total=total, self_url=request.url, next_url=next_url)
 
 
@@ -421,7 +421,8 @@ def search_slots(args):
             {
                 "schedule": [
                     f"Free slots are searched per schedule: name 1 to {MAX_FREE_SCHEDULES} (schedule=Schedule/"
-                    "{practitioner id}.{location id}, from a Schedule search), or ask only for status=busy,busy-tentative."
+                    "{practitioner id}.{location id}, from a Schedule search), "
+                    "or ask only for status=busy,busy-tentative."
                 ]
             }
         )

@@ -77,7 +77,7 @@ def prepare(url: str, patients: int, days: int, first_day: int) -> tuple[loadlib
         slots = collision_free_slots(api, world, days, first_day)
     finally:
         api.close()
-    bodies = [{**slot, "patient_id": patient} for slot, patient in zip(slots, world.patients)]
+    bodies = [{**slot, "patient_id": patient} for slot, patient in zip(slots, world.patients, strict=False)]
     return world, bodies
 
 
@@ -121,7 +121,10 @@ def summarize(rounds: list[dict], counted: str | None = None) -> dict:
     for r in rounds:
         statuses.update(r["statuses"])
     good = statuses.get(counted, 0) if counted else requests - sum(r["non_2xx"] for r in rounds)
-    weighted = lambda key: sum(r[key] * r["requests"] for r in rounds) / max(requests, 1)  # noqa: E731
+
+    def weighted(key: str) -> float:
+        return sum(r[key] * r["requests"] for r in rounds) / max(requests, 1)
+
     return {
         "requests": requests,
         "seconds": round(seconds, 2),

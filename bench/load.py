@@ -802,7 +802,7 @@ def kill_the_lease_holder(run: Run, schedulers: list[Scheduler], url: str, reade
         )
         log(f"lease taken by pid {taken_by} after {after if after is not None else float('nan'):.1f}s")
         schedulers[schedulers.index(holder)] = Scheduler(holder.index + len(schedulers), url, run.options.logs)
-    except Exception as failure:  # noqa: BLE001
+    except Exception as failure:  # noqa: BLE001 - reported as a failed run, never a hang
         faults.errors.append(f"killing the lease holder: {type(failure).__name__}: {failure}")
 
 
@@ -870,7 +870,8 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
             """
             SELECT a.id, b.id FROM appointments a JOIN appointments b ON a.room_id = b.room_id AND a.id < b.id
              AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at
-            WHERE a.status IN ('booked', 'checked_in', 'completed') AND b.status IN ('booked', 'checked_in', 'completed')""",
+            WHERE a.status IN ('booked', 'checked_in', 'completed')
+              AND b.status IN ('booked', 'checked_in', 'completed')""",
         )
         checks.append(Check("1. rooms with two live appointments at once", len(rooms), str(rooms[:5])))
 
@@ -1061,7 +1062,8 @@ def report(run: Run, checks: list[Check], options: Options, header: str) -> str:
     lines = [
         f"# Load test: {header}",
         "",
-        "| operation | requests | req/s | p50 ms | p95 ms | 200 | 201 | 204 | 409 | 410 | 422 | other 4xx | 5xx | conn failed |",
+        "| operation | requests | req/s | p50 ms | p95 ms | 200 | 201 | 204 | 409 | 410 | 422 "
+        "| other 4xx | 5xx | conn failed |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
@@ -1080,7 +1082,7 @@ def report(run: Run, checks: list[Check], options: Options, header: str) -> str:
         lines.append(row(op, by_op[op]))
     lines.append(row("**all**", run.records))
     lines += ["", "Faults:"]
-    for (node, killed, back), answering in zip(run.faults.node_windows, run.faults.node_answering):
+    for (node, killed, back), answering in zip(run.faults.node_windows, run.faults.node_answering, strict=False):
         lines.append(
             f"- node {node} SIGKILLed (master and workers) at {killed:.1f} s, restarted and listening at "
             f"{back - WINDOW_GRACE:.1f} s (the window ends {WINDOW_GRACE} s later), answering /healthz "

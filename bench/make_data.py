@@ -138,7 +138,7 @@ class ClinicPlan:
 def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[ClinicPlan]:
     plans = []
     practitioners_by_clinic: list[list[Practitioner]] = []
-    for index, spec in enumerate(CLINICS):
+    for spec in CLINICS:
         clinic = Clinic(
             organization_id=org_id,
             name=spec["name"],
@@ -276,7 +276,7 @@ def schedule_day(
     rooms = {r: [] for r in plan.needling_rooms + plan.other_rooms}
     pools: dict[str, dict[int, list]] = {}
     entries: list[Entry] = []
-    kinds, weights = zip(*MIX)
+    kinds, weights = zip(*MIX, strict=True)
 
     def place(p, s, e, kind, start) -> Entry | None:
         """Book `kind` with practitioner p at `start` if it fits in the shift [s, e) and nothing collides."""
@@ -550,7 +550,8 @@ def drop_bulk_indexes(engine) -> list[str]:
         constraints = conn.execute(
             sa.text(
                 "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = ANY(CAST(:tables AS regclass[])) AND contype IN ('f', 'x') ORDER BY contype DESC, conname"
+                "WHERE conrelid = ANY(CAST(:tables AS regclass[])) AND contype IN ('f', 'x') "
+                "ORDER BY contype DESC, conname"
             ),
             {"tables": list(BULK_TABLES)},
         ).all()

@@ -10,8 +10,8 @@ recreated each run).
 
 The problem is taken from the bench 10k database (bench/run.py `ensure_data`): the measured
 clinic's practitioner and day (2-8 days ahead) for which our availability finds the most
-starts, their shift that day and their claims that day (appointments and live holds). The peer gets one staff member with
-those working hours and one appointment per claim, and one service as long as a microneedling
+starts, their shift that day and their claims that day (appointments and live holds). The peer gets
+one staff member with those working hours and one appointment per claim, and one service as long as a microneedling
 visit (arrival to departure), on a 15-minute grid like ours.
 
   ours  GET /v1/availability?clinic_id&treatment_type_id=<microneedling>&practitioner_id
@@ -337,7 +337,8 @@ def table(f: dict) -> str:
     return (
         "\n".join(
             [
-                "| side | req/s | p50 ms | p90 ms | p99 ms | worker CPU ms/req | PostgreSQL CPU ms/req | requests | non-2xx |",
+                "| side | req/s | p50 ms | p90 ms | p99 ms | worker CPU ms/req | PostgreSQL CPU ms/req "
+                "| requests | non-2xx |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
                 *rows,
                 "",
@@ -345,8 +346,8 @@ def table(f: dict) -> str:
                 f"estimate: {f['ratio_cpu']:.2f}.",
                 f"- Peer: django-appointment {f['peer_version'].replace(' ', ', Django ')}, PostgreSQL.",
                 f"- Problem: one practitioner, {p['date']} ({p['zone']}), shift {p['start']}-{p['end']}, "
-                f"{len(p['claims'])} claims ({p['busy_seconds'] / 60:.0f} min busy), a {p['service_minutes']}-minute visit, "
-                f"15-minute grid.",
+                f"{len(p['claims'])} claims ({p['busy_seconds'] / 60:.0f} min busy), "
+                f"a {p['service_minutes']}-minute visit, 15-minute grid.",
                 f"- Answers: ours {a['ours']} distinct starts ({a['ours_rows']} rows), peer {a['peer']}; "
                 f"{a['both']} in both; only ours {', '.join(a['only_ours']) or 'none'}; only the peer "
                 f"{', '.join(a['only_peer']) or 'none'}.",

@@ -254,7 +254,7 @@ def parse_wrk(output: str) -> dict:
     result["non_2xx"] = int(errors.group(1)) if errors else 0
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     result["socket_errors"] = (
-        dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()))) if socket else {}
+        dict(zip(("connect", "read", "write", "timeout"), map(int, socket.groups()), strict=True)) if socket else {}
     )
     return result
 
@@ -263,7 +263,7 @@ def wrk(url: str, *, duration: int, connections: int, threads: int, headers: dic
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    return subprocess.run(command + [url], check=True, capture_output=True, text=True).stdout
+    return subprocess.run([*command, url], check=True, capture_output=True, text=True).stdout
 
 
 def check(url: str, headers: dict) -> dict:
@@ -310,7 +310,10 @@ def aggregate(name: str, probe: dict, rounds: list[dict]) -> dict:
     """Rounds of one scenario on one database: throughput over all of them; latency
     percentiles as the request-weighted mean of each round's (wrk reports per run)."""
     requests = sum(r["requests"] for r in rounds)
-    weighted = lambda key: sum(r[key] * r["requests"] for r in rounds) / max(requests, 1)  # noqa: E731
+
+    def weighted(key: str) -> float:
+        return sum(r[key] * r["requests"] for r in rounds) / max(requests, 1)
+
     sockets: dict[str, int] = {}
     for r in rounds:
         for key, value in r["socket_errors"].items():
@@ -593,7 +596,7 @@ def main(argv=None) -> int:
 
         log("ours against django-appointment, one practitioner and one day (bench/peer.py)")
         peer_args = peer.parser().parse_args(
-            common + ["--connections", str(args.connections), "--threads", str(args.threads)]
+            [*common, "--connections", str(args.connections), "--threads", str(args.threads)]
         )
         peer_args.started = datetime.now(UTC).isoformat(timespec="seconds")
         extra["peer"] = peer.run(peer_args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -72,7 +73,7 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map: ClassVar[dict] = {datetime: UTCDateTime()}
 
 
 class Timestamped:
@@ -98,11 +99,14 @@ def _touch_when_only_collections_change(session, _flush_context, _instances) -> 
     association rows, so the parent's row would get no UPDATE and keep its version (its ETag)
     and its updated_at (incremental sync); setting updated_at gives it that UPDATE."""
     for obj in session.dirty:
-        if isinstance(obj, Timestamped) and session.is_modified(obj):
-            if not sa.inspect(obj).attrs.updated_at.history.has_changes():
-                # Later than the value stored even if the clock stands still (a test's clock):
-                # an equal value would be no change, and there would be no UPDATE after all.
-                obj.updated_at = max(clock.now(), obj.updated_at + timedelta(microseconds=1))
+        if (
+            isinstance(obj, Timestamped)
+            and session.is_modified(obj)
+            and not sa.inspect(obj).attrs.updated_at.history.has_changes()
+        ):
+            # Later than the value stored even if the clock stands still (a test's clock):
+            # an equal value would be no change, and there would be no UPDATE after all.
+            obj.updated_at = max(clock.now(), obj.updated_at + timedelta(microseconds=1))
 
 
 def org_fk() -> Mapped[str]:

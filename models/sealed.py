@@ -10,6 +10,7 @@ and shared by the web workers and the scheduler that run from this checkout.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import tempfile
@@ -40,10 +41,8 @@ def _key_file(path: Path) -> str:
     try:
         os.write(descriptor, Fernet.generate_key())
         os.close(descriptor)
-        try:
-            os.link(draft, path)  # fails if another process made it first: theirs is the key
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs is the key
+            os.link(draft, path)
     finally:
         os.unlink(draft)
     return path.read_text().strip()

@@ -50,7 +50,7 @@ class SchedulerSettings:
     webhook_sends_per_receiver: int = 2
     webhook_sends_per_organization: int = 4
     reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
-    follow_ups: FollowUpSettings = FollowUpSettings()
+    follow_ups: FollowUpSettings = field(default_factory=FollowUpSettings)
 
     @classmethod
     def from_environment(cls, env=os.environ) -> SchedulerSettings:

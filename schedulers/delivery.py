@@ -4,9 +4,9 @@ The delivery job claims only what the pool has room for and hands it over; it ne
 for a send. Each worker sends one delivery and records its outcome (`record`, its own short
 fenced transaction) as soon as that send finishes; when it was delivered, the same
 transaction claims that receiver's next due delivery, which the worker sends at once, so a
-healthy receiver's backlog streams through its slots without waiting for the job's next run. A receiver that answers slowly, trickles
-its body or never answers holds only the workers of its own sends, and the claims cap those
-per receiver (`webhooks.Room`), so it can never occupy the whole pool.
+healthy receiver's backlog streams through its slots without waiting for the job's next run.
+A receiver that answers slowly, trickles its body or never answers holds only the workers of
+its own sends, and the claims cap those per receiver (`webhooks.Room`), so it can never occupy the whole pool.
 
 The workers are daemon threads: a send stuck on a hostile receiver never keeps the
 process from exiting on SIGTERM. Its delivery stays pushed ahead as in flight and is

@@ -8,6 +8,7 @@ and no test waits longer than its own bounds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -48,10 +49,8 @@ class _Server:
         self.httpd.shutdown()
         with self._lock:
             for client in list(self._sockets):
-                try:
+                with contextlib.suppress(OSError):
                     client.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self.httpd.server_close()
 
 

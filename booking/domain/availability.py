@@ -318,7 +318,7 @@ def _first_free(starts: list[datetime], resources) -> dict[datetime, str]:
     """For each of the (sorted) starts, the first of `resources` [(key, allowed)] whose allowed starts hold it."""
     chosen: dict[datetime, str] = {}
     for key, (firsts, lasts) in reversed(resources):  # the first in preference order is written last: it wins
-        for first, last in zip(firsts, lasts):
+        for first, last in zip(firsts, lasts, strict=True):
             chosen.update(dict.fromkeys(starts[bisect_left(starts, first) : bisect_right(starts, last)], key))
     return chosen
 

@@ -151,7 +151,7 @@ def overlapping_shifts(shifts: list[Shift], *, today: date | None = None):
     open_spans: list[tuple[datetime, int, date]] = []
     for start, end, index, day in spans:
         open_spans = [s for s in open_spans if s[0] > start]
-        for other_end, other, other_day in open_spans:
+        for _, other, other_day in open_spans:
             pair = (min(index, other), max(index, other))
             if other != index and pair not in found:
                 found.add(pair)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time as monotonic_clock
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,10 +99,8 @@ def occurrences(calendar: icalendar.Calendar, start: datetime, end: datetime, zo
     too (they cost as much to expand), and the iteration stops at the bound. recurring-ical-events'
     between() is eager and its lazy after() re-walks each rule per step (quadratic), so the window
     is walked a month at a time; the deadline (`_deadline`) also stops one long step inside a rule."""
-    try:
+    with suppress(ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo(str(calendar.get("x-wr-timezone", zone.key)))
-    except (ZoneInfoNotFoundError, ValueError):
-        pass
     deadline = monotonic_clock.monotonic() + EXPANSION_SECONDS
     seen, found = set(), set()
     try:

@@ -14,6 +14,7 @@ followed; the connection is never reused.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
@@ -243,10 +244,9 @@ class _Watchdog:
 
     def _shut(self) -> None:
         if self.sock is not None:
-            try:  # the plain socket's shutdown: an SSLSocket's would drop its TLS state under a reader
+            with contextlib.suppress(OSError):
+                # the plain socket's shutdown: an SSLSocket's would drop its TLS state under a reader
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         self._timer.cancel()

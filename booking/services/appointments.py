@@ -81,7 +81,9 @@ def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -
         return _check_rules(db, org, req, now, **excluded)
     except DomainError as error:
         clinic = db.scalar(sa.select(Clinic).where(Clinic.id == req.clinic_id, Clinic.organization_id == org))
-        raise error.localized(ZoneInfo(clinic.timezone)) if clinic else error
+        if clinic:
+            error.localized(ZoneInfo(clinic.timezone))
+        raise
 
 
 def _check_rules(

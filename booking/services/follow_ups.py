@@ -8,7 +8,7 @@ before the slot. Nothing free: a `no_slot` proposal, so the clinic can act.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,7 @@ class FollowUpSettings:
     hold_for: timedelta = timedelta(days=7)  # the patient has this long to confirm
     release_before: timedelta = timedelta(hours=48)  # ... and never less than this before the slot
     lookback: timedelta = timedelta(days=30)  # sessions completed longer ago are not proposed for
-    search: Settings = Settings()
+    search: Settings = field(default_factory=Settings)
 
 
 def candidates(db: Session, now: datetime, settings: FollowUpSettings, limit: int = 100) -> list[str]:

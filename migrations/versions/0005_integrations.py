@@ -1,4 +1,5 @@
-"""integrations: webhook subscriptions, deliveries and their log; idempotency keys; a version on every row (ETag, optimistic locking); outbox dispatch mark
+"""integrations: webhook subscriptions, deliveries and their log; idempotency keys;
+a version on every row (ETag, optimistic locking); outbox dispatch mark
 
 Revision ID: 0005
 Revises: 0004

@@ -985,7 +985,9 @@ def test_cancel_takes_a_reason_from_the_list(world, db):
     world.consulted()
     appointment = world.book()
     for reason in ("bored", "rescheduled", ""):
-        body = refused(db, world, lambda: act(world, appointment, "cancel", reason=reason), 422, "validation_error")
+        body = refused(
+            db, world, lambda reason=reason: act(world, appointment, "cancel", reason=reason), 422, "validation_error"
+        )
         assert "reason" in body["errors"]
     refused(
         db,
@@ -1184,7 +1186,7 @@ def test_a_past_session_must_be_in_the_past(world, db, clock):
         body = refused(
             db,
             world,
-            lambda: world.caller.post(
+            lambda when=when: world.caller.post(
                 f"/v1/patients/{world.patient['id']}/past-sessions",
                 json={"treatment_type_id": world.microneedling["id"], "performed_at": when},
             ),
@@ -1339,7 +1341,7 @@ def test_one_practitioner_starts_a_second_patient_while_the_first_numbs(world, d
         body = refused(
             db,
             world,
-            lambda: world.caller.post(
+            lambda minute=minute: world.caller.post(
                 "/v1/appointments",
                 json=world.slot(
                     treatment_type_id=quick["id"],
@@ -1366,7 +1368,7 @@ def test_a_review_fits_inside_another_patients_numbing_time(world, db):
         refused(
             db,
             world,
-            lambda: world.caller.post(
+            lambda minute=minute: world.caller.post(
                 "/v1/appointments",
                 json=world.slot(
                     treatment_type_id=world.review["id"],
@@ -1495,7 +1497,7 @@ def test_switching_devices_on_below_what_bookings_use_is_a_409_naming_them(world
 
 def test_lowering_device_count_below_what_bookings_use_is_a_409(admin, clock, db):
     w = build_world(admin, clock, device_count=2)
-    first, second = needling_side_by_side(w)
+    _first, second = needling_side_by_side(w)
     ok(w.caller.post("/v1/appointments", json=second), 201)
     body = assert_problem(set_devices(w, 1), 409, "device_count_too_low")
     assert (len(body["conflicts"]), body["devices_needed"]) == (2, 2)
@@ -1512,7 +1514,7 @@ def test_a_cancelled_or_past_booking_does_not_hold_a_device_when_devices_are_cou
 
 def test_switching_devices_off_drops_their_claims(admin, clock, db):
     w = build_world(admin, clock, device_count=1)
-    first, second = needling_side_by_side(w)
+    _first, second = needling_side_by_side(w)
     assert len(device_claims(db, w)) == 1
     assert ok(set_devices(w, None))["device_count"] is None
     assert device_claims(db, w) == []
@@ -1545,7 +1547,9 @@ def test_weekly_hours_stay_local_across_a_dst_change(
             refused(
                 db,
                 w,
-                lambda: w.caller.post("/v1/appointments", json=w.slot(patient_id=first["id"], starts_at=refused_at)),
+                lambda first=first, at=refused_at: w.caller.post(
+                    "/v1/appointments", json=w.slot(patient_id=first["id"], starts_at=at)
+                ),
                 422,
                 "outside_working_hours",
             )

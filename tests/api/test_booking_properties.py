@@ -41,6 +41,7 @@ import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -709,7 +710,7 @@ def run_step(db, env: Env, clock, step) -> None:
             ),
         )
         path = "/v1/holds" if action == "hold" else "/v1/appointments"
-        call = lambda: caller.post(path, json=body)
+        call = partial(caller.post, path, json=body)
     elif isinstance(step, Collide):
         action = step.action
         target_id = _pick(env.holds + env.appointments, step.target)
@@ -738,7 +739,7 @@ def run_step(db, env: Env, clock, step) -> None:
             db, env, now, Request(body["patient_id"], practitioner, room, treatment, starts_at, None, None)
         )
         path = "/v1/holds" if action == "hold" else "/v1/appointments"
-        call = lambda: caller.post(path, json=body)
+        call = partial(caller.post, path, json=body)
     elif isinstance(step, BookHold):
         action = "book_hold"
         hold_id = _pick(env.holds, step.hold)
@@ -765,7 +766,7 @@ def run_step(db, env: Env, clock, step) -> None:
                 ),
                 exclude_hold=hold.id,
             )
-        call = lambda: caller.post("/v1/appointments", json={"hold_id": hold_id})
+        call = partial(caller.post, "/v1/appointments", json={"hold_id": hold_id})
     elif isinstance(step, Reschedule):
         action = "reschedule"
         appointment_id = _pick(env.appointments, step.appointment)
@@ -798,7 +799,7 @@ def run_step(db, env: Env, clock, step) -> None:
                 ),
                 exclude_appointment=old.id,
             )
-        call = lambda: caller.patch(f"/v1/appointments/{appointment_id}", json=changes)
+        call = partial(caller.patch, f"/v1/appointments/{appointment_id}", json=changes)
     elif isinstance(step, Transition):
         action = step.action
         appointment_id = _pick(_by_start(db, env), step.appointment)
@@ -810,14 +811,14 @@ def run_step(db, env: Env, clock, step) -> None:
         prediction = predict_transition(action, appointment, now)
         path = f"/v1/appointments/{appointment_id}/{action.replace('_', '-')}"
         body = {"reason": "patient_request"} if action == "cancel" else None
-        call = lambda: caller.post(path, json=body)
+        call = partial(caller.post, path, json=body)
     elif isinstance(step, Release):
         action = "release"
         hold_id = _pick(env.holds, step.hold)
         if hold_id is None:
             return
         prediction = set()
-        call = lambda: caller.delete(f"/v1/holds/{hold_id}")
+        call = partial(caller.delete, f"/v1/holds/{hold_id}")
     else:  # pragma: no cover
         raise TypeError(step)
 
@@ -993,13 +994,13 @@ def test_the_checker_catches_a_broken_interval_count_or_cancellation(db, env, cl
 
     with db.begin_nested() as nested:
         db.execute(sa.update(Appointment).where(Appointment.id == first["id"]).values(status="cancelled"))
-        with pytest.raises(AssertionError, match="cancelled appointment .* still claims"):
+        with pytest.raises(AssertionError, match=r"cancelled appointment .* still claims"):
             check_invariants(db, env.org, clock.now)
         nested.rollback()
 
     with db.begin_nested() as nested:
         db.execute(sa.delete(Claim).where(Claim.appointment_id == first["id"], Claim.resource.like("room:%")))
-        with pytest.raises(AssertionError, match="booked appointment .* claims"):
+        with pytest.raises(AssertionError, match=r"booked appointment .* claims"):
             check_invariants(db, env.org, clock.now)
         nested.rollback()
     check_invariants(db, env.org, clock.now)

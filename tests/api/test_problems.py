@@ -60,10 +60,7 @@ def test_body_that_is_not_json_is_415_and_writes_nothing(admin, world, method):
 def test_unknown_field_is_422_naming_it_and_writes_nothing(admin, world, method):
     path, body, check = writes(world)[method]
     before = admin.get(check).get_json()
-    if method == "PUT":
-        body = [{**body[0], "colour": "red"}]
-    else:
-        body = {**body, "colour": "red"}
+    body = [{**body[0], "colour": "red"}] if method == "PUT" else {**body, "colour": "red"}
     errors = assert_problem(send(admin, method, path, json=body), 422, "validation_error")["errors"]
     assert (errors["0"] if method == "PUT" else errors) == {"colour": ["Unknown field."]}
     assert admin.get(check).get_json() == before

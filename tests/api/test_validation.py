@@ -532,7 +532,7 @@ def test_removing_a_clinic_where_the_practitioner_still_works_is_refused(admin, 
 
 
 def test_removing_a_clinic_without_hours_there_is_allowed(admin, london_and_new_york):
-    practitioner, london, new_york = london_and_new_york
+    practitioner, london, _new_york = london_and_new_york
     assert put_week(admin, practitioner["id"], [hours(0, "09:00", "17:00", london["id"])]).status_code == 200
     response = admin.patch(f"/v1/practitioners/{practitioner['id']}", json={"clinic_ids": [london["id"]]})
     assert response.status_code == 200, response.get_json()

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from random import Random
 
 import pytest
@@ -331,6 +332,6 @@ def test_backoff_grows_to_a_cap_with_jitter():
     rng = Random(7)
     waits = [webhooks.backoff(n, rng) for n in range(1, 12)]
     assert timedelta(seconds=24) <= waits[0] <= timedelta(seconds=36)
-    assert all(later > earlier for earlier, later in zip(waits[:5], waits[1:6]))
+    assert all(later > earlier for earlier, later in pairwise(waits[:6]))
     assert all(timedelta(hours=9, minutes=36) <= w <= timedelta(hours=14, minutes=24) for w in waits[7:])
     assert len({webhooks.backoff(3, Random(seed)) for seed in range(10)}) > 1  # jittered

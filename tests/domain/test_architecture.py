@@ -126,7 +126,7 @@ def test_importing_every_booking_module_loads_no_flask():
         "assert {'booking.domain.rules', 'booking.services.appointments', 'booking.formats.fhir',\n"
         "        'booking.integrations.webhooks'} <= set(names), names\n"
         "for name in names: importlib.import_module(name)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in %r + ('api',)))\n" % (FLASK,)
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FLASK!r} + ('api',)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

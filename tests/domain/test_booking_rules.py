@@ -7,6 +7,7 @@ Sunday 29 March and Sunday 25 October; America/New_York on Sunday 8 March and Su
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -179,8 +180,8 @@ def test_the_practitioner_is_never_claimed_while_the_cream_works(
     gap = (m(prep), at.procedure_starts_at)
     practitioner = spans(needs, "practitioner:")
     assert not intersect(practitioner, [gap])
-    assert all(a[1] <= b[0] for a, b in zip(practitioner, practitioner[1:]))  # no minute claimed twice
-    assert merge(practitioner + [gap]) == [(at.starts_at, at.ends_at)]
+    assert all(a[1] <= b[0] for a, b in pairwise(practitioner))  # no minute claimed twice
+    assert merge([*practitioner, gap]) == [(at.starts_at, at.ends_at)]
     # The patient's place (numbing chair or room) is covered from arrival to departure plus turnover.
     place = spans(needs, "room:") + spans(needs, "numbing:")
     assert merge(place) == [(at.starts_at, at.ends_at + timedelta(minutes=turnover))]
@@ -223,7 +224,7 @@ def minutes_of(ivs) -> set[int]:
 
 
 def normalised(ivs) -> bool:
-    return all(s < e for s, e in ivs) and all(a[1] < b[0] for a, b in zip(ivs, ivs[1:]))
+    return all(s < e for s, e in ivs) and all(a[1] < b[0] for a, b in pairwise(ivs))
 
 
 @FAST

@@ -260,7 +260,7 @@ def test_the_clashing_mondays_of_2026_are_exactly_the_dst_gap_weeks():
     first, last = date(2026, 1, 1), date(2027, 1, 1)
     clashes = [
         day
-        for (day, ls, le), (_, ns, ne) in zip(expand(london, first, last), expand(new_york, first, last))
+        for (day, ls, le), (_, ns, ne) in zip(expand(london, first, last), expand(new_york, first, last), strict=True)
         if ls < ne and ns < le
     ]
     assert clashes == [date(2026, 3, 9), date(2026, 3, 16), date(2026, 3, 23), date(2026, 10, 26)]

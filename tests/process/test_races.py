@@ -271,7 +271,7 @@ def test_ten_concurrent_retries_with_one_idempotency_key_create_one_object(live)
     assert set(statuses) <= {201, 409} and 201 in statuses, statuses
     assert all(body["code"] == "idempotency_key_in_flight" for status, _, body in results if status == 409)
     assert len({body["id"] for status, _, body in results if status == 201}) == 1
-    status, headers, replayed = _exchange(live, "POST", "/v1/patients", body, key)
+    status, headers, _replayed = _exchange(live, "POST", "/v1/patients", body, key)
     assert status == 201 and headers.get("Idempotent-Replayed") == "true"
     engine = make_engine(live["url"])
     with engine.connect() as conn:
@@ -405,7 +405,8 @@ def test_switching_devices_on_while_bookings_race_leaves_every_live_booking_a_de
                 with engine.connect() as conn:
                     without_device = conn.scalar(
                         sa.text(
-                            "SELECT count(*) FROM appointments a WHERE a.clinic_id = :clinic AND a.status <> 'cancelled' "
+                            "SELECT count(*) FROM appointments a "
+                            "WHERE a.clinic_id = :clinic AND a.status <> 'cancelled' "
                             "AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.appointment_id = a.id "
                             "AND c.resource LIKE 'device:%')"
                         ),

@@ -336,7 +336,7 @@ def test_a_completed_session_is_proposed_and_held_and_booking_the_hold_confirms_
         assert status == 200, completed
 
         def capped_follow_ups():
-            status, page = _request(api, "GET", f"/v1/follow-ups?patient_id={capped}")
+            _status, page = _request(api, "GET", f"/v1/follow-ups?patient_id={capped}")
             return page["data"]
 
         [nothing] = wait_for(capped_follow_ups, what="the capped course's follow-up record")

@@ -51,8 +51,9 @@ def test_migrating_keeps_one_active_course_per_patient_and_type_closing_the_othe
         for course_id, sessions in (("crs_a", 0), ("crs_b", 2), ("crs_c", 1)):
             conn.execute(
                 sa.text(
-                    "INSERT INTO courses (id, organization_id, patient_id, treatment_type_id, indication, max_sessions, "
-                    "status, sessions_completed, created_at, updated_at) VALUES (:id, 'org_1', 'pat_1', 'tt_1', "
+                    "INSERT INTO courses (id, organization_id, patient_id, treatment_type_id, indication, "
+                    "max_sessions, status, sessions_completed, created_at, updated_at) "
+                    "VALUES (:id, 'org_1', 'pat_1', 'tt_1', "
                     "'acne_scars', 4, 'active', :sessions, :now, :now)"
                 ),
                 {"id": course_id, "sessions": sessions, "now": now},
