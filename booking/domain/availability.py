@@ -10,6 +10,7 @@ the booking engine accepts.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 from booking.domain.claims import claim_key, free_unit, parse_claim_key, unit_prefix
 from booking.domain.errors import DomainError
 from booking.domain.intervals import Interval, merge
-from booking.domain.timing import Timing, instants, occupancy
+from booking.domain.timing import Need, Timing, instants, occupancy
 from booking.domain.weekly import local_instant
 
 
@@ -41,7 +42,7 @@ class Search:
     numbing_seats: int = 0
     devices: int | None = None
     patient_id: str | None = None
-    patient_allows: object = None  # callable(start: datetime) -> None, raising DomainError when refused
+    patient_allows: Callable[[datetime], None] | None = None  # raises DomainError when the start is refused
     step_minutes: int = 15
     order: str = "earliest"
     limit: int = 50
@@ -68,7 +69,7 @@ class Result:
 class _Busy:
     """Sorted, merged intervals of one resource; `overlaps` is two bisections."""
 
-    def __init__(self, intervals):
+    def __init__(self, intervals: Iterable[Interval]) -> None:
         merged = merge(intervals)
         self.starts = [s for s, _ in merged]
         self.ends = [e for _, e in merged]
@@ -78,7 +79,7 @@ class _Busy:
         return i < len(self.starts) and self.starts[i] < end
 
 
-def grid(search: Search):
+def grid(search: Search) -> Iterator[datetime]:
     """UTC starts at every `step_minutes` of the clinic's local clock within the window."""
     zone = ZoneInfo(search.zone)
     day = search.start.astimezone(zone).date()
@@ -192,7 +193,7 @@ class _ClaimOffsets:
             devices=search.devices,
         )
 
-        def offsets(need):
+        def offsets(need: Need) -> _Offsets:
             return need.starts_at - origin, need.ends_at - origin
 
         def kind(need):
@@ -257,7 +258,7 @@ _DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)
 
 
-def _order_key(search: Search):
+def _order_key(search: Search) -> Callable[[datetime], datetime | tuple[int, datetime]]:
     if search.order != "evening":
         return lambda start: start
     zone = ZoneInfo(search.zone)
@@ -272,6 +273,9 @@ def evening_first(start: datetime, zone: ZoneInfo) -> tuple[int, datetime]:
 
 
 # Sets of starts are closed intervals [first, last] in two sorted lists: (firsts, lasts).
+_Allowed = tuple[list[datetime], list[datetime]]
+_Offsets = tuple[timedelta, timedelta]  # from a booking's start to the start and end of one need
+_Units = list[tuple[str, _Busy]]  # a pool's units that have claims, by key
 
 
 def _latest_starts(open_: list[Interval], length: timedelta) -> list[Interval]:
@@ -279,7 +283,7 @@ def _latest_starts(open_: list[Interval], length: timedelta) -> list[Interval]:
     return [(s, e - max(length, _TICK)) for s, e in merge(open_) if s <= e - max(length, _TICK)]
 
 
-def _allowed(spans: list[Interval], taken, offsets) -> tuple[list[datetime], list[datetime]]:
+def _allowed(spans: list[Interval], taken: Iterable[Interval], offsets: Iterable[_Offsets]) -> _Allowed:
     """The starts in `spans` (closed, sorted) none of whose needs [start + a, start + b) meets a `taken` interval."""
     # A need meets a taken [s, e) when s - b < start < e - a: an open interval of starts, so
     # what is left of the closed spans is closed again.
@@ -290,7 +294,8 @@ def _allowed(spans: list[Interval], taken, offsets) -> tuple[list[datetime], lis
             merged[-1][1] = max(merged[-1][1], high)
         elif low < high:
             merged.append([low, high])
-    firsts, lasts = [], []
+    firsts: list[datetime] = []
+    lasts: list[datetime] = []
     j = 0
     for first, last in spans:
         while j < len(merged) and merged[j][1] <= first:
@@ -308,13 +313,13 @@ def _allowed(spans: list[Interval], taken, offsets) -> tuple[list[datetime], lis
     return firsts, lasts
 
 
-def _holds(allowed, start: datetime) -> bool:
+def _holds(allowed: _Allowed, start: datetime) -> bool:
     firsts, lasts = allowed
     i = bisect_left(lasts, start)
     return i < len(firsts) and firsts[i] <= start
 
 
-def _first_free(starts: list[datetime], resources) -> dict[datetime, str]:
+def _first_free(starts: list[datetime], resources: Sequence[tuple[str, _Allowed]]) -> dict[datetime, str]:
     """For each of the (sorted) starts, the first of `resources` [(key, allowed)] whose allowed starts hold it."""
     chosen: dict[datetime, str] = {}
     for key, (firsts, lasts) in reversed(resources):  # the first in preference order is written last: it wins
@@ -323,12 +328,12 @@ def _first_free(starts: list[datetime], resources) -> dict[datetime, str]:
     return chosen
 
 
-def _units(claims: dict, pool: str) -> list[tuple[str, _Busy]]:
+def _units(claims: dict[str, list[Interval]], pool: str) -> _Units:
     """A pool's units that have claims, by key."""
     prefix = unit_prefix(pool)
     return [(key, _Busy(intervals)) for key, intervals in claims.items() if key.startswith(prefix)]
 
 
-def _pool_has_unit(start: datetime, end: datetime, pool: str, capacity: int, units) -> bool:
+def _pool_has_unit(start: datetime, end: datetime, pool: str, capacity: int, units: _Units) -> bool:
     """As the booking engine decides (claims.free_unit), over [start, end)."""
     return free_unit(pool, capacity, {key for key, b in units if b.overlaps(start, end)}) is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 
 class DomainError(Exception):
@@ -10,17 +12,17 @@ class DomainError(Exception):
 
     code = "domain_error"
 
-    def __init__(self, detail: str, **facts):
+    def __init__(self, detail: str, **facts: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.facts = facts
 
-    def localized(self, zone) -> DomainError:
+    def localized(self, zone: ZoneInfo) -> Self:
         self.facts = _localize(self.facts, zone)
         return self
 
 
-def _localize(value, zone):
+def _localize(value: Any, zone: ZoneInfo) -> Any:
     if isinstance(value, dict):
         return {k: _localize(v, zone) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -35,7 +37,7 @@ class InvalidInput(DomainError):
 
     code = "validation_error"
 
-    def __init__(self, errors: dict, detail: str = "The request has invalid fields."):
+    def __init__(self, errors: dict[str, Any], detail: str = "The request has invalid fields.") -> None:
         super().__init__(detail, errors=errors)
         self.errors = errors
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ from booking.domain.weekly import Shift, expand, local_instant
 Interval = tuple[datetime, datetime]
 
 
-def merge(intervals) -> list[Interval]:
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted, with touching and overlapping intervals joined."""
     merged: list[list[datetime]] = []
     for start, end in sorted(i for i in intervals if i[0] < i[1]):
@@ -21,7 +22,7 @@ def merge(intervals) -> list[Interval]:
     return [(s, e) for s, e in merged]
 
 
-def subtract(intervals: list[Interval], holes) -> list[Interval]:
+def subtract(intervals: list[Interval], holes: Iterable[Interval]) -> list[Interval]:
     """`intervals` less every hole; both are lists of (start, end)."""
     result = []
     holes = merge(holes)
@@ -72,7 +73,7 @@ def weekly(shifts: list[Shift], start: datetime, end: datetime) -> list[Interval
     return merge(intervals)
 
 
-def closed_days(closures, zone_name: str) -> list[Interval]:
+def closed_days(closures: Iterable[tuple[date, date]], zone_name: str) -> list[Interval]:
     """Closure date ranges (inclusive local days) as UTC intervals from midnight to midnight."""
     zone = ZoneInfo(zone_name)
     return merge(
@@ -84,8 +85,8 @@ def open_time(
     *,
     opening: list[Shift],
     working: list[Shift],
-    closures,
-    time_off,
+    closures: Iterable[tuple[date, date]],
+    time_off: Iterable[Interval],
     zone: str,
     start: datetime,
     end: datetime,
@@ -99,7 +100,9 @@ def open_time(
     return staff_open(clinic, working=working, time_off=time_off, start=start, end=end)
 
 
-def clinic_open(*, opening: list[Shift], closures, zone: str, start: datetime, end: datetime) -> list[Interval]:
+def clinic_open(
+    *, opening: list[Shift], closures: Iterable[tuple[date, date]], zone: str, start: datetime, end: datetime
+) -> list[Interval]:
     """When a clinic is open within [start, end): its weekly hours less closure days.
 
     The part of open_time() that is the same for every practitioner of the clinic.
@@ -108,7 +111,7 @@ def clinic_open(*, opening: list[Shift], closures, zone: str, start: datetime, e
 
 
 def staff_open(
-    clinic: list[Interval], *, working: list[Shift], time_off, start: datetime, end: datetime
+    clinic: list[Interval], *, working: list[Shift], time_off: Iterable[Interval], start: datetime, end: datetime
 ) -> list[Interval]:
     """A practitioner's open time within [start, end), given the clinic's (clinic_open())."""
     return subtract(intersect(clinic, weekly(working, start, end)), time_off)

@@ -6,6 +6,7 @@ client needs to act (the conflicting ids, the earliest allowed start).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -51,11 +52,11 @@ def check_area(area: str | None, allowed: list[str], kind: str) -> None:
 def check_qualified(
     *,
     treatment_type_id: str,
-    qualified_ids,
-    practitioner_clinic_ids,
+    qualified_ids: Collection[str],
+    practitioner_clinic_ids: Collection[str],
     clinic_id: str,
     room_clinic_id: str,
-    room_capabilities,
+    room_capabilities: Collection[str],
     required_capability: str | None,
 ) -> None:
     if clinic_id not in practitioner_clinic_ids:

@@ -29,7 +29,7 @@ class Timing:
     turnover_minutes: int
 
     @classmethod
-    def of(cls, treatment_type) -> Timing:
+    def of(cls, treatment_type: object) -> Timing:
         return cls(*(getattr(treatment_type, f) for f in cls.__dataclass_fields__))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from booking.domain.errors import InvalidInput
 from booking.domain.rules import SESSION_KIND
 from booking.domain.vocabulary import AREAS, CONSULTATION, DEFAULT_AREAS, FORBIDDEN_AREAS, KINDS, MICRONEEDLING, REVIEW
@@ -37,8 +39,8 @@ INTERVAL_FIELDS = (
 )
 
 
-def defaults_for(kind: str) -> dict:
-    values = {field: default for field, (default, _, _) in LIMITS[kind].items()}
+def defaults_for(kind: str) -> dict[str, Any]:
+    values: dict[str, Any] = {field: default for field, (default, _, _) in LIMITS[kind].items()}
     for field in INTERVAL_FIELDS:
         values.setdefault(field, None)
     if kind == SESSION_KIND:
@@ -50,7 +52,7 @@ def defaults_for(kind: str) -> dict:
     return values
 
 
-def check_treatment_type(values: dict) -> dict:
+def check_treatment_type(values: dict[str, Any]) -> dict[str, Any]:
     """Validate a complete treatment type (defaults already merged).
 
     Returns the values; raises InvalidInput naming every field that is off.

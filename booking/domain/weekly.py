@@ -8,7 +8,7 @@ on both sides of a DST change while its UTC instants move.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -34,7 +34,7 @@ def format_hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def check_timezone(name: str) -> ZoneInfo:
+def check_timezone(name: object) -> ZoneInfo:
     """An IANA zone name such as Europe/London; abbreviations and offsets are refused."""
     if not isinstance(name, str) or ("/" not in name and name != "UTC"):
         raise ValueError("Must be an IANA time zone name such as Europe/London.")
@@ -130,7 +130,7 @@ def check_no_stranded_hours(hour_clinic_ids: set[str], kept_clinic_ids: set[str]
         )
 
 
-def overlapping_shifts(shifts: list[Shift], *, today: date | None = None):
+def overlapping_shifts(shifts: list[Shift], *, today: date | None = None) -> Iterator[tuple[int, int, date]]:
     """Yield (i, j, local date of i) for each pair of shifts that overlap."""
     today = today or clock.now().date()
     zones = {s.zone for s in shifts}
@@ -159,7 +159,7 @@ def overlapping_shifts(shifts: list[Shift], *, today: date | None = None):
         open_spans.append((end, index, day))
 
 
-def expand(shift: Shift, first: date, last: date):
+def expand(shift: Shift, first: date, last: date) -> Iterator[tuple[date, datetime, datetime]]:
     """(local date, start, end) as UTC instants for each date in [first, last) on the shift's weekday."""
     zone = ZoneInfo(shift.zone)
     day = _next_weekday(first, shift.weekday)
