@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -35,7 +35,7 @@ def now() -> datetime:
     return clock.now()
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """An aware datetime stored as UTC.
 
     PostgreSQL keeps it as timestamptz; SQLite has no zone support, so the value is
@@ -46,7 +46,7 @@ class UTCDateTime(sa.types.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
@@ -54,7 +54,7 @@ class UTCDateTime(sa.types.TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -87,14 +87,16 @@ class Timestamped:
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now, index=True)
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    if TYPE_CHECKING:  # what every mapped class that mixes this in has
+        __table__: ClassVar[sa.FromClause]
 
     @declared_attr.directive
-    def __mapper_args__(cls) -> dict:
+    def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.__table__.c.version}
 
 
 @event.listens_for(Session, "before_flush")
-def _touch_when_only_collections_change(session, _flush_context, _instances) -> None:
+def _touch_when_only_collections_change(session: Session, _flush_context: object, _instances: object) -> None:
     """Replacing a clinic's opening hours or a practitioner's clinics writes only child or
     association rows, so the parent's row would get no UPDATE and keep its version (its ETag)
     and its updated_at (incremental sync); setting updated_at gives it that UPDATE."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -24,7 +25,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs) -> sa.Engine:
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -40,7 +41,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     # before reading, so two writers are serialized instead of both checking for
     # an overlap, both finding none and both inserting.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -50,7 +51,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _on_begin(conn: sa.Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -62,5 +63,5 @@ def writer(engine: sa.Engine) -> sa.Engine:
     return engine
 
 
-def make_sessionmaker(bind) -> sessionmaker[Session]:
+def make_sessionmaker(bind: sa.Engine | sa.Connection) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False)

@@ -61,14 +61,14 @@ def unseal(stored: str) -> str:
         raise ValueError("a sealed secret that this SECRETS_KEY cannot open") from None
 
 
-class Sealed(sa.types.TypeDecorator):
+class Sealed(sa.types.TypeDecorator[str]):
     """A string column whose value is sealed on the way in and opened on the way out."""
 
     impl = sa.Text
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
         return None if value is None else seal(value)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
         return None if value is None else unseal(value)

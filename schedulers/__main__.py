@@ -10,7 +10,9 @@ import socket
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, timedelta
+from types import FrameType
 
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -59,14 +61,14 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
     return scheduler
 
 
-def _on_sigterm(scheduler: BlockingScheduler):
+def _on_sigterm(scheduler: BlockingScheduler) -> Callable[[int, FrameType | None], None]:
     """SIGTERM: no new runs, the running ones finish, start() returns.
 
     Not SystemExit from the handler once running: it can land inside APScheduler's job
     submission, which catches BaseException, logs it and keeps the scheduler going.
     """
 
-    def stop(_signum, _frame):
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         if not scheduler.running:  # still starting: nothing of APScheduler's on the stack
             raise SystemExit(0)
         threading.Thread(target=_shut_down, args=(scheduler,), name="sigterm").start()

@@ -33,7 +33,7 @@ class Sender:
         send: Callable[[Outgoing], Outcome],
         record: Callable[[Outgoing, Outcome, tuple[Outgoing, ...]], tuple[bool, Outgoing | None]],
         name: str = "webhooks",
-    ):
+    ) -> None:
         """`record(sent, outcome, others in flight)` -> (delivered?, the next delivery to send or None)."""
         self.workers = workers
         self._send, self._record, self._name = send, record, name

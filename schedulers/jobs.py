@@ -10,8 +10,9 @@ found again on the next run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import sqlalchemy as sa
@@ -36,7 +37,7 @@ class Runtime:
     settings: SchedulerSettings
     sessions: sessionmaker[Session]
     is_leader: bool = False
-    sender: Sender | None = None
+    sender: Sender = field(init=False)  # set by register(): its workers call back with this runtime
 
 
 _RUNTIMES: dict[str, Runtime] = {}
@@ -55,7 +56,7 @@ def register(holder: str, settings: SchedulerSettings, sessions: sessionmaker[Se
 def unregister(holder: str, grace: float = 0.0) -> None:
     """Stop a runtime's send workers (sends in flight get `grace` seconds to finish) and forget it."""
     run = _RUNTIMES.pop(holder, None)
-    if run is not None and run.sender is not None:
+    if run is not None:
         run.sender.stop(grace)
 
 
@@ -64,7 +65,7 @@ def runtime(holder: str) -> Runtime:
 
 
 @contextmanager
-def _fenced(run: Runtime):
+def _fenced(run: Runtime) -> Iterator[Session | None]:
     """A unit of work that goes ahead only while we hold the lease; yields None otherwise."""
     with unit_of_work.transaction(run.sessions) as db:
         yield db if lease.fence(db, run.holder, run.settings.lease_ttl) else None
@@ -210,7 +211,7 @@ def refresh_external_calendars(holder: str) -> int:
                 row.content,
                 row.expanded_until,
                 row.fetched_at,
-                practitioner_zone(db.get(Practitioner, row.practitioner_id).clinic_zones),
+                practitioner_zone(db.get_one(Practitioner, row.practitioner_id).clinic_zones),
             )
             for row in db.scalars(
                 sa.select(ExternalCalendar).where(
@@ -230,7 +231,7 @@ def refresh_external_calendars(holder: str) -> int:
             with _fenced(run) as db:
                 if db is None:
                     break
-                row = db.get(ExternalCalendar, calendar_id)
+                row = db.get_one(ExternalCalendar, calendar_id)
                 if row.archived_at is None and row.fetched_at == fetched_at:  # else changed meanwhile
                     refreshed += external_calendars.apply(db, row, outcome, clock.now())
         except Exception:  # logged, tried again next run

@@ -13,6 +13,7 @@ Lease times are the machine's real clock, never the domain clock tests move.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +44,7 @@ def acquire(db: Session, holder: str, ttl: timedelta) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount == 1:
+    if cast(sa.CursorResult[Any], taken).rowcount == 1:  # Session.execute() is typed as a plain Result
         return True
     try:
         with db.begin_nested():
@@ -66,7 +67,7 @@ def fence(db: Session, holder: str, ttl: timedelta) -> bool:
         .values(expires_at=now + ttl)
         .execution_options(synchronize_session=False)
     )
-    return renewed.rowcount == 1
+    return cast(sa.CursorResult[Any], renewed).rowcount == 1
 
 
 def release(db: Session, holder: str) -> None:

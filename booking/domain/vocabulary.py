@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 CONSULTATION, MICRONEEDLING, REVIEW = "consultation", "microneedling", "review"
 KINDS = (CONSULTATION, MICRONEEDLING, REVIEW)
 
@@ -25,9 +27,15 @@ AREAS = ("face", "neck", "decolletage", "abdomen", "thighs", "back", "arms", "sc
 FORBIDDEN_AREAS = ("hands", "underarms")
 DEFAULT_AREAS = ("face", "neck", "decolletage", "abdomen", "thighs")
 
+
+class Caps(TypedDict):
+    max_sessions: int
+    max_sessions_per_365_days: int | None
+
+
 # Rule 6: caps per indication. Acne and other moderately deep scars: up to four;
 # stretch marks and thermal burns: more (six); ageing: at most 2 in any 365 days.
-INDICATIONS = {
+INDICATIONS: dict[str, Caps] = {
     "acne_scars": {"max_sessions": 4, "max_sessions_per_365_days": None},
     "other_scars": {"max_sessions": 4, "max_sessions_per_365_days": None},
     "stretch_marks": {"max_sessions": 6, "max_sessions_per_365_days": None},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -28,7 +29,8 @@ from models import Appointment, CalendarFeed, Clinic, Hold, Patient, Practitione
 PAST = timedelta(days=30)  # how far back a feed reaches
 AHEAD = timedelta(days=365)
 ENDED_HOLDS = timedelta(days=2)  # an ended hold stays in the feed as CANCELLED this long, so clients drop it
-OWNERS = {"practitioner": Practitioner, "room": Room, "clinic": Clinic}
+Owner = Practitioner | Room | Clinic
+OWNERS: dict[str, type[Owner]] = {"practitioner": Practitioner, "room": Room, "clinic": Clinic}
 _COLUMN = {"practitioner": "practitioner_id", "room": "room_id", "clinic": "clinic_id"}
 
 
@@ -65,7 +67,8 @@ def find_feed(db: Session, owner_type: str, owner_id: str, token: str | None) ->
 
 
 def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
-    owner = db.get(OWNERS[feed.owner_type], feed.owner_id)
+    # Session.get types a union of models as their base: the cast names the three it can be.
+    owner = cast(Owner, db.get_one(OWNERS[feed.owner_type], feed.owner_id))
     column = _COLUMN[feed.owner_type]
     start, end = now - PAST, now + AHEAD
     appointments = list(
@@ -103,8 +106,8 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", f"{owner.name} (Needlebook)")
-    if feed.owner_type != "practitioner":  # a practitioner's feed may span clinics in several zones
-        clinic = owner if feed.owner_type == "clinic" else db.get(Clinic, owner.clinic_id)
+    if not isinstance(owner, Practitioner):  # a practitioner's feed may span clinics in several zones
+        clinic = owner if isinstance(owner, Clinic) else db.get_one(Clinic, owner.clinic_id)
         calendar.add("x-wr-timezone", clinic.timezone)
     for item in items:
         calendar.add_component(_event(item, names, now))

@@ -243,6 +243,7 @@ def prepare(*, url: str | None, ics: str | None, zone: ZoneInfo, now: datetime, 
         raise InvalidInput({"url": ["Give either url or ics."], "ics": ["Give either url or ics."]})
     if ics is not None:
         return Source(None, ics, _usable("ics", ics, now, zone), None)
+    assert url is not None  # one of the two, checked above
     check_url(url, allow_private=allow_private)
     try:
         text = fetch(url, allow_private=allow_private)
@@ -273,6 +274,7 @@ def add(
     if source.error is not None:
         row.last_error, row.last_error_at = source.error, now
     else:
+        assert source.result is not None  # prepare() expands what it fetched, or records why not
         row.content, row.fetched_at = source.content, now
         store(db, row, source.result)
     db.flush()

@@ -82,7 +82,7 @@ def is_public(ip: IPAddress) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def target(url: str) -> Target:
+def target(url: object) -> Target:
     """The parts of an absolute http(s) URL a request needs; RequestFailed if it is not one."""
     if not isinstance(url, str) or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
         raise RequestFailed("Must be an absolute http or https URL.")
@@ -222,7 +222,8 @@ class _Watchdog:
     returns at once, whatever the per-read timeout."""
 
     def __init__(self, ends: float):
-        self.ends, self.fired, self.sock = ends, False, None
+        self.ends, self.fired = ends, False
+        self.sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(ends - time.monotonic(), 0), self._fire)
         self._timer.daemon = True

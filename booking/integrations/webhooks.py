@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -264,7 +265,7 @@ def claim_due(
 
 
 def _claim(db: Session, delivery: WebhookDelivery, now: datetime) -> Outgoing:
-    subscription = db.get(WebhookSubscription, delivery.subscription_id)
+    subscription = db.get_one(WebhookSubscription, delivery.subscription_id)
     body = body_of(delivery.event)
     sent_at = clock.wall_now().replace(microsecond=0)  # receivers compare it with their own clock
     headers = {
@@ -357,10 +358,16 @@ def _retry_after(value: str | None) -> timedelta | None:
     return max(moment - clock.wall_now(), timedelta(0))  # the receiver's date, on its clock
 
 
-def backoff(attempts: int, rng: random.Random = random) -> timedelta:
+def backoff(attempts: int, rng: _Uniform = random) -> timedelta:
     """30 s, 2 min, 8 min, ... doubling twice per attempt up to 12 h, each +-20% jitter."""
     wait = min(FIRST_RETRY * 4 ** (attempts - 1), LONGEST_WAIT)
     return wait * rng.uniform(0.8, 1.2)
+
+
+class _Uniform(Protocol):
+    """The random module itself, or a seeded random.Random."""
+
+    def uniform(self, a: float, b: float, /) -> float: ...
 
 
 def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> WebhookDelivery | None:
@@ -385,7 +392,7 @@ def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> We
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
         return delivery
     if outcome.status_code == 410:  # the receiver says this endpoint is gone for good
-        subscription = db.get(WebhookSubscription, delivery.subscription_id)
+        subscription = db.get_one(WebhookSubscription, delivery.subscription_id)
         subscription.status, subscription.disabled_reason = (
             "disabled",
             f"The endpoint answered 410 Gone at {now.isoformat()}.",

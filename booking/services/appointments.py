@@ -465,7 +465,7 @@ def complete(db: Session, org: str, appointment_id: str, expected_version: int |
         )
     _end(db, appointment, "completed", now, completed_at=now)
     if appointment.course_id:
-        count_session(db.get(Course, appointment.course_id), appointment.starts_at)
+        count_session(db.get_one(Course, appointment.course_id), appointment.starts_at)
     db.flush()
     return appointment
 

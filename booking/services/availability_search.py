@@ -3,20 +3,21 @@ hands it to the pure engine in booking.domain.availability."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from booking.domain import clock
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, evening_first, find_slots
 from booking.domain.claims import claim_key, unit_prefix
 from booking.domain.errors import DomainError, InvalidInput
-from booking.domain.intervals import clinic_open, staff_open
+from booking.domain.intervals import Interval, clinic_open, staff_open
 from booking.domain.timing import Timing
 from booking.domain.weekly import Shift
 from booking.services import patients
@@ -96,8 +97,8 @@ def search(
         patient = one_of_organization(db, org, Patient, query.patient_id, "patient_id")
         try:
             course = patients.resolve_course(db, None, patient.id, treatment_type)
-        except DomainError as refusal:
-            return [], refusal, clinics
+        except DomainError as refused:
+            return [], refused, clinics
         allows = partial(patients.check_patient, patients.load_facts(db, patient, treatment_type, course, now))
         previous_practitioner = db.scalar(
             sa.select(Appointment.practitioner_id)
@@ -132,7 +133,18 @@ def _evening_key(clinics):
     return key
 
 
-def _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous) -> Search:
+def _build(
+    db: Session,
+    clinic: Clinic,
+    treatment_type: TreatmentType,
+    query: Query,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settings: Settings,
+    allows: Callable[[datetime], None] | None,
+    previous: str | None,
+) -> Search:
     reach = (start - CLAIM_REACH, end + CLAIM_REACH)
     conn = db.connection()  # Core rows: plain tuples, without the ORM's per-row work
     shifts = _staff(conn, clinic, treatment_type, query.practitioner_id)
@@ -155,7 +167,7 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
     pools = [unit_prefix(claim_key("numbing", clinic.id)), unit_prefix(claim_key("device", clinic.id))]
     if query.patient_id:
         resources.append(claim_key("patient", query.patient_id))
-    busy: dict[str, list] = {}
+    busy: dict[str, list[Interval]] = {}
     combine = datetime.combine
     starts_at, ends_at = _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
     claims = conn.execute(
@@ -172,7 +184,7 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
         busy.setdefault(resource, []).append(
             (combine(claim_start.date(), claim_start.time(), UTC), combine(claim_end.date(), claim_end.time(), UTC))
         )
-    time_off: dict[str, list] = {}
+    time_off: dict[str, list[Interval]] = {}
     # Time off and external calendars' busy times (booking/integrations/external_calendars.py) block alike.
     for practitioner_id, off_start, off_end in conn.execute(
         sa.select(unavailable(list(shifts), reach[0], reach[1]).subquery())
@@ -180,8 +192,8 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
         time_off.setdefault(practitioner_id, []).append((off_start, off_end))
     # The clinic's hours and closures are the same for every practitioner: expanded once.
     opening = [
-        Shift(*row, zone=clinic.timezone)
-        for row in conn.execute(
+        Shift(weekday, start_minute, end_minute, zone=clinic.timezone)
+        for weekday, start_minute, end_minute in conn.execute(
             sa.select(OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute).where(
                 OpeningHours.clinic_id == clinic.id
             )
@@ -225,7 +237,9 @@ def _build(db, clinic, treatment_type, query, start, end, now, settings, allows,
     )
 
 
-def _staff(conn, clinic, treatment_type, practitioner_id) -> dict[str, list[tuple[int, int, int]]]:
+def _staff(
+    conn: Connection, clinic: Clinic, treatment_type: TreatmentType, practitioner_id: str | None
+) -> dict[str, list[tuple[int, int, int]]]:
     """Qualified practitioners of the clinic by id, each with their weekly shifts there, in one query."""
     shifts: dict[str, list] = {}
     for practitioner, *shift in conn.execute(
@@ -261,7 +275,9 @@ def _staff(conn, clinic, treatment_type, practitioner_id) -> dict[str, list[tupl
     return shifts
 
 
-def _naive_utc(column, connection):
+def _naive_utc(
+    column: ColumnElement[datetime] | QueryableAttribute[datetime], connection: Connection
+) -> ColumnElement[datetime]:
     """An aware column read as naive UTC, without models.UTCDateTime's per-value hook.
 
     SQLite stores naive UTC; on PostgreSQL timezone('UTC', ...) turns the timestamptz into
@@ -272,10 +288,12 @@ def _naive_utc(column, connection):
     return sa.type_coerce(column, sa.DateTime())
 
 
-def _preference(previous: str | None, busy: dict):
+def _preference(
+    previous: str | None, busy: dict[str, list[Interval]]
+) -> Callable[[PractitionerHours], tuple[bool, float, str]]:
     """Continuity of care first (the patient's last practitioner), then the least loaded."""
 
-    def key(hours: PractitionerHours):
+    def key(hours: PractitionerHours) -> tuple[bool, float, str]:
         claimed = busy.get(claim_key("practitioner", hours.practitioner_id), [])
         load = sum(((e - s).total_seconds() for s, e in claimed), 0.0)
         return (hours.practitioner_id != previous, load, hours.practitioner_id)

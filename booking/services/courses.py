@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,7 +15,7 @@ from booking.services.queries import of_organization
 from models import Course, Patient, TreatmentType
 
 
-def open_for(db: Session, org: str, patient_id: str, data: dict) -> Course:
+def open_for(db: Session, org: str, patient_id: str, data: dict[str, Any]) -> Course:
     """Open a course for the organization's patient, of one of its treatment types."""
     patient = load(db, org, Patient, patient_id)
     treatment_type = db.scalar(of_organization(TreatmentType, org).where(TreatmentType.id == data["treatment_type_id"]))
@@ -22,11 +24,11 @@ def open_for(db: Session, org: str, patient_id: str, data: dict) -> Course:
     return open_course(db, org, patient, treatment_type, data)
 
 
-def change(db: Session, org: str, course_id: str, data: dict, expected_version: int | None) -> Course:
+def change(db: Session, org: str, course_id: str, data: dict[str, Any], expected_version: int | None) -> Course:
     return change_course(db, load_for_change(db, org, Course, course_id, expected_version), data)
 
 
-def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict) -> Course:
+def open_course(db: Session, org: str, patient: Patient, treatment_type: TreatmentType, data: dict[str, Any]) -> Course:
     course = Course(
         organization_id=org,
         patient_id=patient.id,
@@ -36,8 +38,8 @@ def open_course(db: Session, org: str, patient: Patient, treatment_type: Treatme
     return course
 
 
-def change_course(db: Session, course: Course, data: dict) -> Course:
-    treatment_type = db.get(TreatmentType, course.treatment_type_id)
+def change_course(db: Session, course: Course, data: dict[str, Any]) -> Course:
+    treatment_type = db.get_one(TreatmentType, course.treatment_type_id)
     current = {
         f: getattr(course, f) for f in ("indication", "max_sessions", "max_sessions_per_365_days", "status", "notes")
     }

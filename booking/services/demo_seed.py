@@ -193,10 +193,10 @@ def _completed_session(
     starts_at = datetime.combine(now.astimezone(zone).date(), time(9), zone)
     while starts_at + timedelta(hours=3) > now or starts_at.weekday() > 4:
         starts_at = datetime.combine(starts_at.date() - timedelta(days=1), time(9), zone)
-    practitioner = db.scalar(
+    practitioner = db.scalars(
         sa.select(Practitioner).where(Practitioner.organization_id == org, Practitioner.name == "Dr Amara Okafor")
-    )
-    room = db.scalar(sa.select(Room).where(Room.clinic_id == clinic.id, Room.name == "LB Treatment 1"))
+    ).one()
+    room = db.scalars(sa.select(Room).where(Room.clinic_id == clinic.id, Room.name == "LB Treatment 1")).one()
     db.add(
         PastSession(
             organization_id=org,

@@ -66,7 +66,7 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
     if db.scalar(sa.select(FollowUp.id).where(FollowUp.appointment_id == session.id)) is not None:
         return None
     course = db.get(Course, session.course_id) if session.course_id else None
-    treatment_type = db.get(TreatmentType, session.treatment_type_id)
+    treatment_type = db.get_one(TreatmentType, session.treatment_type_id)
     low, high = (
         treatment_type.min_interval_days or DEFAULT_WINDOW_DAYS[0],
         max(

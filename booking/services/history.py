@@ -6,10 +6,13 @@ like sessions booked here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from booking.domain import clock, rules
@@ -76,7 +79,7 @@ def _check_booked_sessions(db: Session, patient_id: str, performed_at: datetime,
         .join(Clinic)
         .where(Hold.patient_id == patient_id, Hold.live(now), kind)
     )
-    rows = db.execute(sa.union_all(appointments, holds)).all()
+    rows: Sequence[Row[*tuple[Any, ...]]] = db.execute(sa.union_all(appointments, holds)).all()
     booked = [rules.Booked(start, days, appointment_id, hold_id) for start, days, appointment_id, hold_id, _ in rows]
     try:
         rules.check_recorded_session(performed_at, booked, queries.patient_sessions(db, patient_id, now))

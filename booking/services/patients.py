@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,7 @@ def check_patient(facts: PatientFacts, start: datetime) -> None:
         return
     rules.check_interval(list(facts.sessions), start, facts.min_interval_days)
     if facts.course_id is not None:
+        assert facts.max_sessions is not None  # load_facts sets both from the course
         if facts.course_status != "active":
             raise CourseComplete(
                 f"The course is {facts.course_status}; open a new course after review.", course_id=facts.course_id
@@ -59,10 +61,17 @@ def check_patient(facts: PatientFacts, start: datetime) -> None:
 
 
 def load_facts(
-    db: Session, patient: Patient, treatment_type: TreatmentType, course: Course | None, now: datetime, **excluded
+    db: Session,
+    patient: Patient,
+    treatment_type: TreatmentType,
+    course: Course | None,
+    now: datetime,
+    **excluded: Any,
 ) -> PatientFacts:
     """`excluded` (exclude_appointment, exclude_hold): the booking being replaced or consumed."""
-    sessions = consultations = course_sessions = ()
+    sessions: tuple[datetime, ...] = ()
+    consultations: tuple[datetime, ...] = ()
+    course_sessions: tuple[datetime, ...] = ()
     if treatment_type.kind == rules.SESSION_KIND:
         rows = queries.session_rows(db, patient.id, now, **excluded)  # one query for both
         sessions = tuple(start for start, _ in rows)

@@ -102,7 +102,7 @@ def session_rows(
                 *([Hold.id != exclude_hold] if exclude_hold else []),
             )
         )
-    return sorted((tuple(row) for row in db.execute(sa.union_all(*parts))), key=lambda row: row[0])
+    return sorted((row.tuple() for row in db.execute(sa.union_all(*parts))), key=lambda row: row[0])
 
 
 def patient_sessions(
