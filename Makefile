@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast check fuzz install install-test openapi migrate clean bench load
+.PHONY: run test test-fast check lint fuzz install install-test openapi migrate clean bench load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ check: install-test
 # test-fast: check plus the api tier, SQLite only (no real processes, load or fuzzing).
 test-fast: install-test
 	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not process and not fuzz" $(PYTEST_ARGS)
+
+# ruff (lint, then formatting) and mypy, configured in pyproject.toml; CI runs this before the tests.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Fuzzing at length: schemathesis against the committed OpenAPI document on SQLite and
 # PostgreSQL, FUZZ_EXAMPLES generated requests per operation, then its stateful phase: FUZZ_SCENARIOS

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import flask_smorest
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
 
 from models import make_engine
@@ -42,7 +44,7 @@ class Api(flask_smorest.Api):
         import http
 
         for status in http.HTTPStatus:
-            response = {"description": inputs.DESCRIPTIONS.get(status, status.phrase)}
+            response: dict[str, Any] = {"description": inputs.DESCRIPTIONS.get(status, status.phrase)}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
@@ -74,6 +76,7 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
         JSON_SORT_KEYS=False,
     )
     app.config.update(config_overrides or {})
+    assert isinstance(app.json, DefaultJSONProvider)  # Flask's own: sort_keys is its documented switch
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

@@ -8,6 +8,7 @@ both use it): gunicorn builds each access-log line from the `atoms` this class r
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 from gunicorn.glogging import Logger
 
@@ -17,7 +18,7 @@ SECRET_PARAMETERS = re.compile(r"(?i)(?<=[?&;])(token|key|secret|api_key|access_
 SECRET_HEADERS = frozenset({"{authorization}i", "{cookie}i", "{proxy-authorization}i", "{x-api-key}i"})
 
 
-def redact(text: str | None) -> str | None:
+def redact(text: str) -> str:
     """`/feed.ics?token=ics_abc&x=1` -> `/feed.ics?token=[redacted]&x=1`."""
     if not text:
         return text
@@ -26,7 +27,8 @@ def redact(text: str | None) -> str | None:
 
 class RedactingLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
+        # A plain dict: besides the atoms gunicorn's stubs type, it holds one key per header ("{name}i").
+        atoms = cast(dict[str, Any], super().atoms(resp, req, environ, request_time))
         for name in ("r", "f"):
             atoms[name] = redact(atoms[name])
         atoms["q"] = redact("?" + atoms["q"])[1:] if atoms.get("q") else atoms.get("q")

@@ -35,7 +35,7 @@ def requires(scope: str):
             _require_json_body()
             return view(*args, **kwargs)
 
-        wrapper.required_scope = scope
+        wrapper.__dict__["required_scope"] = scope
         docs = wrapper.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {})
         docs["security"] = [{"bearerAuth": []}]
         docs.setdefault("responses", {}).update(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import flask_smorest
@@ -97,7 +98,7 @@ class FullMatch(ma.validate.Regexp):
         return value
 
 
-class InRange:
+class InRange(ma.fields.Field[Any]):
     """A date or instant field that refuses values outside the API's one range of years
     (booking.domain.clock), and says so in its OpenAPI description."""
 

@@ -39,7 +39,7 @@ def tagged(view):
         # (result, headers): flask-smorest adds the headers to the response it builds.
         return result, {"ETag": f'"{tag(result)}"'}
 
-    wrapper.etag = True
+    wrapper.__dict__["etag"] = True
     return wrapper
 
 

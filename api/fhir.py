@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import urlencode
 
 import marshmallow as ma
@@ -123,7 +124,7 @@ def _http_error(error: HTTPException):
     field_errors = data.get("errors") or data.get("messages")
     if status in (400, 422) and field_errors:  # an unknown or malformed search parameter (api/inputs.py: 422)
         return _outcome(400, _field_issues(field_errors))
-    return _outcome(status, [(data.get("message") or error.description, None)], data.get("headers"))
+    return _outcome(status, [(data.get("message") or error.description or error.name, None)], data.get("headers"))
 
 
 @blp.errorhandler(DomainError)
@@ -245,7 +246,7 @@ def _page_of_rows(queries: list, args) -> tuple[list, int, str | None]:
     """Keyset pages by id over one or more tenant-scoped queries (appointments and holds)."""
     session, count, after = db.session(), _count(args), _after(args)
     total = sum(session.scalar(sa.select(sa.func.count()).select_from(q.subquery())) for q in queries)
-    rows = []
+    rows: list[Any] = []
     for query in queries:
         model = query.column_descriptions[0]["entity"]
         if after is not None:
@@ -455,7 +456,7 @@ def _free_slots(practitioner, clinic, types, start, end) -> list[dict]:
 
 
 def _busy_slots(practitioner, clinic, type_ids, statuses, start, end) -> list[dict]:
-    bookings = []
+    bookings: list[Appointment | Hold] = []
     if "busy" in statuses:  # a cancelled appointment frees its time; a no-show's stays taken
         bookings += db.session().scalars(
             _at(scoped(Appointment), Appointment, practitioner, clinic, start, end).where(

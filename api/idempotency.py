@@ -137,7 +137,7 @@ def _answer_from(held: IdempotencyKey, fingerprint: str):
 
 def _required_scope() -> str | None:
     """The scope the view demands (`auth.requires`); None for a route that is not the API's."""
-    view = current_app.view_functions.get(request.endpoint)
+    view = current_app.view_functions.get(request.endpoint or "")
     handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
     return getattr(handler, "required_scope", None)
 
@@ -156,7 +156,9 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _take(session, organization_id: str, key: str, fingerprint: str) -> tuple[IdempotencyKey | None, datetime]:
+def _take(  # type: ignore[return]  # it ends in flask_smorest's abort(), which raises but is untyped
+    session, organization_id: str, key: str, fingerprint: str
+) -> tuple[IdempotencyKey | None, datetime]:
     """Claim the key ((None, when)), or return the live row of whoever holds it."""
     now = clock.now()
     claim = dict(

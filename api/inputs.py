@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, current_app, request
@@ -49,7 +50,7 @@ DESCRIPTIONS = {
 
 
 def init_app(app: Flask) -> None:
-    app.wsgi_app = BoundedBody(app.wsgi_app, app)
+    app.wsgi_app = BoundedBody(app.wsgi_app, app)  # type: ignore[method-assign]  # Flask's middleware pattern
     app.before_request(refuse_oversized_request)
     app.before_request(refuse_unstorable_text)
 
@@ -120,7 +121,7 @@ def _unstorable_paths(document):
 
     Iterative: a document json.loads could decode may be deeper than this function could recurse.
     """
-    stack = [((), document)]
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):

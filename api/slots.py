@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from booking.services.appointments import SlotRequest
@@ -43,5 +45,6 @@ class SlotOutputSchema(Schema):
     ends_at = ClinicInstant()
 
 
-def slot_request(data: dict) -> SlotRequest:
-    return SlotRequest(**{f: data.get(f) for f in SlotRequest.__dataclass_fields__})
+def slot_request(data: dict[str, Any]) -> SlotRequest:
+    fields: dict[str, Any] = {f: data.get(f) for f in SlotRequest.__dataclass_fields__}
+    return SlotRequest(**fields)

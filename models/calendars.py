@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,6 +30,9 @@ class CalendarFeed(Timestamped, Base):
     prefix: Mapped[str] = mapped_column(sa.String(16))
     name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    if TYPE_CHECKING:  # not columns: set on a new feed for the one response that shows them
+        token: str
+        url: str
 
 
 class ExternalCalendar(Timestamped, Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -73,5 +74,7 @@ class Course(Timestamped, Base):
     # Kept by the booking services as sessions complete or are recorded as past.
     sessions_completed: Mapped[int] = mapped_column(default=0)
     last_session_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    if TYPE_CHECKING:  # not a column: derived for the API's responses (booking.services.queries)
+        next_earliest_start: datetime | None
 
     treatment_type = relationship("TreatmentType", lazy="joined")

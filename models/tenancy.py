@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,3 +36,5 @@ class ApiKey(Timestamped, Base):
     prefix: Mapped[str] = mapped_column(sa.String(16))
     scopes: Mapped[list[str]] = mapped_column(sa.JSON)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    if TYPE_CHECKING:  # not a column: set on a new key for the one response that shows it
+        key: str
