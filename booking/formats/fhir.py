@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from booking.domain import clock, cursors
+from booking.domain.availability import Slot
 from booking.domain.errors import InvalidInput
 from booking.domain.weekly import format_hhmm
-from models import Hold
+from models import Appointment, Clinic, Hold, OpeningHours, Patient, Practitioner, TreatmentType
+from models.base import Timestamped
 
 FHIR_VERSION = "4.0.1"
 # The FHIR core extension for an IANA zone (http://hl7.org/fhir/extensions/StructureDefinition-timezone.html).
@@ -90,11 +94,11 @@ def instant(value: datetime, zone: ZoneInfo | timezone = UTC) -> str:
     return value.astimezone(zone).isoformat(timespec="seconds")
 
 
-def _meta(obj, zone=UTC) -> dict:
+def _meta(obj: Timestamped, zone: ZoneInfo | timezone = UTC) -> dict[str, Any]:
     return {"versionId": str(obj.version), "lastUpdated": instant(obj.updated_at, zone)}
 
 
-def service_type(treatment_type) -> dict:
+def service_type(treatment_type: TreatmentType) -> dict[str, Any]:
     return {
         "coding": [
             {"system": TREATMENT_TYPE_SYSTEM, "code": fhir_id(treatment_type.id), "display": treatment_type.name}
@@ -103,18 +107,18 @@ def service_type(treatment_type) -> dict:
     }
 
 
-def _reference(kind: str, obj, display: str | None = None) -> dict:
+def _reference(kind: str, obj: Practitioner | Clinic, display: str | None = None) -> dict[str, str]:
     return {"reference": f"{kind}/{fhir_id(obj.id)}", "display": display or obj.name}
 
 
-def _procedure_start(value: datetime, zone) -> dict:
+def _procedure_start(value: datetime, zone: ZoneInfo) -> dict[str, str]:
     return {"url": PROCEDURE_START_EXTENSION, "valueInstant": instant(value, zone)}
 
 
 # --- resources -----------------------------------------------------------------------------------
 
 
-def practitioner(obj) -> dict:
+def practitioner(obj: Practitioner) -> dict[str, Any]:
     resource = {
         "resourceType": "Practitioner",
         "id": fhir_id(obj.id),
@@ -127,7 +131,7 @@ def practitioner(obj) -> dict:
     return resource
 
 
-def location(clinic) -> dict:
+def location(clinic: Clinic) -> dict[str, Any]:
     zone = ZoneInfo(clinic.timezone)
     resource = {
         "resourceType": "Location",
@@ -147,7 +151,7 @@ def location(clinic) -> dict:
     return resource
 
 
-def hours_of_operation(opening_hours) -> list[dict]:
+def hours_of_operation(opening_hours: Iterable[OpeningHours]) -> list[dict[str, Any]]:
     """Weekly opening intervals grouped by times: one entry per (opening, closing) pair."""
     by_times: dict[tuple[int, int], list[str]] = {}
     for entry in opening_hours:
@@ -162,7 +166,9 @@ def hours_of_operation(opening_hours) -> list[dict]:
     return result
 
 
-def schedule(practitioner_obj, clinic, treatment_types) -> dict:
+def schedule(
+    practitioner_obj: Practitioner, clinic: Clinic, treatment_types: Iterable[TreatmentType]
+) -> dict[str, Any]:
     return {
         "resourceType": "Schedule",
         "id": schedule_id(practitioner_obj.id, clinic.id),
@@ -173,7 +179,7 @@ def schedule(practitioner_obj, clinic, treatment_types) -> dict:
     }
 
 
-def free_slot(slot, *, treatment_type, zone_name: str) -> dict:
+def free_slot(slot: Slot, *, treatment_type: TreatmentType, zone_name: str) -> dict[str, Any]:
     """An availability-engine slot: start = the patient arrives (numbing begins), end = they leave."""
     zone = ZoneInfo(zone_name)
     key = "|".join((slot.practitioner_id, slot.clinic_id, slot.treatment_type_id, instant(slot.starts_at)))
@@ -189,7 +195,7 @@ def free_slot(slot, *, treatment_type, zone_name: str) -> dict:
     }
 
 
-def busy_slot(booking, *, treatment_type, tentative: bool) -> dict:
+def busy_slot(booking: Appointment | Hold, *, treatment_type: TreatmentType, tentative: bool) -> dict[str, Any]:
     """An appointment (busy) or a live hold (busy-tentative), under the same id as its Appointment.
 
     It spans the whole visit; the practitioner is free while the cream works, so a free
@@ -208,7 +214,9 @@ def busy_slot(booking, *, treatment_type, tentative: bool) -> dict:
     }
 
 
-def appointment(booking, *, practitioner_obj, patient, treatment_type) -> dict:
+def appointment(
+    booking: Appointment | Hold, *, practitioner_obj: Practitioner, patient: Patient, treatment_type: TreatmentType
+) -> dict[str, Any]:
     """An appointment, or a live hold (models.Hold: pending, or proposed for a follow-up)."""
     zone = ZoneInfo(booking.clinic.timezone)
     is_hold = isinstance(booking, Hold)
@@ -217,7 +225,7 @@ def appointment(booking, *, practitioner_obj, patient, treatment_type) -> dict:
         "id": fhir_id(booking.id),
         "meta": _meta(booking, zone),
         "extension": [_procedure_start(booking.procedure_starts_at, zone)],
-        "status": HOLD_STATUS[booking.source] if is_hold else APPOINTMENT_STATUS[booking.status],
+        "status": HOLD_STATUS[booking.source] if isinstance(booking, Hold) else APPOINTMENT_STATUS[booking.status],
         "serviceType": [service_type(treatment_type)],
         "description": treatment_type.name,
         "start": instant(booking.starts_at, zone),
@@ -225,7 +233,7 @@ def appointment(booking, *, practitioner_obj, patient, treatment_type) -> dict:
         "minutesDuration": max(1, int((booking.ends_at - booking.starts_at).total_seconds() // 60)),
         "created": instant(booking.created_at, zone),
     }
-    if is_hold:
+    if isinstance(booking, Hold):
         resource["comment"] = f"Held until {instant(booking.expires_at, zone)}."
     elif booking.status == "cancelled" and booking.cancel_reason:
         resource["cancelationReason"] = {

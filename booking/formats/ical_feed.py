@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -115,10 +116,10 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
     return calendar.to_ical()
 
 
-def _lookup(db: Session, items) -> dict:
+def _lookup(db: Session, items: Sequence[Appointment | Hold]) -> dict[str, dict[str, Any]]:
     """Names of the types, rooms, clinics and patients the events mention, in four queries."""
 
-    def of(model, ids):
+    def of(model: Any, ids: set[str]) -> dict[str, Any]:  # TreatmentType, Room or Clinic
         return {row.id: row for row in db.scalars(sa.select(model).where(model.id.in_(ids)))} if ids else {}
 
     return {
@@ -137,13 +138,13 @@ def initials(name: str) -> str:
     return "".join(f"{part[0].upper()}." for part in name.split() if part[:1].isalpha()) or "?"
 
 
-def _status(item, now: datetime) -> str:
+def _status(item: Appointment | Hold, now: datetime) -> str:
     if isinstance(item, Hold):
         return "TENTATIVE" if item.live(now) else "CANCELLED"
     return "CANCELLED" if item.status == "cancelled" else "CONFIRMED"
 
 
-def _event(item, names: dict, now: datetime) -> Event:
+def _event(item: Appointment | Hold, names: dict[str, dict[str, Any]], now: datetime) -> Event:
     clinic = names["clinic"][item.clinic_id]
     zone = ZoneInfo(clinic.timezone)
     treatment_type = names["type"][item.treatment_type_id]
@@ -170,7 +171,7 @@ def _event(item, names: dict, now: datetime) -> Event:
     return event
 
 
-def phases(timing: Timing, item, zone: ZoneInfo) -> str:
+def phases(timing: Timing, item: Appointment | Hold, zone: ZoneInfo) -> str:
     """What happens when, as the clinic plans the visit (times on the clinic's clock)."""
 
     def hm(moment: datetime) -> str:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import ctypes
 import threading
 import time as monotonic_clock
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
@@ -131,14 +132,14 @@ def occurrences(calendar: icalendar.Calendar, start: datetime, end: datetime, zo
     return sorted(interval for interval in found if interval[0] < interval[1])
 
 
-def _busy(event) -> bool:
+def _busy(event: icalendar.Event) -> bool:
     return (
         str(event.get("transp", "OPAQUE")).upper() != "TRANSPARENT"
         and str(event.get("status", "")).upper() != "CANCELLED"
     )
 
 
-def _interval(event, zone: ZoneInfo) -> tuple[datetime, datetime]:
+def _interval(event: icalendar.Event, zone: ZoneInfo) -> tuple[datetime, datetime]:
     interval = (_instant(event.decoded("dtstart"), zone), _instant(_end(event), zone))
     for instant in interval:
         if not FIRST_YEAR <= instant.year <= LAST_YEAR:
@@ -152,14 +153,14 @@ class _Overrun(BaseException):
 
 
 @contextmanager
-def _deadline(seconds: float):
+def _deadline(seconds: float) -> Iterator[None]:
     """Interrupt the block in this thread after `seconds`, wherever it is in pure-Python code.
 
     Checking the clock between occurrences is not enough: one step of a rule can search for
     years without yielding (FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30 takes 13 s to give its first)."""
     target, lock, running = threading.get_ident(), threading.Lock(), [True]
 
-    def interrupt():
+    def interrupt() -> None:
         with lock:
             if running[0]:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(_Overrun))
@@ -176,7 +177,7 @@ def _deadline(seconds: float):
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)  # one not yet raised
 
 
-def _end(event):
+def _end(event: icalendar.Event) -> date | datetime:
     if "dtend" in event:
         return event.decoded("dtend")
     start = event.decoded("dtstart")
@@ -185,7 +186,7 @@ def _end(event):
     return start + timedelta(days=1) if not isinstance(start, datetime) else start
 
 
-def _instant(value, zone: ZoneInfo) -> datetime:
+def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
     if not isinstance(value, datetime):  # a date: the whole day, on the calendar's clock
         value = datetime.combine(value, time(0))
     if value.tzinfo is None:

@@ -221,7 +221,7 @@ class _Watchdog:
     """Shuts the watched socket down at the deadline: a read blocked on a trickling peer then
     returns at once, whatever the per-read timeout."""
 
-    def __init__(self, ends: float):
+    def __init__(self, ends: float) -> None:
         self.ends, self.fired = ends, False
         self.sock: socket.socket | None = None
         self._lock = threading.Lock()

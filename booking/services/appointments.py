@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -75,7 +76,7 @@ class _CheckedRequest:
     claims: list[tuple[str, datetime, datetime]]
 
 
-def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded) -> _CheckedRequest:
+def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded: Any) -> _CheckedRequest:
     """Every rule, then the resources; instants in a refusal are shown in the clinic's zone."""
     try:
         return _check_rules(db, org, req, now, **excluded)
@@ -180,7 +181,14 @@ def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: In
 
 
 def _claim(
-    db: Session, org: str, plan: _CheckedRequest, now: datetime, *, appointment_id=None, hold_id=None, expires_at=None
+    db: Session,
+    org: str,
+    plan: _CheckedRequest,
+    now: datetime,
+    *,
+    appointment_id: str | None = None,
+    hold_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> None:
     try:
         with db.begin_nested():
@@ -250,7 +258,7 @@ def book(db: Session, org: str, req: SlotRequest) -> Appointment:
     return appointment
 
 
-def _create(db: Session, org: str, plan: _CheckedRequest, now: datetime, **extra) -> Appointment:
+def _create(db: Session, org: str, plan: _CheckedRequest, now: datetime, **extra: Any) -> Appointment:
     # created_at from the domain clock: reminders compare it with the moments they are due.
     appointment = Appointment(organization_id=org, status="booked", created_at=now, **_slot_fields(plan), **extra)
     db.add(appointment)
@@ -317,7 +325,7 @@ def book_from_hold(
     return appointment
 
 
-def _follow_up_became(db: Session, hold: Hold, status: str, **fields) -> None:
+def _follow_up_became(db: Session, hold: Hold, status: str, **fields: Any) -> None:
     db.execute(
         sa.update(FollowUp)
         .where(FollowUp.hold_id == hold.id, FollowUp.status == "proposed")
@@ -411,7 +419,7 @@ TRANSITIONS = {
 CHECK_IN_EARLY = timedelta(hours=2)
 
 
-def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fields) -> None:
+def _end(db: Session, appointment: Appointment, status: str, now: datetime, **fields: Any) -> None:
     allowed = TRANSITIONS.get(appointment.status, set())
     if status not in allowed:
         raise InvalidTransition(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from booking.domain import rules
 from booking.domain.claims import claim_key, parse_claim_key, unit_prefix
 from booking.domain.errors import BookingsChanging, DeviceCountTooLow
+from booking.domain.intervals import Interval
 from booking.domain.timing import Instants, Timing, occupancy
 from models import Appointment, Claim, Clinic, Hold, TreatmentType
 
@@ -94,7 +95,7 @@ def _live_bookings(db: Session, clinic: Clinic, now: datetime) -> list:
         raise
 
 
-def _device_needs(db: Session, clinic: Clinic, booking, count: int | None):
+def _device_needs(db: Session, clinic: Clinic, booking: Appointment | Hold, count: int | None) -> list[Interval]:
     """The device a booking claims with `count` devices counted (none when None), as booking would."""
     at = Instants(booking.starts_at, booking.procedure_starts_at, booking.ends_at)
     needs = occupancy(

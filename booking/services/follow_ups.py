@@ -8,6 +8,7 @@ before the slot. Nothing free: a `no_slot` proposal, so the clinic can act.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -174,7 +175,14 @@ def _hold_best(
     return None, refusal
 
 
-def _slots(db, session, follow_up, now, settings, practitioner_id) -> tuple[list[Slot], DomainError | None]:
+def _slots(
+    db: Session,
+    session: Appointment,
+    follow_up: FollowUp,
+    now: datetime,
+    settings: FollowUpSettings,
+    practitioner_id: str | None,
+) -> tuple[list[Slot], DomainError | None]:
     window = settings.search.max_window
     query = Query(
         session.treatment_type_id,
@@ -193,13 +201,13 @@ def _slots(db, session, follow_up, now, settings, practitioner_id) -> tuple[list
     return [s for s in slots if s.starts_at - settings.release_before > now], refusal
 
 
-def _closeness_to(session: Appointment):
+def _closeness_to(session: Appointment) -> Callable[[Slot], tuple[int, datetime]]:
     """Slots nearest the last session's local time of day first, then the earliest."""
     zone = ZoneInfo(session.clinic.timezone)
     local = session.starts_at.astimezone(zone)
     minute = local.hour * 60 + local.minute
 
-    def key(slot: Slot):
+    def key(slot: Slot) -> tuple[int, datetime]:
         start = slot.starts_at.astimezone(zone)
         return (abs(start.hour * 60 + start.minute - minute), slot.starts_at)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -52,7 +54,7 @@ def one_of_organization(db: Session, org: str, model, object_id: str | None, fie
     return found
 
 
-def _claims_on(resources: list[str], start: datetime, end: datetime):
+def _claims_on(resources: list[str], start: datetime, end: datetime) -> sa.ColumnElement[bool]:
     """Claims on these resources or their pooled units (`<pool>#n`) intersecting [start, end).
 
     `startswith(autoescape=True)` escapes the `_` in ids, so the prefix is a tight index range.
@@ -106,7 +108,7 @@ def session_rows(
 
 
 def patient_sessions(
-    db: Session, patient_id: str, now: datetime, *, course_id: str | None = None, **options
+    db: Session, patient_id: str, now: datetime, *, course_id: str | None = None, **options: Any
 ) -> list[datetime]:
     """Starts of a patient's sessions (see session_rows), of one course when `course_id` is given."""
     return [
@@ -187,7 +189,7 @@ def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime 
     return earliest_start(sessions, base, timedelta(days=minimum))
 
 
-def unavailable(practitioner_ids, start: datetime, end: datetime):
+def unavailable(practitioner_ids: Collection[str], start: datetime, end: datetime) -> sa.CompoundSelect:
     """(practitioner_id, starts_at, ends_at) of time off and external busy times meeting [start, end).
 
     External calendars' events block exactly like time off (booking/integrations/external_calendars.py).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_api_key(db: Session, organization_id: str, name: str, scopes) -> tuple[ApiKey, str]:
+def issue_api_key(db: Session, organization_id: str, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
     """A new key; the clear token is returned once and never stored."""
     scopes = list(dict.fromkeys(scopes))
     unknown = [s for s in scopes if s not in SCOPES]
