@@ -84,8 +84,9 @@ class Hold(_Slot, Timestamped, Base):
     def live(self, now: datetime) -> bool:
         return self.outcome is None and self.expires_at > now
 
-    @live.expression
-    def live(cls, now: datetime):
+    @live.inplace.expression  # type: ignore[attr-defined]  # mypy reads the hybrid through its __get__ here
+    @classmethod
+    def _live_expression(cls, now: datetime) -> sa.ColumnElement[bool]:
         return sa.and_(cls.outcome.is_(None), cls.expires_at > now)
 
     @hybrid_method
@@ -93,8 +94,9 @@ class Hold(_Slot, Timestamped, Base):
         """Unanswered but past its time: the expiry sweep's to release."""
         return self.outcome is None and self.expires_at <= now
 
-    @lapsed.expression
-    def lapsed(cls, now: datetime):
+    @lapsed.inplace.expression  # type: ignore[attr-defined]  # as for live
+    @classmethod
+    def _lapsed_expression(cls, now: datetime) -> sa.ColumnElement[bool]:
         return sa.and_(cls.outcome.is_(None), cls.expires_at <= now)
 
 

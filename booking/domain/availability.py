@@ -196,7 +196,7 @@ class _ClaimOffsets:
         def offsets(need: Need) -> _Offsets:
             return need.starts_at - origin, need.ends_at - origin
 
-        def kind(need):
+        def kind(need: Need) -> str:
             return parse_claim_key(need.resource).kind
 
         return cls(

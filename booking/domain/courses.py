@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from booking.domain.errors import InvalidInput
 from booking.domain.rules import SESSION_KIND
 from booking.domain.vocabulary import INDICATIONS
 
 
-def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
+def course_defaults(kind: str, type_cap: int | None, data: dict[str, Any]) -> dict[str, Any]:
     """The course's values with the indication's defaults filled in and checked.
 
     A course is a series of microneedling sessions; its cap may not exceed the
@@ -16,7 +18,7 @@ def course_defaults(kind: str, type_cap: int | None, data: dict) -> dict:
     if kind != SESSION_KIND:
         raise InvalidInput({"treatment_type_id": ["A course is for a microneedling treatment type."]})
     defaults = INDICATIONS[data["indication"]]
-    values = {
+    values: dict[str, Any] = {
         "treatment_type_id": data["treatment_type_id"],
         "indication": data["indication"],
         "max_sessions": data.get("max_sessions"),
