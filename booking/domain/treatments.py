@@ -97,7 +97,7 @@ def check_areas(areas: list[str]) -> list[str]:
     return messages
 
 
-def check_kind_unchanged(kind: str, changes: dict) -> None:
+def check_kind_unchanged(kind: str, changes: dict[str, Any]) -> None:
     """A treatment type's kind never changes: its sessions, courses and rules depend on it."""
     if changes.get("kind", kind) != kind:
         raise InvalidInput({"kind": ["The kind of a treatment type cannot change; create a new one."]})

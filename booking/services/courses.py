@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from booking.domain.errors import CourseAlreadyActive, InvalidInput
 from booking.domain.courses import course_defaults
+from booking.domain.errors import CourseAlreadyActive, InvalidInput
 from booking.services.changes import load, load_for_change
 from booking.services.queries import of_organization
 from models import Course, Patient, TreatmentType

@@ -86,7 +86,10 @@ def servers():
 
 
 def test_a_hostile_tenant_stops_neither_another_tenants_writes_nor_its_webhooks(
-    tmp_path, monkeypatch, servers, start_scheduler
+    tmp_path,
+    monkeypatch,
+    servers,
+    start_scheduler,  # noqa: F811 - the imported fixture
 ):
     url = f"sqlite:///{tmp_path / 'hostile.sqlite3'}"
     upgrade(url)
