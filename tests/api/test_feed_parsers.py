@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
@@ -75,14 +76,8 @@ def worlds(admin, clock):
 
 
 def book_across_the_changes(world, zone: str) -> list[dict]:
-    local = [datetime.fromisoformat(f"{day}T10:00").replace(tzinfo=_zone(zone)) for day in DAYS[zone]]
+    local = [datetime.fromisoformat(f"{day}T10:00").replace(tzinfo=ZoneInfo(zone)) for day in DAYS[zone]]
     return [world.book(treatment_type_id=world.review["id"], starts_at=moment.isoformat()) for moment in local]
-
-
-def _zone(name):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def _feed(world, client, owner_type: str, owner_id: str) -> bytes:
