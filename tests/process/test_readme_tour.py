@@ -13,16 +13,16 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from .test_races import _free_port
+from api.cli import demo_key_file
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..scaffold import ROOT, app_env, free_port, healthz, start, stop, wait_until_answers
+
 SEEDS = int(os.environ.get("TOUR_SEEDS", "2"))
+KEY_LINE = "KEY=$(cat instance/demo-api-key)\n"
 
 
 def tour_script() -> str:
@@ -31,16 +31,8 @@ def tour_script() -> str:
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     assert len(blocks) >= 2, "the tour's shell blocks"
     script = "\n".join(blocks)
-    assert "KEY=$(cat instance/demo-api-key)\n" in script
+    assert KEY_LINE in script
     return script
-
-
-def _up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _flask(env: dict, *args: str) -> str:
@@ -56,28 +48,30 @@ def _flask(env: dict, *args: str) -> str:
     return done.stdout
 
 
+def _get(base: str, path: str, key: str) -> dict:
+    request = urllib.request.Request(f"{base}{path}", headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
 @pytest.mark.parametrize("seed", range(SEEDS))
 def test_the_readme_tour_books_a_microneedling_session_on_a_fresh_seed(tmp_path, seed):
     url = f"sqlite:///{tmp_path / 'tour.sqlite3'}"
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    env = app_env(url)
     _flask(env, "migrate")
     key = _flask(env, "seed-demo").split()[-1]
-    port = _free_port()
-    server = subprocess.Popen(
+    port = free_port()
+    server = start(
         [sys.executable, "-m", "schedulers.serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while not _up(port):
-            assert time.monotonic() < deadline and server.poll() is None, "make run's server did not answer"
-            time.sleep(0.2)
-        script = tour_script().replace("KEY=$(cat instance/demo-api-key)\n", f"KEY={key}\n")
+        wait_until_answers(server, healthz(base), what="make run's server")
         done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
+            ["bash", "-euo", "pipefail", "-c", tour_script().replace(KEY_LINE, f"KEY={key}\n")],
             cwd=ROOT,
             env={**env, "PORT": str(port)},
             capture_output=True,
@@ -86,27 +80,10 @@ def test_the_readme_tour_books_a_microneedling_session_on_a_fresh_seed(tmp_path,
         )
         assert done.returncode == 0, done.stderr
         answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        booked = [a for a in answers if "procedure_starts_at" in a]
+        booked = [answer for answer in answers if "procedure_starts_at" in answer]
         assert len(booked) == 1, done.stdout
-        appointment = booked[0]
-        assert appointment["status"] == "booked", appointment
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/treatment-types/{appointment['treatment_type_id']}",
-            headers={"Authorization": f"Bearer {key}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert json.load(response)["kind"] == "microneedling"
+        assert booked[0]["status"] == "booked", booked[0]
+        assert _get(base, f"/v1/treatment-types/{booked[0]['treatment_type_id']}", key)["kind"] == "microneedling"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        Path(ROOT / "instance").joinpath(_key_file_name(url)).unlink(missing_ok=True)
-
-
-def _key_file_name(url: str) -> str:
-    from api.cli import demo_key_file
-
-    return demo_key_file(Path("."), url).name
+        stop(server)
+        demo_key_file(ROOT / "instance", url).unlink(missing_ok=True)
