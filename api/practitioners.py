@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from flask.views import MethodView
 
+from booking.domain import clock
 from booking.domain.weekly import practitioner_zone
 from booking.services import practitioners
 from models import Practitioner, TimeOff

@@ -1075,7 +1075,7 @@ def test_a_closure_outside_the_range_is_a_422_and_availability_carries_on(admin,
 def test_an_instant_shown_on_a_clinics_clock_is_always_rfc_3339(admin, clock, zone, written, shown):
     """A zone's offset before standard time had seconds, which RFC 3339 cannot write: such an
     instant is shown in UTC rather than moved to a rounded offset."""
-    from .booking_world import build_world
+    from ..booking_world import build_world
 
     world = build_world(admin, clock, timezone_name=zone)
     path = f"/v1/practitioners/{world.practitioner['id']}/time-off"
