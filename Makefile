@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e . --config-settings editable_mode=compat
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+# The feed tests also read feeds with the JavaScript parsers web calendars use (ical.js, node-ical).
+FEED_PARSERS := tests/api/feed_parsers
+$(VENV)/.installed-test: pyproject.toml $(FEED_PARSERS)/package-lock.json $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --prefix $(FEED_PARSERS); \
+		else echo "npm not found: the feed tests leave out the JavaScript parsers"; fi
 	touch $@
 
 install: $(VENV)/.installed

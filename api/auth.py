@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import functools
+from typing import NoReturn
 
 from flask import g, request
 from flask_smorest import abort
 
-from booking.services.tenancy import find_key
+from booking.services.tenancy import KEY_PREFIX, find_key
 
 from . import db
 
-SECURITY_SCHEME = {"type": "http", "scheme": "bearer", "description": "An API key: `Bearer nbk_...`"}
+SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key (`nbk_...`), sent as `Authorization: Bearer nbk_...`. In the Authorize box "
+    "paste the key alone; a pasted `Bearer ` prefix is accepted too.",
+}
 
 
 def organization_id() -> str:
@@ -50,18 +56,49 @@ def requires(scope: str):
     return decorator
 
 
+def bearer_token(header: str) -> str | None:
+    """The key an Authorization header carries as `Bearer <key>`, or None.
+
+    `Bearer Bearer <key>` counts as the key too: it is what Swagger UI sends when a person pastes
+    the key with its prefix into the Authorize box, which already adds one.
+    """
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = rest.strip()
+    again, _, key = token.partition(" ")
+    if again.lower() == "bearer" and key.strip():
+        token = key.strip()
+    return token or None
+
+
 def authenticate():
     if "api_key" in g:
         return g.api_key
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        abort(401, message="Send an API key as 'Authorization: Bearer <key>'.", headers={"WWW-Authenticate": "Bearer"})
-    key = find_key(db.session(), token.strip())
+    token = bearer_token(header)
+    if token is None:
+        _unauthorized(_what_is_wrong(header))
+    key = find_key(db.session(), token)
     if key is None:
-        abort(401, message="The API key is unknown or revoked.", headers={"WWW-Authenticate": "Bearer"})
+        if not token.startswith(KEY_PREFIX):
+            _unauthorized(f"That is not a Needlebook API key: keys start with '{KEY_PREFIX}'.")
+        _unauthorized("The API key is unknown or revoked.")
     g.api_key = key
     return key
+
+
+def _what_is_wrong(header: str) -> str:
+    if not header.strip():
+        return "No Authorization header: send 'Authorization: Bearer <key>'."
+    scheme = header.strip().partition(" ")[0]
+    if scheme.lower() == "bearer":
+        return "The Authorization header names no key: send 'Authorization: Bearer <key>'."
+    return f"The Authorization header uses the '{scheme[:20]}' scheme: send 'Authorization: Bearer <key>'."
+
+
+def _unauthorized(message: str) -> NoReturn:  # type: ignore[misc]  # flask_smorest's abort() raises but is untyped
+    abort(401, message=message, headers={"WWW-Authenticate": "Bearer"})
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from flask import current_app
 
+from booking.domain import clock
 from booking.services import availability_search
 
 from . import db
@@ -80,9 +81,9 @@ def _slot(slot) -> dict:
         "practitioner_id": slot.practitioner_id,
         "room_id": slot.room_id,
         "treatment_type_id": slot.treatment_type_id,
-        "starts_at": slot.starts_at.astimezone(zone).isoformat(),
-        "procedure_starts_at": slot.procedure_starts_at.astimezone(zone).isoformat(),
-        "ends_at": slot.ends_at.astimezone(zone).isoformat(),
+        "starts_at": clock.shown_in(slot.starts_at, zone).isoformat(),
+        "procedure_starts_at": clock.shown_in(slot.procedure_starts_at, zone).isoformat(),
+        "ends_at": clock.shown_in(slot.ends_at, zone).isoformat(),
     }
 
 

@@ -138,7 +138,7 @@ class ClinicInstant(Instant):
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return super()._serialize(value.astimezone(ZoneInfo(obj.clinic.timezone)), attr, obj, **kwargs)
+        return super()._serialize(clock.shown_in(value, ZoneInfo(obj.clinic.timezone)), attr, obj, **kwargs)
 
 
 def Secret(description: str, **kwargs):
@@ -231,4 +231,4 @@ def _decode_cursor(cursor: str) -> str:
 
 
 def local_datetime(value: datetime | None, zone) -> datetime | None:
-    return None if value is None else value.astimezone(zone)
+    return None if value is None else clock.shown_in(value, zone)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import make_url
 
 from booking.domain.errors import InvalidInput
 from booking.services import demo_seed, unit_of_work
 from booking.services.tenancy import create_organization
+from models.db import default_database_url
 
 
 def _transaction():
@@ -44,11 +47,21 @@ def migrate_command() -> None:
     click.echo("Database is at the latest migration.")
 
 
+def demo_key_file(instance: Path, database_url: str) -> Path:
+    """Where the demo's admin key is kept for this database: `demo-api-key` for the embedded
+    default, a name of its own for any other, so seeding one database never overwrites the key
+    another one's server answers to."""
+    if database_url == default_database_url():
+        return instance / "demo-api-key"
+    safe = make_url(database_url).render_as_string(hide_password=True)
+    return instance / f"demo-api-key-{hashlib.sha256(safe.encode()).hexdigest()[:8]}"
+
+
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
     """Seed the demo organization into an empty database; print its admin key."""
-    key_file = Path(current_app.instance_path) / "demo-api-key"
+    key_file = demo_key_file(Path(current_app.instance_path), current_app.config["DATABASE_URL"])
     saved = key_file.read_text().strip() if key_file.exists() else None
     with _transaction() as session:
         token = demo_seed.ensure_demo(session, saved)
@@ -58,7 +71,7 @@ def seed_demo_command() -> None:
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(token + "\n")
     key_file.chmod(0o600)
-    click.echo(f"Demo organization ready. Admin API key: {token}")
+    click.echo(f"Demo organization ready. Admin API key (kept in {key_file}): {token}")
 
 
 def init_app(app) -> None:

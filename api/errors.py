@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from booking.domain import clock
 from booking.domain.errors import DomainError, VersionMismatch
 
 log = logging.getLogger("needlebook.api")
@@ -141,6 +142,8 @@ def _rfc3339(value):
         return {k: _rfc3339(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_rfc3339(v) for v in value]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return clock.shown_in(value, value.tzinfo).isoformat()
     return value.isoformat() if isinstance(value, datetime) else value
 
 

@@ -1,4 +1,4 @@
-"""Rate limits per API key (flask-limiter) and CORS for browser frontends (flask-cors).
+"""Rate limits per API key (flask-limiter).
 
 Limits are counted per key (a digest of the bearer token; the client address when
 there is none) on /v1 and /fhir only. Storage is in memory by default, which counts per
@@ -11,30 +11,17 @@ from __future__ import annotations
 import hashlib
 
 from flask import Flask, g, request
-from flask_cors import CORS
 from flask_limiter import HeaderNames, Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 
 from . import errors
-
-# What a browser frontend may send and read besides the simple headers.
-CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID"]
-CORS_EXPOSE_HEADERS = [
-    "ETag",
-    "Location",
-    "Retry-After",
-    "X-Request-ID",
-    "X-RateLimit-Limit",
-    "X-RateLimit-Remaining",
-    "X-RateLimit-Reset",
-]
+from .auth import bearer_token
 
 
 def client_key() -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return "key:" + hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token:
+        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
     return "addr:" + (request.remote_addr or "unknown")
 
 
@@ -74,13 +61,3 @@ def init_app(app: Flask) -> None:
     )
     app.extensions["needlebook_limiter"] = limiter
     app.register_error_handler(RateLimitExceeded, _too_many)
-    origins = app.config["CORS_ORIGINS"]
-    if origins:
-        CORS(
-            app,
-            resources={r"/v1/*": {}, r"/openapi.json": {}},
-            origins=origins,
-            allow_headers=CORS_ALLOW_HEADERS,
-            expose_headers=CORS_EXPOSE_HEADERS,
-            max_age=600,
-        )

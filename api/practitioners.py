@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from flask.views import MethodView
 
+from booking.domain import clock
 from booking.domain.weekly import practitioner_zone
 from booking.services import practitioners
 from models import Practitioner, TimeOff
@@ -208,8 +209,8 @@ class PractitionerTimeOffItem(MethodView):
 def _local(time_off: TimeOff, zone: ZoneInfo) -> dict:
     return {
         "id": time_off.id,
-        "starts_at": time_off.starts_at.astimezone(zone),
-        "ends_at": time_off.ends_at.astimezone(zone),
+        "starts_at": clock.shown_in(time_off.starts_at, zone),
+        "ends_at": clock.shown_in(time_off.ends_at, zone),
         "reason": time_off.reason,
         "version": time_off.version,
     }  # for the ETag; not a field of the schema

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 
 def now() -> datetime:
@@ -27,3 +27,17 @@ RANGE_MESSAGE = f"Must be in the years {FIRST_YEAR} to {LAST_YEAR}."
 
 def in_range(value: date | datetime) -> bool:
     return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def shown_in(moment: datetime, zone: tzinfo) -> datetime:
+    """The instant on the zone's clock, as a person reads it (with the zone's offset then).
+
+    Before a zone took up standard time its offset was local mean time, to the second
+    (Amsterdam +00:19:32 until 1937, Monrovia -00:44:30 until 1972). RFC 3339 offsets have
+    no seconds, and rounding them would move the instant, so such an instant is shown in UTC.
+    """
+    local = moment.astimezone(zone)
+    offset = local.utcoffset()
+    if offset is not None and offset % timedelta(minutes=1):
+        return moment.astimezone(UTC)
+    return local

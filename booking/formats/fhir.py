@@ -91,7 +91,7 @@ def parse_schedule_id(value: str) -> tuple[str, str] | None:
 
 def instant(value: datetime, zone: ZoneInfo | timezone = UTC) -> str:
     """A FHIR instant with the offset of `zone` (the clinic's, for anything a person reads)."""
-    return value.astimezone(zone).isoformat(timespec="seconds")
+    return clock.shown_in(value, zone).isoformat(timespec="seconds")
 
 
 def _meta(obj: Timestamped, zone: ZoneInfo | timezone = UTC) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Each appointment and hold is a VEVENT with a stable UID; SEQUENCE is the row's
 version, so it grows with every change; STATUS is CONFIRMED, TENTATIVE for a live
 hold, CANCELLED for a cancelled appointment or a hold that ended. Times are in the
 clinic's zone, with its VTIMEZONE. A patient appears by initials only: feeds end up
-in personal calendar apps, so they carry no contact data.
+in personal calendar apps, so they carry no contact data. A reschedule is the old
+event cancelled and a new one: each names the other (RELATED-TO and a line of its
+description), so a person reading either sees what happened.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, Timezone
 from sqlalchemy.orm import Session
 
 from booking.domain import clock
@@ -100,6 +103,7 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
     )
     items = appointments + holds
     names = _lookup(db, items)
+    names["rescheduled"] = _reschedules(db, appointments)
 
     calendar = Calendar()
     calendar.add("prodid", "-//Needlebook//Clinic schedule//EN")
@@ -112,8 +116,53 @@ def render(db: Session, feed: CalendarFeed, now: datetime) -> bytes:
         calendar.add("x-wr-timezone", clinic.timezone)
     for item in items:
         calendar.add_component(_event(item, names, now))
-    calendar.add_missing_timezones()
+    for zone in sorted({names["clinic"][item.clinic_id].timezone for item in items}):
+        calendar.add_component(vtimezone(zone, (now - PAST).year - 1, (now + AHEAD).year + 1))
     return calendar.to_ical()
+
+
+@lru_cache(maxsize=256)
+def vtimezone(zone: str, first_year: int, last_year: int) -> Timezone:
+    """The zone's VTIMEZONE for those years, with one RDATE per line.
+
+    icalendar computes the transitions from zoneinfo, but writes each kind's dates as one
+    comma-separated RDATE; ical.js and vobject read only the first of such a list, and then
+    show every winter appointment in London an hour early. One date per RDATE property is the
+    same rule (RFC 5545 3.8.5.2) in the form every common parser reads. Cached: computing the
+    transitions walks the years; the component is only read afterwards.
+    """
+    timezone = Timezone.from_tzid(zone, first_date=date(first_year, 1, 1), last_date=date(last_year + 1, 1, 1))
+    for observance in timezone.subcomponents:
+        rdates = observance.get("RDATE")
+        if rdates is None:
+            continue
+        dates = [value.dt for rdate in (rdates if isinstance(rdates, list) else [rdates]) for value in rdate.dts]
+        del observance["RDATE"]
+        for moment in dates:
+            observance.add("RDATE", moment)
+    return timezone
+
+
+def _reschedules(db: Session, appointments: list[Appointment]) -> dict[str, tuple[str, str, datetime]]:
+    """For each appointment that was rescheduled or is a reschedule: ("from" or "to", the other
+    one's id, its start on its clinic's clock)."""
+    ids = {a.id for a in appointments}
+    earlier = {a.rescheduled_from for a in appointments if a.rescheduled_from}
+    if not ids:
+        return {}
+    others = db.execute(
+        sa.select(Appointment.id, Appointment.rescheduled_from, Appointment.starts_at, Clinic.timezone)
+        .join(Clinic, Clinic.id == Appointment.clinic_id)
+        .where(sa.or_(Appointment.rescheduled_from.in_(ids), Appointment.id.in_(earlier)))
+    ).all()
+    links: dict[str, tuple[str, str, datetime]] = {}
+    for other in others:
+        when = other.starts_at.astimezone(ZoneInfo(other.timezone))
+        if other.rescheduled_from in ids:
+            links[other.rescheduled_from] = ("to", other.id, when)
+        if other.id in earlier:
+            links.update({a.id: ("from", other.id, when) for a in appointments if a.rescheduled_from == other.id})
+    return links
 
 
 def _lookup(db: Session, items: Sequence[Appointment | Hold]) -> dict[str, dict[str, Any]]:
@@ -164,7 +213,12 @@ def _event(item: Appointment | Hold, names: dict[str, dict[str, Any]], now: date
     event.add("dtend", item.ends_at.astimezone(zone))
     event.add("summary", f"{treatment_type.name} - {who}{suffix}")
     event.add("location", f"{clinic.name}, {names['room'][item.room_id].name}")
-    event.add("description", phases(Timing.of(treatment_type), item, zone))
+    description = phases(Timing.of(treatment_type), item, zone)
+    if item.id in names["rescheduled"]:
+        direction, other_id, when = names["rescheduled"][item.id]
+        description += f"\nRescheduled {direction} {when:%a %d %b %Y %H:%M}"
+        event.add("related-to", f"{other_id}@needlebook", parameters={"RELTYPE": "SIBLING"})
+    event.add("description", description)
     event.add("status", _status(item, now))
     event.add("transp", "TRANSPARENT" if _status(item, now) == "CANCELLED" else "OPAQUE")
     event.add("categories", [treatment_type.kind])

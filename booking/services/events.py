@@ -74,7 +74,7 @@ def add_once(db: Session, organization_id: str, type_: str, key: str, subject_id
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str | None:
-    return value.astimezone(zone).isoformat() if value is not None else None
+    return clock.shown_in(value, zone).isoformat() if value is not None else None
 
 
 def _slot(item: Appointment | Hold) -> dict:

@@ -2,8 +2,10 @@
 
 import sqlalchemy as sa
 
+from api.cli import demo_key_file
 from booking.services.demo_seed import DEMO_NAME
 from models import Clinic, Organization, Patient, Practitioner, Room, TreatmentType
+from models.db import default_database_url
 
 from ..helpers import Caller
 
@@ -62,7 +64,7 @@ def test_seed_demo_builds_the_demo_chain_once(app, client, db, tmp_path, monkeyp
 
 def test_seed_demo_issues_a_new_key_when_the_saved_one_is_gone(app, client, db, tmp_path, monkeypatch):
     first = _seed(app, tmp_path, monkeypatch)
-    (tmp_path / "demo-api-key").write_text("nbk_not_a_real_key\n")
+    demo_key_file(tmp_path, app.config["DATABASE_URL"]).write_text("nbk_not_a_real_key\n")
     second = _seed(app, tmp_path, monkeypatch)
     assert second != first
     organization = db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME))
@@ -74,3 +76,15 @@ def test_seed_demo_leaves_a_database_of_other_organizations_alone(app, admin, db
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "nothing seeded" in result.output
     assert db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME)) is None
+
+
+def test_seeding_another_database_keeps_the_default_databases_key(app, tmp_path, monkeypatch):
+    """The key `make run` serves with (instance/demo-api-key) belongs to the embedded database;
+    seeding any other database keeps its key beside it, under a name of its own."""
+    default = tmp_path / "demo-api-key"
+    default.write_text("nbk_the_default_databases_key\n")
+    token = _seed(app, tmp_path, monkeypatch)
+    assert default.read_text() == "nbk_the_default_databases_key\n"
+    own = demo_key_file(tmp_path, app.config["DATABASE_URL"])
+    assert own != default and own.read_text().strip() == token
+    assert demo_key_file(tmp_path, default_database_url()) == default

@@ -130,3 +130,29 @@ def test_other_origins_get_no_cors_headers(backend, connection):
 def test_no_cors_unless_configured(client):
     response = client.options("/v1/clinics", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/fhir/R4/metadata", "/healthz", "/openapi.json"])
+def test_fhir_health_and_the_document_answer_allowed_browsers_too(backend, connection, path):
+    client = build(backend, connection, CORS_ORIGINS=[ORIGIN]).test_client()
+    preflight = client.options(path, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    response = client.get(path, headers={"Origin": ORIGIN})
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in response.headers.get("Vary", "")
+
+
+@pytest.mark.parametrize("origin", [ORIGIN, "https://evil.example", None])
+def test_every_answer_varies_on_origin_so_a_cache_never_mixes_them(backend, connection, origin):
+    client = build(backend, connection, CORS_ORIGINS=[ORIGIN]).test_client()
+    response = client.get("/v1/clinics", headers={"Origin": origin} if origin else {})
+    assert response.status_code == 401
+    assert "Origin" in {v.strip() for v in response.headers.get("Vary", "").split(",")}
+
+
+def test_a_browser_can_read_that_an_answer_is_a_replay(backend, connection):
+    app = build(backend, connection, CORS_ORIGINS=[ORIGIN])
+    caller = make_organization(app, app.test_client(), "Cors")
+    response = caller.get("/v1/clinics", headers={"Origin": ORIGIN})
+    exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert "idempotent-replayed" in exposed

@@ -95,3 +95,27 @@ def test_route_demands_its_scope(admin, method, rule):
     allowed = call(admin.with_scopes(scope), method, rule, ids)
     assert allowed.status_code not in (401, 403), allowed.get_json()
     assert allowed.status_code < 300 or allowed.status_code == 409, allowed.get_json()
+
+
+def test_a_key_pasted_with_its_bearer_prefix_into_swagger_uis_box_still_authenticates(admin, client):
+    """Swagger UI adds `Bearer ` itself; a person who pastes `Bearer nbk_...` sends it twice."""
+    response = client.get("/v1/clinics", headers={"Authorization": f"Bearer Bearer {admin.token}"})
+    assert response.status_code == 200, response.get_json()
+    assert client.get("/v1/clinics", headers={"Authorization": f"bearer  {admin.token} "}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header, says",
+    [
+        (None, "No Authorization header"),
+        ("Token abc", "uses the 'Token' scheme"),
+        ("Bearer", "names no key"),
+        ("Bearer abc123", "keys start with 'nbk_'"),
+        ("Bearer nbk_wrong", "unknown or revoked"),
+        ("Bearer Bearer nbk_wrong", "unknown or revoked"),
+    ],
+)
+def test_a_401_says_what_was_wrong(client, header, says):
+    response = client.get("/v1/clinics", headers={"Authorization": header} if header else {})
+    assert_problem(response, 401, "unauthorized")
+    assert says in response.get_json()["detail"]

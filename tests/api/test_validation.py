@@ -6,7 +6,8 @@ A broken rule is a 422 application/problem+json with code `validation_error` who
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -1057,3 +1058,32 @@ def test_a_closure_outside_the_range_is_a_422_and_availability_carries_on(admin,
     slot = response.get_json()["data"][0]
     hold = {k: slot[k] for k in ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at")}
     assert admin.post("/v1/holds", json={**hold, "patient_id": world.patient["id"]}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "zone, written, shown",
+    [
+        # Amsterdam kept local mean time (+00:19:32) until 1937, Monrovia (-00:44:30) until 1972.
+        ("Europe/Amsterdam", "1930-06-02T10:00:00+00:00", "1930-06-02T10:00:00+00:00"),
+        ("Africa/Monrovia", "1960-06-02T10:00:00+00:00", "1960-06-02T10:00:00+00:00"),
+        # Whole-minute offsets, historic or not, stay on the clinic's clock.
+        ("Europe/Amsterdam", "1939-06-02T10:00:00+00:00", "1939-06-02T11:20:00+01:20"),
+        ("Africa/Monrovia", "1980-06-02T10:00:00+00:00", "1980-06-02T10:00:00+00:00"),
+        ("Europe/London", "2027-07-02T10:00:00+00:00", "2027-07-02T11:00:00+01:00"),
+    ],
+)
+def test_an_instant_shown_on_a_clinics_clock_is_always_rfc_3339(admin, clock, zone, written, shown):
+    """A zone's offset before standard time had seconds, which RFC 3339 cannot write: such an
+    instant is shown in UTC rather than moved to a rounded offset."""
+    from ..booking_world import build_world
+
+    world = build_world(admin, clock, timezone_name=zone)
+    path = f"/v1/practitioners/{world.practitioner['id']}/time-off"
+    end = (datetime.fromisoformat(written) + timedelta(hours=1)).isoformat()
+    created = admin.create(path, {"starts_at": written, "ends_at": end, "reason": "history"})
+    listed = admin.get(path, query_string={"start": "1900-01-01T00:00:00Z"}).get_json()["data"]
+    for item in (created, *listed):
+        value = item["starts_at"].replace("Z", "+00:00")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d", value), value
+        assert datetime.fromisoformat(value) == datetime.fromisoformat(written)
+    assert created["starts_at"].replace("Z", "+00:00") == shown
