@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -104,7 +104,9 @@ def session_rows(
                 *([Hold.id != exclude_hold] if exclude_hold else []),
             )
         )
-    return sorted((row.tuple() for row in db.execute(sa.union_all(*parts))), key=lambda row: row[0])
+    # A UNION's rows are typed column by column as the union of all parts' types; each is (start, course_id).
+    rows = cast(list[tuple[datetime, str | None]], [tuple(row) for row in db.execute(sa.union_all(*parts))])
+    return sorted(rows, key=lambda row: row[0])
 
 
 def patient_sessions(
