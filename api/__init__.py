@@ -69,6 +69,8 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
         OPENAPI_SWAGGER_UI_URL="/docs/assets/",
         API_SPEC_OPTIONS={
             "info": {"description": API_DESCRIPTION},
+            # Relative, so the document works on whatever host serves it (and in /docs' "Try it out").
+            "servers": [{"url": "/", "description": "This host: paths start at /v1, /fhir/R4 or /healthz"}],
             "components": {
                 "securitySchemes": {"bearerAuth": auth.SECURITY_SCHEME, "feedToken": calendars_feed_scheme()}
             },

@@ -1,8 +1,9 @@
-"""The OpenAPI side of the conventions every operation shares: Idempotency-Key, ETag, If-Match.
+"""The OpenAPI side of the conventions every operation shares: operationId, Idempotency-Key, ETag, If-Match.
 
 An apispec plugin reads what the views are marked with (`auth.requires`' `required_scope`,
 `etags.tagged`, `etags.conditional`), so a new view is documented the way it behaves without
-anyone repeating the parameters and responses by hand.
+anyone repeating the parameters and responses by hand. It names every operation too, from the
+view, so generated clients get `listClinics()` rather than `get_v1_clinics()`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,55 @@ IF_MATCH = {
 }
 
 
+# Where the rule in `operation_id` reads badly, keyed by (endpoint, method). A renamed view must
+# keep its operationId (clients call it by that name), so an entry here is how to keep one too.
+OPERATION_IDS = {
+    ("health.healthz", "get"): "getHealth",
+    ("availability.availability", "get"): "searchAvailability",
+    ("holds.HoldItem", "delete"): "releaseHold",
+    ("appointments.AppointmentItem", "patch"): "rescheduleAppointment",
+    ("appointments.cancel", "post"): "cancelAppointment",
+    ("appointments.check_in", "post"): "checkInAppointment",
+    ("appointments.complete", "post"): "completeAppointment",
+    ("appointments.no_show", "post"): "markAppointmentNoShow",
+    ("calendars.Feeds", "get"): "listCalendarFeeds",
+    ("calendars.Feeds", "post"): "createCalendarFeed",
+    ("calendars.FeedItem", "get"): "getCalendarFeed",
+    ("calendars.FeedItem", "delete"): "deleteCalendarFeed",
+    ("calendars.practitioner_feed", "get"): "getPractitionerCalendar",
+    ("calendars.room_feed", "get"): "getRoomCalendar",
+    ("calendars.clinic_feed", "get"): "getClinicCalendar",
+}
+ITEM_VERBS = {"get": "get", "patch": "update", "put": "replace", "delete": "delete"}
+# The FHIR views mirror /v1 ones (a FHIR Practitioner read beside getPractitioner), so theirs say so.
+BLUEPRINT_PREFIXES = {"fhir": "fhir"}
+
+
+def operation_id(endpoint: str, method: str, view) -> str:
+    """ClinicItem.get -> getClinic, Clinics.get -> listClinics, Clinics.post -> createClinic,
+    a function view read_location -> readLocation; then OPERATION_IDS, then the blueprint's prefix."""
+    if (endpoint, method) in OPERATION_IDS:
+        return OPERATION_IDS[endpoint, method]
+    view_class = getattr(view, "view_class", None)
+    if view_class is None:
+        words = view.__name__.split("_")
+        name = words[0] + "".join(word.title() for word in words[1:])
+    elif view_class.__name__.endswith("Item"):
+        name = ITEM_VERBS[method] + view_class.__name__.removesuffix("Item")
+    elif method == "post":
+        name = "create" + _singular(view_class.__name__)
+    else:  # a collection read, or (PUT) the whole collection replaced
+        name = ("list" if method == "get" else ITEM_VERBS[method]) + view_class.__name__
+    prefix = BLUEPRINT_PREFIXES.get(endpoint.partition(".")[0])
+    return prefix + name[0].upper() + name[1:] if prefix else name
+
+
+def _singular(name: str) -> str:
+    if name.endswith("ies"):
+        return name.removesuffix("ies") + "y"
+    return name.removesuffix("s")
+
+
 class ConventionsPlugin(BasePlugin):
     def __init__(self, app):
         self.app = app
@@ -42,6 +92,7 @@ class ConventionsPlugin(BasePlugin):
         view = self.app.view_functions[rule.endpoint]
         for method, operation in (operations or {}).items():
             function = getattr(getattr(view, "view_class", None), method, view)
+            operation["operationId"] = operation_id(rule.endpoint, method, view)
             responses = operation.setdefault("responses", {})
             if method == "post" and getattr(function, "required_scope", None):
                 operation.setdefault("parameters", []).append("IdempotencyKey")

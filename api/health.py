@@ -18,6 +18,7 @@ class HealthSchema(ma.Schema):
 
 
 @blp.route("/healthz")
+@blp.doc(security=[])  # needs no key; said so, since "no security listed" means "not documented"
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 def healthz():
