@@ -54,6 +54,10 @@ class Api(flask_smorest.Api):
         prepare_response(response, self.spec, errors.PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
+    def _register_pagination_header(self):
+        """Nothing: collections page by cursor in the body (api/base.py), not by flask-smorest's header,
+        whose PaginationMetadata schema would otherwise sit unused in the document."""
+
 
 def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Flask:
     """Build the app. `sessionmaker` lets tests bind every request to one rolled-back connection."""

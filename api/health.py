@@ -21,6 +21,8 @@ class HealthSchema(ma.Schema):
 @blp.doc(security=[])  # needs no key; said so, since "no security listed" means "not documented"
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
+@blp.alt_response(414, response="REQUEST_URI_TOO_LONG")  # the request limits (api/inputs.py) hold here too
+@blp.alt_response(431, response="REQUEST_HEADER_FIELDS_TOO_LARGE")
 def healthz():
     """Check that the service and its database answer"""
     try:

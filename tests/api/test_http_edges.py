@@ -12,6 +12,7 @@ import json
 from api import inputs
 
 from ..helpers import assert_problem
+from .test_openapi import COMMITTED
 
 LIMIT = 256 * 1024  # MAX_BODY_BYTES' default
 
@@ -59,3 +60,13 @@ def test_a_request_target_over_the_limit_is_a_414_problem(admin):
 def test_a_header_over_the_limit_is_a_431_problem(admin):
     response = admin.get("/v1/clinics", headers={"X-Note": "x" * inputs.MAX_HEADER_BYTES})
     assert_problem(response, 431, "header_fields_too_large")
+
+
+def test_the_limits_hold_for_the_health_check_as_its_document_says(client):
+    response = client.get("/healthz", query_string={"probe": "a" * inputs.MAX_TARGET_BYTES})
+    assert_problem(response, 414, "uri_too_long")
+    assert_problem(
+        client.get("/healthz", headers={"X-Note": "x" * inputs.MAX_HEADER_BYTES}), 431, "header_fields_too_large"
+    )
+    operation = json.loads(COMMITTED.read_text())["paths"]["/healthz"]["get"]
+    assert {"414", "431"} <= operation["responses"].keys()
