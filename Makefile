@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast check lint fuzz install install-test openapi migrate clean bench load
+.PHONY: run test test-fast check lint fuzz install install-test openapi migrate clean bench load clients clients-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,22 @@ fuzz: install-test
 openapi: install
 	$(BIN)/flask --app wsgi openapi write openapi/openapi.json
 
+# The client check (clients/check): Redocly lint with no error, then what integrators generate from
+# openapi/openapi.json, TypeScript types (openapi-typescript) and a Python client (openapi-python-client),
+# with usage.ts and usage.py compiled against them under tsc --strict and mypy --strict. Its tools are
+# pinned in clients/ (package-lock.json, requirements.txt) and kept apart from the app's venv.
+CLIENTS := clients
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix $(CLIENTS)
+	touch $@
+$(CLIENTS)/.venv/.installed: $(CLIENTS)/requirements.txt
+	$(PYTHON) -m venv $(CLIENTS)/.venv
+	$(CLIENTS)/.venv/bin/pip install --quiet -r $(CLIENTS)/requirements.txt
+	touch $@
+clients-install: $(CLIENTS)/node_modules/.installed $(CLIENTS)/.venv/.installed
+clients: clients-install
+	$(CLIENTS)/check
+
 # The availability benchmark (its targets and runs: bench/RESULTS.md): generates the 10k and 1M databases
 # on the local PostgreSQL, serves them with gunicorn, loads them with wrk, profiles, reports; then
 # booking throughput (bench/booking.py) and the django-appointment peer (bench/peer.py, its own venv).
@@ -93,4 +109,4 @@ load: install
 	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) instance/*.sqlite3* instance/demo-api-key
+	rm -rf $(VENV) instance/*.sqlite3* instance/demo-api-key $(CLIENTS)/.venv $(CLIENTS)/node_modules $(CLIENTS)/generated

@@ -20,9 +20,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PACKAGES = ("api", "booking", "models", "schedulers")
-TOP_LEVEL = ("api", "booking", "models", "schedulers", "migrations", "tests", "bench", "docs", "openapi", ".ci")
+TOP_LEVEL = (
+    "api",
+    "booking",
+    "models",
+    "schedulers",
+    "migrations",
+    "tests",
+    "bench",
+    "docs",
+    "openapi",
+    ".ci",
+    "clients",
+)
 # Written by the commands the documents describe, never committed.
-GENERATED = ("bench/out/", "instance/")
+GENERATED = ("bench/out/", "instance/", "clients/generated/")
 CODE = [
     path
     for top in ("api", "booking", "models", "schedulers", "migrations", "bench")
