@@ -77,7 +77,8 @@ def expected_version(object_id: str) -> int | None:
         return None
     versions = [
         int(version)
-        for named, _, version in (t.rpartition(".") for t in request.if_match.as_set())
+        # werkzeug reads an empty tag ("") as None: it names no version, like any other stranger.
+        for named, _, version in (t.rpartition(".") for t in request.if_match.as_set() if t)
         if named == object_id and version.isascii() and version.isdigit() and str(int(version)) == version
     ]
     return max(versions, default=NO_VERSION)
