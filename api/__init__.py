@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import flask_smorest
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
@@ -97,7 +96,7 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     api = Api(
         app,
         spec_kwargs={
-            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+            "marshmallow_plugin": conventions.SchemaPlugin(schema_name_resolver=_schema_name),
             "extra_plugins": [conventions.ConventionsPlugin(app)],
         },
     )
@@ -117,10 +116,15 @@ def calendars_feed_scheme() -> dict:
 
 
 def _schema_name(schema) -> str:
-    """ClinicSchema -> Clinic; a partial (PATCH) instance -> ClinicUpdate."""
+    """ClinicSchema -> Clinic; a partial (PATCH) instance -> ClinicUpdate; a request body whose
+    fields differ from the response's (api/conventions.py) -> ClinicInput."""
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
-    return name + "Update" if getattr(schema, "partial", False) is True else name
+    if getattr(schema, "partial", False) is True:
+        return name + "Update"
+    if getattr(cls, "direction", None) == "input" and not name.endswith(("Input", "Create", "Update")):
+        return name + "Input"
+    return name
 
 
 def _register_blueprints(api: Api) -> None:

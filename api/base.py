@@ -21,6 +21,10 @@ from booking.services.queries import of_organization
 from . import db
 from .auth import organization_id
 
+# A response field that may be left out; every other field of a response schema is always there
+# (api/conventions.py marks them required): `metadata={MAY_BE_ABSENT: True}`.
+MAY_BE_ABSENT = "may_be_absent"
+
 
 class Parser(FlaskParser):
     # A mistyped query parameter (`?emial=`) is a 422, not a silently unfiltered list.
@@ -163,7 +167,8 @@ def SecretWithheld():
             "description": (
                 "Present and true only in a replay (Idempotency-Key): the secret is not in this answer. Revoke and "
                 "create another if the first answer was lost."
-            )
+            ),
+            MAY_BE_ABSENT: True,
         },
     )
 

@@ -177,7 +177,11 @@ class ExternalCalendarSchema(Schema):
     status = ma.fields.Method(
         "_status",
         dump_only=True,
-        metadata={"description": "ok, or error when the last fetch failed (the last good copy still blocks time)"},
+        metadata={
+            "type": "string",
+            "enum": ["ok", "error"],
+            "description": "ok, or error when the last fetch failed (the last good copy still blocks time)",
+        },
     )
     fetched_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     last_error = ma.fields.String(dump_only=True, allow_none=True)

@@ -11,8 +11,11 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from apispec import BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter, SchemaResolver
+from apispec.ext.marshmallow.common import resolve_schema_instance
 
 from . import idempotency
+from .base import MAY_BE_ABSENT
 
 ETAG_HEADER = {
     "description": "The object's version as a strong entity tag; send it back in `If-Match` to make "
@@ -101,10 +104,13 @@ class ConventionsPlugin(BasePlugin):
             if getattr(function, "if_match", False):
                 operation.setdefault("parameters", []).append("IfMatch")
                 _add_response(responses, 412)
-            if path.startswith("/v1/"):  # every status a /v1 operation can answer, listed (no catch-all)
+            if "default" not in responses:  # every status an operation can answer, listed (no catch-all)
                 _add_response(responses, 500)  # logged with the request id; the body never has a trace
-                for status in (414, 431):  # a request target or headers over the limits (api/inputs.py)
+                # api/inputs.py checks every request before its view: a request target or headers over
+                # the limits, and text no database stores in a path id or a query parameter (422).
+                for status in (414, 422, 431):
                     _add_response(responses, status)
+            if path.startswith("/v1/"):
                 if method in ("post", "put", "patch"):
                     for status in (400, 413, 415, 422):  # malformed JSON, too large, not JSON, invalid
                         _add_response(responses, status)
@@ -120,3 +126,108 @@ def _add_response(responses: dict, status: int) -> None:
     """Reference the shared problem+json response, unless the view documents its own."""
     if not any(str(code) == str(status) for code in responses):
         responses[status] = HTTPStatus(status).name
+
+
+NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
+
+
+class SchemaPlugin(MarshmallowPlugin):
+    """apispec's marshmallow plugin, with the two directions of a schema told apart.
+
+    marshmallow's `required` is about loading, so the plain plugin leaves every response field
+    optional, and generated clients type every field as possibly missing. Here a schema reached from
+    a response is its output form: every field it dumps is `required` unless marked MAY_BE_ABSENT.
+    A schema read from a request body keeps marshmallow's `required`; where that differs from the
+    output form it is its own component, `<Name>Input`, so a client builds a request without the
+    fields only the server sets, and reads a response without a null check on fields always there.
+    """
+
+    class Converter(OpenAPIConverter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.directions: list[str] = []
+
+        def resolve_nested_schema(self, schema):
+            if self.directions and not isinstance(schema, (str, dict)):
+                schema = variant(schema, self.directions[-1])
+            return super().resolve_nested_schema(schema)
+
+        def schema2jsonschema(self, schema):
+            direction = getattr(schema, "direction", None)
+            if direction:
+                self.directions.append(direction)
+            try:
+                jsonschema = super().schema2jsonschema(schema)
+            finally:
+                if direction:
+                    self.directions.pop()
+            if direction == "output":
+                required = _output_required(schema)
+                if required:
+                    jsonschema["required"] = required
+            return jsonschema
+
+        def field2nullable(self, field, ret) -> dict:
+            # A nullable object is the object's reference first, or null. OpenAPI 3.0.3 lets `nullable`
+            # admit null only beside a `type`, so the second branch is an object type that admits null
+            # alone; apispec's own second branch admits any object, and generated clients made an
+            # anonymous model of it ahead of the real one.
+            if field.allow_none and ("$ref" in ret or "allOf" in ret):
+                branches = [{"$ref": ret.pop("$ref")}] if "$ref" in ret else ret.pop("allOf")
+                return {"anyOf": [*branches, NULL_ONLY]}
+            return super().field2nullable(field, ret)
+
+    class Resolver(SchemaResolver):
+        def resolve_operations(self, operations, **kwargs):
+            for operation in operations.values():
+                if isinstance(operation, dict) and isinstance(operation.get("requestBody"), dict):
+                    _retarget(operation["requestBody"], "input")
+            super().resolve_operations(operations, **kwargs)
+
+        def resolve_response(self, response):
+            if isinstance(response, dict):
+                _retarget(response, "output")
+            super().resolve_response(response)
+
+
+def _retarget(holder: dict, direction: str) -> None:
+    for media in (holder.get("content") or {}).values():
+        schema = media.get("schema")
+        if schema is not None and not isinstance(schema, (str, dict)):
+            media["schema"] = variant(schema, direction)
+
+
+_VARIANTS: dict[tuple[type, str], type] = {}
+
+
+def variant(schema, direction: str):
+    """The schema as read in `direction`: the same fields, a subclass whose name tells the direction."""
+    instance = resolve_schema_instance(schema)
+    cls = type(instance)
+    if getattr(cls, "direction", None) == direction:
+        return instance
+    cls = getattr(cls, "base", cls)
+    if direction == "input" and instance.partial is not True and _same_both_ways(cls):
+        direction = "output"  # one component serves both: nothing differs but the direction
+    key = (cls, direction)
+    if key not in _VARIANTS:
+        _VARIANTS[key] = type(cls.__name__, (cls,), {"direction": direction, "base": cls, "__module__": cls.__module__})
+    modifiers = {name: getattr(instance, name) for name in ("many", "partial", "load_only", "dump_only")}
+    return _VARIANTS[key](only=instance.only, exclude=instance.exclude, **modifiers)
+
+
+def _output_required(schema) -> list[str]:
+    return sorted(
+        field.data_key or name
+        for name, field in schema.fields.items()
+        if not field.load_only and not field.metadata.get(MAY_BE_ABSENT)
+    )
+
+
+def _same_both_ways(cls: type) -> bool:
+    """No read-only or write-only field, and every field required on input and present on output."""
+    fields = cls().fields.values()
+    return all(
+        field.required and not field.dump_only and not field.load_only and not field.metadata.get(MAY_BE_ABSENT)
+        for field in fields
+    )

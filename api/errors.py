@@ -14,6 +14,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from booking.domain import clock
 from booking.domain.errors import DomainError, VersionMismatch
 
+from .base import MAY_BE_ABSENT
+
 log = logging.getLogger("needlebook.api")
 
 PROBLEM_JSON = "application/problem+json"
@@ -65,7 +67,9 @@ class ProblemSchema(ma.Schema):
     detail = ma.fields.String(metadata={"description": "What went wrong in this request"})
     code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
     request_id = ma.fields.String(metadata={"description": "Quote this when asking for support"})
-    errors = ma.fields.Dict(metadata={"description": "Field errors keyed by field (validation_error only)"})
+    errors = ma.fields.Dict(
+        metadata={"description": "Field errors keyed by field (validation_error only)", MAY_BE_ABSENT: True}
+    )
 
 
 def problem(status: int, code: str, detail: str, headers=None, **extra):

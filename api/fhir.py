@@ -30,7 +30,7 @@ from models.staff import practitioner_clinics
 from . import db, errors
 from .auth import organization_id, requires
 from .availability import settings
-from .base import Blueprint, Schema, get_or_404, scoped
+from .base import MAY_BE_ABSENT, Blueprint, Schema, get_or_404, scoped
 
 log = logging.getLogger("needlebook.api")
 
@@ -59,7 +59,7 @@ class FhirResourceSchema(ma.Schema):
         unknown = ma.INCLUDE  # documents the open object a resource is: additionalProperties
 
     resourceType = ma.fields.String(required=True)
-    id = ma.fields.String()
+    id = ma.fields.String(metadata={MAY_BE_ABSENT: True})  # a search Bundle has none
 
     @ma.post_dump(pass_original=True)
     def _as_built(self, data, original, **kwargs):

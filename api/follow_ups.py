@@ -21,16 +21,30 @@ blp = Blueprint(
 )
 
 
+class FollowUpReasonSchema(ma.Schema):
+    code = ma.fields.String(attribute="reason_code", metadata={"description": "The rule's problem code, or no_slot"})
+    detail = ma.fields.String(attribute="reason_detail", allow_none=True)
+
+
+class _Reason(ma.fields.Nested):
+    """The follow-up's reason_code and reason_detail as one object, or null when there is no reason."""
+
+    def serialize(self, attr, obj, accessor=None, **kwargs):
+        return None if obj.reason_code is None else self.schema.dump(obj)
+
+
 class FollowUpSchema(ma.Schema):
     id = ma.fields.String()
     status = ma.fields.Function(
         follow_ups.effective_status,
         metadata={
+            "type": "string",
+            "enum": list(FOLLOW_UP_STATUSES),
             "description": (
                 "proposed (the hold is live: book it with POST /v1/appointments {hold_id} to confirm, "
                 "DELETE /v1/holds/{id} to decline), no_slot (nothing free in the window: the clinic should act), "
                 "not_needed (already booked, or the course is complete), booked, declined, expired"
-            )
+            ),
         },
     )
     appointment_id = ma.fields.String(metadata={"description": "The completed session this follows"})
@@ -42,16 +56,11 @@ class FollowUpSchema(ma.Schema):
     window_ends_at = ClinicInstant(metadata={"description": "recommended_interval_days after the session's start"})
     hold = ma.fields.Nested(HoldSchema, allow_none=True)
     booked_appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once confirmed"})
-    reason = ma.fields.Method(
-        "_reason", allow_none=True, metadata={"description": "Why nothing was held: {code, detail}; null when proposed"}
+    reason = _Reason(
+        FollowUpReasonSchema, allow_none=True, metadata={"description": "Why nothing was held; null when proposed"}
     )
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()
-
-    def _reason(self, follow_up):
-        if follow_up.reason_code is None:
-            return None
-        return {"code": follow_up.reason_code, "detail": follow_up.reason_detail}
 
 
 class FollowUpListArgs(ListArgs):

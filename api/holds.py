@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from booking.domain import clock
 from booking.services import appointments
+from models import HOLD_SOURCES, HOLD_STATUSES
 
 from . import db, etags
 from .auth import organization_id, requires
@@ -29,9 +30,11 @@ class HoldSchema(SlotOutputSchema):
     patient_id = ma.fields.String()
     course_id = ma.fields.String(allow_none=True)
     area = ma.fields.String(allow_none=True)
-    source = ma.fields.String(metadata={"description": "frontend or follow_up"})
+    source = ma.fields.String(metadata={"description": "Who made the hold", "enum": list(HOLD_SOURCES)})
     expires_at = ClinicInstant()
-    status = ma.fields.Method("_status", metadata={"description": "active, expired, booked or released"})
+    status = ma.fields.Method(
+        "_status", metadata={"type": "string", "enum": list(HOLD_STATUSES), "description": "Live, lapsed or used"}
+    )
     appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once booked"})
     created_at = ma.fields.AwareDateTime()
 

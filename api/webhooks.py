@@ -73,8 +73,10 @@ class AttemptSchema(ma.Schema):
 class DeliverySchema(ma.Schema):
     id = ma.fields.String()
     event_id = ma.fields.String(metadata={"description": "Also the webhook-id header"})
-    event_type = ma.fields.Function(lambda delivery: delivery.event.type)
-    status = ma.fields.String(metadata={"description": ", ".join(DELIVERY_STATUSES)})
+    event_type = ma.fields.Function(
+        lambda delivery: delivery.event.type, metadata={"type": "string", "enum": list(EVENT_TYPES)}
+    )
+    status = ma.fields.String(metadata={"enum": list(DELIVERY_STATUSES)})
     attempts = ma.fields.Integer()
     next_attempt_at = ma.fields.AwareDateTime(allow_none=True)
     last_status_code = ma.fields.Integer(allow_none=True)

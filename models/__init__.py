@@ -1,7 +1,16 @@
 """SQLAlchemy models and session setup. Importing this package builds nothing."""
 
 from .base import Base, new_id
-from .booking import APPOINTMENT_STATUSES, HOLD_SOURCES, LIVE_STATUSES, Appointment, Claim, Hold, PastSession
+from .booking import (
+    APPOINTMENT_STATUSES,
+    HOLD_SOURCES,
+    HOLD_STATUSES,
+    LIVE_STATUSES,
+    Appointment,
+    Claim,
+    Hold,
+    PastSession,
+)
 from .calendars import FEED_OWNERS, CalendarFeed, ExternalBusy, ExternalCalendar
 from .clinic import Clinic, Closure, OpeningHours, Room
 from .db import make_engine, make_sessionmaker, writer
@@ -28,6 +37,7 @@ __all__ = [
     "FEED_OWNERS",
     "FOLLOW_UP_STATUSES",
     "HOLD_SOURCES",
+    "HOLD_STATUSES",
     "LIVE_STATUSES",
     "SCOPES",
     "WEBHOOK_STATUSES",

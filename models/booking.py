@@ -15,6 +15,8 @@ APPOINTMENT_STATUSES = ("booked", "checked_in", "completed", "cancelled", "no_sh
 # Statuses whose appointment still counts as a session of the patient (interval, cap).
 LIVE_STATUSES = ("booked", "checked_in", "completed")
 HOLD_SOURCES = ("frontend", "follow_up")
+# What GET /v1/holds/{id} says of a hold: live, lapsed, or its `outcome` once it has one.
+HOLD_STATUSES = ("active", "expired", "booked", "released")
 
 
 class _Slot:

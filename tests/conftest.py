@@ -14,12 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy.orm import sessionmaker
 
 from api import create_app
 from migrations import upgrade
 from models import make_engine
 
+from .conformance import ConformingClient
 from .helpers import Caller, make_organization
 from .scaffold import scratch_database
 
@@ -45,6 +47,12 @@ BACKENDS = [name for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql"
 # `make check` runs domain and services on SQLite, `make test` all of them on both backends.
 TIERS = ("domain", "services", "api", "process", "fuzz")
 HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    # Every app a test builds (the fixtures' and the ones tests make with other settings) hands out a
+    # client that checks each answer against the committed OpenAPI document (tests/conformance.py).
+    Flask.test_client_class = ConformingClient
 
 
 def pytest_generate_tests(metafunc):
