@@ -42,10 +42,12 @@ class Api(flask_smorest.Api):
     def _register_responses(self):
         import http
 
+        self.spec.components.schema("Problem", schema=conventions.variant(self.ERROR_SCHEMA, "output"))
+        problems = errors.problem_components(self.spec)
         for status in http.HTTPStatus:
             response: dict[str, Any] = {"description": inputs.DESCRIPTIONS.get(status, status.phrase)}
             if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
+                response["schema"] = problems.get(status, self.ERROR_SCHEMA)
             prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
             # 401, 403 and 429 are referenced by hand from auth.requires, so they must exist.
             self.spec.components.response(status.name, response, lazy=status not in (401, 403, 429))

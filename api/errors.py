@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from http import HTTPStatus
 
 import marshmallow as ma
 from flask import current_app, g, request
@@ -186,3 +187,132 @@ def init_app(app) -> None:
     def _tag(response):
         response.headers["X-Request-ID"] = request_id()
         return response
+
+
+# The facts each code's problem carries beside the RFC 9457 members (booking/domain/errors.py and
+# where each is raised). A fact listed as required is in every problem of that code.
+INSTANT = {"type": "string", "format": "date-time"}
+IDS = {"type": "array", "items": {"type": "string"}}
+_CLAIM = {
+    "type": "object",
+    "properties": {
+        "appointment_id": {"type": "string", "description": "Set when an appointment holds the time"},
+        "hold_id": {"type": "string", "description": "Set when a hold holds the time"},
+        "starts_at": INSTANT,
+        "ends_at": INSTANT,
+    },
+    "required": ["starts_at"],
+}
+_COLLISION = {
+    **_CLAIM,
+    "properties": {
+        **_CLAIM["properties"],
+        "resource": {"type": "string", "description": "What is busy: practitioner, room, patient or device"},
+        "resource_id": {"type": "string"},
+    },
+    "required": ["resource", "resource_id", "starts_at", "ends_at"],
+}
+PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
+    "validation_error": ({"errors": {"type": "object", "description": "Messages keyed by field"}}, ()),
+    "slot_unavailable": ({"conflicts": {"type": "array", "items": _COLLISION, "description": "What collided"}}, ()),
+    "in_use": ({"room_ids": IDS, "practitioner_ids": IDS}, ()),
+    "invalid_transition": ({"current_status": {"type": "string"}, "appointment_id": {"type": "string"}}, ()),
+    "course_already_active": ({"course_id": {"type": "string", "description": "The active course"}}, ("course_id",)),
+    "device_count_too_low": (
+        {"devices_needed": {"type": "integer"}, "conflicts": {"type": "array", "items": _CLAIM}},
+        ("devices_needed", "conflicts"),
+    ),
+    "hold_expired": ({"hold_id": {"type": "string"}}, ("hold_id",)),
+    "interval_too_short": (
+        {
+            "earliest_start": {**INSTANT, "description": "When the patient may book again"},
+            "conflicting_starts": {"type": "array", "items": INSTANT},
+            "conflicts": {
+                "type": "array",
+                "items": {**_CLAIM, "properties": {**_CLAIM["properties"], "earliest_start": INSTANT}},
+                "description": "Booked sessions a past session is too close to",
+            },
+        },
+        ("earliest_start", "conflicting_starts"),
+    ),
+    "numbing_lead_too_short": ({"earliest_procedure_start": INSTANT}, ("earliest_procedure_start",)),
+    "contraindicated": ({"contraindications": IDS}, ("contraindications",)),
+    "course_complete": (
+        {
+            "course_id": {"type": "string"},
+            "max_sessions": {"type": "integer"},
+            "sessions": {"type": "integer"},
+            "max_sessions_per_365_days": {"type": "integer"},
+        },
+        (),
+    ),
+    "not_qualified": (
+        {
+            "reason": {
+                "type": "string",
+                "enum": ["practitioner_clinic", "practitioner_treatment_type", "room_clinic", "room_capability"],
+            },
+            "required_capability": {"type": "string"},
+        },
+        ("reason",),
+    ),
+    "area_not_allowed": ({"area": {"type": "string"}, "allowed_areas": IDS}, ("area", "allowed_areas")),
+}
+# The codes each status answers with: the HTTP layer's own, then the domain's.
+CODES_BY_STATUS: dict[int, list[str]] = {status: [code] for status, code in HTTP_CODES.items()}
+for _code, _status in {
+    **{
+        cls.code: DOMAIN_STATUS.get(cls.code, 422) for cls in DomainError.__subclasses__() if cls is not VersionMismatch
+    },
+    "malformed_json": 400,
+    "idempotency_key_reused": 422,
+    "idempotency_key_in_flight": 409,
+}.items():
+    if _code not in CODES_BY_STATUS.setdefault(_status, []):
+        CODES_BY_STATUS[_status].append(_code)
+
+
+def problem_components(spec) -> dict[int, dict]:
+    """Register a schema per code with facts, and return each status' problem schema: one of the
+    codes' schemas, told apart by `code` (a discriminator typed clients generate a union from)."""
+    by_status = {}
+    for status, codes in CODES_BY_STATUS.items():
+        plain = [code for code in codes if code not in PROBLEM_FACTS]
+        branches = {code: _problem_schema(spec, _camel(code), [code]) for code in codes if code in PROBLEM_FACTS}
+        if not branches:
+            by_status[status] = {"allOf": [{"$ref": "#/components/schemas/Problem"}], **_code_enum(codes)}
+            continue
+        if plain:
+            reference = _problem_schema(spec, _camel(HTTPStatus(status).name.lower()), plain)
+            branches.update(dict.fromkeys(plain, reference))
+        by_status[status] = {
+            "oneOf": list({ref["$ref"]: ref for ref in branches.values()}.values()),
+            "discriminator": {"propertyName": "code", "mapping": {code: ref["$ref"] for code, ref in branches.items()}},
+        }
+    return by_status
+
+
+def _problem_schema(spec, name: str, codes: list[str]) -> dict:
+    facts, required = PROBLEM_FACTS.get(codes[0], ({}, ())) if len(codes) == 1 else ({}, ())
+    spec.components.schema(
+        name + "Problem",
+        component={
+            "allOf": [
+                {"$ref": "#/components/schemas/Problem"},
+                {
+                    "type": "object",
+                    "properties": {"code": {"type": "string", "enum": codes}, **facts},
+                    "required": ["code", *required],
+                },
+            ]
+        },
+    )
+    return {"$ref": f"#/components/schemas/{name}Problem"}
+
+
+def _code_enum(codes: list[str]) -> dict:
+    return {"properties": {"code": {"type": "string", "enum": codes}}, "type": "object"}
+
+
+def _camel(code: str) -> str:
+    return "".join(part.title() for part in code.split("_"))
