@@ -6,6 +6,7 @@ import logging
 import uuid
 from datetime import datetime
 from http import HTTPStatus
+from typing import Any
 
 import marshmallow as ma
 from flask import current_app, g, request
@@ -193,7 +194,7 @@ def init_app(app) -> None:
 # where each is raised). A fact listed as required is in every problem of that code.
 INSTANT = {"type": "string", "format": "date-time"}
 IDS = {"type": "array", "items": {"type": "string"}}
-_CLAIM = {
+_CLAIM: dict[str, Any] = {
     "type": "object",
     "properties": {
         "appointment_id": {"type": "string", "description": "Set when an appointment holds the time"},
