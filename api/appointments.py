@@ -62,7 +62,7 @@ class AppointmentSchema(SlotOutputSchema):
     patient_id = ma.fields.String()
     course_id = ma.fields.String(allow_none=True)
     area = ma.fields.String(allow_none=True)
-    status = ma.fields.String(metadata={"description": ", ".join(APPOINTMENT_STATUSES)})
+    status = ma.fields.String(metadata={"enum": list(APPOINTMENT_STATUSES)})
     rescheduled_from = ma.fields.String(allow_none=True)
     hold_id = ma.fields.String(allow_none=True)
     cancel_reason = ma.fields.String(allow_none=True)

@@ -215,7 +215,10 @@ _COLLISION = {
 }
 PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
     "validation_error": ({"errors": {"type": "object", "description": "Messages keyed by field"}}, ()),
-    "slot_unavailable": ({"conflicts": {"type": "array", "items": _COLLISION, "description": "What collided"}}, ()),
+    "slot_unavailable": (
+        {"conflicts": {"type": "array", "items": _COLLISION, "description": "What collided"}},
+        ("conflicts",),
+    ),
     "in_use": ({"room_ids": IDS, "practitioner_ids": IDS}, ()),
     "invalid_transition": ({"current_status": {"type": "string"}, "appointment_id": {"type": "string"}}, ()),
     "course_already_active": ({"course_id": {"type": "string", "description": "The active course"}}, ("course_id",)),

@@ -101,9 +101,11 @@ export async function holdAndBook(slot: Schemas["SlotOutput"], patientId: string
     case 201:
       break;
     case 409: {
-      // Someone else took it: show what collided.
-      for (const conflict of held.body.conflicts) {
-        console.log(`${conflict.resource} ${conflict.resource_id} busy ${conflict.starts_at}..${conflict.ends_at}`);
+      // Someone else took it: show what collided (each 409 code is its own type, told apart by `code`).
+      if (held.body.code === "slot_unavailable") {
+        for (const conflict of held.body.conflicts) {
+          console.log(`${conflict.resource} ${conflict.resource_id} busy ${conflict.starts_at}..${conflict.ends_at}`);
+        }
       }
       return null;
     }
@@ -130,7 +132,9 @@ export async function holdAndBook(slot: Schemas["SlotOutput"], patientId: string
     return appointment;
   }
   if (booked.status === 410) console.log(`The hold lapsed: ${booked.body.detail}`);
-  if (booked.status === 409) console.log(booked.body.conflicts.map((c) => c.appointment_id ?? c.hold_id));
+  if (booked.status === 409 && booked.body.code === "slot_unavailable") {
+    console.log(booked.body.conflicts.map((c) => c.appointment_id ?? c.hold_id));
+  }
   return null;
 }
 
