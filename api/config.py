@@ -28,4 +28,6 @@ def from_environment(env=os.environ) -> dict:
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         # Webhook receivers on loopback or private addresses (tests, a private network): off by default.
         "WEBHOOKS_ALLOW_PRIVATE": env.get("WEBHOOKS_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes"),
+        # How long a webhook's rotated-out signing secret still signs deliveries beside the new one.
+        "WEBHOOK_SECRET_GRACE_HOURS": float(env.get("WEBHOOK_SECRET_GRACE_HOURS", "24")),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app
@@ -31,7 +33,9 @@ blp = Blueprint(
     url_prefix="/v1/webhooks",
     description=(
         "Webhooks: events delivered to your URL, signed per Standard Webhooks (webhook-id, webhook-timestamp, "
-        "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))), retried for about three days"
+        "webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body)); during a secret rotation's grace "
+        "period, two space-separated signatures, one per secret), retried for about three days. Disabled on a 410 "
+        "Gone or after a long run of failures (a `webhook.disabled` event says so); PATCH `status: active` re-enables"
     ),
 )
 
@@ -51,15 +55,50 @@ class WebhookSchema(Schema):
     description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
     status = ma.fields.String(
         dump_only=True,
-        metadata={"description": f"{', '.join(WEBHOOK_STATUSES)}: disabled when the endpoint answered 410 Gone"},
+        validate=ma.validate.OneOf(WEBHOOK_STATUSES),
+        metadata={
+            "description": "disabled when the endpoint answered 410 Gone, after a long run of failed attempts "
+            "(WEBHOOK_DISABLE_AFTER_FAILURES in a row over WEBHOOK_DISABLE_AFTER_DAYS with none delivered), or on "
+            "request; nothing is sent to a disabled subscription and its pending deliveries are cancelled"
+        },
     )
-    disabled_reason = ma.fields.String(dump_only=True, allow_none=True)
+    disabled_reason = ma.fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "Why and since when it is disabled"}
+    )
+    disabled_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    previous_secret_expires_at = ma.fields.AwareDateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Until then, the secret the last rotation replaced still signs every delivery"},
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 class NewWebhookSchema(WebhookSchema):
     secret = Secret("whsec_... signing secret: verify each delivery's signature with it")
+    secret_withheld = SecretWithheld()
+
+
+class WebhookChangeSchema(Schema):
+    url = ma.fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=ma.validate.Length(max=2000),
+        metadata={"description": "http(s); checked as on subscribing: private and loopback addresses are refused"},
+    )
+    event_types = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(EVENT_TYPES)), validate=ma.validate.Length(min=1)
+    )
+    description = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=500))
+    status = ma.fields.String(
+        validate=ma.validate.OneOf(WEBHOOK_STATUSES),
+        metadata={"description": "active re-enables a disabled subscription; disabled stops it"},
+    )
+
+
+class RotatedWebhookSchema(WebhookSchema):
+    secret = Secret("the new whsec_... signing secret; the old one still signs until `previous_secret_expires_at`")
     secret_withheld = SecretWithheld()
 
 
@@ -84,6 +123,9 @@ class DeliverySchema(ma.Schema):
     delivered_at = ma.fields.AwareDateTime(allow_none=True)
     created_at = ma.fields.AwareDateTime()
     attempt_log = ma.fields.List(ma.fields.Nested(AttemptSchema), data_key="attempt_log")
+    redelivered_at = ma.fields.AwareDateTime(
+        allow_none=True, metadata={"description": "When it was last asked for again; its retries count from then"}
+    )
 
 
 class DeliveryListArgs(ListArgs):
@@ -136,6 +178,23 @@ class WebhookItem(MethodView):
         return _one(webhook_id)
 
     @requires("admin")
+    @blp.arguments(WebhookChangeSchema)
+    @blp.response(200, WebhookSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
+    def patch(self, data, webhook_id):
+        """Change a subscription's URL, event types or description, or re-enable it (`status: active`)"""
+        return webhooks.change_subscription(
+            db.session(),
+            organization_id(),
+            webhook_id,
+            data,
+            etags.expected_version(webhook_id),
+            allow_private=current_app.config["WEBHOOKS_ALLOW_PRIVATE"],
+        )
+
+    @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @etags.conditional
@@ -157,3 +216,45 @@ class WebhookDeliveries(MethodView):
         if args.get("status"):
             query = query.where(WebhookDelivery.status == args["status"])
         return paginate(query, WebhookDelivery, args)
+
+
+@blp.route("/<webhook_id>/rotate-secret")
+class WebhookSecretRotation(MethodView):
+    @requires("admin")
+    @blp.response(200, RotatedWebhookSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @etags.conditional
+    @etags.tagged
+    def post(self, webhook_id):
+        """Rotate the signing secret: the new one is shown once; the old one also signs for a grace period"""
+        subscription = webhooks.rotate_secret(
+            db.session(),
+            organization_id(),
+            webhook_id,
+            etags.expected_version(webhook_id),
+            grace=timedelta(hours=current_app.config["WEBHOOK_SECRET_GRACE_HOURS"]),
+        )
+        idempotency.withhold("secret")
+        return subscription
+
+
+@blp.route("/<webhook_id>/test")
+class WebhookTest(MethodView):
+    @requires("admin")
+    @blp.response(202, DeliverySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, webhook_id):
+        """Send a `webhook.test` event to this subscription only; answers with its delivery, queued"""
+        return webhooks.send_test(db.session(), organization_id(), webhook_id)
+
+
+@blp.route("/<webhook_id>/deliveries/<delivery_id>/redeliver")
+class WebhookRedelivery(MethodView):
+    @requires("admin")
+    @blp.response(202, DeliverySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, webhook_id, delivery_id):
+        """Send a delivery from the log again (a failed or cancelled one too); its retries start over"""
+        return webhooks.redeliver(db.session(), organization_id(), webhook_id, delivery_id)

@@ -90,7 +90,8 @@ class WebhookSubscription(Timestamped, Base):
     """A URL that receives the organization's events of the chosen types, signed with `secret`.
 
     Signing needs the secret itself (Standard Webhooks, HMAC-SHA256), so it is kept sealed
-    (models/sealed.py), never in clear.
+    (models/sealed.py), never in clear; so is the secret it replaced, which also signs every
+    delivery until `previous_secret_expires_at` (a rotation's grace period).
     """
 
     __tablename__ = "webhook_subscriptions"
@@ -101,8 +102,14 @@ class WebhookSubscription(Timestamped, Base):
     event_types: Mapped[list] = mapped_column(sa.JSON)
     description: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     secret: Mapped[str] = mapped_column(Sealed())
+    previous_secret: Mapped[str | None] = mapped_column(Sealed(), nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     status: Mapped[str] = mapped_column(sa.String(20), default="active")
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The run of failed attempts since the last delivered one: a long enough run disables it.
+    failing_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
@@ -126,6 +133,8 @@ class WebhookDelivery(Timestamped, Base):
     last_status_code: Mapped[int | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Asked again by the API (redeliver): its retries are counted from here, not from created_at.
+    redelivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     event = relationship("OutboxEvent", lazy="joined", innerjoin=True)
     attempt_log = relationship("WebhookAttempt", order_by="WebhookAttempt.id", lazy="selectin")

@@ -49,6 +49,9 @@ class SchedulerSettings:
     webhook_workers: int = 8
     webhook_sends_per_receiver: int = 2
     webhook_sends_per_organization: int = 4
+    # A subscription is disabled after this many failed attempts in a row spanning at least this long.
+    webhook_disable_after_failures: int = 10
+    webhook_disable_after: timedelta = timedelta(days=5)
     reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
     follow_ups: FollowUpSettings = field(default_factory=FollowUpSettings)
 
@@ -80,6 +83,8 @@ class SchedulerSettings:
             webhook_workers=count("WEBHOOK_WORKERS", 8),
             webhook_sends_per_receiver=count("WEBHOOK_SENDS_PER_RECEIVER", 2),
             webhook_sends_per_organization=count("WEBHOOK_SENDS_PER_ORGANIZATION", 4),
+            webhook_disable_after_failures=count("WEBHOOK_DISABLE_AFTER_FAILURES", 10),
+            webhook_disable_after=seconds("WEBHOOK_DISABLE_AFTER_DAYS", 5) * 86400,  # days, read as seconds
             reminder_offsets=parse_offsets(env.get("REMINDER_OFFSETS", "48h,2h")),
             follow_ups=FollowUpSettings(
                 hold_for=timedelta(days=float(env.get("FOLLOW_UP_HOLD_DAYS", "7"))),

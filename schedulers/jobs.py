@@ -185,7 +185,8 @@ def _record(
         if db is None:  # lost the lease: the new holder sends it again when it falls due
             return False, None
         now = clock.now()
-        delivery = webhooks.record(db, outgoing.delivery_id, outcome, now)
+        disabling = webhooks.Disabling(run.settings.webhook_disable_after_failures, run.settings.webhook_disable_after)
+        delivery = webhooks.record(db, outgoing.delivery_id, outcome, now, disabling)
         if delivery is None or delivery.status != "delivered":
             return False, None  # a failing receiver waits for its retries to fall due
         following = webhooks.claim_due(db, now, 1, room=_room(run, 1, others), subscription_id=outgoing.subscription_id)

@@ -3,9 +3,13 @@
 Signing follows Standard Webhooks (the `standardwebhooks` package): `webhook-id` is
 the event id (the same on every retry, so a receiver can drop duplicates),
 `webhook-timestamp` the send time in seconds, `webhook-signature` `v1,<base64 of
-HMAC-SHA256 over "id.timestamp.body">`. Delivery is at least once: a 2xx counts as
-delivered; anything else is retried with exponential backoff and jitter for about
-three days (a `Retry-After` answer is honoured); a 410 disables the subscription.
+HMAC-SHA256 over "id.timestamp.body">`; during a rotation's grace period the header
+carries two space-separated signatures, one per secret, so a receiver that verifies
+with either accepts. Delivery is at least once: a 2xx counts as delivered; anything
+else is retried with exponential backoff and jitter for about three days (a
+`Retry-After` answer is honoured). A 410 disables the subscription at once, and so
+does a long run of failures (`Disabling`); either is announced as a `webhook.disabled`
+event to the organization's other subscriptions.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from booking.domain import clock
-from booking.domain.errors import InvalidInput
+from booking.domain.errors import InvalidInput, InvalidTransition, NotFound
 from booking.integrations import net
-from booking.services.changes import load_for_change
+from booking.services import events
+from booking.services.changes import load, load_for_change
 from booking.services.events import EVENT_TYPES
 from models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from models.base import new_id
 
 GIVE_UP_AFTER = timedelta(days=3)
 FIRST_RETRY = timedelta(seconds=30)
@@ -40,6 +46,17 @@ LONGEST_WAIT = timedelta(hours=12)
 # while a send is still running, so no send is too slow for it.
 IN_FLIGHT = timedelta(minutes=2)
 SEND_DEADLINE = 10.0  # seconds for a whole send: lookup, connect, TLS, request, the answer's headers
+SECRET_GRACE = timedelta(hours=24)  # how long a rotated-out secret still signs (the API's default)
+
+
+@dataclass(frozen=True)
+class Disabling:
+    """When a failing receiver is disabled: after `failures` failed attempts in a row that span at
+    least `after` with no delivery in between (as Svix does after five days). Both must hold, so a
+    burst of failures within minutes, or a few spread over a week, never disables anyone."""
+
+    failures: int = 10
+    after: timedelta = timedelta(days=5)
 
 
 def new_secret() -> str:
@@ -62,13 +79,10 @@ def subscribe(
     db: Session, org: str, url: str, event_types: list[str], description: str | None, *, allow_private: bool
 ) -> WebhookSubscription:
     check_url(url, allow_private=allow_private)
-    unknown = sorted(set(event_types) - set(EVENT_TYPES))
-    if unknown or not event_types:
-        raise InvalidInput({"event_types": [f"Choose from: {', '.join(EVENT_TYPES)}."]})
     subscription = WebhookSubscription(
         organization_id=org,
         url=url,
-        event_types=sorted(set(event_types)),
+        event_types=_event_types(event_types),
         description=description,
         secret=new_secret(),
         status="active",
@@ -76,6 +90,140 @@ def subscribe(
     db.add(subscription)
     db.flush()
     return subscription
+
+
+def _event_types(event_types: list[str]) -> list[str]:
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown or not event_types:
+        raise InvalidInput({"event_types": [f"Choose from: {', '.join(EVENT_TYPES)}."]})
+    return sorted(set(event_types))
+
+
+def change_subscription(
+    db: Session, org: str, webhook_id: str, data: dict, expected_version: int | None, *, allow_private: bool
+) -> WebhookSubscription:
+    """PATCH: the URL (checked as on subscribing), event types, description, and `status`: `active`
+    re-enables a disabled subscription, `disabled` stops it. Only what differs is written, so a PATCH
+    that changes nothing leaves the version (and every client's ETag) as it was."""
+    subscription = load_for_change(db, org, WebhookSubscription, webhook_id, expected_version, what="webhook")
+    if "url" in data:
+        check_url(data["url"], allow_private=allow_private)
+    wanted = {
+        "url": data.get("url", subscription.url),
+        "event_types": _event_types(data["event_types"]) if "event_types" in data else subscription.event_types,
+        "description": data.get("description", subscription.description),
+    }
+    for field, value in wanted.items():
+        if getattr(subscription, field) != value:
+            setattr(subscription, field, value)
+    status = data.get("status", subscription.status)
+    if status != subscription.status and status == "active":
+        _enable(subscription)
+    elif status != subscription.status:
+        now = clock.now()
+        disable(db, subscription, "requested", f"Disabled through the API at {now.isoformat()}.", now)
+    db.flush()
+    return subscription
+
+
+def _enable(subscription: WebhookSubscription) -> None:
+    subscription.status, subscription.disabled_reason, subscription.disabled_at = "active", None, None
+    subscription.failing_since, subscription.consecutive_failures = None, 0
+
+
+def disable(db: Session, subscription: WebhookSubscription, why: str, reason: str, now: datetime) -> None:
+    """Stop sending: the pending deliveries are cancelled, and the organization's subscriptions to
+    `webhook.disabled` (never this one, which is disabled now) are told, `why` being `gone` (a 410),
+    `failing` (a long run of failures) or `requested`."""
+    subscription.status, subscription.disabled_reason, subscription.disabled_at = "disabled", reason, now
+    _cancel_pending(db, subscription, f"The subscription was disabled: {reason}")
+    events.add(
+        db,
+        subscription.organization_id,
+        "webhook.disabled",
+        f"webhook.disabled:{subscription.id}:{now.isoformat()}",
+        subscription.id,
+        {
+            "webhook": {
+                "id": subscription.id,
+                "url": subscription.url,
+                "status": "disabled",
+                "disabled_reason": reason,
+                "disabled_at": now.isoformat(),
+                "failing_since": subscription.failing_since.isoformat() if subscription.failing_since else None,
+            },
+            "why": why,
+        },
+    )
+
+
+def rotate_secret(
+    db: Session, org: str, webhook_id: str, expected_version: int | None, grace: timedelta = SECRET_GRACE
+) -> WebhookSubscription:
+    """A new secret; the one it replaces still signs every delivery for `grace`, so receivers can
+    switch at their own pace. A rotation within the grace period drops the oldest of the three."""
+    subscription = load_for_change(db, org, WebhookSubscription, webhook_id, expected_version, what="webhook")
+    subscription.previous_secret, subscription.previous_secret_expires_at = subscription.secret, clock.now() + grace
+    subscription.secret = new_secret()
+    db.flush()
+    return subscription
+
+
+def _live(db: Session, org: str, webhook_id: str) -> WebhookSubscription:
+    """The organization's subscription, which must be active for anything to be sent to it."""
+    subscription = load(db, org, WebhookSubscription, webhook_id, what="webhook")
+    if subscription.status != "active":
+        raise InvalidTransition(
+            f"The subscription is {subscription.status}; re-enable it first (PATCH with status active).",
+            current_status=subscription.status,
+        )
+    return subscription
+
+
+def send_test(db: Session, org: str, webhook_id: str) -> WebhookDelivery:
+    """A `webhook.test` event for this subscription only, delivered (signed, logged, retried) like any other."""
+    subscription = _live(db, org, webhook_id)
+    now = clock.now()
+    event = OutboxEvent(
+        id=new_id("evt"),
+        organization_id=org,
+        type="webhook.test",
+        subject_id=subscription.id,
+        payload={"webhook": {"id": subscription.id, "url": subscription.url}, "message": "A test event."},
+        occurred_at=now,
+        dispatched_at=now,  # already fanned out: to this subscription, below, and to no other
+    )
+    event.dedupe_key = f"webhook.test:{event.id}"
+    delivery = WebhookDelivery(
+        organization_id=org, subscription_id=subscription.id, event=event, status="pending", next_attempt_at=now
+    )
+    db.add_all([event, delivery])
+    db.flush()
+    return delivery
+
+
+def redeliver(db: Session, org: str, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+    """Send a delivery from the log again, whatever became of it; its retries count from now."""
+    subscription = _live(db, org, webhook_id)
+    delivery = db.scalar(
+        sa.select(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.organization_id == org,
+        )
+        .with_for_update(of=WebhookDelivery)
+    )
+    if delivery is None:
+        raise NotFound(f"No delivery with id '{delivery_id}' for this webhook.")
+    now = clock.now()
+    # A pending delivery due within IN_FLIGHT may be being sent right now (a claim pushes it that far
+    # ahead): it is left as it is rather than sent twice at once.
+    if delivery.status != "pending" or delivery.next_attempt_at is None or delivery.next_attempt_at > now + IN_FLIGHT:
+        delivery.next_attempt_at = now
+    delivery.status, delivery.redelivered_at = "pending", now
+    db.flush()
+    return delivery
 
 
 def unsubscribe(db: Session, subscription: WebhookSubscription) -> None:
@@ -264,16 +412,26 @@ def claim_due(
     return [_claim(db, row, now) for row in taken]
 
 
+def signing_secrets(subscription: WebhookSubscription, now: datetime) -> list[str]:
+    """The current secret, and the one a rotation replaced while its grace period lasts."""
+    expires = subscription.previous_secret_expires_at
+    if subscription.previous_secret and expires is not None and now < expires:
+        return [subscription.secret, subscription.previous_secret]
+    return [subscription.secret]
+
+
 def _claim(db: Session, delivery: WebhookDelivery, now: datetime) -> Outgoing:
     subscription = db.get_one(WebhookSubscription, delivery.subscription_id)
     body = body_of(delivery.event)
     sent_at = clock.wall_now().replace(microsecond=0)  # receivers compare it with their own clock
+    secrets_now = signing_secrets(subscription, now)
+    signatures = [Webhook(secret).sign(delivery.event_id, sent_at, body) for secret in secrets_now]
     headers = {
         "content-type": "application/json",
         "user-agent": "Needlebook-Webhooks/1",
         "webhook-id": delivery.event_id,
         "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": Webhook(subscription.secret).sign(delivery.event_id, sent_at, body),
+        "webhook-signature": " ".join(signatures),  # Standard Webhooks: any one of them verifies
     }
     delivery.next_attempt_at = now + IN_FLIGHT
     return Outgoing(
@@ -370,12 +528,24 @@ class _Uniform(Protocol):
     def uniform(self, a: float, b: float, /) -> float: ...
 
 
-def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> WebhookDelivery | None:
-    """Log the attempt and decide what comes next: delivered, retry, give up, or disable on 410."""
+def record(
+    db: Session, delivery_id: str, outcome: Outcome, now: datetime, disabling: Disabling = Disabling()
+) -> WebhookDelivery | None:
+    """Log the attempt and decide what comes next: delivered, retry, give up, or disable the
+    subscription (on a 410, or at the end of a long run of failures)."""
+    # The subscription is locked before the delivery, in the order the API's changes take them
+    # (a PATCH or DELETE locks the subscription, then cancels its pending deliveries).
+    subscription = db.scalar(
+        sa.select(WebhookSubscription)
+        .join(WebhookDelivery, WebhookDelivery.subscription_id == WebhookSubscription.id)
+        .where(WebhookDelivery.id == delivery_id)
+        .with_for_update(of=WebhookSubscription)
+        .execution_options(populate_existing=True)
+    )
     delivery = db.scalar(
         sa.select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update(of=WebhookDelivery)
     )
-    if delivery is None or delivery.status != "pending":
+    if subscription is None or delivery is None or delivery.status != "pending":
         return delivery
     db.add(
         WebhookAttempt(
@@ -390,19 +560,40 @@ def record(db: Session, delivery_id: str, outcome: Outcome, now: datetime) -> We
     delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = now, outcome.status_code, outcome.error
     if outcome.error is None:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+        if subscription.consecutive_failures:
+            _count_failures(db, subscription, None, 0)
         return delivery
+    since, failures = subscription.failing_since or now, subscription.consecutive_failures + 1
+    _count_failures(db, subscription, since, failures)
     if outcome.status_code == 410:  # the receiver says this endpoint is gone for good
-        subscription = db.get_one(WebhookSubscription, delivery.subscription_id)
-        subscription.status, subscription.disabled_reason = (
-            "disabled",
-            f"The endpoint answered 410 Gone at {now.isoformat()}.",
-        )
         delivery.status, delivery.next_attempt_at = "failed", None
-        _cancel_pending(db, subscription, "The subscription was disabled (410 Gone).")
+        if subscription.status == "active":
+            disable(db, subscription, "gone", f"The endpoint answered 410 Gone at {now.isoformat()}.", now)
+        return delivery
+    if subscription.status == "active" and failures >= disabling.failures and now - since >= disabling.after:
+        delivery.status, delivery.next_attempt_at = "failed", None
+        disable(
+            db,
+            subscription,
+            "failing",
+            f"No delivery succeeded since {since.isoformat()}: "
+            f"{failures} attempts in a row failed, the last at {now.isoformat()}.",
+            now,
+        )
         return delivery
     wait = max(backoff(delivery.attempts), outcome.retry_after or timedelta(0))
-    if now + wait > delivery.created_at + GIVE_UP_AFTER:
+    if now + wait > (delivery.redelivered_at or delivery.created_at) + GIVE_UP_AFTER:
         delivery.status, delivery.next_attempt_at = "failed", None
     else:
         delivery.next_attempt_at = now + wait
     return delivery
+
+
+def _count_failures(db: Session, subscription: WebhookSubscription, since: datetime | None, failures: int) -> None:
+    """Bookkeeping, not part of the subscription as the API shows it: written without bumping its
+    version or updated_at, so a failing receiver never makes an integrator's ETag stale."""
+    db.execute(
+        sa.update(WebhookSubscription)
+        .where(WebhookSubscription.id == subscription.id)
+        .values(failing_since=since, consecutive_failures=failures, updated_at=subscription.updated_at)
+    )

@@ -29,6 +29,8 @@ EVENT_TYPES = (
     "hold.expired",
     "follow_up.proposed",
     "follow_up.no_slot",
+    "webhook.test",  # sent to one subscription on request (POST /v1/webhooks/{id}/test), never fanned out
+    "webhook.disabled",  # a subscription of the organization was disabled: why and since when
 )
 
 # Rule 10 of docs/rules.md: what the patient is told before and after a session (sources 000, 003).

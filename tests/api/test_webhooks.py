@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from random import Random
@@ -335,3 +335,245 @@ def test_backoff_grows_to_a_cap_with_jitter():
     assert all(later > earlier for earlier, later in pairwise(waits[:6]))
     assert all(timedelta(hours=9, minutes=36) <= w <= timedelta(hours=14, minutes=24) for w in waits[7:])
     assert len({webhooks.backoff(3, Random(seed)) for seed in range(10)}) > 1  # jittered
+
+
+def test_a_patch_changes_the_url_and_event_types_and_one_that_changes_nothing_keeps_the_version(
+    world, private_allowed, deliver
+):
+    first, second = Receiver(), Receiver()
+    try:
+        hook = subscribe(world.caller, first.url, types=["appointment.cancelled"])
+        path = f"/v1/webhooks/{hook['id']}"
+        tag = world.caller.get(path).headers["ETag"]
+        same = world.caller.patch(path, json={"url": first.url, "event_types": ["appointment.cancelled"]})
+        assert same.status_code == 200 and same.headers["ETag"] == tag  # nothing changed: no new version
+
+        changed = world.caller.patch(
+            path,
+            json={"url": second.url, "event_types": ["appointment.created"], "description": "EHR bridge"},
+            headers={"If-Match": tag},
+        )
+        assert changed.status_code == 200, changed.get_json()
+        shown = changed.get_json()
+        assert shown["url"] == second.url and shown["event_types"] == ["appointment.created"]
+        assert shown["description"] == "EHR bridge" and changed.headers["ETag"] != tag
+        assert_problem(
+            world.caller.patch(path, json={"description": "x"}, headers={"If-Match": tag}), 412, "precondition_failed"
+        )
+
+        world.consulted()
+        world.book(starts_at=world.at(2))
+        assert deliver() == 1
+        assert first.requests == [] and len(second.requests) == 1
+        assert json.loads(second.requests[0]["body"])["type"] == "appointment.created"
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "ftp://x.org/"])
+def test_a_patched_url_is_checked_as_on_subscribing(admin, url):
+    hook = subscribe(admin, "https://93.184.215.14/hooks")
+    response = admin.patch(f"/v1/webhooks/{hook['id']}", json={"url": url})
+    assert "url" in assert_problem(response, 422, "validation_error")["errors"]
+    assert admin.get(f"/v1/webhooks/{hook['id']}").get_json()["url"] == "https://93.184.215.14/hooks"
+    unknown = admin.patch(f"/v1/webhooks/{hook['id']}", json={"event_types": ["appointment.eaten"]})
+    assert_problem(unknown, 422, "validation_error")
+
+
+def test_a_patch_of_another_organizations_webhook_is_a_404(admin, other):
+    hook = subscribe(admin, "https://93.184.215.14/hooks")
+    assert_problem(other.patch(f"/v1/webhooks/{hook['id']}", json={"description": "x"}), 404, "not_found")
+
+
+def test_a_rotated_secret_and_the_old_one_both_verify_during_the_grace_period_then_only_the_new(
+    world, receiver, private_allowed, deliver, db
+):
+    hook = subscribe(world.caller, receiver.url, types=["appointment.created", "appointment.cancelled"])
+    old = hook["secret"]
+    rotated = world.caller.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers={"Idempotency-Key": "rot-1"})
+    assert rotated.status_code == 200, rotated.get_json()
+    new = rotated.get_json()["secret"]
+    assert new.startswith("whsec_") and new != old
+    expires = datetime.fromisoformat(rotated.get_json()["previous_secret_expires_at"])
+    assert expires == world.clock.now + timedelta(hours=24)
+    replay = world.caller.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers={"Idempotency-Key": "rot-1"})
+    assert replay.get_json()["secret"] is None and replay.get_json()["secret_withheld"] is True
+    assert "secret" not in world.caller.get(f"/v1/webhooks/{hook['id']}").get_json()
+    # Both kept sealed, never in clear.
+    stored = db.execute(
+        sa.text("SELECT secret, previous_secret FROM webhook_subscriptions WHERE id = :id"), {"id": hook["id"]}
+    ).one()
+    assert all(s.startswith("fernet:") for s in stored)
+    assert not any(secret[6:] in s for secret in (old, new) for s in stored)
+
+    world.consulted()
+    appointment = world.book(starts_at=world.at(2))
+    world.clock.advance(hours=23)
+    deliver()
+    [during] = receiver.requests
+    assert len(during["headers"]["webhook-signature"].split(" ")) == 2
+    assert Webhook(old).verify(during["body"], during["headers"]) == Webhook(new).verify(
+        during["body"], during["headers"]
+    )
+
+    world.clock.advance(hours=2)
+    world.caller.post(f"/v1/appointments/{appointment['id']}/cancel", json={"reason": "patient_request"})
+    deliver()
+    after = receiver.requests[1]
+    assert json.loads(Webhook(new).verify(after["body"], after["headers"]) and after["body"])["type"] == (
+        "appointment.cancelled"
+    )
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(after["body"], after["headers"])
+
+
+def test_a_test_event_goes_to_that_subscription_only_through_the_normal_pipeline(
+    world, receiver, private_allowed, deliver
+):
+    hook = subscribe(world.caller, receiver.url)
+    bystander = Receiver()
+    try:
+        subscribe(world.caller, bystander.url, types=["webhook.test"])
+        response = world.caller.post(f"/v1/webhooks/{hook['id']}/test")
+        assert response.status_code == 202, response.get_json()
+        queued = response.get_json()
+        assert queued["event_type"] == "webhook.test" and queued["status"] == "pending" and queued["attempts"] == 0
+        assert deliver() == 1
+        assert bystander.requests == []
+    finally:
+        bystander.close()
+    [request] = receiver.requests
+    event = Webhook(hook["secret"]).verify(request["body"], request["headers"])
+    assert event["type"] == "webhook.test" and event["data"]["webhook"]["id"] == hook["id"]
+    assert request["headers"]["webhook-id"] == queued["event_id"]
+    [logged] = deliveries(world.caller, hook["id"])
+    assert logged["id"] == queued["id"] and logged["status"] == "delivered"
+
+
+def test_a_failed_delivery_is_redelivered_from_the_log(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url)
+    receiver.script = [(500, {})] * 100
+    world.caller.post(f"/v1/webhooks/{hook['id']}/test")
+    deliver()
+    while deliveries(world.caller, hook["id"])[0]["status"] == "pending":
+        world.clock.advance(hours=6)
+        deliver()
+    [failed] = deliveries(world.caller, hook["id"])
+    assert failed["status"] == "failed"
+    tries = len(receiver.requests)
+
+    receiver.script = []  # the receiver is fixed
+    response = world.caller.post(f"/v1/webhooks/{hook['id']}/deliveries/{failed['id']}/redeliver")
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["status"] == "pending" and response.get_json()["redelivered_at"] is not None
+    assert deliver() == 1
+    again = receiver.requests[tries]
+    assert again["headers"]["webhook-id"] == failed["event_id"]
+    assert Webhook(hook["secret"]).verify(again["body"], again["headers"])["type"] == "webhook.test"
+    [done] = deliveries(world.caller, hook["id"])
+    assert done["status"] == "delivered" and done["attempts"] == tries + 1
+
+    # A delivered one can be asked for again too.
+    assert world.caller.post(f"/v1/webhooks/{hook['id']}/deliveries/{done['id']}/redeliver").status_code == 202
+    assert deliver() == 1 and len(receiver.requests) == tries + 2
+
+
+def test_redelivering_another_subscriptions_or_organizations_delivery_is_a_404(world, other, admin):
+    hook = subscribe(world.caller, "https://93.184.215.14/hooks")
+    sibling = subscribe(world.caller, "https://93.184.215.14/other")
+    delivery = world.caller.post(f"/v1/webhooks/{hook['id']}/test").get_json()
+    assert_problem(
+        world.caller.post(f"/v1/webhooks/{sibling['id']}/deliveries/{delivery['id']}/redeliver"), 404, "not_found"
+    )
+    assert_problem(other.post(f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/redeliver"), 404, "not_found")
+    foreign_hook = subscribe(other, "https://93.184.215.14/hooks")
+    assert_problem(
+        other.post(f"/v1/webhooks/{foreign_hook['id']}/deliveries/{delivery['id']}/redeliver"), 404, "not_found"
+    )
+    assert_problem(other.post(f"/v1/webhooks/{hook['id']}/test"), 404, "not_found")
+
+
+def test_a_long_run_of_failures_disables_the_subscription_says_so_and_a_patch_re_enables_it(
+    world, receiver, private_allowed, deliver
+):
+    hook = subscribe(world.caller, receiver.url)
+    watcher = Receiver()
+    try:
+        watch = subscribe(world.caller, watcher.url, types=["webhook.disabled"])
+        path = f"/v1/webhooks/{hook['id']}"
+        tag = world.caller.get(path).headers["ETag"]
+        receiver.script = [(500, {})] * 1000
+        start = world.clock.now
+        while world.caller.get(path).get_json()["status"] == "active":
+            if (world.clock.now - start) % timedelta(hours=12) == timedelta(0):  # traffic keeps coming
+                assert world.caller.post(f"{path}/test").status_code == 202
+            deliver()
+            if world.clock.now - start < timedelta(days=5):
+                # failing, not disabled yet; the bookkeeping never makes an integrator's ETag stale
+                assert world.caller.get(path).headers["ETag"] == tag
+            world.clock.advance(hours=1)
+            assert world.clock.now - start < timedelta(days=6), "never disabled"
+        failures = len(receiver.requests)
+        assert failures >= 10
+        shown = world.caller.get(path).get_json()
+        assert shown["status"] == "disabled" and start.isoformat() in shown["disabled_reason"]
+        assert datetime.fromisoformat(shown["disabled_at"]) - start >= timedelta(days=5)
+        assert {d["status"] for d in deliveries(world.caller, hook["id"])} <= {"failed", "cancelled"}
+
+        deliver()  # the fan-out of webhook.disabled, to the watcher only
+        [told] = watcher.requests
+        event = Webhook(watch["secret"]).verify(told["body"], told["headers"])
+        assert event["type"] == "webhook.disabled" and event["data"]["webhook"]["id"] == hook["id"]
+        assert (
+            event["data"]["why"] == "failing"
+            and event["data"]["webhook"]["disabled_reason"] == shown["disabled_reason"]
+        )
+
+        assert_problem(world.caller.post(f"{path}/test"), 409, "invalid_transition")
+        world.clock.advance(days=1)
+        deliver()
+        assert len(receiver.requests) == failures  # nothing is sent to a disabled subscription
+
+        receiver.script = []
+        enabled = world.caller.patch(path, json={"status": "active"})
+        assert enabled.status_code == 200, enabled.get_json()
+        assert enabled.get_json()["status"] == "active" and enabled.get_json()["disabled_reason"] is None
+        world.caller.post(f"{path}/test")
+        assert deliver() == 1 and len(receiver.requests) == failures + 1
+    finally:
+        watcher.close()
+
+
+def test_a_410_is_announced_to_the_organizations_other_subscriptions(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url)
+    watcher = Receiver()
+    try:
+        subscribe(world.caller, watcher.url, types=["webhook.disabled"])
+        receiver.script = [(410, {})]
+        world.caller.post(f"/v1/webhooks/{hook['id']}/test")
+        deliver()
+        deliver()
+        [told] = watcher.requests
+        body = json.loads(told["body"])
+        assert body["type"] == "webhook.disabled" and body["data"]["why"] == "gone"
+    finally:
+        watcher.close()
+
+
+def test_one_delivery_in_a_long_run_of_failures_starts_the_run_over(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url)
+    path = f"/v1/webhooks/{hook['id']}"
+    for _run in range(2):  # 4.5 days failing, one delivered, 4.5 days failing again: never 5 days in a row
+        receiver.script = [(500, {})] * 1000
+        for step in range(36):
+            if step % 4 == 0:
+                world.caller.post(f"{path}/test")
+            deliver()
+            world.clock.advance(hours=3)
+        receiver.script = []
+        world.caller.post(f"{path}/test")
+        assert deliver() >= 1
+    assert world.caller.get(path).get_json()["status"] == "active"
