@@ -76,6 +76,10 @@ BODIES = {
     ("POST", "/v1/patients"): {"name": "New Patient"},
     ("POST", "/v1/api-keys"): {"name": "Kiosk", "scopes": ["read"]},
     ("POST", "/v1/webhooks"): {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]},
+    ("PATCH", "/v1/webhooks/<webhook_id>"): {"url": "https://93.184.215.14/hijacked"},
+    ("POST", "/v1/webhooks/<webhook_id>/rotate-secret"): None,
+    ("POST", "/v1/webhooks/<webhook_id>/test"): None,
+    ("POST", "/v1/webhooks/<webhook_id>/deliveries/<delivery_id>/redeliver"): None,
     ("POST", "/v1/calendar-feeds"): {"owner_type": "clinic", "owner_id": "{clinic_id}"},
     ("POST", "/v1/practitioners/<practitioner_id>/external-calendars"): {"name": "Planted", "ics": EXTERNAL_ICS},
     ("PATCH", "/v1/external-calendars/<calendar_id>"): {"name": "Hijacked"},
@@ -179,6 +183,7 @@ def build_world(caller) -> dict:
     hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
     follow_up = _follow_up(caller, appointment)
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
+    delivery = caller.create(f"/v1/webhooks/{webhook['id']}/test", None, status=202)
     feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
     external = caller.create(
         f"/v1/practitioners/{practitioner['id']}/external-calendars", {"name": "Hospital", "ics": EXTERNAL_ICS}
@@ -196,6 +201,7 @@ def build_world(caller) -> dict:
         "hold_id": hold["id"],
         "follow_up_id": follow_up,
         "webhook_id": webhook["id"],
+        "delivery_id": delivery["id"],
         "feed_id": feed["id"],
         "calendar_id": external["id"],
     }

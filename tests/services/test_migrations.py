@@ -94,6 +94,37 @@ def test_migrating_seals_the_webhook_secrets_kept_in_clear(tmp_path):
     engine.dispose()
 
 
+def test_migrating_keeps_webhook_subscriptions_active_with_no_rotation_and_no_run_of_failures(tmp_path):
+    """0009 adds the rotation, the failure run and the redelivery columns: what was there stays as it was."""
+    import sqlalchemy as sa
+
+    from migrations import upgrade
+    from models.sealed import seal
+
+    url, engine, now = _database_at(tmp_path, "0008")
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO webhook_subscriptions (id, organization_id, url, event_types, secret, status, version, "
+                "created_at, updated_at) VALUES ('whk_1', 'org_1', 'https://example.com/h', '[]', :secret, "
+                "'active', 3, :now, :now)"
+            ),
+            {"now": now, "secret": seal("whsec_kept")},
+        )
+    upgrade(url)
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT status, version, consecutive_failures, failing_since, previous_secret, "
+                "previous_secret_expires_at, disabled_at FROM webhook_subscriptions WHERE id = 'whk_1'"
+            )
+        ).one()
+        delivery_columns = {c["name"] for c in sa.inspect(conn).get_columns("webhook_deliveries")}
+    assert tuple(row) == ("active", 3, 0, None, None, None, None)
+    assert "redelivered_at" in delivery_columns
+    engine.dispose()
+
+
 def _database_at(tmp_path, revision: str):
     """A SQLite database migrated to `revision`, with one organization ('org_1'): (url, engine, a timestamp)."""
     import sqlalchemy as sa
