@@ -397,6 +397,8 @@ def test_a_rotated_secret_and_the_old_one_both_verify_during_the_grace_period_th
     assert new.startswith("whsec_") and new != old
     expires = datetime.fromisoformat(rotated.get_json()["previous_secret_expires_at"])
     assert expires == world.clock.now + timedelta(hours=24)
+    stale = world.caller.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers={"If-Match": f'"{hook["id"]}.1"'})
+    assert_problem(stale, 412, "precondition_failed")
     replay = world.caller.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers={"Idempotency-Key": "rot-1"})
     assert replay.get_json()["secret"] is None and replay.get_json()["secret_withheld"] is True
     assert "secret" not in world.caller.get(f"/v1/webhooks/{hook['id']}").get_json()
@@ -531,6 +533,7 @@ def test_a_long_run_of_failures_disables_the_subscription_says_so_and_a_patch_re
             event["data"]["why"] == "failing"
             and event["data"]["webhook"]["disabled_reason"] == shown["disabled_reason"]
         )
+        assert event["data"]["webhook"]["failing_since"] == start.isoformat()
 
         assert_problem(world.caller.post(f"{path}/test"), 409, "invalid_transition")
         world.clock.advance(days=1)
@@ -577,3 +580,25 @@ def test_one_delivery_in_a_long_run_of_failures_starts_the_run_over(world, recei
         world.caller.post(f"{path}/test")
         assert deliver() >= 1
     assert world.caller.get(path).get_json()["status"] == "active"
+
+
+def test_a_patch_can_disable_a_subscription_which_cancels_what_is_pending_and_says_so(
+    world, receiver, private_allowed, deliver
+):
+    hook = subscribe(world.caller, receiver.url)
+    watcher = Receiver()
+    try:
+        subscribe(world.caller, watcher.url, types=["webhook.disabled"])
+        receiver.script = [(500, {})]
+        world.caller.post(f"/v1/webhooks/{hook['id']}/test")
+        deliver()
+        stopped = world.caller.patch(f"/v1/webhooks/{hook['id']}", json={"status": "disabled"}).get_json()
+        assert stopped["status"] == "disabled" and "API" in stopped["disabled_reason"]
+        world.clock.advance(hours=1)
+        deliver()
+        assert len(receiver.requests) == 1
+        assert [d["status"] for d in deliveries(world.caller, hook["id"])] == ["cancelled"]
+        [told] = watcher.requests
+        assert json.loads(told["body"])["data"]["why"] == "requested"
+    finally:
+        watcher.close()
