@@ -49,6 +49,9 @@ OPERATION_IDS = {
     ("calendars.practitioner_feed", "get"): "getPractitionerCalendar",
     ("calendars.room_feed", "get"): "getRoomCalendar",
     ("calendars.clinic_feed", "get"): "getClinicCalendar",
+    ("webhooks.WebhookSecretRotation", "post"): "rotateWebhookSecret",
+    ("webhooks.WebhookTest", "post"): "sendWebhookTest",
+    ("webhooks.WebhookRedelivery", "post"): "redeliverWebhookDelivery",
 }
 ITEM_VERBS = {"get": "get", "patch": "update", "put": "replace", "delete": "delete"}
 # The FHIR views mirror /v1 ones (a FHIR Practitioner read beside getPractitioner), so theirs say so.
