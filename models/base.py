@@ -106,9 +106,16 @@ def _touch_when_only_collections_change(session: Session, _flush_context: object
             and session.is_modified(obj)
             and not sa.inspect(obj).attrs.updated_at.history.has_changes()
         ):
-            # Later than the value stored even if the clock stands still (a test's clock):
-            # an equal value would be no change, and there would be no UPDATE after all.
-            obj.updated_at = max(clock.now(), obj.updated_at + timedelta(microseconds=1))
+            touch(obj)
+
+
+def touch(obj: Timestamped) -> None:
+    """Mark a row changed when only rows that hang off it changed (a resolved contraindication).
+
+    Later than the value stored even if the clock stands still (a test's clock): an equal
+    value would be no change, and there would be no UPDATE after all."""
+    stored = obj.updated_at  # None on a row not yet written
+    obj.updated_at = clock.now() if stored is None else max(clock.now(), stored + timedelta(microseconds=1))
 
 
 def org_fk() -> Mapped[str]:

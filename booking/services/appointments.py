@@ -385,6 +385,8 @@ def reschedule(
     old = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if old.status != "booked":
         raise InvalidTransition(f"Only a booked appointment can be rescheduled; this one is {old.status}.")
+    if _names_its_own_slot(db, old, changes):  # nothing to move: no new appointment, no new version
+        return old
     fields = {
         f: getattr(old, f)
         for f in (
@@ -409,6 +411,17 @@ def reschedule(
     events.appointment_changed(db, appointment, "appointment.rescheduled")
     db.flush()
     return appointment
+
+
+def _names_its_own_slot(db: Session, old: Appointment, changes: dict) -> bool:
+    """A reschedule to the very slot the appointment has (a starts_at alone gets the default
+    numbing lead, so it is the same slot only if the appointment has that lead)."""
+    if any(getattr(old, field) != value for field, value in changes.items()):
+        return False
+    if "starts_at" not in changes or "procedure_starts_at" in changes:
+        return True
+    numbing = db.get_one(TreatmentType, old.treatment_type_id).numbing_minutes
+    return old.procedure_starts_at == old.starts_at + timedelta(minutes=numbing)
 
 
 # Lifecycle: status -> statuses it may move to.

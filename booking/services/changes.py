@@ -7,10 +7,26 @@ it wrote. `expected_version=None` is an unconditional change.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy.orm import Session
 
 from booking.domain.errors import NotFound, VersionMismatch
 from booking.services.queries import of_organization
+
+
+def replace_rows(parent, attribute: str, model, entries: list[dict]) -> bool:
+    """Replace a list of child rows (opening hours, closures, shifts) unless it already holds
+    these very values, in any order; True when it changed. New rows equal to the old would
+    still be a change to the ORM, and give the parent a new version for nothing."""
+    fields = sorted({field for entry in entries for field in entry})
+    rows = getattr(parent, attribute)
+    current = Counter(tuple(getattr(row, f) for f in fields) for row in rows)
+    wanted = Counter(tuple(entry.get(f) for f in fields) for entry in entries)
+    if current == wanted and len(rows) == len(entries):
+        return False
+    setattr(parent, attribute, [model(**entry) for entry in entries])
+    return True
 
 
 def check_version(found, expected_version: int | None) -> None:

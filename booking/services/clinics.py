@@ -8,7 +8,7 @@ from booking.domain import clock
 from booking.domain.errors import InUse, InvalidInput
 from booking.domain.weekly import Shift, check_week
 from booking.services import devices
-from booking.services.changes import load, load_for_change
+from booking.services.changes import load, load_for_change, replace_rows
 from booking.services.practitioners import recheck_weeks_at
 from booking.services.queries import of_organization
 from models import Clinic, Closure, OpeningHours, Practitioner, Room
@@ -83,9 +83,9 @@ def _apply(clinic: Clinic, data: dict) -> Clinic:
             )
         except InvalidInput as exc:
             raise InvalidInput({"opening_hours": exc.errors}) from exc
-        clinic.opening_hours = [OpeningHours(**h) for h in data["opening_hours"]]
+        replace_rows(clinic, "opening_hours", OpeningHours, data["opening_hours"])
     if "closures" in data:
-        clinic.closures = [Closure(**c) for c in data["closures"]]
+        replace_rows(clinic, "closures", Closure, data["closures"])
     for field in ("name", "timezone", "address", "numbing_area_capacity", "device_count"):
         if field in data:
             setattr(clinic, field, data[field])

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from booking.domain import clock
 from booking.services.changes import load_for_change
 from models import Contraindication, Patient
+from models.base import touch
 
 
 def register(db: Session, org: str, data: dict) -> Patient:
@@ -20,7 +21,6 @@ def register(db: Session, org: str, data: dict) -> Patient:
 
 def update(db: Session, org: str, patient_id: str, data: dict, expected_version: int | None) -> Patient:
     patient = _apply(load_for_change(db, org, Patient, patient_id, expected_version), data)
-    patient.updated_at = clock.now()
     db.flush()
     return patient
 
@@ -32,6 +32,7 @@ def record_contraindications(patient: Patient, active: list[str], by: str | None
     for code, record in current.items():
         if code not in active:
             record.resolved_at, record.resolved_by = now, by
+            touch(patient)  # only the record's row changes, and the patient's active set with it
     for code in active:
         if code not in current:
             patient.contraindication_records.append(Contraindication(code=code, recorded_at=now, recorded_by=by))

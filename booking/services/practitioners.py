@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from booking.domain import clock
 from booking.domain.errors import InvalidInput, NotFound
 from booking.domain.weekly import Shift, check_hours_at_own_clinics, check_no_stranded_hours, check_week
-from booking.services.changes import check_version, load, load_for_change
+from booking.services.changes import check_version, load, load_for_change, replace_rows
 from booking.services.queries import of_organization
 from models import Clinic, Practitioner, TimeOff, TreatmentType, WorkingHours
 
@@ -35,10 +35,8 @@ def replace_week(db: Session, org: str, practitioner_id: str, entries: list[dict
     practitioner = load(db, org, Practitioner, practitioner_id)
     zones = {c.id: c.timezone for c in practitioner.clinics}
     check_hours_at_own_clinics([e["clinic_id"] for e in entries], set(zones))
-    hours = [WorkingHours(**e) for e in entries]
-    check_week(_shifts(hours, zones))
-    practitioner.working_hours = hours
-    practitioner.updated_at = clock.now()
+    check_week(_shifts([WorkingHours(**e) for e in entries], zones))
+    replace_rows(practitioner, "working_hours", WorkingHours, entries)  # a new week: a new version
     db.flush()
     return practitioner.working_hours
 
