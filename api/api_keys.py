@@ -43,7 +43,8 @@ class ApiKeySchema(Schema):
 
 
 class NewApiKeySchema(ApiKeySchema):
-    key = Secret("The key itself")
+    secret = Secret("The key itself (nbk_...): send it as `Authorization: Bearer <secret>`")
+    key = Secret("The key itself", deprecated_for="secret")
     secret_withheld = SecretWithheld()
 
 
@@ -70,8 +71,8 @@ class ApiKeys(MethodView):
     def post(self, data):
         """Issue an API key; the response shows the key once"""
         key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"])
-        key.key = token  # not a column: it exists only in this response
-        idempotency.withhold("key")
+        key.secret = key.key = token  # not columns: they exist only in this response
+        idempotency.withhold("secret", "key")
         return key
 
 

@@ -145,19 +145,21 @@ class ClinicInstant(Instant):
         return super()._serialize(clock.shown_in(value, ZoneInfo(obj.clinic.timezone)), attr, obj, **kwargs)
 
 
-def Secret(description: str, **kwargs):
-    """A one-time secret in the answer that creates it; null in a replay of that answer."""
-    return ma.fields.String(
-        dump_only=True,
-        allow_none=True,
-        metadata={
-            "description": (
-                f"{description}. Shown in this answer only: it is stored nowhere in clear, so a replay of this POST "
-                "(the same Idempotency-Key) answers null here, with `secret_withheld: true`."
-            )
-        },
-        **kwargs,
-    )
+def Secret(description: str, *, deprecated_for: str | None = None, **kwargs):
+    """A one-time secret in the answer that creates it; null in a replay of that answer.
+
+    Every answer that shows one calls it `secret`; `deprecated_for="secret"` marks an older
+    name kept beside it with the same value, so integrations written against it still work."""
+    metadata: dict[str, Any] = {
+        "description": (
+            f"{description}. Shown in this answer only: it is stored nowhere in clear, so a replay of this POST "
+            "(the same Idempotency-Key) answers null here, with `secret_withheld: true`."
+        )
+    }
+    if deprecated_for:
+        metadata["description"] = f"Deprecated: the same value as `{deprecated_for}`; read that. " + metadata["description"]
+        metadata["deprecated"] = True
+    return ma.fields.String(dump_only=True, allow_none=True, metadata=metadata, **kwargs)
 
 
 def SecretWithheld():

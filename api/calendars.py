@@ -56,7 +56,8 @@ class FeedSchema(Schema):
 
 
 class NewFeedSchema(FeedSchema):
-    token = Secret("The feed token (ics_...)")
+    secret = Secret("The feed token (ics_...), also in `url`")
+    token = Secret("The feed token (ics_...)", deprecated_for="secret")
     url = Secret("The feed's address, token included: subscribe to it in a calendar app")
     secret_withheld = SecretWithheld()
 
@@ -102,11 +103,11 @@ class Feeds(MethodView):
         feed, token = ical_feed.issue_feed(
             db.session(), organization_id(), data["owner_type"], data["owner_id"], data.get("name")
         )
-        feed.token = token  # not a column: it exists only in this response
+        feed.secret = feed.token = token  # not columns: they exist only in this response
         feed.url = url_for(
             _ENDPOINT[feed.owner_type], **{f"{feed.owner_type}_id": feed.owner_id}, token=token, _external=True
         )
-        idempotency.withhold("token", "url")
+        idempotency.withhold("secret", "token", "url")
         return feed
 
 

@@ -368,13 +368,17 @@ def test_a_request_whose_claim_was_taken_over_meanwhile_commits_nothing(admin, d
 SECRET_ROTATING = {"/v1/webhooks/<webhook_id>/rotate-secret": ("secret",)}
 
 SECRET_CREATING = [
-    ("/v1/api-keys", lambda ids: {"name": "frontend", "scopes": ["read"]}, ("key",)),
+    ("/v1/api-keys", lambda ids: {"name": "frontend", "scopes": ["read"]}, ("secret", "key")),
     (
         "/v1/webhooks",
         lambda ids: {"url": "https://example.com/hook", "event_types": ["appointment.created"]},
         ("secret",),
     ),
-    ("/v1/calendar-feeds", lambda ids: {"owner_type": "clinic", "owner_id": ids["clinic"]}, ("token", "url")),
+    (
+        "/v1/calendar-feeds",
+        lambda ids: {"owner_type": "clinic", "owner_id": ids["clinic"]},
+        ("secret", "token", "url"),
+    ),
 ]
 
 
@@ -400,3 +404,34 @@ def test_a_replay_of_a_secret_creating_post_answers_without_the_secret(admin, db
     stored_body = stored(db, admin.organization_id, "secret-1").response_body
     token = first.get_json()[fields[0]]
     assert token not in stored_body and token.split("_", 1)[-1] not in stored_body
+
+
+# The older names of the one-time secret, kept beside `secret` (marked deprecated) for integrations.
+DEPRECATED_SECRET_NAMES = {"/v1/api-keys": "key", "/v1/calendar-feeds": "token"}
+
+
+@pytest.mark.parametrize("path, body, fields", SECRET_CREATING, ids=[p for p, _, _ in SECRET_CREATING])
+def test_the_one_time_secret_is_called_secret_everywhere(admin, path, body, fields, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("93.184.216.34", 443))])
+    clinic = admin.post("/v1/clinics", json={"name": "Soho", "timezone": "Europe/London"}).get_json()
+    answer = admin.post(path, json=body({"clinic": clinic["id"]})).get_json()
+    assert answer["secret"]
+    if path in DEPRECATED_SECRET_NAMES:
+        assert answer[DEPRECATED_SECRET_NAMES[path]] == answer["secret"]
+    if path == "/v1/calendar-feeds":
+        assert answer["url"].endswith(f"token={answer['secret']}")
+    if path == "/v1/api-keys":
+        assert admin.with_headers({"Authorization": f"Bearer {answer['secret']}"}).get("/v1/clinics").status_code == 200
+
+
+def test_the_document_names_the_secret_secret_and_marks_the_old_names_deprecated(client):
+    spec = client.get("/openapi.json").get_json()
+    for path in ("/v1/api-keys", "/v1/calendar-feeds", "/v1/webhooks"):
+        ref = spec["paths"][path]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"]
+        properties = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"]
+        assert "secret" in properties and not properties["secret"].get("deprecated")
+        old = DEPRECATED_SECRET_NAMES.get(path)
+        if old:
+            assert properties[old]["deprecated"] is True and "`secret`" in properties[old]["description"]
