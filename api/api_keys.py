@@ -11,16 +11,17 @@ from models import SCOPES, ApiKey
 from . import db, etags, idempotency
 from .auth import organization_id, requires
 from .base import (
+    GONE_BUT_AUDITED,
+    AuditListArgs,
     Blueprint,
-    ListArgs,
     Name,
     Schema,
     Secret,
     SecretWithheld,
+    audited,
     get_or_404,
     page_schema,
     paginate,
-    scoped,
 )
 
 blp = Blueprint(
@@ -51,18 +52,14 @@ class NewApiKeySchema(ApiKeySchema):
 ApiKeyPageSchema = page_schema(ApiKeySchema)
 
 
-def _live_keys():
-    return scoped(ApiKey).where(ApiKey.revoked_at.is_(None))
-
-
 @blp.route("")
 class ApiKeys(MethodView):
     @requires("admin")
-    @blp.arguments(ListArgs, location="query")
+    @blp.arguments(AuditListArgs, location="query")
     @blp.response(200, ApiKeyPageSchema)
     def get(self, args):
-        """List the organization's live API keys"""
-        return paginate(_live_keys(), ApiKey, args)
+        """List the organization's live API keys (and the revoked ones too with include_revoked)"""
+        return paginate(audited(ApiKey, args), ApiKey, args)
 
     @requires("admin")
     @blp.arguments(ApiKeySchema)
@@ -89,6 +86,7 @@ class ApiKeyItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE_BUT_AUDITED)
     @etags.conditional
     def delete(self, key_id):
         """Revoke an API key at once"""

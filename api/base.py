@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import flask_smorest
 import marshmallow as ma
+import sqlalchemy as sa
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 
@@ -157,7 +158,9 @@ def Secret(description: str, *, deprecated_for: str | None = None, **kwargs):
         )
     }
     if deprecated_for:
-        metadata["description"] = f"Deprecated: the same value as `{deprecated_for}`; read that. " + metadata["description"]
+        metadata["description"] = (
+            f"Deprecated: the same value as `{deprecated_for}`; read that. " + metadata["description"]
+        )
         metadata["deprecated"] = True
     return ma.fields.String(dump_only=True, allow_none=True, metadata=metadata, **kwargs)
 
@@ -199,6 +202,28 @@ class ListArgs(Schema):
     updated_since = Instant(
         load_default=None, metadata={"description": "Only objects changed at or after this instant"}
     )
+
+
+class AuditListArgs(ListArgs):
+    include_revoked = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also list the revoked ones, with `revoked_at` set (for an audit)"},
+    )
+
+
+def audited(model, args: dict):
+    """SELECT of the organization's `model` rows: the live ones, or with `include_revoked` all of them."""
+    if args.get("include_revoked"):
+        return sa.select(model).where(model.organization_id == organization_id())
+    return scoped(model)
+
+
+# What every DELETE leaves behind, said in each one's OpenAPI description (and the README).
+GONE = (
+    "From then on its GET, PATCH and DELETE are a 404 `not_found`, exactly as if it had never existed, and "
+    "its list leaves it out."
+)
+GONE_BUT_AUDITED = GONE + " The list shows it again, with `revoked_at`, with `include_revoked=true` (for an audit)."
 
 
 def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:

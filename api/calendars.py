@@ -15,6 +15,9 @@ from models import FEED_OWNERS, CalendarFeed, ExternalCalendar, Practitioner
 from . import db, etags, idempotency
 from .auth import organization_id, requires
 from .base import (
+    GONE,
+    GONE_BUT_AUDITED,
+    AuditListArgs,
     Blueprint,
     Id,
     ListArgs,
@@ -22,6 +25,7 @@ from .base import (
     Schema,
     Secret,
     SecretWithheld,
+    audited,
     get_or_404,
     page_schema,
     paginate,
@@ -88,11 +92,11 @@ FEED_TOKEN_SCHEME = {
 @blp.route("/calendar-feeds")
 class Feeds(MethodView):
     @requires("admin")
-    @blp.arguments(ListArgs, location="query")
+    @blp.arguments(AuditListArgs, location="query")
     @blp.response(200, FeedPageSchema)
     def get(self, args):
-        """List live calendar feed tokens"""
-        return paginate(scoped(CalendarFeed).where(CalendarFeed.revoked_at.is_(None)), CalendarFeed, args)
+        """List live calendar feed tokens (and the revoked ones too with include_revoked)"""
+        return paginate(audited(CalendarFeed, args), CalendarFeed, args)
 
     @requires("admin")
     @blp.arguments(FeedSchema)
@@ -124,6 +128,7 @@ class FeedItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE_BUT_AUDITED)
     @etags.conditional
     def delete(self, feed_id):
         """Revoke a feed token: its URL is a 404 from now on"""
@@ -278,6 +283,7 @@ class ExternalCalendarItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE)
     @etags.conditional
     def delete(self, calendar_id):
         """Remove an external calendar: its events stop blocking time"""

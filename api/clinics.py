@@ -12,6 +12,7 @@ from models import Clinic
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
+    GONE,
     Blueprint,
     Day,
     ListArgs,
@@ -139,6 +140,7 @@ class ClinicItem(MethodView):
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.doc(description=GONE)
     @etags.conditional
     def delete(self, clinic_id):
         """Archive a clinic that has no rooms or practitioners left"""

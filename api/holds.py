@@ -17,6 +17,13 @@ from .auth import organization_id, requires
 from .base import Blueprint, ClinicInstant
 from .slots import BookingInputSchema, SlotOutputSchema, slot_request
 
+# Unlike every other DELETE (api/base.py GONE), releasing is a step of the hold's life, as expiring
+# and booking are: a follow-up's proposal still names its hold, so it reads on.
+RELEASED = (
+    "The hold reads on with `status: released`, as an expired or a booked one does (a declined follow-up "
+    "still names it); it claims nothing from then on, and a second DELETE changes nothing."
+)
+
 blp = Blueprint(
     "holds",
     __name__,
@@ -72,6 +79,7 @@ class HoldItem(MethodView):
     @requires("book")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=RELEASED)
     @etags.conditional
     def delete(self, hold_id):
         """Release a hold (a patient declining a proposed follow-up does this)"""

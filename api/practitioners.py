@@ -15,6 +15,7 @@ from models import Practitioner, TimeOff
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
+    GONE,
     Blueprint,
     Id,
     Instant,
@@ -126,6 +127,7 @@ class PractitionerItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE)
     @etags.conditional
     def delete(self, practitioner_id):
         """Archive a practitioner"""
@@ -198,6 +200,7 @@ class PractitionerTimeOffItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE)
     @etags.conditional
     def delete(self, practitioner_id, time_off_id):
         """Remove time off"""

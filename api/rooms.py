@@ -11,6 +11,7 @@ from models import Clinic, Room
 from . import db, etags
 from .auth import organization_id, requires
 from .base import (
+    GONE,
     Blueprint,
     FullMatch,
     ListArgs,
@@ -89,6 +90,7 @@ class RoomItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE)
     @etags.conditional
     def delete(self, room_id):
         """Archive a room"""

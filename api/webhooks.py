@@ -16,6 +16,7 @@ from models import DELIVERY_STATUSES, WEBHOOK_STATUSES, WebhookDelivery, Webhook
 from . import db, etags, idempotency
 from .auth import organization_id, requires
 from .base import (
+    GONE,
     Blueprint,
     ListArgs,
     Schema,
@@ -197,6 +198,7 @@ class WebhookItem(MethodView):
     @requires("admin")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.doc(description=GONE)
     @etags.conditional
     def delete(self, webhook_id):
         """Delete a subscription: nothing more is sent to it, pending deliveries are cancelled"""

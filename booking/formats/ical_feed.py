@@ -250,7 +250,7 @@ def phases(timing: Timing, item: Appointment | Hold, zone: ZoneInfo) -> str:
 
 
 def revoke_feed(db: Session, org: str, feed_id: str, expected_version: int | None) -> None:
-    """Its URL is a 404 from now on; revoking again keeps the first moment."""
+    """Its URL is a 404 from now on, and so is the feed for the API (revoking again too)."""
     feed = load_for_change(db, org, CalendarFeed, feed_id, expected_version, what="calendar feed")
-    feed.revoked_at = feed.revoked_at or clock.now()
+    feed.revoked_at = clock.now()
     db.flush()

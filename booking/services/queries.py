@@ -32,10 +32,13 @@ CLAIM_REACH = timedelta(days=1)
 
 def of_organization(model, org: str):
     """SELECT of the organization's rows of `model` that are still in use: an archived one
-    (clinic, room, practitioner, treatment type ...) is gone for every new use."""
+    (clinic, room, practitioner, treatment type ...) or a revoked one (API key, feed token) is
+    gone for every new use, and for the API a 404 like a missing one."""
     query = sa.select(model).where(model.organization_id == org)
     if hasattr(model, "archived_at"):
         query = query.where(model.archived_at.is_(None))
+    if hasattr(model, "revoked_at"):
+        query = query.where(model.revoked_at.is_(None))
     return query
 
 
