@@ -17,7 +17,6 @@ from .auth import organization_id, requires
 from .base import (
     Blueprint,
     Day,
-    FullMatch,
     Id,
     Instant,
     ListArgs,
@@ -34,7 +33,15 @@ blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients an
 Phone = ma.fields.String(
     load_default=None,
     allow_none=True,
-    validate=FullMatch(r"^\+[1-9][0-9]{6,14}$", error="Must be an international number such as +447700900123."),
+    validate=ma.validate.Length(max=40),
+    metadata={
+        "description": (
+            "As a person writes it (`+44 20 7946 0000`, `(212) 555-0123`); answered as E.164 (`+442079460000`). "
+            "A number without +<country code> is read in the country of the organization's clinics, and is a 422 "
+            "when they are not all in one country."
+        ),
+        "example": "+44 20 7946 0000",
+    },
 )
 
 

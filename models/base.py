@@ -114,7 +114,7 @@ def touch(obj: Timestamped) -> None:
 
     Later than the value stored even if the clock stands still (a test's clock): an equal
     value would be no change, and there would be no UPDATE after all."""
-    stored = obj.updated_at  # None on a row not yet written
+    stored: datetime | None = obj.updated_at  # None on a row not yet written
     obj.updated_at = clock.now() if stored is None else max(clock.now(), stored + timedelta(microseconds=1))
 
 

@@ -31,7 +31,8 @@ class CalendarFeed(Timestamped, Base):
     name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     if TYPE_CHECKING:  # not columns: set on a new feed for the one response that shows them
-        token: str
+        secret: str
+        token: str  # the deprecated name of `secret`
         url: str
 
 

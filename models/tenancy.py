@@ -36,5 +36,6 @@ class ApiKey(Timestamped, Base):
     prefix: Mapped[str] = mapped_column(sa.String(16))
     scopes: Mapped[list[str]] = mapped_column(sa.JSON)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    if TYPE_CHECKING:  # not a column: set on a new key for the one response that shows it
-        key: str
+    if TYPE_CHECKING:  # not columns: set on a new key for the one response that shows it
+        secret: str
+        key: str  # the deprecated name of `secret`

@@ -138,9 +138,9 @@ def _seed(db: Session) -> str:
 
     now = clock.now()
     patients = [
-        Patient(organization_id=org, name="Olivia Bennett", email="olivia@example.com", phone="+447700900101"),
+        Patient(organization_id=org, name="Olivia Bennett", email="olivia@example.com", phone="+442079460101"),
         Patient(organization_id=org, name="Marcus Chen", email="marcus@example.com", phone="+12125550102"),
-        Patient(organization_id=org, name="Priya Sharma", email="priya@example.com", phone="+447700900103"),
+        Patient(organization_id=org, name="Priya Sharma", email="priya@example.com", phone="+442079460103"),
         Patient(
             organization_id=org,
             name="Ethan Brooks",

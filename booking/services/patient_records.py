@@ -6,23 +6,33 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from booking.domain import clock
+from booking.domain import clock, phones
 from booking.services.changes import load_for_change
+from booking.services.regions import phone_region
 from models import Contraindication, Patient
 from models.base import touch
 
 
 def register(db: Session, org: str, data: dict) -> Patient:
-    patient = _apply(Patient(organization_id=org), data)
+    patient = _apply(Patient(organization_id=org), _phone_as_e164(db, org, data))
     db.add(patient)
     db.flush()
     return patient
 
 
 def update(db: Session, org: str, patient_id: str, data: dict, expected_version: int | None) -> Patient:
-    patient = _apply(load_for_change(db, org, Patient, patient_id, expected_version), data)
+    patient = _apply(load_for_change(db, org, Patient, patient_id, expected_version), _phone_as_e164(db, org, data))
     db.flush()
     return patient
+
+
+def _phone_as_e164(db: Session, org: str, data: dict) -> dict:
+    """The number as the person wrote it, stored as E.164; a national one read in the organization's country."""
+    phone = data.get("phone")
+    if phone is None:
+        return data
+    region = phone_region(db, org) if phones.needs_region(phone) else None
+    return {**data, "phone": phones.to_e164(phone, region)}
 
 
 def record_contraindications(patient: Patient, active: list[str], by: str | None, now: datetime) -> None:

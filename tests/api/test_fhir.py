@@ -79,7 +79,7 @@ def schedule_id(world) -> str:
 
 
 def new_consulted_patient(world, name="Sam Jones") -> dict:
-    patient = world.new_patient(name=name, email=f"{name.split()[0].lower()}@example.com", phone="+447700900123")
+    patient = world.new_patient(name=name, email=f"{name.split()[0].lower()}@example.com", phone="+442079460123")
     world.consulted(patient["id"])
     return patient
 

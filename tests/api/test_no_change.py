@@ -19,7 +19,7 @@ ENRICH = {
         "closures": [{"start_date": "2030-12-25", "end_date": "2030-12-26", "reason": "Christmas"}],
     },
     "/v1/patients/<patient_id>": {
-        "phone": "+447700900123",
+        "phone": "+442079460123",
         "date_of_birth": "1990-05-01",
         "contraindications": ["rosacea", "active_acne"],
         "assessed_by": "Dr Who",
