@@ -91,6 +91,7 @@ REAL_CHANGES = {
     "/v1/patients/<patient_id>": {"contraindications": ["rosacea"]},
     "/v1/courses/<course_id>": {"notes": "Right cheek first"},
     "/v1/external-calendars/<calendar_id>": {"name": "Hospital rota"},
+    "/v1/webhooks/<webhook_id>": {"event_types": ["hold.expired", "appointment.created"]},
     "/v1/practitioners/<practitioner_id>/working-hours": [
         {"clinic_id": "{clinic_id}", "weekday": 1, "start": "09:00", "end": "17:00"}
     ],
