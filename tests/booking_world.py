@@ -76,6 +76,12 @@ class World:
             )
             db.commit()
 
+    def qualify(self, *treatment_type_ids: str) -> None:
+        """Qualify the world's practitioner for more treatment types, beside the world's three."""
+        ids = [self.consultation["id"], self.microneedling["id"], self.review["id"], *treatment_type_ids]
+        response = self.caller.patch(f"/v1/practitioners/{self.practitioner['id']}", json={"treatment_type_ids": ids})
+        assert response.status_code == 200, response.get_json()
+
     def new_patient(self, **overrides) -> dict:
         return self.caller.make_patient(**overrides)
 

@@ -182,19 +182,7 @@ def test_a_second_patient_arrives_25_minutes_after_the_first_in_the_other_room(a
     quick = world.caller.make_treatment_type(
         "microneedling", name="Quick", numbing_minutes=30, prep_minutes=5, procedure_minutes=20, aftercare_minutes=5
     )
-    ok(
-        world.caller.patch(
-            f"/v1/practitioners/{world.practitioner['id']}",
-            json={
-                "treatment_type_ids": [
-                    world.consultation["id"],
-                    world.microneedling["id"],
-                    world.review["id"],
-                    quick["id"],
-                ]
-            },
-        )
-    )
+    world.qualify(quick["id"])
     world.consulted()
     first = world.book(treatment_type_id=quick["id"])
     assert (first["procedure_starts_at"], first["ends_at"]) == (

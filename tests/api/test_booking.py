@@ -1316,19 +1316,7 @@ def test_one_practitioner_starts_a_second_patient_while_the_first_numbs(world, d
         ),
         201,
     )
-    ok(
-        world.caller.patch(
-            f"/v1/practitioners/{world.practitioner['id']}",
-            json={
-                "treatment_type_ids": [
-                    world.consultation["id"],
-                    world.microneedling["id"],
-                    world.review["id"],
-                    quick["id"],
-                ]
-            },
-        )
-    )
+    world.qualify(quick["id"])
     world.consulted()
     first = world.book(treatment_type_id=quick["id"])
     assert (first["procedure_starts_at"], first["ends_at"]) == (
