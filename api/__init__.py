@@ -48,6 +48,7 @@ class Api(flask_smorest.Api):
             response: dict[str, Any] = {"description": inputs.DESCRIPTIONS.get(status, status.phrase)}
             if status >= 400:
                 response["schema"] = problems.get(status, self.ERROR_SCHEMA)
+                response["headers"] = conventions.problem_headers(status)
             prepare_response(response, self.spec, errors.PROBLEM_JSON if status >= 400 else "application/json")
             # 401, 403 and 429 are referenced by hand from auth.requires, so they must exist.
             self.spec.components.response(status.name, response, lazy=status not in (401, 403, 429))

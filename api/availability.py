@@ -10,7 +10,7 @@ import marshmallow as ma
 from flask import current_app
 
 from booking.domain import clock
-from booking.services import availability_search
+from booking.services import availability_search, patients
 
 from . import db
 from .auth import organization_id, requires
@@ -45,9 +45,14 @@ class AvailabilityArgs(Schema):
 
 
 class ReasonSchema(ma.Schema):
-    code = ma.fields.String(metadata={"description": "The rule that ruled the window out, e.g. interval_too_short"})
+    code = ma.fields.String(
+        validate=ma.validate.OneOf([refusal.code for refusal in patients.PATIENT_REFUSALS]),
+        metadata={"description": "The rule that ruled the window out"},
+    )
     detail = ma.fields.String()
-    earliest_start = ma.fields.String(allow_none=True, metadata={"description": "When the patient may book again"})
+    earliest_start = ma.fields.String(
+        allow_none=True, metadata={"description": "When the patient may book again", "format": "date-time"}
+    )
 
 
 class AvailabilitySchema(ma.Schema):

@@ -77,6 +77,18 @@ ICS_DOC = {
         "200": {
             "description": "An iCalendar (RFC 5545) document",
             "content": {"text/calendar": {"schema": {"type": "string"}}},
+            "headers": {
+                "Cache-Control": {
+                    "description": "`private, max-age=300`: calendar apps may keep the feed five minutes.",
+                    "schema": {"type": "string"},
+                    "required": True,
+                },
+                "Content-Disposition": {
+                    "description": "`inline` with a file name for the owner.",
+                    "schema": {"type": "string"},
+                    "required": True,
+                },
+            },
         }
     },
 }

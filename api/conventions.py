@@ -30,6 +30,45 @@ IF_MATCH = {
     "example": '"appt_01jh6x4d1kq7r6m3v2c9p8t5sw.3"',
 }
 
+INTEGER = {"type": "integer"}
+# The headers answers carry besides the generic HTTP ones (Content-Type, Content-Length, Vary, Allow,
+# CORS): documented once here and attached to every response that may carry them, so a typed client
+# reads them and tests/conformance.py fails an answer with a header the document does not name.
+RESPONSE_HEADERS = {
+    "X-Request-ID": {
+        "description": "The request's id (the one sent, if printable and at most 64 characters): quote it "
+        "when asking for support.",
+        "schema": {"type": "string"},
+        "required": True,
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored first answer to a request with the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {**INTEGER, "minimum": 0}},
+    "WWW-Authenticate": {
+        "description": "`Bearer`: how to authenticate.",
+        "schema": {"type": "string"},
+        "required": True,
+    },
+    "X-RateLimit-Limit": {"description": "Requests allowed per window for this API key.", "schema": INTEGER},
+    "X-RateLimit-Remaining": {"description": "Requests left in the current window.", "schema": INTEGER},
+    "X-RateLimit-Reset": {"description": "When the window resets, in seconds since the epoch.", "schema": INTEGER},
+    "X-RateLimit-Retry-After": {"description": "Seconds until the window resets.", "schema": INTEGER},
+}
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-RateLimit-Retry-After")
+RATE_LIMITED_PATHS = ("/v1/", "/fhir/")  # api/limits.py
+
+
+def problem_headers(status: int) -> dict[str, str]:
+    """The headers of a shared problem response: any operation may answer it, replayed or rate limited."""
+    names = ["X-Request-ID", "Idempotent-Replayed", *RATE_LIMIT_HEADERS]
+    if status == 401:
+        names.append("WWW-Authenticate")
+    if status in (409, 429, 503):  # a request with the same key still running, too many, not ready
+        names.append("Retry-After")
+    return dict(zip(names, names, strict=True))
+
 
 # Where the rule in `operation_id` reads badly, keyed by (endpoint, method). A renamed view must
 # keep its operationId (clients call it by that name), so an entry here is how to keep one too.
@@ -91,6 +130,8 @@ class ConventionsPlugin(BasePlugin):
         spec.components.parameter("IdempotencyKey", "header", {"name": idempotency.HEADER, **idempotency.PARAMETER})
         spec.components.parameter("IfMatch", "header", {"name": "If-Match", **IF_MATCH})
         spec.components.header("ETag", ETAG_HEADER)
+        for name, header in RESPONSE_HEADERS.items():
+            spec.components.header(name, header)
 
     def operation_helper(self, path=None, operations=None, rule=None, **kwargs) -> None:
         if rule is None:
@@ -119,10 +160,18 @@ class ConventionsPlugin(BasePlugin):
                         _add_response(responses, status)
                 if rule.arguments:
                     _add_response(responses, 404)
-            if getattr(function, "etag", False):
-                for code, response in responses.items():
-                    if str(code).startswith("2") and isinstance(response, dict):
-                        response.setdefault("headers", {})["ETag"] = "ETag"
+            names = ["X-Request-ID"]
+            if method == "post" and getattr(function, "required_scope", None):
+                names.append("Idempotent-Replayed")
+            if path.startswith(RATE_LIMITED_PATHS):
+                names += RATE_LIMIT_HEADERS
+            for code, response in responses.items():
+                if not isinstance(response, dict):
+                    continue  # a shared response (problem_headers)
+                headers = response.setdefault("headers", {})
+                headers.update({name: name for name in names})
+                if getattr(function, "etag", False) and str(code).startswith("2"):
+                    headers["ETag"] = "ETag"
 
 
 def _add_response(responses: dict, status: int) -> None:

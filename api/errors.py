@@ -56,6 +56,22 @@ DOMAIN_STATUS = {
 }  # every other domain code (the clinical rules) is a 422
 
 
+# The codes each status answers with: the HTTP layer's own, then the domain's.
+CODES_BY_STATUS: dict[int, list[str]] = {status: [code] for status, code in HTTP_CODES.items()}
+for _code, _status in {
+    **{
+        cls.code: DOMAIN_STATUS.get(cls.code, 422) for cls in DomainError.__subclasses__() if cls is not VersionMismatch
+    },
+    "malformed_json": 400,
+    "idempotency_key_reused": 422,
+    "idempotency_key_in_flight": 409,
+}.items():
+    if _code not in CODES_BY_STATUS.setdefault(_status, []):
+        CODES_BY_STATUS[_status].append(_code)
+# Every code a problem can carry: the base Problem's `code` enum.
+ALL_CODES = sorted({code for codes in CODES_BY_STATUS.values() for code in codes})
+
+
 class ProblemSchema(ma.Schema):
     """An RFC 9457 problem detail with the contract's `code`, and the facts of a domain error as
     extension members (`earliest_start`, the clashing ids)."""
@@ -67,7 +83,9 @@ class ProblemSchema(ma.Schema):
     title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
     status = ma.fields.Integer(strict=True, metadata={"description": "HTTP status code"})
     detail = ma.fields.String(metadata={"description": "What went wrong in this request"})
-    code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
+    code = ma.fields.String(
+        validate=ma.validate.OneOf(ALL_CODES), metadata={"description": "Stable machine-readable error code"}
+    )
     request_id = ma.fields.String(metadata={"description": "Quote this when asking for support"})
     errors = ma.fields.Dict(
         metadata={"description": "Field errors keyed by field (validation_error only)", MAY_BE_ABSENT: True}
@@ -262,18 +280,6 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
     ),
     "area_not_allowed": ({"area": {"type": "string"}, "allowed_areas": IDS}, ("area", "allowed_areas")),
 }
-# The codes each status answers with: the HTTP layer's own, then the domain's.
-CODES_BY_STATUS: dict[int, list[str]] = {status: [code] for status, code in HTTP_CODES.items()}
-for _code, _status in {
-    **{
-        cls.code: DOMAIN_STATUS.get(cls.code, 422) for cls in DomainError.__subclasses__() if cls is not VersionMismatch
-    },
-    "malformed_json": 400,
-    "idempotency_key_reused": 422,
-    "idempotency_key_in_flight": 409,
-}.items():
-    if _code not in CODES_BY_STATUS.setdefault(_status, []):
-        CODES_BY_STATUS[_status].append(_code)
 
 
 def problem_components(spec) -> dict[int, dict]:

@@ -9,6 +9,7 @@ from booking.services import follow_ups
 from models import FOLLOW_UP_STATUSES, FollowUp
 
 from . import etags
+from .errors import ALL_CODES
 from .auth import requires
 from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, get_or_404, page_schema, paginate, scoped
 from .holds import HoldSchema
@@ -22,7 +23,11 @@ blp = Blueprint(
 
 
 class FollowUpReasonSchema(ma.Schema):
-    code = ma.fields.String(attribute="reason_code", metadata={"description": "The rule's problem code, or no_slot"})
+    code = ma.fields.String(
+        attribute="reason_code",
+        validate=ma.validate.OneOf([*ALL_CODES, follow_ups.NO_SLOT, follow_ups.ALREADY_BOOKED]),
+        metadata={"description": "The problem code of the rule or refusal behind it, or no_slot, already_booked"},
+    )
     detail = ma.fields.String(attribute="reason_detail", allow_none=True)
 
 

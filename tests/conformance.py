@@ -32,6 +32,10 @@ UNDESCRIBED = re.compile(r"^/(docs(/.*)?|openapi\.json)$")
 # A preflight is flask-cors answering for the operation; OpenAPI has no way to describe it.
 UNDESCRIBED_METHODS = {"OPTIONS"}
 JSON_TYPES = re.compile(r"^application/([a-z.+-]+\+)?json$")
+# Headers of HTTP itself, which OpenAPI leaves undescribed (Content-Type is the content's key; CORS is
+# flask-cors answering for the browser). Every other header an answer carries must be documented on
+# that response, with a value its schema accepts, and a header documented as required must be there.
+GENERIC_HEADERS = re.compile(r"^(content-type|content-length|vary|allow|date|access-control-.*)$", re.IGNORECASE)
 
 
 class NonConformingResponse(AssertionError):
@@ -78,7 +82,32 @@ def check(app: Flask, response: TestResponse) -> None:
     if key is None:
         _fail(name, response, f"status {status} is not documented (documented: {', '.join(responses)})")
     pointer = f"{name[1]}/responses/{key}"
-    _check_body(name, response, *_resolve(pointer, responses[key]))
+    described_pointer, described = _resolve(pointer, responses[key])
+    _check_headers(name, response, described)
+    _check_body(name, response, described_pointer, described)
+
+
+def _check_headers(name: tuple[str, str], response: TestResponse, described: dict) -> None:
+    documented = {header.lower(): _resolve("", node)[1] for header, node in described.get("headers", {}).items()}
+    present = {header.lower(): value for header, value in response.headers.items()}
+    for header, spec in documented.items():
+        if spec.get("required") and header not in present:
+            _fail(name, response, f"the documented header {header!r} is missing")
+    for header, value in present.items():
+        if GENERIC_HEADERS.match(header):
+            continue
+        if header not in documented:
+            _fail(name, response, f"the header {header!r} is not documented on this response")
+        schema = documented[header].get("schema", {})
+        typed: Any = value
+        if schema.get("type") == "integer":
+            try:
+                typed = int(value)
+            except ValueError:
+                _fail(name, response, f"the header {header!r} is {value!r}, not an integer")
+        errors = list(OAS30ReadValidator(schema, format_checker=oas30_format_checker).iter_errors(typed))
+        if errors:
+            _fail(name, response, f"the header {header!r} is {value!r}: {errors[0].message}")
 
 
 def _operation(app: Flask, method: str, path: str) -> tuple[dict | None, tuple[str, str]]:

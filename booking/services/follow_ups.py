@@ -29,6 +29,8 @@ from models import LIVE_STATUSES, Appointment, Course, FollowUp, Hold, Treatment
 DEFAULT_WINDOW_DAYS = (28, 42)
 # A slot taken between the search and the hold (a concurrent booking): try the next best.
 ATTEMPTS = 3
+# A follow-up's reason codes of its own, beside the problem codes of the rule or refusal behind it.
+NO_SLOT, ALREADY_BOOKED = "no_slot", "already_booked"
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,13 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
     if course is not None and course.status != "active":
         return _not_needed(follow_up, "course_complete", f"The course is {course.status}: no further session.")
     if _next_session_exists(db, session, now):
-        return _not_needed(follow_up, "already_booked", "The patient already has a later session.")
+        return _not_needed(follow_up, ALREADY_BOOKED, "The patient already has a later session.")
     hold, refusal = _hold_best(db, session, follow_up, now, settings)
     if hold is not None:
         follow_up.status, follow_up.hold_id = "proposed", hold.id
         follow_up.hold = hold
     else:
-        follow_up.reason_code = refusal.code if refusal else "no_slot"
+        follow_up.reason_code = refusal.code if refusal else NO_SLOT
         follow_up.reason_detail = (
             refusal.detail if refusal else "No practitioner and room are free in the recommended window."
         )[:500]

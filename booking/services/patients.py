@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from booking.domain import rules
-from booking.domain.errors import CourseComplete, InvalidInput
+from booking.domain.errors import ConsultationRequired, Contraindicated, CourseComplete, InvalidInput, IntervalTooShort
 from booking.domain.vocabulary import CONSULTATION
 from booking.services import queries
 from models import Course, Patient, TreatmentType
@@ -30,6 +30,10 @@ class PatientFacts:
     max_sessions: int | None = None
     per_365_days: int | None = None
     course_sessions: tuple[datetime, ...] = ()
+
+
+# The refusals check_patient can give: what an availability answer's `reason.code` may be.
+PATIENT_REFUSALS = (Contraindicated, IntervalTooShort, CourseComplete, ConsultationRequired)
 
 
 def check_patient(facts: PatientFacts, start: datetime) -> None:

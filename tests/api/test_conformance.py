@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Response, jsonify
 
-from tests.conformance import NonConformingResponse
+from tests.conformance import NonConformingResponse, check
 
 
 @pytest.fixture
@@ -50,3 +50,35 @@ def test_another_content_type_fails_the_test(client, healthz):
 
 def test_an_error_for_a_url_that_is_no_operation_must_still_be_a_problem(client):
     assert client.get("/v1/no-such-thing").status_code == 404
+
+
+def test_an_undocumented_header_fails_the_test(app, client, healthz):
+    with app.app_context():
+        response = jsonify(status="ok", database="ok")
+        response.headers["X-Powered-By"] = "needlebook"
+        healthz(response)
+    with pytest.raises(NonConformingResponse, match=r"the header 'x-powered-by' is not documented on this response"):
+        client.get("/healthz")
+
+
+def test_a_header_the_schema_refuses_fails_the_test(client, healthz):
+    """A 503's Retry-After is documented as whole seconds."""
+    healthz(Response("{}", status=503, mimetype="application/problem+json", headers={"Retry-After": "soon"}))
+    with pytest.raises(
+        NonConformingResponse, match=r"answered 503: the header 'retry-after' is 'soon', not an integer"
+    ):
+        client.get("/healthz")
+
+
+def test_a_missing_required_header_fails_the_test(app, client):
+    answer = client.get("/healthz")
+    del answer.headers["X-Request-ID"]
+    with pytest.raises(NonConformingResponse, match=r"the documented header 'x-request-id' is missing"):
+        check(app, answer)
+
+
+def test_every_answer_names_its_request_and_a_401_says_how_to_authenticate(client):
+    answer = client.get("/v1/clinics")
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    assert answer.headers["X-Request-ID"]
