@@ -9,9 +9,9 @@ from booking.services import follow_ups
 from models import FOLLOW_UP_STATUSES, FollowUp
 
 from . import etags
-from .errors import ALL_CODES
 from .auth import requires
 from .base import Blueprint, ClinicInstant, Id, Instant, ListArgs, get_or_404, page_schema, paginate, scoped
+from .errors import ALL_CODES
 from .holds import HoldSchema
 
 blp = Blueprint(

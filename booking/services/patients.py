@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from booking.domain import rules
-from booking.domain.errors import ConsultationRequired, Contraindicated, CourseComplete, InvalidInput, IntervalTooShort
+from booking.domain.errors import ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort, InvalidInput
 from booking.domain.vocabulary import CONSULTATION
 from booking.services import queries
 from models import Course, Patient, TreatmentType
