@@ -174,9 +174,7 @@ def check_consultation(
         )
 
 
-def check_course_cap(
-    *, sessions: Sequence[Dated], start: Dated, max_sessions: int, per_365_days: int | None
-) -> None:
+def check_course_cap(*, sessions: Sequence[Dated], start: Dated, max_sessions: int, per_365_days: int | None) -> None:
     """Rule 6: a course's cap, and for ageing at most N sessions in any rolling 365 calendar days."""
     if len(sessions) >= max_sessions:
         raise CourseComplete(

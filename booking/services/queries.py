@@ -118,9 +118,7 @@ def session_rows(
             )
         )
     # A UNION's rows are typed column by column as the union of all parts' types; each is (start, course_id, zone).
-    rows = cast(
-        list[tuple[datetime, str | None, str | None]], [tuple(row) for row in db.execute(sa.union_all(*parts))]
-    )
+    rows = cast(list[tuple[datetime, str | None, str | None]], [tuple(row) for row in db.execute(sa.union_all(*parts))])
     return sorted(rows, key=lambda row: row[0])
 
 

@@ -337,7 +337,9 @@ def past_session_ten_days_before(w):
     # Not from a hold: a past session inside a held or booked session's interval is itself
     # refused (test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it).
     w.consulted()
-    return Case(break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18, hour=0)), origin={"starts_at": w.at(40)})
+    return Case(
+        break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18, hour=0)), origin={"starts_at": w.at(40)}
+    )
 
 
 def session_ten_days_later_at_another_clinic(w):

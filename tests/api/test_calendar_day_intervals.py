@@ -52,7 +52,11 @@ def record(w: World, performed_at: str, treatment_type: dict | None = None, **ex
     return ok(
         w.caller.post(
             f"/v1/patients/{w.patient['id']}/past-sessions",
-            json={"treatment_type_id": (treatment_type or w.microneedling)["id"], "performed_at": performed_at, **extra},
+            json={
+                "treatment_type_id": (treatment_type or w.microneedling)["id"],
+                "performed_at": performed_at,
+                **extra,
+            },
         ),
         201,
     )
@@ -131,7 +135,9 @@ def test_the_28th_local_date_books_on_every_path_across_a_dst_change(admin, cloc
 
 
 @pytest.mark.parametrize("zone, first, day, offset", CHANGES)
-def test_availability_for_the_patient_offers_exactly_the_starts_from_the_28th_date(admin, clock, zone, first, day, offset):
+def test_availability_for_the_patient_offers_exactly_the_starts_from_the_28th_date(
+    admin, clock, zone, first, day, offset
+):
     w = build_world(admin, clock, timezone_name=zone)
     place = all_day_clinic(w, zone)
     start_before(w, first)
