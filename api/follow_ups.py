@@ -57,8 +57,12 @@ class FollowUpSchema(ma.Schema):
     clinic_id = ma.fields.String()
     treatment_type_id = ma.fields.String()
     course_id = ma.fields.String(allow_none=True)
-    window_starts_at = ClinicInstant(metadata={"description": "min_interval_days after the session's start"})
-    window_ends_at = ClinicInstant(metadata={"description": "recommended_interval_days after the session's start"})
+    window_starts_at = ClinicInstant(
+        metadata={"description": "The first instant of the min_interval_days-th local date after the session's"}
+    )
+    window_ends_at = ClinicInstant(
+        metadata={"description": "The end of the recommended_interval_days-th local date after the session's"}
+    )
     hold = ma.fields.Nested(HoldSchema, allow_none=True)
     booked_appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once confirmed"})
     reason = _Reason(

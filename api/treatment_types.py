@@ -41,8 +41,12 @@ class TreatmentTypeSchema(Schema):
     procedure_minutes = _minutes("Needling or consultation time (defaults 30; review 15)")
     aftercare_minutes = _minutes("Serum and aftercare instructions (default 10)")
     turnover_minutes = _minutes("Room cleaning and needle change after the patient leaves (default 10)")
-    min_interval_days = _optional_days("Minimum days between session starts, 28-365 (default 28)")
-    recommended_interval_days = _optional_days("Upper end of the follow-up window (default 42)")
+    min_interval_days = _optional_days(
+        "Minimum calendar days between two sessions' local dates, 28-365 (default 28): any time on that date"
+    )
+    recommended_interval_days = _optional_days(
+        "Last local date of the follow-up window, in calendar days after the session's (default 42)"
+    )
     max_sessions = _optional_days("Most sessions a course of this type may have (default 6)")
     consultation_valid_days = _optional_days("A consultation counts for this many days (default 180)")
     allowed_areas = ma.fields.List(ma.fields.String(), metadata={"example": ["face", "neck"]})

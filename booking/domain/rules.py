@@ -6,11 +6,12 @@ client needs to act (the conflicting ids, the earliest allowed start).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from booking.domain.calendar_days import Dated, date_of, days_apart, first_instant_after
 from booking.domain.claims import free_unit, parse_claim_key, unit_prefix
 from booking.domain.errors import (
     AreaNotAllowed,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # timing imports SESSION_KIND from here
 # Rule 2: a session cannot be booked while one is active; consultations and reviews still can.
 # The kind every session rule (interval, course cap, consultation, contraindications, devices) is about.
 SESSION_KIND = MICRONEEDLING
+YEAR = timedelta(days=365)  # rule 6's "any 365 days", between local dates
 
 
 @dataclass(frozen=True)
@@ -83,27 +85,31 @@ def check_contraindications(kind: str, active: list[str]) -> None:
         )
 
 
-def earliest_start(previous: list[datetime], start: datetime, minimum: timedelta) -> datetime:
-    """The first instant at or after `start` at least `minimum` from every previous session start."""
-    candidate = start
+def earliest_start(previous: Sequence[Dated], start: Dated, min_days: int) -> datetime:
+    """The first instant at or after `start` at least `min_days` calendar days from every
+    previous session: the first instant of a local date in the start's clinic's zone."""
+    assert start.zone is not None  # a session to book is always at a clinic
+    candidate = start.at
     for _ in range(len(previous) + 1):
-        clash = [p for p in previous if abs(candidate - p) < minimum]
+        here = Dated(candidate, start.zone)
+        clash = [p for p in previous if days_apart(p, here) < min_days]
         if not clash:
             return candidate
-        candidate = max(clash) + minimum
+        # Each step clears at least one clashing session for good: at most len(previous) steps.
+        candidate = max(first_instant_after(p, min_days, start.zone) for p in clash)
     return candidate
 
 
-def check_interval(previous: list[datetime], start: datetime, min_days: int | None) -> None:
-    """Rule 5: session starts of one patient at least `min_days` apart, in either direction."""
+def check_interval(previous: Sequence[Dated], start: Dated, min_days: int | None) -> None:
+    """Rule 5: session starts of one patient at least `min_days` calendar days apart, in either
+    direction, each dated in its own clinic's zone (booking.domain.calendar_days)."""
     if not min_days:
         return
-    minimum = timedelta(days=min_days)
-    close = sorted(p for p in previous if abs(start - p) < minimum)
+    close = sorted(p.at for p in previous if days_apart(p, start) < min_days)
     if close:
         raise IntervalTooShort(
             f"Sessions of a patient must start at least {min_days} days apart.",
-            earliest_start=earliest_start(previous, start, minimum),
+            earliest_start=earliest_start(previous, start, min_days),
             conflicting_starts=close,
         )
 
@@ -116,21 +122,25 @@ class Booked:
     min_interval_days: int | None
     appointment_id: str | None = None
     hold_id: str | None = None
+    zone: str = "UTC"  # its clinic's
 
 
-def check_recorded_session(performed_at: datetime, booked: list[Booked], sessions: list[datetime]) -> None:
+def check_recorded_session(performed_at: datetime, booked: list[Booked], sessions: list[Dated]) -> None:
     """Rule 5 seen from a session recorded after the fact: every booked session must stay at
-    least its minimum from it. `sessions`: every session start of the patient, the booked ones
-    included. A refusal names each booked session too close and the earliest it could move to."""
+    least its minimum from it. `sessions`: every session of the patient, the booked ones
+    included. A refusal names each booked session too close and the earliest it could move to.
+    The recorded session has no clinic: it is dated in each booked session's zone."""
     conflicts = []
+    recorded = Dated(performed_at)
     for session in booked:
+        this = Dated(session.starts_at, session.zone)
         try:
-            check_interval([performed_at], session.starts_at, session.min_interval_days)
+            check_interval([recorded], this, session.min_interval_days)
         except IntervalTooShort:
             others = list(sessions)
-            others.remove(session.starts_at)
+            others.pop(next(i for i, s in enumerate(others) if s.at == session.starts_at))
             try:
-                check_interval([*others, performed_at], session.starts_at, session.min_interval_days)
+                check_interval([*others, recorded], this, session.min_interval_days)
             except IntervalTooShort as refusal:
                 earliest = refusal.facts["earliest_start"]
             conflicts.append(
@@ -164,8 +174,8 @@ def check_consultation(
         )
 
 
-def check_course_cap(*, sessions: list[datetime], start: datetime, max_sessions: int, per_365_days: int | None) -> None:
-    """Rule 6: a course's cap, and for ageing at most N sessions in any rolling 365 days."""
+def check_course_cap(*, sessions: Sequence[Dated], start: Dated, max_sessions: int, per_365_days: int | None) -> None:
+    """Rule 6: a course's cap, and for ageing at most N sessions in any rolling 365 calendar days."""
     if len(sessions) >= max_sessions:
         raise CourseComplete(
             f"The course has reached its cap of {max_sessions} sessions.",
@@ -173,11 +183,12 @@ def check_course_cap(*, sessions: list[datetime], start: datetime, max_sessions:
             sessions=len(sessions),
         )
     if per_365_days:
-        starts = sorted([*sessions, start])
-        year = timedelta(days=365)
-        for i in range(len(starts) - per_365_days):
-            window = starts[i : i + per_365_days + 1]
-            if window[-1] - window[0] < year and start in window:
+        # "Any 365 days": 365 consecutive local dates. A window holding the start's date
+        # begins on a session's date (or the start's) at most 364 days before it.
+        zone = start.zone or "UTC"
+        day, days = date_of(start, zone), [date_of(s, zone) for s in sessions]
+        for first in {d for d in [*days, day] if timedelta(0) <= day - d < YEAR}:
+            if 1 + sum(first <= d < first + YEAR for d in days) > per_365_days:
                 raise CourseComplete(
                     f"At most {per_365_days} sessions of this course in any 365 days.",
                     max_sessions_per_365_days=per_365_days,

@@ -130,7 +130,7 @@ def _check_rules(
     facts = patients.load_facts(
         db, patient, treatment_type, course, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
     )
-    patients.check_patient(facts, at.starts_at)
+    patients.check_patient(facts, at.starts_at, clinic.timezone)
     _check_hours(db, clinic, practitioner, at)
 
     needs = occupancy(

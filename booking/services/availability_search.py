@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -92,14 +91,15 @@ def search(
         one_of_organization(db, org, Practitioner, query.practitioner_id, "practitioner_id")
     if query.room_id:
         one_of_organization(db, org, Room, query.room_id, "room_id")
-    allows, previous_practitioner = None, None
+    allows: patients.PatientFacts | None = None  # the patient's rules, when a patient is named
+    previous_practitioner = None
     if query.patient_id:
         patient = one_of_organization(db, org, Patient, query.patient_id, "patient_id")
         try:
             course = patients.resolve_course(db, None, patient.id, treatment_type)
         except DomainError as refused:
             return [], refused, clinics
-        allows = partial(patients.check_patient, patients.load_facts(db, patient, treatment_type, course, now))
+        allows = patients.load_facts(db, patient, treatment_type, course, now)
         previous_practitioner = db.scalar(
             sa.select(Appointment.practitioner_id)
             .where(Appointment.patient_id == patient.id, Appointment.status == "completed")
@@ -142,7 +142,7 @@ def _build(
     end: datetime,
     now: datetime,
     settings: Settings,
-    allows: Callable[[datetime], None] | None,
+    allows: patients.PatientFacts | None,
     previous: str | None,
 ) -> Search:
     reach = (start - CLAIM_REACH, end + CLAIM_REACH)
@@ -230,7 +230,7 @@ def _build(
         numbing_seats=clinic.numbing_area_capacity,
         devices=clinic.device_count,
         patient_id=query.patient_id,
-        patient_allows=allows,
+        patient_allows=patients.rules_at(allows, clinic.timezone) if allows else None,  # in its clinic's zone
         step_minutes=settings.grid_minutes,
         order=query.order,
         limit=query.limit,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.availability import Slot
+from booking.domain.calendar_days import Dated, first_instant_after
 from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.rules import SESSION_KIND
 from booking.services import events
@@ -85,8 +86,7 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
         treatment_type_id=session.treatment_type_id,
         course_id=session.course_id,
         status="no_slot",
-        window_starts_at=session.starts_at + timedelta(days=low),
-        window_ends_at=session.starts_at + timedelta(days=high),
+        **_window(session, low, high),
     )
     db.add(follow_up)
     # The unique appointment_id: a second scheduler doing the same waits here, then fails and rolls back.
@@ -115,6 +115,16 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
         {"follow_up": events.follow_up_payload(follow_up)},
     )
     return follow_up
+
+
+def _window(session: Appointment, low: int, high: int) -> dict[str, datetime]:
+    """Rule 5's window in calendar days at the session's clinic: from the first instant of the
+    `low`-th local date after the session to the end of the `high`-th (any time on it fits)."""
+    at, zone = Dated(session.starts_at, session.clinic.timezone), session.clinic.timezone
+    return {
+        "window_starts_at": first_instant_after(at, low, zone),
+        "window_ends_at": first_instant_after(at, high + 1, zone),
+    }
 
 
 def _not_needed(follow_up: FollowUp, code: str, detail: str) -> FollowUp:

@@ -80,7 +80,9 @@ def _check_booked_sessions(db: Session, patient_id: str, performed_at: datetime,
         .where(Hold.patient_id == patient_id, Hold.live(now), kind)
     )
     rows: Sequence[Row[*tuple[Any, ...]]] = db.execute(sa.union_all(appointments, holds)).all()
-    booked = [rules.Booked(start, days, appointment_id, hold_id) for start, days, appointment_id, hold_id, _ in rows]
+    booked = [
+        rules.Booked(start, days, appointment_id, hold_id, zone) for start, days, appointment_id, hold_id, zone in rows
+    ]
     try:
         rules.check_recorded_session(performed_at, booked, queries.patient_sessions(db, patient_id, now))
     except IntervalTooShort as error:

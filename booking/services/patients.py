@@ -4,13 +4,16 @@ availability search alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from booking.domain import rules
+from booking.domain.calendar_days import Dated
 from booking.domain.errors import ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort, InvalidInput
 from booking.domain.vocabulary import CONSULTATION
 from booking.services import queries
@@ -23,24 +26,27 @@ class PatientFacts:
     contraindications: tuple[str, ...]
     min_interval_days: int | None
     consultation_valid_days: int | None
-    sessions: tuple[datetime, ...]  # every session of the patient (this kind), any course, any clinic
+    sessions: tuple[Dated, ...]  # every session of the patient (this kind), any course, any clinic
     consultations: tuple[datetime, ...]  # completed or recorded consultations
     course_id: str | None = None
     course_status: str | None = None
     max_sessions: int | None = None
     per_365_days: int | None = None
-    course_sessions: tuple[datetime, ...] = ()
+    course_sessions: tuple[Dated, ...] = ()
 
 
 # The refusals check_patient can give: what an availability answer's `reason.code` may be.
 PATIENT_REFUSALS = (Contraindicated, IntervalTooShort, CourseComplete, ConsultationRequired)
 
 
-def check_patient(facts: PatientFacts, start: datetime) -> None:
+def check_patient(facts: PatientFacts, start: datetime, zone: str) -> None:
+    """The patient's rules for a session starting at `start` at a clinic in `zone` (its local
+    date is what rules 5 and 6 count from)."""
     rules.check_contraindications(facts.kind, list(facts.contraindications))
     if facts.kind != rules.SESSION_KIND:
         return
-    rules.check_interval(list(facts.sessions), start, facts.min_interval_days)
+    session = Dated(start, zone)
+    rules.check_interval(list(facts.sessions), session, facts.min_interval_days)
     if facts.course_id is not None:
         assert facts.max_sessions is not None  # load_facts sets both from the course
         if facts.course_status != "active":
@@ -49,19 +55,28 @@ def check_patient(facts: PatientFacts, start: datetime) -> None:
             )
         rules.check_course_cap(
             sessions=list(facts.course_sessions),
-            start=start,
+            start=session,
             max_sessions=facts.max_sessions,
             per_365_days=facts.per_365_days,
         )
-        first_of_course = not any(s < start for s in facts.course_sessions)
+        first_of_course = not any(s.at < start for s in facts.course_sessions)
     else:
-        first_of_course = not any(s < start for s in facts.sessions)
+        first_of_course = not any(s.at < start for s in facts.sessions)
     rules.check_consultation(
         needs_consultation=first_of_course,
         consultations=list(facts.consultations),
         start=start,
         valid_days=facts.consultation_valid_days,
     )
+
+
+def rules_at(facts: PatientFacts, zone: str) -> Callable[[datetime], None]:
+    """check_patient for any start at a clinic in `zone` (for the availability search)."""
+    return partial(_check_at, facts, zone)
+
+
+def _check_at(facts: PatientFacts, zone: str, start: datetime) -> None:
+    check_patient(facts, start, zone)
 
 
 def load_facts(
@@ -73,15 +88,17 @@ def load_facts(
     **excluded: Any,
 ) -> PatientFacts:
     """`excluded` (exclude_appointment, exclude_hold): the booking being replaced or consumed."""
-    sessions: tuple[datetime, ...] = ()
+    sessions: tuple[Dated, ...] = ()
     consultations: tuple[datetime, ...] = ()
-    course_sessions: tuple[datetime, ...] = ()
+    course_sessions: tuple[Dated, ...] = ()
     if treatment_type.kind == rules.SESSION_KIND:
         rows = queries.session_rows(db, patient.id, now, **excluded)  # one query for both
-        sessions = tuple(start for start, _ in rows)
+        sessions = tuple(Dated(start, zone) for start, _, zone in rows)
         if course is not None:
-            course_sessions = tuple(start for start, course_id in rows if course_id == course.id)
-        consultations = tuple(queries.patient_sessions(db, patient.id, now, kind=CONSULTATION, completed_only=True))
+            course_sessions = tuple(Dated(start, zone) for start, course_id, zone in rows if course_id == course.id)
+        consultations = tuple(
+            s.at for s in queries.patient_sessions(db, patient.id, now, kind=CONSULTATION, completed_only=True)
+        )
     return PatientFacts(
         kind=treatment_type.kind,
         contraindications=tuple(patient.contraindications),

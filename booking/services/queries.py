@@ -9,6 +9,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from booking.domain.calendar_days import Dated
 from booking.domain.claims import unit_prefix
 from booking.domain.errors import InvalidInput
 from booking.domain.rules import SESSION_KIND, Busy
@@ -16,6 +17,7 @@ from models import (
     LIVE_STATUSES,
     Appointment,
     Claim,
+    Clinic,
     Course,
     ExternalBusy,
     Hold,
@@ -82,43 +84,52 @@ def session_rows(
     exclude_appointment: str | None = None,
     exclude_hold: str | None = None,
     completed_only: bool = False,
-) -> list[tuple[datetime, str | None]]:
-    """(start, course_id) of a patient's sessions of `kind`: appointments that still count,
-    live holds and recorded past sessions (rules 1, 5 and 6 count them all alike), in one query."""
+) -> list[tuple[datetime, str | None, str | None]]:
+    """(start, course_id, clinic zone) of a patient's sessions of `kind`: appointments that still
+    count, live holds and recorded past sessions (rules 1, 5 and 6 count them all alike), in one
+    query. A recorded session has no clinic, so no zone (booking.domain.calendar_days)."""
     appointment_statuses = ("completed",) if completed_only else LIVE_STATUSES
     kind_ids = sa.select(TreatmentType.id).where(TreatmentType.kind == kind)
-    appointments = sa.select(Appointment.starts_at.label("start"), Appointment.course_id).where(
+    zone = sa.select(Clinic.timezone).where(Clinic.id == Appointment.clinic_id).scalar_subquery()
+    appointments = sa.select(Appointment.starts_at.label("start"), Appointment.course_id, zone.label("zone")).where(
         Appointment.patient_id == patient_id,
         Appointment.status.in_(appointment_statuses),
         Appointment.treatment_type_id.in_(kind_ids),
         *([Appointment.id != exclude_appointment] if exclude_appointment else []),
     )
-    past = sa.select(PastSession.performed_at.label("start"), PastSession.course_id).where(
+    past = sa.select(
+        PastSession.performed_at.label("start"), PastSession.course_id, sa.null().cast(sa.String).label("zone")
+    ).where(
         PastSession.patient_id == patient_id,
         PastSession.treatment_type_id.in_(kind_ids),
     )
     parts = [appointments, past]
     if not completed_only:
         parts.append(
-            sa.select(Hold.starts_at.label("start"), Hold.course_id).where(
+            sa.select(
+                Hold.starts_at.label("start"),
+                Hold.course_id,
+                sa.select(Clinic.timezone).where(Clinic.id == Hold.clinic_id).scalar_subquery().label("zone"),
+            ).where(
                 Hold.patient_id == patient_id,
                 Hold.live(now),
                 Hold.treatment_type_id.in_(kind_ids),
                 *([Hold.id != exclude_hold] if exclude_hold else []),
             )
         )
-    # A UNION's rows are typed column by column as the union of all parts' types; each is (start, course_id).
-    rows = cast(list[tuple[datetime, str | None]], [tuple(row) for row in db.execute(sa.union_all(*parts))])
+    # A UNION's rows are typed column by column as the union of all parts' types; each is (start, course_id, zone).
+    rows = cast(list[tuple[datetime, str | None, str | None]], [tuple(row) for row in db.execute(sa.union_all(*parts))])
     return sorted(rows, key=lambda row: row[0])
 
 
 def patient_sessions(
     db: Session, patient_id: str, now: datetime, *, course_id: str | None = None, **options: Any
-) -> list[datetime]:
-    """Starts of a patient's sessions (see session_rows), of one course when `course_id` is given."""
+) -> list[Dated]:
+    """A patient's sessions (see session_rows) dated in their clinics' zones, of one course
+    when `course_id` is given."""
     return [
-        start
-        for start, course in session_rows(db, patient_id, now, **options)
+        Dated(start, zone)
+        for start, course, zone in session_rows(db, patient_id, now, **options)
         if course_id is None or course == course_id
     ]
 
@@ -189,9 +200,11 @@ def next_earliest_start(db: Session, course: Course, now: datetime) -> datetime 
     sessions = patient_sessions(db, course.patient_id, now)
     if not sessions:
         return None
-    own = patient_sessions(db, course.patient_id, now, course_id=course.id)
+    own = [s.at for s in patient_sessions(db, course.patient_id, now, course_id=course.id)]
     base = max([now, *own])
-    return earliest_start(sessions, base, timedelta(days=minimum))
+    # A course is at no clinic: its next session is dated where the patient's latest one was.
+    zone = next((s.zone for s in reversed(sessions) if s.zone), "UTC")
+    return earliest_start(sessions, Dated(base, zone), minimum)
 
 
 def unavailable(practitioner_ids: Collection[str], start: datetime, end: datetime) -> sa.CompoundSelect:

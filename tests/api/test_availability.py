@@ -89,7 +89,7 @@ def test_the_patients_rules_explain_an_empty_answer(world):
     answer = search(world, patient_id=world.patient["id"], start=world.at(1, 0), end=world.at(8, 0))
     assert answer["data"] == []
     assert answer["reason"]["code"] == "interval_too_short"
-    assert answer["reason"]["earliest_start"] == "2027-02-01T10:00:00+00:00"
+    assert answer["reason"]["earliest_start"] == "2027-02-01T00:00:00+00:00"  # the 28th date, from midnight
 
 
 # =========================================================================== helpers
@@ -485,12 +485,13 @@ def test_no_slot_within_28_days_of_a_session_either_side(world, clock):
     )
     answer = window(world, 0, 20)
     assert answer["reason"] is None
-    assert starts(answer)[0] == at(8, 10)  # 28 days after 10:00 on day -20
-    # A session booked on day 40 rules out starts after 10:00 on day 12 too.
+    assert starts(answer)[0] == at(8, 9)  # the 28th date after day -20, from its first open hour
+    # A session booked on day 40 rules out the dates after day 12 too (day 12 itself, all day).
     ok(world.caller.post("/v1/appointments", json=world.slot(starts_at=at(40, 10).isoformat())), 201)
     answer = window(world, 0, 20)
     offered = starts(answer)
-    assert offered[0] == at(8, 10) and offered[-1] == at(12, 10)
+    assert offered[0] == at(8, 9) and offered[-1] == max(s for s in starts(window(world, 12, 13)))
+    assert offered[-1] > at(12, 10)
     assert {s.date() for s in offered} == {date(2027, 1, d) for d in (12, 13, 14, 15, 16)}
     # Another patient gets the whole window.
     assert starts(window(world, 0, 20, patient_id=patient(world)["id"]))[0] == at(0, 10)
@@ -502,8 +503,8 @@ def test_an_interval_ruling_out_the_window_gives_the_earliest_start(world):
     answer = window(world, 1, 28)
     assert answer["data"] == []
     assert answer["reason"]["code"] == "interval_too_short"
-    assert instant(answer["reason"]["earliest_start"]) == at(28, 11)
-    assert starts(window(world, 1, 30))[0] == at(28, 11)
+    assert instant(answer["reason"]["earliest_start"]) == at(28, 0)  # the window's end: the 28th date
+    assert starts(window(world, 1, 30))[0] == at(28, 9)
 
 
 def test_a_complete_course_gives_course_complete(world):

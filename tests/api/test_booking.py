@@ -337,7 +337,9 @@ def past_session_ten_days_before(w):
     # Not from a hold: a past session inside a held or booked session's interval is itself
     # refused (test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it).
     w.consulted()
-    return Case(break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18)), origin={"starts_at": w.at(40)})
+    return Case(
+        break_=lambda: past_session(w, w.at(-10)), check=_interval(at(18, hour=0)), origin={"starts_at": w.at(40)}
+    )
 
 
 def session_ten_days_later_at_another_clinic(w):
@@ -345,7 +347,7 @@ def session_ten_days_later_at_another_clinic(w):
     b = clinic(w)
     return Case(
         break_=lambda: w.book(**elsewhere(b), starts_at=w.at(10)),
-        check=_interval(at(38)),
+        check=_interval(at(38, hour=0)),
         origin={"starts_at": w.at(40)},
     )
 
@@ -355,7 +357,7 @@ def own_live_hold_at_another_clinic(w):
     b = clinic(w)
     return Case(
         break_=lambda: w.hold(**elsewhere(b), starts_at=w.at(10)),
-        check=_interval(at(38)),
+        check=_interval(at(38, hour=0)),
         origin={"starts_at": w.at(40)},
     )
 
@@ -368,7 +370,7 @@ def interval_raised_over_another_clinics_session(w):
         w.book(**elsewhere(b), starts_at=w.at(30))
         patch_type(w, w.microneedling, min_interval_days=35)
 
-    return Case(break_=break_, check=_interval(at(65)))
+    return Case(break_=break_, check=_interval(at(65, hour=0)))
 
 
 # --- numbing_lead_too_short
@@ -718,8 +720,9 @@ def test_interval_counts_sessions_at_every_clinic_of_the_organization(world, db)
         422,
         "interval_too_short",
     )
-    assert instant(body["earliest_start"]) == instant(at(28))
-    assert world.book(**elsewhere(b), starts_at=world.at(28))["clinic_id"] == b.clinic["id"]
+    # Counted in calendar days: any time on the 28th date, from its midnight.
+    assert instant(body["earliest_start"]) == instant(at(28, hour=0))
+    assert world.book(**elsewhere(b), starts_at=world.at(28, hour=9))["clinic_id"] == b.clinic["id"]
 
 
 def test_interval_counts_the_patients_live_holds_but_not_expired_ones(world, db, clock):
@@ -732,7 +735,7 @@ def test_interval_counts_the_patients_live_holds_but_not_expired_ones(world, db,
         422,
         "interval_too_short",
     )
-    assert instant(body["earliest_start"]) == instant(at(28))
+    assert instant(body["earliest_start"]) == instant(at(28, hour=0))
     clock.advance(minutes=10)  # the hold lapses
     world.book(starts_at=world.at(10))
 
@@ -747,8 +750,8 @@ def test_interval_is_measured_in_both_directions(world, db):
         422,
         "interval_too_short",
     )
-    assert instant(body["earliest_start"]) == instant(at(58))
-    world.book(starts_at=world.at(2))  # exactly 28 days before the other
+    assert instant(body["earliest_start"]) == instant(at(58, hour=0))
+    world.book(starts_at=world.at(2, hour=15))  # on the 28th date before the other, a later hour
 
 
 def test_a_consultation_booked_but_not_completed_does_not_count_until_completed(world, db, clock):
@@ -1073,7 +1076,7 @@ def test_completing_sessions_counts_them_and_completes_the_course_at_its_cap(wor
     ok(act(world, first, "complete"))
     shown = get(world, f"/v1/courses/{c['id']}")
     assert (shown["sessions_completed"], shown["status"]) == (1, "active")
-    assert instant(shown["next_earliest_start"]) == instant(at(28))
+    assert instant(shown["next_earliest_start"]) == instant(at(28, hour=0))
     second = world.book(starts_at=world.at(28))
     assert second["course_id"] == c["id"]
     clock.now = instant(world.at(28, hour=12))
@@ -1237,8 +1240,8 @@ def test_a_past_session_ten_days_ago_sets_the_earliest_start(world, db):
     body = refused(
         db, world, lambda: world.caller.post("/v1/appointments", json=world.slot()), 422, "interval_too_short"
     )
-    assert instant(body["earliest_start"]) == instant(at(18))
-    assert world.book(starts_at=body["earliest_start"])["status"] == "booked"
+    assert instant(body["earliest_start"]) == instant(at(18, hour=0))  # the 28th date's midnight
+    assert world.book(starts_at=at(18, hour=9))["status"] == "booked"  # its first open hour
 
 
 def record_past(w: World, performed_at: str, treatment_type=None):
@@ -1254,9 +1257,9 @@ def test_a_past_session_inside_a_booked_sessions_interval_is_refused_naming_it(w
     body = refused(db, world, lambda: record_past(world, world.at(-5)), 422, "interval_too_short")
     # The booked session could move to 28 days after the past one at the earliest.
     assert body["conflicts"] == [
-        {"appointment_id": booked["id"], "starts_at": booked["starts_at"], "earliest_start": at(23)}
+        {"appointment_id": booked["id"], "starts_at": booked["starts_at"], "earliest_start": at(23, hour=0)}
     ]
-    assert body["earliest_start"] == at(23)
+    assert body["earliest_start"] == at(23, hour=0)
     assert "reschedule" in body["detail"]
 
 
@@ -1265,7 +1268,7 @@ def test_a_past_session_inside_a_live_holds_interval_is_refused_naming_it(world,
     held = world.hold(starts_at=world.at(3))
     body = refused(db, world, lambda: record_past(world, world.at(-20)), 422, "interval_too_short")
     assert [c.get("hold_id") for c in body["conflicts"]] == [held["id"]]
-    assert body["earliest_start"] == at(8)
+    assert body["earliest_start"] == at(8, hour=0)
 
 
 def test_a_past_session_clear_of_every_booked_interval_is_recorded(world, db):
@@ -1650,5 +1653,5 @@ def test_instants_in_a_refusal_carry_the_clinic_offset(admin, clock):
     body = assert_problem(
         admin.post("/v1/appointments", json=ny.slot(starts_at=at(day=7, hour=15))), 422, "interval_too_short"
     )
-    assert body["earliest_start"] == "2027-02-01T10:00:00-05:00"
+    assert body["earliest_start"] == "2027-02-01T00:00:00-05:00"  # the 28th local date's midnight
     assert body["conflicting_starts"] == ["2027-01-04T10:00:00-05:00"]

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from booking.domain.calendar_days import Dated
 from booking.domain.errors import (
     AreaNotAllowed,
     ConsultationRequired,
@@ -60,6 +61,16 @@ def m(minutes: int) -> datetime:
 
 def d(days: int) -> datetime:
     return BASE + timedelta(days=days)
+
+
+def s(days: int, zone: str = "UTC") -> Dated:
+    """A session `days` after BASE, at a clinic in `zone`."""
+    return Dated(d(days), zone)
+
+
+def midnight(days: int) -> datetime:
+    """The first instant (UTC) of the date `days` after BASE's."""
+    return datetime.combine(BASE.date() + timedelta(days=days), time(0), UTC)
 
 
 def spans(needs, prefix: str) -> list[tuple[datetime, datetime]]:
@@ -326,32 +337,33 @@ def test_a_9_to_5_shift_stays_9_to_5_local_across_dst_changes(zone, change):
 @pytest.mark.parametrize("gap", [-27, -1, 0, 1, 27])
 def test_sessions_closer_than_the_minimum_are_refused_in_either_direction(gap):
     with pytest.raises(IntervalTooShort) as caught:
-        check_interval([BASE], d(gap), 28)
+        check_interval([s(0)], s(gap), 28)
     assert caught.value.code == "interval_too_short"
     assert caught.value.facts["conflicting_starts"] == [BASE]
-    assert caught.value.facts["earliest_start"] == max(d(gap), d(28))
+    assert caught.value.facts["earliest_start"] == midnight(28)
 
 
 @pytest.mark.parametrize("gap", [-28, 28, 60])
 def test_sessions_exactly_the_minimum_apart_are_accepted(gap):
-    check_interval([BASE], d(gap), 28)
+    check_interval([s(0)], s(gap), 28)
+    check_interval([s(0)], Dated(midnight(gap), "UTC"), 28)  # any time on the 28th date
 
 
 def test_no_minimum_means_no_interval_check():
-    check_interval([BASE], BASE, None)
+    check_interval([s(0)], s(0), None)
 
 
 @FAST
 @given(st.lists(st.integers(0, 200), max_size=6), st.integers(0, 200), st.integers(1, 60))
 def test_earliest_start_is_the_first_acceptable_day_from_start(previous_days, start_day, min_days):
-    previous = [d(k) for k in previous_days]
-    earliest = earliest_start(previous, d(start_day), timedelta(days=min_days))
+    previous = [s(k) for k in previous_days]
+    earliest = earliest_start(previous, s(start_day), min_days)
     assert earliest >= d(start_day)
-    check_interval(previous, earliest, min_days)
-    for day in range(start_day, (earliest - BASE).days):
+    check_interval(previous, Dated(earliest, "UTC"), min_days)
+    for day in range(start_day, (earliest.date() - BASE.date()).days):
         with pytest.raises(IntervalTooShort) as caught:
-            check_interval(previous, d(day), min_days)
-        assert caught.value.facts["earliest_start"] == earliest_start(previous, d(day), timedelta(days=min_days))
+            check_interval(previous, s(day), min_days)
+        assert caught.value.facts["earliest_start"] == earliest_start(previous, s(day), min_days)
 
 
 @FAST
@@ -359,7 +371,7 @@ def test_earliest_start_is_the_first_acceptable_day_from_start(previous_days, st
 def test_check_interval_refuses_iff_some_previous_start_is_closer_than_the_minimum(previous_days, start_day):
     refused = any(abs(start_day - k) < 28 for k in previous_days)
     try:
-        check_interval([d(k) for k in previous_days], d(start_day), 28)
+        check_interval([s(k) for k in previous_days], s(start_day), 28)
     except IntervalTooShort:
         assert refused
     else:
@@ -390,15 +402,15 @@ def test_the_consultation_window_follows_valid_days_and_later_sessions_need_none
 
 
 def test_a_course_at_its_cap_takes_no_more_sessions():
-    check_course_cap(sessions=[d(0), d(40), d(80)], start=d(120), max_sessions=4, per_365_days=None)
+    check_course_cap(sessions=[s(0), s(40), s(80)], start=s(120), max_sessions=4, per_365_days=None)
     with pytest.raises(CourseComplete) as caught:
-        check_course_cap(sessions=[d(0), d(40), d(80), d(120)], start=d(160), max_sessions=4, per_365_days=None)
+        check_course_cap(sessions=[s(0), s(40), s(80), s(120)], start=s(160), max_sessions=4, per_365_days=None)
     assert caught.value.code == "course_complete"
 
 
 @pytest.mark.parametrize("day,ok", [(300, False), (364, False), (365, True), (366, True)])
 def test_ageing_allows_two_sessions_in_any_rolling_365_days(day, ok):
-    call = dict(sessions=[d(0), d(200)], start=d(day), max_sessions=6, per_365_days=2)
+    call = dict(sessions=[s(0), s(200)], start=s(day), max_sessions=6, per_365_days=2)
     if ok:
         check_course_cap(**call)
     else:
@@ -411,7 +423,7 @@ def test_ageing_allows_two_sessions_in_any_rolling_365_days(day, ok):
 def test_the_rolling_cap_refuses_iff_some_365_day_window_around_the_start_is_over_it(sessions, start, per):
     refused = any(sum(w <= k < w + 365 for k in sessions) + 1 > per for w in range(start - 364, start + 1))
     try:
-        check_course_cap(sessions=[d(k) for k in sessions], start=d(start), max_sessions=20, per_365_days=per)
+        check_course_cap(sessions=[s(k) for k in sessions], start=s(start), max_sessions=20, per_365_days=per)
     except CourseComplete:
         assert refused
     else:
@@ -608,14 +620,14 @@ def test_a_needling_may_take_the_unit_another_just_left():
 def test_a_recorded_session_inside_a_booked_interval_names_the_booking_and_where_it_could_move():
     booked = [Booked(d(10), 28, appointment_id="appt_1"), Booked(d(60), 28, hold_id="hold_1")]
     with pytest.raises(IntervalTooShort) as refusal:
-        check_recorded_session(d(-5), booked, [d(10), d(60)])
+        check_recorded_session(d(-5), booked, [s(10), s(60)])
     assert refusal.value.facts["conflicts"] == [
-        {"appointment_id": "appt_1", "starts_at": d(10), "earliest_start": d(23)}
+        {"appointment_id": "appt_1", "starts_at": d(10), "earliest_start": midnight(23)}
     ]
-    assert refusal.value.facts["earliest_start"] == d(23)
+    assert refusal.value.facts["earliest_start"] == midnight(23)
 
 
 def test_a_recorded_session_clear_of_every_booking_passes_and_only_its_own_minimum_counts():
-    check_recorded_session(d(-18), [Booked(d(10), 28, appointment_id="a")], [d(10)])
-    check_recorded_session(d(-5), [Booked(d(10), 14, appointment_id="a")], [d(10)])
-    check_recorded_session(d(-5), [Booked(d(10), None, appointment_id="a")], [d(10)])
+    check_recorded_session(d(-18), [Booked(d(10), 28, appointment_id="a")], [s(10)])
+    check_recorded_session(d(-5), [Booked(d(10), 14, appointment_id="a")], [s(10)])
+    check_recorded_session(d(-5), [Booked(d(10), None, appointment_id="a")], [s(10)])

@@ -324,6 +324,34 @@ def test_a_booking_and_a_past_session_racing_for_one_patients_weeks_never_both_p
         assert all(body["code"] == "interval_too_short" for j, (status, body) in results if j == i and status == 422)
 
 
+def test_two_bookings_of_one_patient_racing_are_counted_in_calendar_days(live):
+    """Pairs booked at once, 18:00 on one date and 08:00 on a later one (the clinic is on UTC):
+    on the 27th date exactly one of the two wins, under the patient's lock; on the 28th date,
+    27 days 14 hours later, both do (docs/rules.md, rule 5)."""
+    patients = [_consulted_patient(live, f"Calendar racer {i}") for i in range(8)]
+    monday = _next_monday(weeks_ahead=3)
+
+    def pair(i: int) -> list[tuple[int, dict]]:
+        gap, seat = (27, 0) if i < 4 else (28, 1)  # the 28-day pairs in the other room, with the other practitioner
+        first = monday + timedelta(days=i, hours=18)
+        second = datetime.combine((first + timedelta(days=gap)).date(), clock_time(8), UTC)
+        return [(i, _slot(live, patients[i], at, room=seat, practitioner=seat)) for at in (first, second)]
+
+    def send(job):
+        i, slot = job
+        return i, _request(live, "POST", "/v1/appointments", slot)
+
+    jobs = [job for i in range(len(patients)) for job in pair(i)]
+    random.shuffle(jobs)
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(send, jobs))
+    for i in range(len(patients)):
+        mine = [(status, body) for j, (status, body) in results if j == i]
+        statuses = sorted(status for status, _ in mine)
+        assert statuses == ([201, 422] if i < 4 else [201, 201]), (i, mine)
+        assert all(body["code"] == "interval_too_short" for status, body in mine if status == 422)
+
+
 def test_concurrent_courses_of_one_type_for_one_patient_make_one_active(live):
     patient = _consulted_patient(live, "Course racer")
     body = {"treatment_type_id": live["types"]["microneedling"], "indication": "acne_scars"}

@@ -16,6 +16,8 @@ from models import Hold, OutboxEvent
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
+from ..booking_world import MONDAY, build_world
+
 HOLDER = "test-scheduler"
 
 
@@ -401,3 +403,38 @@ def test_a_proposal_whose_hold_ran_out_is_expired_before_the_sweep_records_it(cl
     assert effective_status(proposal) == "expired"
     assert effective_status(FollowUp(status="no_slot")) == "no_slot"
     assert effective_status(FollowUp(status="booked", hold=hold)) == "booked"
+
+
+@pytest.mark.parametrize(
+    "zone, session_at, window, held_at",
+    [
+        # The window is counted in calendar days (rule 5): from the first instant of the 28th local
+        # date after the session to the end of the 42nd, and the hold keeps the same wall-clock time.
+        (
+            "Europe/London",
+            "2027-03-02T10:00:00+00:00",
+            ("2027-03-30T00:00:00+01:00", "2027-04-14T00:00:00+01:00"),
+            "2027-03-30T10:00:00+01:00",
+        ),
+        (
+            "Australia/Sydney",
+            "2027-03-16T10:00:00+11:00",
+            ("2027-04-13T00:00:00+10:00", "2027-04-28T00:00:00+10:00"),
+            "2027-04-13T10:00:00+10:00",
+        ),
+    ],
+)
+def test_the_follow_up_window_is_counted_in_local_dates_across_a_dst_change(
+    admin, clock, scheduler, zone, session_at, window, held_at
+):
+    world = build_world(admin, clock, timezone_name=zone)
+    clock.now = datetime.fromisoformat(session_at) - timedelta(days=3)
+    world.consulted(day=(clock.now - MONDAY).days - 1)
+    appointment = world.book(starts_at=session_at)
+    clock.now = datetime.fromisoformat(appointment["ends_at"]) + timedelta(minutes=5)
+    assert world.caller.post(f"/v1/appointments/{appointment['id']}/complete").status_code == 200
+    assert scheduler("propose_follow_ups") == 1
+    [proposal] = follow_ups(world)
+    assert (proposal["window_starts_at"], proposal["window_ends_at"]) == window
+    assert proposal["status"] == "proposed"
+    assert proposal["hold"]["starts_at"] == held_at  # same time, four weeks later
