@@ -120,6 +120,11 @@ def week_spec(spec: str) -> list[tuple[int, int, int]]:
 # ---------------------------------------------------------------------------- the chain
 
 
+
+def phone(n: int) -> str:
+    """Patient n's phone number, E.164 in Ofcom's London drama range, as the API would store it."""
+    return f"+4420794{n % 100000:05d}"
+
 @dataclass
 class ClinicPlan:
     id: str
@@ -631,7 +636,7 @@ def copy_patients(engine, org_id: str, count: int) -> list[str]:
         engine, "patients", ("id", "organization_id", "name", "email", "phone", "created_at", "updated_at")
     )
     lines = [
-        f"{pid}\t{org_id}\tPatient {n:07d}\tpatient{n}@example.com\t+4477009{n % 100000:05d}\t{ts(now)}\t{ts(now)}"
+        f"{pid}\t{org_id}\tPatient {n:07d}\tpatient{n}@example.com\t{phone(n)}\t{ts(now)}\t{ts(now)}"
         for n, pid in enumerate(ids)
     ]
     stream.write(lines)

@@ -63,3 +63,10 @@ def test_the_organization_s_country_is_the_one_all_its_zones_lie_in():
     assert one_country(["Europe/London", "America/New_York"], countries) is None
     assert one_country(["Europe/London", "Etc/UTC"], countries) is None  # a zone of no country
     assert one_country([], countries) is None
+
+
+def test_the_bench_data_stores_numbers_as_the_api_would():
+    from bench.make_data import phone
+
+    for n in (0, 1, 4_567, 99_999, 100_000):
+        assert to_e164(phone(n), None) == phone(n)
