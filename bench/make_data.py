@@ -120,10 +120,10 @@ def week_spec(spec: str) -> list[tuple[int, int, int]]:
 # ---------------------------------------------------------------------------- the chain
 
 
-
 def phone(n: int) -> str:
     """Patient n's phone number, E.164 in Ofcom's London drama range, as the API would store it."""
     return f"+4420794{n % 100000:05d}"
+
 
 @dataclass
 class ClinicPlan:
