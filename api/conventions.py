@@ -166,7 +166,7 @@ class ConventionsPlugin(BasePlugin):
             if path.startswith(RATE_LIMITED_PATHS):
                 names += RATE_LIMIT_HEADERS
             for code, response in responses.items():
-                if not isinstance(response, dict):
+                if not isinstance(response, dict) or "$ref" in response:
                     continue  # a shared response (problem_headers)
                 headers = response.setdefault("headers", {})
                 headers.update({name: name for name in names})
