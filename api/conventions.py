@@ -170,6 +170,8 @@ class ConventionsPlugin(BasePlugin):
                     continue  # a shared response (problem_headers)
                 headers = response.setdefault("headers", {})
                 headers.update({name: name for name in names})
+                if str(code).isdigit() and int(code) >= 400:  # a view's own error answer (FHIR's OperationOutcome)
+                    headers.update(problem_headers(int(code)))
                 if getattr(function, "etag", False) and str(code).startswith("2"):
                     headers["ETag"] = "ETag"
 
