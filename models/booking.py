@@ -7,7 +7,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.hybrid import hybrid_method
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from booking.domain.claims import parse_claim_key
 
 from .base import Base, Timestamped, new_id, org_fk
 
@@ -129,6 +131,12 @@ class Claim(Base):
     booking are never interleaved with another's. A hold's claims carry its expiry: an
     expired claim counts for nothing, but neither guard knows that, so the next writer
     that needs the range deletes it first (booking/services/queries.py).
+
+    `pool` is what the claim counts against: the resource without its unit (`numbing:cln_x`
+    for `numbing:cln_x#2`), and the resource itself for a single one, so that one index on
+    (pool, starts_at) finds every claim a search or a booking must see by an equality and a
+    time range, pooled units included (migration 0010). It is set here, from the resource,
+    whenever the resource is; never by callers.
     """
 
     __tablename__ = "claims"
@@ -138,6 +146,8 @@ class Claim(Base):
         sa.Index(
             "ix_claims_resource_starts", "resource", "starts_at", postgresql_ops={"resource": "varchar_pattern_ops"}
         ),
+        # Every read of claims by what they keep busy: `pool IN (...)` with the time bounds on starts_at.
+        sa.Index("ix_claims_pool_starts", "pool", "starts_at"),
         postgresql.ExcludeConstraint(
             (sa.column("resource"), "="),
             (sa.func.tstzrange(sa.column("starts_at"), sa.column("ends_at"), "[)"), "&&"),
@@ -150,11 +160,17 @@ class Claim(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
     resource: Mapped[str] = mapped_column(sa.String(100))
+    pool: Mapped[str] = mapped_column(sa.String(100))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     appointment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("appointments.id"), nullable=True, index=True)
     hold_id: Mapped[str | None] = mapped_column(sa.ForeignKey("holds.id"), nullable=True, index=True)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    @validates("resource")
+    def _set_pool(self, _key: str, resource: str) -> str:
+        self.pool = parse_claim_key(resource).resource
+        return resource
 
     @classmethod
     def live(cls, now: datetime):

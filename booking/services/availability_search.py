@@ -14,7 +14,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from booking.domain import clock
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, evening_first, find_slots
-from booking.domain.claims import claim_key, unit_prefix
+from booking.domain.claims import claim_key
 from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.intervals import Interval, clinic_open, staff_open
 from booking.domain.timing import Timing
@@ -162,9 +162,9 @@ def _build(
         if not treatment_type.required_capability or treatment_type.required_capability in capabilities
     ]
     resources = [claim_key("practitioner", p) for p in shifts] + [claim_key("room", r) for r in rooms]
-    # Pool units ('numbing:<clinic>#2'): a prefix match with '_' (in every id) escaped, so that
-    # PostgreSQL turns it into a range on ix_claims_resource_starts (pattern ops) instead of a scan.
-    pools = [unit_prefix(claim_key("numbing", clinic.id)), unit_prefix(claim_key("device", clinic.id))]
+    # Pool units ('numbing:<clinic>#2') by their pool: with the single resources, one equality
+    # each and the time bounds, a tight range on ix_claims_pool_starts whatever the history.
+    pools = [claim_key("numbing", clinic.id), claim_key("device", clinic.id)]
     if query.patient_id:
         resources.append(claim_key("patient", query.patient_id))
     busy: dict[str, list[Interval]] = {}
@@ -172,7 +172,7 @@ def _build(
     starts_at, ends_at = _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
     claims = conn.execute(
         sa.select(Claim.resource, starts_at, ends_at).where(
-            sa.or_(Claim.resource.in_(resources), *(Claim.resource.startswith(p, autoescape=True) for p in pools)),
+            Claim.pool.in_(resources + pools),
             Claim.starts_at >= reach[0],
             Claim.starts_at < reach[1],
             Claim.ends_at > reach[0],

@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from booking.domain import rules
-from booking.domain.claims import claim_key, parse_claim_key, unit_prefix
+from booking.domain.claims import claim_key, parse_claim_key
 from booking.domain.errors import BookingsChanging, DeviceCountTooLow
 from booking.domain.intervals import Interval
 from booking.domain.timing import Instants, Timing, occupancy
+from booking.services.queries import CLAIM_REACH
 from models import Appointment, Claim, Clinic, Hold, TreatmentType
 
 
@@ -35,8 +36,14 @@ def set_device_count(db: Session, clinic: Clinic, count: int | None, now: dateti
     units, clashes = rules.assign_units([(k, s, e) for k, (_, s, e) in uses.items()], count or 0)
     if count is not None and clashes:
         raise _too_low(clinic, count, clashes, uses)
-    pool = Claim.resource.startswith(unit_prefix(claim_key("device", clinic.id)), autoescape=True)
-    db.execute(sa.delete(Claim).where(pool, Claim.ends_at > now))
+    # No claim lasts longer than CLAIM_REACH: the bound on starts_at keeps this a range of ix_claims_pool_starts.
+    db.execute(
+        sa.delete(Claim).where(
+            Claim.pool.in_([claim_key("device", clinic.id)]),
+            Claim.starts_at >= now - CLAIM_REACH,
+            Claim.ends_at > now,
+        )
+    )
     for key, unit in units.items():
         booking, start, end = uses[key]
         is_hold = isinstance(booking, Hold)

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.domain.calendar_days import Dated
-from booking.domain.claims import unit_prefix
 from booking.domain.errors import InvalidInput
 from booking.domain.rules import SESSION_KIND, Busy
 from models import (
@@ -62,13 +61,11 @@ def one_of_organization(db: Session, org: str, model, object_id: str | None, fie
 def _claims_on(resources: list[str], start: datetime, end: datetime) -> sa.ColumnElement[bool]:
     """Claims on these resources or their pooled units (`<pool>#n`) intersecting [start, end).
 
-    `startswith(autoescape=True)` escapes the `_` in ids, so the prefix is a tight index range.
+    A claim's `pool` is its resource without the unit, so one equality per resource and the
+    bounds on starts_at make a tight range on ix_claims_pool_starts, pooled or not.
     """
     return sa.and_(
-        sa.or_(
-            Claim.resource.in_(resources),
-            *(Claim.resource.startswith(unit_prefix(r), autoescape=True) for r in resources),
-        ),
+        Claim.pool.in_(resources),
         Claim.starts_at < end,
         Claim.starts_at >= start - CLAIM_REACH,
         Claim.ends_at > start,
