@@ -142,3 +142,85 @@ def _database_at(tmp_path, revision: str):
             {"now": now},
         )
     return url, engine, now
+
+
+def test_migrating_gives_every_claim_its_pool_and_keeps_the_overlap_guard(backend, tmp_path):
+    """0010 fills `pool` for the claims already there (a unit's pool is its resource without '#<n>',
+    a single resource is its own), makes it required and indexes it; the database still refuses
+    two intersecting claims on one unit (SQLite's trigger survives the table's rebuild)."""
+    import pytest
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from migrations import upgrade
+
+    with _database_at_on(backend, tmp_path, "0009") as (url, engine, _now):
+        claims = {
+            "numbing:cln_a_1#2": "numbing:cln_a_1",
+            "device:cln_a_1#10": "device:cln_a_1",
+            "room:rm_b12": "room:rm_b12",
+            "practitioner:prac_9": "practitioner:prac_9",
+        }
+        with engine.begin() as conn:
+            for resource in claims:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO claims (organization_id, resource, starts_at, ends_at) "
+                        "VALUES ('org_1', :resource, '2027-01-04 10:00:00+00', '2027-01-04 11:00:00+00')"
+                    ),
+                    {"resource": resource},
+                )
+        upgrade(url)
+        with engine.begin() as conn:
+            assert dict(conn.execute(sa.text("SELECT resource, pool FROM claims")).all()) == claims
+            inspector = sa.inspect(conn)
+            assert {"ix_claims_pool_starts", "ix_claims_resource_starts"} <= {
+                i["name"] for i in inspector.get_indexes("claims")
+            }
+            assert not next(c for c in inspector.get_columns("claims") if c["name"] == "pool")["nullable"]
+        with pytest.raises(DBAPIError), engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO claims (organization_id, resource, pool, starts_at, ends_at) VALUES ('org_1', "
+                    "'numbing:cln_a_1#2', 'numbing:cln_a_1', '2027-01-04 10:30:00+00', '2027-01-04 11:30:00+00')"
+                )
+            )
+
+
+def _database_at_on(backend, tmp_path, revision: str):
+    """_database_at on the test's backend: SQLite, or a scratch PostgreSQL database dropped afterwards."""
+    from contextlib import contextmanager
+
+    import sqlalchemy as sa
+
+    from migrations import upgrade
+    from models import make_engine
+    from tests.scaffold import scratch_database
+
+    @contextmanager
+    def database():
+        if backend[0] == "sqlite":
+            url, engine, now = _database_at(tmp_path, revision)
+            try:
+                yield url, engine, now
+            finally:
+                engine.dispose()
+            return
+        with scratch_database(backend[1], "needlebook_migration", migrate=False) as url:
+            upgrade(url, revision)
+            engine = make_engine(url)
+            now = "2027-01-04 08:00:00+00"
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO organizations (id, name, created_at, updated_at) "
+                        "VALUES ('org_1', 'Old', :now, :now)"
+                    ),
+                    {"now": now},
+                )
+            try:
+                yield url, engine, now
+            finally:
+                engine.dispose()
+
+    return database()
