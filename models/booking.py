@@ -119,6 +119,11 @@ class PastSession(Timestamped, Base):
     notes: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
 
 
+def pool_of(resource: str) -> str:
+    """What a claim on `resource` counts against: the resource without its unit (the one place it is derived)."""
+    return parse_claim_key(resource).resource
+
+
 class Claim(Base):
     """One resource busy over [starts_at, ends_at) for an appointment or a live hold.
 
@@ -135,8 +140,8 @@ class Claim(Base):
     `pool` is what the claim counts against: the resource without its unit (`numbing:cln_x`
     for `numbing:cln_x#2`), and the resource itself for a single one, so that one index on
     (pool, starts_at) finds every claim a search or a booking must see by an equality and a
-    time range, pooled units included (migration 0010). It is set here, from the resource,
-    whenever the resource is; never by callers.
+    time range, pooled units included (migration 0010). It is set here (pool_of), from the
+    resource, whenever the resource is; never by callers.
     """
 
     __tablename__ = "claims"
@@ -169,8 +174,13 @@ class Claim(Base):
 
     @validates("resource")
     def _set_pool(self, _key: str, resource: str) -> str:
-        self.pool = parse_claim_key(resource).resource
+        self.pool = pool_of(resource)
         return resource
+
+    @classmethod
+    def row(cls, **fields) -> dict:
+        """The column values of a claim for a Core INSERT of many at once: `pool` set as the model sets it."""
+        return {**fields, "pool": pool_of(fields["resource"])}
 
     @classmethod
     def live(cls, now: datetime):

@@ -10,8 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from booking.domain import clock, rules
 from booking.domain.claims import parse_claim_key
@@ -35,11 +36,14 @@ from models import (
     Course,
     FollowUp,
     Hold,
+    OpeningHours,
     Patient,
     Practitioner,
     Room,
     TreatmentType,
+    WorkingHours,
 )
+from models.staff import practitioner_clinics, practitioner_treatment_types
 
 CANCEL_REASONS = (
     "patient_request",
@@ -74,6 +78,7 @@ class _CheckedRequest:
     at: Instants
     course_id: str | None
     claims: list[tuple[str, datetime, datetime]]
+    clinic: Clinic  # loaded by the check: the new booking's, without reading it again
 
 
 def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded: Any) -> _CheckedRequest:
@@ -99,12 +104,37 @@ def _check_rules(
     load = partial(queries.one_of_organization, db, org)
     treatment_type = load(TreatmentType, req.treatment_type_id, "treatment_type_id")
     clinic = load(Clinic, req.clinic_id, "clinic_id", share=True)  # see one_of_organization
-    practitioner = load(Practitioner, req.practitioner_id, "practitioner_id")
+    # The practitioner with the two facts check_qualified needs of their clinics and types, in one read.
+    found = db.execute(
+        queries.of_organization(Practitioner, org)
+        .where(Practitioner.id == req.practitioner_id)
+        .add_columns(
+            sa.exists().where(
+                practitioner_clinics.c.practitioner_id == Practitioner.id,
+                practitioner_clinics.c.clinic_id == req.clinic_id,
+            ),
+            sa.exists().where(
+                practitioner_treatment_types.c.practitioner_id == Practitioner.id,
+                practitioner_treatment_types.c.treatment_type_id == req.treatment_type_id,
+            ),
+        )
+    ).first()
+    if found is None:
+        raise InvalidInput({"practitioner_id": [f"Unknown id '{req.practitioner_id}'."]})
+    practitioner, works_at_clinic, qualified = found
     room = load(Room, req.room_id, "room_id")
     # Lock the patient row: one booking at a time per patient keeps the interval
     # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
-    patient = db.scalar(
-        sa.select(Patient).where(Patient.id == req.patient_id, Patient.organization_id == org).with_for_update()
+    # of=Patient: the contraindications come along in the same read, unlocked (an outer join).
+    patient = (
+        db.scalars(
+            sa.select(Patient)
+            .where(Patient.id == req.patient_id, Patient.organization_id == org)
+            .options(joinedload(Patient.contraindication_records))
+            .with_for_update(of=Patient)
+        )
+        .unique()
+        .first()
     )
     if patient is None:
         raise InvalidInput({"patient_id": [f"Unknown id '{req.patient_id}'."]})
@@ -119,8 +149,8 @@ def _check_rules(
     rules.check_area(req.area, treatment_type.allowed_areas, kind)
     rules.check_qualified(
         treatment_type_id=treatment_type.id,
-        qualified_ids=practitioner.treatment_type_ids,
-        practitioner_clinic_ids=practitioner.clinic_ids,
+        qualified_ids=(treatment_type.id,) if qualified else (),
+        practitioner_clinic_ids=(clinic.id,) if works_at_clinic else (),
         clinic_id=clinic.id,
         room_clinic_id=room.clinic_id,
         room_capabilities=room.capabilities,
@@ -145,28 +175,38 @@ def _check_rules(
     )
     resources = sorted({n.resource for n in needs})
     span = (min(n.starts_at for n in needs), max(n.ends_at for n in needs))
-    busy = queries.busy_claims(
+    busy, lapsed = queries.claims_in_the_way(
         db, resources, *span, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
     )
     assigned, blocking = rules.conflicts(needs, busy)
     rules.raise_if_blocked(blocking)
-    queries.drop_expired_claims(db, resources, *span, now)
+    queries.drop_claims(db, lapsed)  # expired holds' claims count for nothing, but the guards see them
     claims = [(assigned[rules.need_key(n)], n.starts_at, n.ends_at) for n in needs]
     return _CheckedRequest(
-        replace(req, course_id=course.id if course else None), at, course.id if course else None, claims
+        replace(req, course_id=course.id if course else None), at, course.id if course else None, claims, clinic
     )
 
 
 def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: Instants) -> None:
     blocked = queries.unavailable([practitioner.id], at.starts_at, at.ends_at).subquery()
     time_off = db.execute(sa.select(blocked.c.starts_at, blocked.c.ends_at)).all()
+    # The clinic's opening hours and the practitioner's there, in one read (0: the clinic's, 1: theirs).
+    weekly = db.execute(
+        sa.union_all(
+            sa.select(
+                sa.literal(0).label("whose"), OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute
+            ).where(OpeningHours.clinic_id == clinic.id),
+            sa.select(
+                sa.literal(1).label("whose"), WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute
+            ).where(WorkingHours.practitioner_id == practitioner.id, WorkingHours.clinic_id == clinic.id),
+        )
+    ).all()
+    shifts: tuple[list[Shift], list[Shift]] = ([], [])
+    for whose, weekday, start_minute, end_minute in weekly:
+        shifts[whose].append(Shift(weekday, start_minute, end_minute, zone=clinic.timezone))
     open_ = open_time(
-        opening=[Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone) for h in clinic.opening_hours],
-        working=[
-            Shift(h.weekday, h.start_minute, h.end_minute, zone=clinic.timezone)
-            for h in practitioner.working_hours
-            if h.clinic_id == clinic.id
-        ],
+        opening=shifts[0],
+        working=shifts[1],
         closures=[(c.start_date, c.end_date) for c in clinic.closures],
         time_off=[tuple(t) for t in time_off],
         zone=clinic.timezone,
@@ -190,28 +230,46 @@ def _claim(
     hold_id: str | None = None,
     expires_at: datetime | None = None,
 ) -> None:
-    try:
-        with db.begin_nested():
-            for resource, start, end in plan.claims:
-                db.add(
-                    Claim(
-                        organization_id=org,
-                        resource=resource,
-                        starts_at=start,
-                        ends_at=end,
-                        appointment_id=appointment_id,
-                        hold_id=hold_id,
-                        expires_at=expires_at,
-                    )
-                )
-    except IntegrityError as exc:
-        # Another writer claimed an intersecting range between our check and our
-        # insert (the exclusion constraint said no): name what it claimed.
-        resources = sorted({parse_claim_key(r).resource for r, _, _ in plan.claims})
-        start, end = min(c[1] for c in plan.claims), max(c[2] for c in plan.claims)
-        taken = {r for r, _, _ in plan.claims}
-        blocking = [b for b in queries.busy_claims(db, resources, start, end, now) if b.resource in taken]
-        raise rules.slot_unavailable(blocking, "The slot was taken by a concurrent booking.") from exc
+    rows = [
+        Claim.row(
+            organization_id=org,
+            resource=resource,
+            starts_at=start,
+            ends_at=end,
+            appointment_id=appointment_id,
+            hold_id=hold_id,
+            expires_at=expires_at,
+        )
+        for resource, start, end in plan.claims
+    ]
+    # All claims in one INSERT. On PostgreSQL the exclusion constraint still decides, but says no by
+    # inserting fewer rows (ON CONFLICT DO NOTHING, which waits for a concurrent writer's claim like
+    # any conflict), not by an error: the transaction stays usable without a savepoint around the
+    # insert, and the refusal below rolls it all back. SQLite's trigger aborts the statement, inside
+    # a savepoint (no network round trip there).
+    if db.get_bind().dialect.name == "postgresql":
+        inserted = db.execute(postgresql.insert(Claim).values(rows).on_conflict_do_nothing().returning(Claim.id))
+        if len(inserted.all()) == len(rows):
+            return
+        cause: Exception | None = None
+    else:
+        try:
+            with db.begin_nested():
+                db.execute(sa.insert(Claim).values(rows))
+            return
+        except IntegrityError as exc:
+            cause = exc
+    # Another writer claimed an intersecting range between our check and our
+    # insert (the database said no): name what it claimed.
+    resources = sorted({parse_claim_key(r).resource for r, _, _ in plan.claims})
+    start, end = min(c[1] for c in plan.claims), max(c[2] for c in plan.claims)
+    taken = {r for r, _, _ in plan.claims}
+    blocking = [
+        b
+        for b in queries.busy_claims(db, resources, start, end, now)
+        if b.resource in taken and (b.appointment_id, b.hold_id) != (appointment_id, hold_id)
+    ]
+    raise rules.slot_unavailable(blocking, "The slot was taken by a concurrent booking.") from cause
 
 
 def _slot_fields(plan: _CheckedRequest) -> dict:
@@ -241,7 +299,13 @@ def place_hold(
 ) -> Hold:
     now = clock.now()
     plan = _check(db, org, req, now)
-    hold = Hold(organization_id=org, source=source, expires_at=expires_at or now + ttl, **_slot_fields(plan))
+    hold = Hold(
+        organization_id=org,
+        source=source,
+        expires_at=expires_at or now + ttl,
+        clinic=plan.clinic,
+        **_slot_fields(plan),
+    )
     db.add(hold)
     db.flush()
     _claim(db, org, plan, now, hold_id=hold.id, expires_at=hold.expires_at)
@@ -260,7 +324,9 @@ def book(db: Session, org: str, req: SlotRequest) -> Appointment:
 
 def _create(db: Session, org: str, plan: _CheckedRequest, now: datetime, **extra: Any) -> Appointment:
     # created_at from the domain clock: reminders compare it with the moments they are due.
-    appointment = Appointment(organization_id=org, status="booked", created_at=now, **_slot_fields(plan), **extra)
+    appointment = Appointment(
+        organization_id=org, status="booked", created_at=now, clinic=plan.clinic, **_slot_fields(plan), **extra
+    )
     db.add(appointment)
     db.flush()
     _claim(db, org, plan, now, appointment_id=appointment.id)

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from booking.domain import rules
 from booking.domain.calendar_days import Dated
 from booking.domain.errors import ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort, InvalidInput
-from booking.domain.vocabulary import CONSULTATION
 from booking.services import queries
 from models import Course, Patient, TreatmentType
 
@@ -92,13 +91,11 @@ def load_facts(
     consultations: tuple[datetime, ...] = ()
     course_sessions: tuple[Dated, ...] = ()
     if treatment_type.kind == rules.SESSION_KIND:
-        rows = queries.session_rows(db, patient.id, now, **excluded)  # one query for both
+        rows, completed_consultations = queries.patient_history(db, patient.id, now, **excluded)  # one query
         sessions = tuple(Dated(start, zone) for start, _, zone in rows)
         if course is not None:
             course_sessions = tuple(Dated(start, zone) for start, course_id, zone in rows if course_id == course.id)
-        consultations = tuple(
-            s.at for s in queries.patient_sessions(db, patient.id, now, kind=CONSULTATION, completed_only=True)
-        )
+        consultations = tuple(completed_consultations)
     return PatientFacts(
         kind=treatment_type.kind,
         contraindications=tuple(patient.contraindications),
@@ -119,11 +116,12 @@ def resolve_course(db: Session, course_id: str | None, patient_id: str, treatmen
     if course_id is None:
         if treatment_type.kind != rules.SESSION_KIND:
             return None
-        course = queries.active_course(db, patient_id, treatment_type.id)
-        if course is None and queries.has_finished_course(db, patient_id, treatment_type.id):
+        courses = queries.courses_of_type(db, patient_id, treatment_type.id)  # one read, both questions
+        active = [c for c in courses if c.status == "active"]
+        if not active and any(c.status == "complete" for c in courses):
             # Without this, leaving out course_id would book past a course's cap.
             raise CourseComplete("The patient's course is complete; open a new course after review.")
-        return course
+        return active[0] if len(active) == 1 else None
     return course_of(db, course_id, patient_id, treatment_type)
 
 

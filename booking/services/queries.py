@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from booking.domain.calendar_days import Dated
 from booking.domain.errors import InvalidInput
 from booking.domain.rules import SESSION_KIND, Busy
+from booking.domain.vocabulary import CONSULTATION
 from models import (
     LIVE_STATUSES,
     Appointment,
@@ -153,6 +154,44 @@ def busy_claims(
     return [Busy(c.resource, c.starts_at, c.ends_at, c.appointment_id, c.hold_id) for c in db.scalars(query)]
 
 
+def claims_in_the_way(
+    db: Session,
+    resources: list[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    exclude_appointment: str | None = None,
+    exclude_hold: str | None = None,
+) -> tuple[list[Busy], list[int]]:
+    """(live claims, ids of lapsed ones) intersecting [start, end) on these resources or their units.
+
+    One read for both: a booking checks the live ones and deletes the lapsed ones (drop_claims),
+    which are usually none, so the common booking makes no DELETE at all.
+    """
+    query = sa.select(
+        Claim.id, Claim.resource, Claim.starts_at, Claim.ends_at, Claim.appointment_id, Claim.hold_id, Claim.expires_at
+    ).where(_claims_on(resources, start, end))
+    if exclude_appointment:
+        query = query.where(sa.or_(Claim.appointment_id.is_(None), Claim.appointment_id != exclude_appointment))
+    if exclude_hold:
+        query = query.where(sa.or_(Claim.hold_id.is_(None), Claim.hold_id != exclude_hold))
+    busy: list[Busy] = []
+    lapsed: list[int] = []
+    for claim_id, resource, starts_at, ends_at, appointment_id, hold_id, expires_at in db.execute(query).all():
+        if expires_at is not None and expires_at <= now:  # Claim.lapsed(now), as in SQL
+            lapsed.append(claim_id)
+        else:
+            busy.append(Busy(resource, starts_at, ends_at, appointment_id, hold_id))
+    return busy, lapsed
+
+
+def drop_claims(db: Session, claim_ids: list[int]) -> None:
+    """Delete these claims (lapsed ones in the way of a new claim, see drop_expired_claims)."""
+    if claim_ids:
+        db.execute(sa.delete(Claim).where(Claim.id.in_(claim_ids)))
+
+
 def drop_expired_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime) -> None:
     """Delete lapsed hold claims in the way of a new claim.
 
@@ -160,6 +199,81 @@ def drop_expired_claims(db: Session, resources: list[str], start: datetime, end:
     still go before inserting, or the exclusion constraint would see them.
     """
     db.execute(sa.delete(Claim).where(_claims_on(resources, start, end), Claim.lapsed(now)))
+
+
+def courses_of_type(db: Session, patient_id: str, treatment_type_id: str) -> list[Course]:
+    """The patient's courses of this type, whatever their status (active_course and
+    has_finished_course in one read)."""
+    return list(
+        db.scalars(
+            sa.select(Course).where(Course.patient_id == patient_id, Course.treatment_type_id == treatment_type_id)
+        ).all()
+    )
+
+
+def patient_history(
+    db: Session,
+    patient_id: str,
+    now: datetime,
+    *,
+    exclude_appointment: str | None = None,
+    exclude_hold: str | None = None,
+) -> tuple[list[tuple[datetime, str | None, str | None]], list[datetime]]:
+    """(session_rows(...), starts of completed consultations) in one query: what the rules need
+    of the patient's history for a session (see session_rows, patient_sessions)."""
+    kinds = (SESSION_KIND, CONSULTATION)
+    appointments = (
+        sa.select(
+            Appointment.starts_at.label("start"),
+            Appointment.course_id,
+            TreatmentType.kind,
+            Appointment.status,
+            Appointment.id.label("object_id"),
+            sa.select(Clinic.timezone).where(Clinic.id == Appointment.clinic_id).scalar_subquery().label("zone"),
+        )
+        .join(TreatmentType, TreatmentType.id == Appointment.treatment_type_id)
+        .where(
+            Appointment.patient_id == patient_id,
+            Appointment.status.in_(LIVE_STATUSES),
+            TreatmentType.kind.in_(kinds),
+        )
+    )
+    past = (
+        sa.select(
+            PastSession.performed_at.label("start"),
+            PastSession.course_id,
+            TreatmentType.kind,
+            sa.literal("past").label("status"),
+            PastSession.id.label("object_id"),
+            sa.null().cast(sa.String).label("zone"),  # a recorded session has no clinic, so no zone
+        )
+        .join(TreatmentType, TreatmentType.id == PastSession.treatment_type_id)
+        .where(PastSession.patient_id == patient_id, TreatmentType.kind.in_(kinds))
+    )
+    holds = (
+        sa.select(
+            Hold.starts_at.label("start"),
+            Hold.course_id,
+            TreatmentType.kind,
+            sa.literal("hold").label("status"),
+            Hold.id.label("object_id"),
+            sa.select(Clinic.timezone).where(Clinic.id == Hold.clinic_id).scalar_subquery().label("zone"),
+        )
+        .join(TreatmentType, TreatmentType.id == Hold.treatment_type_id)
+        .where(Hold.patient_id == patient_id, Hold.live(now), TreatmentType.kind == SESSION_KIND)
+    )
+    sessions: list[tuple[datetime, str | None, str | None]] = []
+    consultations: list[datetime] = []
+    for start, course_id, kind, status, object_id, zone in db.execute(sa.union_all(appointments, past, holds)).all():
+        if kind == SESSION_KIND:
+            excluded = (status == "hold" and object_id == exclude_hold) or (
+                status in LIVE_STATUSES and object_id == exclude_appointment
+            )
+            if not excluded:
+                sessions.append((start, course_id, zone))
+        elif status in ("completed", "past"):
+            consultations.append(start)
+    return sorted(sessions, key=lambda row: row[0]), sorted(consultations)
 
 
 def active_course(db: Session, patient_id: str, treatment_type_id: str) -> Course | None:
