@@ -101,28 +101,47 @@ def _check_rules(
     exclude_appointment: str | None = None,
     exclude_hold: str | None = None,
 ) -> _CheckedRequest:
-    load = partial(queries.one_of_organization, db, org)
-    treatment_type = load(TreatmentType, req.treatment_type_id, "treatment_type_id")
-    clinic = load(Clinic, req.clinic_id, "clinic_id", share=True)  # see one_of_organization
-    # The practitioner with the two facts check_qualified needs of their clinics and types, in one read.
+    # The type, the clinic, the practitioner with the two facts check_qualified needs of their
+    # clinics and types, and the room: one read. FOR KEY SHARE OF clinics and populate_existing as
+    # queries.one_of_organization(share=True) does; the others are not locked, as before.
     found = db.execute(
-        queries.of_organization(Practitioner, org)
-        .where(Practitioner.id == req.practitioner_id)
-        .add_columns(
+        sa.select(
+            TreatmentType,
+            Clinic,
+            Practitioner,
             sa.exists().where(
                 practitioner_clinics.c.practitioner_id == Practitioner.id,
-                practitioner_clinics.c.clinic_id == req.clinic_id,
+                practitioner_clinics.c.clinic_id == Clinic.id,
             ),
             sa.exists().where(
                 practitioner_treatment_types.c.practitioner_id == Practitioner.id,
-                practitioner_treatment_types.c.treatment_type_id == req.treatment_type_id,
+                practitioner_treatment_types.c.treatment_type_id == TreatmentType.id,
+            ),
+            Room,
+        )
+        .select_from(TreatmentType)  # one row of each, side by side: joins on their ids
+        .join(Clinic, Clinic.id == req.clinic_id)
+        .join(Practitioner, Practitioner.id == req.practitioner_id)
+        .join(Room, Room.id == req.room_id)
+        .where(
+            TreatmentType.id == req.treatment_type_id,
+            *(
+                criterion
+                for model in (TreatmentType, Clinic, Practitioner, Room)
+                for criterion in queries.in_use(model, org)
             ),
         )
+        .with_for_update(read=True, key_share=True, of=Clinic)
+        .execution_options(populate_existing=True)
     ).first()
-    if found is None:
-        raise InvalidInput({"practitioner_id": [f"Unknown id '{req.practitioner_id}'."]})
-    practitioner, works_at_clinic, qualified = found
-    room = load(Room, req.room_id, "room_id")
+    if found is None:  # one of them is unknown: say which, in the order of the fields
+        load = partial(queries.one_of_organization, db, org)
+        load(TreatmentType, req.treatment_type_id, "treatment_type_id")
+        load(Clinic, req.clinic_id, "clinic_id")
+        load(Practitioner, req.practitioner_id, "practitioner_id")
+        load(Room, req.room_id, "room_id")
+        raise AssertionError("all four found one by one, but not together")  # pragma: no cover
+    treatment_type, clinic, practitioner, works_at_clinic, qualified, room = found
     # Lock the patient row: one booking at a time per patient keeps the interval
     # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
     # of=Patient: the contraindications come along in the same read, unlocked (an outer join).

@@ -36,12 +36,17 @@ def of_organization(model, org: str):
     """SELECT of the organization's rows of `model` that are still in use: an archived one
     (clinic, room, practitioner, treatment type ...) or a revoked one (API key, feed token) is
     gone for every new use, and for the API a 404 like a missing one."""
-    query = sa.select(model).where(model.organization_id == org)
+    return sa.select(model).where(*in_use(model, org))
+
+
+def in_use(model, org: str) -> list[sa.ColumnElement[bool]]:
+    """The conditions of of_organization(): the organization's, neither archived nor revoked."""
+    criteria = [model.organization_id == org]
     if hasattr(model, "archived_at"):
-        query = query.where(model.archived_at.is_(None))
+        criteria.append(model.archived_at.is_(None))
     if hasattr(model, "revoked_at"):
-        query = query.where(model.revoked_at.is_(None))
-    return query
+        criteria.append(model.revoked_at.is_(None))
+    return criteria
 
 
 def one_of_organization(db: Session, org: str, model, object_id: str | None, field: str, *, share: bool = False):

@@ -17,7 +17,7 @@ from ..booking_world import patient
 # weekly hours, closures, the claims in the way, then INSERTs of the appointment, its claims
 # (one statement) and its event. SQLite wraps the claims' INSERT in a savepoint (its trigger
 # aborts the statement); PostgreSQL needs none (ON CONFLICT DO NOTHING).
-STATEMENTS = {"postgresql": 15, "sqlite": 17}
+STATEMENTS = {"postgresql": 12, "sqlite": 14}
 
 
 def test_one_booking_makes_a_fixed_number_of_statements(world, engine, backend):
