@@ -146,8 +146,8 @@ class Claim(Base):
 
     __tablename__ = "claims"
     __table_args__ = (
-        # Pattern ops: serves `resource = ...` and also prefix matches on pooled units
-        # (LIKE 'numbing:<clinic>#%'), which a default-collation btree cannot (migration 0003).
+        # `resource = ...` (SQLite's claims_no_overlap trigger reads by it). The pattern ops of
+        # migration 0003 served prefix matches on pooled units, which now go by `pool` instead.
         sa.Index(
             "ix_claims_resource_starts", "resource", "starts_at", postgresql_ops={"resource": "varchar_pattern_ops"}
         ),
