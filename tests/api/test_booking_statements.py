@@ -12,8 +12,8 @@ from sqlalchemy import event
 
 from ..booking_world import patient
 
-# Auth's key, the type, the clinic (FOR KEY SHARE), the practitioner with their qualifications,
-# the room, the patient (FOR UPDATE) with contraindications, the courses, the history, time off,
+# Auth's key; the type, the clinic (FOR KEY SHARE OF clinics), the practitioner with their
+# qualifications and the room in one read; the patient (FOR UPDATE) with contraindications; the courses, the history, time off,
 # weekly hours, closures, the claims in the way, then INSERTs of the appointment, its claims
 # (one statement) and its event. SQLite wraps the claims' INSERT in a savepoint (its trigger
 # aborts the statement); PostgreSQL needs none (ON CONFLICT DO NOTHING).
