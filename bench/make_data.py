@@ -141,6 +141,8 @@ def parse_size(text: str) -> int:
     if not number.isdigit() or int(number) * factor < 1:
         raise argparse.ArgumentTypeError(f"not a history size: {text!r} (e.g. 10k, 1m, 2500)")
     return int(number) * factor
+
+
 REFERENCE = datetime(2000, 1, 3, tzinfo=UTC)
 
 
