@@ -97,7 +97,7 @@ clients: clients-install
 # Issue 15's scenarios: the bare floor (bench/bare_app.py) beside the in-app one, clinic-wide, practitioner-day,
 # pooled clinic and chain-wide (5 and 50 clinics, limit=10 and full), the reference (bench/reference_app.py);
 # every goal met / not met in bench/out/results.md (BENCH_ARGS=--write-results: bench/RESULTS.md too).
-# bench-quick: the same ratios on small data built each time (5 and 50 clinics, 2k/60k history), short rounds,
+# bench-quick: the same ratios on small data built each time (5 and 50 clinics, 2k/40k history), short rounds,
 # in under 5 minutes: a regression check, not the numbers of record.
 BENCH_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
