@@ -1,32 +1,41 @@
-"""Run the availability benchmark end to end (`make bench`).
+"""Run the availability benchmark end to end (`make bench`, `make bench-quick`).
 
-    .venv/bin/python -m bench.run            # as `make bench`
-    .venv/bin/python -m bench.run --fresh    # regenerate both databases even if recent ones exist
+    .venv/bin/python -m bench.run                  # as `make bench`
+    .venv/bin/python -m bench.run --quick          # as `make bench-quick`: small data, short rounds
+    .venv/bin/python -m bench.run --fresh          # regenerate the databases even if recent ones exist
+    .venv/bin/python -m bench.run --duration 4 --rounds 2 --warmup 1 --no-peer   # a short full run
 
-In one run: generates the 10k and 1M databases (bench/make_data.py), or keeps them
-when they were generated in the last 12 hours by the current generator (their
-booked window still covers the 7 days measured); serves each with gunicorn
-(`bench.floor_app:app`, 2 sync workers as `make run`, both databases at once on two
-ports) and loads it with wrk, the same concurrency for every scenario:
+The data (bench/make_data.py; kept when generated in the last 12 hours by the current generator):
+the 5-clinic chain at 10k and at 1M past appointments, and a 50-clinic chain at 10k
+(--quick: 2k, 40k and 2k, generated every time). Six servers run at once, each gunicorn with
+2 sync workers: the product (bench.floor_app:app) on each database, the bare floor
+(bench/bare_app.py) and the reference (bench/reference_app.py) on the 10k and the 50-clinic ones.
 
-  floor         GET /bench/floor: 10 rows from the database through a schema (a)
-  floor-static  GET /bench/floor-static: 10 rows from memory through the schema
-  availability  GET /v1/availability: the measured clinic, microneedling, the next
-                7 days, limit=500 (every start of the week) (b), (c)
-  avail-50      the same with the default limit (50 slots)
+The entries, all in one rotation: every round runs each entry for --duration/--rounds seconds,
+in alternating order from round to round, compared entries side by side, so that a change in the
+machine's background load falls on both sides of every comparison alike and every ratio comes from
+the same run:
 
-Each scenario runs for --duration seconds per database, split into --rounds rounds
-that alternate between the databases. During each round the workers' VmRSS
-(/proc/<pid>/status) is sampled every 100 ms, and the CPU time of the workers and
-of their PostgreSQL backends is read before and after (/proc/<pid>/stat): CPU per
-request does not depend on what else the machine is doing. Then it profiles the
-availability request on the 1M database and checks with EXPLAIN that the loader's
-claim query is an index range scan (bench/profile_availability.py). Then two more
-scenarios: booking throughput with 16 clients against the floor on a fresh
-database (bench/booking.py), and our availability against django-appointment's for
-one practitioner and one day (bench/peer.py); --no-booking, --no-peer skip them. It writes
-bench/out/results.json and bench/out/results.md (the table for bench/RESULTS.md)
-and prints the table.
+  bare floor         GET /bench/bare-floor: flask-smorest outside the app, 10 rows from PostgreSQL
+  <data> floor       GET /bench/floor: the same 10 rows through the production app (in-app floor)
+  clinic-7d          the measured clinic, microneedling, the next 7 days, limit=500
+  clinic-7d-limit50  the same with the default limit
+  practitioner-day   one practitioner of the measured clinic, one day (the one with most free starts)
+  pooled-7d          the clinic with a numbing area and counted devices, 7 days, limit=500
+  chain-7d-limit10   no clinic_id (the whole chain), 7 days, limit=10 (5 clinics; chain50: 50)
+  chain-7d-full      the same with limit=500
+  ref ...            the reference on the same query; its answer is checked against the product's
+
+An entry that takes longer than half a second per request gets rounds of at least four times its
+latency. During each round the workers' VmRSS is sampled every 100 ms, and the CPU time of the
+workers and of their PostgreSQL backends is read before and after (/proc): CPU per request counts
+the requests still in flight when wrk stops (the workers serve them). Then (not with --quick) it
+profiles clinic-7d on the 1M database (bench/profile_availability.py); then booking throughput
+with 16 clients against the in-app floor on a fresh database (bench/booking.py) and ours against
+django-appointment on its own one-day slot endpoint, both servers up, alternating rounds
+(bench/peer.py); --no-booking, --no-peer skip them. goals() judges every goal of issue 15;
+it writes bench/out/results.json and bench/out/results.md (--write-results: bench/RESULTS.md too)
+and prints the report.
 """
 
 from __future__ import annotations
@@ -938,7 +947,7 @@ def main(argv=None) -> int:
         log("booking throughput on a fresh database (bench/booking.py)")
         booking_args = booking.parser().parse_args(
             [*common, "--port", str(args.port + len(ports))]
-            + (["--patients", "800", "--days", "12"] if args.quick else [])
+            + (["--patients", "1500", "--days", "30"] if args.quick else [])
         )
         booking_args.started = datetime.now(UTC).isoformat(timespec="seconds")
         extra["booking"] = booking.run(booking_args)
