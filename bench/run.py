@@ -189,6 +189,10 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
+        return self.launch().ready()
+
+    def launch(self) -> Server:
+        """Start gunicorn without waiting for it (ready() waits): several servers boot side by side."""
         # The rate limiter still runs on every /v1 request (its cost is measured), but with a limit no
         # load test reaches: one bench key at hundreds of requests a second would get 429 after 600 a minute.
         env = {**os.environ, "DATABASE_URL": self.url, "LOG_LEVEL": "WARNING", "RATE_LIMIT": "100000000 per minute"}
@@ -197,6 +201,9 @@ class Server:
             env=env,
             start_new_session=True,
         )
+        return self
+
+    def ready(self) -> Server:
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -881,9 +888,12 @@ def main(argv=None) -> int:
     results: dict = {"_clinics": {label: m["clinics"] for label, m in meta.items()}}
     per_round = max(1, args.duration // args.rounds)
     with contextlib.ExitStack() as stack:
-        servers = {
-            name: stack.enter_context(Server(url, ports[name], app)) for name, (url, app) in servers_wanted.items()
-        }
+        servers = {}
+        for name, (url, app) in servers_wanted.items():  # all boot at once, then each is waited for
+            servers[name] = Server(url, ports[name], app).launch()
+            stack.callback(servers[name].__exit__, None, None, None)
+        for server in servers.values():
+            server.ready()
         entries, chosen = plan(meta, ports, window, quick=args.quick)
         results["_chosen"] = chosen
         answers = same_answers(entries)
