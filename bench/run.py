@@ -360,7 +360,7 @@ def measure_round(server: Server, url: str, seconds: int, args, headers: dict) -
     # those requests in the CPU per request: on a slow entry (a second per request) they are a
     # large share of a short round.
     idle_since, last, deadline = time.monotonic(), cpu_seconds(pids), time.monotonic() + 60
-    while time.monotonic() - idle_since < 0.3 and time.monotonic() < deadline:
+    while time.monotonic() - idle_since < 0.2 and time.monotonic() < deadline:
         time.sleep(0.1)
         now_cpu = cpu_seconds(pids)
         if now_cpu != last:
@@ -828,7 +828,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="The availability benchmark (bench/RESULTS.md).")
     parser.add_argument("--duration", type=int, default=None, help="seconds of load per entry (20; quick 4)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds the duration is split into (4; quick 2)")
-    parser.add_argument("--warmup", type=int, default=None, help="seconds of unmeasured load before each (3; quick 1)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="seconds of unmeasured load before each (3; quick 0: the probe request only)",
+    )
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765, help="the first of the ports used (about 25)")
@@ -850,7 +855,7 @@ def main(argv=None) -> int:
         "--write-results", action="store_true", help="also write the report to bench/RESULTS.md (after a quiet run)"
     )
     args = parser.parse_args(argv)
-    defaults = (4, 2, 1) if args.quick else (20, 4, 3)
+    defaults = (4, 2, 0) if args.quick else (20, 4, 3)
     for name, value in zip(("duration", "rounds", "warmup"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -910,7 +915,7 @@ def main(argv=None) -> int:
             # A slow entry (the 50-clinic chain: a second or more per request) gets rounds long enough
             # to complete about 8 requests on the 2 workers (up to 4 rounds' length); its probe was its warm-up.
             seconds[entry.key] = max(per_round, min(math.ceil(4 * latency), 4 * per_round))
-            if latency > 0.5:
+            if latency > 0.5 or not args.warmup:
                 continue
             wrk(
                 entry.url,
@@ -955,7 +960,7 @@ def main(argv=None) -> int:
         )
         extra["profile"] = json.loads((OUT / "profile.json").read_text())
     # Booking throughput and the peer, after the servers above have stopped, with the same duration and rounds.
-    common = ["--duration", str(args.duration), "--rounds", str(args.rounds), "--warmup", str(args.warmup)]
+    common = ["--duration", str(args.duration), "--rounds", str(args.rounds), "--warmup", str(max(args.warmup, 1))]
     common += ["--admin-url", args.admin_url]
     if not args.no_booking:
         from bench import booking
@@ -963,7 +968,7 @@ def main(argv=None) -> int:
         log("booking throughput on a fresh database (bench/booking.py)")
         booking_args = booking.parser().parse_args(
             [*common, "--port", str(args.port + len(ports))]
-            + (["--patients", "1000", "--days", "20"] if args.quick else [])
+            + (["--patients", "600", "--days", "20"] if args.quick else [])
         )
         booking_args.started = datetime.now(UTC).isoformat(timespec="seconds")
         extra["booking"] = booking.run(booking_args)
