@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: run test test-fast check lint fuzz install install-test openapi migrate clean bench load clients clients-install
+.PHONY: wrk run test test-fast check lint fuzz install install-test openapi migrate clean bench bench-quick load clients clients-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,12 +94,26 @@ clients: clients-install
 # on the local PostgreSQL, serves them with gunicorn, loads them with wrk, profiles, reports; then
 # booking throughput (bench/booking.py) and the django-appointment peer (bench/peer.py, its own venv).
 # Databases generated in the last 12 hours are kept; BENCH_ARGS=--fresh regenerates them.
+# Issue 15's scenarios: the bare floor (bench/bare_app.py) beside the in-app one, clinic-wide, practitioner-day,
+# pooled clinic and chain-wide (5 and 50 clinics, limit=10 and full), the reference (bench/reference_app.py);
+# every goal met / not met in bench/out/results.md (BENCH_ARGS=--write-results: bench/RESULTS.md too).
+# bench-quick: the same ratios on small data built each time (5 and 50 clinics, 2k/40k history), short rounds,
+# in under 5 minutes: a regression check, not the numbers of record.
 BENCH_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-bench: install
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]' --config-settings editable_mode=compat
+	touch $@
+
+wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk (Debian package)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.installed-bench wrk
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 # Proof under load and faults (bench/load.py): two gunicorn nodes and two schedulers on a
 # fresh PostgreSQL database, 120 clients for 60 s, SIGKILLs, then SQL checks; fails if one is off.

@@ -93,6 +93,7 @@ class Options:
     kill_scheduler: bool = True
     keep: bool = False
     seed: int = 1
+    db_prefix: str = "needlebook_load"  # the run's database is <db_prefix>_<pid>_<random>
     out: Path = OUT / "load.md"
     logs: Path = OUT / "load-logs"
 
@@ -121,7 +122,7 @@ def fresh_database(options: Options):
             else:
                 log(f"kept {url}")
         return
-    with scratch_database(options.admin_url, "needlebook_load", keep=options.keep) as url:
+    with scratch_database(options.admin_url, options.db_prefix, keep=options.keep) as url:
         yield url
         if options.keep:
             log(f"kept {url}")

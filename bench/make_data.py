@@ -69,7 +69,6 @@ from tests.scaffold import create_database
 
 OUT = Path(__file__).resolve().parent / "out"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-SIZES = {"10k": 10_000, "1m": 1_000_000}
 
 WINDOW_DAYS = 14  # the measured clinic's booked future, from tomorrow (today is booked too)
 # At each quarter hour a free practitioner starts an appointment with this probability:
@@ -102,6 +101,48 @@ CLINICS = [
     dict(name="New York", zone="America/New_York", practitioners=8, needling_rooms=5, other_rooms=1),
 ]
 SHARED = dict(name="Dr Shared Rotation", shifts=[(0, "0-2 09:00-17:00"), (1, "3-4 09:00-17:00")])
+# A longer chain (--clinics N > 5, the chain-wide scenarios' 50 clinics) repeats the four other
+# clinics' shapes in more cities, every third one with a numbing area and counted devices.
+MORE_CITIES = [
+    ("Leeds", "Europe/London"),
+    ("Cork", "Europe/Dublin"),
+    ("Rotterdam", "Europe/Amsterdam"),
+    ("Boston", "America/New_York"),
+    ("Berlin", "Europe/Berlin"),
+    ("Madrid", "Europe/Madrid"),
+    ("Chicago", "America/Chicago"),
+    ("Toronto", "America/Toronto"),
+    ("Lisbon", "Europe/Lisbon"),
+    ("Vienna", "Europe/Vienna"),
+]
+
+
+def chain(clinics: int) -> list[dict]:
+    """The first `clinics` clinics of the chain: the five above, then generated ones."""
+    if clinics < 1:
+        raise ValueError("a chain has at least one clinic")
+    specs = [dict(spec) for spec in CLINICS[:clinics]]
+    for n in range(len(specs), clinics):
+        city, zone = MORE_CITIES[n % len(MORE_CITIES)]
+        shape = dict(CLINICS[1 + n % (len(CLINICS) - 1)])
+        shape.pop("numbing_area", None)
+        shape.pop("devices", None)
+        if n % 3 == 0:
+            shape.update(numbing_area=3, devices=4)
+        specs.append({**shape, "name": f"{city} {n + 1:02d}", "zone": zone})
+    return specs
+
+
+def parse_size(text: str) -> int:
+    """'10k', '1m', '2500' -> a number of past appointments."""
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    number = text[:-1] if factor != 1 else text
+    if not number.isdigit() or int(number) * factor < 1:
+        raise argparse.ArgumentTypeError(f"not a history size: {text!r} (e.g. 10k, 1m, 2500)")
+    return int(number) * factor
+
+
 REFERENCE = datetime(2000, 1, 3, tzinfo=UTC)
 
 
@@ -140,10 +181,10 @@ class ClinicPlan:
     span: dict[str, int] = field(default_factory=dict)  # kind -> minutes from arrival to ends_at
 
 
-def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[ClinicPlan]:
+def build_chain(session, org_id: str, timings: dict[str, Timing], specs: list[dict]) -> list[ClinicPlan]:
     plans = []
     practitioners_by_clinic: list[list[Practitioner]] = []
-    for spec in CLINICS:
+    for spec in specs:
         clinic = Clinic(
             organization_id=org_id,
             name=spec["name"],
@@ -211,7 +252,7 @@ def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[Clinic
     types = session.scalars(sa.select(TreatmentType).where(TreatmentType.organization_id == org_id)).all()
 
     def add_practitioner(name, clinic_indexes, hours):
-        check_week([Shift(d, s, e, plans[c].id, CLINICS[c]["zone"]) for c, d, s, e in hours])
+        check_week([Shift(d, s, e, plans[c].id, specs[c]["zone"]) for c, d, s, e in hours])
         practitioner = Practitioner(
             organization_id=org_id,
             name=name,
@@ -228,12 +269,14 @@ def build_chain(session, org_id: str, timings: dict[str, Timing]) -> list[Clinic
             plans[c].shifts.setdefault(d, []).append((practitioner.id, s, e))
         return practitioner
 
-    for c, spec in enumerate(CLINICS):
+    for c, spec in enumerate(specs):
         for n in range(spec["practitioners"]):
             pattern = SHIFT_PATTERNS[n % len(SHIFT_PATTERNS)]
             add_practitioner(
                 f"{spec['name']} Practitioner {n + 1}", [c], [(c, d, s, e) for d, s, e in week_spec(pattern)]
             )
+    if len(specs) < 2:
+        return plans
     add_practitioner(
         SHARED["name"],
         sorted({c for c, _ in SHARED["shifts"]}),
@@ -647,7 +690,7 @@ def copy_patients(engine, org_id: str, count: int) -> list[str]:
 # ---------------------------------------------------------------------------- main
 
 
-def generate(history: int, url: str, seed: int) -> dict:
+def generate(history: int, url: str, seed: int, clinics: int = len(CLINICS)) -> dict:
     timings_started = time.monotonic()
     seconds = {}
     rng = random.Random(seed)
@@ -670,7 +713,7 @@ def generate(history: int, url: str, seed: int) -> dict:
         session.flush()
         timings = {kind: Timing.of(t) for kind, t in types.items()}
         type_ids = {kind: t.id for kind, t in types.items()}
-        plans = build_chain(session, org_id, timings)
+        plans = build_chain(session, org_id, timings, chain(clinics))
         measured = plans[0]
         today = now.astimezone(measured.zone).date()
         # One measured practitioner is away for two days of the window (time off, as a clinic has).
@@ -689,7 +732,8 @@ def generate(history: int, url: str, seed: int) -> dict:
     seconds["setup"] = time.monotonic() - timings_started
 
     started = time.monotonic()
-    patient_ids = copy_patients(engine, org_id, max(2_000, history // 20))
+    # Round robin over the patients: more of them than a day of the chain has appointments.
+    patient_ids = copy_patients(engine, org_id, max(2_000, history // 20, 400 * clinics))
     seconds["patients"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -798,6 +842,9 @@ def generate(history: int, url: str, seed: int) -> dict:
         "api_key": api_key,
         "measured_clinic_id": measured.id,
         "clinic_ids": [p.id for p in plans],
+        "clinics": len(plans),
+        # The first clinic with a numbing area or counted devices (pool units 'numbing:<clinic>#n').
+        "pooled_clinic_id": next((p.id for p in plans if p.numbing or p.devices), None),
         "treatment_type_ids": type_ids,
         "first_history_day": first_history_day.isoformat(),
         "today": today.isoformat(),
@@ -846,16 +893,21 @@ def _window_stats(stats, plan: ClinicPlan, day: date, entries: list[Entry], off)
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--history", choices=sorted(SIZES), required=True, help="past appointments across the chain: 10k or 1m"
+        "--history", type=str, required=True, help="past appointments across the chain: 10k, 1m, or any count (2k)"
     )
-    parser.add_argument("--db", help="database name (default needlebook_bench_<history>); it is dropped and recreated")
+    parser.add_argument("--clinics", type=int, default=len(CLINICS), help="clinics in the chain (5; 50 generated)")
+    parser.add_argument(
+        "--db", help="database name (default needlebook_bench_<history>[_<clinics>c]); it is dropped and recreated"
+    )
     parser.add_argument("--admin-url", default=ADMIN_URL, help="a PostgreSQL URL to create the database from")
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args(argv)
-    name = args.db or f"needlebook_bench_{args.history}"
-    log(f"creating {name} with {SIZES[args.history]:,} past appointments")
+    history = parse_size(args.history)
+    suffix = "" if args.clinics == len(CLINICS) else f"_{args.clinics}c"
+    name = args.db or f"needlebook_bench_{args.history.lower()}{suffix}"
+    log(f"creating {name}: {args.clinics} clinics, {history:,} past appointments")
     url = recreate_database(args.admin_url, name)
-    meta = generate(SIZES[args.history], url, args.seed)
+    meta = generate(history, url, args.seed, args.clinics)
     meta["db"] = name
     OUT.mkdir(exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")

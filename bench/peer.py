@@ -45,7 +45,7 @@ from tests.scaffold import create_database, gunicorn_command, start
 
 PEER_VENV = OUT / "peer-venv"
 PEER_PROJECT = OUT / "peer-project"
-PEER_DB = "needlebook_peer"
+PEER_DB = os.environ.get("BENCH_DB_PREFIX", "needlebook_") + "peer"
 PEER_PACKAGES = ["django-appointment", "gunicorn", "psycopg[binary]"]
 STEP_MINUTES = 15
 AJAX = {"X-Requested-With": "XMLHttpRequest"}
@@ -254,11 +254,13 @@ def compare(ours: dict, theirs: dict, zone: ZoneInfo) -> dict:
     }
 
 
-def run(args) -> dict:
+def run(args, meta: dict | None = None) -> dict:
+    """meta: the bench database to take the problem from (bench/run.py passes its 10k one)."""
     os.environ.setdefault("RATE_LIMIT", "100000000 per minute")  # the limiter runs, no bench reaches it
     OUT.mkdir(exist_ok=True)
     python = ensure_peer_venv()
-    meta = ensure_data("10k", fresh=False, admin_url=args.admin_url)
+    if meta is None:
+        meta = ensure_data("10k", fresh=False, admin_url=args.admin_url)
     problem = pick_problem(meta)
     log(
         f"peer: practitioner {problem['practitioner_id']} on {problem['date']} {problem['start']}-{problem['end']} "
