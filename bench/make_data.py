@@ -65,6 +65,7 @@ from models import (
     make_sessionmaker,
     new_id,
 )
+from models.booking import pool_of
 from tests.scaffold import create_database
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -417,7 +418,16 @@ APPOINTMENT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-CLAIM_COLUMNS = ("organization_id", "resource", "starts_at", "ends_at", "appointment_id", "hold_id", "expires_at")
+CLAIM_COLUMNS = (
+    "organization_id",
+    "resource",
+    "pool",
+    "starts_at",
+    "ends_at",
+    "appointment_id",
+    "hold_id",
+    "expires_at",
+)
 HOLD_COLUMNS = (
     "id",
     "organization_id",
@@ -556,7 +566,18 @@ class Writer:
             if need.capacity is not None:
                 resource = f"{resource}#{units[resource.split(':')[0]]}"
             self.claims.append(
-                "\t".join((self.org, resource, ts(need.starts_at), ts(need.ends_at), appointment_id, hold_id, expires))
+                "\t".join(
+                    (
+                        self.org,
+                        resource,
+                        pool_of(resource),
+                        ts(need.starts_at),
+                        ts(need.ends_at),
+                        appointment_id,
+                        hold_id,
+                        expires,
+                    )
+                )
             )
             self.counts["claims"] += 1
 
