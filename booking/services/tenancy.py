@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from booking.domain import clock
 from booking.domain.errors import InvalidInput
 from booking.services.changes import load_for_change
-from models import SCOPES, ApiKey, Organization
+from models import CHANNELS, SCOPES, ApiKey, Organization
 
 KEY_PREFIX = "nbk_"
 
@@ -21,12 +21,18 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_api_key(db: Session, organization_id: str, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
-    """A new key; the clear token is returned once and never stored."""
+def issue_api_key(
+    db: Session, organization_id: str, name: str, scopes: Iterable[str], channel: str = "frontend"
+) -> tuple[ApiKey, str]:
+    """A new key; the clear token is returned once and never stored.
+
+    A key is a booking frontend's unless asked for as `staff` (the trust is granted, never assumed)."""
     scopes = list(dict.fromkeys(scopes))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         raise InvalidInput({"scopes": [f"Each scope must be one of: {', '.join(SCOPES)}."]})
+    if channel not in CHANNELS:
+        raise InvalidInput({"channel": [f"Must be one of: {', '.join(CHANNELS)}."]})
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         organization_id=organization_id,
@@ -34,6 +40,7 @@ def issue_api_key(db: Session, organization_id: str, name: str, scopes: Iterable
         digest=digest(token),
         prefix=token[: len(KEY_PREFIX) + 6],
         scopes=scopes,
+        channel=channel,
     )
     db.add(key)
     db.flush()
@@ -41,14 +48,14 @@ def issue_api_key(db: Session, organization_id: str, name: str, scopes: Iterable
 
 
 def create_organization(db: Session, name: str) -> tuple[Organization, str]:
-    """An organization with one admin key holding every scope."""
+    """An organization with one admin key holding every scope: a staff key (the organization's own)."""
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput({"name": ["Must be 1 to 200 characters."]})
     organization = Organization(name=name)
     db.add(organization)
     db.flush()
-    _, token = issue_api_key(db, organization.id, "admin", SCOPES)
+    _, token = issue_api_key(db, organization.id, "admin", SCOPES, channel="staff")
     return organization, token
 
 

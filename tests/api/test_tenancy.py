@@ -105,6 +105,7 @@ BODIES = {
         "performed_at": "2020-01-06T10:00:00+00:00",
     },
     ("POST", "/v1/holds"): {**SLOT, "starts_at": FREE_AT},
+    ("POST", "/v1/holds/<hold_id>/extend"): {"hold_minutes": 15},
     ("POST", "/v1/appointments"): {**SLOT, "starts_at": FREE_AT},
     ("PATCH", "/v1/appointments/<appointment_id>"): {"starts_at": FREE_AT},
     ("POST", "/v1/appointments/<appointment_id>/cancel"): {"reason": "patient_request"},
