@@ -59,6 +59,7 @@ class Policy:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+DEFAULT_POLICY = Policy()
 FIELDS = tuple(f.name for f in fields(Policy))
 # Bounds of each whole-number field (inclusive): what a PATCH may set.
 BOUNDS: dict[str, tuple[int, int]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -27,12 +27,31 @@ def resolve(
     )
 
 
-def set_own(owner: Organization | Clinic | TreatmentType, changes: dict, effective_after: Policy) -> None:
-    """Apply a PATCH of `booking_policy` to the object's own fields, refusing an unusable result."""
-    problems = policy.inconsistency(effective_after)
+def set_own(
+    db: Session, org: str, defaults: Policy, owner: Organization | Clinic | TreatmentType, changes: dict | None
+) -> None:
+    """Apply a PATCH of `booking_policy` to the object's own fields: a value sets one, null clears
+    it; a value equal to the effective one leaves the field as it is (so a client writing back what
+    it read changes nothing). An unusable result (a hold longer than its maximum) is a 422."""
+    if changes is None:
+        return
+    clinic = owner if isinstance(owner, Clinic) else None
+    treatment_type = owner if isinstance(owner, TreatmentType) else None
+    before = resolve(db, org, defaults, clinic, treatment_type)
+    changes = {k: v for k, v in changes.items() if v is None or getattr(before, k) != v}
+    own = policy.merged(owner.booking_policy, changes) or None
+    if own == (owner.booking_policy or None):
+        return
+    previous, owner.booking_policy = owner.booking_policy, own
+    after = (
+        policy.effective(defaults, own)
+        if isinstance(owner, Organization)
+        else policy.effective(defaults, db.get_one(Organization, org).booking_policy, own)
+    )
+    problems = policy.inconsistency(after)
     if problems:
+        owner.booking_policy = previous
         raise InvalidInput({"booking_policy": problems})
-    owner.booking_policy = policy.merged(owner.booking_policy, changes) or None
 
 
 def sessions_that_day(
@@ -107,3 +126,34 @@ def check_cutoff(db: Session, org: str, actor: Actor | None, item: Appointment, 
     clinic = db.get_one(Clinic, item.clinic_id)
     effective = resolve(db, org, actor.defaults, clinic, db.get_one(TreatmentType, item.treatment_type_id))
     policy.check_cutoff(effective, item.starts_at, now)
+
+
+def capped_days(
+    db: Session, cap: int, start: datetime, end: datetime, zone: ZoneInfo, now: datetime
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Per practitioner, the clinic's local days in [start, end) on which their booked sessions and
+    live holds already reach `cap`, each as [midnight, next midnight)."""
+    first = local_instant(start.astimezone(zone).date(), 0, zone)
+    last = local_instant(end.astimezone(zone).date() + timedelta(days=1), 0, zone)
+    rows = db.execute(
+        sa.union_all(
+            sa.select(Appointment.practitioner_id, Appointment.starts_at).where(
+                Appointment.status.in_(LIVE_STATUSES), Appointment.starts_at >= first, Appointment.starts_at < last
+            ),
+            sa.select(Hold.practitioner_id, Hold.starts_at).where(
+                Hold.live(now), Hold.starts_at >= first, Hold.starts_at < last
+            ),
+        )
+    ).all()
+    counts: dict[tuple[str, date], int] = {}
+    for practitioner_id, starts_at in rows:
+        if starts_at.tzinfo is None:  # a union's rows skip the column type's conversion on SQLite
+            starts_at = starts_at.replace(tzinfo=UTC)
+        key = (practitioner_id, starts_at.astimezone(zone).date())
+        counts[key] = counts.get(key, 0) + 1
+    capped: dict[str, list[tuple[datetime, datetime]]] = {}
+    for (practitioner_id, day), count in sorted(counts.items()):
+        if count >= cap:
+            span = (local_instant(day, 0, zone), local_instant(day + timedelta(days=1), 0, zone))
+            capped.setdefault(practitioner_id, []).append(span)
+    return capped

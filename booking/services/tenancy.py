@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.errors import InvalidInput
-from booking.services.changes import load_for_change
+from booking.domain.policy import DEFAULT_POLICY, Policy
+from booking.services import policies
+from booking.services.changes import check_version, load_for_change
 from models import CHANNELS, SCOPES, ApiKey, Organization
 
 KEY_PREFIX = "nbk_"
@@ -69,3 +71,26 @@ def revoke_api_key(db: Session, organization_id: str, key_id: str, expected_vers
     """At once: the key's next request is a 401."""
     load_for_change(db, organization_id, ApiKey, key_id, expected_version, what="API key").revoked_at = clock.now()
     db.flush()
+
+
+def get_organization(db: Session, org: str) -> Organization:
+    return db.get_one(Organization, org)
+
+
+def update_organization(
+    db: Session, org: str, data: dict, expected_version: int | None, defaults: Policy = DEFAULT_POLICY
+) -> Organization:
+    """Its name, and its booking policy's own fields (the defaults of its clinics and treatment types)."""
+    organization = db.scalar(
+        sa.select(Organization)
+        .where(Organization.id == org)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert organization is not None  # the key's own organization
+    check_version(organization, expected_version)
+    if "name" in data:
+        organization.name = data["name"]
+    policies.set_own(db, org, defaults, organization, data.get("booking_policy"))
+    db.flush()
+    return organization
