@@ -7,6 +7,8 @@ or the treatment type; a booking at a clinic for a treatment type takes the trea
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from flask import current_app, has_app_context
 from sqlalchemy.orm import object_session
@@ -59,7 +61,7 @@ class BookingPolicy(ma.fields.Nested):
             **kwargs,
         )
 
-    def _serialize(self, nested_obj, attr, obj, **kwargs):
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # Nested and Field disagree
         return effective_of(obj).as_dict()
 
 

@@ -84,6 +84,7 @@ def test_a_patch_naming_a_list_in_another_order_is_no_change(admin, world):
 
 
 REAL_CHANGES = {
+    "/v1/organization": {"booking_policy": {"horizon_days": 30}},
     "/v1/clinics/<clinic_id>": {"opening_hours": [{"weekday": 0, "start": "09:00", "end": "12:00"}]},
     "/v1/rooms/<room_id>": {"capabilities": ["needling"]},
     "/v1/practitioners/<practitioner_id>": {"name": "Dr Other"},
