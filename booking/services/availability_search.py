@@ -120,8 +120,7 @@ def search(
     found, refusal = [], None
     for clinic in clinics.values():
         bounds = _policy_bounds(db, org, actor, clinic, treatment_type, query, start, end, now, settings)
-        if isinstance(bounds, DomainError):
-            refusal = refusal or bounds
+        if isinstance(bounds, DomainError):  # not bookable online: nothing here for a frontend
             continue
         c_start, c_end, c_settings, capped = bounds
         if c_start >= c_end:
