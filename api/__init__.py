@@ -140,6 +140,7 @@ def _register_blueprints(api: Api) -> None:
         follow_ups,
         health,
         holds,
+        organization,
         patients,
         practitioners,
         rooms,
@@ -161,6 +162,7 @@ def _register_blueprints(api: Api) -> None:
         webhooks,
         calendars,
         api_keys,
+        organization,
     ):
         api.register_blueprint(module.blp)
     from . import fhir  # /fhir/R4: read views in FHIR's own JSON and errors

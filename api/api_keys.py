@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from booking.services.tenancy import issue_api_key, revoke_api_key
-from models import SCOPES, ApiKey
+from models import CHANNELS, SCOPES, ApiKey
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
@@ -38,6 +38,15 @@ class ApiKeySchema(Schema):
     scopes = ma.fields.List(
         ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True, validate=ma.validate.Length(min=1)
     )
+    channel = ma.fields.String(
+        load_default="frontend",
+        validate=ma.validate.OneOf(CHANNELS),
+        metadata={
+            "description": "frontend (default): a booking frontend acting for patients, bound by every booking "
+            "policy, never recording clinical facts; staff: the front desk or a clinic system, which may override "
+            "a policy with override_reason"
+        },
+    )
     prefix = ma.fields.String(dump_only=True, metadata={"description": "First characters, to recognise it"})
     revoked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
@@ -67,7 +76,7 @@ class ApiKeys(MethodView):
     @etags.tagged
     def post(self, data):
         """Issue an API key; the response shows the key once"""
-        key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"])
+        key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"], data["channel"])
         key.secret = key.key = token  # not columns: they exist only in this response
         idempotency.withhold("secret", "key")
         return key

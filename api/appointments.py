@@ -9,7 +9,7 @@ from booking.services import appointments
 from models import APPOINTMENT_STATUSES, Appointment
 
 from . import db, etags
-from .auth import organization_id, requires
+from .auth import actor, organization_id, requires
 from .base import (
     Blueprint,
     ClinicInstant,
@@ -21,7 +21,7 @@ from .base import (
     paginate,
     scoped,
 )
-from .slots import BookingInputSchema, SlotOutputSchema, slot_request
+from .slots import BookingInputSchema, SlotOutputSchema, override_reason_field, slot_request
 
 blp = Blueprint(
     "appointments",
@@ -70,6 +70,10 @@ class AppointmentSchema(SlotOutputSchema):
     checked_in_at = ClinicInstant(allow_none=True)
     completed_at = ClinicInstant(allow_none=True)
     cancelled_at = ClinicInstant(allow_none=True)
+    override_key_id = ma.fields.String(
+        allow_none=True, metadata={"description": "The staff key that overrode the policy"}
+    )
+    override_reason = ma.fields.String(allow_none=True, metadata={"description": "Why it overrode the policy"})
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()
 
@@ -89,10 +93,11 @@ class RescheduleSchema(Schema):
     room_id = Id()
     starts_at = Instant()
     procedure_starts_at = Instant()
+    override_reason = override_reason_field()
 
     @ma.validates_schema
     def _something(self, data, **kwargs):
-        if not data:
+        if not set(data) - {"override_reason"}:
             raise ma.ValidationError("Give at least one field to change.", "_schema")
 
 
@@ -136,11 +141,17 @@ class Appointments(MethodView):
         Every clinical rule is checked and the resources are claimed atomically:
         a slot that is no longer free is a 409 `slot_unavailable`.
         """
+        who = actor(data.get("override_reason"))
         if "hold_id" in data:
             return appointments.book_from_hold(
-                db.session(), organization_id(), data["hold_id"], course_id=data.get("course_id"), area=data.get("area")
+                db.session(),
+                organization_id(),
+                data["hold_id"],
+                course_id=data.get("course_id"),
+                area=data.get("area"),
+                actor=who,
             )
-        return appointments.book(db.session(), organization_id(), slot_request(data))
+        return appointments.book(db.session(), organization_id(), slot_request(data), who)
 
 
 @blp.route("/<appointment_id>")
@@ -166,8 +177,9 @@ class AppointmentItem(MethodView):
         The answer is the new appointment, with its own ETag; its `rescheduled_from` names the
         old one. If-Match is checked against the old one.
         """
+        who = actor(changes.pop("override_reason", None))
         return appointments.reschedule(
-            db.session(), organization_id(), appointment_id, changes, etags.expected_version(appointment_id)
+            db.session(), organization_id(), appointment_id, changes, etags.expected_version(appointment_id), who
         )
 
 
@@ -182,7 +194,12 @@ class AppointmentItem(MethodView):
 def cancel(data, appointment_id):
     """Cancel an appointment with a reason; its resources are freed"""
     return appointments.cancel(
-        db.session(), organization_id(), appointment_id, **data, expected_version=etags.expected_version(appointment_id)
+        db.session(),
+        organization_id(),
+        appointment_id,
+        **data,
+        expected_version=etags.expected_version(appointment_id),
+        actor=actor(),
     )
 
 

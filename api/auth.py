@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 from typing import NoReturn
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import abort
 
+from booking.domain.errors import Forbidden
+from booking.domain.policy import STAFF, Actor
 from booking.services.tenancy import KEY_PREFIX, find_key
 
 from . import db
+from .config import policy_defaults
 
 SECURITY_SCHEME = {
     "type": "http",
@@ -23,6 +26,22 @@ SECURITY_SCHEME = {
 def organization_id() -> str:
     """The organization of the key that made this request: every query filters on it."""
     return g.api_key.organization_id
+
+
+def actor(override_reason: str | None = None) -> Actor:
+    """Who asks, for the booking policy: the key's id and channel, and a staff key's override.
+
+    A frontend key that sends `override_reason` is refused (403): it is bound by every policy."""
+    key = authenticate()
+    if override_reason and key.channel != STAFF:
+        raise Forbidden("A frontend key cannot override a booking policy: send the request without override_reason.")
+    return Actor(key.id, key.channel, override_reason or None, policy_defaults(current_app.config))
+
+
+def require_staff(what: str) -> None:
+    """Clinical facts are a staff key's to record: a frontend could otherwise satisfy the rules itself."""
+    if authenticate().channel != STAFF:
+        raise Forbidden(f"A frontend key cannot {what}; a staff key (front desk, clinic system) records it.")
 
 
 def requires(scope: str):

@@ -13,7 +13,7 @@ from booking.domain import clock
 from booking.services import availability_search, patients
 
 from . import db
-from .auth import organization_id, requires
+from .auth import actor, organization_id, requires
 from .base import Blueprint, Id, Instant, Schema
 from .errors import _rfc3339
 from .slots import SlotOutputSchema
@@ -113,9 +113,9 @@ def availability(args):
     Starts lie on a grid of the clinic's local clock, at least the minimum
     notice ahead and within the horizon. Every slot offered is bookable now.
     """
-    slots, refusal, clinics = availability_search.search(
-        db.session(), organization_id(), availability_search.Query(**args), settings()
-    )
+    who = actor()
+    query = availability_search.Query(**args, online_only=who.frontend)
+    slots, refusal, clinics = availability_search.search(db.session(), organization_id(), query, settings(), who)
     data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]
     reason = None
     if refusal is not None:

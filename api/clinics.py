@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import current_app
 from flask.views import MethodView
 
 from booking.domain.weekly import check_timezone
@@ -25,6 +26,8 @@ from .base import (
     paginate,
     scoped,
 )
+from .config import policy_defaults
+from .policies import BookingPolicy
 
 blp = Blueprint("clinics", __name__, url_prefix="/v1/clinics", description="Clinics of the organization")
 
@@ -84,6 +87,7 @@ class ClinicSchema(Schema):
         metadata={"description": "Weekly local hours; several per weekday allowed"},
     )
     closures = ma.fields.List(Whole(ClosureSchema), load_default=list)
+    booking_policy = BookingPolicy()
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
@@ -106,7 +110,7 @@ class Clinics(MethodView):
     @etags.tagged
     def post(self, data):
         """Create a clinic"""
-        return clinics.create(db.session(), organization_id(), data)
+        return clinics.create(db.session(), organization_id(), data, policy_defaults(current_app.config))
 
 
 @blp.route("/<clinic_id>")
@@ -134,7 +138,14 @@ class ClinicItem(MethodView):
         whose `conflicts` name them (`devices_needed` says how many overlap). A 409
         `bookings_changing` means a booking there was being changed at that instant: retry.
         """
-        return clinics.update(db.session(), organization_id(), clinic_id, data, etags.expected_version(clinic_id))
+        return clinics.update(
+            db.session(),
+            organization_id(),
+            clinic_id,
+            data,
+            etags.expected_version(clinic_id),
+            policy_defaults(current_app.config),
+        )
 
     @requires("admin")
     @blp.response(204)

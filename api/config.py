@@ -5,8 +5,21 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+from booking.domain.policy import Policy
 from booking.services.availability_search import Settings
 from models.db import default_database_url
+
+
+def policy_defaults(config) -> Policy:
+    """The defaults of every organization's booking policy defaults: the deployment's environment."""
+    hold_minutes = max(1, config["HOLD_TTL_SECONDS"] // 60)
+    return Policy(
+        min_notice_minutes=config["AVAILABILITY_MIN_NOTICE_MINUTES"],
+        horizon_days=config["AVAILABILITY_HORIZON_DAYS"],
+        grid_minutes=config["AVAILABILITY_GRID_MINUTES"],
+        hold_minutes=hold_minutes,
+        max_hold_minutes=max(Policy.max_hold_minutes, hold_minutes),
+    )
 
 
 def from_environment(env=os.environ) -> dict:

@@ -53,6 +53,7 @@ DOMAIN_STATUS = {
     "course_already_active": 409,
     "device_count_too_low": 409,
     "bookings_changing": 409,
+    "forbidden": 403,
 }  # every other domain code (the clinical rules) is a 422
 
 
@@ -279,6 +280,47 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
         ("reason",),
     ),
     "area_not_allowed": ({"area": {"type": "string"}, "allowed_areas": IDS}, ("area", "allowed_areas")),
+    # The booking policy's refusals (booking/domain/policy.py): the policy's value, and the nearest instant.
+    "too_soon": (
+        {
+            "min_notice_minutes": {"type": "integer"},
+            "earliest_start": {**INSTANT, "description": "First allowed start"},
+        },
+        ("min_notice_minutes", "earliest_start"),
+    ),
+    "too_far_ahead": (
+        {"horizon_days": {"type": "integer"}, "latest_start": {**INSTANT, "description": "Last allowed start"}},
+        ("horizon_days", "latest_start"),
+    ),
+    "off_grid": (
+        {"grid_minutes": {"type": "integer"}, "earliest_start": {**INSTANT, "description": "Next start on the grid"}},
+        ("grid_minutes", "earliest_start"),
+    ),
+    "same_day_not_allowed": (
+        {"same_day_booking": {"type": "boolean"}, "earliest_start": {**INSTANT, "description": "First allowed start"}},
+        ("same_day_booking", "earliest_start"),
+    ),
+    "cancellation_window_passed": (
+        {
+            "cancellation_cutoff_hours": {"type": "integer"},
+            "deadline": {**INSTANT, "description": "The last moment a frontend could change it"},
+        },
+        ("cancellation_cutoff_hours", "deadline"),
+    ),
+    "daily_limit_reached": (
+        {
+            "max_sessions_per_practitioner_per_day": {"type": "integer"},
+            "date": {"type": "string", "format": "date", "description": "The clinic's local date"},
+        },
+        ("max_sessions_per_practitioner_per_day", "date"),
+    ),
+    "not_bookable_online": (
+        {
+            "bookable_online": {"type": "boolean"},
+            "what": {"type": "string", "enum": ["treatment_type", "practitioner"]},
+        },
+        ("bookable_online", "what"),
+    ),
 }
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 
 from booking.domain import clock
@@ -13,9 +10,9 @@ from booking.services import appointments
 from models import HOLD_SOURCES, HOLD_STATUSES
 
 from . import db, etags
-from .auth import organization_id, requires
-from .base import Blueprint, ClinicInstant
-from .slots import BookingInputSchema, SlotOutputSchema, slot_request
+from .auth import actor, organization_id, requires
+from .base import Blueprint, ClinicInstant, Schema
+from .slots import BookingInputSchema, SlotOutputSchema, override_reason_field, slot_request
 
 # Unlike every other DELETE (api/base.py GONE), releasing is a step of the hold's life, as expiring
 # and booking are: a follow-up's proposal still names its hold, so it reads on.
@@ -43,16 +40,43 @@ class HoldSchema(SlotOutputSchema):
         "_status", metadata={"type": "string", "enum": list(HOLD_STATUSES), "description": "Live, lapsed or used"}
     )
     appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once booked"})
+    extended_at = ClinicInstant(allow_none=True, metadata={"description": "Set once extended (at most once)"})
+    override_key_id = ma.fields.String(
+        allow_none=True, metadata={"description": "The staff key that overrode the policy"}
+    )
+    override_reason = ma.fields.String(allow_none=True, metadata={"description": "Why it overrode the policy"})
     created_at = ma.fields.AwareDateTime()
 
     def _status(self, hold):
         return appointments.hold_status(hold, clock.now())
 
 
+def _hold_minutes(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "How long to hold, within the booking policy's max_hold_minutes", **kwargs},
+    )
+
+
+class HoldInputSchema(BookingInputSchema):
+    hold_minutes = _hold_minutes(
+        description="How long to hold; default the booking policy's hold_minutes, at most its max_hold_minutes"
+    )
+
+
+class ExtendSchema(Schema):
+    hold_minutes = _hold_minutes(
+        description="The hold then lasts this long from now (default the policy's "
+        "hold_minutes), and at most max_hold_minutes from when it was placed"
+    )
+    override_reason = override_reason_field()
+
+
 @blp.route("")
 class Holds(MethodView):
     @requires("book")
-    @blp.arguments(BookingInputSchema)
+    @blp.arguments(HoldInputSchema)
     @blp.response(201, HoldSchema)
     @blp.alt_response(409, response="CONFLICT")
     @etags.tagged
@@ -60,10 +84,16 @@ class Holds(MethodView):
         """Hold a slot for a patient
 
         The hold claims the same resources as a booking and is checked against
-        every clinical rule; it lapses after `HOLD_TTL` seconds (default 600).
+        every clinical rule and the booking policy; it lapses after `hold_minutes`
+        (default the policy's `hold_minutes`, at most its `max_hold_minutes`).
         """
-        ttl = timedelta(seconds=current_app.config["HOLD_TTL_SECONDS"])
-        return appointments.place_hold(db.session(), organization_id(), slot_request(data), ttl=ttl)
+        return appointments.place_hold(
+            db.session(),
+            organization_id(),
+            slot_request(data),
+            actor=actor(data.get("override_reason")),
+            hold_minutes=data.get("hold_minutes"),
+        )
 
 
 @blp.route("/<hold_id>")
@@ -84,3 +114,24 @@ class HoldItem(MethodView):
     def delete(self, hold_id):
         """Release a hold (a patient declining a proposed follow-up does this)"""
         appointments.release_hold(db.session(), organization_id(), hold_id, etags.expected_version(hold_id))
+
+
+@blp.route("/<hold_id>/extend", methods=["POST"])
+@requires("book")
+@blp.arguments(ExtendSchema)
+@blp.response(200, HoldSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(410, response="GONE")
+@etags.conditional
+@etags.tagged
+def extend(data, hold_id):
+    """Extend a live hold, once, within the booking policy's max_hold_minutes"""
+    return appointments.extend_hold(
+        db.session(),
+        organization_id(),
+        hold_id,
+        actor(data.get("override_reason")),
+        data.get("hold_minutes"),
+        etags.expected_version(hold_id),
+    )

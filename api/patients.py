@@ -13,7 +13,7 @@ from booking.services.history import record_past_session
 from models import Course, PastSession, Patient
 
 from . import db, etags
-from .auth import organization_id, requires
+from .auth import organization_id, require_staff, requires
 from .base import (
     Blueprint,
     Day,
@@ -160,7 +160,13 @@ class Patients(MethodView):
     @blp.response(201, PatientSchema)
     @etags.tagged
     def post(self, data):
-        """Register a patient"""
+        """Register a patient
+
+        A frontend key registers a patient without contraindications (403 otherwise): they are
+        recorded by a staff key, as assessed.
+        """
+        if data.get("contraindications"):
+            require_staff("record contraindications")
         return patient_records.register(db.session(), organization_id(), data)
 
 
@@ -181,7 +187,12 @@ class PatientItem(MethodView):
     @etags.conditional
     @etags.tagged
     def patch(self, data, patient_id):
-        """Update a patient's contact details or contraindications"""
+        """Update a patient's contact details or contraindications
+
+        Contraindications are a staff key's to change: a frontend key sending them is a 403.
+        """
+        if "contraindications" in data or "assessed_by" in data:
+            require_staff("change contraindications")
         return patient_records.update(
             db.session(), organization_id(), patient_id, data, etags.expected_version(patient_id)
         )
@@ -271,5 +282,7 @@ class PatientPastSessions(MethodView):
         the minimum interval to a booked appointment or live hold of the patient is a
         422 `interval_too_short`: `conflicts` names each (`appointment_id` or `hold_id`)
         with the `earliest_start` it could be moved to; reschedule or cancel it first.
+        Only a staff key records one (a frontend key is a 403: it would satisfy the consultation rule itself).
         """
+        require_staff("record past sessions or consultations done elsewhere")
         return record_past_session(db.session(), organization_id(), patient_id, **data)

@@ -45,6 +45,9 @@ class PractitionerSchema(Schema):
     treatment_type_ids = ma.fields.List(
         Id(), load_default=list, metadata={"description": "Treatment types they are qualified for"}
     )
+    bookable_online = ma.fields.Boolean(
+        load_default=True, metadata={"description": "false: a frontend key cannot book them (a staff key still can)"}
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 

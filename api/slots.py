@@ -23,6 +23,17 @@ class SlotInputSchema(Schema):
     ends_at = Instant(metadata={"description": "Optional; checked against the treatment type's durations"})
 
 
+def override_reason_field() -> ma.fields.String:
+    return ma.fields.String(
+        allow_none=True,  # null: no override, as an appointment without one reads
+        validate=ma.validate.Length(min=1, max=500),
+        metadata={
+            "description": "A staff key's reason for booking past the booking policy (recorded with the key); "
+            "a frontend key sending it is a 403"
+        },
+    )
+
+
 class BookingInputSchema(SlotInputSchema):
     patient_id = Id(required=True)
     course_id = Id(
@@ -33,6 +44,7 @@ class BookingInputSchema(SlotInputSchema):
         validate=ma.validate.Length(max=40),
         metadata={"description": "Treatment area, from the type's allowed_areas"},
     )
+    override_reason = override_reason_field()
 
 
 class SlotOutputSchema(Schema):

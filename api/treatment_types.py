@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import current_app
 from flask.views import MethodView
 
 from booking.domain.vocabulary import KINDS
@@ -12,6 +13,8 @@ from models import TreatmentType
 from . import db, etags
 from .auth import organization_id, requires
 from .base import Blueprint, ListArgs, Name, Schema, get_or_404, page_schema, paginate, scoped
+from .config import policy_defaults
+from .policies import BookingPolicy
 from .rooms import CAPABILITY
 
 blp = Blueprint(
@@ -53,6 +56,7 @@ class TreatmentTypeSchema(Schema):
     required_capability = ma.fields.String(
         allow_none=True, validate=CAPABILITY, metadata={"description": "Room capability needed, e.g. needling"}
     )
+    booking_policy = BookingPolicy()
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
 
@@ -75,7 +79,7 @@ class TreatmentTypes(MethodView):
     @etags.tagged
     def post(self, data):
         """Create a treatment type (omitted timings take the kind's defaults)"""
-        return treatment_types.create(db.session(), organization_id(), data)
+        return treatment_types.create(db.session(), organization_id(), data, policy_defaults(current_app.config))
 
 
 @blp.route("/<treatment_type_id>")
@@ -97,5 +101,10 @@ class TreatmentTypeItem(MethodView):
     def patch(self, data, treatment_type_id):
         """Change a treatment type's name, timings or limits (not its kind)"""
         return treatment_types.update(
-            db.session(), organization_id(), treatment_type_id, data, etags.expected_version(treatment_type_id)
+            db.session(),
+            organization_id(),
+            treatment_type_id,
+            data,
+            etags.expected_version(treatment_type_id),
+            policy_defaults(current_app.config),
         )

@@ -28,11 +28,12 @@ from .scheduling import (
     WebhookSubscription,
 )
 from .staff import Practitioner, TimeOff, WorkingHours
-from .tenancy import SCOPES, ApiKey, Organization
+from .tenancy import CHANNELS, SCOPES, ApiKey, Organization
 from .treatment import TreatmentType
 
 __all__ = [
     "APPOINTMENT_STATUSES",
+    "CHANNELS",
     "DELIVERY_STATUSES",
     "FEED_OWNERS",
     "FOLLOW_UP_STATUSES",

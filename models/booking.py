@@ -34,6 +34,9 @@ class _Slot:
     starts_at: Mapped[datetime]
     procedure_starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
+    # A staff key's override of the booking policy: which key, and why (booking/domain/policy.py).
+    override_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    override_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
 
 
 class Appointment(_Slot, Timestamped, Base):
@@ -78,6 +81,7 @@ class Hold(_Slot, Timestamped, Base):
     # 'expired' once the scheduler's sweep has released it after expires_at.
     outcome: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     appointment_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    extended_at: Mapped[datetime | None] = mapped_column(nullable=True)  # a hold is extended at most once
 
     clinic = relationship("Clinic", lazy="joined", innerjoin=True)
 

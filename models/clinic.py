@@ -23,6 +23,7 @@ class Clinic(Timestamped, Base):
     # None: devices are not counted; N: at most N needlings at once.
     device_count: Mapped[int | None] = mapped_column(nullable=True)
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    booking_policy: Mapped[dict | None] = mapped_column(sa.JSON, nullable=True)
 
     opening_hours: Mapped[list[OpeningHours]] = relationship(
         cascade="all, delete-orphan", order_by="(OpeningHours.weekday, OpeningHours.start_minute)"

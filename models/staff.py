@@ -31,6 +31,8 @@ class Practitioner(Timestamped, Base):
     organization_id: Mapped[str] = org_fk()
     name: Mapped[str] = mapped_column(sa.String(200))
     email: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
+    # False: a booking frontend may not book them (the front desk still may).
+    bookable_online: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     clinics = relationship("Clinic", secondary=practitioner_clinics, order_by="Clinic.id")

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, Timestamped, new_id, org_fk
 
 SCOPES = ("read", "book", "admin")
+# frontend: a booking frontend acting for patients, bound by every booking policy; staff: the front
+# desk or a clinic system, which may override a policy with a reason and record clinical facts.
+CHANNELS = ("frontend", "staff")
 
 
 class Organization(Timestamped, Base):
@@ -18,6 +21,8 @@ class Organization(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("org"))
     name: Mapped[str] = mapped_column(sa.String(200))
+    # The organization's own fields of its booking policy (booking/domain/policy.py); absent = default.
+    booking_policy: Mapped[dict | None] = mapped_column(sa.JSON, nullable=True)
 
 
 class ApiKey(Timestamped, Base):
@@ -35,6 +40,7 @@ class ApiKey(Timestamped, Base):
     digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
     prefix: Mapped[str] = mapped_column(sa.String(16))
     scopes: Mapped[list[str]] = mapped_column(sa.JSON)
+    channel: Mapped[str] = mapped_column(sa.String(20), default="frontend")
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     if TYPE_CHECKING:  # not columns: set on a new key for the one response that shows it
         secret: str

@@ -29,3 +29,4 @@ class TreatmentType(Timestamped, Base):
     allowed_areas: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     required_capability: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    booking_policy: Mapped[dict | None] = mapped_column(sa.JSON, nullable=True)

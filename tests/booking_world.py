@@ -98,6 +98,20 @@ def patient(w: World, consulted: bool = True, **overrides) -> dict:
     return p
 
 
+# For the tests of the clinical rules, which pick their times freely (an hour ahead, a year ahead, at
+# 10:05): a policy that lets a staff key book any future start. The policy's own tests use the defaults.
+ANY_TIME = {"min_notice_minutes": 0, "horizon_days": 3 * 365, "grid_minutes": 1}
+
+
+def any_time_policy(caller) -> None:
+    """The caller's organization takes bookings at any notice, horizon and minute (ANY_TIME)."""
+    from models import Organization
+
+    with caller.app.extensions["db_write_sessions"]() as db:
+        db.get_one(Organization, caller.organization_id).booking_policy = dict(ANY_TIME)
+        db.commit()
+
+
 def build_world(
     caller, clock: Clock, *, timezone_name="Europe/London", numbing_area_capacity=None, device_count=None
 ) -> World:

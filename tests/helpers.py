@@ -35,10 +35,11 @@ class Caller:
         caller._headers = lambda more: self._headers({**headers, **(more or {})})
         return caller
 
-    def with_scopes(self, *scopes) -> Caller:
-        """Another key of the same organization holding only `scopes`."""
+    def with_scopes(self, *scopes, channel="staff") -> Caller:
+        """Another key of the same organization holding only `scopes` (a staff key unless told:
+        the tests of scopes are not the tests of channels, tests/api/test_booking_policy.py)."""
         with self.app.extensions["db_write_sessions"]() as session:
-            _, token = issue_api_key(session, self.organization_id, "test", scopes)
+            _, token = issue_api_key(session, self.organization_id, "test", scopes, channel)
             session.commit()
         return Caller(self.app, self.client, token, self.organization_id)
 

@@ -96,6 +96,42 @@ class AreaNotAllowed(DomainError):
     code = "area_not_allowed"
 
 
+class TooSoon(DomainError):
+    """Closer than the booking policy's minimum notice; `earliest_start` is the first allowed start."""
+
+    code = "too_soon"
+
+
+class TooFarAhead(DomainError):
+    code = "too_far_ahead"
+
+
+class OffGrid(DomainError):
+    code = "off_grid"
+
+
+class SameDayNotAllowed(DomainError):
+    code = "same_day_not_allowed"
+
+
+class CancellationWindowPassed(DomainError):
+    code = "cancellation_window_passed"
+
+
+class DailyLimitReached(DomainError):
+    code = "daily_limit_reached"
+
+
+class NotBookableOnline(DomainError):
+    code = "not_bookable_online"
+
+
+class Forbidden(DomainError):
+    """The key may not do this at all (a frontend key recording clinical facts or overriding a policy)."""
+
+    code = "forbidden"
+
+
 class CourseAlreadyActive(DomainError):
     """A patient has at most one active course per treatment type; `course_id` names it."""
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from booking.domain import clock, rules
+from booking.domain import clock, policy, rules
 from booking.domain.claims import parse_claim_key
 from booking.domain.errors import (
     DomainError,
@@ -25,9 +25,10 @@ from booking.domain.errors import (
     OutsideWorkingHours,
 )
 from booking.domain.intervals import covers, open_time
+from booking.domain.policy import Actor
 from booking.domain.timing import Instants, Timing, instants, occupancy
 from booking.domain.weekly import Shift
-from booking.services import events, patients, queries
+from booking.services import events, patients, policies, queries
 from booking.services.changes import check_version
 from models import (
     Appointment,
@@ -81,10 +82,12 @@ class _CheckedRequest:
     clinic: Clinic  # loaded by the check: the new booking's, without reading it again
 
 
-def _check(db: Session, org: str, req: SlotRequest, now: datetime, **excluded: Any) -> _CheckedRequest:
+def _check(
+    db: Session, org: str, req: SlotRequest, now: datetime, actor: Actor | None = None, **excluded: Any
+) -> _CheckedRequest:
     """Every rule, then the resources; instants in a refusal are shown in the clinic's zone."""
     try:
-        return _check_rules(db, org, req, now, **excluded)
+        return _check_rules(db, org, req, now, actor, **excluded)
     except DomainError as error:
         clinic = db.scalar(sa.select(Clinic).where(Clinic.id == req.clinic_id, Clinic.organization_id == org))
         if clinic:
@@ -97,7 +100,9 @@ def _check_rules(
     org: str,
     req: SlotRequest,
     now: datetime,
+    actor: Actor | None,
     *,
+    asked_at: datetime | None = None,
     exclude_appointment: str | None = None,
     exclude_hold: str | None = None,
 ) -> _CheckedRequest:
@@ -163,6 +168,19 @@ def _check_rules(
         raise InvalidInput({"ends_at": [f"Must be {at.ends_at.isoformat()} for this treatment type."]})
     if at.starts_at <= now:
         raise InvalidInput({"starts_at": ["Must be in the future."]})
+    policies.check(
+        db,
+        org,
+        actor,
+        clinic,
+        treatment_type,
+        practitioner,
+        at.starts_at,
+        now,
+        asked_at=asked_at,
+        exclude_appointment=exclude_appointment,
+        exclude_hold=exclude_hold,
+    )
 
     kind = treatment_type.kind
     rules.check_area(req.area, treatment_type.allowed_areas, kind)
@@ -307,23 +325,41 @@ def _slot_fields(plan: _CheckedRequest) -> dict:
     )
 
 
+def _override(actor: Actor | None) -> dict[str, Any]:
+    """What a staff key's override records on the appointment or hold (and so in its events)."""
+    if actor is None or not actor.overriding:
+        return {}
+    return {"override_key_id": actor.key_id, "override_reason": actor.override_reason}
+
+
 def place_hold(
     db: Session,
     org: str,
     req: SlotRequest,
     *,
-    ttl: timedelta,
+    ttl: timedelta | None = None,
     source: str = "frontend",
     expires_at: datetime | None = None,
+    actor: Actor | None = None,
+    hold_minutes: int | None = None,
 ) -> Hold:
+    """A hold for `ttl`, or, asked by a key, for `hold_minutes` within the policy's bounds."""
     now = clock.now()
-    plan = _check(db, org, req, now)
+    plan = _check(db, org, req, now, actor)
+    if actor is not None:
+        effective = policies.resolve(db, org, actor.defaults, plan.clinic, db.get(TreatmentType, req.treatment_type_id))
+        ttl = policy.hold_length(effective, actor, hold_minutes)
+    if expires_at is None:
+        if ttl is None:
+            raise ValueError("place_hold needs ttl, expires_at or an actor whose policy sets the length")
+        expires_at = now + ttl
     hold = Hold(
         organization_id=org,
         source=source,
-        expires_at=expires_at or now + ttl,
+        expires_at=expires_at,
         clinic=plan.clinic,
         **_slot_fields(plan),
+        **_override(actor),
     )
     db.add(hold)
     db.flush()
@@ -332,10 +368,10 @@ def place_hold(
     return hold
 
 
-def book(db: Session, org: str, req: SlotRequest) -> Appointment:
+def book(db: Session, org: str, req: SlotRequest, actor: Actor | None = None) -> Appointment:
     now = clock.now()
-    plan = _check(db, org, req, now)
-    appointment = _create(db, org, plan, now)
+    plan = _check(db, org, req, now, actor)
+    appointment = _create(db, org, plan, now, **_override(actor))
     events.appointment_changed(db, appointment, "appointment.created")
     db.flush()
     return appointment
@@ -375,9 +411,18 @@ def _locked(query, model):
 
 
 def book_from_hold(
-    db: Session, org: str, hold_id: str, *, course_id: str | None = None, area: str | None = None
+    db: Session,
+    org: str,
+    hold_id: str,
+    *,
+    course_id: str | None = None,
+    area: str | None = None,
+    actor: Actor | None = None,
 ) -> Appointment:
-    """Consume a live hold; every rule is checked again at this moment."""
+    """Consume a live hold; every rule is checked again at this moment.
+
+    The policy's notice, same-day and horizon count from when the hold was placed (the moment the
+    slot was promised); a hold a staff key placed overriding the policy books with its override."""
     now = clock.now()
     hold = get_hold(db, org, hold_id, lock=True)
     status = hold_status(hold, now)
@@ -399,15 +444,58 @@ def book_from_hold(
         course_id or hold.course_id,
         area or hold.area,
     )
-    plan = _check(db, org, req, now, exclude_hold=hold.id)
+    overridden = {"override_key_id": hold.override_key_id, "override_reason": hold.override_reason}
+    if hold.override_key_id is None:
+        overridden = _override(actor)
+    bound = None if hold.override_key_id else actor
+    plan = _check(db, org, req, now, bound, asked_at=hold.created_at, exclude_hold=hold.id)
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
-    appointment = _create(db, org, plan, now, hold_id=hold.id)
+    appointment = _create(db, org, plan, now, hold_id=hold.id, **overridden)
     hold.outcome, hold.appointment_id = "booked", appointment.id
     if hold.source == "follow_up":  # the patient confirmed the proposal
         _follow_up_became(db, hold, "booked", booked_appointment_id=appointment.id)
     events.appointment_changed(db, appointment, "appointment.created")
     db.flush()
     return appointment
+
+
+def extend_hold(
+    db: Session,
+    org: str,
+    hold_id: str,
+    actor: Actor,
+    hold_minutes: int | None = None,
+    expected_version: int | None = None,
+) -> Hold:
+    """Once: the hold then lasts `hold_minutes` (default the policy's) from now, and at most
+    `max_hold_minutes` from when it was placed (a staff key overriding is bound by neither)."""
+    now = clock.now()
+    hold = get_hold(db, org, hold_id, lock=True, expected_version=expected_version)
+    status = hold_status(hold, now)
+    if status != "active":
+        raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
+    if hold.extended_at is not None:
+        raise InvalidTransition("A hold is extended once; this one already was.", current_status=status)
+    effective = policies.resolve(
+        db, org, actor.defaults, hold.clinic, db.get_one(TreatmentType, hold.treatment_type_id)
+    )
+    expires_at = now + policy.hold_length(effective, actor, hold_minutes)
+    latest = hold.created_at + timedelta(minutes=effective.max_hold_minutes)
+    if expires_at > latest and not actor.overriding:
+        raise InvalidInput(
+            {
+                "hold_minutes": [
+                    f"The hold may last until {latest.astimezone(ZoneInfo(hold.clinic.timezone)).isoformat()} "
+                    f"at most (max_hold_minutes {effective.max_hold_minutes} from when it was placed)."
+                ]
+            }
+        )
+    hold.expires_at, hold.extended_at = max(expires_at, hold.expires_at), now
+    if actor.overriding:
+        hold.override_key_id, hold.override_reason = actor.key_id, actor.override_reason
+    db.execute(sa.update(Claim).where(Claim.hold_id == hold.id).values(expires_at=hold.expires_at))
+    db.flush()
+    return hold
 
 
 def _follow_up_became(db: Session, hold: Hold, status: str, **fields: Any) -> None:
@@ -461,15 +549,21 @@ def get_appointment(
 
 
 def reschedule(
-    db: Session, org: str, appointment_id: str, changes: dict, expected_version: int | None = None
+    db: Session,
+    org: str,
+    appointment_id: str,
+    changes: dict,
+    expected_version: int | None = None,
+    actor: Actor | None = None,
 ) -> Appointment:
     """A new appointment linked by `rescheduled_from`; the old one is cancelled; one transaction.
 
-    `expected_version` is the old appointment's."""
+    `expected_version` is the old appointment's. A frontend moves it only before the cut-off."""
     now = clock.now()
     old = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if old.status != "booked":
         raise InvalidTransition(f"Only a booked appointment can be rescheduled; this one is {old.status}.")
+    _check_cutoff(db, org, actor, old, now)
     if _names_its_own_slot(db, old, changes):  # nothing to move: no new appointment, no new version
         return old
     fields = {
@@ -490,12 +584,19 @@ def reschedule(
     else:
         fields["procedure_starts_at"] = old.procedure_starts_at
     fields.update(changes)
-    plan = _check(db, org, SlotRequest(**fields), now, exclude_appointment=old.id)
+    plan = _check(db, org, SlotRequest(**fields), now, actor, exclude_appointment=old.id)
     _end(db, old, "cancelled", now, cancel_reason="rescheduled")
-    appointment = _create(db, org, plan, now, rescheduled_from=old.id)
+    appointment = _create(db, org, plan, now, rescheduled_from=old.id, **_override(actor))
     events.appointment_changed(db, appointment, "appointment.rescheduled")
     db.flush()
     return appointment
+
+
+def _check_cutoff(db: Session, org: str, actor: Actor | None, appointment: Appointment, now: datetime) -> None:
+    try:
+        policies.check_cutoff(db, org, actor, appointment, now)
+    except DomainError as error:
+        raise error.localized(ZoneInfo(appointment.clinic.timezone)) from None
 
 
 def _names_its_own_slot(db: Session, old: Appointment, changes: dict) -> bool:
@@ -540,12 +641,16 @@ def cancel(
     reason: str,
     note: str | None = None,
     expected_version: int | None = None,
+    actor: Actor | None = None,
 ) -> Appointment:
+    """A frontend cancels only before the policy's cut-off."""
     if reason not in CANCEL_REASONS or reason == "rescheduled":
         raise InvalidInput(
             {"reason": [f"Must be one of: {', '.join(r for r in CANCEL_REASONS if r != 'rescheduled')}."]}
         )
     appointment = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
+    if appointment.status in TRANSITIONS:
+        _check_cutoff(db, org, actor, appointment, clock.now())
     _end(db, appointment, "cancelled", clock.now(), cancel_reason=reason, cancel_note=note)
     db.flush()
     return appointment

@@ -4,7 +4,7 @@ hands it to the pure engine in booking.domain.availability."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,13 +13,14 @@ from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from booking.domain import clock
+from booking.domain import policy as booking_policy
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, evening_first, find_slots
 from booking.domain.claims import claim_key
 from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.intervals import Interval, clinic_open, staff_open
 from booking.domain.timing import Timing
 from booking.domain.weekly import Shift
-from booking.services import patients
+from booking.services import patients, policies
 from booking.services.queries import CLAIM_REACH, of_organization, one_of_organization, unavailable
 from models import (
     Appointment,
@@ -73,12 +74,20 @@ class Query:
     patient_id: str | None = None
     limit: int = 50
     order: str = "earliest"
+    online_only: bool = False  # a frontend's search: practitioners bookable online only
 
 
 def search(
-    db: Session, org: str, query: Query, settings: Settings = Settings()
+    db: Session,
+    org: str,
+    query: Query,
+    settings: Settings = Settings(),
+    actor: booking_policy.Actor | None = None,
 ) -> tuple[list[Slot], DomainError | None, dict]:
-    """(slots, why the patient's rules ruled the window out, {clinic_id: clinic})."""
+    """(slots, why the patient's rules ruled the window out, {clinic_id: clinic}).
+
+    With an `actor` bound by the booking policy, each clinic's window and grid are its effective
+    policy's (notice, same-day, horizon, grid), and a slot is offered only if that actor could book it."""
     if query.end <= query.start:
         raise InvalidInput({"end": ["Must be after start."]})
     if query.end - query.start > settings.max_window:
@@ -110,14 +119,73 @@ def search(
         return [], None, clinics
     found, refusal = [], None
     for clinic in clinics.values():
-        result: Result = find_slots(
-            _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous_practitioner)
+        bounds = _policy_bounds(db, org, actor, clinic, treatment_type, query, start, end, now, settings)
+        if isinstance(bounds, DomainError):  # not bookable online: nothing here for a frontend
+            continue
+        c_start, c_end, c_settings, capped = bounds
+        if c_start >= c_end:
+            continue
+        search_ = _build(
+            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, allows, previous_practitioner
         )
+        for hours in search_.practitioners:  # the days at the policy's daily cap are closed to them
+            hours.open[:] = _minus(hours.open, capped.get(hours.practitioner_id, []))
+        result: Result = find_slots(search_)
         found += result.slots
         refusal = refusal or result.refusal
     order = _evening_key(clinics) if query.order == "evening" else (lambda slot: slot.starts_at)
     found = sorted(found, key=order)[: query.limit]
     return found, (None if found else refusal), clinics
+
+
+def _policy_bounds(
+    db: Session,
+    org: str,
+    actor: booking_policy.Actor | None,
+    clinic: Clinic,
+    treatment_type: TreatmentType,
+    query: Query,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settings: Settings,
+) -> tuple[datetime, datetime, Settings, dict[str, list[Interval]]] | DomainError:
+    """The clinic's window, grid and capped practitioner days under the actor's effective policy
+    (booking/domain/policy.py), or why a frontend may book nothing there."""
+    if actor is None or not actor.bound:
+        return start, end, settings, {}
+    effective = policies.resolve(db, org, actor.defaults, clinic, treatment_type)
+    if actor.frontend:
+        try:
+            booking_policy.check_online(effective, True)
+        except DomainError as refused:
+            return refused
+    zone = ZoneInfo(clinic.timezone)
+    first, horizon_end = booking_policy.window(effective, now, zone)
+    c_start, c_end = max(query.start, first), min(query.end, horizon_end)
+    capped = {}
+    if effective.max_sessions_per_practitioner_per_day is not None and c_start < c_end:
+        capped = policies.capped_days(db, effective.max_sessions_per_practitioner_per_day, c_start, c_end, zone, now)
+    return c_start, c_end, replace(settings, grid_minutes=effective.grid_minutes), capped
+
+
+def _minus(intervals: list[Interval], blocked: list[Interval]) -> list[Interval]:
+    """`intervals` without the `blocked` ones (both sorted, disjoint)."""
+    if not blocked:
+        return intervals
+    result = []
+    for s, e in intervals:
+        for bs, be in blocked:
+            if be <= s or bs >= e:
+                continue
+            if bs > s:
+                result.append((s, bs))
+            s = max(s, be)
+            if s >= e:
+                break
+        if s < e:
+            result.append((s, e))
+    return result
 
 
 def _clinics(db, org, query: Query) -> dict[str, Clinic]:
@@ -147,7 +215,7 @@ def _build(
 ) -> Search:
     reach = (start - CLAIM_REACH, end + CLAIM_REACH)
     conn = db.connection()  # Core rows: plain tuples, without the ORM's per-row work
-    shifts = _staff(conn, clinic, treatment_type, query.practitioner_id)
+    shifts = _staff(conn, clinic, treatment_type, query.practitioner_id, query.online_only)
     rooms = [
         room_id
         for room_id, capabilities in conn.execute(
@@ -238,7 +306,7 @@ def _build(
 
 
 def _staff(
-    conn: Connection, clinic: Clinic, treatment_type: TreatmentType, practitioner_id: str | None
+    conn: Connection, clinic: Clinic, treatment_type: TreatmentType, practitioner_id: str | None, online_only: bool
 ) -> dict[str, list[tuple[int, int, int]]]:
     """Qualified practitioners of the clinic by id, each with their weekly shifts there, in one query."""
     shifts: dict[str, list] = {}
@@ -266,6 +334,7 @@ def _staff(
             Practitioner.organization_id == clinic.organization_id,
             Practitioner.archived_at.is_(None),
             *([Practitioner.id == practitioner_id] if practitioner_id else []),
+            *([Practitioner.bookable_online.is_(True)] if online_only else []),
         )
         .order_by(Practitioner.id)
     ).all():

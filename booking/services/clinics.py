@@ -6,24 +6,30 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.errors import InUse, InvalidInput
+from booking.domain.policy import DEFAULT_POLICY, Policy
 from booking.domain.weekly import Shift, check_week
-from booking.services import devices
+from booking.services import devices, policies
 from booking.services.changes import load, load_for_change, replace_rows
 from booking.services.practitioners import recheck_weeks_at
 from booking.services.queries import of_organization
 from models import Clinic, Closure, OpeningHours, Practitioner, Room
 
 
-def create(db: Session, org: str, data: dict) -> Clinic:
+def create(db: Session, org: str, data: dict, defaults: Policy = DEFAULT_POLICY) -> Clinic:
+    """`defaults`: the deployment's policy defaults, under the organization's (booking/domain/policy.py)."""
     clinic = _apply(Clinic(organization_id=org), data)
+    policies.set_own(db, org, defaults, clinic, data.get("booking_policy"))
     db.add(clinic)
     db.flush()
     return clinic
 
 
-def update(db: Session, org: str, clinic_id: str, data: dict, expected_version: int | None) -> Clinic:
+def update(
+    db: Session, org: str, clinic_id: str, data: dict, expected_version: int | None, defaults: Policy = DEFAULT_POLICY
+) -> Clinic:
     """Lists given replace the old ones; a new device count is given to the live bookings at once."""
     clinic = load_for_change(db, org, Clinic, clinic_id, expected_version)
+    policies.set_own(db, org, defaults, clinic, data.get("booking_policy"))
     if "device_count" in data and data["device_count"] != clinic.device_count:
         devices.set_device_count(db, clinic, data["device_count"], clock.now())
     clinic = _apply(clinic, data)

@@ -52,7 +52,7 @@ def ensure_demo(db: Session, saved_token: str | None) -> str | None:
     key = find_key(db, saved_token) if saved_token else None
     if key is not None and key.organization_id == organization.id and "admin" in key.scopes:
         return saved_token
-    _, token = issue_api_key(db, organization.id, "demo admin (make run)", SCOPES)
+    _, token = issue_api_key(db, organization.id, "demo admin (make run)", SCOPES, channel="staff")
     return token
 
 

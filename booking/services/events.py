@@ -93,6 +93,9 @@ def _slot(item: Appointment | Hold) -> dict:
         "starts_at": _local(item.starts_at, zone),
         "procedure_starts_at": _local(item.procedure_starts_at, zone),
         "ends_at": _local(item.ends_at, zone),
+        "override": (
+            {"key_id": item.override_key_id, "reason": item.override_reason} if item.override_key_id else None
+        ),
     }
 
 

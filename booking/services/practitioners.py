@@ -92,7 +92,7 @@ def _apply(db: Session, org: str, practitioner: Practitioner, data: dict) -> Pra
         practitioner.treatment_types = _load_all(
             db, org, TreatmentType, data["treatment_type_ids"], "treatment_type_ids"
         )
-    for field in ("name", "email"):
+    for field in ("name", "email", "bookable_online"):
         if field in data:
             setattr(practitioner, field, data[field])
     return practitioner

@@ -16,8 +16,15 @@ import sqlalchemy as sa
 
 from models import Appointment, Claim, Course, Hold, PastSession, TreatmentType
 
-from ..booking_world import MONDAY, World, build_world, patient
+from ..booking_world import MONDAY, World, any_time_policy, build_world, patient
 from ..helpers import assert_problem
+
+
+@pytest.fixture(autouse=True)
+def _clinical_rules_at_any_time(admin):
+    """These tests pin the clinical rules at times of their choosing; the booking policy's are
+    tests/api/test_booking_policy.py."""
+    any_time_policy(admin)
 
 
 def test_book_a_session_directly(world):

@@ -63,7 +63,7 @@ from models import (
 )
 
 from .. import factories
-from ..booking_world import MONDAY, build_world
+from ..booking_world import MONDAY, any_time_policy, build_world
 from ..helpers import make_organization
 
 LONDON = ZoneInfo("Europe/London")
@@ -274,6 +274,7 @@ def make_env(app, client, clock, weeks: int = 0) -> Env:
     """The world on the ORM (tests/factories.py): the properties are about the booking calls, not set-up."""
     clock.now = start = MONDAY + timedelta(weeks=weeks, hours=8)
     caller = make_organization(app, client, f"Property chain {next(_worlds)}")
+    any_time_policy(caller)  # the invariants of claims, not the booking policy (test_booking_policy.py)
     world = build_world(caller, clock)
     with app.extensions["db_write_sessions"]() as db:
         clinic = db.get(Clinic, world.clinic["id"])

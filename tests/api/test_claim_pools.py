@@ -12,7 +12,7 @@ from booking.domain.claims import parse_claim_key
 from booking.services import queries
 from models import Claim
 
-from ..booking_world import build_world, patient
+from ..booking_world import any_time_policy, build_world, patient
 from .test_booking import act, ok, practitioner, reschedule, set_devices
 
 
@@ -61,6 +61,7 @@ def test_the_demo_seed_sets_the_pool(app, db, tmp_path, monkeypatch):
 def test_a_pool_at_capacity_refuses_a_booking_and_frees_once_cancelled(admin, clock, db):
     """The conflict check finds the pool's units by their pool: one numbing seat, two patients."""
     w = build_world(admin, clock, numbing_area_capacity=1)
+    any_time_policy(admin)  # 10:10: the pool's refusal, not the grid's
     w.consulted()
     first = w.book()
     p2, other = practitioner(w), patient(w)

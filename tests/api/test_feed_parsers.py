@@ -22,7 +22,7 @@ import pytest
 import recurring_ical_events
 import vobject
 
-from ..booking_world import build_world
+from ..booking_world import any_time_policy, build_world
 
 PARSERS = Path(__file__).parent / "feed_parsers"
 
@@ -69,6 +69,7 @@ def read_with_every_parser(ics: bytes) -> dict[str, dict[str, tuple[datetime, da
 @pytest.fixture
 def worlds(admin, clock):
     clock.now = datetime(2027, 3, 1, 8, tzinfo=UTC)
+    any_time_policy(admin)  # bookings across both changes of the year, up to eight months ahead
     made = {zone: build_world(admin, clock, timezone_name=zone) for zone in DAYS}
     for world in made.values():
         world.consulted(day=50)  # Monday 22 February 2027

@@ -41,7 +41,8 @@ ROUTES = v1_routes(create_app({"DATABASE_URL": "sqlite://"}, sessionmaker=sessio
 ITEM_ROUTES = [(m, r) for m, r in ROUTES if ARGUMENT.search(r)]
 # Searches are not collections of stored objects; they get their own tenancy test.
 SEARCHES = {"/v1/availability"}
-LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r) and r not in SEARCHES]
+SINGLETONS = {"/v1/organization"}  # the key's own organization: one object, never another's
+LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r) and r not in SEARCHES | SINGLETONS]
 
 EXTERNAL_ICS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:x@t\r\n"
@@ -105,6 +106,8 @@ BODIES = {
         "performed_at": "2020-01-06T10:00:00+00:00",
     },
     ("POST", "/v1/holds"): {**SLOT, "starts_at": FREE_AT},
+    ("POST", "/v1/holds/<hold_id>/extend"): {"hold_minutes": 15},
+    ("PATCH", "/v1/organization"): {"booking_policy": {"min_notice_minutes": 60}},
     ("POST", "/v1/appointments"): {**SLOT, "starts_at": FREE_AT},
     ("PATCH", "/v1/appointments/<appointment_id>"): {"starts_at": FREE_AT},
     ("POST", "/v1/appointments/<appointment_id>/cancel"): {"reason": "patient_request"},
