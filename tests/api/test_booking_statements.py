@@ -14,9 +14,10 @@ from ..booking_world import patient
 
 # Auth's key; the type, the clinic (FOR KEY SHARE OF clinics), the practitioner with their
 # qualifications and the room in one read; the patient (FOR UPDATE) with contraindications; the
-# organization's booking policy; the courses, the history, time off, weekly hours, closures, the claims in the way, then INSERTs of the appointment, its claims
-# (one statement) and its event. SQLite wraps the claims' INSERT in a savepoint (its trigger
-# aborts the statement); PostgreSQL needs none (ON CONFLICT DO NOTHING).
+# organization's booking policy; the courses, the history, time off, weekly hours, closures, the
+# claims in the way, then INSERTs of the appointment, its claims (one statement) and its event.
+# SQLite wraps the claims' INSERT in a savepoint (its trigger aborts the statement); PostgreSQL
+# needs none (ON CONFLICT DO NOTHING).
 STATEMENTS = {"postgresql": 13, "sqlite": 15}
 
 
