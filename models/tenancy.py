@@ -18,6 +18,9 @@ class Organization(Timestamped, Base):
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("org"))
     name: Mapped[str] = mapped_column(sa.String(200))
+    # A new value with every change to what an availability search's set-up reads: database triggers
+    # set it (migration 0011), never the application; availability_cache compares it.
+    setup_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
 
 
 class ApiKey(Timestamped, Base):
