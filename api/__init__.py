@@ -83,7 +83,7 @@ class FastJSONProvider(DefaultJSONProvider):
             body = orjson.dumps(obj, default=self.default, option=self._options)
         except TypeError:  # orjson.JSONEncodeError is one
             return super().response(*args, **kwargs)
-        return self._app.response_class(body, mimetype=self.mimetype)
+        return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type]  # bytes are fine
 
 
 def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Flask:

@@ -271,19 +271,23 @@ def _window_statement(
 ) -> sa.CompoundSelect:
     """(kind, text, start, end) rows: kind 0 the organization's setup_version (as text), 1 a claim
     (resource), 2 a practitioner's time off or external busy time (practitioner id); instants naive UTC."""
-    lower, upper, start, now = (sa.bindparam(name) for name in ("lower", "upper", "start", "now"))
+    # Untyped: each takes the type of the column it is compared with (models.UTCDateTime).
+    lower: sa.BindParameter[Any] = sa.bindparam("lower")
+    upper: sa.BindParameter[Any] = sa.bindparam("upper")
+    start: sa.BindParameter[Any] = sa.bindparam("start")
+    now: sa.BindParameter[Any] = sa.bindparam("now")
     nothing = sa.cast(sa.null(), sa.DateTime())
-    version = sa.select(
+    version: sa.Select = sa.select(
         sa.literal_column("0").label("kind"),
         sa.cast(Organization.setup_version, sa.String).label("text"),
         nothing.label("starts_at"),
         nothing.label("ends_at"),
     ).where(Organization.id == sa.bindparam("organization_id"))
-    claims = sa.select(
+    claims: sa.Select = sa.select(
         sa.literal_column("1"), Claim.resource, _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
     ).where(claims_touching(resources, pools, lower, upper, start, now))
     # Time off and external calendars' busy times (booking/integrations/external_calendars.py) block alike.
-    unavailable = [
+    unavailable: list[sa.Select] = [
         sa.select(
             sa.literal_column("2"),
             model.practitioner_id,
