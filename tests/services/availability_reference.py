@@ -7,7 +7,6 @@ definition both share.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ from booking.domain.claims import claim_key, unit_prefix
 from booking.domain.intervals import Interval, clinic_open, staff_open
 from booking.domain.timing import Timing
 from booking.domain.weekly import Shift
+from booking.services import patients
 from booking.services.availability_search import Query, Settings, _naive_utc, _preference
 from booking.services.queries import CLAIM_REACH, unavailable
 from models import Claim, Clinic, Closure, OpeningHours, Practitioner, Room, TreatmentType, WorkingHours
@@ -34,7 +34,7 @@ def _build(
     end: datetime,
     now: datetime,
     settings: Settings,
-    allows: Callable[[datetime], None] | None,
+    allows: patients.PatientFacts | None,
     previous: str | None,
 ) -> Search:
     reach = (start - CLAIM_REACH, end + CLAIM_REACH)
@@ -122,7 +122,7 @@ def _build(
         numbing_seats=clinic.numbing_area_capacity,
         devices=clinic.device_count,
         patient_id=query.patient_id,
-        patient_allows=allows,
+        patient_allows=patients.rules_at(allows, clinic.timezone) if allows else None,  # in its clinic's zone
         step_minutes=settings.grid_minutes,
         order=query.order,
         limit=query.limit,
