@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import flask_smorest
+import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest.utils import prepare_response
@@ -61,6 +62,30 @@ class Api(flask_smorest.Api):
         whose PaginationMetadata schema would otherwise sit unused in the document."""
 
 
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's provider, with responses encoded by orjson (several times faster on a large availability
+    answer). The same JSON: keys in order, dates, datetimes and dataclasses through Flask's own
+    `default` as before; whatever orjson refuses (keys that are not strings, integers past 64 bits)
+    and pretty-printed answers go through Flask's encoder. Text is UTF-8 rather than \\u-escaped."""
+
+    _options = (
+        orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+        | orjson.OPT_APPEND_NEWLINE
+    )
+
+    def response(self, *args, **kwargs):
+        if (self.compact is None and self._app.debug) or self.compact is False:
+            return super().response(*args, **kwargs)
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=self._options)
+        except TypeError:  # orjson.JSONEncodeError is one
+            return super().response(*args, **kwargs)
+        return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type]  # bytes are fine
+
+
 def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Flask:
     """Build the app. `sessionmaker` lets tests bind every request to one rolled-back connection."""
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
@@ -84,6 +109,7 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
         JSON_SORT_KEYS=False,
     )
     app.config.update(config_overrides or {})
+    app.json = FastJSONProvider(app)
     assert isinstance(app.json, DefaultJSONProvider)  # Flask's own: sort_keys is its documented switch
     app.json.sort_keys = False
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -7,6 +7,7 @@ whatever was not committed, so a request that fails writes nothing.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,27 @@ def init_app(app, engine, sessionmaker=None) -> None:
     app.extensions["db_read_sessions"] = sessionmaker or _maker(engine)
     app.extensions["db_write_sessions"] = sessionmaker or _maker(writer(engine))
     app.teardown_appcontext(_close)
+    _retry_reads_on_disconnect(app)
+
+
+def _retry_reads_on_disconnect(app) -> None:
+    """A GET, HEAD or OPTIONS that met a connection the server had dropped (a restart, a failover,
+    an idle timeout) runs once more on a fresh one: it wrote nothing, so nothing is done twice.
+    SQLAlchemy has invalidated the pool's older connections by then. Writes are not retried: their
+    client retries them with their Idempotency-Key."""
+    dispatch = app.dispatch_request
+
+    def dispatch_request():
+        try:
+            return dispatch()
+        except sa.exc.DBAPIError as error:
+            if not error.connection_invalidated or request.method not in READ_METHODS:
+                raise
+            _close()
+            g.pop("api_key", None)  # loaded by the dropped session: found again
+            return dispatch()
+
+    app.dispatch_request = dispatch_request
 
 
 def _maker(bind):

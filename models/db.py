@@ -31,7 +31,11 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping (a round trip before every request's first statement): connections are recycled
+    # before servers and proxies drop idle ones, and a read-only request that meets a dropped
+    # connection anyway is run again on a fresh one (api/db.py).
+    kwargs.setdefault("pool_recycle", 1800)
+    return sa.create_engine(url, **kwargs)
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

@@ -23,6 +23,9 @@ class Organization(Timestamped, Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     # The organization's own fields of its booking policy (booking/domain/policy.py); absent = default.
     booking_policy: Mapped[dict | None] = mapped_column(sa.JSON, nullable=True)
+    # A new value with every change to what an availability search's set-up reads: database triggers
+    # set it (migration 0011), never the application; availability_cache compares it.
+    setup_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
 
 
 class ApiKey(Timestamped, Base):

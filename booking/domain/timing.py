@@ -112,3 +112,19 @@ def occupancy(
     if devices is not None and timing.kind == SESSION_KIND:
         needs.append(Need(claim_key("device", clinic_id), at.procedure_starts_at, procedure_end(timing, at), devices))
     return needs
+
+
+def _longest_claim() -> timedelta:
+    from booking.domain.treatments import LIMITS
+
+    longest = max(
+        limits["procedure_minutes"][2] + limits["aftercare_minutes"][2] + limits["turnover_minutes"][2]
+        for limits in LIMITS.values()
+    )
+    return timedelta(minutes=MAX_NUMBING_MINUTES + longest)
+
+
+# The longest a claim can last: arrival to the end of turnover with the needling started as late as
+# a booking may start it and every duration at the most its kind allows (7 hours): a claim that
+# ends after an instant started less than this before it.
+LONGEST_CLAIM = _longest_claim()

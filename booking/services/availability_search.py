@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,23 +19,22 @@ from booking.domain.availability import PractitionerHours, Result, Search, Slot,
 from booking.domain.claims import claim_key
 from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.intervals import Interval, clinic_open, staff_open
-from booking.domain.timing import Timing
+from booking.domain.timing import LONGEST_CLAIM, Timing
 from booking.domain.weekly import Shift
-from booking.services import patients, policies
-from booking.services.queries import CLAIM_REACH, of_organization, one_of_organization, unavailable
+from booking.services import availability_cache, patients, policies
+from booking.services.queries import of_organization, one_of_organization
 from models import (
     Appointment,
     Claim,
     Clinic,
-    Closure,
-    OpeningHours,
+    ExternalBusy,
+    Organization,
     Patient,
     Practitioner,
     Room,
+    TimeOff,
     TreatmentType,
-    WorkingHours,
 )
-from models.staff import practitioner_clinics, practitioner_treatment_types
 
 
 @dataclass(frozen=True)
@@ -213,87 +213,61 @@ def _build(
     allows: patients.PatientFacts | None,
     previous: str | None,
 ) -> Search:
-    reach = (start - CLAIM_REACH, end + CLAIM_REACH)
+    """The engine's input for one clinic: the clinic's set-up from the worker's cache when the
+    organization's setup_version says it is current, and what changes by the minute (claims, time
+    off, external busy times) in one statement with that version."""
     conn = db.connection()  # Core rows: plain tuples, without the ORM's per-row work
-    shifts = _staff(conn, clinic, treatment_type, query.practitioner_id, query.online_only)
-    rooms = [
-        room_id
-        for room_id, capabilities in conn.execute(
-            sa.select(Room.id, Room.capabilities)
-            .where(
-                Room.clinic_id == clinic.id,
-                Room.archived_at.is_(None),
-                *([Room.id == query.room_id] if query.room_id else []),
-            )
-            .order_by(Room.id)
-        ).all()
-        if not treatment_type.required_capability or treatment_type.required_capability in capabilities
-    ]
-    resources = [claim_key("practitioner", p) for p in shifts] + [claim_key("room", r) for r in rooms]
-    # Pool units ('numbing:<clinic>#2') by their pool: with the single resources, one equality
-    # each and the time bounds, a tight range on ix_claims_pool_starts whatever the history.
-    pools = [claim_key("numbing", clinic.id), claim_key("device", clinic.id)]
-    if query.patient_id:
-        resources.append(claim_key("patient", query.patient_id))
-    busy: dict[str, list[Interval]] = {}
-    combine = datetime.combine
-    starts_at, ends_at = _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
-    claims = conn.execute(
-        sa.select(Claim.resource, starts_at, ends_at).where(
-            Claim.pool.in_(resources + pools),
-            Claim.starts_at >= reach[0],
-            Claim.starts_at < reach[1],
-            Claim.ends_at > reach[0],
-            Claim.live(now),
-        )
-    ).all()  # all(): iterating fetches row by row
-    for resource, claim_start, claim_end in claims:
-        # Made aware with combine(): about five times cheaper than .replace(tzinfo=) on CPython 3.11.
-        busy.setdefault(resource, []).append(
-            (combine(claim_start.date(), claim_start.time(), UTC), combine(claim_end.date(), claim_end.time(), UTC))
-        )
-    time_off: dict[str, list[Interval]] = {}
-    # Time off and external calendars' busy times (booking/integrations/external_calendars.py) block alike.
-    for practitioner_id, off_start, off_end in conn.execute(
-        sa.select(unavailable(list(shifts), reach[0], reach[1]).subquery())
-    ).all():
-        time_off.setdefault(practitioner_id, []).append((off_start, off_end))
+    timing = Timing.of(treatment_type)
+    # A slot starting before `end` claims nothing past end + its visit; a claim that ends after
+    # `start` started at most LONGEST_CLAIM before it (the index range's lower bound).
+    after = timedelta(
+        minutes=timing.numbing_minutes + timing.procedure_minutes + timing.aftercare_minutes + timing.turnover_minutes
+    )
+    params = {
+        "organization_id": clinic.organization_id,
+        "lower": start - LONGEST_CLAIM,
+        "upper": end + after,
+        "start": start,
+        "now": now,
+        "patient": claim_key("patient", query.patient_id) if query.patient_id else None,
+    }
+    cache = availability_cache.cache_for(conn)
+    setup = cache.get(clinic.organization_id, clinic.id)
+    for _ in range(3):
+        if setup is None:
+            setup = availability_cache.load(conn, clinic.organization_id, clinic.id, clinic.timezone)
+        window = _window_of(setup, conn, treatment_type, query)
+        version, busy, time_off = _read_window(conn, window.statement, params)
+        if version == setup.version:
+            break
+        cache.forget(clinic.organization_id)  # changed since: read it again
+        setup = None
+    else:  # changing faster than it can be read: this once, the set-up of the moment, uncached
+        setup = availability_cache.load(conn, clinic.organization_id, clinic.id, clinic.timezone)
+        cache.forget(clinic.organization_id)
+        window = _window_of(setup, conn, treatment_type, query)
+        _, busy, time_off = _read_window(conn, window.statement, params)
     # The clinic's hours and closures are the same for every practitioner: expanded once.
-    opening = [
-        Shift(weekday, start_minute, end_minute, zone=clinic.timezone)
-        for weekday, start_minute, end_minute in conn.execute(
-            sa.select(OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute).where(
-                OpeningHours.clinic_id == clinic.id
-            )
-        ).all()
-    ]
-    closures = conn.execute(sa.select(Closure.start_date, Closure.end_date).where(Closure.clinic_id == clinic.id)).all()
     clinic_hours = clinic_open(
-        opening=opening, closures=closures, zone=clinic.timezone, start=start, end=end + CLAIM_REACH
+        opening=list(setup.opening), closures=setup.closures, zone=setup.zone, start=start, end=end + after
     )
     hours = [
         PractitionerHours(
             p,
-            staff_open(
-                clinic_hours,
-                working=[Shift(*s, zone=clinic.timezone) for s in mine],
-                time_off=time_off.get(p, []),
-                start=start,
-                end=end + CLAIM_REACH,
-            ),
+            staff_open(clinic_hours, working=list(shifts), time_off=time_off.get(p, []), start=start, end=end + after),
         )
-        for p, mine in shifts.items()
+        for p, shifts in window.practitioners
     ]
-    hours.sort(key=_preference(previous, busy))
+    hours.sort(key=_preference(previous, busy, start, end))
     return Search(
         clinic_id=clinic.id,
-        zone=clinic.timezone,
+        zone=setup.zone,
         treatment_type_id=treatment_type.id,
-        timing=Timing.of(treatment_type),
+        timing=timing,
         start=start,
         end=end,
         practitioners=hours,
-        rooms=rooms,
+        rooms=list(window.rooms),
         busy=busy,
         numbing_seats=clinic.numbing_area_capacity,
         devices=clinic.device_count,
@@ -305,43 +279,111 @@ def _build(
     )
 
 
-def _staff(
-    conn: Connection, clinic: Clinic, treatment_type: TreatmentType, practitioner_id: str | None, online_only: bool
-) -> dict[str, list[tuple[int, int, int]]]:
-    """Qualified practitioners of the clinic by id, each with their weekly shifts there, in one query."""
-    shifts: dict[str, list] = {}
-    for practitioner, *shift in conn.execute(
-        sa.select(Practitioner.id, WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute)
-        # Joins on the association tables' primary keys (no duplicates): building .any()'s
-        # EXISTS costs more than the query.
-        .join(
-            practitioner_clinics,
-            sa.and_(
-                practitioner_clinics.c.practitioner_id == Practitioner.id, practitioner_clinics.c.clinic_id == clinic.id
-            ),
+@dataclass(frozen=True)
+class _Window:
+    """What one shape of search (treatment type, practitioner, room, patient or not) derives from a
+    clinic's set-up: its practitioners and rooms, and the statement reading its window."""
+
+    practitioners: tuple[tuple[str, tuple[Shift, ...]], ...]  # qualified, by id
+    rooms: tuple[str, ...]  # with the required capability, by id
+    statement: sa.CompoundSelect
+
+
+def _window_of(
+    setup: availability_cache.ClinicSetup, conn: Connection, treatment_type: TreatmentType, query: Query
+) -> _Window:
+    shape = (treatment_type.id, treatment_type.required_capability, query.practitioner_id, query.room_id,
+             query.patient_id is not None, query.online_only, conn.dialect.name)  # fmt: skip
+    window = setup.derived.get(shape)
+    if window is None:
+        capability = treatment_type.required_capability
+        practitioners = tuple(
+            (p, staff.shifts)
+            for p, staff in setup.staff.items()
+            if treatment_type.id in staff.treatment_type_ids
+            and (not query.practitioner_id or p == query.practitioner_id)
+            and (not query.online_only or staff.bookable_online)
         )
-        .join(
-            practitioner_treatment_types,
-            sa.and_(
-                practitioner_treatment_types.c.practitioner_id == Practitioner.id,
-                practitioner_treatment_types.c.treatment_type_id == treatment_type.id,
-            ),
+        rooms = tuple(
+            room_id
+            for room_id, capabilities in setup.rooms
+            if (not capability or capability in capabilities) and (not query.room_id or room_id == query.room_id)
         )
-        .outerjoin(
-            WorkingHours, sa.and_(WorkingHours.practitioner_id == Practitioner.id, WorkingHours.clinic_id == clinic.id)
+        resources: list[str | sa.BindParameter] = [claim_key("practitioner", p) for p, _ in practitioners]
+        resources += [claim_key("room", r) for r in rooms]
+        if query.patient_id is not None:
+            resources.append(sa.bindparam("patient", type_=sa.String))
+        # Pool units ('numbing:<clinic>#2') by their pool: with the single resources, one equality
+        # each and the time bounds, a tight range on ix_claims_pool_starts whatever the history.
+        pools = [claim_key("numbing", setup.clinic_id), claim_key("device", setup.clinic_id)]
+        window = _Window(practitioners, rooms, _window_statement(conn, resources, pools, [p for p, _ in practitioners]))
+        setup.derived[shape] = window
+    return window
+
+
+def claims_touching(
+    resources: list, pools: list[str], lower: Any, upper: Any, after: Any, now: Any
+) -> ColumnElement[bool]:
+    """Live claims on `resources` or on the units of `pools` that start in [lower, upper) and end after
+    `after`: the one predicate of the availability window (values or bind parameters alike)."""
+    return sa.and_(
+        Claim.pool.in_([*resources, *pools]),
+        Claim.starts_at >= lower,
+        Claim.starts_at < upper,
+        Claim.ends_at > after,
+        Claim.live(now),
+    )
+
+
+def _window_statement(
+    conn: Connection, resources: list, pools: list[str], practitioner_ids: list[str]
+) -> sa.CompoundSelect:
+    """(kind, text, start, end) rows: kind 0 the organization's setup_version (as text), 1 a claim
+    (resource), 2 a practitioner's time off or external busy time (practitioner id); instants naive UTC."""
+    # Untyped: each takes the type of the column it is compared with (models.UTCDateTime).
+    lower: sa.BindParameter[Any] = sa.bindparam("lower")
+    upper: sa.BindParameter[Any] = sa.bindparam("upper")
+    start: sa.BindParameter[Any] = sa.bindparam("start")
+    now: sa.BindParameter[Any] = sa.bindparam("now")
+    nothing = sa.cast(sa.null(), sa.DateTime())
+    version: sa.Select = sa.select(
+        sa.literal_column("0").label("kind"),
+        sa.cast(Organization.setup_version, sa.String).label("text"),
+        nothing.label("starts_at"),
+        nothing.label("ends_at"),
+    ).where(Organization.id == sa.bindparam("organization_id"))
+    claims: sa.Select = sa.select(
+        sa.literal_column("1"), Claim.resource, _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
+    ).where(claims_touching(resources, pools, lower, upper, start, now))
+    # Time off and external calendars' busy times (booking/integrations/external_calendars.py) block alike.
+    unavailable: list[sa.Select] = [
+        sa.select(
+            sa.literal_column("2"),
+            model.practitioner_id,
+            _naive_utc(model.starts_at, conn),
+            _naive_utc(model.ends_at, conn),
+        ).where(model.practitioner_id.in_(practitioner_ids), model.starts_at < upper, model.ends_at > start)
+        for model in (TimeOff, ExternalBusy)
+    ]
+    return sa.union_all(version, claims, *unavailable)
+
+
+def _read_window(
+    conn: Connection, statement: sa.CompoundSelect, params: dict
+) -> tuple[int | None, dict[str, list[Interval]], dict[str, list[Interval]]]:
+    version: int | None = None
+    found: tuple[dict[str, list[Interval]], dict[str, list[Interval]]] = ({}, {})
+    busy, time_off = found
+    combine = datetime.combine
+    for kind, text, starts_at, ends_at in conn.execute(statement, params).all():  # all(): not row by row
+        if kind == 0:
+            version = int(text)
+            continue
+        # Made aware with combine(): about five times cheaper than .replace(tzinfo=) on CPython 3.11.
+        (busy if kind == 1 else time_off).setdefault(text, []).append(
+            (combine(starts_at.date(), starts_at.time(), UTC), combine(ends_at.date(), ends_at.time(), UTC))
         )
-        .where(
-            Practitioner.organization_id == clinic.organization_id,
-            Practitioner.archived_at.is_(None),
-            *([Practitioner.id == practitioner_id] if practitioner_id else []),
-            *([Practitioner.bookable_online.is_(True)] if online_only else []),
-        )
-        .order_by(Practitioner.id)
-    ).all():
-        mine = shifts.setdefault(practitioner, [])
-        if shift[0] is not None:  # no shifts at this clinic: the outer join's one row of NULLs
-            mine.append(tuple(shift))
-    return shifts
+    return version, busy, time_off
 
 
 def _naive_utc(
@@ -358,13 +400,14 @@ def _naive_utc(
 
 
 def _preference(
-    previous: str | None, busy: dict[str, list[Interval]]
+    previous: str | None, busy: dict[str, list[Interval]], start: datetime, end: datetime
 ) -> Callable[[PractitionerHours], tuple[bool, float, str]]:
-    """Continuity of care first (the patient's last practitioner), then the least loaded."""
+    """Continuity of care first (the patient's last practitioner), then the least loaded: the least
+    time claimed within the window [start, end), then by id."""
 
     def key(hours: PractitionerHours) -> tuple[bool, float, str]:
         claimed = busy.get(claim_key("practitioner", hours.practitioner_id), [])
-        load = sum(((e - s).total_seconds() for s, e in claimed), 0.0)
+        load = sum(((min(e, end) - max(s, start)).total_seconds() for s, e in claimed if s < end and e > start), 0.0)
         return (hours.practitioner_id != previous, load, hours.practitioner_id)
 
     return key

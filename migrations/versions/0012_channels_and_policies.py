@@ -9,7 +9,7 @@ policy (JSON; NULL or a missing field inherits). practitioners.bookable_online. 
 holds: the staff key that overrode a policy and its reason; holds.extended_at (extended once).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -18,42 +18,36 @@ from alembic import op
 import models.base
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 SLOTS = ("appointments", "holds")
 
 
+# Plain ADD/DROP COLUMN, not batch mode: on SQLite a batch would rebuild practitioners and the other
+# set-up tables, which their setup_version triggers (0011) refuse; SQLite adds and drops columns in place.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        # The server default fills the existing rows with `staff`; the application names the
-        # channel of every key it issues.
-        batch.add_column(sa.Column("channel", sa.String(20), nullable=False, server_default="staff"))
+    # The server default fills the existing rows with `staff`; the application names the channel of
+    # every key it issues.
+    op.add_column("api_keys", sa.Column("channel", sa.String(20), nullable=False, server_default="staff"))
     for table in ("organizations", "clinics", "treatment_types"):
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("booking_policy", sa.JSON(), nullable=True))
-    with op.batch_alter_table("practitioners") as batch:
-        batch.add_column(sa.Column("bookable_online", sa.Boolean(), nullable=False, server_default=sa.true()))
+        op.add_column(table, sa.Column("booking_policy", sa.JSON(), nullable=True))
+    op.add_column("practitioners", sa.Column("bookable_online", sa.Boolean(), nullable=False, server_default=sa.true()))
     for table in SLOTS:
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("override_key_id", sa.String(40), nullable=True))
-            batch.add_column(sa.Column("override_reason", sa.String(500), nullable=True))
-    with op.batch_alter_table("holds") as batch:
-        batch.add_column(sa.Column("extended_at", models.base.UTCDateTime(timezone=True), nullable=True))
+        op.add_column(table, sa.Column("override_key_id", sa.String(40), nullable=True))
+        op.add_column(table, sa.Column("override_reason", sa.String(500), nullable=True))
+    op.add_column("holds", sa.Column("extended_at", models.base.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("holds") as batch:
-        batch.drop_column("extended_at")
+    op.drop_column("holds", "extended_at")
     for table in SLOTS:
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("override_reason")
-            batch.drop_column("override_key_id")
-    with op.batch_alter_table("practitioners") as batch:
-        batch.drop_column("bookable_online")
+        op.drop_column(table, "override_reason")
+        op.drop_column(table, "override_key_id")
+    op.drop_column("practitioners", "bookable_online")
     for table in ("organizations", "clinics", "treatment_types"):
-        with op.batch_alter_table(table) as batch:
-            batch.drop_column("booking_policy")
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("channel")
+        op.drop_column(table, "booking_policy")
+    op.drop_column("api_keys", "channel")

@@ -70,3 +70,32 @@ def test_the_limits_hold_for_the_health_check_as_its_document_says(client):
     )
     operation = json.loads(COMMITTED.read_text())["paths"]["/healthz"]["get"]
     assert {"414", "431"} <= operation["responses"].keys()
+
+
+def test_answers_encoded_by_orjson_are_the_json_flask_would_write(app):
+    """The same values (UTF-8 text instead of \\u escapes), dates as Flask writes them, and Flask's own
+    encoder for what orjson refuses."""
+    import json
+    from dataclasses import dataclass
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from flask.json.provider import DefaultJSONProvider
+
+    @dataclass
+    class Point:
+        x: int
+
+    value = {"b": "Zoë ✓", "a": [1, 2.5, None, True], "when": datetime(2027, 1, 4, 8, tzinfo=UTC),
+             "day": date(2027, 1, 4), "cost": Decimal("1.10"), "point": Point(3), "big": 2**70}  # fmt: skip
+    with app.app_context():
+        fast = app.json.response(value)
+        plain = DefaultJSONProvider(app)
+        plain.sort_keys = False
+        expected = plain.response(value).get_data()
+        assert json.loads(fast.get_data()) == json.loads(expected)
+        without_big = {k: v for k, v in value.items() if k != "big"}
+        body = app.json.response(without_big).get_data()
+        assert json.loads(body) == json.loads(plain.response(without_big).get_data())
+        assert list(json.loads(body)) == list(without_big)  # keys in order
+        assert "Zoë".encode() in body  # orjson's, not the fallback
