@@ -478,8 +478,8 @@ def check_invariants(db, org: str, now: datetime) -> None:
             sessions[p.patient_id].append((p.performed_at, p.treatment_type_id, "past session"))
     for patient, starts in sessions.items():
         for (s1, t1, what1), (s2, t2, what2) in itertools.combinations(sorted(starts), 2):
-            minimum = timedelta(days=max(timings[t1].min_interval_days or 0, timings[t2].min_interval_days or 0))
-            if s2 - s1 < minimum:
+            minimum = max(timings[t1].min_interval_days or 0, timings[t2].min_interval_days or 0)
+            if _days_apart(s1, s2) < minimum:  # calendar days on the (one, London) clinic's clock
                 problems.append(f"patient {patient}: {what1} at {s1} and {what2} at {s2} are {s2 - s1} apart")
 
     # 3. Course counts exact, caps kept.
@@ -598,7 +598,7 @@ def predict(
             + [(h.starts_at, h.course_id) for h in holds]
             + [(p.performed_at, p.course_id) for p in past if timings[p.treatment_type_id].kind == "microneedling"]
         )
-        if any(abs(req.starts_at - s) < timedelta(days=t.min_interval_days) for s, _ in sessions):
+        if any(_days_apart(req.starts_at, s) < t.min_interval_days for s, _ in sessions):
             broken.add("interval_too_short")
         courses = _rows(
             db,
@@ -951,6 +951,11 @@ def test_an_expired_hold_claim_does_not_count_as_a_double_claim(backend, db, env
     check_invariants(db, env.org, clock.now)
     lingering = db.scalars(sa.select(Claim.resource).where(Claim.hold_id == hold["id"])).all()
     assert lingering == [f"patient:{env.patients[0]}"]  # only what the new booking did not need
+
+
+def _days_apart(a: datetime, b: datetime) -> int:
+    """Days between the two instants' dates in London (rule 5 counts calendar days)."""
+    return abs((a.astimezone(LONDON).date() - b.astimezone(LONDON).date()).days)
 
 
 def test_the_checker_catches_a_broken_interval_count_or_cancellation(db, env, clock):
