@@ -3,7 +3,7 @@
 One clinic (10 practitioners Mon-Sat 09:00-17:00, 8 rooms, open 08:00-18:00) with about one
 claim per practitioner-hour over three weeks, in a scratch PostgreSQL database; then N requests
 each of clinic-wide 7 days and one practitioner-day through the Flask test client, timed with
-time.process_time(). Usage: .venv/bin/python scripts/measure_availability.py [postgresql-url] [N]
+time.process_time(). Usage: .venv/bin/python bench/measure_availability.py [postgresql-url] [N]
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ from needlebook_client.models import (
     AppointmentCreate,
     AppointmentStatus,
     Availability,
-    BookingInput,
     Clinic,
     ClinicPage,
     FollowUp,
     FollowUpStatus,
     Hold,
+    HoldInput,
     IntervalTooShortProblem,
     SlotOutput,
     SlotUnavailableProblem,
@@ -88,7 +88,7 @@ def first_slot(clinic: Clinic, treatment_type: TreatmentType, patient_id: str) -
 def hold_and_book(slot: SlotOutput, patient_id: str) -> Appointment | None:
     held = create_hold.sync_detailed(
         client=client,
-        body=BookingInput(
+        body=HoldInput(
             clinic_id=slot.clinic_id,
             practitioner_id=slot.practitioner_id,
             room_id=slot.room_id,
