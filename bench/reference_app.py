@@ -191,9 +191,11 @@ class Reference:
 
             def load_of(h: PractitionerHours) -> tuple[float, str]:
                 claimed = busy.get(claim_key("practitioner", h.practitioner_id), [])
-                return (sum(((e - s).total_seconds() for s, e in claimed), 0.0), h.practitioner_id)
+                inside = ((min(e, end) - max(s, start)).total_seconds() for s, e in claimed if s < end and e > start)
+                return (sum(inside, 0.0), h.practitioner_id)
 
-            hours.sort(key=load_of)  # the product's preference without a patient: least loaded first
+            # The product's preference without a patient: the least time claimed within the window first.
+            hours.sort(key=load_of)
             result = find_slots(
                 Search(
                     clinic_id=clinic,
