@@ -18,7 +18,7 @@ from booking.domain import policy as booking_policy
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, evening_first, find_slots
 from booking.domain.claims import claim_key
 from booking.domain.errors import DomainError, InvalidInput
-from booking.domain.intervals import Interval, clinic_open, staff_open
+from booking.domain.intervals import Interval, clinic_open, staff_open, subtract
 from booking.domain.timing import LONGEST_CLAIM, Timing
 from booking.domain.weekly import Shift
 from booking.services import availability_cache, patients, policies
@@ -129,7 +129,7 @@ def search(
             db, clinic, treatment_type, query, c_start, c_end, now, c_settings, allows, previous_practitioner
         )
         for hours in search_.practitioners:  # the days at the policy's daily cap are closed to them
-            hours.open[:] = _minus(hours.open, capped.get(hours.practitioner_id, []))
+            hours.open[:] = subtract(hours.open, capped.get(hours.practitioner_id, []))
         result: Result = find_slots(search_)
         found += result.slots
         refusal = refusal or result.refusal
@@ -167,25 +167,6 @@ def _policy_bounds(
     if effective.max_sessions_per_practitioner_per_day is not None and c_start < c_end:
         capped = policies.capped_days(db, effective.max_sessions_per_practitioner_per_day, c_start, c_end, zone, now)
     return c_start, c_end, replace(settings, grid_minutes=effective.grid_minutes), capped
-
-
-def _minus(intervals: list[Interval], blocked: list[Interval]) -> list[Interval]:
-    """`intervals` without the `blocked` ones (both sorted, disjoint)."""
-    if not blocked:
-        return intervals
-    result = []
-    for s, e in intervals:
-        for bs, be in blocked:
-            if be <= s or bs >= e:
-                continue
-            if bs > s:
-                result.append((s, bs))
-            s = max(s, be)
-            if s >= e:
-                break
-        if s < e:
-            result.append((s, e))
-    return result
 
 
 def _clinics(db, org, query: Query) -> dict[str, Clinic]:

@@ -211,8 +211,11 @@ def test_the_database_refuses_an_overlap_the_checks_missed(world, monkeypatch):
     first = world.book()
     other = world.new_patient(name="Racer", email="racer@example.com")
     world.consulted(other["id"])
-    monkeypatch.setattr(queries, "busy_claims", _blind_once(queries.busy_claims))
+    # The booking's check (claims_in_the_way) sees nothing once: only the database can refuse.
+    blind = _blind_once(queries.claims_in_the_way, ([], []))
+    monkeypatch.setattr(queries, "claims_in_the_way", blind)
     response = world.caller.post("/v1/appointments", json=world.slot(patient_id=other["id"]))
+    assert blind.calls["n"] == 1  # the check ran blind: the refusal below is the database's
     assert response.status_code == 409, response.get_json()
     body = response.get_json()
     assert body["code"] == "slot_unavailable"
@@ -221,13 +224,14 @@ def test_the_database_refuses_an_overlap_the_checks_missed(world, monkeypatch):
     assert listed == []
 
 
-def _blind_once(busy_claims):
+def _blind_once(lookup, nothing):
     calls = {"n": 0}
 
     def blind(*args, **kwargs):
         calls["n"] += 1
-        return [] if calls["n"] == 1 else busy_claims(*args, **kwargs)
+        return nothing if calls["n"] == 1 else lookup(*args, **kwargs)
 
+    blind.calls = calls  # type: ignore[attr-defined]
     return blind
 
 
