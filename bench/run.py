@@ -968,7 +968,7 @@ def main(argv=None) -> int:
         log("booking throughput on a fresh database (bench/booking.py)")
         booking_args = booking.parser().parse_args(
             [*common, "--port", str(args.port + len(ports))]
-            + (["--patients", "600", "--days", "20"] if args.quick else [])
+            + (["--patients", "2400", "--days", "40"] if args.quick else [])
         )
         booking_args.started = datetime.now(UTC).isoformat(timespec="seconds")
         extra["booking"] = booking.run(booking_args)
