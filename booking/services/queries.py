@@ -148,15 +148,10 @@ def busy_claims(
     exclude_hold: str | None = None,
 ) -> list[Busy]:
     """Live claims intersecting [start, end) on these resources or their pooled units."""
-    query = sa.select(Claim).where(
-        _claims_on(resources, start, end),
-        Claim.live(now),
+    busy, _ = claims_in_the_way(
+        db, resources, start, end, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
     )
-    if exclude_appointment:
-        query = query.where(sa.or_(Claim.appointment_id.is_(None), Claim.appointment_id != exclude_appointment))
-    if exclude_hold:
-        query = query.where(sa.or_(Claim.hold_id.is_(None), Claim.hold_id != exclude_hold))
-    return [Busy(c.resource, c.starts_at, c.ends_at, c.appointment_id, c.hold_id) for c in db.scalars(query)]
+    return busy
 
 
 def claims_in_the_way(
@@ -192,18 +187,13 @@ def claims_in_the_way(
 
 
 def drop_claims(db: Session, claim_ids: list[int]) -> None:
-    """Delete these claims (lapsed ones in the way of a new claim, see drop_expired_claims)."""
+    """Delete these claims: lapsed hold claims in the way of a new claim (claims_in_the_way finds them).
+
+    An expired hold already counts for nothing in every check; its rows must still go before
+    inserting, or the exclusion constraint would see them.
+    """
     if claim_ids:
         db.execute(sa.delete(Claim).where(Claim.id.in_(claim_ids)))
-
-
-def drop_expired_claims(db: Session, resources: list[str], start: datetime, end: datetime, now: datetime) -> None:
-    """Delete lapsed hold claims in the way of a new claim.
-
-    An expired hold already counts for nothing in every check; its rows must
-    still go before inserting, or the exclusion constraint would see them.
-    """
-    db.execute(sa.delete(Claim).where(_claims_on(resources, start, end), Claim.lapsed(now)))
 
 
 def courses_of_type(db: Session, patient_id: str, treatment_type_id: str) -> list[Course]:

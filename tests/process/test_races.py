@@ -215,7 +215,8 @@ def test_the_database_refuses_an_overlap_the_checks_missed(world, monkeypatch):
     blind = _blind_once(queries.claims_in_the_way, ([], []))
     monkeypatch.setattr(queries, "claims_in_the_way", blind)
     response = world.caller.post("/v1/appointments", json=world.slot(patient_id=other["id"]))
-    assert blind.calls["n"] == 1  # the check ran blind: the refusal below is the database's
+    # The check ran blind (call 1), the database refused, and the refusal named the winner (call 2).
+    assert blind.calls["n"] == 2
     assert response.status_code == 409, response.get_json()
     body = response.get_json()
     assert body["code"] == "slot_unavailable"
