@@ -28,10 +28,35 @@ from booking.services import availability_search
 from booking.services.availability_search import Query, Settings, search
 from models import Clinic, Hold, Patient, Room
 
-from .test_availability_fast_path import WEEKS, build, clinic
+from .test_availability_fast_path import WEEKS, ZONES, build
 
 SETTINGS = Settings(min_notice=timedelta(0), horizon=timedelta(days=400))
 
+# Wider hours than the fast path's worlds, most practitioners qualified: most chains offer slots.
+minutes = st.integers(0, 80).map(lambda q: q * 15)
+shift = st.tuples(st.integers(0, 6), minutes, st.integers(8, 64).map(lambda q: q * 15)).map(
+    lambda t: (t[0], t[1], min(24 * 60, t[1] + t[2]))
+)
+clinic = st.fixed_dictionaries(
+    {
+        "zone": st.sampled_from(ZONES),  # Australia/Sydney among them
+        "seats": st.sampled_from([0, 0, 1]),
+        "devices": st.sampled_from([None, None, 1]),
+        "rooms": st.lists(st.sampled_from([["needling"], [], ["needling", "laser"]]), min_size=1, max_size=2),
+        "practitioners": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "qualified": st.sampled_from([True, True, True, False]),
+                    "shifts": st.lists(shift, min_size=1, max_size=6),
+                }
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        "opening": st.lists(shift, min_size=2, max_size=10),
+        "closures": st.lists(st.integers(-3, 12), max_size=2),
+    }
+)
 policy = st.one_of(
     st.none(),
     st.fixed_dictionaries(
@@ -60,9 +85,9 @@ chain = st.fixed_dictionaries(
         ),
         "holds": st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 7 * 24)), max_size=4),
         "now": st.integers(-72, 48),  # hours from the week's Monday 00:00 UTC
-        "window": st.tuples(st.integers(0, 6 * 24), st.integers(4, 7 * 24)),
+        "window": st.tuples(st.integers(0, 4 * 24), st.integers(12, 7 * 24)),  # start hour in the week, hours long
         "limit": st.integers(1, 10),
-        "by_practitioner": st.booleans(),
+        "by_practitioner": st.sampled_from([False, False, False, True]),
         "actor": st.sampled_from([None, "frontend", "staff"]),
     }
 )
