@@ -95,7 +95,7 @@ chain = st.fixed_dictionaries(
 
 def _policies_and_holds(db: Session, built: dict, data: dict) -> None:
     for clinic_id, own in zip(built["clinics"], data["policies"], strict=False):
-        db.get(Clinic, clinic_id).booking_policy = own
+        db.get_one(Clinic, clinic_id).booking_policy = own
     if data["holds"]:
         patient = Patient(organization_id=built["org"], name="H")
         db.add(patient)
