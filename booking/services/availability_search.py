@@ -143,6 +143,7 @@ def search(
 # A chain-wide search for at most this many earliest slots walks the clinics in the order of their
 # earliest possible start and stops once the slots found are certain to be the earliest.
 EARLY_STOP_LIMIT = 20
+_TICK = timedelta(microseconds=1)
 
 
 def _search_clinic(
@@ -157,10 +158,15 @@ def _search_clinic(
     cap: int | None,
     allows: patients.PatientFacts | None,
     previous: str | None,
+    until: datetime | None = None,
 ) -> Result:
     """One clinic over its whole policy window [start, end): what the exhaustive search and the
-    early-stopping one both ask of each clinic they search."""
+    early-stopping one both ask of each clinic they search. With `until`, only its slots starting
+    before then: the set-up, claims and practitioner preference are still those of the whole
+    window (each start is decided on its own), only the engine tries fewer starts."""
     search_ = _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous)
+    if until is not None:
+        search_.end = max(search_.start, min(search_.end, until))
     if cap is not None:  # the days at the policy's daily cap are closed to them
         capped = policies.capped_days(db, cap, start, end, ZoneInfo(clinic.timezone), now)
         for hours in search_.practitioners:
@@ -191,7 +197,8 @@ def _earliest_across(
     away). Clinics are searched whole (the same window, so the same practitioner preference, as the
     exhaustive search) in the order of (bound, id); once `limit` slots are found, a clinic whose
     (bound, id) comes after the limit-th slot's (start, clinic id) cannot place a slot before it,
-    and neither can any clinic after it: the walk stops."""
+    and neither can any clinic after it: the walk stops. Until then, a clinic searched once `limit`
+    slots are in hand is searched for starts up to the limit-th slot's only."""
     conn = db.connection()
     rank = {clinic_id: i for i, clinic_id in enumerate(clinics)}  # by id, as _clinics gives them
     version = conn.execute(availability_cache.version_query(org)).scalar_one()
@@ -214,13 +221,15 @@ def _earliest_across(
     found: list[tuple[datetime, int, Slot]] = []
     refusals: dict[int, DomainError] = {}
     for first, i, clinic, (c_start, c_end, c_settings, cap) in candidates:
+        until = None
         if len(found) >= query.limit:
             found.sort(key=lambda f: (f[0], f[1]))
             del found[query.limit :]
             if (first, i) > found[-1][:2]:
                 break
+            until = found[-1][0] + _TICK  # a later slot of this clinic could not make the answer
         result = _search_clinic(
-            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous
+            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous, until
         )
         found += [(slot.starts_at, i, slot) for slot in result.slots]
         if result.refusal is not None:

@@ -26,7 +26,7 @@ from booking.domain import clock
 from booking.domain.policy import FRONTEND, Actor
 from booking.services import availability_search
 from booking.services.availability_search import Query, Settings, search
-from models import Clinic, Hold, Patient, Room
+from models import Clinic, Hold, OpeningHours, Patient, Room
 
 from .test_availability_fast_path import WEEKS, ZONES, build
 
@@ -298,5 +298,26 @@ def test_a_refusal_is_the_first_clinics_as_in_the_exhaustive_search(connection, 
         built = _chain(db, [closed, closed])
         early, exhaustive = _both(db, built["org"], _query(built, 5), None, monkeypatch)
         assert early == exhaustive == [[], None]
+    finally:
+        db.close()
+
+
+def test_a_clinic_searched_after_the_limit_is_reached_still_offers_a_slot_at_the_limit_th_start(
+    connection, monkeypatch
+):
+    """The clinic with the smaller id opens at 08:30, the other at 08:00: the later one is searched
+    first and gives 08:00, 08:15, 08:30; the first must still be searched (up to and including
+    08:30), and its 08:30 comes before the other's, as in the exhaustive search."""
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    db = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        built = _chain(db, [_open_all_week("Europe/London", (480, 1020)) for _ in range(2)])
+        first = min(built["clinics"])
+        db.execute(sa.update(OpeningHours).where(OpeningHours.clinic_id == first).values(start_minute=510))
+        db.flush()
+        early, exhaustive = _both(db, built["org"], _query(built, 3), None, monkeypatch)
+        assert early == exhaustive
+        assert [(s.starts_at.strftime("%H:%M"), s.clinic_id == first) for s in early[0]] == [
+            ("08:00", False), ("08:15", False), ("08:30", True)]  # fmt: skip
     finally:
         db.close()
