@@ -117,25 +117,147 @@ def search(
         )
     if start >= end:
         return [], None, clinics
+    if query.clinic_id is None and query.order != "evening" and 1 <= query.limit <= EARLY_STOP_LIMIT:
+        found, refusal = _earliest_across(
+            db, org, actor, clinics, treatment_type, query, start, end, now, settings, allows, previous_practitioner
+        )
+        return found, (None if found else refusal), clinics
     found, refusal = [], None
     for clinic in clinics.values():
         bounds = _policy_bounds(db, org, actor, clinic, treatment_type, query, start, end, now, settings)
         if isinstance(bounds, DomainError):  # not bookable online: nothing here for a frontend
             continue
-        c_start, c_end, c_settings, capped = bounds
+        c_start, c_end, c_settings, cap = bounds
         if c_start >= c_end:
             continue
-        search_ = _build(
-            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, allows, previous_practitioner
+        result = _search_clinic(
+            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous_practitioner
         )
-        for hours in search_.practitioners:  # the days at the policy's daily cap are closed to them
-            hours.open[:] = subtract(hours.open, capped.get(hours.practitioner_id, []))
-        result: Result = find_slots(search_)
         found += result.slots
         refusal = refusal or result.refusal
     order = _evening_key(clinics) if query.order == "evening" else (lambda slot: slot.starts_at)
     found = sorted(found, key=order)[: query.limit]
     return found, (None if found else refusal), clinics
+
+
+# A chain-wide search for at most this many earliest slots walks the clinics in the order of their
+# earliest possible start and stops once the slots found are certain to be the earliest.
+EARLY_STOP_LIMIT = 20
+_TICK = timedelta(microseconds=1)
+
+
+def _search_clinic(
+    db: Session,
+    clinic: Clinic,
+    treatment_type: TreatmentType,
+    query: Query,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settings: Settings,
+    cap: int | None,
+    allows: patients.PatientFacts | None,
+    previous: str | None,
+    until: datetime | None = None,
+) -> Result:
+    """One clinic over its whole policy window [start, end): what the exhaustive search and the
+    early-stopping one both ask of each clinic they search. With `until`, only its slots starting
+    before then: the set-up, claims and practitioner preference are still those of the whole
+    window (each start is decided on its own), only the engine tries fewer starts."""
+    search_ = _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous)
+    if until is not None:
+        search_.end = max(search_.start, min(search_.end, until))
+    if cap is not None:  # the days at the policy's daily cap are closed to them
+        capped = policies.capped_days(db, cap, start, end, ZoneInfo(clinic.timezone), now)
+        for hours in search_.practitioners:
+            hours.open[:] = subtract(hours.open, capped.get(hours.practitioner_id, []))
+    return find_slots(search_)
+
+
+def _earliest_across(
+    db: Session,
+    org: str,
+    actor: booking_policy.Actor | None,
+    clinics: dict[str, Clinic],
+    treatment_type: TreatmentType,
+    query: Query,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settings: Settings,
+    allows: patients.PatientFacts | None,
+    previous: str | None,
+) -> tuple[list[Slot], DomainError | None]:
+    """The `query.limit` earliest slots across the clinics, exactly as the exhaustive search orders
+    them (by start, then by clinic id), without searching the clinics that cannot contribute.
+
+    From each clinic's cached set-up (proven current by one read of setup_version), a lower bound of
+    its first slot: the first instant within its policy window when the clinic is open and one of
+    the practitioners the search considers works there (time off and daily caps only take time
+    away). Clinics are searched whole (the same window, so the same practitioner preference, as the
+    exhaustive search) in the order of (bound, id); once `limit` slots are found, a clinic whose
+    (bound, id) comes after the limit-th slot's (start, clinic id) cannot place a slot before it,
+    and neither can any clinic after it: the walk stops. Until then, a clinic searched once `limit`
+    slots are in hand is searched for starts up to the limit-th slot's only."""
+    conn = db.connection()
+    rank = {clinic_id: i for i, clinic_id in enumerate(clinics)}  # by id, as _clinics gives them
+    version = conn.execute(availability_cache.version_query(org)).scalar_one()
+    cache = availability_cache.cache_for(conn)
+    candidates = []
+    for clinic in clinics.values():
+        bounds = _policy_bounds(db, org, actor, clinic, treatment_type, query, start, end, now, settings)
+        if isinstance(bounds, DomainError):
+            continue
+        c_start, c_end = bounds[0], bounds[1]
+        if c_start >= c_end:
+            continue
+        setup = cache.get(clinic.organization_id, clinic.id)
+        if setup is None or setup.version != version:
+            setup = availability_cache.load(conn, clinic.organization_id, clinic.id, clinic.timezone)
+        first = _first_open(setup, conn, treatment_type, query, c_start, c_end)
+        if first is not None:  # never open to the practitioners considered: no slot, no refusal
+            candidates.append((first, rank[clinic.id], clinic, bounds))
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    found: list[tuple[datetime, int, Slot]] = []
+    refusals: dict[int, DomainError] = {}
+    for first, i, clinic, (c_start, c_end, c_settings, cap) in candidates:
+        until = None
+        if len(found) >= query.limit:
+            found.sort(key=lambda f: (f[0], f[1]))
+            del found[query.limit :]
+            if (first, i) > found[-1][:2]:
+                break
+            until = found[-1][0] + _TICK  # a later slot of this clinic could not make the answer
+        result = _search_clinic(
+            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous, until
+        )
+        found += [(slot.starts_at, i, slot) for slot in result.slots]
+        if result.refusal is not None:
+            refusals[i] = result.refusal
+    found.sort(key=lambda f: (f[0], f[1]))
+    slots = [slot for _, _, slot in found[: query.limit]]
+    return slots, (refusals[min(refusals)] if refusals and not slots else None)
+
+
+def _first_open(
+    setup: availability_cache.ClinicSetup,
+    conn: Connection,
+    treatment_type: TreatmentType,
+    query: Query,
+    start: datetime,
+    end: datetime,
+) -> datetime | None:
+    """The first instant in [start, end) when the clinic is open and a practitioner the search
+    considers works there (None: never): no slot of the clinic starts earlier."""
+    shifts = [shift for _, staff_shifts in _window_of(setup, conn, treatment_type, query).practitioners
+              for shift in staff_shifts]  # fmt: skip
+    if not shifts:
+        return None
+    clinic_hours = clinic_open(
+        opening=list(setup.opening), closures=setup.closures, zone=setup.zone, start=start, end=end
+    )
+    working = staff_open(clinic_hours, working=shifts, time_off=(), start=start, end=end)
+    return working[0][0] if working else None
 
 
 def _policy_bounds(
@@ -149,11 +271,11 @@ def _policy_bounds(
     end: datetime,
     now: datetime,
     settings: Settings,
-) -> tuple[datetime, datetime, Settings, dict[str, list[Interval]]] | DomainError:
-    """The clinic's window, grid and capped practitioner days under the actor's effective policy
+) -> tuple[datetime, datetime, Settings, int | None] | DomainError:
+    """The clinic's window, grid and daily session cap under the actor's effective policy
     (booking/domain/policy.py), or why a frontend may book nothing there."""
     if actor is None or not actor.bound:
-        return start, end, settings, {}
+        return start, end, settings, None
     effective = policies.resolve(db, org, actor.defaults, clinic, treatment_type)
     if actor.frontend:
         try:
@@ -163,10 +285,12 @@ def _policy_bounds(
     zone = ZoneInfo(clinic.timezone)
     first, horizon_end = booking_policy.window(effective, now, zone)
     c_start, c_end = max(query.start, first), min(query.end, horizon_end)
-    capped = {}
-    if effective.max_sessions_per_practitioner_per_day is not None and c_start < c_end:
-        capped = policies.capped_days(db, effective.max_sessions_per_practitioner_per_day, c_start, c_end, zone, now)
-    return c_start, c_end, replace(settings, grid_minutes=effective.grid_minutes), capped
+    return (
+        c_start,
+        c_end,
+        replace(settings, grid_minutes=effective.grid_minutes),
+        (effective.max_sessions_per_practitioner_per_day),
+    )
 
 
 def _clinics(db, org, query: Query) -> dict[str, Clinic]:
