@@ -119,7 +119,10 @@ class ContraindicationEntry(ma.fields.Field):
                 raise ma.ValidationError(f"Must be one of: {', '.join(CONTRAINDICATIONS)}.")
             return patient_records.Listed(value)
         if isinstance(value, dict):
-            loaded = TemporaryContraindicationSchema().load(value)
+            try:
+                loaded = TemporaryContraindicationSchema().load(value)
+            except ma.ValidationError as error:  # without its partly loaded dict, which List would keep
+                raise ma.ValidationError(error.messages) from None
             return patient_records.Listed(loaded["code"], loaded["until"])
         raise ma.ValidationError("A contraindication code, or an object with `code` and `until`.")
 
