@@ -98,7 +98,7 @@ def check_contraindications(kind: str, recorded: Sequence[Recorded], session: Da
     if not active:
         return
     codes = sorted({r.code for r in active})
-    facts: dict = {"contraindications": codes}
+    facts: dict[str, object] = {"contraindications": codes}
     detail = f"The patient has an active contraindication: {', '.join(codes)}."
     untils = [r.until for r in active if r.until is not None]
     if len(untils) == len(active):
