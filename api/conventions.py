@@ -185,6 +185,15 @@ def _add_response(responses: dict, status: int) -> None:
 NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
 
 
+def _by_direction(self, field, ret, **kwargs) -> dict:
+    """A field that reads more than it writes (api.patients.ContraindicationEntry) documents each
+    direction: `openapi_by_direction` = {"input": ..., "output": ...}."""
+    by_direction = getattr(field, "openapi_by_direction", None)
+    if by_direction is None:
+        return {}
+    return dict(by_direction["input" if self.directions and self.directions[-1] == "input" else "output"])
+
+
 class SchemaPlugin(MarshmallowPlugin):
     """apispec's marshmallow plugin, with the two directions of a schema told apart.
 
@@ -200,6 +209,7 @@ class SchemaPlugin(MarshmallowPlugin):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.directions: list[str] = []
+            self.add_attribute_function(_by_direction)
 
         def resolve_nested_schema(self, schema):
             if self.directions and not isinstance(schema, (str, dict)):

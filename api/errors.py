@@ -259,7 +259,18 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
         ("earliest_start", "conflicting_starts"),
     ),
     "numbing_lead_too_short": ({"earliest_procedure_start": INSTANT}, ("earliest_procedure_start",)),
-    "contraindicated": ({"contraindications": IDS}, ("contraindications",)),
+    "contraindicated": (
+        {
+            "contraindications": IDS,
+            "until": {
+                "type": "string",
+                "format": "date",
+                "description": "Every active one is temporary: the first date none of them applies to",
+            },
+            "earliest_start": {**INSTANT, "description": "The first instant of `until` in the clinic's zone"},
+        },
+        ("contraindications",),
+    ),
     "course_complete": (
         {
             "course_id": {"type": "string"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
@@ -47,10 +49,82 @@ Phone = ma.fields.String(
 
 class ContraindicationSchema(Schema):
     code = ma.fields.String()
+    until = ma.fields.Date(
+        allow_none=True,
+        metadata={
+            "description": (
+                "A temporary one's end: the first date (the clinic's local date) on which it no longer "
+                "applies; null: until resolved"
+            )
+        },
+    )
     recorded_at = ma.fields.AwareDateTime()
     recorded_by = ma.fields.String(allow_none=True)
     resolved_at = ma.fields.AwareDateTime(allow_none=True)
     resolved_by = ma.fields.String(allow_none=True)
+
+
+class TemporaryContraindicationSchema(Schema):
+    code = ma.fields.String(required=True, validate=ma.validate.OneOf(CONTRAINDICATIONS))
+    until = Day(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": (
+                "The first date on which it no longer applies (sessions on earlier dates are refused); "
+                "after today. Null or absent: until resolved"
+            )
+        },
+    )
+
+    @ma.validates("until")
+    def _after_today(self, value, **kwargs):
+        if value is not None and value <= clock.now().date():
+            raise ma.ValidationError(
+                "Must be after today: `until` is the first date on which the contraindication no longer applies."
+            )
+
+
+_CODE = {"type": "string", "enum": list(CONTRAINDICATIONS)}
+
+
+class ContraindicationEntry(ma.fields.Field):
+    """One of the contraindications listed on a patient: a code (until resolved), or on input an
+    object with the code and `until` (a temporary one). Loaded as patient_records.Listed; dumped
+    as the code."""
+
+    # api/conventions.py documents the field per direction.
+    openapi_by_direction: ClassVar[dict[str, dict]] = {
+        "input": {
+            "oneOf": [
+                _CODE,
+                {
+                    "type": "object",
+                    "properties": {"code": _CODE, "until": {"type": "string", "format": "date", "nullable": True}},
+                    "required": ["code"],
+                    "additionalProperties": False,
+                    "description": "A temporary contraindication: `until` is the first date it no longer applies",
+                },
+            ]
+        },
+        "output": _CODE,
+    }
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if isinstance(value, str) else value.code
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if value not in CONTRAINDICATIONS:
+                raise ma.ValidationError(f"Must be one of: {', '.join(CONTRAINDICATIONS)}.")
+            return patient_records.Listed(value)
+        if isinstance(value, dict):
+            try:
+                loaded = TemporaryContraindicationSchema().load(value)
+            except ma.ValidationError as error:  # without its partly loaded dict, which List would keep
+                raise ma.ValidationError(error.messages) from None
+            return patient_records.Listed(loaded["code"], loaded["until"])
+        raise ma.ValidationError("A contraindication code, or an object with `code` and `until`.")
 
 
 class PatientSchema(Schema):
@@ -60,9 +134,15 @@ class PatientSchema(Schema):
     phone = Phone
     date_of_birth = Day(load_default=None, allow_none=True)
     contraindications = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(CONTRAINDICATIONS)),
+        ContraindicationEntry(),
         load_default=list,
-        metadata={"description": "Active contraindications; the list replaces the active set"},
+        metadata={
+            "description": (
+                "Active contraindications; the list replaces the active set. A temporary one is given as "
+                '`{"code": ..., "until": "YYYY-MM-DD"}` and is active for sessions on dates before `until` '
+                "(its history entry shows `until`); answered as the codes active today"
+            )
+        },
     )
     assessed_by = ma.fields.String(
         load_only=True,
@@ -82,7 +162,7 @@ class PatientSchema(Schema):
 
     @ma.validates("contraindications")
     def _unique(self, value, **kwargs):
-        if len(set(value)) != len(value):
+        if len({entry.code for entry in value}) != len(value):
             raise ma.ValidationError("Contraindications must not repeat.")
 
     @ma.validates("date_of_birth")

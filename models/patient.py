@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from booking.domain import clock
+
 from .base import Base, Timestamped, new_id, org_fk
 
 
@@ -27,13 +29,23 @@ class Patient(Timestamped, Base):
 
     @property
     def contraindications(self) -> list[str]:
-        return sorted(r.code for r in self.contraindication_records if r.resolved_at is None)
+        """The codes active today (UTC's date): unresolved, and permanent or before their `until`.
+
+        The booking rules ask each record about the session's own local date instead
+        (booking.domain.rules.check_contraindications)."""
+        return sorted(r.code for r in self.current_contraindications(clock.now().date()))
+
+    def current_contraindications(self, today: date) -> list[Contraindication]:
+        """The records in force on `today`: unresolved, and permanent or before their `until`."""
+        return [r for r in self.contraindication_records if r.active_on(today)]
 
 
 class Contraindication(Base):
     """A contraindication as assessed: when and by whom, and when it was resolved.
 
-    Resolving keeps the row, so the assessment history is never lost.
+    Resolving keeps the row, so the assessment history is never lost. A temporary one (an
+    isotretinoin course, a pregnancy, a flare) has `until`: the first local date on which it no
+    longer applies. It blocks sessions on dates before it and is history from it on, unresolved.
     """
 
     __tablename__ = "patient_contraindications"
@@ -45,6 +57,11 @@ class Contraindication(Base):
     recorded_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    until: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+
+    def active_on(self, day: date) -> bool:
+        """Whether it blocks a session on the local date `day`: unresolved, and permanent or `day` < `until`."""
+        return self.resolved_at is None and (self.until is None or day < self.until)
 
 
 class Course(Timestamped, Base):

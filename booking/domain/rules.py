@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from booking.domain.calendar_days import Dated, date_of, days_apart, first_instant_after
+from booking.domain.calendar_days import Dated, date_of, days_apart, first_instant, first_instant_after
 from booking.domain.claims import free_unit, parse_claim_key, unit_prefix
 from booking.domain.errors import (
     AreaNotAllowed,
@@ -77,12 +77,36 @@ def check_qualified(
         )
 
 
-def check_contraindications(kind: str, active: list[str]) -> None:
-    if kind == SESSION_KIND and active:
-        raise Contraindicated(
-            f"The patient has an active contraindication: {', '.join(sorted(active))}.",
-            contraindications=sorted(active),
-        )
+@dataclass(frozen=True)
+class Recorded:
+    """A contraindication recorded on the patient and not resolved. `until`, on a temporary one, is
+    the first local date on which it no longer applies: it blocks sessions on dates before it only."""
+
+    code: str
+    until: date | None = None
+
+
+def check_contraindications(kind: str, recorded: Sequence[Recorded], session: Dated) -> None:
+    """Rule 2: a session is refused while a contraindication is active on its local date (in its
+    clinic's zone). When every active one is temporary, `earliest_start` is the first instant of the
+    latest `until` there, the first session date none of them applies to."""
+    if kind != SESSION_KIND:
+        return
+    assert session.zone is not None  # a session to book is always at a clinic
+    day = date_of(session, session.zone)
+    active = [r for r in recorded if r.until is None or day < r.until]
+    if not active:
+        return
+    codes = sorted({r.code for r in active})
+    facts: dict[str, object] = {"contraindications": codes}
+    detail = f"The patient has an active contraindication: {', '.join(codes)}."
+    untils = [r.until for r in active if r.until is not None]
+    if len(untils) == len(active):
+        until = max(untils)
+        facts["until"] = until.isoformat()
+        facts["earliest_start"] = first_instant(until, session.zone)
+        detail = f"The patient has a temporary contraindication until {until.isoformat()}: {', '.join(codes)}."
+    raise Contraindicated(detail, **facts)
 
 
 def earliest_start(previous: Sequence[Dated], start: Dated, min_days: int) -> datetime:

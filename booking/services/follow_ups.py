@@ -3,7 +3,8 @@
 Rules: "Follow-up slots and holds" in docs/rules.md. The same practitioner where
 possible, else another qualified one at the clinic; a time of day close to the last
 session's; a hold that lapses 7 days after it is made and never later than 48 hours
-before the slot. Nothing free: a `no_slot` proposal, so the clinic can act.
+before the slot. Nothing free: a `no_slot` proposal, so the clinic can act. A temporary
+contraindication active when the window opens moves the window to start at its end.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from sqlalchemy.orm import Session
 from booking.domain import clock
 from booking.domain.availability import Slot
 from booking.domain.calendar_days import Dated, first_instant_after
-from booking.domain.errors import DomainError, InvalidInput
-from booking.domain.rules import SESSION_KIND
+from booking.domain.errors import Contraindicated, DomainError, InvalidInput
+from booking.domain.rules import SESSION_KIND, Recorded, check_contraindications
 from booking.services import events
 from booking.services.appointments import SlotRequest, place_hold
 from booking.services.availability_search import Query, Settings, search
-from models import LIVE_STATUSES, Appointment, Course, FollowUp, Hold, TreatmentType
+from models import LIVE_STATUSES, Appointment, Contraindication, Course, FollowUp, Hold, TreatmentType
 
 # When a treatment type leaves the window unset: rule 5, 28-42 days.
 DEFAULT_WINDOW_DAYS = (28, 42)
@@ -86,7 +87,7 @@ def propose(db: Session, appointment_id: str, settings: FollowUpSettings = Follo
         treatment_type_id=session.treatment_type_id,
         course_id=session.course_id,
         status="no_slot",
-        **_window(session, low, high),
+        **_after_temporary_contraindications(db, session, _window(session, low, high), high - low + 1),
     )
     db.add(follow_up)
     # The unique appointment_id: a second scheduler doing the same waits here, then fails and rolls back.
@@ -125,6 +126,35 @@ def _window(session: Appointment, low: int, high: int) -> dict[str, datetime]:
         "window_starts_at": first_instant_after(at, low, zone),
         "window_ends_at": first_instant_after(at, high + 1, zone),
     }
+
+
+def _after_temporary_contraindications(
+    db: Session, session: Appointment, window: dict[str, datetime], days: int
+) -> dict[str, datetime]:
+    """The window planned after the patient's temporary contraindications (rule 2): when they are
+    active at its start, it starts at their end (the first instant of `until` in the clinic's zone)
+    and keeps its end, or, when that end has passed by then, spans its `days` local dates from there.
+    A permanent one leaves the window as it is (the search then says `contraindicated`)."""
+    zone = session.clinic.timezone
+    recorded = [
+        Recorded(r.code, r.until)
+        for r in db.scalars(
+            sa.select(Contraindication).where(
+                Contraindication.patient_id == session.patient_id, Contraindication.resolved_at.is_(None)
+            )
+        )
+    ]
+    try:
+        check_contraindications(SESSION_KIND, recorded, Dated(window["window_starts_at"], zone))
+    except Contraindicated as active:
+        later = active.facts.get("earliest_start")
+        if later is None:
+            return window
+        end = window["window_ends_at"]
+        if end <= later:
+            end = first_instant_after(Dated(later, zone), days, zone)
+        return {"window_starts_at": later, "window_ends_at": end}
+    return window
 
 
 def _not_needed(follow_up: FollowUp, code: str, detail: str) -> FollowUp:

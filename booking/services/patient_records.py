@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -35,17 +37,30 @@ def _phone_as_e164(db: Session, org: str, data: dict) -> dict:
     return {**data, "phone": phones.to_e164(phone, region)}
 
 
-def record_contraindications(patient: Patient, active: list[str], by: str | None, now: datetime) -> None:
+class Listed(NamedTuple):
+    """A contraindication as the request lists it: its code and, on a temporary one, `until` (the
+    first local date on which it no longer applies)."""
+
+    code: str
+    until: date | None = None
+
+
+def record_contraindications(patient: Patient, listed: Sequence[str | Listed], by: str | None, now: datetime) -> None:
     """The history is kept: new codes are recorded at `now`, by `by`; codes no longer listed are
-    resolved then, by `by`, not deleted; codes still listed keep their first record."""
-    current = {r.code: r for r in patient.contraindication_records if r.resolved_at is None}
+    resolved then, by `by`, not deleted; codes still listed keep their first record. A code listed
+    with another `until` than its record's is a new assessment: the record is resolved and a new one
+    made. A temporary record past its `until` is history already: left as it is, not resolved."""
+    wanted = {entry.code: entry.until for entry in (Listed(e) if isinstance(e, str) else e for e in listed)}
+    current = {r.code: r for r in patient.current_contraindications(now.date())}
     for code, record in current.items():
-        if code not in active:
+        if code not in wanted or wanted[code] != record.until:
             record.resolved_at, record.resolved_by = now, by
             touch(patient)  # only the record's row changes, and the patient's active set with it
-    for code in active:
-        if code not in current:
-            patient.contraindication_records.append(Contraindication(code=code, recorded_at=now, recorded_by=by))
+    for code, until in wanted.items():
+        if code not in current or current[code].until != until:
+            patient.contraindication_records.append(
+                Contraindication(code=code, until=until, recorded_at=now, recorded_by=by)
+            )
 
 
 def _apply(patient: Patient, data: dict) -> Patient:

@@ -22,7 +22,7 @@ from models import Course, Patient, TreatmentType
 @dataclass(frozen=True)
 class PatientFacts:
     kind: str
-    contraindications: tuple[str, ...]
+    contraindications: tuple[rules.Recorded, ...]  # unresolved; each checked on the session's local date
     min_interval_days: int | None
     consultation_valid_days: int | None
     sessions: tuple[Dated, ...]  # every session of the patient (this kind), any course, any clinic
@@ -41,10 +41,10 @@ PATIENT_REFUSALS = (Contraindicated, IntervalTooShort, CourseComplete, Consultat
 def check_patient(facts: PatientFacts, start: datetime, zone: str) -> None:
     """The patient's rules for a session starting at `start` at a clinic in `zone` (its local
     date is what rules 5 and 6 count from)."""
-    rules.check_contraindications(facts.kind, list(facts.contraindications))
+    session = Dated(start, zone)
+    rules.check_contraindications(facts.kind, facts.contraindications, session)
     if facts.kind != rules.SESSION_KIND:
         return
-    session = Dated(start, zone)
     rules.check_interval(list(facts.sessions), session, facts.min_interval_days)
     if facts.course_id is not None:
         assert facts.max_sessions is not None  # load_facts sets both from the course
@@ -98,7 +98,9 @@ def load_facts(
         consultations = tuple(completed_consultations)
     return PatientFacts(
         kind=treatment_type.kind,
-        contraindications=tuple(patient.contraindications),
+        contraindications=tuple(
+            rules.Recorded(r.code, r.until) for r in patient.contraindication_records if r.resolved_at is None
+        ),
         min_interval_days=treatment_type.min_interval_days,
         consultation_valid_days=treatment_type.consultation_valid_days,
         sessions=sessions,

@@ -31,6 +31,7 @@ from booking.domain.intervals import covers, intersect, merge, open_time, subtra
 from booking.domain.rules import (
     Booked,
     Busy,
+    Recorded,
     assign_units,
     check_area,
     check_consultation,
@@ -433,17 +434,69 @@ def test_the_rolling_cap_refuses_iff_some_365_day_window_around_the_start_is_ove
 # --- contraindications, areas, qualification -----------------------------------------------
 
 
+def _recorded(*codes: str) -> list[Recorded]:
+    return [Recorded(code) for code in codes]
+
+
 def test_contraindications_block_microneedling_and_are_named_sorted():
     with pytest.raises(Contraindicated) as caught:
-        check_contraindications("microneedling", ["rosacea", "active_acne"])
+        check_contraindications("microneedling", _recorded("rosacea", "active_acne"), Dated(BASE, "Europe/London"))
     assert caught.value.facts["contraindications"] == ["active_acne", "rosacea"]
     assert "active_acne, rosacea" in caught.value.detail
-    check_contraindications("microneedling", [])
+    assert "earliest_start" not in caught.value.facts  # a permanent one has no end to wait for
+    check_contraindications("microneedling", [], Dated(BASE, "Europe/London"))
 
 
 @pytest.mark.parametrize("kind", ["consultation", "review"])
 def test_contraindications_do_not_block_consultations_or_reviews(kind):
-    check_contraindications(kind, ["active_acne", "rosacea"])
+    check_contraindications(kind, _recorded("active_acne", "rosacea"), Dated(BASE, "Europe/London"))
+    check_contraindications(kind, [Recorded("pregnancy", date(2026, 6, 1))], Dated(BASE, "Europe/London"))
+
+
+# A temporary contraindication (`until`: the first local date it no longer applies), dated in the
+# session's clinic's zone. Australia/Sydney: AEST (+10) in June; 1 June 00:00 there is 31 May 14:00 UTC.
+SYDNEY = "Australia/Sydney"
+
+
+@pytest.mark.parametrize(
+    ("start", "zone", "refused"),
+    [
+        (datetime(2026, 5, 31, 13, 59, tzinfo=UTC), SYDNEY, True),  # 31 May 23:59 in Sydney
+        (datetime(2026, 5, 31, 14, 0, tzinfo=UTC), SYDNEY, False),  # 1 June 00:00 in Sydney
+        (datetime(2026, 5, 31, 22, 0, tzinfo=UTC), "Europe/London", True),  # 31 May 23:00 BST
+        (datetime(2026, 5, 31, 23, 0, tzinfo=UTC), "Europe/London", False),  # 1 June 00:00 BST
+        (datetime(2026, 6, 1, 3, 0, tzinfo=UTC), "America/New_York", True),  # 31 May 23:00 EDT
+        (datetime(2026, 6, 1, 4, 0, tzinfo=UTC), "America/New_York", False),
+    ],
+)
+def test_a_temporary_contraindication_applies_to_local_dates_before_until(start, zone, refused):
+    recorded = [Recorded("recent_isotretinoin", date(2026, 6, 1))]
+    if not refused:
+        check_contraindications("microneedling", recorded, Dated(start, zone))
+        return
+    with pytest.raises(Contraindicated) as caught:
+        check_contraindications("microneedling", recorded, Dated(start, zone))
+    first = datetime(2026, 6, 1, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    assert caught.value.facts["earliest_start"] == first
+    assert caught.value.facts["until"] == "2026-06-01"
+    assert caught.value.facts["contraindications"] == ["recent_isotretinoin"]
+
+
+def test_the_latest_until_is_the_earliest_start_and_a_permanent_one_has_none():
+    session = Dated(datetime(2026, 5, 4, 9, tzinfo=UTC), SYDNEY)
+    temporary = [Recorded("pregnancy", date(2026, 12, 1)), Recorded("eczema_flare", date(2026, 6, 1))]
+    with pytest.raises(Contraindicated) as caught:
+        check_contraindications("microneedling", temporary, session)
+    assert caught.value.facts["earliest_start"] == datetime(2026, 11, 30, 13, tzinfo=UTC)  # AEDT (+11) then
+    assert caught.value.facts["contraindications"] == ["eczema_flare", "pregnancy"]
+    # Past the flare, only the pregnancy is active: it alone is named.
+    later = Dated(datetime(2026, 7, 1, 9, tzinfo=UTC), SYDNEY)
+    with pytest.raises(Contraindicated) as caught:
+        check_contraindications("microneedling", temporary, later)
+    assert caught.value.facts["contraindications"] == ["pregnancy"]
+    with pytest.raises(Contraindicated) as caught:
+        check_contraindications("microneedling", [*temporary, Recorded("rosacea")], session)
+    assert "earliest_start" not in caught.value.facts and "until" not in caught.value.facts
 
 
 def test_an_area_outside_the_list_is_refused_for_sessions_only():

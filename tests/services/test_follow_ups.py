@@ -438,3 +438,58 @@ def test_the_follow_up_window_is_counted_in_local_dates_across_a_dst_change(
     assert (proposal["window_starts_at"], proposal["window_ends_at"]) == window
     assert proposal["status"] == "proposed"
     assert proposal["hold"]["starts_at"] == held_at  # same time, four weeks later
+
+
+# A temporary contraindication (`until`: the first local date it no longer applies) active when the
+# window opens: the window starts at its end, keeps its end, or spans its 15 dates from there.
+@pytest.mark.parametrize(
+    ("until", "window", "held_at"),
+    [
+        ("2027-02-08", ("2027-02-08T00:00:00+00:00", "2027-02-16T00:00:00+00:00"), "2027-02-08T10:00:00+00:00"),
+        ("2027-03-01", ("2027-03-01T00:00:00+00:00", "2027-03-16T00:00:00+00:00"), "2027-03-01T10:00:00+00:00"),
+    ],
+)
+def test_the_follow_up_is_planned_after_a_temporary_contraindication(world, scheduler, until, window, held_at):
+    completed_session(world)  # Monday 4 January 10:00: the window is 1 February to the end of 15 February
+    entry = {"code": "recent_isotretinoin", "until": until}
+    response = world.caller.patch(f"/v1/patients/{world.patient['id']}", json={"contraindications": [entry]})
+    assert response.status_code == 200, response.get_json()
+    assert scheduler("propose_follow_ups") == 1
+    [proposal] = follow_ups(world)
+    assert proposal["status"] == "proposed"
+    assert (proposal["window_starts_at"], proposal["window_ends_at"]) == window
+    assert proposal["hold"]["starts_at"] == held_at  # the same time of day, on `until` itself
+
+
+def test_a_temporary_contraindication_ended_before_the_window_changes_nothing(world, scheduler):
+    completed_session(world)
+    entry = {"code": "eczema_flare", "until": "2027-01-20"}
+    response = world.caller.patch(f"/v1/patients/{world.patient['id']}", json={"contraindications": [entry]})
+    assert response.status_code == 200, response.get_json()
+    scheduler("propose_follow_ups")
+    [proposal] = follow_ups(world)
+    assert (proposal["window_starts_at"], proposal["window_ends_at"]) == (
+        "2027-02-01T00:00:00+00:00",
+        "2027-02-16T00:00:00+00:00",
+    )
+    assert proposal["hold"]["starts_at"] == "2027-02-01T10:00:00+00:00"
+
+
+def test_the_follow_up_after_a_temporary_contraindication_in_sydney(admin, clock, scheduler):
+    """Tue 16 Mar 2027 10:00 AEDT; the window opens Tue 13 April (AEST): a flare until Tue 20 April moves it."""
+    world = build_world(admin, clock, timezone_name="Australia/Sydney")
+    clock.now = datetime.fromisoformat("2027-03-13T10:00:00+11:00")
+    world.consulted(day=(clock.now - MONDAY).days - 1)
+    appointment = world.book(starts_at="2027-03-16T10:00:00+11:00")
+    clock.now = datetime.fromisoformat(appointment["ends_at"]) + timedelta(minutes=5)
+    assert world.caller.post(f"/v1/appointments/{appointment['id']}/complete").status_code == 200
+    entry = {"code": "eczema_flare", "until": "2027-04-20"}
+    response = world.caller.patch(f"/v1/patients/{world.patient['id']}", json={"contraindications": [entry]})
+    assert response.status_code == 200, response.get_json()
+    assert scheduler("propose_follow_ups") == 1
+    [proposal] = follow_ups(world)
+    assert (proposal["window_starts_at"], proposal["window_ends_at"]) == (
+        "2027-04-20T00:00:00+10:00",
+        "2027-04-28T00:00:00+10:00",
+    )
+    assert proposal["hold"]["starts_at"] == "2027-04-20T10:00:00+10:00"

@@ -224,3 +224,39 @@ def _database_at_on(backend, tmp_path, revision: str):
                 engine.dispose()
 
     return database()
+
+
+def test_migrating_to_0013_keeps_every_contraindication_permanent_and_back(backend, tmp_path):
+    """0013 adds `until` (NULL for every row already there: permanent until resolved, as before);
+    the downgrade drops it and keeps the rows."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from migrations import config, upgrade
+
+    with _database_at_on(backend, tmp_path, "0012") as (url, engine, now):
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO patients (id, organization_id, name, created_at, updated_at) "
+                    "VALUES ('pat_1', 'org_1', 'Pat', :now, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO patient_contraindications (patient_id, code, recorded_at) "
+                    "VALUES ('pat_1', 'rosacea', :now)"
+                ),
+                {"now": now},
+            )
+        upgrade(url, "0013")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT code, until FROM patient_contraindications")).all() == [
+                ("rosacea", None)
+            ]
+        command.downgrade(config(url), "0012")
+        with engine.begin() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("patient_contraindications")}
+            assert "until" not in columns
+            assert conn.scalar(sa.text("SELECT code FROM patient_contraindications")) == "rosacea"
