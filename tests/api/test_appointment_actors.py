@@ -3,9 +3,14 @@ it, a reschedule's reason, and the link both ways between the old and the new on
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import sqlalchemy as sa
 
+from booking.domain.errors import InvalidInput
+from booking.services import appointments
+from booking.services.appointments import SlotRequest
 from models import Appointment, OutboxEvent
 from tests.booking_world import patient
 from tests.helpers import Caller, assert_problem
@@ -151,15 +156,11 @@ def test_a_reason_alone_is_no_reschedule(world, admin):
 
 def test_the_service_bounds_the_reason_too(world, admin, app):
     """Whoever calls the service (not only the API) cannot store a reason past the column's bound."""
-    from booking.domain.errors import InvalidInput
-    from booking.services import appointments
-
     old = book(world, admin)
-    with app.extensions["db_write_sessions"]() as session:
-        with pytest.raises(InvalidInput):
-            appointments.reschedule(
-                session, admin.organization_id, old["id"], {"starts_at": world.at(2, hour=11)}, reason="y" * 501
-            )
+    with app.extensions["db_write_sessions"]() as session, pytest.raises(InvalidInput):
+        appointments.reschedule(
+            session, admin.organization_id, old["id"], {"starts_at": world.at(2, hour=11)}, reason="y" * 501
+        )
 
 
 @pytest.mark.parametrize("who", ["staff", "frontend"])
@@ -207,10 +208,6 @@ def test_a_revoked_key_stays_named_on_what_it_did(world, admin):
 
 def test_no_key_no_record(world, admin, app):
     """The services called without a key (the scheduler, scripts) record nobody."""
-    from booking.services import appointments
-    from booking.services.appointments import SlotRequest
-    from datetime import datetime
-
     slot = world.slot(starts_at=world.at(2))
     request = SlotRequest(
         slot["clinic_id"],
