@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from booking.services import appointments
-from models import APPOINTMENT_STATUSES, Appointment
+from models import APPOINTMENT_STATUSES, CHANNELS, Appointment
 
 from . import db, etags
 from .auth import actor, organization_id, requires
@@ -57,13 +57,34 @@ class AppointmentCreateSchema(BookingInputSchema):
                 raise ma.ValidationError(missing)
 
 
+class KeyActedSchema(Schema):
+    """The API key that did something to an appointment, as it was when it did."""
+
+    key_id = ma.fields.String(metadata={"description": "The key's id (still named once it is revoked)"})
+    channel = ma.fields.String(metadata={"enum": list(CHANNELS)})
+
+
+def _acted(what: str) -> ma.fields.Nested:
+    return ma.fields.Nested(
+        KeyActedSchema,
+        allow_none=True,
+        metadata={
+            "description": f"The API key that {what} it; null when no key did (the scheduler) "
+            "or it was done before this was recorded"
+        },
+    )
+
+
 class AppointmentSchema(SlotOutputSchema):
     id = ma.fields.String()
     patient_id = ma.fields.String()
     course_id = ma.fields.String(allow_none=True)
     area = ma.fields.String(allow_none=True)
     status = ma.fields.String(metadata={"enum": list(APPOINTMENT_STATUSES)})
-    rescheduled_from = ma.fields.String(allow_none=True)
+    rescheduled_from = ma.fields.String(allow_none=True, metadata={"description": "The appointment this one replaced"})
+    rescheduled_to = ma.fields.String(
+        allow_none=True, metadata={"description": "The appointment that replaced this one (a reschedule)"}
+    )
     hold_id = ma.fields.String(allow_none=True)
     cancel_reason = ma.fields.String(allow_none=True)
     cancel_note = ma.fields.String(allow_none=True)
@@ -74,6 +95,12 @@ class AppointmentSchema(SlotOutputSchema):
         allow_none=True, metadata={"description": "The staff key that overrode the policy"}
     )
     override_reason = ma.fields.String(allow_none=True, metadata={"description": "Why it overrode the policy"})
+    created_by = _acted("created (booked)")
+    rescheduled_by = _acted("rescheduled")
+    reschedule_reason = ma.fields.String(
+        allow_none=True, metadata={"description": "The reason given when it was rescheduled, if any"}
+    )
+    cancelled_by = _acted("cancelled (or rescheduled, which cancels it)")
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()
 
@@ -94,10 +121,15 @@ class RescheduleSchema(Schema):
     starts_at = Instant()
     procedure_starts_at = Instant()
     override_reason = override_reason_field()
+    reason = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(min=1, max=appointments.RESCHEDULE_REASON_MAX),
+        metadata={"description": "Why it is moved: recorded on the old appointment as `reschedule_reason`"},
+    )
 
     @ma.validates_schema
     def _something(self, data, **kwargs):
-        if not set(data) - {"override_reason"}:
+        if not set(data) - {"override_reason", "reason"}:
             raise ma.ValidationError("Give at least one field to change.", "_schema")
 
 
@@ -175,11 +207,20 @@ class AppointmentItem(MethodView):
         """Reschedule: a new appointment replaces this one, which is cancelled
 
         The answer is the new appointment, with its own ETag; its `rescheduled_from` names the
-        old one. If-Match is checked against the old one.
+        old one, whose `rescheduled_to` names the new one. If-Match is checked against the old one.
+        An optional `reason` (1-500 characters) is recorded on the old one as `reschedule_reason`,
+        with the key that moved it as `rescheduled_by`; the new one's `created_by` is that key.
         """
         who = actor(changes.pop("override_reason", None))
+        reason = changes.pop("reason", None)
         return appointments.reschedule(
-            db.session(), organization_id(), appointment_id, changes, etags.expected_version(appointment_id), who
+            db.session(),
+            organization_id(),
+            appointment_id,
+            changes,
+            etags.expected_version(appointment_id),
+            who,
+            reason=reason,
         )
 
 

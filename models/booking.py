@@ -55,6 +55,20 @@ class Appointment(_Slot, Timestamped, Base):
     organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
     status: Mapped[str] = mapped_column(sa.String(20), default="booked")
     rescheduled_from: Mapped[str | None] = mapped_column(sa.ForeignKey("appointments.id"), nullable=True)
+    # The appointment that replaced this one (set on the old one by the reschedule that made it).
+    # No foreign key: SQLite adds a column in place only without one (migration 0014), and the
+    # new appointment's rescheduled_from, which has one, already guards the pair.
+    rescheduled_to: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    # Who did what: the API key (its id and channel) that created, rescheduled and cancelled the
+    # appointment (migration 0014). Plain ids, no foreign key: a revoked key stays named here.
+    # NULL when no key acted (the scheduler, the demo seed) and on rows from before 0014.
+    created_by_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    created_by_channel: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
+    rescheduled_by_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    rescheduled_by_channel: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
+    reschedule_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    cancelled_by_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    cancelled_by_channel: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     hold_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     cancel_note: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
@@ -63,6 +77,23 @@ class Appointment(_Slot, Timestamped, Base):
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     clinic = relationship("Clinic", lazy="joined", innerjoin=True)
+
+    # Each as the API and the events show it: {"key_id", "channel"}, or None when nobody is recorded.
+    @property
+    def created_by(self) -> dict[str, str | None] | None:
+        return _key(self.created_by_key_id, self.created_by_channel)
+
+    @property
+    def rescheduled_by(self) -> dict[str, str | None] | None:
+        return _key(self.rescheduled_by_key_id, self.rescheduled_by_channel)
+
+    @property
+    def cancelled_by(self) -> dict[str, str | None] | None:
+        return _key(self.cancelled_by_key_id, self.cancelled_by_channel)
+
+
+def _key(key_id: str | None, channel: str | None) -> dict[str, str | None] | None:
+    return {"key_id": key_id, "channel": channel} if key_id is not None else None
 
 
 class Hold(_Slot, Timestamped, Base):

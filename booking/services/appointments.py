@@ -43,6 +43,7 @@ from models import (
     Room,
     TreatmentType,
     WorkingHours,
+    new_id,
 )
 from models.staff import practitioner_clinics, practitioner_treatment_types
 
@@ -332,6 +333,18 @@ def _override(actor: Actor | None) -> dict[str, Any]:
     return {"override_key_id": actor.key_id, "override_reason": actor.override_reason}
 
 
+# A reschedule's reason is free text, bounded as an override's is (the column, migration 0014).
+RESCHEDULE_REASON_MAX = 500
+
+
+def _by(actor: Actor | None, what: str) -> dict[str, Any]:
+    """Who did `what` (created, rescheduled, cancelled): the key's id and channel; nothing when no
+    key acts (the scheduler, a script), so the fields stay null."""
+    if actor is None or actor.key_id is None:
+        return {}
+    return {f"{what}_by_key_id": actor.key_id, f"{what}_by_channel": actor.channel}
+
+
 def place_hold(
     db: Session,
     org: str,
@@ -371,7 +384,7 @@ def place_hold(
 def book(db: Session, org: str, req: SlotRequest, actor: Actor | None = None) -> Appointment:
     now = clock.now()
     plan = _check(db, org, req, now, actor)
-    appointment = _create(db, org, plan, now, **_override(actor))
+    appointment = _create(db, org, plan, now, **_override(actor), **_by(actor, "created"))
     events.appointment_changed(db, appointment, "appointment.created")
     db.flush()
     return appointment
@@ -422,7 +435,8 @@ def book_from_hold(
     """Consume a live hold; every rule is checked again at this moment.
 
     The policy's notice, same-day and horizon count from when the hold was placed (the moment the
-    slot was promised); a hold a staff key placed overriding the policy books with its override."""
+    slot was promised); a hold a staff key placed overriding the policy books with its override.
+    The appointment's creator is the key that books it (`actor`), whichever key placed the hold."""
     now = clock.now()
     hold = get_hold(db, org, hold_id, lock=True)
     status = hold_status(hold, now)
@@ -450,7 +464,7 @@ def book_from_hold(
     bound = None if hold.override_key_id else actor
     plan = _check(db, org, req, now, bound, asked_at=hold.created_at, exclude_hold=hold.id)
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
-    appointment = _create(db, org, plan, now, hold_id=hold.id, **overridden)
+    appointment = _create(db, org, plan, now, hold_id=hold.id, **overridden, **_by(actor, "created"))
     hold.outcome, hold.appointment_id = "booked", appointment.id
     if hold.source == "follow_up":  # the patient confirmed the proposal
         _follow_up_became(db, hold, "booked", booked_appointment_id=appointment.id)
@@ -555,10 +569,15 @@ def reschedule(
     changes: dict,
     expected_version: int | None = None,
     actor: Actor | None = None,
+    reason: str | None = None,
 ) -> Appointment:
     """A new appointment linked by `rescheduled_from`; the old one is cancelled; one transaction.
 
-    `expected_version` is the old appointment's. A frontend moves it only before the cut-off."""
+    `expected_version` is the old appointment's. A frontend moves it only before the cut-off.
+    The old one records who moved it (`rescheduled_by`, and `cancelled_by` as it is cancelled),
+    the `reason` if one is given, and `rescheduled_to`; the new one is created by the same key."""
+    if reason is not None and not 1 <= len(reason) <= RESCHEDULE_REASON_MAX:
+        raise InvalidInput({"reason": [f"Length must be between 1 and {RESCHEDULE_REASON_MAX}."]})
     now = clock.now()
     old = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if old.status != "booked":
@@ -585,9 +604,22 @@ def reschedule(
         fields["procedure_starts_at"] = old.procedure_starts_at
     fields.update(changes)
     plan = _check(db, org, SlotRequest(**fields), now, actor, exclude_appointment=old.id)
-    _end(db, old, "cancelled", now, cancel_reason="rescheduled")
-    appointment = _create(db, org, plan, now, rescheduled_from=old.id, **_override(actor))
-    events.appointment_changed(db, appointment, "appointment.rescheduled")
+    replacement_id = new_id("appt")  # known before the old row is written, so it is written once
+    _end(
+        db,
+        old,
+        "cancelled",
+        now,
+        cancel_reason="rescheduled",
+        rescheduled_to=replacement_id,
+        reschedule_reason=reason,
+        **_by(actor, "rescheduled"),
+        **_by(actor, "cancelled"),
+    )
+    appointment = _create(
+        db, org, plan, now, id=replacement_id, rescheduled_from=old.id, **_override(actor), **_by(actor, "created")
+    )
+    events.appointment_changed(db, appointment, "appointment.rescheduled", previous=old)
     db.flush()
     return appointment
 
@@ -651,7 +683,7 @@ def cancel(
     appointment = get_appointment(db, org, appointment_id, lock=True, expected_version=expected_version)
     if appointment.status in TRANSITIONS:
         _check_cutoff(db, org, actor, appointment, clock.now())
-    _end(db, appointment, "cancelled", clock.now(), cancel_reason=reason, cancel_note=note)
+    _end(db, appointment, "cancelled", clock.now(), cancel_reason=reason, cancel_note=note, **_by(actor, "cancelled"))
     db.flush()
     return appointment
 

@@ -104,8 +104,14 @@ def appointment_payload(appointment: Appointment) -> dict:
         **_slot(appointment),
         "status": appointment.status,
         "rescheduled_from": appointment.rescheduled_from,
+        "rescheduled_to": appointment.rescheduled_to,
         "hold_id": appointment.hold_id,
         "cancel_reason": appointment.cancel_reason,
+        # Who did what: {"key_id", "channel"} of the API key, or null (no key acted, or before 0014).
+        "created_by": appointment.created_by,
+        "rescheduled_by": appointment.rescheduled_by,
+        "reschedule_reason": appointment.reschedule_reason,
+        "cancelled_by": appointment.cancelled_by,
     }
 
 
@@ -113,16 +119,17 @@ def hold_payload(hold: Hold) -> dict:
     return {**_slot(hold), "source": hold.source, "expires_at": _local(hold.expires_at, ZoneInfo(hold.clinic.timezone))}
 
 
-def appointment_changed(db: Session, appointment: Appointment, type_: str) -> None:
-    """appointment.created, .cancelled, .completed ...: one per appointment and type."""
-    add(
-        db,
-        appointment.organization_id,
-        type_,
-        f"{type_}:{appointment.id}",
-        appointment.id,
-        {"appointment": appointment_payload(appointment)},
-    )
+def appointment_changed(
+    db: Session, appointment: Appointment, type_: str, *, previous: Appointment | None = None
+) -> None:
+    """appointment.created, .cancelled, .completed ...: one per appointment and type.
+
+    A reschedule is one event, on the new appointment; `previous` is the one it replaced (now
+    cancelled, with who moved it, why, and its `rescheduled_to`), carried as `previous`."""
+    payload = {"appointment": appointment_payload(appointment)}
+    if previous is not None:
+        payload["previous"] = appointment_payload(previous)
+    add(db, appointment.organization_id, type_, f"{type_}:{appointment.id}", appointment.id, payload)
 
 
 def follow_up_payload(follow_up: FollowUp) -> dict:

@@ -260,3 +260,48 @@ def test_migrating_to_0013_keeps_every_contraindication_permanent_and_back(backe
             columns = {c["name"] for c in sa.inspect(conn).get_columns("patient_contraindications")}
             assert "until" not in columns
             assert conn.scalar(sa.text("SELECT code FROM patient_contraindications")) == "rosacea"
+
+
+def test_migrating_to_0014_leaves_who_did_what_null_on_existing_appointments_and_downgrades(tmp_path):
+    """0014 adds who created, rescheduled and cancelled an appointment, its reschedule's reason and
+    rescheduled_to: nothing was recorded before, so an appointment already there reads null; the
+    columns go again on a downgrade, the row kept."""
+    import sqlite3
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from migrations import config, upgrade
+
+    added = (
+        "rescheduled_to",
+        "created_by_key_id",
+        "created_by_channel",
+        "rescheduled_by_key_id",
+        "rescheduled_by_channel",
+        "reschedule_reason",
+        "cancelled_by_key_id",
+        "cancelled_by_channel",
+    )
+    url, engine, now = _database_at(tmp_path, "0012")
+    # The appointment alone, through sqlite3 itself with foreign keys off (the engine turns them on
+    # for every connection): its clinic, practitioner and the rest do not matter here.
+    raw = sqlite3.connect(tmp_path / "old.sqlite3")
+    with raw:
+        raw.execute(
+            "INSERT INTO appointments (id, organization_id, status, clinic_id, practitioner_id, room_id, "
+            "patient_id, treatment_type_id, starts_at, procedure_starts_at, ends_at, created_at, updated_at) "
+            "VALUES ('appt_1', 'org_1', 'booked', 'cln_1', 'prac_1', 'rm_1', 'pat_1', 'tt_1', ?, ?, ?, ?, ?)",
+            (now,) * 5,
+        )
+    raw.close()
+    upgrade(url, "0014")
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(f"SELECT {', '.join(added)} FROM appointments WHERE id = 'appt_1'")).one()
+        assert tuple(row) == (None,) * len(added)
+    command.downgrade(config(url), "-1")  # 0014 alone, whatever revision it follows
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("appointments")}
+        assert not columns & set(added)
+        assert conn.execute(sa.text("SELECT id FROM appointments")).scalars().all() == ["appt_1"]
+    engine.dispose()
