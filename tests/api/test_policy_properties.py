@@ -77,8 +77,13 @@ def layer(bookable_online: bool = False):
 
 # Another patient's booking: days after the clock's day, minutes after 09:00 local, who and where.
 bookings = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(0, 7 * 60 // 15).map(lambda q: q * 15), st.integers(0, 1),
-              st.integers(0, 1), st.booleans()),  # fmt: skip
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(0, 7 * 60 // 15).map(lambda q: q * 15),
+        st.integers(0, 1),
+        st.integers(0, 1),
+        st.booleans(),
+    ),  # fmt: skip
     max_size=6,
 )
 
@@ -136,14 +141,14 @@ def sample(items: list, n: int = SAMPLE) -> list:
 
 
 def build(app, client, clock, case: dict):
-    clock.now = MONDAY + timedelta(
-        weeks=case["weeks"], hours=8, minutes=case["minutes"], seconds=case["seconds"]
-    )
+    clock.now = MONDAY + timedelta(weeks=case["weeks"], hours=8, minutes=case["minutes"], seconds=case["seconds"])
     admin = make_organization(app, client, f"Policy property {next(_organizations)}")
     world = build_world(admin, clock)
     with app.extensions["db_write_sessions"]() as db:
         clinic = db.get_one(Clinic, world.clinic["id"])
-        types = [db.get_one(TreatmentType, getattr(world, k)["id"]) for k in ("consultation", "microneedling", "review")]
+        types = [
+            db.get_one(TreatmentType, getattr(world, k)["id"]) for k in ("consultation", "microneedling", "review")
+        ]
         second = factories.make_practitioner(db, [clinic], types, name="Dr Two", hours=("10:00", "18:00"))
         db.get_one(Practitioner, world.practitioner["id"]).bookable_online = case["online"][0]
         second.bookable_online = case["online"][1]
