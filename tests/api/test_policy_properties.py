@@ -4,11 +4,13 @@ Hypothesis draws a policy for each of the three layers (organization, clinic, tr
 some of min_notice_minutes, horizon_days, grid_minutes among 5/10/15/30, same_day_booking,
 max_sessions_per_practitioner_per_day, bookable_online on the treatment type), a second
 practitioner and whether each practitioner is bookable online, other patients' bookings (made by a
-staff key overriding the policy, so they fall anywhere in the practitioners' hours), the moment
-(seconds included, some weeks before a DST change) and a search window. Then, with a frontend key:
+staff key overriding the policy, so they fall anywhere in the practitioners' hours), the clinic's
+zone (London, New York or Sydney), the moment (seconds included, some weeks before a DST change)
+and a search window. Then, with a frontend key:
 
 - soundness: each slot /v1/availability offers (a sample of them: the first, the last and some
-  between) is booked with a 201, each in a savepoint rolled back before the next;
+  between) is booked with a 201, directly or through a hold booked five minutes later, each in a
+  savepoint rolled back before the next;
 - the converse: under a permissive policy (no notice, a long horizon, a 5-minute grid, no cap)
   a staff key's search finds the candidates; a sample of the candidate starts the frontend was not
   offered is refused to the frontend (never a 201), each in a savepoint likewise.
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
@@ -90,6 +93,8 @@ bookings = st.lists(
 cases = st.fixed_dictionaries(
     {
         "weeks": st.sampled_from([0, 11, 42]),  # winter, the week before BST begins, before it ends
+        "zone": st.sampled_from(["Europe/London", "Europe/London", "America/New_York", "Australia/Sydney"]),
+        "via_hold": st.booleans(),  # book each offered slot through a hold rather than directly
         "minutes": st.sampled_from([0, 7, 58, 61, 120, 9 * 60 + 30]),  # after 08:00 UTC on the Monday
         "seconds": st.sampled_from([0, 45]),
         "organization": layer(),
@@ -143,7 +148,7 @@ def sample(items: list, n: int = SAMPLE) -> list:
 def build(app, client, clock, case: dict):
     clock.now = MONDAY + timedelta(weeks=case["weeks"], hours=8, minutes=case["minutes"], seconds=case["seconds"])
     admin = make_organization(app, client, f"Policy property {next(_organizations)}")
-    world = build_world(admin, clock)
+    world = build_world(admin, clock, timezone_name=case["zone"])
     with app.extensions["db_write_sessions"]() as db:
         clinic = db.get_one(Clinic, world.clinic["id"])
         types = [
@@ -160,7 +165,9 @@ def build(app, client, clock, case: dict):
     for other in others:
         world.consulted(other)
     for (day, minute, who, room, review), patient_id in zip(case["bookings"], others, strict=False):
-        start = MONDAY + timedelta(weeks=case["weeks"], days=day, hours=9, minutes=minute)
+        zone = ZoneInfo(case["zone"])
+        date = clock.now.astimezone(zone).date() + timedelta(days=day)
+        start = datetime.combine(date, time(9), zone) + timedelta(minutes=minute)
         response = admin.post(
             "/v1/appointments",
             json=world.slot(
@@ -186,6 +193,8 @@ def test_a_frontend_can_book_every_slot_it_is_offered(app, client, clock, connec
     @example(  # the 75-second notice of issue 16, a 30-minute grid and a daily cap of one
         case={
             "weeks": 0,
+            "zone": "Europe/London",
+            "via_hold": True,
             "minutes": 118,
             "seconds": 45,
             "organization": {"grid_minutes": 30},
@@ -200,6 +209,8 @@ def test_a_frontend_can_book_every_slot_it_is_offered(app, client, clock, connec
     @example(  # no same-day bookings, a 10-minute grid, a day's horizon, across the spring change
         case={
             "weeks": 11,
+            "zone": "Europe/London",
+            "via_hold": False,
             "minutes": 9 * 60 + 30,
             "seconds": 0,
             "organization": {"same_day_booking": False, "horizon_days": 7},
@@ -214,6 +225,8 @@ def test_a_frontend_can_book_every_slot_it_is_offered(app, client, clock, connec
     @example(  # no notice at all, the clock on the grid: a start at this very instant is in the past
         case={
             "weeks": 42,
+            "zone": "Europe/London",
+            "via_hold": False,
             "minutes": 120,
             "seconds": 0,
             "organization": {"min_notice_minutes": 0, "grid_minutes": 5},
@@ -246,8 +259,19 @@ def test_a_frontend_can_book_every_slot_it_is_offered(app, client, clock, connec
             body = {k: slot[k] for k in SLOT_FIELDS}
             return frontend.post("/v1/appointments", json={**body, "patient_id": world.patient["id"]})
 
+        def hold_and_book(slot):
+            body = {k: slot[k] for k in SLOT_FIELDS}
+            hold = frontend.post("/v1/holds", json={**body, "patient_id": world.patient["id"]})
+            if hold.status_code != 201:
+                return hold
+            clock.advance(minutes=5)  # the patient fills in the form
+            try:
+                return frontend.post("/v1/appointments", json={"hold_id": hold.get_json()["id"]})
+            finally:
+                clock.now = now
+
         for slot in sample(offered):
-            response = in_savepoint(connection, lambda slot=slot: book(slot))
+            response = in_savepoint(connection, lambda slot=slot: (hold_and_book if case["via_hold"] else book)(slot))
             assert response.status_code == 201, (slot, response.get_json())
             booked.append(slot)
 
