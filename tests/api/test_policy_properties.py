@@ -78,7 +78,8 @@ def layer(bookable_online: bool = False):
     return st.fixed_dictionaries({}, optional=values)
 
 
-# Another patient's booking: days after the clock's day, minutes after 09:00 local, who and where.
+# Another patient's booking: days after the clock's local date, minutes after 09:00 local, the
+# practitioner, the room, and a review rather than a microneedling session.
 bookings = st.lists(
     st.tuples(
         st.integers(0, 3),
@@ -86,7 +87,7 @@ bookings = st.lists(
         st.integers(0, 1),
         st.integers(0, 1),
         st.booleans(),
-    ),  # fmt: skip
+    ),
     max_size=6,
 )
 
