@@ -33,6 +33,7 @@ from booking.domain.weekly import local_instant
 
 FRONTEND, STAFF = "frontend", "staff"
 _DAY_MINUTES = 24 * 60
+_INSTANT = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,10 @@ def next_midnight(now: datetime, zone: ZoneInfo) -> datetime:
 
 
 def earliest_start(policy: Policy, now: datetime, zone: ZoneInfo) -> datetime:
-    """The first start the policy allows at `now`: notice, then same-day, then the grid."""
-    first = now + policy.min_notice
+    """The first start the policy allows at `now`: notice, then same-day, then the grid. Always
+    after `now` (a booking starts in the future: with no notice, a start at this very instant is
+    already past)."""
+    first = max(now + policy.min_notice, now + _INSTANT)
     if not policy.same_day_booking:
         first = max(first, next_midnight(now, zone))
     return next_on_grid(first, policy.grid_minutes, zone)

@@ -93,7 +93,10 @@ def search(
     if query.end - query.start > settings.max_window:
         raise InvalidInput({"end": [f"A window spans at most {settings.max_window.days} days."]})
     now = clock.now()
-    start, end = max(query.start, now + settings.min_notice), min(query.end, now + settings.horizon)
+    if actor is None or not actor.bound:
+        start, end = max(query.start, now + settings.min_notice), min(query.end, now + settings.horizon)
+    else:  # each clinic's effective policy bounds the window (_policy_bounds), not the deployment's settings
+        start, end = query.start, query.end
     treatment_type = one_of_organization(db, org, TreatmentType, query.treatment_type_id, "treatment_type_id")
     clinics = _clinics(db, org, query)
     if query.practitioner_id:

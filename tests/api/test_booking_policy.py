@@ -203,3 +203,25 @@ def test_holds_are_sized_and_extended_once(world, frontend, clock):
     assert extended.status_code == 200, extended.get_json()
     assert instant(extended.get_json()["expires_at"]) == clock.now + timedelta(minutes=20)
     assert_problem(frontend.post(f"/v1/holds/{hold['id']}/extend", json={}), 409, "invalid_transition")
+
+
+def test_a_policy_shorter_notice_or_longer_horizon_than_the_deployments_is_searched(world, admin, frontend, clock):
+    """The environment's notice (120 minutes) and horizon (90 days) are only the defaults' defaults:
+    a window inside them offers what the organization's own policy lets a frontend book."""
+    admin.patch("/v1/organization", json={"booking_policy": {"min_notice_minutes": 30, "horizon_days": 200}})
+    clock.now = instant(world.at(hour=9))
+    soon = {
+        "treatment_type_id": world.review["id"],
+        "clinic_id": world.clinic["id"],
+        "start": world.at(hour=9),
+        "end": world.at(hour=10, minute=30),
+    }
+    slots = frontend.get("/v1/availability", query_string=soon).get_json()["data"]
+    assert slots and instant(slots[0]["starts_at"]) == instant(world.at(hour=9, minute=30))
+    far = {**soon, "start": world.at(150, hour=9), "end": world.at(150, hour=12)}
+    slots = frontend.get("/v1/availability", query_string=far).get_json()["data"]
+    assert slots, "day 150 is inside the policy's 200-day horizon"
+    for slot in (slots[0],):
+        body = {k: slot[k] for k in ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at")}
+        booked = frontend.post("/v1/appointments", json={**body, "patient_id": world.patient["id"]})
+        assert booked.status_code == 201, booked.get_json()

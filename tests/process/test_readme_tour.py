@@ -2,8 +2,10 @@
 
 The tour's shell blocks are taken from README.md as they are (only the key comes from the
 seed's output instead of instance/demo-api-key), so the README cannot drift from what works.
-TOUR_SEEDS (default 2) fresh databases are seeded and toured; each must book a
-microneedling session.
+TOUR_SEEDS (default 2) fresh databases are seeded and toured; each must book Olivia's
+microneedling session, refuse a frontend key at 75 seconds' notice (and let the staff key's
+override past it, its reason recorded) and book Priya's "same time, four weeks later" across
+the spring change (check_the_answers).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -80,10 +84,38 @@ def test_the_readme_tour_books_a_microneedling_session_on_a_fresh_seed(tmp_path,
         )
         assert done.returncode == 0, done.stderr
         answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        booked = [answer for answer in answers if "procedure_starts_at" in answer]
-        assert len(booked) == 1, done.stdout
-        assert booked[0]["status"] == "booked", booked[0]
-        assert _get(base, f"/v1/treatment-types/{booked[0]['treatment_type_id']}", key)["kind"] == "microneedling"
+        check_the_answers(base, key, answers, done.stdout)
     finally:
         stop(server)
         demo_key_file(ROOT / "instance", url).unlink(missing_ok=True)
+
+
+def check_the_answers(base: str, key: str, answers: list[dict], stdout: str) -> None:
+    """Olivia's session books; a frontend key is refused at 75 s notice and the staff key's override
+    gets past it with its reason recorded; Priya's course books "same time, four weeks later" across
+    the spring change."""
+    kinds = {t["id"]: t["name"] for t in _get(base, "/v1/treatment-types", key)["data"]}
+    patients = {p["id"]: p["name"] for p in _get(base, "/v1/patients?limit=100", key)["data"]}
+    booked = [a for a in answers if a.get("status") == "booked"]
+    sessions = [a for a in booked if kinds[a["treatment_type_id"]] == "Microneedling session"]
+    olivia = [a for a in sessions if patients[a["patient_id"]] == "Olivia Bennett"]
+    assert len(olivia) == 1 and olivia[0]["override_reason"] is None, stdout
+
+    too_soon = [a for a in answers if a.get("code") == "too_soon"]
+    assert len(too_soon) == 1 and too_soon[0]["min_notice_minutes"] == 120, stdout
+    walk_in = answers[answers.index(too_soon[0]) + 1]
+    if walk_in.get("status") == "booked":  # in Dr Okafor's hours
+        assert kinds[walk_in["treatment_type_id"]] == "Skin consultation", walk_in
+        assert walk_in["override_reason"] == "Walked in; the consulting room is free", walk_in
+        assert walk_in["override_key_id"], walk_in
+    else:  # outside them: past the notice, stopped by the hours
+        assert walk_in.get("code") == "outside_working_hours", walk_in
+
+    course = [a for a in sessions if patients[a["patient_id"]] == "Priya Sharma"]
+    assert len(course) == 2, stdout
+    first, second = (datetime.fromisoformat(a["starts_at"]) for a in course)
+    london = ZoneInfo("Europe/London")
+    assert (second.astimezone(london).date() - first.astimezone(london).date()).days == 28, course
+    assert first.astimezone(london).time() == second.astimezone(london).time() == time(10), course
+    assert second - first == timedelta(days=28, hours=-1), course  # across the spring change: 671 hours
+    assert all(a["override_reason"] == "Course planned at the consultation" for a in course), course
