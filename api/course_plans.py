@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import marshmallow as ma
 
@@ -47,9 +48,9 @@ class PlanInputSchema(Schema):
 
     @ma.validates_schema
     def _window(self, data, **kwargs):
-        if data.get("time_from") is not None and data.get("time_to") is not None:
-            if data["time_to"] <= data["time_from"]:
-                raise ma.ValidationError("Must be after time_from.", "time_to")
+        time_from, time_to = data.get("time_from"), data.get("time_to")
+        if time_from is not None and time_to is not None and time_to <= time_from:
+            raise ma.ValidationError("Must be after time_from.", "time_to")
 
 
 class PlanReasonSchema(ma.Schema):
@@ -92,7 +93,8 @@ def plan(data, course_id):
     with the reason and the rule's `earliest_start`. Nothing is held or booked.
     """
     get_or_404(Course, course_id)
-    preferences = course_plans.Preferences(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    lists: dict[str, Any] = {k: tuple(data.pop(k)) for k in ("clinic_ids", "weekdays") if k in data}
+    preferences = course_plans.Preferences(**data, **lists)
     result = course_plans.plan_course(db.session(), organization_id(), course_id, preferences, settings(), actor())
     course = result.course
     return {
