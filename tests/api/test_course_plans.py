@@ -117,3 +117,28 @@ def test_unknown_course_and_bad_preferences(admin, clock):
     assert_problem(bad, 422, "validation_error")
     bad = admin.post(f"/v1/courses/{course['id']}/plan", json={"time_from": "15:00", "time_to": "14:00"})
     assert_problem(bad, 422, "validation_error")
+
+
+def test_the_cap_of_n_in_365_days_counts_the_planned_sessions(admin, clock):
+    w = build_world(admin, clock)
+    w.consulted()
+    w.extra["course"] = admin.make_course(w.patient["id"], w.microneedling["id"], indication="ageing")
+    first, second, third = plan(w, sessions=3)["sessions"]
+    assert first["status"] == second["status"] == "planned"
+    assert third["status"] == "unplaced" and third["reason"]["code"] == "course_complete"
+
+
+def test_a_window_past_the_horizon_is_too_far_ahead(admin, clock):
+    w = build_world(admin, clock)
+    w.consulted()
+    sessions = plan(w, sessions=3, start=w.at(day=40))["sessions"]  # the third would be past day 90
+    assert [s["status"] for s in sessions] == ["planned", "planned", "unplaced"]
+    assert sessions[2]["reason"]["code"] == "too_far_ahead"
+
+
+def test_a_complete_course_takes_no_plan(admin, clock):
+    w = build_world(admin, clock)
+    w.consulted()
+    course = admin.make_course(w.patient["id"], w.microneedling["id"], max_sessions=1)
+    w.book(starts_at=w.at(day=1), course_id=course["id"])
+    assert_problem(admin.post(f"/v1/courses/{course['id']}/plan", json={}), 422, "course_complete")
