@@ -126,6 +126,9 @@ def test_the_cap_of_n_in_365_days_counts_the_planned_sessions(admin, clock):
     first, second, third = plan(w, sessions=3)["sessions"]
     assert first["status"] == second["status"] == "planned"
     assert third["status"] == "unplaced" and third["reason"]["code"] == "course_complete"
+    # Two in any 365 days: a third from the date 365 days after the first session.
+    assert first["slot"]["starts_at"] == "2027-01-04T10:00:00+00:00"
+    assert third["reason"]["earliest_start"] == "2028-01-04T00:00:00+00:00"
 
 
 def test_a_window_past_the_horizon_is_too_far_ahead(admin, clock):
