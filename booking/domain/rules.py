@@ -207,16 +207,27 @@ def check_course_cap(*, sessions: Sequence[Dated], start: Dated, max_sessions: i
             sessions=len(sessions),
         )
     if per_365_days:
-        # "Any 365 days": 365 consecutive local dates. A window holding the start's date
-        # begins on a session's date (or the start's) at most 364 days before it.
         zone = start.zone or "UTC"
         day, days = date_of(start, zone), [date_of(s, zone) for s in sessions]
-        for first in {d for d in [*days, day] if timedelta(0) <= day - d < YEAR}:
-            if 1 + sum(first <= d < first + YEAR for d in days) > per_365_days:
-                raise CourseComplete(
-                    f"At most {per_365_days} sessions of this course in any 365 days.",
-                    max_sessions_per_365_days=per_365_days,
-                )
+        if _over_rolling_cap(day, days, per_365_days):
+            # A date leaves a refusing window only when that window's first session falls 365
+            # dates behind it: the first allowed date is the start's or one of those.
+            later = sorted(d + YEAR for d in days if d + YEAR > day)
+            allowed = next(d for d in later if not _over_rolling_cap(d, days, per_365_days))
+            raise CourseComplete(
+                f"At most {per_365_days} sessions of this course in any 365 days.",
+                max_sessions_per_365_days=per_365_days,
+                earliest_start=first_instant(allowed, zone),
+            )
+
+
+def _over_rolling_cap(day: date, days: Sequence[date], per_365_days: int) -> bool:
+    """ "Any 365 days": 365 consecutive local dates. A window holding `day` begins on a
+    session's date (or `day`) at most 364 days before it."""
+    return any(
+        1 + sum(first <= d < first + YEAR for d in days) > per_365_days
+        for first in {d for d in [*days, day] if timedelta(0) <= day - d < YEAR}
+    )
 
 
 def conflicts(needs: list[Need], busy: list[Busy]) -> tuple[dict[str, str], list[Busy]]:

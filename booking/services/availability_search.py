@@ -75,6 +75,9 @@ class Query:
     limit: int = 50
     order: str = "earliest"
     online_only: bool = False  # a frontend's search: practitioners bookable online only
+    # False: the patient's claims still block, but rules 1, 2, 5 and 6 are the caller's to check
+    # (the course planner checks them against the sessions it has planned before each one).
+    patient_rules: bool = True
 
 
 def search(
@@ -105,7 +108,7 @@ def search(
         one_of_organization(db, org, Room, query.room_id, "room_id")
     allows: patients.PatientFacts | None = None  # the patient's rules, when a patient is named
     previous_practitioner = None
-    if query.patient_id:
+    if query.patient_id and query.patient_rules:
         patient = one_of_organization(db, org, Patient, query.patient_id, "patient_id")
         try:
             course = patients.resolve_course(db, None, patient.id, treatment_type)

@@ -101,6 +101,7 @@ BODIES = {
         "indication": "acne_scars",
     },
     ("PATCH", "/v1/courses/<course_id>"): {"notes": "Hijacked"},
+    ("POST", "/v1/courses/<course_id>/plan"): {"sessions": 1},
     ("POST", "/v1/patients/<patient_id>/past-sessions"): {
         "treatment_type_id": "{treatment_type_id}",
         "performed_at": "2020-01-06T10:00:00+00:00",

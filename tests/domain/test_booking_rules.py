@@ -425,8 +425,15 @@ def test_the_rolling_cap_refuses_iff_some_365_day_window_around_the_start_is_ove
     refused = any(sum(w <= k < w + 365 for k in sessions) + 1 > per for w in range(start - 364, start + 1))
     try:
         check_course_cap(sessions=[s(k) for k in sessions], start=s(start), max_sessions=20, per_365_days=per)
-    except CourseComplete:
+    except CourseComplete as refusal:
         assert refused
+        # earliest_start: the first later date the cap allows (every date between is refused).
+        allowed = next(
+            day
+            for day in range(start + 1, 2000)
+            if all(sum(w <= k < w + 365 for k in sessions) + 1 <= per for w in range(day - 364, day + 1))
+        )
+        assert refusal.facts["earliest_start"] == d(allowed).replace(hour=0)  # the date's first instant
     else:
         assert not refused
 
