@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booking.domain import clock
+from booking.domain.rules import Recorded
 
 from .base import Base, Timestamped, new_id, org_fk
 
@@ -59,9 +60,14 @@ class Contraindication(Base):
     resolved_by: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     until: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
 
+    @property
+    def recorded(self) -> Recorded:
+        """What the booking rules ask about (booking.domain.rules.check_contraindications)."""
+        return Recorded(self.code, self.until)
+
     def active_on(self, day: date) -> bool:
-        """Whether it blocks a session on the local date `day`: unresolved, and permanent or `day` < `until`."""
-        return self.resolved_at is None and (self.until is None or day < self.until)
+        """Whether it blocks a session on the local date `day`: unresolved, and active then by rule 2."""
+        return self.resolved_at is None and self.recorded.active_on(day)
 
 
 class Course(Timestamped, Base):

@@ -85,6 +85,10 @@ class Recorded:
     code: str
     until: date | None = None
 
+    def active_on(self, day: date) -> bool:
+        """Whether it blocks a session on the local date `day`: permanent, or `day` before `until`."""
+        return self.until is None or day < self.until
+
 
 def check_contraindications(kind: str, recorded: Sequence[Recorded], session: Dated) -> None:
     """Rule 2: a session is refused while a contraindication is active on its local date (in its
@@ -94,7 +98,7 @@ def check_contraindications(kind: str, recorded: Sequence[Recorded], session: Da
         return
     assert session.zone is not None  # a session to book is always at a clinic
     day = date_of(session, session.zone)
-    active = [r for r in recorded if r.until is None or day < r.until]
+    active = [r for r in recorded if r.active_on(day)]
     if not active:
         return
     codes = sorted({r.code for r in active})

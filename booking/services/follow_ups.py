@@ -21,7 +21,7 @@ from booking.domain import clock
 from booking.domain.availability import Slot
 from booking.domain.calendar_days import Dated, first_instant_after
 from booking.domain.errors import Contraindicated, DomainError, InvalidInput
-from booking.domain.rules import SESSION_KIND, Recorded, check_contraindications
+from booking.domain.rules import SESSION_KIND, check_contraindications
 from booking.services import events
 from booking.services.appointments import SlotRequest, place_hold
 from booking.services.availability_search import Query, Settings, search
@@ -137,7 +137,7 @@ def _after_temporary_contraindications(
     A permanent one leaves the window as it is (the search then says `contraindicated`)."""
     zone = session.clinic.timezone
     recorded = [
-        Recorded(r.code, r.until)
+        r.recorded
         for r in db.scalars(
             sa.select(Contraindication).where(
                 Contraindication.patient_id == session.patient_id, Contraindication.resolved_at.is_(None)

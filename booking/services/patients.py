@@ -98,9 +98,7 @@ def load_facts(
         consultations = tuple(completed_consultations)
     return PatientFacts(
         kind=treatment_type.kind,
-        contraindications=tuple(
-            rules.Recorded(r.code, r.until) for r in patient.contraindication_records if r.resolved_at is None
-        ),
+        contraindications=tuple(r.recorded for r in patient.contraindication_records if r.resolved_at is None),
         min_interval_days=treatment_type.min_interval_days,
         consultation_valid_days=treatment_type.consultation_valid_days,
         sessions=sessions,
