@@ -61,6 +61,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from booking.domain.calendar_days import Dated, days_apart
 from tests import scaffold
 from tests.scaffold import app_env, scratch_database
 
@@ -879,29 +880,30 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
         sessions = _rows(
             conn,
             """
-            SELECT a.patient_id, a.starts_at, t.min_interval_days, a.id FROM appointments a
-              JOIN treatment_types t ON t.id = a.treatment_type_id
+            SELECT a.patient_id, a.starts_at, t.min_interval_days, a.id, c.timezone FROM appointments a
+              JOIN treatment_types t ON t.id = a.treatment_type_id JOIN clinics c ON c.id = a.clinic_id
              WHERE t.kind = 'microneedling' AND a.status IN ('booked', 'checked_in', 'completed')
             UNION ALL
-            SELECT h.patient_id, h.starts_at, t.min_interval_days, h.id FROM holds h
-              JOIN treatment_types t ON t.id = h.treatment_type_id
+            SELECT h.patient_id, h.starts_at, t.min_interval_days, h.id, c.timezone FROM holds h
+              JOIN treatment_types t ON t.id = h.treatment_type_id JOIN clinics c ON c.id = h.clinic_id
              WHERE t.kind = 'microneedling' AND h.outcome IS NULL AND h.expires_at > :now
             UNION ALL
-            SELECT p.patient_id, p.performed_at, t.min_interval_days, p.id FROM past_sessions p
+            SELECT p.patient_id, p.performed_at, t.min_interval_days, p.id, NULL FROM past_sessions p
               JOIN treatment_types t ON t.id = p.treatment_type_id WHERE t.kind = 'microneedling'""",
             now=now,
         )
+        # Rule 5 counts calendar days between local dates, each in its own clinic's zone.
         by_patient = defaultdict(list)
-        for patient, starts_at, minimum, ident in sessions:
-            by_patient[patient].append((_aware(starts_at), minimum or 0, ident))
+        for patient, starts_at, minimum, ident, zone in sessions:
+            by_patient[patient].append((Dated(_aware(starts_at), zone), minimum or 0, ident))
         close = []
         for patient, starts in by_patient.items():
-            starts.sort()
+            starts.sort(key=lambda session: session[0].at)
             for i, (a, minimum, first) in enumerate(starts):
                 close += [
-                    (patient, first, second, str(b - a))
+                    (patient, first, second, f"{days_apart(a, b)} days ({b.at - a.at})")
                     for b, _, second in starts[i + 1 :]
-                    if b - a < timedelta(days=minimum)
+                    if days_apart(a, b) < minimum
                 ]
         checks.append(
             Check(
