@@ -28,12 +28,13 @@ from .scheduling import (
     WebhookSubscription,
 )
 from .staff import Practitioner, TimeOff, WorkingHours
-from .tenancy import CHANNELS, SCOPES, ApiKey, Organization
+from .tenancy import CHANNELS, KEY_KINDS, SCOPES, ApiKey, Organization
 from .treatment import TreatmentType
 
 __all__ = [
     "APPOINTMENT_STATUSES",
     "CHANNELS",
+    "KEY_KINDS",
     "DELIVERY_STATUSES",
     "FEED_OWNERS",
     "FOLLOW_UP_STATUSES",

@@ -70,6 +70,9 @@ class Appointment(_Slot, Timestamped, Base):
     cancelled_by_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     cancelled_by_channel: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     hold_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    # The SHA-256 of the patient's manage link token (GET /v1/manage/{token}); the token is shown
+    # once, in the answer and the appointment.created event of the booking that made it (0017).
+    manage_token_digest: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, unique=True)
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     cancel_note: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -105,6 +108,8 @@ class Hold(_Slot, Timestamped, Base):
     )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("hold"))
+    # NULL while a booking page's hold waits for the patient who registers as it is booked.
+    patient_id: Mapped[str | None] = mapped_column(sa.ForeignKey("patients.id"), nullable=True)  # type: ignore[assignment]
     organization_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id"))
     source: Mapped[str] = mapped_column(sa.String(20), default="frontend")
     expires_at: Mapped[datetime]
@@ -113,6 +118,9 @@ class Hold(_Slot, Timestamped, Base):
     outcome: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     appointment_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     extended_at: Mapped[datetime | None] = mapped_column(nullable=True)  # a hold is extended at most once
+    # A booking page's hold (a publishable key) has no patient until it is booked, and is booked
+    # with its hold token alone: the token's SHA-256 (migration 0017).
+    hold_token_digest: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, unique=True)
 
     clinic = relationship("Clinic", lazy="joined", innerjoin=True)
 

@@ -23,6 +23,8 @@ class Patient(Timestamped, Base):
     email: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
     phone: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
     date_of_birth: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    # When the patient accepted the clinic's terms, registering through a booking page (0017).
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     contraindication_records: Mapped[list[Contraindication]] = relationship(
         cascade="all, delete-orphan", order_by="(Contraindication.recorded_at, Contraindication.id)"

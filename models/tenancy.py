@@ -14,6 +14,9 @@ SCOPES = ("read", "book", "admin")
 # frontend: a booking frontend acting for patients, bound by every booking policy; staff: the front
 # desk or a clinic system, which may override a policy with a reason and record clinical facts.
 CHANNELS = ("frontend", "staff")
+# secret: `nbk_...`, kept on a server; publishable: `pk_...`, shipped in a web page, so it may only do
+# what a booking page does (api/publishable.py), from the origins it lists, and is always a frontend's.
+KEY_KINDS = ("secret", "publishable")
 
 
 class Organization(Timestamped, Base):
@@ -44,7 +47,14 @@ class ApiKey(Timestamped, Base):
     prefix: Mapped[str] = mapped_column(sa.String(16))
     scopes: Mapped[list[str]] = mapped_column(sa.JSON)
     channel: Mapped[str] = mapped_column(sa.String(20), default="frontend")
+    kind: Mapped[str] = mapped_column(sa.String(20), default="secret", server_default="secret")
+    # A publishable key's allowed browser origins (`https://book.example.com`); NULL on a secret key.
+    origins: Mapped[list[str] | None] = mapped_column(sa.JSON, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    @property
+    def publishable(self) -> bool:
+        return self.kind == "publishable"
+
     if TYPE_CHECKING:  # not columns: set on a new key for the one response that shows it
         secret: str
         key: str  # the deprecated name of `secret`

@@ -305,3 +305,60 @@ def test_migrating_to_0014_leaves_who_did_what_null_on_existing_appointments_and
         assert not columns & set(added)
         assert conn.execute(sa.text("SELECT id FROM appointments")).scalars().all() == ["appt_1"]
     engine.dispose()
+
+
+def test_migrating_to_0017_keeps_holds_and_their_claims_and_lets_a_hold_wait_for_its_patient(backend, tmp_path):
+    """0017 rebuilds holds on SQLite (patient_id becomes nullable) while claims and follow-ups
+    reference it: the hold, its claim and every key stay; a hold without a patient is then allowed.
+    The downgrade drops such holds (and their claims) and keeps the others."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from migrations import config, upgrade
+
+    with _database_at_on(backend, tmp_path, "0014") as (url, engine, now):
+        with engine.begin() as conn:
+            for sql in (
+                "INSERT INTO patients (id, organization_id, name, created_at, updated_at) "
+                "VALUES ('pat_1', 'org_1', 'Pat', :now, :now)",
+                "INSERT INTO clinics (id, organization_id, name, timezone, created_at, updated_at) "
+                "VALUES ('cln_1', 'org_1', 'Soho', 'Europe/London', :now, :now)",
+                "INSERT INTO rooms (id, organization_id, clinic_id, name, capabilities, created_at, updated_at) "
+                "VALUES ('rm_1', 'org_1', 'cln_1', 'R', '[]', :now, :now)",
+                "INSERT INTO practitioners (id, organization_id, name, created_at, updated_at) "
+                "VALUES ('prac_1', 'org_1', 'Dr', :now, :now)",
+                "INSERT INTO treatment_types (id, organization_id, name, kind, numbing_minutes, prep_minutes, "
+                "procedure_minutes, aftercare_minutes, turnover_minutes, allowed_areas, created_at, updated_at) "
+                "VALUES ('tt_1', 'org_1', 'C', 'consultation', 0, 0, 30, 0, 0, '[]', :now, :now)",
+                "INSERT INTO api_keys (id, organization_id, name, digest, prefix, scopes, channel, created_at, "
+                "updated_at) VALUES ('key_1', 'org_1', 'admin', 'd', 'nbk_x', '[]', 'staff', :now, :now)",
+            ):
+                conn.execute(sa.text(sql), {"now": now})
+            for hold_id, patient in (("hold_1", "'pat_1'"), ("hold_2", "'pat_1'")):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO holds (id, organization_id, clinic_id, practitioner_id, room_id, patient_id, "
+                        "treatment_type_id, starts_at, procedure_starts_at, ends_at, source, expires_at, "
+                        f"created_at, updated_at) VALUES (:id, 'org_1', 'cln_1', 'prac_1', 'rm_1', {patient}, "
+                        "'tt_1', :now, :now, :now, 'frontend', :now, :now, :now)"
+                    ),
+                    {"id": hold_id, "now": now},
+                )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO claims (organization_id, resource, pool, starts_at, ends_at, hold_id) "
+                    "VALUES ('org_1', 'room:rm_1', 'room:rm_1', '2027-01-04 09:00:00', '2027-01-04 10:00:00', "
+                    "'hold_1')"
+                )
+            )
+        upgrade(url, "0017")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT hold_id FROM claims")).scalars().all() == ["hold_1"]
+            assert conn.execute(sa.text("SELECT kind FROM api_keys")).scalars().all() == ["secret"]
+            conn.execute(sa.text("UPDATE holds SET patient_id = NULL, hold_token_digest = 'x' WHERE id = 'hold_2'"))
+            conn.execute(sa.text("UPDATE appointments SET manage_token_digest = NULL"))
+        command.downgrade(config(url), "0014")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT id FROM holds")).scalars().all() == ["hold_1"]
+            assert conn.execute(sa.text("SELECT hold_id FROM claims")).scalars().all() == ["hold_1"]
+            assert "kind" not in {c["name"] for c in sa.inspect(conn).get_columns("api_keys")}
