@@ -161,12 +161,14 @@ def _register_blueprints(api: Api) -> None:
         api_keys,
         appointments,
         availability,
+        booking_page,
         calendars,
         clinics,
         course_plans,
         follow_ups,
         health,
         holds,
+        manage,
         organization,
         patients,
         practitioners,
@@ -191,6 +193,8 @@ def _register_blueprints(api: Api) -> None:
         calendars,
         api_keys,
         organization,
+        booking_page,
+        manage,
     ):
         api.register_blueprint(module.blp)
     from . import fhir  # /fhir/R4: read views in FHIR's own JSON and errors

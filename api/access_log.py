@@ -15,13 +15,16 @@ from gunicorn.glogging import Logger
 MASK = "[redacted]"
 # Query parameters that carry a secret; matched as whole names, in the request line and the referer.
 SECRET_PARAMETERS = re.compile(r"(?i)(?<=[?&;])(token|key|secret|api_key|access_token)=[^&;#\s]*")
+# Path segments that are a secret: a patient's manage link token (/v1/manage/mt_...).
+SECRET_SEGMENTS = re.compile(r"(?<=/)mt_[A-Za-z0-9_-]+")
 SECRET_HEADERS = frozenset({"{authorization}i", "{cookie}i", "{proxy-authorization}i", "{x-api-key}i"})
 
 
 def redact(text: str) -> str:
-    """`/feed.ics?token=ics_abc&x=1` -> `/feed.ics?token=[redacted]&x=1`."""
+    """`/feed.ics?token=ics_abc&x=1` -> `/feed.ics?token=[redacted]&x=1`; `/v1/manage/mt_x` -> `/v1/manage/[redacted]`."""
     if not text:
         return text
+    text = SECRET_SEGMENTS.sub(MASK, text)
     return SECRET_PARAMETERS.sub(lambda m: f"{m.group(1)}={MASK}", text)
 
 

@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from booking.services.tenancy import issue_api_key, revoke_api_key
-from models import CHANNELS, SCOPES, ApiKey
+from models import CHANNELS, KEY_KINDS, SCOPES, ApiKey
 
 from . import db, etags, idempotency
 from .auth import organization_id, requires
@@ -36,7 +36,9 @@ class ApiKeySchema(Schema):
     id = ma.fields.String(dump_only=True)
     name = Name(required=True)
     scopes = ma.fields.List(
-        ma.fields.String(validate=ma.validate.OneOf(SCOPES)), required=True, validate=ma.validate.Length(min=1)
+        ma.fields.String(validate=ma.validate.OneOf(SCOPES)),
+        validate=ma.validate.Length(min=1),
+        metadata={"description": "Required for a secret key; a publishable key holds read and book (the default)"},
     )
     channel = ma.fields.String(
         load_default="frontend",
@@ -47,13 +49,33 @@ class ApiKeySchema(Schema):
             "a policy with override_reason"
         },
     )
+    kind = ma.fields.String(
+        load_default="secret",
+        validate=ma.validate.OneOf(KEY_KINDS),
+        metadata={
+            "description": "secret (default): `nbk_...`, kept on a server; publishable: `pk_...`, safe to ship in a "
+            "web page: channel frontend, only what a booking page does, only from its `origins`"
+        },
+    )
+    origins = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(max=200)),
+        allow_none=True,
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=50),
+        metadata={
+            "description": "A publishable key's browser origins (`https://book.example.com`; http only for "
+            "localhost): CORS answers them, and a request from another Origin is a 403 `origin_not_allowed`. "
+            "Required for a publishable key, null for a secret one",
+            "example": ["https://book.example.com"],
+        },
+    )
     prefix = ma.fields.String(dump_only=True, metadata={"description": "First characters, to recognise it"})
     revoked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
 
 
 class NewApiKeySchema(ApiKeySchema):
-    secret = Secret("The key itself (nbk_...): send it as `Authorization: Bearer <secret>`")
+    secret = Secret("The key itself (nbk_... or pk_...): send it as `Authorization: Bearer <secret>`")
     key = Secret("The key itself", deprecated_for="secret")
     secret_withheld = SecretWithheld()
 
@@ -76,7 +98,15 @@ class ApiKeys(MethodView):
     @etags.tagged
     def post(self, data):
         """Issue an API key; the response shows the key once"""
-        key, token = issue_api_key(db.session(), organization_id(), data["name"], data["scopes"], data["channel"])
+        key, token = issue_api_key(
+            db.session(),
+            organization_id(),
+            data["name"],
+            data.get("scopes"),
+            data["channel"],
+            kind=data["kind"],
+            origins=data["origins"],
+        )
         key.secret = key.key = token  # not columns: they exist only in this response
         idempotency.withhold("secret", "key")
         return key

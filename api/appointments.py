@@ -8,15 +8,17 @@ from flask.views import MethodView
 from booking.services import appointments
 from models import APPOINTMENT_STATUSES, CHANNELS, Appointment
 
-from . import db, etags
+from . import db, etags, idempotency
 from .auth import actor, organization_id, requires
 from .base import (
+    MAY_BE_ABSENT,
     Blueprint,
     ClinicInstant,
     Id,
     Instant,
     ListArgs,
     Schema,
+    SecretWithheld,
     page_schema,
     paginate,
     scoped,
@@ -101,6 +103,17 @@ class AppointmentSchema(SlotOutputSchema):
         allow_none=True, metadata={"description": "The reason given when it was rescheduled, if any"}
     )
     cancelled_by = _acted("cancelled (or rescheduled, which cancels it)")
+    manage_token = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            MAY_BE_ABSENT: True,
+            "description": "The patient's manage link token (GET /v1/manage/{token}): only in the answer that "
+            "created the appointment (a booking, a reschedule) and its event; stored as a digest only, so a "
+            "replay (Idempotency-Key) answers null",
+        },
+    )
+    secret_withheld = SecretWithheld()
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()
 
@@ -174,6 +187,7 @@ class Appointments(MethodView):
         a slot that is no longer free is a 409 `slot_unavailable`.
         """
         who = actor(data.get("override_reason"))
+        idempotency.withhold("manage_token")
         if "hold_id" in data:
             return appointments.book_from_hold(
                 db.session(),
@@ -213,6 +227,7 @@ class AppointmentItem(MethodView):
         """
         who = actor(changes.pop("override_reason", None))
         reason = changes.pop("reason", None)
+        idempotency.withhold("manage_token")
         return appointments.reschedule(
             db.session(),
             organization_id(),

@@ -8,9 +8,9 @@ from typing import NoReturn
 from flask import current_app, g, request
 from flask_smorest import abort
 
-from booking.domain.errors import Forbidden
+from booking.domain.errors import Forbidden, OriginNotAllowed
 from booking.domain.policy import STAFF, Actor
-from booking.services.tenancy import KEY_PREFIX, find_key
+from booking.services.tenancy import KEY_PREFIX, PREFIXES, PUBLISHABLE_PREFIX, find_key, origin_allowed
 
 from . import db
 from .config import policy_defaults
@@ -18,8 +18,9 @@ from .config import policy_defaults
 SECURITY_SCHEME = {
     "type": "http",
     "scheme": "bearer",
-    "description": "An API key (`nbk_...`), sent as `Authorization: Bearer nbk_...`. In the Authorize box "
-    "paste the key alone; a pasted `Bearer ` prefix is accepted too.",
+    "description": "An API key (`nbk_...`, secret; or `pk_...`, publishable, for a booking page in a browser), "
+    "sent as `Authorization: Bearer <key>`. In the Authorize box paste the key alone; a pasted `Bearer ` prefix "
+    "is accepted too.",
 }
 
 
@@ -44,23 +45,33 @@ def require_staff(what: str) -> None:
         raise Forbidden(f"A frontend key cannot {what}; a staff key (front desk, clinic system) records it.")
 
 
-def requires(scope: str):
+def requires(scope: str, *, publishable: bool = False):
     """Authenticate the request and demand `scope` before the view runs.
 
-    The scope is recorded on the function (`required_scope`) so a test can walk
-    every route and check none is left unguarded.
+    A publishable key (`pk_...`, in every visitor's browser) is refused (403) unless the view is one
+    a booking page needs (`publishable=True`): deny by default, so a new route is closed to it.
+    The scope and the flag are recorded on the function (`required_scope`, `publishable`) so a
+    test can walk every route and check none is left unguarded.
     """
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             key = authenticate()
+            if key.publishable and not publishable:
+                abort(
+                    403,
+                    message="A publishable key (pk_...) may only do what a booking page does: read the bookable "
+                    "clinics, treatment types and practitioners, search availability, hold, book that hold and "
+                    "manage a booking with its manage token. Use a secret key (nbk_...) on a server for the rest.",
+                )
             if scope not in key.scopes:
                 abort(403, message=f"This API key lacks the '{scope}' scope.")
             _require_json_body()
             return view(*args, **kwargs)
 
         wrapper.__dict__["required_scope"] = scope
+        wrapper.__dict__["publishable"] = publishable
         docs = wrapper.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {})
         docs["security"] = [{"bearerAuth": []}]
         docs.setdefault("responses", {}).update(
@@ -100,11 +111,29 @@ def authenticate():
         _unauthorized(_what_is_wrong(header))
     key = find_key(db.session(), token)
     if key is None:
-        if not token.startswith(KEY_PREFIX):
-            _unauthorized(f"That is not a Needlebook API key: keys start with '{KEY_PREFIX}'.")
+        if not token.startswith(PREFIXES):
+            _unauthorized(
+                f"That is not a Needlebook API key: keys start with '{KEY_PREFIX}' (secret) or "
+                f"'{PUBLISHABLE_PREFIX}' (publishable)."
+            )
         _unauthorized("The API key is unknown or revoked.")
+    if key.publishable:
+        _check_origin(key)
     g.api_key = key
     return key
+
+
+def _check_origin(key) -> None:
+    """A browser names the page's origin in `Origin`; a publishable key answers only the origins it
+    lists. A request without one (a server, curl) is not a browser's: the key is public anyway,
+    so refusing it would protect nothing; what the list keeps is other sites' pages using it."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not origin_allowed(key, origin):
+        raise OriginNotAllowed(
+            f"This publishable key is not for pages served from {origin[:200]}; add the origin to the key's "
+            "origins (a new key) or use the key of that site.",
+            origin=origin[:200],
+        )
 
 
 def _what_is_wrong(header: str) -> str:

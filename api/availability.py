@@ -10,10 +10,11 @@ import marshmallow as ma
 from flask import current_app
 
 from booking.domain import clock
+from booking.domain.errors import Forbidden
 from booking.services import availability_search, patients
 
 from . import db
-from .auth import actor, organization_id, requires
+from .auth import actor, authenticate, organization_id, requires
 from .base import Blueprint, Id, Instant, Schema
 from .errors import _rfc3339
 from .slots import SlotOutputSchema
@@ -102,7 +103,7 @@ def settings() -> availability_search.Settings:
 
 
 @blp.route("")
-@requires("read")
+@requires("read", publishable=True)
 @blp.arguments(AvailabilityArgs, location="query")
 @blp.response(200, AvailabilitySchema)
 def availability(args):
@@ -114,6 +115,8 @@ def availability(args):
     notice ahead and within the horizon. Every slot offered is bookable now.
     """
     who = actor()
+    if args.get("patient_id") and authenticate().publishable:  # a patient's history is not a page's to probe
+        raise Forbidden("A publishable key searches for a new patient: send the request without patient_id.")
     query = availability_search.Query(**args, online_only=who.frontend)
     slots, refusal, clinics = availability_search.search(db.session(), organization_id(), query, settings(), who)
     data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]

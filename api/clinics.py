@@ -6,12 +6,16 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
+from zoneinfo import ZoneInfo
+
+from booking.domain import clock
 from booking.domain.weekly import check_timezone
 from booking.services import clinics
+from booking.services import day_sheet as day_sheets
 from models import Clinic
 
 from . import db, etags
-from .auth import organization_id, requires
+from .auth import organization_id, require_staff, requires
 from .base import (
     GONE,
     Blueprint,
@@ -156,3 +160,106 @@ class ClinicItem(MethodView):
     def delete(self, clinic_id):
         """Archive a clinic that has no rooms or practitioners left"""
         clinics.archive(db.session(), organization_id(), clinic_id, etags.expected_version(clinic_id))
+
+
+class DaySheetArgs(Schema):
+    date = Day(required=True, metadata={"description": "The clinic's local date, YYYY-MM-DD"})
+
+
+class PhaseSchema(ma.Schema):
+    name = ma.fields.String(
+        metadata={
+            "enum": ["arrival", "numbing_application", "numbing", "needling", "procedure", "aftercare", "turnover"],
+            "description": "arrival (an instant), numbing_application (the practitioner applies the cream), numbing "
+            "(the cream works: the practitioner is free), needling (or procedure, for a consultation or review), "
+            "aftercare (serum and instructions), turnover (the room is cleaned; the patient has left)",
+        }
+    )
+    starts_at = ma.fields.String(metadata={"format": "date-time"})
+    ends_at = ma.fields.String(metadata={"format": "date-time"})
+    practitioner_busy = ma.fields.Boolean()
+    place = ma.fields.String(metadata={"enum": ["room", "numbing_area"]})
+
+
+class NamedSchema(ma.Schema):
+    id = ma.fields.String()
+    name = ma.fields.String()
+
+
+class DaySheetTreatmentSchema(NamedSchema):
+    kind = ma.fields.String()
+
+
+class VisitSchema(ma.Schema):
+    appointment_id = ma.fields.String()
+    status = ma.fields.String()
+    starts_at = ma.fields.String(metadata={"format": "date-time"})
+    procedure_starts_at = ma.fields.String(metadata={"format": "date-time"})
+    ends_at = ma.fields.String(metadata={"format": "date-time"})
+    patient = ma.fields.Nested(NamedSchema)
+    practitioner = ma.fields.Nested(NamedSchema)
+    room = ma.fields.Nested(NamedSchema)
+    treatment_type = ma.fields.Nested(DaySheetTreatmentSchema)
+    area = ma.fields.String(allow_none=True)
+    phases = ma.fields.List(ma.fields.Nested(PhaseSchema))
+
+
+class DaySheetSchema(ma.Schema):
+    clinic_id = ma.fields.String()
+    timezone = ma.fields.String()
+    date = ma.fields.Date()
+    starts_at = ma.fields.String(metadata={"format": "date-time", "description": "The date's first instant"})
+    ends_at = ma.fields.String(
+        metadata={"format": "date-time", "description": "The next date's first instant (23 or 25 hours on a DST change)"}
+    )
+    visits = ma.fields.List(ma.fields.Nested(VisitSchema))
+
+
+def _sheet(sheet) -> dict:
+    zone = ZoneInfo(sheet.clinic.timezone)
+
+    def local(instant):
+        return clock.shown_in(instant, zone).isoformat()
+
+    return {
+        "clinic_id": sheet.clinic.id,
+        "timezone": sheet.clinic.timezone,
+        "date": sheet.date,
+        "starts_at": local(sheet.starts_at),
+        "ends_at": local(sheet.ends_at),
+        "visits": [
+            {
+                "appointment_id": v.appointment.id,
+                "status": v.appointment.status,
+                "starts_at": local(v.appointment.starts_at),
+                "procedure_starts_at": local(v.appointment.procedure_starts_at),
+                "ends_at": local(v.appointment.ends_at),
+                "patient": v.patient,
+                "practitioner": v.practitioner,
+                "room": v.room,
+                "treatment_type": v.treatment_type,
+                "area": v.appointment.area,
+                "phases": [
+                    {**vars(p), "starts_at": local(p.starts_at), "ends_at": local(p.ends_at)} for p in v.phases
+                ],
+            }
+            for v in sheet.visits
+        ],
+    }
+
+
+@blp.route("/<clinic_id>/day-sheet")
+@requires("read")
+@blp.arguments(DaySheetArgs, location="query")
+@blp.response(200, DaySheetSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+def day_sheet(args, clinic_id):
+    """The front desk's day: every visit at the clinic on a local date, with its phases (staff keys)
+
+    Patients' names, treatment, practitioner, room and each visit's phases (arrival, numbing
+    application, numbing, needling, aftercare, turnover) with whether the practitioner is needed,
+    in the clinic's zone; the date runs from its first local instant to the next date's. Cancelled
+    visits are left out. A frontend key is refused (403): names are the front desk's to read.
+    """
+    require_staff("read the day sheet")
+    return _sheet(day_sheets.day_sheet(db.session(), organization_id(), clinic_id, args["date"]))

@@ -35,6 +35,10 @@ def from_environment(env=os.environ) -> dict:
         "AVAILABILITY_HORIZON_DAYS": search.horizon.days,
         # Per API key on /v1 (flask-limiter notation); counted in Redis when REDIS_URL is set.
         "RATE_LIMIT": env.get("RATE_LIMIT", "600 per minute"),
+        # A publishable key is one key for every visitor of a booking page: counted per key with its
+        # own (higher) limit, and per key and client address with a lower one (api/limits.py).
+        "PUBLISHABLE_RATE_LIMIT": env.get("PUBLISHABLE_RATE_LIMIT", "3000 per minute"),
+        "PUBLISHABLE_ADDRESS_RATE_LIMIT": env.get("PUBLISHABLE_ADDRESS_RATE_LIMIT", "60 per minute"),
         "RATE_LIMIT_ENABLED": env.get("RATE_LIMIT_ENABLED", "1").strip().lower() not in ("0", "false", "no"),
         "REDIS_URL": env.get("REDIS_URL") or None,
         # Browser frontends allowed to call the API (comma-separated origins, or *); none by default.

@@ -54,6 +54,8 @@ DOMAIN_STATUS = {
     "device_count_too_low": 409,
     "bookings_changing": 409,
     "forbidden": 403,
+    "origin_not_allowed": 403,
+    "manage_link_ended": 410,
 }  # every other domain code (the clinical rules) is a 422
 
 
@@ -246,6 +248,11 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
         ("devices_needed", "conflicts"),
     ),
     "hold_expired": ({"hold_id": {"type": "string"}}, ("hold_id",)),
+    "origin_not_allowed": ({"origin": {"type": "string", "description": "The Origin the request came from"}}, ("origin",)),
+    "manage_link_ended": (
+        {"status": {"type": "string", "description": "The appointment's status now"}},
+        ("status",),
+    ),
     "interval_too_short": (
         {
             "earliest_start": {**INSTANT, "description": "When the patient may book again"},

@@ -86,8 +86,8 @@ def claim():
         api_key = auth.authenticate()
     except HTTPException:
         return None
-    if scope not in api_key.scopes:
-        return None
+    if scope not in api_key.scopes or (api_key.publishable and not _handler_flag("publishable")):
+        return None  # the view's guard answers 403
     key = request.headers[HEADER]
     if not VALID_KEY.fullmatch(key):
         abort(422, errors={HEADER: ["Must be 1 to 255 visible ASCII characters (no spaces)."]})
@@ -137,9 +137,13 @@ def _answer_from(held: IdempotencyKey, fingerprint: str):
 
 def _required_scope() -> str | None:
     """The scope the view demands (`auth.requires`); None for a route that is not the API's."""
+    return _handler_flag("required_scope")
+
+
+def _handler_flag(name: str):
     view = current_app.view_functions.get(request.endpoint or "")
     handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    return getattr(handler, "required_scope", None)
+    return getattr(handler, name, None)
 
 
 def _fingerprint() -> str:

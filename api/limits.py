@@ -1,7 +1,9 @@
 """Rate limits per API key (flask-limiter).
 
 Limits are counted per key (a digest of the bearer token; the client address when
-there is none) on /v1 and /fhir only. Storage is in memory by default, which counts per
+there is none) on /v1 and /fhir only. A publishable key (`pk_...`) is shared by every visitor of
+a booking page, so it has a limit of its own (PUBLISHABLE_RATE_LIMIT) and a second one per key and
+client address (PUBLISHABLE_ADDRESS_RATE_LIMIT): one visitor cannot spend the page's whole limit. Storage is in memory by default, which counts per
 process (with gunicorn's 2 workers a key gets up to twice the limit), and Redis when
 REDIS_URL is set, which counts once for every worker and node.
 """
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import Flask, g, request
-from flask_limiter import HeaderNames, Limiter, RequestLimit
+from flask import Flask, current_app, g, request
+from flask_limiter import ApplicationLimit, HeaderNames, Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 
 from . import errors
+from booking.services.tenancy import PUBLISHABLE_PREFIX
+
 from .auth import bearer_token
 
 
@@ -23,6 +27,28 @@ def client_key() -> str:
     if token:
         return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
     return "addr:" + (request.remote_addr or "unknown")
+
+
+def _publishable() -> bool:
+    token = bearer_token(request.headers.get("Authorization", ""))
+    return bool(token and token.startswith(PUBLISHABLE_PREFIX))
+
+
+def per_key_limit() -> str:
+    config = current_app.config
+    return config["PUBLISHABLE_RATE_LIMIT"] if _publishable() else config["RATE_LIMIT"]
+
+
+def _address_limit() -> str:
+    return current_app.config["PUBLISHABLE_ADDRESS_RATE_LIMIT"]
+
+
+def key_and_address() -> str:
+    return f"{client_key()}:addr:{request.remote_addr or 'unknown'}"
+
+
+def _not_publishable() -> bool:
+    return _not_limited() or not _publishable()
 
 
 def _not_limited() -> bool:
@@ -49,8 +75,18 @@ def init_app(app: Flask) -> None:
     limiter = Limiter(
         client_key,
         app=app,
-        default_limits=[app.config["RATE_LIMIT"]],
+        default_limits=[per_key_limit],
         default_limits_exempt_when=_not_limited,
+        # Every request made with a publishable key, per key and client address, over all routes
+        # (a pk key's refused routes count too), beside the per-key default.
+        application_limits=[
+            ApplicationLimit(
+                limit_provider=_address_limit,
+                key_function=key_and_address,
+                exempt_when=_not_publishable,
+                scope="publishable-address",
+            )
+        ],
         storage_uri=app.config["REDIS_URL"] or "memory://",
         strategy="moving-window",
         headers_enabled=True,
@@ -60,4 +96,5 @@ def init_app(app: Flask) -> None:
         enabled=app.config["RATE_LIMIT_ENABLED"],
     )
     app.extensions["needlebook_limiter"] = limiter
+
     app.register_error_handler(RateLimitExceeded, _too_many)

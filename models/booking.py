@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -80,6 +81,8 @@ class Appointment(_Slot, Timestamped, Base):
     completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     clinic = relationship("Clinic", lazy="joined", innerjoin=True)
+    if TYPE_CHECKING:  # not a column: set on a new appointment for the answer and event that show it
+        manage_token: str
 
     # Each as the API and the events show it: {"key_id", "channel"}, or None when nobody is recorded.
     @property

@@ -132,6 +132,19 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class OriginNotAllowed(DomainError):
+    """A publishable key used from a browser origin it does not list."""
+
+    code = "origin_not_allowed"
+
+
+class ManageLinkEnded(DomainError):
+    """A patient's manage link whose appointment is no longer booked (cancelled, rescheduled,
+    checked in, completed, a no-show): it ended with the appointment."""
+
+    code = "manage_link_ended"
+
+
 class CourseAlreadyActive(DomainError):
     """A patient has at most one active course per treatment type; `course_id` names it."""
 

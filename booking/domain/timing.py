@@ -89,15 +89,16 @@ def occupancy(
     clinic_id: str,
     practitioner_id: str,
     room_id: str,
-    patient_id: str,
+    patient_id: str | None,
     numbing_seats: int = 0,
     devices: int | None = None,
 ) -> list[Need]:
-    """Every resource the appointment claims and over which span."""
+    """Every resource the appointment claims and over which span (the patient too, unless there is
+    none yet: a booking page's hold, whose patient registers as it is booked)."""
     turnover_end = at.ends_at + timedelta(minutes=timing.turnover_minutes)
     practitioner = claim_key("practitioner", practitioner_id)
     room = claim_key("room", room_id)
-    needs = [Need(claim_key("patient", patient_id), at.starts_at, at.ends_at)]
+    needs = [Need(claim_key("patient", patient_id), at.starts_at, at.ends_at)] if patient_id is not None else []
     if at.procedure_starts_at > at.starts_at:
         cream_applied = prep_end(timing, at)
         if cream_applied > at.starts_at:
@@ -128,3 +129,40 @@ def _longest_claim() -> timedelta:
 # a booking may start it and every duration at the most its kind allows (7 hours): a claim that
 # ends after an instant started less than this before it.
 LONGEST_CLAIM = _longest_claim()
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of a visit as the front desk sees it: what happens, where, and whether the
+    practitioner is needed (while the cream works they are not: rule 3)."""
+
+    name: str  # arrival, numbing_application, numbing, needling, aftercare, turnover
+    starts_at: datetime
+    ends_at: datetime
+    practitioner_busy: bool
+    place: str  # room, numbing_area
+
+
+def phases(timing: Timing, at: Instants, *, numbing_area: bool = False) -> list[Phase]:
+    """The visit's phases in order, from the stored instants and the treatment type's durations.
+
+    Arrival is an instant (`starts_at == ends_at`). A visit without numbing has none of the numbing
+    phases; the practitioner applies the cream (`numbing_application`, `prep_minutes`), leaves the
+    patient numbing until the needling, then needles and gives the aftercare; the room is turned
+    over after the patient leaves. Where the clinic has a numbing area the patient numbs there."""
+    numbing_place = "numbing_area" if numbing_area else "room"
+    result = [Phase("arrival", at.starts_at, at.starts_at, False, numbing_place)]
+    if at.procedure_starts_at > at.starts_at:
+        applied = prep_end(timing, at)
+        if applied > at.starts_at:
+            result.append(Phase("numbing_application", at.starts_at, applied, True, numbing_place))
+        if at.procedure_starts_at > applied:
+            result.append(Phase("numbing", applied, at.procedure_starts_at, False, numbing_place))
+    needled = min(procedure_end(timing, at), at.ends_at)
+    name = "needling" if timing.kind == SESSION_KIND else "procedure"
+    result.append(Phase(name, at.procedure_starts_at, needled, True, "room"))
+    if at.ends_at > needled:
+        result.append(Phase("aftercare", needled, at.ends_at, True, "room"))
+    if timing.turnover_minutes:
+        result.append(Phase("turnover", at.ends_at, at.ends_at + timedelta(minutes=timing.turnover_minutes), False, "room"))
+    return result

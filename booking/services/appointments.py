@@ -28,7 +28,7 @@ from booking.domain.intervals import covers, open_time
 from booking.domain.policy import Actor
 from booking.domain.timing import Instants, Timing, instants, occupancy
 from booking.domain.weekly import Shift
-from booking.services import events, patients, policies, queries
+from booking.services import events, patients, policies, queries, tokens
 from booking.services.changes import check_version
 from models import (
     Appointment,
@@ -64,7 +64,7 @@ class SlotRequest:
     practitioner_id: str
     room_id: str
     treatment_type_id: str
-    patient_id: str
+    patient_id: str | None  # None: a booking page's hold, for a patient who registers as it is booked
     starts_at: datetime
     procedure_starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -148,21 +148,7 @@ def _check_rules(
         load(Room, req.room_id, "room_id")
         raise AssertionError("all four found one by one, but not together")  # pragma: no cover
     treatment_type, clinic, practitioner, works_at_clinic, qualified, room = found
-    # Lock the patient row: one booking at a time per patient keeps the interval
-    # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
-    # of=Patient: the contraindications come along in the same read, unlocked (an outer join).
-    patient = (
-        db.scalars(
-            sa.select(Patient)
-            .where(Patient.id == req.patient_id, Patient.organization_id == org)
-            .options(joinedload(Patient.contraindication_records))
-            .with_for_update(of=Patient)
-        )
-        .unique()
-        .first()
-    )
-    if patient is None:
-        raise InvalidInput({"patient_id": [f"Unknown id '{req.patient_id}'."]})
+    patient = None if req.patient_id is None else _locked_patient(db, org, req.patient_id)
 
     at = instants(Timing.of(treatment_type), req.starts_at, req.procedure_starts_at)
     if req.ends_at is not None and req.ends_at != at.ends_at:
@@ -194,10 +180,13 @@ def _check_rules(
         room_capabilities=room.capabilities,
         required_capability=treatment_type.required_capability,
     )
-    course = patients.resolve_course(db, req.course_id, patient.id, treatment_type)
-    facts = patients.load_facts(
-        db, patient, treatment_type, course, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
-    )
+    if patient is None:  # someone not registered yet: a first visit, with no history to count
+        course, facts = None, patients.first_visit_facts(treatment_type)
+    else:
+        course = patients.resolve_course(db, req.course_id, patient.id, treatment_type)
+        facts = patients.load_facts(
+            db, patient, treatment_type, course, now, exclude_appointment=exclude_appointment, exclude_hold=exclude_hold
+        )
     patients.check_patient(facts, at.starts_at, clinic.timezone)
     _check_hours(db, clinic, practitioner, at)
 
@@ -207,7 +196,7 @@ def _check_rules(
         clinic_id=clinic.id,
         practitioner_id=practitioner.id,
         room_id=room.id,
-        patient_id=patient.id,
+        patient_id=patient.id if patient is not None else None,
         numbing_seats=clinic.numbing_area_capacity,
         devices=clinic.device_count,
     )
@@ -223,6 +212,25 @@ def _check_rules(
     return _CheckedRequest(
         replace(req, course_id=course.id if course else None), at, course.id if course else None, claims, clinic
     )
+
+
+def _locked_patient(db: Session, org: str, patient_id: str) -> Patient:
+    # Lock the patient row: one booking at a time per patient keeps the interval
+    # and cap rules exact under concurrency (SQLite's BEGIN IMMEDIATE already does).
+    # of=Patient: the contraindications come along in the same read, unlocked (an outer join).
+    patient = (
+        db.scalars(
+            sa.select(Patient)
+            .where(Patient.id == patient_id, Patient.organization_id == org)
+            .options(joinedload(Patient.contraindication_records))
+            .with_for_update(of=Patient)
+        )
+        .unique()
+        .first()
+    )
+    if patient is None:
+        raise InvalidInput({"patient_id": [f"Unknown id '{patient_id}'."]})
+    return patient
 
 
 def _check_hours(db: Session, clinic: Clinic, practitioner: Practitioner, at: Instants) -> None:
@@ -392,9 +400,19 @@ def book(db: Session, org: str, req: SlotRequest, actor: Actor | None = None) ->
 
 def _create(db: Session, org: str, plan: _CheckedRequest, now: datetime, **extra: Any) -> Appointment:
     # created_at from the domain clock: reminders compare it with the moments they are due.
+    # Every new appointment gets the patient's manage link token: shown in the answer and the
+    # event of what created it (`manage_token`, not a column), stored as its digest only.
+    token, token_digest = tokens.new_token(tokens.MANAGE_TOKEN_PREFIX)
     appointment = Appointment(
-        organization_id=org, status="booked", created_at=now, clinic=plan.clinic, **_slot_fields(plan), **extra
+        organization_id=org,
+        status="booked",
+        created_at=now,
+        clinic=plan.clinic,
+        manage_token_digest=token_digest,
+        **_slot_fields(plan),
+        **extra,
     )
+    appointment.manage_token = token
     db.add(appointment)
     db.flush()
     _claim(db, org, plan, now, appointment_id=appointment.id)
@@ -446,6 +464,8 @@ def book_from_hold(
         )
     if status != "active":
         raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
+    if hold.patient_id is None:  # a booking page's: registering its patient is part of booking it
+        raise InvalidInput({"hold_id": ["A booking page's hold is booked with its hold_token (POST /v1/booking/appointments)."]})
     req = SlotRequest(
         hold.clinic_id,
         hold.practitioner_id,

@@ -126,7 +126,10 @@ def appointment_changed(
 
     A reschedule is one event, on the new appointment; `previous` is the one it replaced (now
     cancelled, with who moved it, why, and its `rescheduled_to`), carried as `previous`."""
-    payload = {"appointment": appointment_payload(appointment)}
+    payload: dict = {"appointment": appointment_payload(appointment)}
+    token = getattr(appointment, "manage_token", None)
+    if token is not None:  # the new appointment's manage link, for whoever mails the patient
+        payload["manage_token"] = token
     if previous is not None:
         payload["previous"] = appointment_payload(previous)
     add(db, appointment.organization_id, type_, f"{type_}:{appointment.id}", appointment.id, payload)

@@ -78,6 +78,19 @@ def _check_at(facts: PatientFacts, zone: str, start: datetime) -> None:
     check_patient(facts, start, zone)
 
 
+def first_visit_facts(treatment_type: TreatmentType) -> PatientFacts:
+    """The facts of someone the clinic has never seen (a booking page's visitor before they register):
+    no contraindication recorded, no session, no consultation, no course."""
+    return PatientFacts(
+        kind=treatment_type.kind,
+        contraindications=(),
+        min_interval_days=treatment_type.min_interval_days,
+        consultation_valid_days=treatment_type.consultation_valid_days,
+        sessions=(),
+        consultations=(),
+    )
+
+
 def load_facts(
     db: Session,
     patient: Patient,

@@ -5,18 +5,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.errors import InvalidInput
-from booking.domain.policy import DEFAULT_POLICY, Policy
+from booking.domain.policy import DEFAULT_POLICY, FRONTEND, Policy
 from booking.services import policies
 from booking.services.changes import check_version, load_for_change
-from models import CHANNELS, SCOPES, ApiKey, Organization
+from models import CHANNELS, KEY_KINDS, SCOPES, ApiKey, Organization
 
 KEY_PREFIX = "nbk_"
+PUBLISHABLE_PREFIX = "pk_"
+PREFIXES = (KEY_PREFIX, PUBLISHABLE_PREFIX)
+# What a publishable key may hold: it is in every visitor's browser, so never `admin`.
+PUBLISHABLE_SCOPES = ("read", "book")
 
 
 def digest(token: str) -> str:
@@ -24,25 +29,46 @@ def digest(token: str) -> str:
 
 
 def issue_api_key(
-    db: Session, organization_id: str, name: str, scopes: Iterable[str], channel: str = "frontend"
+    db: Session,
+    organization_id: str,
+    name: str,
+    scopes: Iterable[str] | None,
+    channel: str = "frontend",
+    *,
+    kind: str = "secret",
+    origins: Iterable[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key; the clear token is returned once and never stored.
 
-    A key is a booking frontend's unless asked for as `staff` (the trust is granted, never assumed)."""
-    scopes = list(dict.fromkeys(scopes))
-    unknown = [s for s in scopes if s not in SCOPES]
+    A key is a booking frontend's unless asked for as `staff` (the trust is granted, never assumed).
+    A publishable key (`pk_...`) is always a frontend's, holds read and book at most (both by
+    default), and lists the browser origins it may be used from."""
+    if kind not in KEY_KINDS:
+        raise InvalidInput({"kind": [f"Must be one of: {', '.join(KEY_KINDS)}."]})
+    publishable = kind == "publishable"
+    scopes = list(dict.fromkeys(PUBLISHABLE_SCOPES if scopes is None and publishable else scopes or ()))
+    allowed = PUBLISHABLE_SCOPES if publishable else SCOPES
+    unknown = [s for s in scopes if s not in allowed]
     if unknown or not scopes:
-        raise InvalidInput({"scopes": [f"Each scope must be one of: {', '.join(SCOPES)}."]})
+        raise InvalidInput({"scopes": [f"Each scope must be one of: {', '.join(allowed)}."]})
     if channel not in CHANNELS:
         raise InvalidInput({"channel": [f"Must be one of: {', '.join(CHANNELS)}."]})
-    token = KEY_PREFIX + secrets.token_urlsafe(32)
+    if publishable and channel != FRONTEND:
+        raise InvalidInput({"channel": ["A publishable key is a booking page's: its channel is frontend."]})
+    listed = _origins(origins) if publishable else None
+    if not publishable and origins is not None:
+        raise InvalidInput({"origins": ["Only a publishable key lists origins."]})
+    prefix = PUBLISHABLE_PREFIX if publishable else KEY_PREFIX
+    token = prefix + secrets.token_urlsafe(32)
     key = ApiKey(
         organization_id=organization_id,
         name=name,
         digest=digest(token),
-        prefix=token[: len(KEY_PREFIX) + 6],
+        prefix=token[: len(prefix) + 6],
         scopes=scopes,
         channel=channel,
+        kind=kind,
+        origins=listed,
     )
     db.add(key)
     db.flush()
@@ -61,8 +87,48 @@ def create_organization(db: Session, name: str) -> tuple[Organization, str]:
     return organization, token
 
 
+def _origins(origins: Iterable[str] | None) -> list[str]:
+    """Each a browser origin as a browser sends it (`https://book.example.com`, a port if any, no
+    path), lower-cased; http only for localhost (a page under development)."""
+    listed = list(dict.fromkeys(origins or ()))
+    problems = [f"'{o}' is not an origin such as https://book.example.com." for o in listed if not _is_origin(o.lower())]
+    if not listed or problems:
+        raise InvalidInput({"origins": problems or ["List at least one origin the booking page is served from."]})
+    return [o.lower() for o in listed]
+
+
+def _is_origin(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    local = host in ("localhost", "127.0.0.1", "[::1]", "::1")
+    return (
+        parts.scheme in (("https", "http") if local else ("https",))
+        and bool(host)
+        and text == f"{parts.scheme}://{parts.netloc}"
+        and "@" not in parts.netloc
+        and len(text) <= 200
+    )
+
+
+def origin_allowed(key: ApiKey, origin: str) -> bool:
+    return origin.lower() in (key.origins or ())
+
+
+def listed_by_a_publishable_key(db: Session, origin: str) -> bool:
+    """Whether any live publishable key, of any organization, lists `origin` (a preflight names no key).
+
+    Read in Python: the JSON lists are short and there are few publishable keys; an index on
+    origins would want a table of its own."""
+    rows = db.scalars(sa.select(ApiKey.origins).where(ApiKey.kind == "publishable", ApiKey.revoked_at.is_(None)))
+    return any(origin.lower() in (origins or ()) for origins in rows)
+
+
 def find_key(db: Session, token: str) -> ApiKey | None:
-    if not token.startswith(KEY_PREFIX) or len(token) > 200:
+    if not token.startswith(PREFIXES) or len(token) > 200:
         return None
     return db.scalar(sa.select(ApiKey).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None)))
 

@@ -40,7 +40,7 @@ def v1_routes(app) -> list[tuple[str, str]]:
 ROUTES = v1_routes(create_app({"DATABASE_URL": "sqlite://"}, sessionmaker=sessionmaker()))
 ITEM_ROUTES = [(m, r) for m, r in ROUTES if ARGUMENT.search(r)]
 # Searches are not collections of stored objects; they get their own tenancy test.
-SEARCHES = {"/v1/availability"}
+SEARCHES = {"/v1/availability", "/v1/clinics/<clinic_id>/day-sheet"}
 SINGLETONS = {"/v1/organization"}  # the key's own organization: one object, never another's
 LIST_ROUTES = [r for m, r in ROUTES if m == "GET" and not ARGUMENT.search(r) and r not in SEARCHES | SINGLETONS]
 
@@ -61,8 +61,9 @@ def _monday(weeks: int) -> str:
     return datetime.combine(monday, time(14), UTC).isoformat()
 
 
-# The world's appointment, hold and a free slot, each 5+ weeks apart (the 28-day interval rule).
-APPOINTMENT_AT, HOLD_AT, FREE_AT = _monday(1), _monday(6), _monday(11)
+# The world's appointment, hold and a free slot, each 5+ weeks apart (the 28-day interval rule);
+# a booking page's hold (no patient: no interval) the week after the appointment.
+APPOINTMENT_AT, HOLD_AT, FREE_AT, PAGE_HOLD_AT = _monday(1), _monday(6), _monday(11), _monday(2)
 SLOT = {
     "clinic_id": "{clinic_id}",
     "practitioner_id": "{practitioner_id}",
@@ -118,6 +119,20 @@ BODIES = {
         "start": FREE_AT,
         "end": FREE_AT.replace("T14:00", "T23:00"),
     },
+    ("GET", "/v1/clinics/<clinic_id>/day-sheet"): {"date": APPOINTMENT_AT[:10]},
+    # A booking page's calls: a hold for a visitor (a consultation: a first visit's first booking),
+    # booking the world's page hold with its token, and the world appointment's manage link.
+    ("POST", "/v1/booking/holds"): {
+        **{k: v for k, v in SLOT.items() if k not in ("patient_id", "treatment_type_id")},
+        "treatment_type_id": "{consultation_id}",
+        "starts_at": FREE_AT,
+    },
+    ("POST", "/v1/booking/appointments"): {
+        "hold_token": "{hold_token}",
+        "patient": {"name": "Nour Haddad", "email": "nour@example.com", "accept_terms": True},
+    },
+    ("POST", "/v1/manage/<token>/cancel"): {},
+    ("POST", "/v1/manage/<token>/reschedule"): {"starts_at": FREE_AT},
     ("POST", "/v1/appointments/<appointment_id>/check-in"): None,  # no body
     ("POST", "/v1/appointments/<appointment_id>/complete"): None,
     ("POST", "/v1/appointments/<appointment_id>/no-show"): None,
@@ -159,7 +174,10 @@ def build_world(caller) -> dict:
     clinic = caller.make_clinic()
     room = caller.make_room(clinic["id"])
     treatment_type = caller.make_treatment_type()
-    practitioner = caller.make_practitioner([clinic["id"]], treatment_type_ids=[treatment_type["id"]])
+    consultation = caller.make_treatment_type("consultation")
+    practitioner = caller.make_practitioner(
+        [clinic["id"]], treatment_type_ids=[treatment_type["id"], consultation["id"]]
+    )
     hours = caller.put(
         f"/v1/practitioners/{practitioner['id']}/working-hours", json=[{**HOURS[0], "clinic_id": clinic["id"]}]
     )
@@ -171,7 +189,6 @@ def build_world(caller) -> dict:
     patient = caller.make_patient()
     course = caller.make_course(patient["id"], treatment_type["id"])
     key = caller.create("/v1/api-keys", {"name": "Front desk", "scopes": ["read", "book"]})
-    consultation = caller.make_treatment_type("consultation")
     caller.create(
         f"/v1/patients/{patient['id']}/past-sessions",
         {"treatment_type_id": consultation["id"], "performed_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
@@ -185,6 +202,11 @@ def build_world(caller) -> dict:
     }
     appointment = caller.create("/v1/appointments", {**slot, "starts_at": APPOINTMENT_AT})
     hold = caller.create("/v1/holds", {**slot, "starts_at": HOLD_AT})
+    page_hold = caller.create(
+        "/v1/booking/holds",
+        {**{k: v for k, v in slot.items() if k != "patient_id"}, "treatment_type_id": consultation["id"],
+         "starts_at": PAGE_HOLD_AT},
+    )  # fmt: skip
     follow_up = _follow_up(caller, appointment)
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     delivery = caller.create(f"/v1/webhooks/{webhook['id']}/test", None, status=202)
@@ -203,6 +225,9 @@ def build_world(caller) -> dict:
         "key_id": key["id"],
         "appointment_id": appointment["id"],
         "hold_id": hold["id"],
+        "hold_token": page_hold["hold_token"],
+        "token": appointment["manage_token"],
+        "consultation_id": consultation["id"],
         "follow_up_id": follow_up,
         "webhook_id": webhook["id"],
         "delivery_id": delivery["id"],

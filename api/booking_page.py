@@ -1,0 +1,179 @@
+"""What a booking page calls with a publishable key (`pk_...`): the bookable clinics, treatment
+types and practitioners with their public fields only, a hold for a visitor, and booking that hold
+with its hold token while registering the patient. Availability is /v1/availability."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from booking.services import booking_page
+
+from . import db, idempotency
+from .auth import actor, organization_id, requires
+from .base import Blueprint, ClinicInstant, Name, Schema, Secret, SecretWithheld
+from .clinics import OpeningHoursSchema
+from .patients import Phone
+from .slots import SlotInputSchema, SlotOutputSchema
+
+blp = Blueprint(
+    "booking_page",
+    __name__,
+    url_prefix="/v1/booking",
+    description="A booking page's calls (a publishable key may make these): public fields only",
+)
+
+
+class PublicClinicSchema(ma.Schema):
+    id = ma.fields.String()
+    name = ma.fields.String()
+    timezone = ma.fields.String(metadata={"description": "IANA zone: every instant of the clinic is shown in it"})
+    address = ma.fields.String(allow_none=True)
+    opening_hours = ma.fields.List(ma.fields.Nested(OpeningHoursSchema))
+
+
+class PublicTreatmentTypeSchema(ma.Schema):
+    id = ma.fields.String()
+    name = ma.fields.String()
+    kind = ma.fields.String(metadata={"enum": ["consultation", "microneedling", "review"]})
+    numbing_minutes = ma.fields.Integer(metadata={"description": "From arrival to the needling: the cream works"})
+    prep_minutes = ma.fields.Integer(metadata={"description": "Applying the numbing cream, on arrival"})
+    procedure_minutes = ma.fields.Integer()
+    aftercare_minutes = ma.fields.Integer(metadata={"description": "Serum and aftercare, after the procedure"})
+    allowed_areas = ma.fields.List(ma.fields.String())
+
+
+class PublicPractitionerSchema(ma.Schema):
+    id = ma.fields.String()
+    name = ma.fields.String()
+    clinic_ids = ma.fields.List(ma.fields.String(), metadata={"description": "The bookable clinics they work at"})
+    treatment_type_ids = ma.fields.List(
+        ma.fields.String(), metadata={"description": "The bookable treatment types they perform"}
+    )
+
+
+def _listing(item: type[ma.Schema]) -> type[ma.Schema]:
+    return type(f"{item.__name__.removesuffix('Schema')}ListSchema", (ma.Schema,), {
+        "data": ma.fields.List(ma.fields.Nested(item), required=True)
+    })  # fmt: skip
+
+
+class PageHoldInputSchema(SlotInputSchema):
+    hold_minutes = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "How long to hold; default the policy's hold_minutes, at most its max_hold_minutes"},
+    )
+
+
+class PageHoldSchema(SlotOutputSchema):
+    id = ma.fields.String()
+    expires_at = ClinicInstant(metadata={"description": "When the slot is let go unless booked: the countdown"})
+    hold_token = Secret("The token that alone books this hold (POST /v1/booking/appointments)")
+    secret_withheld = SecretWithheld()
+
+
+class NewPatientSchema(Schema):
+    name = Name(required=True)
+    email = ma.fields.Email(required=True)
+    phone = Phone
+    accept_terms = ma.fields.Boolean(
+        required=True, metadata={"description": "The patient accepts the clinic's terms: must be true to book"}
+    )
+
+
+class PageBookingInputSchema(Schema):
+    hold_token = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=100), metadata={"description": "From the hold"}
+    )
+    patient = ma.fields.Nested(NewPatientSchema, required=True, metadata={"description": "Registered as it is booked"})
+    area = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(max=40),
+        metadata={"description": "Treatment area, from the type's allowed_areas"},
+    )
+
+
+class PageAppointmentSchema(SlotOutputSchema):
+    id = ma.fields.String()
+    patient_id = ma.fields.String(metadata={"description": "The patient registered by this booking"})
+    area = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+
+
+class PageBookingSchema(ma.Schema):
+    appointment = ma.fields.Nested(PageAppointmentSchema)
+    manage_token = Secret(
+        "The patient's manage link token: GET /v1/manage/{token} shows, cancels and reschedules the booking"
+    )
+    pre_care = ma.fields.List(ma.fields.String(), metadata={"description": "What to do before the visit"})
+    secret_withheld = SecretWithheld()
+
+
+@blp.route("/clinics")
+@requires("read", publishable=True)
+@blp.response(200, _listing(PublicClinicSchema))
+def clinics():
+    """List the clinics a booking page may book (public fields)"""
+    return {"data": booking_page.bookable_clinics(db.session(), organization_id(), actor())}
+
+
+@blp.route("/treatment-types")
+@requires("read", publishable=True)
+@blp.response(200, _listing(PublicTreatmentTypeSchema))
+def treatment_types():
+    """List the treatment types bookable online, with the durations a patient is shown"""
+    return {"data": booking_page.bookable_treatment_types(db.session(), organization_id(), actor())}
+
+
+@blp.route("/practitioners")
+@requires("read", publishable=True)
+@blp.response(200, _listing(PublicPractitionerSchema))
+def practitioners():
+    """List the practitioners bookable online, with their bookable clinics and treatment types"""
+    return {"data": booking_page.bookable_practitioners(db.session(), organization_id(), actor())}
+
+
+@blp.route("/holds")
+class PageHolds(MethodView):
+    @requires("book", publishable=True)
+    @blp.arguments(PageHoldInputSchema)
+    @blp.response(201, PageHoldSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Hold a slot for a visitor who registers as they book it
+
+        Checked against every rule as a first visit (a microneedling session needs a consultation
+        first: `consultation_required`) and the booking policy. The answer's `hold_token` alone
+        books the hold; it is shown once.
+        """
+        hold_minutes = data.pop("hold_minutes", None)
+        fields = {**data, "patient_id": None}
+        from .slots import slot_request
+
+        hold = booking_page.place_hold(db.session(), organization_id(), slot_request(fields), actor(), hold_minutes)
+        idempotency.withhold("hold_token")
+        return hold
+
+
+@blp.route("/appointments")
+class PageAppointments(MethodView):
+    @requires("book", publishable=True)
+    @blp.arguments(PageBookingInputSchema)
+    @blp.response(201, PageBookingSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(410, response="GONE")
+    def post(self, data):
+        """Book a hold with its hold token, registering the patient
+
+        The patient (name, e-mail, phone read as the patients API reads it, `accept_terms: true`)
+        is registered and the hold booked for them in one transaction, every rule checked again.
+        The answer carries the patient's `manage_token` (shown once; the `appointment.created`
+        event carries it too) and the pre-care instructions.
+        """
+        appointment, pre_care = booking_page.book_hold(
+            db.session(), organization_id(), data["hold_token"], data["patient"], actor(), area=data.get("area")
+        )
+        idempotency.withhold("manage_token")
+        return {"appointment": appointment, "manage_token": appointment.manage_token, "pre_care": pre_care}
