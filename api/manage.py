@@ -19,7 +19,7 @@ from booking.services import booking_page
 
 from . import db, etags, idempotency
 from .auth import actor, organization_id, requires
-from .base import Blueprint, ClinicInstant, Id, Instant, Schema
+from .base import Blueprint, Id, Instant, Schema
 from .booking_page import PageAppointmentSchema, PageBookingSchema, PublicClinicSchema
 
 blp = Blueprint(
@@ -51,8 +51,11 @@ class ManageSchema(ma.Schema):
     clinic = ma.fields.Nested(PublicClinicSchema)
     pre_care = ma.fields.List(ma.fields.String(), metadata={"description": "What to do before the visit"})
     policy = ma.fields.Nested(ManagePolicySchema, metadata={"description": "The effective booking policy"})
-    changeable_until = ClinicInstant(
-        metadata={"description": "Until when the link may cancel or move the booking (the cut-off)"}
+    changeable_until = ma.fields.String(
+        metadata={
+            "format": "date-time",
+            "description": "Until when the link may cancel or move the booking (the cut-off), in the clinic's zone",
+        }
     )
     changeable = ma.fields.Boolean(metadata={"description": "Whether the cut-off is still ahead"})
 
@@ -86,7 +89,7 @@ def _view(appointment) -> dict:
         "clinic": appointment.clinic,
         "pre_care": booking_page.pre_care(session, appointment),
         "policy": effective,
-        "changeable_until": clock.shown_in(until, ZoneInfo(appointment.clinic.timezone)),
+        "changeable_until": clock.shown_in(until, ZoneInfo(appointment.clinic.timezone)).isoformat(),
         "changeable": clock.now() < until,
         "clinic_id": appointment.clinic_id,
     }
