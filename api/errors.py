@@ -250,8 +250,8 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
     "hold_expired": ({"hold_id": {"type": "string"}}, ("hold_id",)),
     "origin_not_allowed": ({"origin": {"type": "string", "description": "The Origin the request came from"}}, ("origin",)),
     "manage_link_ended": (
-        {"status": {"type": "string", "description": "The appointment's status now"}},
-        ("status",),
+        {"appointment_status": {"type": "string", "description": "The booking's status now"}},
+        ("appointment_status",),
     ),
     "interval_too_short": (
         {

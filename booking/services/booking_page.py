@@ -168,7 +168,7 @@ def managed(db: Session, org: str, token: str, *, lock: bool = False) -> Appoint
         raise ManageLinkEnded(
             f"This manage link ended with the booking, which is {appointment.status}"
             + (" (moved: the new booking has its own link)." if appointment.rescheduled_to else "."),
-            status=appointment.status,
+            appointment_status=appointment.status,
         )
     return appointment
 
