@@ -21,7 +21,8 @@ SECRET_HEADERS = frozenset({"{authorization}i", "{cookie}i", "{proxy-authorizati
 
 
 def redact(text: str) -> str:
-    """`/feed.ics?token=ics_abc&x=1` -> `/feed.ics?token=[redacted]&x=1`; `/v1/manage/mt_x` -> `/v1/manage/[redacted]`."""
+    """`/feed.ics?token=ics_abc&x=1` -> `/feed.ics?token=[redacted]&x=1`;
+    `/v1/manage/mt_x` -> `/v1/manage/[redacted]`."""
     if not text:
         return text
     text = SECRET_SEGMENTS.sub(MASK, text)

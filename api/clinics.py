@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
-
-from zoneinfo import ZoneInfo
 
 from booking.domain import clock
 from booking.domain.weekly import check_timezone
@@ -210,7 +210,10 @@ class DaySheetSchema(ma.Schema):
     date = ma.fields.Date()
     starts_at = ma.fields.String(metadata={"format": "date-time", "description": "The date's first instant"})
     ends_at = ma.fields.String(
-        metadata={"format": "date-time", "description": "The next date's first instant (23 or 25 hours on a DST change)"}
+        metadata={
+            "format": "date-time",
+            "description": "The next date's first instant (23 or 25 hours on a DST change)",
+        }
     )
     visits = ma.fields.List(ma.fields.Nested(VisitSchema))
 
@@ -239,9 +242,7 @@ def _sheet(sheet) -> dict:
                 "room": v.room,
                 "treatment_type": v.treatment_type,
                 "area": v.appointment.area,
-                "phases": [
-                    {**vars(p), "starts_at": local(p.starts_at), "ends_at": local(p.ends_at)} for p in v.phases
-                ],
+                "phases": [{**vars(p), "starts_at": local(p.starts_at), "ends_at": local(p.ends_at)} for p in v.phases],
             }
             for v in sheet.visits
         ],

@@ -248,7 +248,10 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
         ("devices_needed", "conflicts"),
     ),
     "hold_expired": ({"hold_id": {"type": "string"}}, ("hold_id",)),
-    "origin_not_allowed": ({"origin": {"type": "string", "description": "The Origin the request came from"}}, ("origin",)),
+    "origin_not_allowed": (
+        {"origin": {"type": "string", "description": "The Origin the request came from"}},
+        ("origin",),
+    ),
     "manage_link_ended": (
         {"appointment_status": {"type": "string", "description": "The booking's status now"}},
         ("appointment_status",),

@@ -540,13 +540,13 @@ def search_appointments(args):
 def _appointments(bookings) -> list[dict]:
     """Appointments and holds as FHIR Appointments, their related objects loaded in three queries."""
     practitioners = _by_id(Practitioner, (b.practitioner_id for b in bookings))
-    patients = _by_id(Patient, (b.patient_id for b in bookings))
+    patients = _by_id(Patient, (b.patient_id for b in bookings if b.patient_id is not None))
     types = _by_id(TreatmentType, (b.treatment_type_id for b in bookings))
     return [
         fhir.appointment(
             b,
             practitioner_obj=practitioners[b.practitioner_id],
-            patient=patients[b.patient_id],
+            patient=patients.get(b.patient_id) if b.patient_id is not None else None,
             treatment_type=types[b.treatment_type_id],
         )
         for b in bookings

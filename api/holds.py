@@ -31,7 +31,10 @@ blp = Blueprint(
 
 class HoldSchema(SlotOutputSchema):
     id = ma.fields.String()
-    patient_id = ma.fields.String()
+    patient_id = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "null on a booking page's hold until it is booked (its patient registers then)"},
+    )
     course_id = ma.fields.String(allow_none=True)
     area = ma.fields.String(allow_none=True)
     source = ma.fields.String(metadata={"description": "Who made the hold", "enum": list(HOLD_SOURCES)})

@@ -3,9 +3,9 @@
 Limits are counted per key (a digest of the bearer token; the client address when
 there is none) on /v1 and /fhir only. A publishable key (`pk_...`) is shared by every visitor of
 a booking page, so it has a limit of its own (PUBLISHABLE_RATE_LIMIT) and a second one per key and
-client address (PUBLISHABLE_ADDRESS_RATE_LIMIT): one visitor cannot spend the page's whole limit. Storage is in memory by default, which counts per
-process (with gunicorn's 2 workers a key gets up to twice the limit), and Redis when
-REDIS_URL is set, which counts once for every worker and node.
+client address (PUBLISHABLE_ADDRESS_RATE_LIMIT): one visitor cannot spend the page's whole limit.
+Storage is in memory by default, which counts per process (with gunicorn's 2 workers a key
+gets up to twice the limit), and Redis when REDIS_URL is set, which counts once for every worker and node.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, HeaderNames, Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 
-from . import errors
 from booking.services.tenancy import PUBLISHABLE_PREFIX
 
+from . import errors
 from .auth import bearer_token
 
 

@@ -34,12 +34,12 @@ from .treatment import TreatmentType
 __all__ = [
     "APPOINTMENT_STATUSES",
     "CHANNELS",
-    "KEY_KINDS",
     "DELIVERY_STATUSES",
     "FEED_OWNERS",
     "FOLLOW_UP_STATUSES",
     "HOLD_SOURCES",
     "HOLD_STATUSES",
+    "KEY_KINDS",
     "LIVE_STATUSES",
     "SCOPES",
     "WEBHOOK_STATUSES",

@@ -124,6 +124,8 @@ class Hold(_Slot, Timestamped, Base):
     # A booking page's hold (a publishable key) has no patient until it is booked, and is booked
     # with its hold token alone: the token's SHA-256 (migration 0017).
     hold_token_digest: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, unique=True)
+    if TYPE_CHECKING:  # not a column: set on a new booking page's hold for the answer that shows it
+        hold_token: str
 
     clinic = relationship("Clinic", lazy="joined", innerjoin=True)
 

@@ -51,6 +51,7 @@ class ApiKey(Timestamped, Base):
     # A publishable key's allowed browser origins (`https://book.example.com`); NULL on a secret key.
     origins: Mapped[list[str] | None] = mapped_column(sa.JSON, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
     @property
     def publishable(self) -> bool:
         return self.kind == "publishable"

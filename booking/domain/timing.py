@@ -164,5 +164,7 @@ def phases(timing: Timing, at: Instants, *, numbing_area: bool = False) -> list[
     if at.ends_at > needled:
         result.append(Phase("aftercare", needled, at.ends_at, True, "room"))
     if timing.turnover_minutes:
-        result.append(Phase("turnover", at.ends_at, at.ends_at + timedelta(minutes=timing.turnover_minutes), False, "room"))
+        result.append(
+            Phase("turnover", at.ends_at, at.ends_at + timedelta(minutes=timing.turnover_minutes), False, "room")
+        )
     return result

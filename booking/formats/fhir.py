@@ -215,9 +215,14 @@ def busy_slot(booking: Appointment | Hold, *, treatment_type: TreatmentType, ten
 
 
 def appointment(
-    booking: Appointment | Hold, *, practitioner_obj: Practitioner, patient: Patient, treatment_type: TreatmentType
+    booking: Appointment | Hold,
+    *,
+    practitioner_obj: Practitioner,
+    patient: Patient | None,
+    treatment_type: TreatmentType,
 ) -> dict[str, Any]:
-    """An appointment, or a live hold (models.Hold: pending, or proposed for a follow-up)."""
+    """An appointment, or a live hold (models.Hold: pending, or proposed for a follow-up); a booking
+    page's hold has no patient until it is booked, and so no patient participant."""
     zone = ZoneInfo(booking.clinic.timezone)
     is_hold = isinstance(booking, Hold)
     resource = {
@@ -241,20 +246,24 @@ def appointment(
             "text": booking.cancel_note or booking.cancel_reason,
         }
     participation = "tentative" if is_hold else "accepted"
-    resource["participant"] = [
+    participants: list[dict[str, Any]] = [
         {"actor": _reference("Practitioner", practitioner_obj), "required": "required", "status": "accepted"},
         {"actor": _reference("Location", booking.clinic), "required": "required", "status": "accepted"},
-        # Display only: the patient's name and our id, never their contact data.
-        {
-            "actor": {
-                "type": "Patient",
-                "identifier": {"system": PATIENT_SYSTEM, "value": patient.id},
-                "display": patient.name,
-            },
-            "required": "required",
-            "status": participation,
-        },
     ]
+    resource["participant"] = participants
+    if patient is not None:
+        # Display only: the patient's name and our id, never their contact data.
+        participants.append(
+            {
+                "actor": {
+                    "type": "Patient",
+                    "identifier": {"system": PATIENT_SYSTEM, "value": patient.id},
+                    "display": patient.name,
+                },
+                "required": "required",
+                "status": participation,
+            }
+        )
     return resource
 
 

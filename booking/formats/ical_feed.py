@@ -197,7 +197,7 @@ def _event(item: Appointment | Hold, names: dict[str, dict[str, Any]], now: date
     clinic = names["clinic"][item.clinic_id]
     zone = ZoneInfo(clinic.timezone)
     treatment_type = names["type"][item.treatment_type_id]
-    who = initials(names["patient"].get(item.patient_id, ""))
+    who = initials(names["patient"].get(item.patient_id or "", ""))  # a booking page's hold: nobody yet
     suffix = ""
     if isinstance(item, Hold):
         suffix = " (proposed follow-up)" if item.source == "follow_up" else " (held)"

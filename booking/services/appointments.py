@@ -465,7 +465,9 @@ def book_from_hold(
     if status != "active":
         raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
     if hold.patient_id is None:  # a booking page's: registering its patient is part of booking it
-        raise InvalidInput({"hold_id": ["A booking page's hold is booked with its hold_token (POST /v1/booking/appointments)."]})
+        raise InvalidInput(
+            {"hold_id": ["A booking page's hold is booked with its hold_token (POST /v1/booking/appointments)."]}
+        )
     req = SlotRequest(
         hold.clinic_id,
         hold.practitioner_id,

@@ -91,7 +91,9 @@ def _origins(origins: Iterable[str] | None) -> list[str]:
     """Each a browser origin as a browser sends it (`https://book.example.com`, a port if any, no
     path), lower-cased; http only for localhost (a page under development)."""
     listed = list(dict.fromkeys(origins or ()))
-    problems = [f"'{o}' is not an origin such as https://book.example.com." for o in listed if not _is_origin(o.lower())]
+    problems = [
+        f"'{o}' is not an origin such as https://book.example.com." for o in listed if not _is_origin(o.lower())
+    ]
     if not listed or problems:
         raise InvalidInput({"origins": problems or ["List at least one origin the booking page is served from."]})
     return [o.lower() for o in listed]

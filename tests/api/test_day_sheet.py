@@ -37,7 +37,9 @@ def test_two_patients_interleaved_in_one_practitioners_numbing_gap(admin, world)
     )
     world.book(patient_id=patient(world)["id"], starts_at=world.at(2, 10))  # another day: not on it
     cancelled = world.book(patient_id=patient(world)["id"], starts_at=world.at(1, 14))
-    assert admin.post(f"/v1/appointments/{cancelled['id']}/cancel", json={"reason": "clinic_request"}).status_code == 200
+    assert (
+        admin.post(f"/v1/appointments/{cancelled['id']}/cancel", json={"reason": "clinic_request"}).status_code == 200
+    )
 
     day = sheet(admin, world.clinic["id"], "2027-01-05")
     assert (day["date"], day["timezone"]) == ("2027-01-05", "Europe/London")
@@ -45,7 +47,9 @@ def test_two_patients_interleaved_in_one_practitioners_numbing_gap(admin, world)
     assert [v["appointment_id"] for v in day["visits"]] == [first["id"], second["id"]]
     va, vb = day["visits"]
     assert (va["patient"]["name"], vb["patient"]["name"]) == (a["name"], b["name"])
-    assert va["practitioner"] == vb["practitioner"] == {"id": world.practitioner["id"], "name": world.practitioner["name"]}
+    assert (
+        va["practitioner"] == vb["practitioner"] == {"id": world.practitioner["id"], "name": world.practitioner["name"]}
+    )
     assert (va["room"]["name"], vb["room"]["name"]) == ("Room 1", "Room 2")
     assert va["treatment_type"]["kind"] == "microneedling"
     assert [(p["name"], p["starts_at"][11:16], p["ends_at"][11:16], p["practitioner_busy"]) for p in va["phases"]] == [
@@ -122,7 +126,9 @@ def test_with_a_numbing_area_the_patient_numbs_there(admin, clock):
 def test_the_day_sheet_is_a_staff_keys(admin, world):
     frontend = admin.with_scopes("read", channel="frontend")
     assert_problem(frontend.get(f"/v1/clinics/{world.clinic['id']}/day-sheet?date=2027-01-05"), 403, "forbidden")
-    assert_problem(publishable(admin).get(f"/v1/clinics/{world.clinic['id']}/day-sheet?date=2027-01-05"), 403, "forbidden")
+    assert_problem(
+        publishable(admin).get(f"/v1/clinics/{world.clinic['id']}/day-sheet?date=2027-01-05"), 403, "forbidden"
+    )
     assert_problem(admin.get(f"/v1/clinics/{world.clinic['id']}/day-sheet"), 422, "validation_error")
     assert_problem(admin.get(f"/v1/clinics/{world.clinic['id']}/day-sheet?date=2027-13-01"), 422, "validation_error")
     assert_problem(admin.get("/v1/clinics/cln_nope/day-sheet?date=2027-01-05"), 404, "not_found")

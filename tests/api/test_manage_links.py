@@ -14,11 +14,15 @@ from .test_publishable_keys import NEW_PATIENT, publishable
 
 def _page_booking(pk, world, day=3, hour=10):
     """A consultation booked through the booking page (Thursday 7 January 2027 at 10:00 London)."""
-    slot = {k: v for k, v in world.slot(treatment_type_id=world.consultation["id"], starts_at=world.at(day, hour)).items()}
+    slot = {
+        k: v for k, v in world.slot(treatment_type_id=world.consultation["id"], starts_at=world.at(day, hour)).items()
+    }
     slot.pop("patient_id")
     held = pk.post("/v1/booking/holds", json=slot)
     assert held.status_code == 201, held.get_json()
-    booked = pk.post("/v1/booking/appointments", json={"hold_token": held.get_json()["hold_token"], "patient": NEW_PATIENT})
+    booked = pk.post(
+        "/v1/booking/appointments", json={"hold_token": held.get_json()["hold_token"], "patient": NEW_PATIENT}
+    )
     assert booked.status_code == 201, booked.get_json()
     return booked.get_json()
 
@@ -54,11 +58,17 @@ def test_a_cancel_through_the_link_is_the_patients_and_ends_the_link(admin, worl
     assert cancelled.status_code == 200, cancelled.get_json()
     assert cancelled.get_json()["status"] == "cancelled"
     row = db.get(Appointment, booked["appointment"]["id"])
-    assert (row.cancel_reason, row.cancel_note, row.cancelled_by_channel) == ("patient_request", "Away that week", "frontend")
+    assert (row.cancel_reason, row.cancel_note, row.cancelled_by_channel) == (
+        "patient_request",
+        "Away that week",
+        "frontend",
+    )
     body = assert_problem(pk.get(f"/v1/manage/{token}"), 410, "manage_link_ended")
     assert body["appointment_status"] == "cancelled"
     assert_problem(pk.post(f"/v1/manage/{token}/cancel", json={}), 410, "manage_link_ended")
-    assert_problem(pk.post(f"/v1/manage/{token}/reschedule", json={"starts_at": world.at(4, 10)}), 410, "manage_link_ended")
+    assert_problem(
+        pk.post(f"/v1/manage/{token}/reschedule", json={"starts_at": world.at(4, 10)}), 410, "manage_link_ended"
+    )
 
 
 def test_inside_the_cut_off_the_link_shows_but_neither_cancels_nor_moves(admin, world, clock):
@@ -69,7 +79,11 @@ def test_inside_the_cut_off_the_link_shows_but_neither_cancels_nor_moves(admin, 
     assert shown["changeable"] is False
     body = assert_problem(pk.post(f"/v1/manage/{token}/cancel", json={}), 422, "cancellation_window_passed")
     assert "detail" in body
-    assert_problem(pk.post(f"/v1/manage/{token}/reschedule", json={"starts_at": world.at(4, 10)}), 422, "cancellation_window_passed")
+    assert_problem(
+        pk.post(f"/v1/manage/{token}/reschedule", json={"starts_at": world.at(4, 10)}),
+        422,
+        "cancellation_window_passed",
+    )
     # A staff key calling the link is the patient too: the cut-off binds it (the front desk cancels by id).
     assert_problem(admin.post(f"/v1/manage/{token}/cancel", json={}), 422, "cancellation_window_passed")
     assert pk.get(f"/v1/manage/{token}").status_code == 200
@@ -109,7 +123,12 @@ def test_the_link_ends_when_the_visit_happens(admin, world, clock):
     session = world.book(starts_at=world.at(1, 10))
     clock.advance(days=1, hours=1, minutes=30)  # 09:30 on the day
     assert admin.post(f"/v1/appointments/{session['id']}/check-in").status_code == 200
-    assert assert_problem(admin.get(f"/v1/manage/{session['manage_token']}"), 410, "manage_link_ended")["appointment_status"] == "checked_in"
+    assert (
+        assert_problem(admin.get(f"/v1/manage/{session['manage_token']}"), 410, "manage_link_ended")[
+            "appointment_status"
+        ]
+        == "checked_in"
+    )
 
 
 def test_a_link_of_another_organization_or_no_booking_is_a_404(admin, other, world):

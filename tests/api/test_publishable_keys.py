@@ -44,7 +44,9 @@ def pk(admin):
 
 
 def test_an_admin_issues_a_publishable_key_a_frontends_with_read_and_book(admin):
-    key = admin.create("/v1/api-keys", {"name": "Site", "kind": "publishable", "origins": [SITE, "http://localhost:8650"]})
+    key = admin.create(
+        "/v1/api-keys", {"name": "Site", "kind": "publishable", "origins": [SITE, "http://localhost:8650"]}
+    )
     assert key["secret"].startswith("pk_") and key["prefix"].startswith("pk_")
     assert (key["kind"], key["channel"], key["scopes"]) == ("publishable", "frontend", ["read", "book"])
     assert key["origins"] == [SITE, "http://localhost:8650"]
@@ -143,11 +145,15 @@ def test_a_pk_hold_books_with_its_token_alone_registering_the_patient(admin, pk,
     assert stored.patient_id is None and stored.hold_token_digest == hashlib.sha256(token.encode()).hexdigest()
 
     # The slot is taken for everyone else while held.
-    taken = admin.post("/v1/appointments", json=world.slot(treatment_type_id=world.consultation["id"], starts_at=world.at(1, 10)))
+    taken = admin.post(
+        "/v1/appointments", json=world.slot(treatment_type_id=world.consultation["id"], starts_at=world.at(1, 10))
+    )
     assert_problem(taken, 409, "slot_unavailable")
     # A secret key cannot book it by id: it has no patient; its token is what books it.
     assert_problem(admin.post("/v1/appointments", json={"hold_id": hold["id"]}), 422, "validation_error")
-    assert_problem(pk.post("/v1/booking/appointments", json={"hold_token": "ht_wrong", "patient": NEW_PATIENT}), 404, "not_found")
+    assert_problem(
+        pk.post("/v1/booking/appointments", json={"hold_token": "ht_wrong", "patient": NEW_PATIENT}), 404, "not_found"
+    )
 
     booked = pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": NEW_PATIENT})
     assert booked.status_code == 201, booked.get_json()
@@ -181,7 +187,9 @@ def test_booking_a_pk_hold_needs_the_patients_details_and_consent_and_registers_
 ):
     token = _hold(pk, world, starts_at=world.at(1, 10)).get_json()["hold_token"]
     before = db.scalar(sa.select(sa.func.count(Patient.id)))
-    body = assert_problem(pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": patient}), 422, "validation_error")
+    body = assert_problem(
+        pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": patient}), 422, "validation_error"
+    )
     assert field in body["errors"]["patient"], body
     assert db.scalar(sa.select(sa.func.count(Patient.id))) == before
 
@@ -197,7 +205,9 @@ def test_a_pk_hold_is_a_first_visit_a_session_needs_a_consultation_first(pk, wor
 def test_a_pk_hold_expires_and_its_token_then_books_nothing(pk, world, clock):
     token = _hold(pk, world, starts_at=world.at(1, 10)).get_json()["hold_token"]
     clock.advance(minutes=11)  # the default policy holds 10 minutes
-    assert_problem(pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": NEW_PATIENT}), 410, "hold_expired")
+    assert_problem(
+        pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": NEW_PATIENT}), 410, "hold_expired"
+    )
 
 
 def test_a_pk_hold_is_bound_by_the_frontend_policy(pk, world):
@@ -221,7 +231,11 @@ def test_a_pk_key_from_an_origin_it_does_not_list_is_refused_and_gets_no_cors_gr
 
 
 def test_a_preflight_is_granted_to_an_origin_a_publishable_key_lists_on_a_booking_route_only(pk, client):
-    ask = {"Origin": SITE, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type"}
+    ask = {
+        "Origin": SITE,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
     granted = client.options("/v1/booking/holds", headers=ask)
     assert granted.headers["Access-Control-Allow-Origin"] == SITE
     assert "POST" in granted.headers["Access-Control-Allow-Methods"]
@@ -232,15 +246,18 @@ def test_a_preflight_is_granted_to_an_origin_a_publishable_key_lists_on_a_bookin
 
 
 def test_the_server_wide_cors_list_does_not_widen_a_publishable_keys(backend, connection):
-    from .test_limits import build
     from ..helpers import make_organization
+    from .test_limits import build
 
     app = build(backend, connection, CORS_ORIGINS=["https://staff.example.com"], RATE_LIMIT_ENABLED=False)
     client = app.test_client()
     admin = make_organization(app, client, "Wide")
     pk = publishable(admin)
     staff_page = {"Origin": "https://staff.example.com"}
-    assert admin.get("/v1/clinics", headers=staff_page).headers["Access-Control-Allow-Origin"] == "https://staff.example.com"
+    assert (
+        admin.get("/v1/clinics", headers=staff_page).headers["Access-Control-Allow-Origin"]
+        == "https://staff.example.com"
+    )
     refused = pk.get("/v1/booking/clinics", headers=staff_page)
     assert_problem(refused, 403, "origin_not_allowed")
     assert "Access-Control-Allow-Origin" not in refused.headers
@@ -248,10 +265,12 @@ def test_the_server_wide_cors_list_does_not_widen_a_publishable_keys(backend, co
 
 
 def test_a_publishable_key_is_limited_per_key_and_per_client_address(backend, connection):
-    from .test_limits import build
     from ..helpers import make_organization
+    from .test_limits import build
 
-    app = build(backend, connection, PUBLISHABLE_RATE_LIMIT="5 per minute", PUBLISHABLE_ADDRESS_RATE_LIMIT="3 per minute")
+    app = build(
+        backend, connection, PUBLISHABLE_RATE_LIMIT="5 per minute", PUBLISHABLE_ADDRESS_RATE_LIMIT="3 per minute"
+    )
     client = app.test_client()
     admin = make_organization(app, client, "Limited")
     pk = publishable(admin)
@@ -273,4 +292,21 @@ def test_a_revoked_publishable_key_is_a_401(admin, pk):
     key_id = admin.get("/v1/api-keys").get_json()["data"][-1]["id"]
     assert admin.delete(f"/v1/api-keys/{key_id}").status_code == 204
     assert_problem(pk.get("/v1/booking/clinics"), 401, "unauthorized")
-    assert_problem(RawCaller(pk.client, {"Authorization": "Bearer pk_nope"}).get("/v1/booking/clinics"), 401, "unauthorized")
+    assert_problem(
+        RawCaller(pk.client, {"Authorization": "Bearer pk_nope"}).get("/v1/booking/clinics"), 401, "unauthorized"
+    )
+
+
+def test_staff_see_a_pk_hold_without_a_patient_in_the_api_and_fhir(admin, pk, world):
+    from booking.formats.fhir import fhir_id
+
+    hold = _hold(pk, world, starts_at=world.at(1, 10)).get_json()
+    shown = admin.get(f"/v1/holds/{hold['id']}").get_json()
+    assert (shown["patient_id"], shown["status"], shown["source"]) == (None, "active", "frontend")
+    read = admin.get(f"/fhir/R4/Appointment/{fhir_id(hold['id'])}")
+    assert read.status_code == 200, read.get_json()
+    assert [p["actor"].get("type") or p["actor"]["reference"].split("/")[0] for p in read.get_json()["participant"]] == [
+        "Practitioner",
+        "Location",
+    ]
+    assert admin.get("/fhir/R4/Appointment", query_string={"date": "2027-01-05"}).status_code == 200
