@@ -305,7 +305,9 @@ def test_staff_see_a_pk_hold_without_a_patient_in_the_api_and_fhir(admin, pk, wo
     assert (shown["patient_id"], shown["status"], shown["source"]) == (None, "active", "frontend")
     read = admin.get(f"/fhir/R4/Appointment/{fhir_id(hold['id'])}")
     assert read.status_code == 200, read.get_json()
-    assert [p["actor"].get("type") or p["actor"]["reference"].split("/")[0] for p in read.get_json()["participant"]] == [
+    assert [
+        p["actor"].get("type") or p["actor"]["reference"].split("/")[0] for p in read.get_json()["participant"]
+    ] == [
         "Practitioner",
         "Location",
     ]
