@@ -19,6 +19,7 @@ from booking.domain.errors import HoldExpired, InvalidInput, InvalidTransition, 
 from booking.domain.policy import Actor
 from booking.services import appointments, patient_records, policies, tokens
 from booking.services.appointments import SlotRequest
+from booking.services.regions import country_of_zone
 from booking.services.queries import in_use
 from models import Appointment, Clinic, Hold, Practitioner, TreatmentType
 from models.staff import practitioner_clinics, practitioner_treatment_types
@@ -106,8 +107,10 @@ def book_hold(
     if not patient.get("accept_terms"):
         raise InvalidInput({"patient": {"accept_terms": ["Accept the clinic's terms to book."]}})
     fields = {k: patient[k] for k in ("name", "email", "phone") if patient.get(k) is not None}
+    # A national number (020 7946 0000) is read in the country of the clinic being booked.
     try:
-        registered = patient_records.register(db, org, fields)
+        region = country_of_zone().get(hold.clinic.timezone)  # the booked clinic's country
+        registered = patient_records.register(db, org, fields, region=region)
     except InvalidInput as error:  # the phone: the fields are the patient's, in the body's shape
         raise InvalidInput({"patient": error.errors}) from None
     registered.terms_accepted_at = clock.now()

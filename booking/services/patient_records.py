@@ -15,8 +15,10 @@ from models import Contraindication, Patient
 from models.base import touch
 
 
-def register(db: Session, org: str, data: dict) -> Patient:
-    patient = _apply(Patient(organization_id=org), _phone_as_e164(db, org, data))
+def register(db: Session, org: str, data: dict, *, region: str | None = None) -> Patient:
+    """`region`: where a national number is read instead of the organization's one country (a booking
+    page's patient writes their number as people do in the country of the clinic they book)."""
+    patient = _apply(Patient(organization_id=org), _phone_as_e164(db, org, data, region))
     db.add(patient)
     db.flush()
     return patient
@@ -28,12 +30,15 @@ def update(db: Session, org: str, patient_id: str, data: dict, expected_version:
     return patient
 
 
-def _phone_as_e164(db: Session, org: str, data: dict) -> dict:
+def _phone_as_e164(db: Session, org: str, data: dict, region: str | None = None) -> dict:
     """The number as the person wrote it, stored as E.164; a national one read in the organization's country."""
     phone = data.get("phone")
     if phone is None:
         return data
-    region = phone_region(db, org) if phones.needs_region(phone) else None
+    if not phones.needs_region(phone):
+        region = None
+    elif region is None:
+        region = phone_region(db, org)
     return {**data, "phone": phones.to_e164(phone, region)}
 
 

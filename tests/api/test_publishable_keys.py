@@ -312,3 +312,14 @@ def test_staff_see_a_pk_hold_without_a_patient_in_the_api_and_fhir(admin, pk, wo
         "Location",
     ]
     assert admin.get("/fhir/R4/Appointment", query_string={"date": "2027-01-05"}).status_code == 200
+
+
+def test_a_national_number_is_read_in_the_booked_clinics_country_when_the_chain_spans_two(admin, pk, world, db):
+    """The organization has a clinic in New York too: the patients API cannot read 020 7946 0000, but
+    the patient booking London through its page writes it as people in Britain do."""
+    admin.make_clinic(name="Manhattan", timezone="America/New_York")
+    assert_problem(admin.post("/v1/patients", json={"name": "X", "phone": "020 7946 0000"}), 422, "validation_error")
+    token = _hold(pk, world, starts_at=world.at(1, 10)).get_json()["hold_token"]
+    booked = pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": NEW_PATIENT})
+    assert booked.status_code == 201, booked.get_json()
+    assert db.get(Patient, booked.get_json()["appointment"]["patient_id"]).phone == "+442079460000"
