@@ -19,8 +19,8 @@ from booking.domain.errors import HoldExpired, InvalidInput, InvalidTransition, 
 from booking.domain.policy import Actor
 from booking.services import appointments, patient_records, policies, tokens
 from booking.services.appointments import SlotRequest
-from booking.services.regions import country_of_zone
 from booking.services.queries import in_use
+from booking.services.regions import country_of_zone
 from models import Appointment, Clinic, Hold, Practitioner, TreatmentType
 from models.staff import practitioner_clinics, practitioner_treatment_types
 
