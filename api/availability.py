@@ -113,11 +113,14 @@ def availability(args):
     patient's last practitioner first), or every slot of one practitioner.
     Starts lie on a grid of the clinic's local clock, at least the minimum
     notice ahead and within the horizon. Every slot offered is bookable now.
+
+    A publishable key searches for a new patient (no `patient_id`): a first visit's rules apply,
+    so a session's search answers no slot and `reason.code: consultation_required`.
     """
-    who = actor()
-    if args.get("patient_id") and authenticate().publishable:  # a patient's history is not a page's to probe
+    who, page = actor(), authenticate().publishable
+    if args.get("patient_id") and page:  # a patient's history is not a page's to probe
         raise Forbidden("A publishable key searches for a new patient: send the request without patient_id.")
-    query = availability_search.Query(**args, online_only=who.frontend)
+    query = availability_search.Query(**args, online_only=who.frontend, first_visit=page)
     slots, refusal, clinics = availability_search.search(db.session(), organization_id(), query, settings(), who)
     data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]
     reason = None

@@ -78,6 +78,9 @@ class Query:
     # False: the patient's claims still block, but rules 1, 2, 5 and 6 are the caller's to check
     # (the course planner checks them against the sessions it has planned before each one).
     patient_rules: bool = True
+    # True: no patient_id, and the search is for someone the clinic has never seen (a booking page's
+    # visitor, who registers as they book): their rules are a first visit's (patients.first_visit_facts).
+    first_visit: bool = False
 
 
 def search(
@@ -108,7 +111,9 @@ def search(
         one_of_organization(db, org, Room, query.room_id, "room_id")
     allows: patients.PatientFacts | None = None  # the patient's rules, when a patient is named
     previous_practitioner = None
-    if query.patient_id and query.patient_rules:
+    if query.first_visit and not query.patient_id:
+        allows = patients.first_visit_facts(treatment_type)
+    elif query.patient_id and query.patient_rules:
         patient = one_of_organization(db, org, Patient, query.patient_id, "patient_id")
         try:
             course = patients.resolve_course(db, None, patient.id, treatment_type)

@@ -323,3 +323,20 @@ def test_a_national_number_is_read_in_the_booked_clinics_country_when_the_chain_
     booked = pk.post("/v1/booking/appointments", json={"hold_token": token, "patient": NEW_PATIENT})
     assert booked.status_code == 201, booked.get_json()
     assert db.get(Patient, booked.get_json()["appointment"]["patient_id"]).phone == "+442079460000"
+
+
+def test_a_pk_search_is_a_first_visits_every_slot_it_offers_holds(pk, world):
+    window = {"clinic_id": world.clinic["id"], "start": world.at(1, 0), "end": world.at(2, 0)}
+    sessions = pk.get("/v1/availability", query_string={**window, "treatment_type_id": world.microneedling["id"]})
+    assert sessions.status_code == 200, sessions.get_json()
+    assert sessions.get_json()["data"] == [] and sessions.get_json()["reason"]["code"] == "consultation_required"
+    held_at = []
+    for _ in range(3):  # each search's first slot holds; the next search offers another
+        search = {**window, "treatment_type_id": world.consultation["id"], "limit": 1}
+        (slot,) = pk.get("/v1/availability", query_string=search).get_json()["data"]
+        held = pk.post(
+            "/v1/booking/holds", json={k: v for k, v in slot.items() if k not in ("procedure_starts_at", "ends_at")}
+        )
+        assert held.status_code == 201, held.get_json()
+        held_at.append(slot["starts_at"])
+    assert len(set(held_at)) == 3
