@@ -24,8 +24,10 @@ zones, rooms, practitioners working across clinics, treatment types with their
 numbing lead times and intervals, patients with their contraindications, and
 treatment courses.
 
-Authenticate with `Authorization: Bearer <api key>`. Errors are
-`application/problem+json` with a stable `code`.
+Authenticate with `Authorization: Bearer <api key>`: a secret key (`nbk_...`) on a server,
+or a publishable key (`pk_...`) in a booking page, which may only do what a booking page does
+(the `/v1/booking/...` routes, availability and the patients' `/v1/manage/{token}` links).
+Errors are `application/problem+json` with a stable `code`.
 """
 
 

@@ -14,7 +14,7 @@ from .auth import actor, organization_id, requires
 from .base import Blueprint, ClinicInstant, Name, Schema, Secret, SecretWithheld
 from .clinics import OpeningHoursSchema
 from .patients import Phone
-from .slots import SlotInputSchema, SlotOutputSchema
+from .slots import SlotInputSchema, SlotOutputSchema, slot_request
 
 blp = Blueprint(
     "booking_page",
@@ -148,10 +148,8 @@ class PageHolds(MethodView):
         books the hold; it is shown once.
         """
         hold_minutes = data.pop("hold_minutes", None)
-        fields = {**data, "patient_id": None}
-        from .slots import slot_request
-
-        hold = booking_page.place_hold(db.session(), organization_id(), slot_request(fields), actor(), hold_minutes)
+        request = slot_request({**data, "patient_id": None})
+        hold = booking_page.place_hold(db.session(), organization_id(), request, actor(), hold_minutes)
         idempotency.withhold("hold_token")
         return hold
 

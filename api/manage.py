@@ -16,6 +16,7 @@ import marshmallow as ma
 
 from booking.domain import clock
 from booking.services import booking_page
+from models import Practitioner, Room, TreatmentType
 
 from . import db, etags, idempotency
 from .auth import actor, organization_id, requires
@@ -77,8 +78,6 @@ def _view(appointment) -> dict:
     who = booking_page.frontend(actor())
     effective = booking_page.effective_policy(session, organization_id(), who, appointment)
     until = appointment.starts_at - timedelta(hours=effective.cancellation_cutoff_hours)
-    from models import Practitioner, Room, TreatmentType
-
     appointment.treatment_type_name = session.get_one(TreatmentType, appointment.treatment_type_id).name
     appointment.practitioner_name = session.get_one(Practitioner, appointment.practitioner_id).name
     appointment.room_name = session.get_one(Room, appointment.room_id).name
@@ -91,7 +90,6 @@ def _view(appointment) -> dict:
         "policy": effective,
         "changeable_until": clock.shown_in(until, ZoneInfo(appointment.clinic.timezone)).isoformat(),
         "changeable": clock.now() < until,
-        "clinic_id": appointment.clinic_id,
     }
 
 
