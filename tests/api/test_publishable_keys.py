@@ -228,6 +228,11 @@ def test_a_pk_key_from_an_origin_it_does_not_list_is_refused_and_gets_no_cors_gr
     assert "Access-Control-Allow-Origin" not in other.headers
     # No Origin: not a browser (a server, curl); the key is public anyway.
     assert pk.get("/v1/booking/clinics").status_code == 200
+    # Refused before an Idempotency-Key is claimed, too.
+    keyed = pk.post(
+        "/v1/booking/holds", json={}, headers={"Origin": "https://evil.example.net", "Idempotency-Key": "k-1"}
+    )
+    assert_problem(keyed, 403, "origin_not_allowed")
 
 
 def test_a_preflight_is_granted_to_an_origin_a_publishable_key_lists_on_a_booking_route_only(pk, client):
