@@ -110,26 +110,33 @@ class PageBookingSchema(ma.Schema):
     secret_withheld = SecretWithheld()
 
 
+class NoArgs(Schema):
+    """None: a mistyped or unsupported query parameter (`updated_since`, `cursor`) is a 422, not ignored."""
+
+
 @blp.route("/clinics")
 @requires("read", publishable=True)
+@blp.arguments(NoArgs, location="query")
 @blp.response(200, _listing(PublicClinicSchema))
-def clinics():
+def clinics(_args):
     """List the clinics a booking page may book (public fields)"""
     return {"data": booking_page.bookable_clinics(db.session(), organization_id(), actor())}
 
 
 @blp.route("/treatment-types")
 @requires("read", publishable=True)
+@blp.arguments(NoArgs, location="query")
 @blp.response(200, _listing(PublicTreatmentTypeSchema))
-def treatment_types():
+def treatment_types(_args):
     """List the treatment types bookable online, with the durations a patient is shown"""
     return {"data": booking_page.bookable_treatment_types(db.session(), organization_id(), actor())}
 
 
 @blp.route("/practitioners")
 @requires("read", publishable=True)
+@blp.arguments(NoArgs, location="query")
 @blp.response(200, _listing(PublicPractitionerSchema))
-def practitioners():
+def practitioners(_args):
     """List the practitioners bookable online, with their bookable clinics and treatment types"""
     return {"data": booking_page.bookable_practitioners(db.session(), organization_id(), actor())}
 
