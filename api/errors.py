@@ -48,6 +48,7 @@ DOMAIN_STATUS = {
     "not_found": 404,
     "in_use": 409,
     "slot_unavailable": 409,
+    "course_plan_incomplete": 409,
     "invalid_transition": 409,
     "hold_expired": 410,
     "course_already_active": 409,
@@ -234,11 +235,32 @@ _COLLISION = {
     },
     "required": ["resource", "resource_id", "starts_at", "ends_at"],
 }
+# A course plan's refusal (holding or confirming it) names the session it failed on.
+_SESSION = {"type": "integer", "description": "A course plan's session (its number in the course) that failed"}
 PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
     "validation_error": ({"errors": {"type": "object", "description": "Messages keyed by field"}}, ()),
     "slot_unavailable": (
-        {"conflicts": {"type": "array", "items": _COLLISION, "description": "What collided"}},
+        {
+            "conflicts": {"type": "array", "items": _COLLISION, "description": "What collided"},
+            "session": _SESSION,
+        },
         ("conflicts",),
+    ),
+    "course_plan_incomplete": (
+        {
+            "session": _SESSION,
+            "reason": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "detail": {"type": "string", "nullable": True},
+                    "earliest_start": {**INSTANT, "nullable": True},
+                },
+                "required": ["code"],
+                "description": "Why it cannot be placed: the rule's code and, where it has one, its earliest_start",
+            },
+        },
+        ("session", "reason"),
     ),
     "in_use": ({"room_ids": IDS, "practitioner_ids": IDS}, ()),
     "invalid_transition": ({"current_status": {"type": "string"}, "appointment_id": {"type": "string"}}, ()),
@@ -263,7 +285,7 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
             "conflicts": {
                 "type": "array",
                 "items": {**_CLAIM, "properties": {**_CLAIM["properties"], "earliest_start": INSTANT}},
-                "description": "Booked sessions a past session is too close to",
+                "description": "Booked sessions a recorded past session, or a rescheduled one, is too close to",
             },
         },
         ("earliest_start", "conflicting_starts"),

@@ -220,6 +220,7 @@ class AppointmentSearchArgs(SearchArgs):
     practitioner = _many("Practitioner/{id} or the id")
     location = _many("Location/{id} or the id")
     status = _many("booked, arrived, fulfilled, cancelled, noshow, pending (hold), proposed (follow-up hold)")
+    identifier = _many("A course plan's sessions: urn:needlebook:course-plan|{course plan id}, or the id")
 
 
 def _base() -> str:
@@ -522,6 +523,7 @@ def search_appointments(args):
     practitioners = fhir.references(args["practitioner"], "practitioner", ("Practitioner",))["Practitioner"]
     clinics = fhir.references(args["location"], "location", ("Location",))["Location"]
     ids = {fhir.api_id(i) for i in fhir.tokens(args["ids"])}
+    plans = fhir.tokens(args["identifier"])
     filtered = []
     for query in queries:
         model = query.column_descriptions[0]["entity"]
@@ -531,6 +533,7 @@ def search_appointments(args):
             model.practitioner_id.in_(practitioners) if practitioners else None,
             model.clinic_id.in_(clinics) if clinics else None,
             model.id.in_(ids) if ids else None,
+            model.course_plan_id.in_(plans) if plans else None,
         ]
         filtered.append(query.where(*(c for c in conditions if c is not None)))
     rows, total, next_key = _page_of_rows(filtered, args)

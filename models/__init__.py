@@ -3,11 +3,13 @@
 from .base import Base, new_id
 from .booking import (
     APPOINTMENT_STATUSES,
+    COURSE_PLAN_STATUSES,
     HOLD_SOURCES,
     HOLD_STATUSES,
     LIVE_STATUSES,
     Appointment,
     Claim,
+    CoursePlan,
     Hold,
     PastSession,
 )
@@ -34,6 +36,7 @@ from .treatment import TreatmentType
 __all__ = [
     "APPOINTMENT_STATUSES",
     "CHANNELS",
+    "COURSE_PLAN_STATUSES",
     "DELIVERY_STATUSES",
     "FEED_OWNERS",
     "FOLLOW_UP_STATUSES",
@@ -52,6 +55,7 @@ __all__ = [
     "Closure",
     "Contraindication",
     "Course",
+    "CoursePlan",
     "ExternalBusy",
     "ExternalCalendar",
     "FollowUp",

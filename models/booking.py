@@ -17,7 +17,7 @@ from .base import Base, Timestamped, new_id, org_fk
 APPOINTMENT_STATUSES = ("booked", "checked_in", "completed", "cancelled", "no_show")
 # Statuses whose appointment still counts as a session of the patient (interval, cap).
 LIVE_STATUSES = ("booked", "checked_in", "completed")
-HOLD_SOURCES = ("frontend", "follow_up")
+HOLD_SOURCES = ("frontend", "follow_up", "course_plan")
 # What GET /v1/holds/{id} says of a hold: live, lapsed, or its `outcome` once it has one.
 HOLD_STATUSES = ("active", "expired", "booked", "released")
 
@@ -38,6 +38,9 @@ class _Slot:
     # A staff key's override of the booking policy: which key, and why (booking/domain/policy.py).
     override_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
     override_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    # The course plan the hold was placed for, or the appointment booked from (migration 0015).
+    # A plain id, no foreign key: SQLite adds a column in place only without one (as 0014).
+    course_plan_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True, index=True)
 
 
 class Appointment(_Slot, Timestamped, Base):
@@ -150,6 +153,42 @@ class Hold(_Slot, Timestamped, Base):
     @classmethod
     def _lapsed_expression(cls, now: datetime) -> sa.ColumnElement[bool]:
         return sa.and_(cls.outcome.is_(None), cls.expires_at <= now)
+
+
+# held: every session's hold is live until expires_at. confirmed: each booked, in one transaction.
+# released: deleted (DELETE /v1/course-plans/{id}). expired: the holds ran out (the expiry sweep).
+COURSE_PLAN_STATUSES = ("held", "confirmed", "released", "expired")
+
+
+class CoursePlan(Timestamped, Base):
+    """A course's sessions held together (issue 17): one hold per session (`Hold.course_plan_id`),
+    one expiry, confirmed or released all at once."""
+
+    __tablename__ = "course_plans"
+    __table_args__ = (sa.Index("ix_course_plans_status_expires", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("cpl"))
+    organization_id: Mapped[str] = org_fk()
+    course_id: Mapped[str] = mapped_column(sa.ForeignKey("courses.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    treatment_type_id: Mapped[str] = mapped_column(sa.ForeignKey("treatment_types.id"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="held")
+    expires_at: Mapped[datetime]
+    first_number: Mapped[int]  # the course's number of its first session (sessions so far + 1)
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    holds = relationship(
+        "Hold",
+        primaryjoin="CoursePlan.id == foreign(Hold.course_plan_id)",
+        order_by="Hold.starts_at",
+        lazy="selectin",
+        viewonly=True,
+    )
+
+    def status_at(self, now: datetime) -> str:
+        """Its status as the API shows it: a held plan past its expiry is expired before the sweep says so."""
+        return "expired" if self.status == "held" and self.expires_at <= now else self.status
 
 
 class PastSession(Timestamped, Base):

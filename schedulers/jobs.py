@@ -110,6 +110,8 @@ def expire_holds(holder: str) -> int:
             if db is None:
                 return expired
             now = clock.now()
+            # Plans first: each releases its own holds, locking plan then holds as a confirm does.
+            sweeps.expire_plans(db, sweeps.expired_plans(db, now), now)
             due = sweeps.expired_holds(db, now)
             expired += sweeps.expire(db, due, now)
         if len(due) < 200:

@@ -56,6 +56,13 @@ class SlotUnavailable(DomainError):
     code = "slot_unavailable"
 
 
+class CoursePlanIncomplete(DomainError):
+    """A course plan asked to hold has a session that cannot be placed: `session` (its number)
+    and `reason` (the rule's code, detail and earliest_start); nothing was held."""
+
+    code = "course_plan_incomplete"
+
+
 class InvalidTransition(DomainError):
     code = "invalid_transition"
 

@@ -31,6 +31,8 @@ PROCEDURE_START_EXTENSION = "urn:needlebook:fhir:procedure-start"
 TREATMENT_TYPE_SYSTEM = "urn:needlebook:treatment-type"
 PATIENT_SYSTEM = "urn:needlebook:patient"
 CANCEL_REASON_SYSTEM = "urn:needlebook:cancel-reason"
+# A course plan's sessions (its holds, then the appointments booked from them) share this identifier.
+COURSE_PLAN_SYSTEM = "urn:needlebook:course-plan"
 
 APPOINTMENT_STATUS = {
     "booked": "booked",
@@ -39,7 +41,7 @@ APPOINTMENT_STATUS = {
     "cancelled": "cancelled",
     "no_show": "noshow",
 }
-HOLD_STATUS = {"frontend": "pending", "follow_up": "proposed"}
+HOLD_STATUS = {"frontend": "pending", "follow_up": "proposed", "course_plan": "pending"}
 # Every code of FHIR R4's AppointmentStatus: a valid code we never produce matches nothing.
 FHIR_APPOINTMENT_STATUSES = (
     "proposed",
@@ -238,6 +240,8 @@ def appointment(
         "minutesDuration": max(1, int((booking.ends_at - booking.starts_at).total_seconds() // 60)),
         "created": instant(booking.created_at, zone),
     }
+    if booking.course_plan_id is not None:
+        resource["identifier"] = [{"system": COURSE_PLAN_SYSTEM, "value": booking.course_plan_id}]
     if isinstance(booking, Hold):
         resource["comment"] = f"Held until {instant(booking.expires_at, zone)}."
     elif booking.status == "cancelled" and booking.cancel_reason:
@@ -345,8 +349,9 @@ SEARCH_PARAMS = {
             "status",
             "token",
             "booked, arrived, fulfilled, cancelled, noshow; holds: pending "
-            "(a frontend's), proposed (a follow-up proposal)",
+            "(a frontend's or a course plan's), proposed (a follow-up proposal)",
         ),
+        ("identifier", "token", "A course plan's sessions: urn:needlebook:course-plan|{course plan id}"),
     ],
 }
 COMMON_PARAMS = [

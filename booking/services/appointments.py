@@ -19,6 +19,7 @@ from booking.domain.claims import parse_claim_key
 from booking.domain.errors import (
     DomainError,
     HoldExpired,
+    IntervalTooShort,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -31,6 +32,7 @@ from booking.domain.weekly import Shift
 from booking.services import events, patients, policies, queries, tokens
 from booking.services.changes import check_version
 from models import (
+    LIVE_STATUSES,
     Appointment,
     Claim,
     Clinic,
@@ -363,8 +365,10 @@ def place_hold(
     expires_at: datetime | None = None,
     actor: Actor | None = None,
     hold_minutes: int | None = None,
+    course_plan_id: str | None = None,
 ) -> Hold:
-    """A hold for `ttl`, or, asked by a key, for `hold_minutes` within the policy's bounds."""
+    """A hold for `ttl`, or, asked by a key, for `hold_minutes` within the policy's bounds
+    (`expires_at`, when given, is the hold's expiry all the same: a course plan's one expiry)."""
     now = clock.now()
     plan = _check(db, org, req, now, actor)
     if actor is not None:
@@ -379,6 +383,7 @@ def place_hold(
         source=source,
         expires_at=expires_at,
         clinic=plan.clinic,
+        course_plan_id=course_plan_id,
         **_slot_fields(plan),
         **_override(actor),
     )
@@ -486,7 +491,9 @@ def book_from_hold(
     bound = None if hold.override_key_id else actor
     plan = _check(db, org, req, now, bound, asked_at=hold.created_at, exclude_hold=hold.id)
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
-    appointment = _create(db, org, plan, now, hold_id=hold.id, **overridden, **_by(actor, "created"))
+    appointment = _create(
+        db, org, plan, now, hold_id=hold.id, course_plan_id=hold.course_plan_id, **overridden, **_by(actor, "created")
+    )
     hold.outcome, hold.appointment_id = "booked", appointment.id
     if hold.source == "follow_up":  # the patient confirmed the proposal
         _follow_up_became(db, hold, "booked", booked_appointment_id=appointment.id)
@@ -625,7 +632,10 @@ def reschedule(
     else:
         fields["procedure_starts_at"] = old.procedure_starts_at
     fields.update(changes)
-    plan = _check(db, org, SlotRequest(**fields), now, actor, exclude_appointment=old.id)
+    try:
+        plan = _check(db, org, SlotRequest(**fields), now, actor, exclude_appointment=old.id)
+    except IntervalTooShort as refused:  # rule 5 both ways: name the neighbours it would come too close to
+        raise _naming_neighbours(db, old, refused, now) from None
     replacement_id = new_id("appt")  # known before the old row is written, so it is written once
     _end(
         db,
@@ -639,11 +649,45 @@ def reschedule(
         **_by(actor, "cancelled"),
     )
     appointment = _create(
-        db, org, plan, now, id=replacement_id, rescheduled_from=old.id, **_override(actor), **_by(actor, "created")
+        db,
+        org,
+        plan,
+        now,
+        id=replacement_id,
+        rescheduled_from=old.id,
+        course_plan_id=old.course_plan_id,
+        **_override(actor),
+        **_by(actor, "created"),
     )
     events.appointment_changed(db, appointment, "appointment.rescheduled", previous=old)
     db.flush()
     return appointment
+
+
+def _naming_neighbours(db: Session, old: Appointment, refused: IntervalTooShort, now: datetime) -> IntervalTooShort:
+    """The refusal with `conflicts`: the patient's other booked appointments and live holds whose
+    starts the new slot is too close to (a recorded past session has no id to name here)."""
+    starts = refused.facts.get("conflicting_starts") or []
+    zone = ZoneInfo(old.clinic.timezone)
+    found: list[tuple[datetime, dict[str, Any]]] = []
+    if starts:
+        for appointment in db.scalars(
+            sa.select(Appointment).where(
+                Appointment.patient_id == old.patient_id,
+                Appointment.id != old.id,
+                Appointment.status.in_(LIVE_STATUSES),
+                Appointment.starts_at.in_(starts),
+            )
+        ):
+            found.append((appointment.starts_at, {"appointment_id": appointment.id}))
+        for hold in db.scalars(
+            sa.select(Hold).where(Hold.patient_id == old.patient_id, Hold.live(now), Hold.starts_at.in_(starts))
+        ):
+            found.append((hold.starts_at, {"hold_id": hold.id}))
+    refused.facts["conflicts"] = [
+        {**ids, "starts_at": start.astimezone(zone)} for start, ids in sorted(found, key=lambda f: f[0])
+    ]
+    return refused
 
 
 def _check_cutoff(db: Session, org: str, actor: Actor | None, appointment: Appointment, now: datetime) -> None:

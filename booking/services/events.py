@@ -29,6 +29,9 @@ EVENT_TYPES = (
     "hold.expired",
     "follow_up.proposed",
     "follow_up.no_slot",
+    "course_plan.held",
+    "course_plan.confirmed",
+    "course_plan.released",  # by DELETE, or its holds ran out (the plan's `status` is then `expired`)
     "webhook.test",  # sent to one subscription on request (POST /v1/webhooks/{id}/test), never fanned out
     "webhook.disabled",  # a subscription of the organization was disabled: why and since when
 )

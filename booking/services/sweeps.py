@@ -1,4 +1,4 @@
-"""The timed sweeps besides follow-up proposals: hold expiry, reminders, aftercare.
+"""The timed sweeps besides follow-up proposals: hold and course plan expiry, reminders, aftercare.
 
 Each finds what is due from the database alone and records it so that finding it
 again changes nothing: an expired hold gets an outcome, a reminder an outbox key.
@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from booking.domain.rules import SESSION_KIND
 from booking.services import events
 from booking.services.appointments import expire_hold
-from models import Appointment, Hold, OutboxEvent, TreatmentType
+from booking.services.course_plans import expire_plan
+from models import Appointment, CoursePlan, Hold, OutboxEvent, TreatmentType
 
 
 def expired_holds(db: Session, now: datetime, limit: int = 200) -> list[str]:
@@ -26,6 +27,25 @@ def expire(db: Session, hold_ids: list[str], now: datetime) -> int:
     from the same hold waits and then finds it expired)."""
     holds = db.scalars(sa.select(Hold).where(Hold.id.in_(hold_ids)).order_by(Hold.id).with_for_update(of=Hold))
     return sum(expire_hold(db, hold, now) for hold in holds)
+
+
+def expired_plans(db: Session, now: datetime, limit: int = 200) -> list[str]:
+    query = sa.select(CoursePlan.id).where(CoursePlan.status == "held", CoursePlan.expires_at <= now)
+    return list(db.scalars(query.order_by(CoursePlan.expires_at).limit(limit)))
+
+
+def expire_plans(db: Session, plan_ids: list[str], now: datetime) -> int:
+    """Mark these course plans expired if they are still held and past their time, releasing their
+    holds. Each plan is locked before its holds, as confirming and releasing lock them, so the
+    sweep never waits on a confirm that waits on it."""
+    plans = db.scalars(
+        sa.select(CoursePlan)
+        .where(CoursePlan.id.in_(plan_ids))
+        .order_by(CoursePlan.id)
+        .with_for_update(of=CoursePlan)
+        .execution_options(populate_existing=True)
+    )
+    return sum(expire_plan(db, record, now) for record in plans)
 
 
 def send_reminders(db: Session, now: datetime, offsets: list[timedelta]) -> int:
