@@ -103,6 +103,7 @@ BODIES = {
     },
     ("PATCH", "/v1/courses/<course_id>"): {"notes": "Hijacked"},
     ("POST", "/v1/courses/<course_id>/plan"): {"sessions": 1},
+    ("POST", "/v1/course-plans/<plan_id>/confirm"): None,
     ("POST", "/v1/patients/<patient_id>/past-sessions"): {
         "treatment_type_id": "{treatment_type_id}",
         "performed_at": "2020-01-06T10:00:00+00:00",
@@ -208,6 +209,7 @@ def build_world(caller) -> dict:
          "starts_at": PAGE_HOLD_AT},
     )  # fmt: skip
     follow_up = _follow_up(caller, appointment)
+    plan = _course_plan(caller, treatment_type["id"], consultation["id"])
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     delivery = caller.create(f"/v1/webhooks/{webhook['id']}/test", None, status=202)
     feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
@@ -229,11 +231,25 @@ def build_world(caller) -> dict:
         "token": appointment["manage_token"],
         "consultation_id": consultation["id"],
         "follow_up_id": follow_up,
+        "plan_id": plan,
         "webhook_id": webhook["id"],
         "delivery_id": delivery["id"],
         "feed_id": feed["id"],
         "calendar_id": external["id"],
     }
+
+
+def _course_plan(caller, treatment_type_id: str, consultation_id: str) -> str:
+    """A held course plan of a second patient, in week 9 (clear of the world's other bookings)."""
+    patient = caller.make_patient(name="Planned Patient")
+    caller.create(
+        f"/v1/patients/{patient['id']}/past-sessions",
+        {"treatment_type_id": consultation_id, "performed_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()},
+    )
+    course = caller.make_course(patient["id"], treatment_type_id)
+    response = caller.post(f"/v1/courses/{course['id']}/plan", json={"sessions": 1, "hold": True, "start": _monday(9)})
+    assert response.status_code == 200 and response.get_json()["status"] == "held", response.get_json()
+    return response.get_json()["id"]
 
 
 def _follow_up(caller, appointment: dict) -> str:
