@@ -7,6 +7,7 @@ Monday to Saturday, the clock at Monday 4 January 2027 08:00 UTC (London is on G
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import icalendar
 import pytest
@@ -74,7 +75,7 @@ def test_hold_true_holds_every_session_with_one_expiry_and_source_course_plan(w,
         assert session["slot"]["starts_at"] == hold["starts_at"] and session["appointment_id"] is None
         assert ok(w.caller.get(f"/v1/holds/{hold['id']}"))["source"] == "course_plan"
     days = [datetime.fromisoformat(s["slot"]["starts_at"]).date() for s in sessions]
-    assert all(28 <= (b - a).days <= 42 for a, b in zip(days, days[1:], strict=False))
+    assert all(28 <= (b - a).days <= 42 for a, b in pairwise(days))
 
     read = w.caller.get(f"/v1/course-plans/{held['id']}")
     assert ok(read) == held and read.headers["ETag"] == f'"{held["id"]}.1"'
