@@ -4,8 +4,9 @@ The tour's shell blocks are taken from README.md as they are (only the key comes
 seed's output instead of instance/demo-api-key), so the README cannot drift from what works.
 TOUR_SEEDS (default 2) fresh databases are seeded and toured; each must book Olivia's
 microneedling session, refuse a frontend key at 75 seconds' notice (and let the staff key's
-override past it, its reason recorded) and book Priya's "same time, four weeks later" across
-the spring change (check_the_answers).
+override past it, its reason recorded), book Priya's "same time, four weeks later" across
+the spring change, and hold and confirm Olivia's next two sessions as a course plan
+(check_the_answers).
 """
 
 from __future__ import annotations
@@ -119,3 +120,14 @@ def check_the_answers(base: str, key: str, answers: list[dict], stdout: str) -> 
     assert first.astimezone(london).time() == second.astimezone(london).time() == time(10), course
     assert second - first == timedelta(days=28, hours=-1), course  # across the spring change: 671 hours
     assert all(a["override_reason"] == "Course planned at the consultation" for a in course), course
+
+    held, confirmed = (next(a for a in answers if a.get("status") == s) for s in ("held", "confirmed"))
+    assert held["id"] == confirmed["id"] and held["patient_id"] == olivia[0]["patient_id"], stdout
+    assert [s["number"] for s in held["sessions"]] == [2, 3], held
+    assert {s["hold"]["source"] for s in held["sessions"]} == {"course_plan"}, held
+    starts = [datetime.fromisoformat(s["slot"]["starts_at"]).astimezone(london).date() for s in held["sessions"]]
+    first_session = datetime.fromisoformat(olivia[0]["starts_at"]).astimezone(london).date()
+    assert (starts[0] - first_session).days >= 28 and 28 <= (starts[1] - starts[0]).days <= 42, held
+    booked_plan = [_get(base, f"/v1/appointments/{s['appointment_id']}", key) for s in confirmed["sessions"]]
+    assert [a["status"] for a in booked_plan] == ["booked", "booked"], booked_plan
+    assert [a["starts_at"] for a in booked_plan] == [s["slot"]["starts_at"] for s in held["sessions"]], booked_plan
