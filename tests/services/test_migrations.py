@@ -362,3 +362,31 @@ def test_migrating_to_0017_keeps_holds_and_their_claims_and_lets_a_hold_wait_for
             assert conn.execute(sa.text("SELECT id FROM holds")).scalars().all() == ["hold_1"]
             assert conn.execute(sa.text("SELECT hold_id FROM claims")).scalars().all() == ["hold_1"]
             assert "kind" not in {c["name"] for c in sa.inspect(conn).get_columns("api_keys")}
+
+
+def test_migrating_to_0015_adds_course_plans_and_goes_back_on_both_backends(backend, tmp_path):
+    """0015 adds the course_plans table and the plan's id on holds and appointments (NULL on every
+    row already there, nullable: nothing was planned before); the downgrade drops them, and the
+    upgrade runs again on the downgraded database."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from migrations import config, upgrade
+
+    with _database_at_on(backend, tmp_path, "0014") as (url, engine, now):
+        upgrade(url, "0015")
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "course_plans" in inspector.get_table_names()
+            for table in ("holds", "appointments"):
+                [column] = [c for c in inspector.get_columns(table) if c["name"] == "course_plan_id"]
+                assert column["nullable"]
+                assert f"ix_{table}_course_plan_id" in {i["name"] for i in inspector.get_indexes(table)}
+        command.downgrade(config(url), "0014")
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "course_plans" not in inspector.get_table_names()
+            for table in ("holds", "appointments"):
+                assert "course_plan_id" not in {c["name"] for c in inspector.get_columns(table)}
+            assert conn.scalar(sa.text("SELECT id FROM organizations")) == "org_1"
+        upgrade(url, "0015")
