@@ -602,3 +602,21 @@ def test_a_patch_can_disable_a_subscription_which_cancels_what_is_pending_and_sa
         assert json.loads(told["body"])["data"]["why"] == "requested"
     finally:
         watcher.close()
+
+
+def test_course_plan_events_show_its_holds_as_tentative_until_confirmed(world, receiver, private_allowed, deliver):
+    hook = subscribe(world.caller, receiver.url, types=["course_plan.held", "course_plan.confirmed"])
+    world.consulted()
+    course = world.caller.make_course(world.patient["id"], world.microneedling["id"])
+    held = world.caller.post(f"/v1/courses/{course['id']}/plan", json={"sessions": 2, "hold": True}).get_json()
+    assert world.caller.post(f"/v1/course-plans/{held['id']}/confirm").status_code == 200
+    assert deliver() == 2
+    sent = {e["type"]: e for e in (Webhook(hook["secret"]).verify(r["body"], r["headers"]) for r in receiver.requests)}
+    assert set(sent) == {"course_plan.held", "course_plan.confirmed"}  # sent side by side: in either order
+    at_hold, at_confirm = (sent[t]["data"]["course_plan"] for t in ("course_plan.held", "course_plan.confirmed"))
+    assert at_hold["id"] == at_confirm["id"] == held["id"] and at_hold["status"] == "held"
+    assert [s["tentative"] for s in at_hold["sessions"]] == [True, True]
+    assert {s["hold"]["source"] for s in at_hold["sessions"]} == {"course_plan"}
+    assert {s["hold"]["status"] for s in at_hold["sessions"]} == {"active"}
+    assert at_confirm["status"] == "confirmed" and [s["tentative"] for s in at_confirm["sessions"]] == [False, False]
+    assert all(s["appointment_id"] for s in at_confirm["sessions"])
