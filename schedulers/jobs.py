@@ -110,11 +110,13 @@ def expire_holds(holder: str) -> int:
             if db is None:
                 return expired
             now = clock.now()
-            # Plans first: each releases its own holds, locking plan then holds as a confirm does.
-            sweeps.expire_plans(db, sweeps.expired_plans(db, now), now)
+            # Plans first: each releases its own holds (counted here too), locking plan then holds
+            # as a confirm does.
+            plans = sweeps.expired_plans(db, now)
+            expired += sweeps.expire_plans(db, plans, now)
             due = sweeps.expired_holds(db, now)
             expired += sweeps.expire(db, due, now)
-        if len(due) < 200:
+        if len(due) < 200 and len(plans) < 200:
             if expired:
                 log.info("released %d expired hold(s)", expired)
             return expired

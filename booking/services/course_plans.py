@@ -352,19 +352,21 @@ def release_plan(db: Session, org: str, plan_id: str, expected_version: int | No
     return record
 
 
-def expire_plan(db: Session, record: CoursePlan, now: datetime) -> bool:
-    """The expiry sweep's: a held plan past its expiry becomes expired, its holds released."""
+def expire_plan(db: Session, record: CoursePlan, now: datetime) -> int:
+    """The expiry sweep's: a held plan past its expiry becomes expired, its holds released; how
+    many holds that released (0: it was not due, or its holds had been released already)."""
     if record.status != "held" or record.expires_at > now:
-        return False
+        return 0
+    released = 0
     for hold in record.holds:
         locked = db.scalar(sa.select(Hold).where(Hold.id == hold.id).with_for_update(of=Hold))
         if locked is not None:
-            appointments.expire_hold(db, locked, now)
+            released += appointments.expire_hold(db, locked, now)
     record.status, record.released_at = "expired", now
     db.flush()
     db.expire(record, ["holds"])
     _event(db, record, "course_plan.released")  # its holds are released; `status` says it ran out
-    return True
+    return released
 
 
 def _event(db: Session, record: CoursePlan, type_: str) -> None:

@@ -36,8 +36,8 @@ def expired_plans(db: Session, now: datetime, limit: int = 200) -> list[str]:
 
 def expire_plans(db: Session, plan_ids: list[str], now: datetime) -> int:
     """Mark these course plans expired if they are still held and past their time, releasing their
-    holds. Each plan is locked before its holds, as confirming and releasing lock them, so the
-    sweep never waits on a confirm that waits on it."""
+    holds; how many holds it released. Each plan is locked before its holds, as confirming and
+    releasing lock them, so the sweep never waits on a confirm that waits on it."""
     plans = db.scalars(
         sa.select(CoursePlan)
         .where(CoursePlan.id.in_(plan_ids))
@@ -45,7 +45,7 @@ def expire_plans(db: Session, plan_ids: list[str], now: datetime) -> int:
         .with_for_update(of=CoursePlan)
         .execution_options(populate_existing=True)
     )
-    return sum(expire_plan(db, record, now) for record in plans)
+    return sum(expire_plan(db, record, now) for record in plans)  # each: its holds released
 
 
 def send_reminders(db: Session, now: datetime, offsets: list[timedelta]) -> int:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from models import Hold, OutboxEvent
+from models import CoursePlan, Hold, OutboxEvent
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
@@ -256,6 +256,25 @@ def test_frontend_holds_expire_too(world, scheduler, db):
     assert scheduler("expire_holds") == 1
     assert world.caller.get(f"/v1/holds/{hold['id']}").get_json()["status"] == "expired"
     assert [e.subject_id for e in events(db, "hold.expired")] == [hold["id"]]
+
+
+def test_a_course_plans_holds_expire_with_it_in_the_expiry_sweep(world, scheduler, db):
+    world.consulted()
+    course = world.caller.make_course(world.patient["id"], world.microneedling["id"])
+    response = world.caller.post(f"/v1/courses/{course['id']}/plan", json={"sessions": 2, "hold": True})
+    assert response.status_code == 200, response.get_json()
+    plan = response.get_json()
+    world.clock.advance(minutes=9)
+    assert scheduler("expire_holds") == 0
+    world.clock.advance(minutes=2)
+    assert scheduler("expire_holds") == 2  # both holds, released with their plan
+    assert scheduler("expire_holds") == 0
+    read = world.caller.get(f"/v1/course-plans/{plan['id']}").get_json()
+    assert read["status"] == "expired" and {s["hold"]["status"] for s in read["sessions"]} == {"expired"}
+    assert db.get(CoursePlan, plan["id"]).status == "expired"
+    assert sorted(e.subject_id for e in events(db, "hold.expired")) == sorted(s["hold"]["id"] for s in plan["sessions"])
+    [released] = events(db, "course_plan.released")
+    assert released.subject_id == plan["id"] and released.payload["course_plan"]["status"] == "expired"
 
 
 def test_reminders_at_48_and_2_hours_once_each(world, scheduler, db):

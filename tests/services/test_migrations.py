@@ -373,7 +373,7 @@ def test_migrating_to_0015_adds_course_plans_and_goes_back_on_both_backends(back
 
     from migrations import config, upgrade
 
-    with _database_at_on(backend, tmp_path, "0014") as (url, engine, now):
+    with _database_at_on(backend, tmp_path, "0014") as (url, engine, _now):
         upgrade(url, "0015")
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
