@@ -76,6 +76,8 @@ class PlanInputSchema(Schema):
         time_from, time_to = data.get("time_from"), data.get("time_to")
         if time_from is not None and time_to is not None and time_to <= time_from:
             raise ma.ValidationError("Must be after time_from.", "time_to")
+        if "hold_minutes" in data and not data.get("hold"):
+            raise ma.ValidationError("Only with hold: true.", "hold_minutes")
 
 
 class PlanReasonSchema(ma.Schema):

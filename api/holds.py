@@ -18,7 +18,8 @@ from .slots import BookingInputSchema, SlotOutputSchema, override_reason_field, 
 # and booking are: a follow-up's proposal still names its hold, so it reads on.
 RELEASED = (
     "The hold reads on with `status: released`, as an expired or a booked one does (a declined follow-up "
-    "still names it); it claims nothing from then on, and a second DELETE changes nothing."
+    "still names it); it claims nothing from then on, and a second DELETE changes nothing. A live hold of a "
+    "course plan is released with its plan (DELETE /v1/course-plans/{id}): alone it is a 409 `invalid_transition`."
 )
 
 blp = Blueprint(
@@ -112,6 +113,7 @@ class HoldItem(MethodView):
     @requires("book")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")  # a course plan's hold: released with its plan
     @blp.doc(description=RELEASED)
     @etags.conditional
     def delete(self, hold_id):

@@ -454,8 +454,12 @@ def book_from_hold(
     course_id: str | None = None,
     area: str | None = None,
     actor: Actor | None = None,
+    through_plan: bool = False,
 ) -> Appointment:
     """Consume a live hold; every rule is checked again at this moment.
+
+    A course plan's hold is booked with its plan (`through_plan`, by
+    booking.services.course_plans.confirm_plan), never alone: the plan is all or nothing.
 
     The policy's notice, same-day and horizon count from when the hold was placed (the moment the
     slot was promised); a hold a staff key placed overriding the policy books with its override.
@@ -463,6 +467,7 @@ def book_from_hold(
     now = clock.now()
     hold = get_hold(db, org, hold_id, lock=True)
     status = hold_status(hold, now)
+    _only_with_its_plan(hold, status, through_plan, "booked")
     if status == "booked":
         raise InvalidTransition(
             f"The hold was already booked as {hold.appointment_id}.", appointment_id=hold.appointment_id
@@ -515,6 +520,7 @@ def extend_hold(
     now = clock.now()
     hold = get_hold(db, org, hold_id, lock=True, expected_version=expected_version)
     status = hold_status(hold, now)
+    _only_with_its_plan(hold, status, False, "extended")  # its plan's holds share one expiry
     if status != "active":
         raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
     if hold.extended_at is not None:
@@ -549,8 +555,21 @@ def _follow_up_became(db: Session, hold: Hold, status: str, **fields: Any) -> No
     )
 
 
-def release_hold(db: Session, org: str, hold_id: str, expected_version: int | None = None) -> Hold:
+def _only_with_its_plan(hold: Hold, status: str, through_plan: bool, what: str) -> None:
+    if hold.course_plan_id is not None and status == "active" and not through_plan:
+        raise InvalidTransition(
+            f"The hold is a session of course plan {hold.course_plan_id}: it is {what} with the plan "
+            f"(/v1/course-plans/{hold.course_plan_id}), all or nothing.",
+            current_status=status,
+        )
+
+
+def release_hold(
+    db: Session, org: str, hold_id: str, expected_version: int | None = None, *, through_plan: bool = False
+) -> Hold:
+    """A course plan's live hold is released with its plan (`through_plan`), never alone."""
     hold = get_hold(db, org, hold_id, lock=True, expected_version=expected_version)
+    _only_with_its_plan(hold, hold_status(hold, clock.now()), through_plan, "released")
     if not expire_hold(db, hold, clock.now()):  # ran out before the patient answered: not a decline
         if hold.outcome is None:
             hold.outcome = "released"

@@ -321,7 +321,7 @@ def confirm_plan(
         raise InvalidTransition(f"The course plan is {status}.", current_status=status)
     for number, hold in numbered(record):
         with _naming(number):
-            appointments.book_from_hold(db, org, hold.id, actor=actor)
+            appointments.book_from_hold(db, org, hold.id, actor=actor, through_plan=True)
     record.status, record.confirmed_at = "confirmed", now
     db.flush()
     db.expire(record, ["holds"])
@@ -343,7 +343,7 @@ def release_plan(db: Session, org: str, plan_id: str, expected_version: int | No
         expire_plan(db, record, now)
     elif status == "held":
         for hold in record.holds:
-            appointments.release_hold(db, org, hold.id)
+            appointments.release_hold(db, org, hold.id, through_plan=True)
         record.status, record.released_at = "released", now
         db.flush()
         db.expire(record, ["holds"])

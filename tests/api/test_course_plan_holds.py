@@ -308,3 +308,23 @@ def test_the_ical_feed_shows_plan_holds_as_tentative(w, client, clock):
     for session in held["sessions"]:
         event = shown[session["hold"]["id"]]
         assert str(event["status"]) == "TENTATIVE" and "(held, course plan)" in str(event["summary"])
+
+
+def test_a_plans_hold_is_booked_released_or_extended_only_with_its_plan(w):
+    held = hold_plan(w, sessions=2)
+    hold_id = held["sessions"][0]["hold"]["id"]
+    before = counts(w)
+    alone = w.caller.post("/v1/appointments", json={"hold_id": hold_id})
+    assert_problem(alone, 409, "invalid_transition")
+    assert held["id"] in alone.get_json()["detail"]
+    assert_problem(w.caller.delete(f"/v1/holds/{hold_id}"), 409, "invalid_transition")
+    assert_problem(w.caller.post(f"/v1/holds/{hold_id}/extend", json={}), 409, "invalid_transition")
+    assert counts(w) == before
+    ok(w.caller.delete(f"/v1/course-plans/{held['id']}"), 204)
+    ok(w.caller.delete(f"/v1/holds/{hold_id}"), 204)  # released with its plan: a DELETE changes nothing
+
+
+def test_hold_minutes_needs_hold(w):
+    refused = w.caller.post(plan_path(w), json={"sessions": 1, "hold_minutes": 20})
+    assert_problem(refused, 422, "validation_error")
+    assert "hold_minutes" in refused.get_json()["errors"]
