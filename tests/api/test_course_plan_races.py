@@ -154,3 +154,52 @@ def test_two_confirms_racing_book_the_plan_once(committed):
                     f"/v1/appointments/{session['appointment_id']}/cancel", json={"reason": "clinic_request"}
                 )
                 assert cancel.status_code == 200, cancel.get_json()
+
+
+def test_a_confirm_and_a_release_racing_leave_the_plan_whole_one_way_or_the_other(committed):
+    _, w, engine = committed
+    outcomes: Counter = Counter()
+    for _ in range(ROUNDS):
+        planner = patient(w)
+        course = w.caller.make_course(planner["id"], w.microneedling["id"])
+        held = w.caller.post(f"/v1/courses/{course['id']}/plan", json={"sessions": SESSIONS, "hold": True})
+        assert held.status_code == 200, held.get_json()
+        plan_id = held.get_json()["id"]
+
+        def confirm(plan_id=plan_id):
+            return "confirm", own_caller(w).post(f"/v1/course-plans/{plan_id}/confirm").status_code
+
+        def release(plan_id=plan_id):
+            return "release", own_caller(w).delete(f"/v1/course-plans/{plan_id}").status_code
+
+        answers = dict(at_once([confirm, release]))
+        with engine.connect() as db:
+            status = db.scalar(sa.select(CoursePlan.status).where(CoursePlan.id == plan_id))
+            booked = db.scalar(
+                sa.select(sa.func.count())
+                .select_from(Appointment)
+                .where(Appointment.patient_id == planner["id"], Appointment.status == "booked")
+            )
+            live = db.scalar(
+                sa.select(sa.func.count())
+                .select_from(Hold)
+                .where(Hold.patient_id == planner["id"], Hold.live(domain_clock.now()))
+            )
+        if status == "confirmed":  # the confirm went first: the release found it confirmed
+            assert answers == {"confirm": 200, "release": 409} and (booked, live) == (SESSIONS, 0)
+            for appointment_id in db_appointments(engine, planner["id"]):
+                own_caller(w).post(f"/v1/appointments/{appointment_id}/cancel", json={"reason": "clinic_request"})
+        else:  # the release went first: nothing booked, nothing held
+            assert status == "released" and answers == {"confirm": 409, "release": 204}
+            assert (booked, live) == (0, 0)
+        outcomes[status] += 1
+    assert sum(outcomes.values()) == ROUNDS
+
+
+def db_appointments(engine, patient_id: str) -> list[str]:
+    with engine.connect() as db:
+        return list(
+            db.scalars(
+                sa.select(Appointment.id).where(Appointment.patient_id == patient_id, Appointment.status == "booked")
+            )
+        )
