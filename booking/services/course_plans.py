@@ -209,58 +209,25 @@ def hold_plan(
     taken meanwhile, a rule) raises its own error with `session` added. Either way the caller
     rolls the transaction back, so nothing is held."""
     planned = plan_course(db, org, course_id, preferences, settings, actor)
-    missing = next((s for s in planned.sessions if s.slot is None), None)
-    if missing is not None:
-        reason = missing.reason
-        facts = reason.facts if reason is not None else {}
-        raise CoursePlanIncomplete(
-            f"Session {missing.number} of the course cannot be placed ({missing.code}); nothing was held.",
-            session=missing.number,
-            reason={
-                "code": missing.code,
-                "detail": reason.detail if reason is not None else None,
-                "earliest_start": facts.get("earliest_start"),
-            },
-        )
-    now = clock.now()
+    _refuse_if_incomplete(planned)
     course = planned.course
-    treatment_type = db.get_one(TreatmentType, course.treatment_type_id)
-    clinics = {s.clinic.id: s.clinic for s in planned.sessions if s.clinic is not None}
-    # One expiry for every hold: the shortest the policies of the plan's clinics allow.
-    length = min(
-        booking_policy.hold_length(policies.resolve(db, org, actor.defaults, c, treatment_type), actor, hold_minutes)
-        for c in clinics.values()
-    )
     record = CoursePlan(
         organization_id=org,
         course_id=course.id,
         patient_id=course.patient_id,
         treatment_type_id=course.treatment_type_id,
         status="held",
-        expires_at=now + length,
+        expires_at=clock.now() + _one_length(db, org, planned, actor, hold_minutes),
         first_number=planned.sessions[0].number,
     )
     db.add(record)
     db.flush()
     for session in planned.sessions:
-        assert session.slot is not None
-        slot = session.slot
-        request = appointments.SlotRequest(
-            slot.clinic_id,
-            slot.practitioner_id,
-            slot.room_id,
-            slot.treatment_type_id,
-            course.patient_id,
-            slot.starts_at,
-            slot.procedure_starts_at,
-            slot.ends_at,
-            course.id,
-        )
         with _naming(session.number):
             appointments.place_hold(
                 db,
                 org,
-                request,
+                _request(session, course),
                 source="course_plan",
                 expires_at=record.expires_at,
                 actor=actor,
@@ -271,6 +238,51 @@ def hold_plan(
     _event(db, record, "course_plan.held")
     db.flush()
     return record
+
+
+def _refuse_if_incomplete(planned: PlannedCourse) -> None:
+    missing = next((s for s in planned.sessions if s.slot is None), None)
+    if missing is None:
+        return
+    reason = missing.reason
+    raise CoursePlanIncomplete(
+        f"Session {missing.number} of the course cannot be placed ({missing.code}); nothing was held.",
+        session=missing.number,
+        reason={
+            "code": missing.code,
+            "detail": reason.detail if reason is not None else None,
+            "earliest_start": reason.facts.get("earliest_start") if reason is not None else None,
+        },
+    )
+
+
+def _one_length(
+    db: Session, org: str, planned: PlannedCourse, actor: booking_policy.Actor, hold_minutes: int | None
+) -> timedelta:
+    """One expiry for every hold: the shortest that the policies of the plan's clinics give
+    (each checks `hold_minutes` against its max_hold_minutes, as POST /v1/holds does)."""
+    treatment_type = db.get_one(TreatmentType, planned.course.treatment_type_id)
+    clinics = {s.clinic.id: s.clinic for s in planned.sessions if s.clinic is not None}
+    return min(
+        booking_policy.hold_length(policies.resolve(db, org, actor.defaults, c, treatment_type), actor, hold_minutes)
+        for c in clinics.values()
+    )
+
+
+def _request(session: PlannedSession, course: Course) -> appointments.SlotRequest:
+    slot = session.slot
+    assert slot is not None  # _refuse_if_incomplete let only placed sessions through
+    return appointments.SlotRequest(
+        slot.clinic_id,
+        slot.practitioner_id,
+        slot.room_id,
+        slot.treatment_type_id,
+        course.patient_id,
+        slot.starts_at,
+        slot.procedure_starts_at,
+        slot.ends_at,
+        course.id,
+    )
 
 
 @contextmanager

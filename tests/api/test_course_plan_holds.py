@@ -328,3 +328,28 @@ def test_hold_minutes_needs_hold(w):
     refused = w.caller.post(plan_path(w), json={"sessions": 1, "hold_minutes": 20})
     assert_problem(refused, 422, "validation_error")
     assert "hold_minutes" in refused.get_json()["errors"]
+
+
+def test_a_deadlock_between_two_plans_is_the_409_of_a_slot_taken(w, monkeypatch):
+    """PostgreSQL breaks a deadlock between two plans claiming the same resources in another
+    order by aborting one of them (SQLSTATE 40P01): that one is told the slot was taken."""
+    from booking.services import appointments
+
+    class Deadlocked(Exception):
+        sqlstate = course_plans.DEADLOCK
+
+    placed = []
+    real = appointments.place_hold
+
+    def place_hold(*args, **kwargs):
+        if placed:  # the second session's claims meet the other plan's
+            raise sa.exc.OperationalError("INSERT INTO claims ...", {}, Deadlocked("deadlock detected"))
+        placed.append(real(*args, **kwargs))
+        return placed[-1]
+
+    monkeypatch.setattr(appointments, "place_hold", place_hold)
+    before = counts(w)
+    refused = w.caller.post(plan_path(w), json={"sessions": 2, "hold": True})
+    assert_problem(refused, 409, "slot_unavailable")
+    assert refused.get_json()["session"] == 2
+    assert counts(w) == before
