@@ -1,7 +1,8 @@
 """One rule for every DELETE: the object is gone from the API. Its GET, PATCH and DELETE are a
 404 `not_found`, and its list leaves it out. Revoked API keys and calendar feeds stay listable
 for an audit (`include_revoked=true`, with `revoked_at`). A hold's DELETE is a step of its life
-(release), and the hold reads on with `status: released`, like an expired or booked one."""
+(release), and the hold reads on with `status: released`, like an expired or booked one; so is a
+course plan's, which releases its holds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from ..helpers import assert_problem
 from .test_tenancy import ROUTES, call, fill
 from .test_tenancy import build_world as build_every_object
 
-DELETES = [r for m, r in ROUTES if m == "DELETE" and r != "/v1/holds/<hold_id>"]
+RELEASES = ("/v1/holds/<hold_id>", "/v1/course-plans/<plan_id>")
+DELETES = [r for m, r in ROUTES if m == "DELETE" and r not in RELEASES]
 # The list each deleted object was in.
 LIST_OF = {
     "/v1/api-keys/<key_id>": "/v1/api-keys",
@@ -76,9 +78,20 @@ def test_a_released_hold_reads_on_as_released(admin):
     assert answer.status_code == 200 and answer.get_json()["status"] == "released"
 
 
+def test_a_released_course_plan_reads_on_as_released_with_its_holds(admin):
+    ids = build_every_object(admin)
+    path = fill("/v1/course-plans/<plan_id>", ids)
+    assert admin.delete(path).status_code == 204
+    answer = admin.get(path)
+    assert answer.status_code == 200 and answer.get_json()["status"] == "released"
+    assert {s["hold"]["status"] for s in answer.get_json()["sessions"]} == {"released"}
+
+
 def test_every_delete_says_what_the_object_reads_as_afterwards(client):
     spec = client.get("/openapi.json").get_json()
     for rule in DELETES:
         path = rule.replace("<", "{").replace(">", "}")
         assert RULE in spec["paths"][path]["delete"]["description"], rule
-    assert "status: released" in spec["paths"]["/v1/holds/{hold_id}"]["delete"]["description"]
+    for rule in RELEASES:
+        path = rule.replace("<", "{").replace(">", "}")
+        assert "status: released" in spec["paths"][path]["delete"]["description"], rule
