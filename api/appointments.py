@@ -88,6 +88,10 @@ class AppointmentSchema(SlotOutputSchema):
         allow_none=True, metadata={"description": "The appointment that replaced this one (a reschedule)"}
     )
     hold_id = ma.fields.String(allow_none=True)
+    course_plan_id = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The course plan it was booked with (POST /v1/course-plans/{id}/confirm)"},
+    )
     cancel_reason = ma.fields.String(allow_none=True)
     cancel_note = ma.fields.String(allow_none=True)
     checked_in_at = ClinicInstant(allow_none=True)

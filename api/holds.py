@@ -44,6 +44,9 @@ class HoldSchema(SlotOutputSchema):
         "_status", metadata={"type": "string", "enum": list(HOLD_STATUSES), "description": "Live, lapsed or used"}
     )
     appointment_id = ma.fields.String(allow_none=True, metadata={"description": "Set once booked"})
+    course_plan_id = ma.fields.String(
+        allow_none=True, metadata={"description": "The course plan it holds a session of (`source: course_plan`)"}
+    )
     extended_at = ClinicInstant(allow_none=True, metadata={"description": "Set once extended (at most once)"})
     override_key_id = ma.fields.String(
         allow_none=True, metadata={"description": "The staff key that overrode the policy"}

@@ -73,6 +73,7 @@ def test_hold_true_holds_every_session_with_one_expiry_and_source_course_plan(w,
         assert hold["source"] == "course_plan" and hold["status"] == "active"
         assert hold["expires_at"] == held["expires_at"] and hold["course_id"] == course_of(w)["id"]
         assert session["slot"]["starts_at"] == hold["starts_at"] and session["appointment_id"] is None
+        assert hold["course_plan_id"] == held["id"]
         assert ok(w.caller.get(f"/v1/holds/{hold['id']}"))["source"] == "course_plan"
     days = [datetime.fromisoformat(s["slot"]["starts_at"]).date() for s in sessions]
     assert all(28 <= (b - a).days <= 42 for a, b in pairwise(days))
@@ -147,7 +148,7 @@ def test_confirm_books_every_session_in_one_go(w):
     for session, appointment_id in zip(held["sessions"], booked, strict=True):
         appointment = ok(w.caller.get(f"/v1/appointments/{appointment_id}"))
         assert appointment["status"] == "booked" and appointment["starts_at"] == session["slot"]["starts_at"]
-        assert appointment["course_id"] == course_of(w)["id"]
+        assert appointment["course_id"] == course_of(w)["id"] and appointment["course_plan_id"] == held["id"]
     assert_problem(w.caller.post(f"/v1/course-plans/{held['id']}/confirm"), 409, "invalid_transition")
     assert_problem(w.caller.delete(f"/v1/course-plans/{held['id']}"), 409, "invalid_transition")
     [event] = events_of(w, "course_plan.confirmed")
