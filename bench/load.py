@@ -14,8 +14,9 @@ sessions booked in the past (the domain clock moved back) for the clients to com
 Then `--clients` threads, each sending every request to a node picked at random, run a mix for
 `--duration` seconds: availability searches (clinic-wide and per practitioner, with a patient),
 holds then booking the hold (some holds are left to expire), direct bookings from a slot,
-reschedules, cancels, completions of the past sessions, and follow-up confirmations (the
-scheduler proposes a follow-up hold for each completed session; the client books it). At a third
+reschedules, cancels, completions of the past sessions, follow-up confirmations (the
+scheduler proposes a follow-up hold for each completed session; the client books it), and course
+plans held with `"hold": true`, then confirmed, released or left to expire. At a third
 of the run one node is SIGKILLed (master and workers) and restarted a few seconds later; at half
 the run the scheduler holding the lease is SIGKILLed and restarted, and the standby must take over.
 
@@ -30,6 +31,9 @@ non-zero exit:
   4. at most one follow-up per completed session, and one for every completed session; no
      outbox event recorded twice; no (subscription, event) delivery made twice; every webhook
      received carries a valid signature, and every delivery marked delivered was received;
+  6. every course plan is whole: all its holds share its expiry and are live while it is held,
+     booked (each appointment there) once it is confirmed, released or expired with it; and each
+     acknowledged plan, confirm and release is there in that state;
   5. no 5xx at all, and no failed connection outside the killed node's window (from the SIGKILL
      until the restarted node listens again): those failed connections are expected and excused.
 It prints, and writes to bench/out/load.md (or --out), throughput, p50/p95 latency and the
@@ -321,6 +325,7 @@ class World:
     types: dict[str, str]  # kind -> id
     patients: list[str]
     past_sessions: list[str]  # booked appointments whose start has passed
+    courses: dict[str, str] = field(default_factory=dict)  # patient id -> their acne-scar course
 
 
 class _Api:
@@ -404,6 +409,7 @@ def seed_patients(url: str, world: World, options: Options) -> None:
         ]
         db.add_all(patients)
         db.flush()
+        courses = []
         for patient in patients:
             record_past_session(
                 db,
@@ -412,8 +418,11 @@ def seed_patients(url: str, world: World, options: Options) -> None:
                 treatment_type_id=world.types["consultation"],
                 performed_at=two_weeks_ago,
             )
-            db.add(Course(organization_id=world.organization_id, patient_id=patient.id, **course))
+            courses.append(Course(organization_id=world.organization_id, patient_id=patient.id, **course))
+        db.add_all(courses)
+        db.flush()
         world.patients = [p.id for p in patients]
+        world.courses = {c.patient_id: c.id for c in courses}
     engine.dispose()
     world.past_sessions = _book_in_the_past(url, world, options.past_sessions)
 
@@ -491,6 +500,7 @@ class Run:
         self.completed: set[str] = set()
         self.rescheduled: dict[str, str] = {}  # old -> new
         self.confirmed: dict[str, str] = {}  # follow-up hold id -> appointment id
+        self.plans: dict[str, str] = {}  # course plan id -> the status its last acknowledged change gave it
         self.faults = Faults()
         self.rng = random.Random(options.seed)  # which node each request goes to
         self.started = time.monotonic()
@@ -544,6 +554,7 @@ class Client(threading.Thread):
         ("cancel", 6),
         ("complete", 7),
         ("confirm_follow_up", 12),
+        ("plan_course", 4),
     )
 
     def __init__(self, run: Run, index: int):
@@ -737,6 +748,32 @@ class Client(threading.Thread):
         elif status is None:
             with run.lock:
                 run.taken_follow_ups.discard(hold)
+
+    def plan_course(self) -> None:
+        """A course's next two sessions held at one clinic, all or nothing; then confirmed (60%),
+        released (20%) or left to expire (20%)."""
+        run, rng = self.run_, self.rng
+        patient = rng.choice(run.world.patients)
+        body = {"sessions": 2, "hold": True, "clinic_ids": [rng.choice(run.world.clinics)["id"]]}
+        status, plan = run.request("plan_hold", "POST", f"/v1/courses/{run.world.courses[patient]}/plan", body)
+        if status != 200 or plan is None:
+            return
+        with run.lock:
+            run.plans[plan["id"]] = "held"
+        choice = rng.random()
+        if choice < 0.2:
+            return
+        time.sleep(rng.uniform(0.2, 2.0))
+        if choice < 0.4:
+            status, _ = run.request("plan_release", "DELETE", f"/v1/course-plans/{plan['id']}")
+            if status == 204:
+                with run.lock:
+                    run.plans[plan["id"]] = "released"
+            return
+        status, _ = run.request("plan_confirm", "POST", f"/v1/course-plans/{plan['id']}/confirm")
+        if status == 200:
+            with run.lock:
+                run.plans[plan["id"]] = "confirmed"
 
 
 # ---------------------------------------------------------------------------- faults
@@ -998,6 +1035,7 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
         delivered = {
             row[0] for row in _rows(conn, "SELECT event_id FROM webhook_deliveries WHERE status = 'delivered'")
         }
+        checks += _check_plans(conn, run, appointments)
     redelivered = sum(1 for times in receiver.received.values() if times > 1)
     checks.append(
         Check(
@@ -1029,6 +1067,46 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
         )
     )
     return checks
+
+
+# What each status of a course plan leaves its holds as (models.booking.CoursePlan).
+PLAN_HOLDS = {"held": {None}, "confirmed": {"booked"}, "released": {"released"}, "expired": {"expired"}}
+
+
+def _check_plans(conn, run: Run, appointments: dict) -> list[Check]:
+    plans = {
+        plan: (status, _aware(expires_at))
+        for plan, status, expires_at in _rows(conn, "SELECT id, status, expires_at FROM course_plans")
+    }
+    holds = defaultdict(list)
+    for plan, outcome, expires_at, appointment in _rows(
+        conn, "SELECT course_plan_id, outcome, expires_at, appointment_id FROM holds WHERE course_plan_id IS NOT NULL"
+    ):
+        holds[plan].append((outcome, _aware(expires_at), appointment))
+    broken = []
+    for plan, (status, expires_at) in plans.items():
+        mine = holds.get(plan, [])
+        outcomes = {outcome for outcome, _, _ in mine}
+        if not mine or not outcomes <= PLAN_HOLDS[status] or any(e != expires_at for _, e, _ in mine):
+            broken.append((plan, status, sorted(map(str, outcomes))))
+        elif status == "confirmed" and any(appointments.get(a) is None for _, _, a in mine):
+            broken.append((plan, status, "an appointment missing"))
+    by_status = Counter(status for status, _ in plans.values())
+    lost = [
+        (plan, said, plans.get(plan, (None,))[0])
+        for plan, said in run.plans.items()
+        if plan not in plans
+        or (said == "confirmed" and plans[plan][0] != "confirmed")
+        or (said == "released" and plans[plan][0] not in ("released", "expired"))
+    ]
+    return [
+        Check("6. course plans not whole (a hold off its plan's status or expiry)", len(broken), str(broken[:5])),
+        Check(
+            "6. course plans, confirms and releases acknowledged but not so",
+            len(lost),
+            f"{len(run.plans)} acknowledged; in the database {dict(by_status)}; {lost[:5]}",
+        ),
+    ]
 
 
 def _classify(run: Run) -> tuple[int, list[Record]]:

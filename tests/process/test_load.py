@@ -4,7 +4,8 @@ On PostgreSQL two gunicorn nodes, two schedulers and 100 clients for 15 s, one n
 lease-holding scheduler SIGKILLed and restarted; on SQLite one node and 60 clients for 8 s, the
 lease holder SIGKILLed. Every
 check of the harness must hold: no overlapping claims, no sessions closer than the interval, every
-acknowledged booking present, nothing proposed, recorded or delivered twice, no 5xx and no failed
+acknowledged booking present, nothing proposed, recorded or delivered twice, every course plan whole
+(held, confirmed, released or expired with all its holds), no 5xx and no failed
 connection outside the killed node's window. `make load` is the long version.
 """
 
