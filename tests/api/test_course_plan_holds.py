@@ -289,6 +289,21 @@ def test_fhir_shows_the_plans_sessions_as_appointments_sharing_an_identifier(w, 
     for resource in resources:
         assert resource["identifier"] == [{"system": "urn:needlebook:course-plan", "value": held["id"]}]
         assert resource["participant"][-1]["status"] == "tentative"
+    # The FHIR Slots of the same times are busy-tentative, as every live hold's.
+    first = held["sessions"][0]["hold"]
+    day = first["starts_at"][:10]
+    schedule = ".".join(i.replace("_", "-", 1) for i in (w.practitioner["id"], w.clinic["id"]))
+    slots = ok(
+        w.caller.get(
+            "/fhir/R4/Slot",
+            query_string={
+                "schedule": f"Schedule/{schedule}",
+                "start": [f"ge{day}", f"le{day}T23:59:59+00:00"],
+                "status": "busy-tentative",
+            },
+        )
+    )
+    assert [e["resource"]["id"] for e in slots["entry"]] == [first["id"].replace("_", "-", 1)]
     ok(w.caller.post(f"/v1/course-plans/{held['id']}/confirm"))
     bundle = ok(w.caller.get("/fhir/R4/Appointment", query_string={"identifier": held["id"]}))
     resources = [e["resource"] for e in bundle["entry"]]
