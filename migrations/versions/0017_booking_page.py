@@ -8,7 +8,7 @@ appointments: `manage_token_digest`, the SHA-256 of the patient's manage link to
 patients: `terms_accepted_at`, when a patient registering through a booking page accepted the terms.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0015
 """
 
 from contextlib import contextmanager
@@ -19,7 +19,7 @@ from alembic import op
 import models.base
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
