@@ -200,7 +200,9 @@ def _event(item: Appointment | Hold, names: dict[str, dict[str, Any]], now: date
     who = initials(names["patient"].get(item.patient_id or "", ""))  # a booking page's hold: nobody yet
     suffix = ""
     if isinstance(item, Hold):
-        suffix = " (proposed follow-up)" if item.source == "follow_up" else " (held)"
+        suffix = {"follow_up": " (proposed follow-up)", "waitlist": " (offered from the waitlist)"}.get(
+            item.source, " (held)"
+        )
     elif item.status == "no_show":
         suffix = " (no-show)"
     event = Event()
