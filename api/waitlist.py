@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import marshmallow as ma
@@ -51,10 +52,14 @@ class WaitlistInputSchema(Schema):
     patient_id = Id(required=True)
     treatment_type_id = Id(required=True)
     clinic_ids = ma.fields.List(
-        Id(), validate=ma.validate.Length(max=100), metadata={"description": "Only these clinics; omit for every clinic"}
+        Id(),
+        validate=ma.validate.Length(max=100),
+        metadata={"description": "Only these clinics; omit for every clinic"},
     )
-    practitioner_id = Id(metadata={"description": "Only this practitioner"})
-    course_id = Id(metadata={"description": "The course the session counts on (default the patient's active one)"})
+    practitioner_id = Id(allow_none=True, metadata={"description": "Only this practitioner; omit or null for any"})
+    course_id = Id(
+        allow_none=True, metadata={"description": "The course the session counts on (default the patient's active one)"}
+    )
     start = Instant(metadata={"description": "Slots starting at or after this (default now)"})
     end = Instant(required=True, metadata={"description": "Slots starting before this; the entry ends then"})
     weekdays = _weekdays(validate=ma.validate.Length(max=7))
@@ -159,7 +164,7 @@ class Waitlist(MethodView):
         earliest-joined entry whose clinical rules, booking policy (a frontend's) and preferences
         it fits: a hold with `source: waitlist` and the event `waitlist.offered`.
         """
-        lists = {k: tuple(data.pop(k)) for k in ("clinic_ids", "weekdays") if k in data}
+        lists: dict[str, Any] = {k: tuple(data.pop(k)) for k in ("clinic_ids", "weekdays") if k in data}
         return waitlist.join(db.session(), organization_id(), waitlist.EntryRequest(**data, **lists))
 
 

@@ -50,7 +50,10 @@ class WaitlistEntry(Timestamped, Base):
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     offers = relationship(
-        "WaitlistOffer", order_by="(WaitlistOffer.created_at, WaitlistOffer.id)", lazy="selectin", back_populates="entry"
+        "WaitlistOffer",
+        order_by="(WaitlistOffer.created_at, WaitlistOffer.id)",
+        lazy="selectin",
+        back_populates="entry",
     )
 
     @property

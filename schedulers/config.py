@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from booking.services.availability_search import Settings
 from booking.domain.policy import deployment_defaults
+from booking.services.availability_search import Settings
 from booking.services.follow_ups import FollowUpSettings
 from booking.services.waitlist import WaitlistSettings
 from models.db import default_database_url

@@ -74,6 +74,8 @@ def deployment_defaults(min_notice_minutes: int, horizon_days: int, grid_minutes
         hold_minutes=hold_minutes,
         max_hold_minutes=max(Policy.max_hold_minutes, hold_minutes),
     )
+
+
 FIELDS = tuple(f.name for f in fields(Policy))
 # Bounds of each whole-number field (inclusive): what a PATCH may set.
 BOUNDS: dict[str, tuple[int, int]] = {

@@ -52,7 +52,7 @@ class WaitlistSettings:
     offer_for: timedelta = timedelta(hours=2)  # WAITLIST_OFFER_MINUTES: how long the patient has to answer
     shortest_offer: timedelta = timedelta(minutes=5)  # a slot too near to leave this long is not offered
     batch: int = 200  # entries looked at per sweep, in join order
-    policy_defaults: Policy = Policy()  # the deployment's defaults of the organization's policy
+    policy_defaults: Policy = field(default_factory=Policy)  # the deployment's defaults of the organization's policy
     search: availability_search.Settings = field(default_factory=availability_search.Settings)
 
 
@@ -185,8 +185,10 @@ def effective_status(entry: WaitlistEntry, now: datetime | None = None) -> str:
 
 def status_is(status: str, now: datetime):
     """The clause for entries whose effective status is `status`."""
-    live = sa.select(WaitlistOffer.id).join(Hold, Hold.id == WaitlistOffer.hold_id).where(
-        WaitlistOffer.entry_id == WaitlistEntry.id, WaitlistOffer.outcome.is_(None), Hold.live(now)
+    live = (
+        sa.select(WaitlistOffer.id)
+        .join(Hold, Hold.id == WaitlistOffer.hold_id)
+        .where(WaitlistOffer.entry_id == WaitlistEntry.id, WaitlistOffer.outcome.is_(None), Hold.live(now))
     )
     if status == "offered":
         return sa.and_(WaitlistEntry.status == "offered", live.exists())
@@ -196,7 +198,9 @@ def status_is(status: str, now: datetime):
 
 
 def _live_offer(db: Session, entry_id: str) -> WaitlistOffer | None:
-    return db.scalar(sa.select(WaitlistOffer).where(WaitlistOffer.entry_id == entry_id, WaitlistOffer.outcome.is_(None)))
+    return db.scalar(
+        sa.select(WaitlistOffer).where(WaitlistOffer.entry_id == entry_id, WaitlistOffer.outcome.is_(None))
+    )
 
 
 # --- the scheduler's side: end the passed, offer to the open ----------------------------------
@@ -292,7 +296,9 @@ def offer(db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSetti
         )
         try:
             with db.begin_nested():
-                hold = place_hold(db, entry.organization_id, request, source="waitlist", expires_at=expires_at, actor=actor)
+                hold = place_hold(
+                    db, entry.organization_id, request, source="waitlist", expires_at=expires_at, actor=actor
+                )
         except DomainError:  # taken by a concurrent booking since the search: the next one
             continue
         made = WaitlistOffer(organization_id=entry.organization_id, entry_id=entry.id, hold=hold, created_at=now)

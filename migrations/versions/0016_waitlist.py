@@ -64,9 +64,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("waitlist_entries", schema=None) as batch_op:
         batch_op.create_index("ix_waitlist_entries_status_joined", ["status", "created_at"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_waitlist_entries_organization_id"), ["organization_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_waitlist_entries_organization_id"), ["organization_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_waitlist_entries_patient_id"), ["patient_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_waitlist_entries_updated_at"), ["updated_at"], unique=False)
 
@@ -91,9 +89,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("waitlist_offers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_waitlist_offers_entry_id"), ["entry_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_waitlist_offers_organization_id"), ["organization_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_waitlist_offers_organization_id"), ["organization_id"], unique=False)
         # The database's word on "one live offer per entry" (models.waitlist.WaitlistOffer).
         batch_op.create_index(
             "uq_waitlist_offers_one_live",
