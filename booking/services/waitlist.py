@@ -29,6 +29,7 @@ from booking.services import availability_search, events, patients, policies
 from booking.services.appointments import SlotRequest, expire_hold, get_hold, place_hold, release_hold
 from booking.services.changes import check_version
 from booking.services.queries import one_of_organization
+from booking.services.waitlist_offers import locked_entry
 from models import (
     OPEN_WAITLIST_STATUSES,
     Clinic,
@@ -229,7 +230,7 @@ def end(db: Session, entry_id: str, now: datetime) -> bool:
         if hold.live(now):
             return False  # booked or declined first; the next sweep ends it
         expire_hold(db, hold, now)
-    entry = _locked_entry(db, entry_id)
+    entry = locked_entry(db, entry_id)
     if entry.status not in OPEN_WAITLIST_STATUSES or entry.window_ends_at > now:
         return False
     entry.status, entry.ended_at = "expired", now
@@ -278,7 +279,7 @@ def offer(db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSetti
         if hold.live(now):
             return None
         expire_hold(db, hold, now)  # ran out unanswered: recorded, and the entry waits again
-    entry = _locked_entry(db, entry_id)
+    entry = locked_entry(db, entry_id)
     if entry.status != "waiting" or entry.window_ends_at <= now:
         return None
     actor = Actor(None, FRONTEND, defaults=settings.policy_defaults)
@@ -312,25 +313,26 @@ def offer(db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSetti
             "waitlist.offered",
             f"waitlist.offered:{made.id}",
             entry.id,
-            {
-                "waitlist_entry": events.waitlist_payload(entry),
-                "offer_id": made.id,
-                "hold": events.hold_payload(hold),
-                "patient_id": entry.patient_id,
-                "expires_at": events.hold_payload(hold)["expires_at"],
-            },
+            _offered_payload(entry, made, hold),
         )
         return made
     return None
 
 
-def _locked_entry(db: Session, entry_id: str) -> WaitlistEntry:
-    return db.scalars(
-        sa.select(WaitlistEntry)
-        .where(WaitlistEntry.id == entry_id)
-        .with_for_update(of=WaitlistEntry)
-        .execution_options(populate_existing=True)
-    ).one()
+def _offered_payload(entry: WaitlistEntry, made: WaitlistOffer, hold: Hold) -> dict:
+    """What a frontend needs to message the patient: who, which slot, until when, and how to answer
+    (book: POST /v1/appointments {hold_id}; decline: DELETE /v1/holds/{id})."""
+    shown = events.hold_payload(hold)
+    slot_fields = ("clinic_id", "practitioner_id", "room_id", "treatment_type_id", "starts_at",
+                   "procedure_starts_at", "ends_at")  # fmt: skip
+    return {
+        "waitlist_entry": events.waitlist_payload(entry),
+        "offer_id": made.id,
+        "patient_id": entry.patient_id,
+        "hold": shown,
+        "slot": {name: shown[name] for name in slot_fields},
+        "expires_at": shown["expires_at"],
+    }
 
 
 def _locked_hold(db: Session, hold_id: str) -> Hold:

@@ -20,7 +20,7 @@ def live_offer_of(db: Session, hold: Hold) -> WaitlistOffer | None:
     return db.scalar(sa.select(WaitlistOffer).where(WaitlistOffer.hold_id == hold.id, WaitlistOffer.outcome.is_(None)))
 
 
-def _locked_entry(db: Session, entry_id: str) -> WaitlistEntry:
+def locked_entry(db: Session, entry_id: str) -> WaitlistEntry:
     return db.scalars(
         sa.select(WaitlistEntry)
         .where(WaitlistEntry.id == entry_id)
@@ -38,7 +38,7 @@ def answered(db: Session, hold: Hold, outcome: str, now: datetime, appointment_i
     if offer is None:
         return
     offer.outcome, offer.answered_at = outcome, now
-    entry = _locked_entry(db, offer.entry_id)
+    entry = locked_entry(db, offer.entry_id)
     if entry.status != "offered":
         return
     if outcome == "booked":

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import pytest
 
+from booking.integrations import webhooks
+from schedulers import jobs
+from schedulers.config import SchedulerSettings
+
 from ..booking_world import build_world, patient
 from ..helpers import assert_problem
+from .test_calendars import events as ical_events
+from .test_calendars import issue, read
+from .test_fhir import fhir_get, fid
+from .test_fhir import slots as fhir_slots
 
 
 def body(world, **overrides) -> dict:
@@ -153,3 +161,46 @@ def test_instants_carry_the_clinics_offset(admin, clock):
     world = build_world(admin, clock, timezone_name="America/New_York")
     made = world.caller.create("/v1/waitlist", body(world))
     assert made["start"].endswith("-05:00") and made["timezone"] == "America/New_York"
+
+
+@pytest.fixture
+def sweep(app):
+    """The scheduler's waitlist sweep, in-process on the test's transaction (tests/services/test_waitlist.py)."""
+    holder = "test-waitlist-formats"
+    jobs.register(holder, SchedulerSettings(database_url="unused"), sessions=app.extensions["db_write_sessions"])
+
+    def run() -> int:
+        jobs.keep_lease(holder)
+        return jobs.offer_waitlist(holder)
+
+    yield run
+    jobs.unregister(holder)
+
+
+def test_an_offer_shows_as_tentative_in_fhir_and_icalendar_and_goes_out_as_a_webhook(world, sweep, client):
+    subscribed = world.caller.create(
+        "/v1/webhooks",
+        {"url": "https://93.184.215.14/hooks", "event_types": ["waitlist.offered", "waitlist.fulfilled"]},
+    )
+    world.consulted()
+    world.clock.advance(seconds=1)  # a subscription receives the events after it was made
+    waiting = world.caller.create("/v1/waitlist", body(world, start=world.at(1, 10), end=world.at(1, 10, 15)))
+    assert sweep() == 1
+    hold = world.caller.get(f"/v1/waitlist/{waiting['id']}").get_json()["offer"]["hold"]
+
+    appointment = fhir_get(world.caller, f"Appointment/{fid(hold['id'])}")
+    assert appointment["status"] == "proposed"
+    [patient_part] = [p for p in appointment["participant"] if p["actor"].get("type") == "Patient"]
+    assert patient_part["status"] == "tentative"  # the patient has not said yes yet
+    busy = [s for s in fhir_slots(world, 1) if s["id"] == fid(hold["id"])]
+    assert [s["status"] for s in busy] == ["busy-tentative"]
+
+    feed = issue(world.caller, "practitioner", world.practitioner["id"])
+    event = ical_events(read(client, feed))[hold["id"]]
+    assert str(event["status"]) == "TENTATIVE" and "(offered from the waitlist)" in str(event["summary"])
+
+    with world.caller.app.extensions["db_write_sessions"]() as db:
+        webhooks.fan_out(db, world.clock.now)
+        db.commit()
+    deliveries = world.caller.get(f"/v1/webhooks/{subscribed['id']}/deliveries").get_json()["data"]
+    assert [d["event_type"] for d in deliveries] == ["waitlist.offered"]

@@ -92,7 +92,8 @@ def test_a_cancellation_is_offered_to_the_waiting_patient_and_booking_the_hold_f
     assert event.subject_id == waiting["id"]
     assert event.payload["hold"]["id"] == hold["id"] and event.payload["patient_id"] == waiting["patient_id"]
     assert event.payload["waitlist_entry"]["id"] == waiting["id"]
-    assert event.payload["hold"]["starts_at"] == hold["starts_at"]
+    assert event.payload["slot"]["starts_at"] == hold["starts_at"] == event.payload["hold"]["starts_at"]
+    assert event.payload["expires_at"] == hold["expires_at"]
     assert sweep() == 0  # one live offer per entry
 
     frontend = world.caller.with_scopes("read", "book", channel="frontend")
