@@ -121,7 +121,8 @@ def expire_holds(holder: str) -> int:
 def offer_waitlist(holder: str) -> int:
     """End the entries whose window passed, then offer each open entry, in join order, the earliest
     free slot it fits: one transaction per entry (the hold, the offer and its event together), so a
-    crash loses at most the one in hand and never leaves half an offer. Returns the offers made."""
+    crash loses at most the one in hand and never leaves half an offer. Every open entry is looked
+    at on every run, a page at a time. Returns the offers made."""
     run = runtime(holder)
     settings = run.settings.waitlist
     with _fenced(run) as db:
@@ -129,16 +130,21 @@ def offer_waitlist(holder: str) -> int:
             return 0
         now = clock.now()
         ended = sum(waitlist.end(db, entry_id, now) for entry_id in waitlist.passed(db, now))
-        pending = waitlist.due(db, now, settings.batch)
-    made = 0
-    for entry_id in pending:
-        try:
-            with _fenced(run) as db:
-                if db is None:
-                    break
-                made += waitlist.offer(db, entry_id, settings) is not None
-        except Exception:  # logged, found again next run; never stops the sweep
-            log.exception("waitlist offer for %s failed", entry_id)
+    made, after = 0, None
+    while True:
+        with _fenced(run) as db:
+            page = waitlist.due(db, clock.now(), settings.batch, after) if db is not None else []
+        for _, entry_id in page:
+            try:
+                with _fenced(run) as db:
+                    if db is None:
+                        return made
+                    made += waitlist.offer(db, entry_id, settings) is not None
+            except Exception:  # logged, found again next run; never stops the sweep
+                log.exception("waitlist offer for %s failed", entry_id)
+        if len(page) < settings.batch:
+            break
+        after = page[-1]
     if made or ended:
         log.info("waitlist: %d offer(s) made, %d entr(ies) ended", made, ended)
     return made

@@ -52,7 +52,7 @@ _CHUNK = timedelta(days=31)  # the availability search's longest window
 class WaitlistSettings:
     offer_for: timedelta = timedelta(hours=2)  # WAITLIST_OFFER_MINUTES: how long the patient has to answer
     shortest_offer: timedelta = timedelta(minutes=5)  # a slot too near to leave this long is not offered
-    batch: int = 200  # entries looked at per sweep, in join order
+    batch: int = 200  # entries read per page; a sweep walks every page, in join order
     policy_defaults: Policy = field(default_factory=Policy)  # the deployment's defaults of the organization's policy
     search: availability_search.Settings = field(default_factory=availability_search.Settings)
 
@@ -246,25 +246,24 @@ def end(db: Session, entry_id: str, now: datetime) -> bool:
     return True
 
 
-def due(db: Session, now: datetime, limit: int = 200) -> list[str]:
-    """Open entries in join order that could take an offer now: waiting, or offered with the
-    offer's hold run out (the sweep records it expired and offers the next slot)."""
+def due(
+    db: Session, now: datetime, limit: int = 200, after: tuple[datetime, str] | None = None
+) -> list[tuple[datetime, str]]:
+    """(joined, id) of open entries in join order, after `after`, that could take an offer now:
+    waiting, or offered with the offer's hold run out (the sweep records it and offers the next)."""
     lapsed = (
         sa.select(WaitlistOffer.id)
         .join(Hold, Hold.id == WaitlistOffer.hold_id)
         .where(WaitlistOffer.entry_id == WaitlistEntry.id, WaitlistOffer.outcome.is_(None), ~Hold.live(now))
     )
-    return list(
-        db.scalars(
-            sa.select(WaitlistEntry.id)
-            .where(
-                WaitlistEntry.window_ends_at > now,
-                sa.or_(WaitlistEntry.status == "waiting", sa.and_(WaitlistEntry.status == "offered", lapsed.exists())),
-            )
-            .order_by(WaitlistEntry.created_at, WaitlistEntry.id)
-            .limit(limit)
-        )
+    query = sa.select(WaitlistEntry.created_at, WaitlistEntry.id).where(
+        WaitlistEntry.window_ends_at > now,
+        sa.or_(WaitlistEntry.status == "waiting", sa.and_(WaitlistEntry.status == "offered", lapsed.exists())),
     )
+    if after is not None:
+        query = query.where(sa.tuple_(WaitlistEntry.created_at, WaitlistEntry.id) > sa.tuple_(*after))
+    rows = db.execute(query.order_by(WaitlistEntry.created_at, WaitlistEntry.id).limit(limit))
+    return [(joined, entry_id) for joined, entry_id in rows]
 
 
 def offer(db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSettings()) -> WaitlistOffer | None:
@@ -357,45 +356,57 @@ def _fitting(
     }
     treatment_type = db.get_one(TreatmentType, entry.treatment_type_id)
     notice: dict[str, timedelta] = {}
+
+    def fits(slot: Slot, clinic: Clinic) -> datetime | None:
+        """When the offer of `slot` would lapse, or None when the entry does not take it."""
+        if (slot.clinic_id, slot.practitioner_id, slot.starts_at) in offered_before:
+            return None  # declined or let lapse: the next entry's turn
+        if not _preferred(entry, slot, ZoneInfo(clinic.timezone)):
+            return None
+        if clinic.id not in notice:
+            effective = policies.resolve(db, entry.organization_id, actor.defaults, clinic, treatment_type)
+            notice[clinic.id] = effective.min_notice
+        expires_at = min(now + settings.offer_for, slot.starts_at - notice[clinic.id])
+        return expires_at if expires_at - now >= settings.shortest_offer else None
+
     chunk = max(entry.window_starts_at, now)
     while chunk < entry.window_ends_at:
         upper = min(chunk + _CHUNK, entry.window_ends_at)
         found: list[tuple[Slot, datetime]] = []
-        clinics: dict[str, Clinic] = {}
         for clinic_id in entry.clinic_ids or [None]:
-            query = availability_search.Query(
-                entry.treatment_type_id,
-                chunk,
-                upper,
-                clinic_id=clinic_id,
-                practitioner_id=entry.practitioner_id,
-                patient_id=entry.patient_id,
-                limit=10_000,
-                online_only=True,
-            )
-            try:
-                slots, _, searched = availability_search.search(
-                    db, entry.organization_id, query, settings.search, actor
-                )
-            except InvalidInput:  # a clinic or practitioner archived since: nothing there
-                continue
-            clinics.update(searched)
-            for slot in slots:
-                clinic = clinics[slot.clinic_id]
-                if (slot.clinic_id, slot.practitioner_id, slot.starts_at) in offered_before:
-                    continue  # declined or let lapse: the next entry's turn
-                if not _preferred(entry, slot, ZoneInfo(clinic.timezone)):
-                    continue
-                if clinic.id not in notice:
-                    effective = policies.resolve(db, entry.organization_id, actor.defaults, clinic, treatment_type)
-                    notice[clinic.id] = effective.min_notice
-                expires_at = min(now + settings.offer_for, slot.starts_at - notice[clinic.id])
-                if expires_at - now >= settings.shortest_offer:
-                    found.append((slot, expires_at))
+            # The first few slots are usually enough; all of the chunk's only when none of them fit.
+            for limit in (_FIRST_LOOK, _WHOLE_CHUNK):
+                slots, clinics = _search(db, entry, actor, clinic_id, chunk, upper, limit, settings)
+                taken = [(slot, at) for slot in slots if (at := fits(slot, clinics[slot.clinic_id])) is not None]
+                if taken or len(slots) < limit:
+                    break
+            found += taken
         if found:
             return sorted(found, key=lambda f: (f[0].starts_at, f[0].clinic_id, f[0].practitioner_id))
         chunk = upper
     return []
+
+
+# A chain-wide search for this few stops early (availability_search.EARLY_STOP_LIMIT).
+_FIRST_LOOK, _WHOLE_CHUNK = 20, 10_000
+
+
+def _search(db, entry, actor, clinic_id, start, end, limit, settings) -> tuple[list[Slot], dict[str, Clinic]]:
+    query = availability_search.Query(
+        entry.treatment_type_id,
+        start,
+        end,
+        clinic_id=clinic_id,
+        practitioner_id=entry.practitioner_id,
+        patient_id=entry.patient_id,
+        limit=limit,
+        online_only=True,
+    )
+    try:
+        slots, _, clinics = availability_search.search(db, entry.organization_id, query, settings.search, actor)
+    except InvalidInput:  # a clinic or practitioner archived since: nothing there
+        return [], {}
+    return slots, clinics
 
 
 def _preferred(entry: WaitlistEntry, slot: Slot, zone: ZoneInfo) -> bool:

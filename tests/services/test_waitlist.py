@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from booking.services.waitlist import WaitlistSettings
 from models import Hold, OutboxEvent, WaitlistEntry, WaitlistOffer
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
@@ -26,9 +27,12 @@ DAY, HOUR = 2, 10  # Wednesday 6 January 2027, 10:00 London (= UTC in January)
 
 
 @pytest.fixture
-def sweep(app):
-    """Run the waitlist sweep as the lease holder; returns the offers made."""
-    jobs.register(HOLDER, SchedulerSettings(database_url="unused"), sessions=app.extensions["db_write_sessions"])
+def sweep(app, request):
+    """Run the waitlist sweep as the lease holder; returns the offers made. A test marked
+    `@pytest.mark.parametrize("batch", [n])` reads the entries n at a time."""
+    batch = getattr(request, "param", None) or 200
+    settings = SchedulerSettings(database_url="unused", waitlist=WaitlistSettings(batch=batch))
+    jobs.register(HOLDER, settings, sessions=app.extensions["db_write_sessions"])
 
     def run() -> int:
         jobs.keep_lease(HOLDER)
@@ -133,6 +137,18 @@ def test_a_later_entry_gets_the_slot_when_the_earlier_ones_do_not_fit_it(world, 
     statuses = [entry(world, e["id"])["status"] for e in (afternoon, thursdays, too_soon, contraindicated, unconsulted)]
     assert statuses == ["waiting"] * 5
     assert entry(world, fits["id"])["status"] == "offered"
+
+
+@pytest.mark.parametrize("sweep", [2], indirect=True)
+def test_every_open_entry_is_looked_at_however_many_wait_before_it(world, sweep):
+    """Read two at a time: the four earlier entries that fit nothing do not hide the fifth."""
+    booked = full_slot(world)
+    unfit = [join(world, patient(world), time_from="16:00") for _ in range(4)]
+    fits = join(world, patient(world))
+    cancel(world, booked)
+    assert sweep() == 1
+    assert entry(world, fits["id"])["status"] == "offered"
+    assert {entry(world, e["id"])["status"] for e in unfit} == {"waiting"}
 
 
 def test_no_offer_breaks_the_booking_policy_of_a_frontend(world, sweep, db):
