@@ -374,8 +374,10 @@ def _fitting(
         upper = min(chunk + _CHUNK, entry.window_ends_at)
         found: list[tuple[Slot, datetime]] = []
         for clinic_id in entry.clinic_ids or [None]:
-            # The first few slots are usually enough; all of the chunk's only when none of them fit.
-            for limit in (_FIRST_LOOK, _WHOLE_CHUNK):
+            # Without preferences or past offers the first few slots are usually enough; all of the
+            # chunk's only when none of them fit.
+            plain = not (entry.weekdays or entry.time_from is not None or entry.time_to is not None or offered_before)
+            for limit in (_FIRST_LOOK, _WHOLE_CHUNK) if plain else (_WHOLE_CHUNK,):
                 slots, clinics = _search(db, entry, actor, clinic_id, chunk, upper, limit, settings)
                 taken = [(slot, at) for slot in slots if (at := fits(slot, clinics[slot.clinic_id])) is not None]
                 if taken or len(slots) < limit:
