@@ -14,7 +14,7 @@ from models import WAITLIST_OFFER_OUTCOMES, WAITLIST_STATUSES, WaitlistEntry
 
 from . import db, etags
 from .auth import organization_id, requires
-from .base import Blueprint, Id, Instant, ListArgs, LocalTime, Schema, page_schema, paginate, scoped
+from .base import GONE, Blueprint, Id, Instant, ListArgs, LocalTime, Schema, page_schema, paginate, scoped
 from .holds import HoldSchema
 
 blp = Blueprint(
@@ -25,10 +25,11 @@ blp = Blueprint(
 )
 
 LEFT = (
-    "The entry reads on with `status: cancelled` (a fulfilled or expired one stays as it is); a live "
-    "offer's hold is released at once, so the slot goes to the next entry it fits. A second DELETE "
-    "changes nothing."
+    GONE + " A live offer's hold is released at once (the offer is withdrawn), so its slot goes to the next "
+    "entry it fits."
 )
+# What the API shows: a cancelled entry (one deleted while open) is gone.
+SHOWN_STATUSES = [s for s in WAITLIST_STATUSES if s != "cancelled"]
 
 
 class EntryInstant(Instant):
@@ -83,8 +84,8 @@ class WaitlistOfferSchema(ma.Schema):
     outcome = ma.fields.String(
         allow_none=True,
         metadata={
-            "enum": [*WAITLIST_OFFER_OUTCOMES, None],
-            "description": "null while unanswered; booked, declined (hold released), expired, withdrawn (entry left)",
+            "enum": [o for o in WAITLIST_OFFER_OUTCOMES if o != "withdrawn"] + [None],
+            "description": "null while unanswered; booked, declined (hold released), expired",
         },
     )
     hold = ma.fields.Nested(HoldSchema, metadata={"description": "Book it with POST /v1/appointments {hold_id}"})
@@ -97,10 +98,10 @@ class WaitlistEntrySchema(ma.Schema):
         waitlist.effective_status,
         metadata={
             "type": "string",
-            "enum": list(WAITLIST_STATUSES),
+            "enum": SHOWN_STATUSES,
             "description": (
                 "waiting; offered (a live hold: book it with POST /v1/appointments {hold_id}, decline with "
-                "DELETE /v1/holds/{id}); fulfilled; expired (the window passed); cancelled (left the waitlist)"
+                "DELETE /v1/holds/{id}); fulfilled; expired (the window passed)"
             ),
         },
     )
@@ -131,7 +132,7 @@ class WaitlistEntrySchema(ma.Schema):
 class WaitlistListArgs(ListArgs):
     patient_id = Id()
     treatment_type_id = Id()
-    status = ma.fields.String(validate=ma.validate.OneOf(WAITLIST_STATUSES))
+    status = ma.fields.String(validate=ma.validate.OneOf(SHOWN_STATUSES))
 
 
 WaitlistEntryPageSchema = page_schema(WaitlistEntrySchema)

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base, Timestamped, new_id, org_fk
 
 # waiting: no live offer. offered: one live offer (a waitlist hold). fulfilled: an offer was
-# booked. expired: the window passed unfulfilled. cancelled: the patient left the waitlist.
+# booked. expired: the window passed unfulfilled. cancelled: the patient left the waitlist while it
+# was open (DELETE; the entry is archived then, so the API never shows it).
 WAITLIST_STATUSES = ("waiting", "offered", "fulfilled", "expired", "cancelled")
 OPEN_WAITLIST_STATUSES = ("waiting", "offered")
 # What became of one offer: None while its hold is unanswered; then booked, declined (the hold
@@ -48,6 +49,8 @@ class WaitlistEntry(Timestamped, Base):
     status: Mapped[str] = mapped_column(sa.String(20), default="waiting")
     appointment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("appointments.id"), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set by DELETE: gone from the API like every deleted object (queries.of_organization leaves it out).
+    archived_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     offers = relationship(
         "WaitlistOffer",

@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.availability import Slot
-from booking.domain.errors import DomainError, InvalidInput, NotFound
+from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.policy import FRONTEND, Actor, Policy
 from booking.services import availability_search, events, patients, policies
 from booking.services.appointments import SlotRequest, expire_hold, get_hold, place_hold, release_hold
-from booking.services.changes import check_version
+from booking.services.changes import check_version, load
 from booking.services.queries import one_of_organization
 from booking.services.waitlist_offers import locked_entry
 from models import (
@@ -147,32 +147,27 @@ def _references(db: Session, org: str, req: EntryRequest) -> dict[str, list[str]
 
 
 def get_entry(db: Session, org: str, entry_id: str, *, lock: bool = False) -> WaitlistEntry:
-    query = sa.select(WaitlistEntry).where(WaitlistEntry.id == entry_id, WaitlistEntry.organization_id == org)
-    if lock:
-        query = query.with_for_update(of=WaitlistEntry).execution_options(populate_existing=True)
-    entry = db.scalar(query)
-    if entry is None:
-        raise NotFound(f"No waitlist entry with id '{entry_id}'.")
-    return entry
+    """The organization's entry, not deleted; NotFound otherwise."""
+    return load(db, org, WaitlistEntry, entry_id, what="waitlist entry", lock=lock)
 
 
-def leave(db: Session, org: str, entry_id: str, expected_version: int | None = None) -> WaitlistEntry:
-    """The patient leaves the waitlist: cancelled, and a live offer's hold released (withdrawn).
-    An entry that has already ended stays as it is."""
+def leave(db: Session, org: str, entry_id: str, expected_version: int | None = None) -> None:
+    """DELETE: the entry is gone from the API, as every deleted object is. An open one is
+    cancelled first and a live offer's hold released at once (`withdrawn`), so the slot goes to
+    the next entry it fits."""
     now = clock.now()
     entry = get_entry(db, org, entry_id)
     offer = _live_offer(db, entry.id)
     hold = get_hold(db, org, offer.hold_id, lock=True) if offer is not None else None  # the hold, then the entry
     entry = get_entry(db, org, entry_id, lock=True)
     check_version(entry, expected_version)
-    if entry.status not in OPEN_WAITLIST_STATUSES:
-        return entry
-    if offer is not None and hold is not None:
+    if offer is not None and hold is not None and entry.status in OPEN_WAITLIST_STATUSES:
         offer.outcome, offer.answered_at = "withdrawn", now
-        release_hold(db, org, hold.id)  # its slot is free for the next entry at once
-    entry.status, entry.ended_at = "cancelled", now
+        release_hold(db, org, hold.id)
+    if entry.status in OPEN_WAITLIST_STATUSES:
+        entry.status, entry.ended_at = "cancelled", now
+    entry.archived_at = now
     db.flush()
-    return entry
 
 
 def effective_status(entry: WaitlistEntry, now: datetime | None = None) -> str:

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("appointment_id", sa.String(length=40), nullable=True),
         sa.Column("ended_at", INSTANT, nullable=True),
+        sa.Column("archived_at", INSTANT, nullable=True),
         sa.Column("created_at", INSTANT, nullable=False),
         sa.Column("updated_at", INSTANT, nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),

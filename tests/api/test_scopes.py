@@ -10,7 +10,15 @@ from .test_tenancy import ROUTES, build_world, call, is_feed
 # Routes anyone may call without a key.
 PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/assets/<path:filename>", "/static/<path:filename>"}
 # Writes by a booking frontend; every other write is configuration.
-BOOKING = ("/v1/patients", "/v1/courses", "/v1/holds", "/v1/appointments", "/v1/booking/", "/v1/manage/")
+BOOKING = (
+    "/v1/patients",
+    "/v1/courses",
+    "/v1/holds",
+    "/v1/appointments",
+    "/v1/booking/",
+    "/v1/manage/",
+    "/v1/waitlist",
+)
 
 
 def expected_scope(method: str, rule: str) -> str:

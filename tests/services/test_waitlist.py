@@ -249,20 +249,20 @@ def test_an_entry_whose_window_has_passed_ends(world, sweep, db):
     assert len(events(db, "waitlist.expired")) == 1
 
 
-def test_leaving_the_waitlist_releases_the_offer_to_the_next_entry(world, sweep):
+def test_leaving_the_waitlist_releases_the_offer_to_the_next_entry(world, sweep, db):
     booked = full_slot(world)
     first, second = join(world, patient(world)), join(world, patient(world))
     cancel(world, booked)
     sweep()
     hold = entry(world, first["id"])["offer"]["hold"]
     assert world.caller.delete(f"/v1/waitlist/{first['id']}").status_code == 204
-    left = entry(world, first["id"])
-    assert left["status"] == "cancelled" and left["offer"]["outcome"] == "withdrawn"
+    assert_problem(world.caller.get(f"/v1/waitlist/{first['id']}"), 404, "not_found")  # gone, as every DELETE
+    stored = db.get(WaitlistEntry, first["id"])
+    assert (stored.status, stored.offers[-1].outcome) == ("cancelled", "withdrawn")
     assert world.caller.get(f"/v1/holds/{hold['id']}").get_json()["status"] == "released"
     assert sweep() == 1
     assert entry(world, second["id"])["status"] == "offered"
-    assert world.caller.delete(f"/v1/waitlist/{first['id']}").status_code == 204  # changes nothing
-    assert entry(world, first["id"])["status"] == "cancelled"
+    assert_problem(world.caller.delete(f"/v1/waitlist/{first['id']}"), 404, "not_found")
 
 
 def test_a_hold_lapsed_by_the_other_sweep_frees_its_slot_for_the_waitlist(world, sweep, app):
@@ -288,6 +288,26 @@ def test_time_off_removed_frees_the_slot(world, sweep):
     assert entry(world, waiting["id"])["status"] == "offered"
 
 
+def test_a_reschedule_away_frees_the_slot(world, sweep):
+    booked = full_slot(world)
+    waiting = join(world, patient(world))
+    assert sweep() == 0
+    moved = world.caller.patch(f"/v1/appointments/{booked['id']}", json={"starts_at": world.at(DAY + 1, HOUR)})
+    assert moved.status_code == 200, moved.get_json()
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["offer"]["hold"]["starts_at"] == booked["starts_at"]
+
+
+def test_hours_added_make_room_for_an_entry(world, sweep):
+    late = join(world, patient(world), start=world.at(DAY, 17, 30), end=world.at(DAY, 17, 45))
+    assert sweep() == 0  # the practitioner stops at 17:00
+    week = [{"clinic_id": world.clinic["id"], "weekday": d, "start": "09:00", "end": "19:00"} for d in range(6)]
+    response = world.caller.put(f"/v1/practitioners/{world.practitioner['id']}/working-hours", json=week)
+    assert response.status_code == 200, response.get_json()
+    assert sweep() == 1
+    assert entry(world, late["id"])["offer"]["hold"]["starts_at"] == world.at(DAY, 17, 30)
+
+
 def test_the_sweep_leaves_entries_of_the_whole_chain_to_any_clinic(world, sweep):
     chain = join(world, patient(world), clinic_ids=[])
     assert sweep() == 1
@@ -308,6 +328,5 @@ def test_an_ended_entry_is_not_offered(world, sweep, db):
     assert world.caller.delete(f"/v1/waitlist/{waiting['id']}").status_code == 204
     cancel(world, booked)
     assert sweep() == 0
-    stored = db.get(WaitlistEntry, waiting["id"])
-    assert stored.status == "cancelled"
+    assert db.get(WaitlistEntry, waiting["id"]).status == "cancelled"
     assert_problem(world.caller.get("/v1/waitlist/wait_missing"), 404, "not_found")
