@@ -6,7 +6,7 @@ slot offered, naming its hold; the partial unique index `uq_waitlist_offers_one_
 unanswered offer per entry, on both backends. New tables only: nothing existing changes.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0017 (main had 0017 on 0014 when this was rebased; re-chain after 0015 as needed)
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 import models.base
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
