@@ -176,6 +176,7 @@ def _register_blueprints(api: Api) -> None:
         practitioners,
         rooms,
         treatment_types,
+        waitlist,
         webhooks,
     )
 
@@ -191,6 +192,7 @@ def _register_blueprints(api: Api) -> None:
         appointments,
         follow_ups,
         course_plans,
+        waitlist,
         webhooks,
         calendars,
         api_keys,

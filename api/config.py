@@ -5,20 +5,18 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from booking.domain.policy import Policy
+from booking.domain.policy import Policy, deployment_defaults
 from booking.services.availability_search import Settings
 from models.db import default_database_url
 
 
 def policy_defaults(config) -> Policy:
     """The defaults of every organization's booking policy defaults: the deployment's environment."""
-    hold_minutes = max(1, config["HOLD_TTL_SECONDS"] // 60)
-    return Policy(
-        min_notice_minutes=config["AVAILABILITY_MIN_NOTICE_MINUTES"],
-        horizon_days=config["AVAILABILITY_HORIZON_DAYS"],
-        grid_minutes=config["AVAILABILITY_GRID_MINUTES"],
-        hold_minutes=hold_minutes,
-        max_hold_minutes=max(Policy.max_hold_minutes, hold_minutes),
+    return deployment_defaults(
+        config["AVAILABILITY_MIN_NOTICE_MINUTES"],
+        config["AVAILABILITY_HORIZON_DAYS"],
+        config["AVAILABILITY_GRID_MINUTES"],
+        config["HOLD_TTL_SECONDS"],
     )
 
 

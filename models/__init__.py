@@ -32,6 +32,7 @@ from .scheduling import (
 from .staff import Practitioner, TimeOff, WorkingHours
 from .tenancy import CHANNELS, KEY_KINDS, SCOPES, ApiKey, Organization
 from .treatment import TreatmentType
+from .waitlist import OPEN_WAITLIST_STATUSES, WAITLIST_OFFER_OUTCOMES, WAITLIST_STATUSES, WaitlistEntry, WaitlistOffer
 
 __all__ = [
     "APPOINTMENT_STATUSES",
@@ -44,7 +45,10 @@ __all__ = [
     "HOLD_STATUSES",
     "KEY_KINDS",
     "LIVE_STATUSES",
+    "OPEN_WAITLIST_STATUSES",
     "SCOPES",
+    "WAITLIST_OFFER_OUTCOMES",
+    "WAITLIST_STATUSES",
     "WEBHOOK_STATUSES",
     "ApiKey",
     "Appointment",
@@ -71,6 +75,8 @@ __all__ = [
     "SchedulerLease",
     "TimeOff",
     "TreatmentType",
+    "WaitlistEntry",
+    "WaitlistOffer",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

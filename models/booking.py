@@ -17,7 +17,7 @@ from .base import Base, Timestamped, new_id, org_fk
 APPOINTMENT_STATUSES = ("booked", "checked_in", "completed", "cancelled", "no_show")
 # Statuses whose appointment still counts as a session of the patient (interval, cap).
 LIVE_STATUSES = ("booked", "checked_in", "completed")
-HOLD_SOURCES = ("frontend", "follow_up", "course_plan")
+HOLD_SOURCES = ("frontend", "follow_up", "course_plan", "waitlist")
 # What GET /v1/holds/{id} says of a hold: live, lapsed, or its `outcome` once it has one.
 HOLD_STATUSES = ("active", "expired", "booked", "released")
 

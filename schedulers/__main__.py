@@ -43,6 +43,7 @@ def build(settings: SchedulerSettings, holder: str) -> BlockingScheduler:
         "propose_follow_ups": settings.follow_up_every,
         "expire_holds": settings.expiry_every,
         "send_reminders": settings.reminders_every,
+        "offer_waitlist": settings.waitlist_every,
         "deliver_webhooks": settings.webhooks_every,
         # Checked every minute; each calendar is fetched once per EXTERNAL_CALENDAR_REFRESH_SECONDS.
         "refresh_external_calendars": min(settings.calendars_every, timedelta(minutes=1)),

@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from booking.domain.policy import deployment_defaults
 from booking.services.availability_search import Settings
 from booking.services.follow_ups import FollowUpSettings
+from booking.services.waitlist import WaitlistSettings
 from models.db import default_database_url
 
 _OFFSET = re.compile(r"^\s*(\d+)\s*([hm])\s*$")
@@ -40,6 +42,7 @@ class SchedulerSettings:
     follow_up_every: timedelta = timedelta(seconds=60)
     expiry_every: timedelta = timedelta(seconds=30)
     reminders_every: timedelta = timedelta(seconds=60)
+    waitlist_every: timedelta = timedelta(seconds=30)
     misfire_grace: timedelta = timedelta(seconds=30)
     webhooks_every: timedelta = timedelta(seconds=5)
     calendars_every: timedelta = timedelta(minutes=15)
@@ -54,6 +57,7 @@ class SchedulerSettings:
     webhook_disable_after: timedelta = timedelta(days=5)
     reminder_offsets: list[timedelta] = field(default_factory=lambda: [timedelta(hours=48), timedelta(hours=2)])
     follow_ups: FollowUpSettings = field(default_factory=FollowUpSettings)
+    waitlist: WaitlistSettings = field(default_factory=WaitlistSettings)
 
     @classmethod
     def from_environment(cls, env=os.environ) -> SchedulerSettings:
@@ -76,6 +80,7 @@ class SchedulerSettings:
             follow_up_every=seconds("FOLLOW_UP_INTERVAL_SECONDS", 60),
             expiry_every=seconds("HOLD_EXPIRY_INTERVAL_SECONDS", 30),
             reminders_every=seconds("REMINDER_INTERVAL_SECONDS", 60),
+            waitlist_every=seconds("WAITLIST_INTERVAL_SECONDS", 30),
             misfire_grace=seconds("SCHEDULER_MISFIRE_GRACE_SECONDS", 30),
             webhooks_every=seconds("WEBHOOK_INTERVAL_SECONDS", 5),
             calendars_every=seconds("EXTERNAL_CALENDAR_REFRESH_SECONDS", 900),
@@ -89,6 +94,16 @@ class SchedulerSettings:
             follow_ups=FollowUpSettings(
                 hold_for=timedelta(days=float(env.get("FOLLOW_UP_HOLD_DAYS", "7"))),
                 release_before=timedelta(hours=float(env.get("FOLLOW_UP_RELEASE_HOURS", "48"))),
+                search=search,
+            ),
+            waitlist=WaitlistSettings(
+                offer_for=seconds("WAITLIST_OFFER_MINUTES", 120) * 60,  # minutes, read as seconds
+                policy_defaults=deployment_defaults(
+                    search.min_notice // timedelta(minutes=1),
+                    search.horizon.days,
+                    search.grid_minutes,
+                    int(env.get("HOLD_TTL", "600")),
+                ),
                 search=search,
             ),
         )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from booking.domain import clock
 from booking.domain.weekly import practitioner_zone
 from booking.integrations import external_calendars, webhooks
-from booking.services import follow_ups, sweeps, unit_of_work
+from booking.services import follow_ups, sweeps, unit_of_work, waitlist
 from models import ExternalCalendar, Practitioner, make_engine, make_sessionmaker, writer
 
 from . import lease
@@ -120,6 +120,38 @@ def expire_holds(holder: str) -> int:
             if expired:
                 log.info("released %d expired hold(s)", expired)
             return expired
+
+
+def offer_waitlist(holder: str) -> int:
+    """End the entries whose window passed, then offer each open entry, in join order, the earliest
+    free slot it fits: one transaction per entry (the hold, the offer and its event together), so a
+    crash loses at most the one in hand and never leaves half an offer. Every open entry is looked
+    at on every run, a page at a time. Returns the offers made."""
+    run = runtime(holder)
+    settings = run.settings.waitlist
+    with _fenced(run) as db:
+        if db is None:
+            return 0
+        now = clock.now()
+        ended = sum(waitlist.end(db, entry_id, now) for entry_id in waitlist.passed(db, now))
+    made, after = 0, None
+    while True:
+        with _fenced(run) as db:
+            page = waitlist.due(db, clock.now(), settings.batch, after) if db is not None else []
+        for _, entry_id in page:
+            try:
+                with _fenced(run) as db:
+                    if db is None:
+                        return made
+                    made += waitlist.offer(db, entry_id, settings) is not None
+            except Exception:  # logged, found again next run; never stops the sweep
+                log.exception("waitlist offer for %s failed", entry_id)
+        if len(page) < settings.batch:
+            break
+        after = page[-1]
+    if made or ended:
+        log.info("waitlist: %d offer(s) made, %d entr(ies) ended", made, ended)
+    return made
 
 
 def send_reminders(holder: str) -> int:

@@ -61,6 +61,21 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+
+def deployment_defaults(min_notice_minutes: int, horizon_days: int, grid_minutes: int, hold_ttl_seconds: int) -> Policy:
+    """The defaults of every organization's policy defaults, from the deployment's environment
+    (AVAILABILITY_*, HOLD_TTL): read alike by the web app and the scheduler."""
+    hold_minutes = max(1, hold_ttl_seconds // 60)
+    return Policy(
+        min_notice_minutes=min_notice_minutes,
+        horizon_days=horizon_days,
+        grid_minutes=grid_minutes,
+        hold_minutes=hold_minutes,
+        max_hold_minutes=max(Policy.max_hold_minutes, hold_minutes),
+    )
+
+
 FIELDS = tuple(f.name for f in fields(Policy))
 # Bounds of each whole-number field (inclusive): what a PATCH may set.
 BOUNDS: dict[str, tuple[int, int]] = {

@@ -41,7 +41,7 @@ APPOINTMENT_STATUS = {
     "cancelled": "cancelled",
     "no_show": "noshow",
 }
-HOLD_STATUS = {"frontend": "pending", "follow_up": "proposed", "course_plan": "pending"}
+HOLD_STATUS = {"frontend": "pending", "follow_up": "proposed", "course_plan": "pending", "waitlist": "proposed"}
 # Every code of FHIR R4's AppointmentStatus: a valid code we never produce matches nothing.
 FHIR_APPOINTMENT_STATUSES = (
     "proposed",

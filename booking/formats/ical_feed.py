@@ -200,9 +200,11 @@ def _event(item: Appointment | Hold, names: dict[str, dict[str, Any]], now: date
     who = initials(names["patient"].get(item.patient_id or "", ""))  # a booking page's hold: nobody yet
     suffix = ""
     if isinstance(item, Hold):
-        suffix = {"follow_up": " (proposed follow-up)", "course_plan": " (held, course plan)"}.get(
-            item.source, " (held)"
-        )
+        suffix = {
+            "follow_up": " (proposed follow-up)",
+            "course_plan": " (held, course plan)",
+            "waitlist": " (offered from the waitlist)",
+        }.get(item.source, " (held)")
     elif item.status == "no_show":
         suffix = " (no-show)"
     event = Event()

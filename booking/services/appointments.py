@@ -29,7 +29,7 @@ from booking.domain.intervals import covers, open_time
 from booking.domain.policy import Actor
 from booking.domain.timing import Instants, Timing, instants, occupancy
 from booking.domain.weekly import Shift
-from booking.services import events, patients, policies, queries, tokens
+from booking.services import events, patients, policies, queries, tokens, waitlist_offers
 from booking.services.changes import check_version
 from models import (
     LIVE_STATUSES,
@@ -502,6 +502,8 @@ def book_from_hold(
     hold.outcome, hold.appointment_id = "booked", appointment.id
     if hold.source == "follow_up":  # the patient confirmed the proposal
         _follow_up_became(db, hold, "booked", booked_appointment_id=appointment.id)
+    if hold.source == "waitlist":  # the patient took the offer: the entry is fulfilled
+        waitlist_offers.answered(db, hold, "booked", now, appointment.id)
     events.appointment_changed(db, appointment, "appointment.created")
     db.flush()
     return appointment
@@ -575,6 +577,8 @@ def release_hold(
             hold.outcome = "released"
             if hold.source == "follow_up":  # the patient declined the proposal
                 _follow_up_became(db, hold, "declined")
+            if hold.source == "waitlist":  # declined: the slot goes to the next entry it fits
+                waitlist_offers.answered(db, hold, "declined", clock.now())
         db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
     db.flush()
     return hold
@@ -588,6 +592,8 @@ def expire_hold(db: Session, hold: Hold, now: datetime) -> bool:
     db.execute(sa.delete(Claim).where(Claim.hold_id == hold.id))
     if hold.source == "follow_up":
         _follow_up_became(db, hold, "expired")
+    if hold.source == "waitlist":
+        waitlist_offers.answered(db, hold, "expired", now)
     events.add(
         db,
         hold.organization_id,

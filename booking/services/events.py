@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking.domain import clock
-from models import Appointment, FollowUp, Hold, OutboxEvent
+from booking.domain.weekly import format_hhmm
+from models import Appointment, FollowUp, Hold, OutboxEvent, WaitlistEntry
 
 EVENT_TYPES = (
     "appointment.created",
@@ -32,6 +33,9 @@ EVENT_TYPES = (
     "course_plan.held",
     "course_plan.confirmed",
     "course_plan.released",  # by DELETE, or its holds ran out (the plan's `status` is then `expired`)
+    "waitlist.offered",
+    "waitlist.fulfilled",
+    "waitlist.expired",
     "webhook.test",  # sent to one subscription on request (POST /v1/webhooks/{id}/test), never fanned out
     "webhook.disabled",  # a subscription of the organization was disabled: why and since when
 )
@@ -154,6 +158,31 @@ def follow_up_payload(follow_up: FollowUp) -> dict:
             {"code": follow_up.reason_code, "detail": follow_up.reason_detail} if follow_up.reason_code else None
         ),
     }
+
+
+def waitlist_payload(entry: WaitlistEntry) -> dict:
+    """A waitlist entry as the API shows it (instants in the entry's zone), without its offers."""
+    zone = ZoneInfo(entry.timezone)
+    return {
+        "id": entry.id,
+        "status": entry.status,
+        "patient_id": entry.patient_id,
+        "treatment_type_id": entry.treatment_type_id,
+        "clinic_ids": list(entry.clinic_ids),
+        "practitioner_id": entry.practitioner_id,
+        "course_id": entry.course_id,
+        "start": _local(entry.window_starts_at, zone),
+        "end": _local(entry.window_ends_at, zone),
+        "weekdays": list(entry.weekdays),
+        "time_from": _hhmm(entry.time_from),
+        "time_to": _hhmm(entry.time_to),
+        "appointment_id": entry.appointment_id,
+        "joined_at": _local(entry.created_at, zone),
+    }
+
+
+def _hhmm(minutes: int | None) -> str | None:
+    return None if minutes is None else format_hhmm(minutes)
 
 
 def offset_label(offset: timedelta) -> str:

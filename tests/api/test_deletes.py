@@ -23,6 +23,7 @@ LIST_OF = {
     "/v1/practitioners/<practitioner_id>": "/v1/practitioners",
     "/v1/practitioners/<practitioner_id>/time-off/<time_off_id>": "/v1/practitioners/<practitioner_id>/time-off",
     "/v1/rooms/<room_id>": "/v1/clinics/<clinic_id>/rooms",
+    "/v1/waitlist/<entry_id>": "/v1/waitlist",
     "/v1/webhooks/<webhook_id>": "/v1/webhooks",
 }
 # What must go before the object can (a clinic in use is a 409 `in_use`).

@@ -18,6 +18,7 @@ BOOKING = (
     "/v1/appointments",
     "/v1/booking/",
     "/v1/manage/",
+    "/v1/waitlist",
 )
 
 

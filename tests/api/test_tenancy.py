@@ -109,6 +109,12 @@ BODIES = {
         "performed_at": "2020-01-06T10:00:00+00:00",
     },
     ("POST", "/v1/holds"): {**SLOT, "starts_at": FREE_AT},
+    ("POST", "/v1/waitlist"): {
+        "patient_id": "{patient_id}",
+        "treatment_type_id": "{treatment_type_id}",
+        "clinic_ids": ["{clinic_id}"],
+        "end": FREE_AT,
+    },
     ("POST", "/v1/holds/<hold_id>/extend"): {"hold_minutes": 15},
     ("PATCH", "/v1/organization"): {"booking_policy": {"min_notice_minutes": 60}},
     ("POST", "/v1/appointments"): {**SLOT, "starts_at": FREE_AT},
@@ -210,6 +216,9 @@ def build_world(caller) -> dict:
     )  # fmt: skip
     follow_up = _follow_up(caller, appointment)
     plan = _course_plan(caller, treatment_type["id"], consultation["id"])
+    waiting = caller.create(
+        "/v1/waitlist", {"patient_id": patient["id"], "treatment_type_id": treatment_type["id"], "end": FREE_AT}
+    )
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     delivery = caller.create(f"/v1/webhooks/{webhook['id']}/test", None, status=202)
     feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
@@ -232,6 +241,7 @@ def build_world(caller) -> dict:
         "consultation_id": consultation["id"],
         "follow_up_id": follow_up,
         "plan_id": plan,
+        "entry_id": waiting["id"],
         "webhook_id": webhook["id"],
         "delivery_id": delivery["id"],
         "feed_id": feed["id"],

@@ -96,6 +96,7 @@ class Scheduler:
             "FOLLOW_UP_INTERVAL_SECONDS": TICK,
             "HOLD_EXPIRY_INTERVAL_SECONDS": TICK,
             "REMINDER_INTERVAL_SECONDS": TICK,
+            "WAITLIST_INTERVAL_SECONDS": TICK,
             "SCHEDULER_MISFIRE_GRACE_SECONDS": "5",
         }
         with open(log_path, "wb") as log:
@@ -497,3 +498,130 @@ def _aware(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- 5. the waitlist: a cancellation offered within the sweep interval, booked, fulfilled --------
+# HTTP through the app in this process (the Clinic's caller, committing to the same database): the
+# scheduler process is the real one.
+
+
+def _join(world: Clinic, patient: str, start: datetime, **more) -> dict:
+    return world.caller.create(
+        "/v1/waitlist",
+        {
+            "patient_id": patient,
+            "treatment_type_id": world.microneedling,
+            "clinic_ids": [world.clinic],
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=15)).isoformat(),
+            **more,
+        },
+    )
+
+
+def _entry(world: Clinic, entry_id: str) -> dict:
+    response = world.caller.get(f"/v1/waitlist/{entry_id}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_cancellation_is_offered_from_the_waitlist_within_the_sweep_interval_and_booked(
+    fresh_clinic, start_scheduler
+):
+    world = fresh_clinic()
+    starts_at = world.yesterday + timedelta(days=2, hours=10)  # tomorrow 10:00 UTC: past any notice
+    other, _ = world.consulted_patient("Early Bird")
+    waiting, _ = world.consulted_patient("Ada Waiting")
+    booked = world.caller.create(
+        "/v1/appointments",
+        {
+            "clinic_id": world.clinic,
+            "practitioner_id": world.practitioners[0],
+            "room_id": world.rooms[0],
+            "treatment_type_id": world.microneedling,
+            "patient_id": other,
+            "starts_at": starts_at.isoformat(),
+        },
+    )
+    entry = _join(world, waiting, starts_at, practitioner_id=world.practitioners[0])
+    scheduler = start_scheduler(world.url)
+    wait_for(scheduler.took_the_lease, what="the scheduler to take the lease")
+    time.sleep(4 * float(TICK))  # several sweeps: the slot is full, nothing is offered
+    assert _entry(world, entry["id"])["status"] == "waiting"
+
+    cancelled = world.caller.post(f"/v1/appointments/{booked['id']}/cancel", json={"reason": "patient_unwell"})
+    assert cancelled.status_code == 200, cancelled.get_json()
+    freed = time.monotonic()
+    offered = wait_for(
+        lambda: (e := _entry(world, entry["id"]))["status"] == "offered" and e, timeout=20, what="the offer"
+    )
+    took = time.monotonic() - freed
+    print(f"waitlist: offered {took:.2f}s after the cancellation (sweep every {TICK}s)")
+    assert took < 10 * float(TICK), f"offered {took:.2f}s after the cancellation"
+    hold = offered["offer"]["hold"]
+    assert hold["source"] == "waitlist" and datetime.fromisoformat(hold["starts_at"]) == starts_at
+
+    frontend = world.caller.create("/v1/api-keys", {"name": "Booking site", "scopes": ["read", "book"]})
+    status, made = _in_process(world, frontend["secret"], "POST", "/v1/appointments", {"hold_id": hold["id"]})
+    assert status == 201, made
+    assert wait_for(lambda: _entry(world, entry["id"])["status"] == "fulfilled", what="fulfilled")
+    assert _entry(world, entry["id"])["appointment_id"] == made["id"]
+    time.sleep(4 * float(TICK))  # more sweeps change nothing
+    assert scheduler.stop() == 0
+    events = world.events_by_type()
+    assert (events.get("waitlist.offered"), events.get("waitlist.fulfilled")) == (1, 1), events
+    assert world.scalar("SELECT count(*) FROM holds WHERE source = 'waitlist'") == 1
+    assert world.repeated_event_keys() == []
+
+
+def _in_process(world: Clinic, token: str, method: str, path: str, body: dict) -> tuple[int, dict]:
+    response = world.caller.client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {token}"})
+    return response.status_code, response.get_json()
+
+
+def test_a_scheduler_killed_mid_waitlist_sweep_leaves_no_double_or_half_offer(fresh_clinic, start_scheduler):
+    world = fresh_clinic()
+    starts_at = world.yesterday + timedelta(days=2, hours=6)
+    entries = []
+    for i in range(30):
+        patient, _ = world.consulted_patient(f"Waiting {i}")
+        entries.append(_join(world, patient, starts_at, clinic_ids=[])["id"])
+    # Windows of a quarter hour, two practitioners and two rooms: the two earliest entries get the
+    # slot; widen the rest so everyone has one of their own.
+    with world.sessions.begin() as db:
+        db.execute(
+            sa.text("UPDATE waitlist_entries SET window_ends_at = :end"),
+            {"end": starts_at + timedelta(days=5)},
+        )
+    offers = "SELECT count(*) FROM waitlist_offers"
+
+    doomed = start_scheduler(world.url, lease_seconds=3)
+    wait_for(lambda: 0 < world.scalar(offers) < 30, timeout=30, every=0.02, what="a waitlist sweep in progress")
+    doomed.process.send_signal(signal.SIGKILL)
+    doomed.process.wait(timeout=10)
+    assert world.scalar(offers) < 30, "the kill came too late to land mid-sweep"
+
+    successor = start_scheduler(world.url, lease_seconds=3)
+    wait_for(successor.took_the_lease, timeout=3 + 10, what="the successor to take the lapsed lease")
+    wait_for(lambda: world.scalar(offers) == 30, timeout=60, what="the successor to finish the sweep")
+    time.sleep(4 * float(TICK))
+    assert successor.stop() == 0
+
+    per_entry = world.rows(
+        "SELECT e.id, e.status, count(o.id) FROM waitlist_entries e JOIN waitlist_offers o ON o.entry_id = e.id "
+        "WHERE o.outcome IS NULL GROUP BY e.id, e.status"
+    )
+    assert sorted(per_entry) == sorted((entry, "offered", 1) for entry in entries)
+    orphans = world.scalar(
+        "SELECT count(*) FROM holds h WHERE h.source = 'waitlist' AND NOT EXISTS "
+        "(SELECT 1 FROM waitlist_offers o WHERE o.hold_id = h.id)"
+    )
+    assert orphans == 0
+    assert world.events_by_type().get("waitlist.offered") == 30
+    assert world.repeated_event_keys() == []
+    # No resource is claimed twice at once (the claims' guard, whatever the crash).
+    overlapping = world.scalar(
+        "SELECT count(*) FROM claims a JOIN claims b ON a.id < b.id AND a.resource = b.resource "
+        "AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at"
+    )
+    assert overlapping == 0

@@ -1,0 +1,332 @@
+"""The waitlist's sweep, driven in-process with the test clock (issue 17).
+
+The scheduler's job `offer_waitlist` runs here against the test's transaction; the same job runs
+in the real scheduler process in tests/process/test_scheduler_process.py. The world's practitioner
+works 09:00-17:00, so a waitlist window of one quarter hour at 10:00 on Wednesday holds exactly one
+start: booked by someone else it is full, and cancelling that booking frees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from booking.services.waitlist import WaitlistSettings
+from models import Hold, OutboxEvent, WaitlistEntry, WaitlistOffer
+from schedulers import jobs
+from schedulers.config import SchedulerSettings
+
+from ..booking_world import patient
+from ..helpers import assert_problem
+
+HOLDER = "test-waitlist"
+DAY, HOUR = 2, 10  # Wednesday 6 January 2027, 10:00 London (= UTC in January)
+
+
+@pytest.fixture
+def sweep(app, request):
+    """Run the waitlist sweep as the lease holder; returns the offers made. A test marked
+    `@pytest.mark.parametrize("batch", [n])` reads the entries n at a time."""
+    batch = getattr(request, "param", None) or 200
+    settings = SchedulerSettings(database_url="unused", waitlist=WaitlistSettings(batch=batch))
+    jobs.register(HOLDER, settings, sessions=app.extensions["db_write_sessions"])
+
+    def run() -> int:
+        jobs.keep_lease(HOLDER)
+        return jobs.offer_waitlist(HOLDER)
+
+    yield run
+    jobs.unregister(HOLDER)
+
+
+def join(world, who: dict, status=201, **overrides) -> dict:
+    """`who` joins the waitlist for the 10:00 start on Wednesday, a minute after the previous one."""
+    world.clock.advance(minutes=1)
+    body = {
+        "patient_id": who["id"],
+        "treatment_type_id": world.microneedling["id"],
+        "clinic_ids": [world.clinic["id"]],
+        "start": world.at(DAY, HOUR),
+        "end": world.at(DAY, HOUR, 15),
+        **overrides,
+    }
+    response = world.caller.post("/v1/waitlist", json=body)
+    assert response.status_code == status, response.get_json()
+    return response.get_json()
+
+
+def entry(world, entry_id: str) -> dict:
+    response = world.caller.get(f"/v1/waitlist/{entry_id}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def full_slot(world) -> dict:
+    """The Wednesday 10:00 start, booked by another patient."""
+    return world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY, HOUR))
+
+
+def cancel(world, appointment: dict) -> None:
+    response = world.caller.post(f"/v1/appointments/{appointment['id']}/cancel", json={"reason": "patient_unwell"})
+    assert response.status_code == 200, response.get_json()
+
+
+def events(db, type_: str) -> list[OutboxEvent]:
+    return list(db.scalars(sa.select(OutboxEvent).where(OutboxEvent.type == type_).order_by(OutboxEvent.id)))
+
+
+def test_a_cancellation_is_offered_to_the_waiting_patient_and_booking_the_hold_fulfils_the_entry(world, sweep, db):
+    booked = full_slot(world)
+    waiting = join(world, patient(world))
+    assert waiting["status"] == "waiting" and waiting["offer"] is None
+    assert sweep() == 0  # full: nothing to offer
+    cancel(world, booked)
+    assert sweep() == 1
+    offered = entry(world, waiting["id"])
+    assert offered["status"] == "offered" and offered["offers_made"] == 1
+    hold = offered["offer"]["hold"]
+    assert hold["source"] == "waitlist" and hold["status"] == "active"
+    assert hold["starts_at"] == booked["starts_at"] and hold["patient_id"] == waiting["patient_id"]
+    # Two hours to answer (WAITLIST_OFFER_MINUTES), well before the 2-hour notice ahead of the slot.
+    assert datetime.fromisoformat(hold["expires_at"]) == world.clock.now + timedelta(hours=2)
+    [event] = events(db, "waitlist.offered")
+    assert event.subject_id == waiting["id"]
+    assert event.payload["hold"]["id"] == hold["id"] and event.payload["patient_id"] == waiting["patient_id"]
+    assert event.payload["waitlist_entry"]["id"] == waiting["id"]
+    assert event.payload["slot"]["starts_at"] == hold["starts_at"] == event.payload["hold"]["starts_at"]
+    assert event.payload["expires_at"] == hold["expires_at"]
+    assert sweep() == 0  # one live offer per entry
+
+    frontend = world.caller.with_scopes("read", "book", channel="frontend")
+    made = frontend.post("/v1/appointments", json={"hold_id": hold["id"]})
+    assert made.status_code == 201, made.get_json()
+    done = entry(world, waiting["id"])
+    assert done["status"] == "fulfilled" and done["appointment_id"] == made.get_json()["id"]
+    assert done["offer"]["outcome"] == "booked"
+    [fulfilled] = events(db, "waitlist.fulfilled")
+    assert fulfilled.payload["waitlist_entry"]["appointment_id"] == made.get_json()["id"]
+    assert sweep() == 0
+
+
+def test_the_earliest_joined_entry_that_fits_gets_the_slot(world, sweep):
+    booked = full_slot(world)
+    first, second, third = (join(world, patient(world)) for _ in range(3))
+    cancel(world, booked)
+    assert sweep() == 1
+    assert [entry(world, e["id"])["status"] for e in (first, second, third)] == ["offered", "waiting", "waiting"]
+
+
+def test_a_later_entry_gets_the_slot_when_the_earlier_ones_do_not_fit_it(world, sweep):
+    booked = full_slot(world)
+    # Each earlier one is ruled out by another thing: the time of day, the weekday, a session
+    # 10 days after (rule 5), a contraindication (rule 2), no consultation (rule 1).
+    afternoon = join(world, patient(world), time_from="14:00")
+    thursdays = join(world, patient(world), weekdays=[4])
+    recent = patient(world)
+    world.book(patient_id=recent["id"], starts_at=world.at(DAY + 10, 11))
+    too_soon = join(world, recent)
+    acne = patient(world, contraindications=["active_acne"])
+    contraindicated = join(world, acne)
+    unconsulted = join(world, patient(world, consulted=False))
+    fits = join(world, patient(world))
+    cancel(world, booked)
+    assert sweep() == 1
+    statuses = [entry(world, e["id"])["status"] for e in (afternoon, thursdays, too_soon, contraindicated, unconsulted)]
+    assert statuses == ["waiting"] * 5
+    assert entry(world, fits["id"])["status"] == "offered"
+
+
+@pytest.mark.parametrize("sweep", [2], indirect=True)
+def test_every_open_entry_is_looked_at_however_many_wait_before_it(world, sweep):
+    """Read two at a time: the four earlier entries that fit nothing do not hide the fifth."""
+    booked = full_slot(world)
+    unfit = [join(world, patient(world), time_from="16:00") for _ in range(4)]
+    fits = join(world, patient(world))
+    cancel(world, booked)
+    assert sweep() == 1
+    assert entry(world, fits["id"])["status"] == "offered"
+    assert {entry(world, e["id"])["status"] for e in unfit} == {"waiting"}
+
+
+def test_no_offer_breaks_the_booking_policy_of_a_frontend(world, sweep, db):
+    booked = full_slot(world)
+    offline = patient(world)
+    join(world, offline)
+    response = world.caller.patch(f"/v1/practitioners/{world.practitioner['id']}", json={"bookable_online": False})
+    assert response.status_code == 200, response.get_json()
+    cancel(world, booked)
+    assert sweep() == 0  # a frontend may not book this practitioner
+    assert world.caller.patch(f"/v1/practitioners/{world.practitioner['id']}", json={"bookable_online": True})
+    world.clock.now = datetime.fromisoformat(world.at(DAY, HOUR)) - timedelta(minutes=110)  # inside the notice
+    assert sweep() == 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(Hold).where(Hold.source == "waitlist")) == 0
+
+
+def test_an_offer_lapses_no_later_than_the_notice_before_the_slot(world, sweep):
+    booked = full_slot(world)
+    waiting = join(world, patient(world))
+    cancel(world, booked)
+    start = datetime.fromisoformat(world.at(DAY, HOUR))
+    world.clock.now = start - timedelta(hours=3)  # 3 hours ahead: one hour to answer, not two
+    assert sweep() == 1
+    hold = entry(world, waiting["id"])["offer"]["hold"]
+    assert datetime.fromisoformat(hold["expires_at"]) == start - timedelta(hours=2)
+
+
+def test_a_slot_is_offered_to_one_entry_at_a_time(world, sweep, db):
+    booked = full_slot(world)
+    first, second = join(world, patient(world)), join(world, patient(world))
+    cancel(world, booked)
+    assert sweep() == 1
+    assert sweep() == 0
+    assert [entry(world, e["id"])["status"] for e in (first, second)] == ["offered", "waiting"]
+    holds = db.scalars(sa.select(Hold).where(Hold.source == "waitlist")).all()
+    assert len(holds) == 1
+
+
+def test_the_database_refuses_a_second_live_offer_for_an_entry(world, sweep, db):
+    booked = full_slot(world)
+    waiting = join(world, patient(world))
+    cancel(world, booked)
+    sweep()
+    live = db.scalar(sa.select(WaitlistOffer).where(WaitlistOffer.entry_id == waiting["id"]))
+    other_hold = world.hold(patient_id=patient(world)["id"], starts_at=world.at(DAY + 1, 15))
+    with pytest.raises(IntegrityError), db.begin_nested():
+        db.add(
+            WaitlistOffer(
+                organization_id=live.organization_id,
+                entry_id=waiting["id"],
+                hold_id=other_hold["id"],
+                created_at=world.clock.now,
+            )
+        )
+        db.flush()
+
+
+def test_a_declined_offer_moves_on_to_the_next_entry_and_is_not_offered_again(world, sweep):
+    booked = full_slot(world)
+    first, second = join(world, patient(world)), join(world, patient(world))
+    cancel(world, booked)
+    sweep()
+    declined = entry(world, first["id"])["offer"]["hold"]
+    assert world.caller.delete(f"/v1/holds/{declined['id']}").status_code == 204
+    after = entry(world, first["id"])
+    assert after["status"] == "waiting" and after["offer"]["outcome"] == "declined"
+    assert sweep() == 1
+    assert entry(world, first["id"])["status"] == "waiting"  # the slot it declined is not offered again
+    offered = entry(world, second["id"])
+    assert offered["status"] == "offered" and offered["offer"]["hold"]["starts_at"] == declined["starts_at"]
+
+
+def test_an_expired_offer_moves_on_to_the_next_entry(world, sweep, db):
+    booked = full_slot(world)
+    first, second = join(world, patient(world)), join(world, patient(world))
+    cancel(world, booked)
+    sweep()
+    lapsed = entry(world, first["id"])["offer"]["hold"]
+    world.clock.now = datetime.fromisoformat(lapsed["expires_at"]) + timedelta(seconds=1)
+    assert entry(world, first["id"])["status"] == "waiting"  # lapsed, before the sweep records it
+    assert sweep() == 1
+    assert entry(world, first["id"])["offer"]["outcome"] == "expired"
+    assert entry(world, second["id"])["offer"]["hold"]["starts_at"] == lapsed["starts_at"]
+    assert [e.subject_id for e in events(db, "hold.expired")] == [lapsed["id"]]
+
+
+def test_an_entry_whose_window_has_passed_ends(world, sweep, db):
+    full_slot(world)
+    waiting = join(world, patient(world))
+    assert sweep() == 0
+    world.clock.now = datetime.fromisoformat(waiting["end"]) + timedelta(minutes=1)
+    sweep()
+    ended = entry(world, waiting["id"])
+    assert ended["status"] == "expired" and ended["ended_at"] is not None
+    [event] = events(db, "waitlist.expired")
+    assert event.subject_id == waiting["id"]
+    sweep()
+    assert len(events(db, "waitlist.expired")) == 1
+
+
+def test_leaving_the_waitlist_releases_the_offer_to_the_next_entry(world, sweep, db):
+    booked = full_slot(world)
+    first, second = join(world, patient(world)), join(world, patient(world))
+    cancel(world, booked)
+    sweep()
+    hold = entry(world, first["id"])["offer"]["hold"]
+    assert world.caller.delete(f"/v1/waitlist/{first['id']}").status_code == 204
+    assert_problem(world.caller.get(f"/v1/waitlist/{first['id']}"), 404, "not_found")  # gone, as every DELETE
+    stored = db.get(WaitlistEntry, first["id"])
+    assert (stored.status, stored.offers[-1].outcome) == ("cancelled", "withdrawn")
+    assert world.caller.get(f"/v1/holds/{hold['id']}").get_json()["status"] == "released"
+    assert sweep() == 1
+    assert entry(world, second["id"])["status"] == "offered"
+    assert_problem(world.caller.delete(f"/v1/waitlist/{first['id']}"), 404, "not_found")
+
+
+def test_a_hold_lapsed_by_the_other_sweep_frees_its_slot_for_the_waitlist(world, sweep, app):
+    held = world.hold(patient_id=patient(world)["id"], starts_at=world.at(DAY, HOUR))
+    waiting = join(world, patient(world))
+    assert sweep() == 0
+    world.clock.now = datetime.fromisoformat(held["expires_at"]) + timedelta(seconds=1)
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["offer"]["hold"]["starts_at"] == held["starts_at"]
+
+
+def test_time_off_removed_frees_the_slot(world, sweep):
+    start = datetime.fromisoformat(world.at(DAY, 9))
+    off = world.caller.create(
+        f"/v1/practitioners/{world.practitioner['id']}/time-off",
+        {"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=8)).isoformat(), "reason": "leave"},
+    )
+    waiting = join(world, patient(world))
+    assert sweep() == 0
+    gone = world.caller.delete(f"/v1/practitioners/{world.practitioner['id']}/time-off/{off['id']}")
+    assert gone.status_code == 204
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["status"] == "offered"
+
+
+def test_a_reschedule_away_frees_the_slot(world, sweep):
+    booked = full_slot(world)
+    waiting = join(world, patient(world))
+    assert sweep() == 0
+    moved = world.caller.patch(f"/v1/appointments/{booked['id']}", json={"starts_at": world.at(DAY + 1, HOUR)})
+    assert moved.status_code == 200, moved.get_json()
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["offer"]["hold"]["starts_at"] == booked["starts_at"]
+
+
+def test_hours_added_make_room_for_an_entry(world, sweep):
+    late = join(world, patient(world), start=world.at(DAY, 17, 30), end=world.at(DAY, 17, 45))
+    assert sweep() == 0  # the practitioner stops at 17:00
+    week = [{"clinic_id": world.clinic["id"], "weekday": d, "start": "09:00", "end": "19:00"} for d in range(6)]
+    response = world.caller.put(f"/v1/practitioners/{world.practitioner['id']}/working-hours", json=week)
+    assert response.status_code == 200, response.get_json()
+    assert sweep() == 1
+    assert entry(world, late["id"])["offer"]["hold"]["starts_at"] == world.at(DAY, 17, 30)
+
+
+def test_the_sweep_leaves_entries_of_the_whole_chain_to_any_clinic(world, sweep):
+    chain = join(world, patient(world), clinic_ids=[])
+    assert sweep() == 1
+    assert entry(world, chain["id"])["offer"]["hold"]["clinic_id"] == world.clinic["id"]
+
+
+def test_a_waitlist_entry_with_a_course_books_on_it(world, sweep):
+    who = patient(world)
+    course = world.caller.make_course(who["id"], world.microneedling["id"])
+    waiting = join(world, who, course_id=course["id"])
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["offer"]["hold"]["course_id"] == course["id"]
+
+
+def test_an_ended_entry_is_not_offered(world, sweep, db):
+    booked = full_slot(world)
+    waiting = join(world, patient(world))
+    assert world.caller.delete(f"/v1/waitlist/{waiting['id']}").status_code == 204
+    cancel(world, booked)
+    assert sweep() == 0
+    assert db.get(WaitlistEntry, waiting["id"]).status == "cancelled"
+    assert_problem(world.caller.get("/v1/waitlist/wait_missing"), 404, "not_found")
