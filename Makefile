@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: wrk run test test-fast check lint fuzz install install-test openapi migrate clean bench bench-quick load clients clients-install
+.PHONY: translations translations-update wrk run test test-fast check lint fuzz install install-test openapi migrate clean bench bench-quick load clients clients-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,23 @@ $(VENV)/.installed-test: pyproject.toml $(FEED_PARSERS)/package-lock.json $(VENV
 		else echo "npm not found: the feed tests leave out the JavaScript parsers"; fi
 	touch $@
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+# What patients read, in their language: gettext catalogs (booking/i18n). The .po files are committed;
+# their .mo files are compiled here, by every install, so a fresh clone has them (pybabel compile).
+# translations-update: extract the message ids from the code into the template and merge them
+# into each .po (then translate what is new; tests/domain/test_translations.py fails until then).
+CATALOGS := booking/i18n/translations
+CATALOG_PO := $(wildcard $(CATALOGS)/*/LC_MESSAGES/messages.po)
+CATALOG_MO := $(CATALOG_PO:.po=.mo)
+$(CATALOGS)/%/LC_MESSAGES/messages.mo: $(CATALOGS)/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel compile --domain messages --input-file $< --output-file $@ --locale $*
+translations: $(CATALOG_MO)
+translations-update: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project=needlebook \
+		--copyright-holder=Needlebook -o booking/i18n/messages.pot .
+	$(BIN)/pybabel update -i booking/i18n/messages.pot -d $(CATALOGS) --no-fuzzy-matching --width 100
+
+install: $(VENV)/.installed $(CATALOG_MO)
+install-test: $(VENV)/.installed-test $(CATALOG_MO)
 
 migrate: install
 	$(BIN)/flask --app wsgi migrate

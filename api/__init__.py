@@ -14,7 +14,7 @@ from flask_smorest.utils import prepare_response
 from models import make_engine
 from models.db import PROJECT_ROOT
 
-from . import auth, config, conventions, cors, db, errors, inputs, limits, transactions
+from . import auth, config, conventions, cors, db, errors, i18n, inputs, limits, transactions
 
 API_TITLE = "Needlebook clinic scheduling API"
 API_VERSION = "1.0.0"
@@ -119,6 +119,7 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     engine = None if sessionmaker else make_engine(app.config["DATABASE_URL"])
     db.init_app(app, engine, sessionmaker)
     errors.init_app(app)
+    i18n.init_app(app)
     limits.init_app(app)
     cors.init_app(app)
     inputs.init_app(app)  # before the Idempotency-Key claim, which stores the path

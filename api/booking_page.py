@@ -9,10 +9,11 @@ from flask.views import MethodView
 
 from booking.services import booking_page
 
-from . import db, idempotency
+from . import db, i18n, idempotency
 from .auth import actor, organization_id, requires
 from .base import Blueprint, ClinicInstant, Name, Schema, Secret, SecretWithheld
 from .clinics import OpeningHoursSchema
+from .i18n import Direction, Language
 from .patients import Phone
 from .slots import SlotInputSchema, SlotOutputSchema, slot_request
 
@@ -77,6 +78,7 @@ class NewPatientSchema(Schema):
     name = Name(required=True)
     email = ma.fields.Email(required=True)
     phone = Phone
+    language = Language
     accept_terms = ma.fields.Boolean(
         required=True, metadata={"description": "The patient accepts the clinic's terms: must be true to book"}
     )
@@ -106,7 +108,13 @@ class PageBookingSchema(ma.Schema):
     manage_token = Secret(
         "The patient's manage link token: GET /v1/manage/{token} shows, cancels and reschedules the booking"
     )
-    pre_care = ma.fields.List(ma.fields.String(), metadata={"description": "What to do before the visit"})
+    pre_care = ma.fields.List(
+        ma.fields.String(), metadata={"description": "What to do before the visit, in the answer's Content-Language"}
+    )
+    language = ma.fields.String(
+        metadata={"description": "The language of the patient-facing text (the Content-Language)", "example": "ar"}
+    )
+    direction = Direction
     secret_withheld = SecretWithheld()
 
 
@@ -177,8 +185,21 @@ class PageAppointments(MethodView):
         The answer carries the patient's `manage_token` (shown once; the `appointment.created`
         event carries it too) and the pre-care instructions.
         """
+        i18n.prefer(data["patient"].get("language"))  # the registering patient's language wins
         appointment, pre_care = booking_page.book_hold(
             db.session(), organization_id(), data["hold_token"], data["patient"], actor(), area=data.get("area")
         )
         idempotency.withhold("manage_token")
-        return {"appointment": appointment, "manage_token": appointment.manage_token, "pre_care": pre_care}
+        return patient_booking(appointment, pre_care)
+
+
+def patient_booking(appointment, pre_care: list[str]) -> dict:
+    """A booking as its patient reads it: the instructions in their language, its direction."""
+    text = i18n.text()
+    return {
+        "appointment": appointment,
+        "manage_token": appointment.manage_token,
+        "pre_care": text.all(pre_care),
+        "language": text.language,
+        "direction": text.direction,
+    }

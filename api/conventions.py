@@ -16,6 +16,7 @@ from apispec.ext.marshmallow.common import resolve_schema_instance
 
 from . import idempotency
 from .base import MAY_BE_ABSENT
+from .i18n import CONTENT_LANGUAGE, patient_facing
 
 ETAG_HEADER = {
     "description": "The object's version as a strong entity tag; send it back in `If-Match` to make "
@@ -51,6 +52,8 @@ RESPONSE_HEADERS = {
         "schema": {"type": "string"},
         "required": True,
     },
+    # Sent on a patient's routes only (a booking page's, a manage link's: api/i18n.py).
+    "Content-Language": CONTENT_LANGUAGE,
     "X-RateLimit-Limit": {"description": "Requests allowed per window for this API key.", "schema": INTEGER},
     "X-RateLimit-Remaining": {"description": "Requests left in the current window.", "schema": INTEGER},
     "X-RateLimit-Reset": {"description": "When the window resets, in seconds since the epoch.", "schema": INTEGER},
@@ -62,7 +65,7 @@ RATE_LIMITED_PATHS = ("/v1/", "/fhir/")  # api/limits.py
 
 def problem_headers(status: int) -> dict[str, str]:
     """The headers of a shared problem response: any operation may answer it, replayed or rate limited."""
-    names = ["X-Request-ID", "Idempotent-Replayed", *RATE_LIMIT_HEADERS]
+    names = ["X-Request-ID", "Idempotent-Replayed", "Content-Language", *RATE_LIMIT_HEADERS]
     if status == 401:
         names.append("WWW-Authenticate")
     if status in (409, 429, 503):  # a request with the same key still running, too many, not ready
@@ -165,6 +168,8 @@ class ConventionsPlugin(BasePlugin):
                 names.append("Idempotent-Replayed")
             if path.startswith(RATE_LIMITED_PATHS):
                 names += RATE_LIMIT_HEADERS
+            if patient_facing(rule.endpoint):
+                names.append("Content-Language")
             for code, response in responses.items():
                 if not isinstance(response, dict) or "$ref" in response:
                     continue  # a shared response (problem_headers)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from booking.domain import clock
 from booking.domain.errors import DomainError, VersionMismatch
 
+from . import i18n
 from .base import MAY_BE_ABSENT
 
 log = logging.getLogger("needlebook.api")
@@ -97,9 +98,12 @@ class ProblemSchema(ma.Schema):
 
 
 def problem(status: int, code: str, detail: str, headers=None, **extra):
+    title = _title(status)
+    # On a patient's routes (a booking page's, a manage link's) the words are theirs, in their language.
+    title, detail = i18n.problem_text(status, code, extra) or (title, detail)
     body = {
         "type": f"urn:needlebook:problem:{code}",
-        "title": _title(status),
+        "title": title,
         "status": status,
         "detail": detail,
         "code": code,

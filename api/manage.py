@@ -18,10 +18,11 @@ from booking.domain import clock
 from booking.services import booking_page
 from models import Practitioner, Room, TreatmentType
 
-from . import db, etags, idempotency
+from . import db, etags, i18n, idempotency
 from .auth import actor, organization_id, requires
 from .base import Blueprint, Id, Instant, Schema
-from .booking_page import PageAppointmentSchema, PageBookingSchema, PublicClinicSchema
+from .booking_page import PageAppointmentSchema, PageBookingSchema, PublicClinicSchema, patient_booking
+from .i18n import Direction
 
 blp = Blueprint(
     "manage",
@@ -47,10 +48,32 @@ class ManagedAppointmentSchema(PageAppointmentSchema):
     room_name = ma.fields.String()
 
 
+class DisplaySchema(ma.Schema):
+    """The booking's times as the patient reads them: their language, the clinic's clock."""
+
+    starts_at = ma.fields.String(
+        metadata={"description": "Arrival (numbing begins)", "example": "Tuesday, March 2, 2027, 10:00 AM"}
+    )
+    procedure_starts_at = ma.fields.String(metadata={"description": "The needling"})
+    ends_at = ma.fields.String()
+    changeable_until = ma.fields.String(metadata={"description": "The cut-off"})
+
+
 class ManageSchema(ma.Schema):
     appointment = ma.fields.Nested(ManagedAppointmentSchema)
     clinic = ma.fields.Nested(PublicClinicSchema)
-    pre_care = ma.fields.List(ma.fields.String(), metadata={"description": "What to do before the visit"})
+    pre_care = ma.fields.List(
+        ma.fields.String(), metadata={"description": "What to do before the visit, in the answer's Content-Language"}
+    )
+    language = ma.fields.String(
+        metadata={
+            "description": "The language of the patient-facing text (the Content-Language): the patient's, "
+            "else the request's Accept-Language, else en",
+            "example": "ar",
+        }
+    )
+    direction = Direction
+    display = ma.fields.Nested(DisplaySchema)
     policy = ma.fields.Nested(ManagePolicySchema, metadata={"description": "The effective booking policy"})
     changeable_until = ma.fields.String(
         metadata={
@@ -81,14 +104,27 @@ def _view(appointment) -> dict:
     appointment.treatment_type_name = session.get_one(TreatmentType, appointment.treatment_type_id).name
     appointment.practitioner_name = session.get_one(Practitioner, appointment.practitioner_id).name
     appointment.room_name = session.get_one(Room, appointment.room_id).name
+    zone = ZoneInfo(appointment.clinic.timezone)
+    text = i18n.text()
     return {
         "id": appointment.id,
         "version": appointment.version,
         "appointment": appointment,
         "clinic": appointment.clinic,
-        "pre_care": booking_page.pre_care(session, appointment),
+        "pre_care": text.all(booking_page.pre_care(session, appointment)),
+        "language": text.language,
+        "direction": text.direction,
+        "display": {
+            name: text.when(clock.shown_in(value, zone))
+            for name, value in (
+                ("starts_at", appointment.starts_at),
+                ("procedure_starts_at", appointment.procedure_starts_at),
+                ("ends_at", appointment.ends_at),
+                ("changeable_until", until),
+            )
+        },
         "policy": effective,
-        "changeable_until": clock.shown_in(until, ZoneInfo(appointment.clinic.timezone)).isoformat(),
+        "changeable_until": clock.shown_in(until, zone).isoformat(),
         "changeable": clock.now() < until,
     }
 
@@ -101,7 +137,7 @@ def _view(appointment) -> dict:
 @etags.tagged
 def show(token):
     """Show the booking a manage link names, its pre-care instructions and the policy"""
-    return _view(booking_page.managed(db.session(), organization_id(), token))
+    return _view(_managed(token))
 
 
 @blp.route("/<token>/cancel", methods=["POST"])
@@ -114,7 +150,7 @@ def show(token):
 @etags.tagged
 def cancel(data, token):
     """Cancel the booking (the patient's request), before the cut-off; the link then ends"""
-    appointment_id = booking_page.managed(db.session(), organization_id(), token).id
+    appointment_id = _managed(token).id
     return booking_page.cancel_managed(
         db.session(), organization_id(), token, actor(), data.get("note"), etags.expected_version(appointment_id)
     )
@@ -134,9 +170,15 @@ def reschedule(data, token):
     Every rule and the frontend policy are checked for the new slot. The answer is the new
     booking with its own `manage_token`; the old link ends.
     """
-    appointment_id = booking_page.managed(db.session(), organization_id(), token).id
+    appointment_id = _managed(token).id
     moved, pre_care = booking_page.reschedule_managed(
         db.session(), organization_id(), token, actor(), data, etags.expected_version(appointment_id)
     )
     idempotency.withhold("manage_token")
-    return {"appointment": moved, "manage_token": moved.manage_token, "pre_care": pre_care}
+    return patient_booking(moved, pre_care)
+
+
+def _managed(token: str):
+    """The booking the link names, the patient's language chosen first: a refusal is in it too."""
+    i18n.prefer(booking_page.patient_language(db.session(), organization_id(), token))
+    return booking_page.managed(db.session(), organization_id(), token)

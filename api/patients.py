@@ -29,6 +29,7 @@ from .base import (
     paginate,
     scoped,
 )
+from .i18n import Language
 
 blp = Blueprint("patients", __name__, url_prefix="/v1", description="Patients and their treatment courses")
 
@@ -133,6 +134,7 @@ class PatientSchema(Schema):
     email = ma.fields.Email(load_default=None, allow_none=True)
     phone = Phone
     date_of_birth = Day(load_default=None, allow_none=True)
+    language = Language
     contraindications = ma.fields.List(
         ContraindicationEntry(),
         load_default=list,

@@ -25,6 +25,9 @@ class Patient(Timestamped, Base):
     date_of_birth: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
     # When the patient accepted the clinic's terms, registering through a booking page (0017).
     terms_accepted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The BCP 47 tag of the language they read (0018): instructions and refusals follow it
+    # (booking/i18n); none, or one without a catalog, reads as the request asks, else English.
+    language: Mapped[str | None] = mapped_column(sa.String(35), nullable=True)
 
     contraindication_records: Mapped[list[Contraindication]] = relationship(
         cascade="all, delete-orphan", order_by="(Contraindication.recorded_at, Contraindication.id)"

@@ -21,7 +21,7 @@ from booking.services import appointments, patient_records, policies, tokens
 from booking.services.appointments import SlotRequest
 from booking.services.queries import in_use
 from booking.services.regions import country_of_zone
-from models import Appointment, Clinic, Hold, Practitioner, TreatmentType
+from models import Appointment, Clinic, Hold, Patient, Practitioner, TreatmentType
 from models.staff import practitioner_clinics, practitioner_treatment_types
 
 HOLD_TOKEN_FIELD = "hold_token"
@@ -106,7 +106,7 @@ def book_hold(
         raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
     if not patient.get("accept_terms"):
         raise InvalidInput({"patient": {"accept_terms": ["Accept the clinic's terms to book."]}})
-    fields = {k: patient[k] for k in ("name", "email", "phone") if patient.get(k) is not None}
+    fields = {k: patient[k] for k in ("name", "email", "phone", "language") if patient.get(k) is not None}
     # A national number (020 7946 0000) is read in the country of the clinic being booked.
     try:
         region = country_of_zone().get(hold.clinic.timezone)  # the booked clinic's country
@@ -136,7 +136,8 @@ def _hold_of_token(db: Session, org: str, token: str) -> Hold:
 
 def pre_care(db: Session, appointment: Appointment) -> list[str]:
     """What the patient is told before the visit (rule 10): the session's instructions; none for
-    a consultation or a review."""
+    a consultation or a review. Message ids of the catalogs: the caller shows them in the patient's
+    language (booking.i18n.Text.all)."""
     from booking.domain.rules import SESSION_KIND
     from booking.services.events import PRE_CARE
 
@@ -174,6 +175,17 @@ def managed(db: Session, org: str, token: str, *, lock: bool = False) -> Appoint
             appointment_status=appointment.status,
         )
     return appointment
+
+
+def patient_language(db: Session, org: str, token: str) -> str | None:
+    """The `language` of the patient a manage token names (any status), or None."""
+    if not tokens.looks_like(token, tokens.MANAGE_TOKEN_PREFIX):
+        return None
+    return db.scalar(
+        sa.select(Patient.language)
+        .join(Appointment, Appointment.patient_id == Patient.id)
+        .where(Appointment.manage_token_digest == tokens.digest(token), Appointment.organization_id == org)
+    )
 
 
 def frontend(actor: Actor) -> Actor:

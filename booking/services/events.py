@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.weekly import format_hhmm
+from booking.i18n import N_
 from models import Appointment, FollowUp, Hold, OutboxEvent, WaitlistEntry
 
 EVENT_TYPES = (
@@ -41,13 +42,14 @@ EVENT_TYPES = (
 )
 
 # Rule 10 of docs/rules.md: what the patient is told before and after a session (sources 000, 003).
+# Message ids of the catalogs (booking/i18n): each patient reads them in their language.
 PRE_CARE = (
-    "Come with clean, dry skin and no makeup.",
-    "Avoid anything that makes you sweat before the session.",
+    N_("Come with clean, dry skin and no makeup."),
+    N_("Avoid anything that makes you sweat before the session."),
 )
 AFTERCARE = (
-    "For a few days avoid direct sun, vigorous exercise, alcohol and harsh cleansers.",
-    "Apply a gentle moisturizer and sunscreen.",
+    N_("For a few days avoid direct sun, vigorous exercise, alcohol and harsh cleansers."),
+    N_("Apply a gentle moisturizer and sunscreen."),
 )
 
 
