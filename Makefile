@@ -37,7 +37,7 @@ $(CATALOGS)/%/LC_MESSAGES/messages.mo: $(CATALOGS)/%/LC_MESSAGES/messages.po | $
 translations: $(CATALOG_MO)
 translations-update: install
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project=needlebook \
-		--copyright-holder=Needlebook -o booking/i18n/messages.pot .
+		--copyright-holder=Needlebook -o booking/i18n/messages.pot api booking
 	$(BIN)/pybabel update -i booking/i18n/messages.pot -d $(CATALOGS) --no-fuzzy-matching --width 100
 
 install: $(VENV)/.installed $(CATALOG_MO)

@@ -71,7 +71,7 @@ def record_contraindications(patient: Patient, listed: Sequence[str | Listed], b
 def _apply(patient: Patient, data: dict) -> Patient:
     if "contraindications" in data:
         record_contraindications(patient, data["contraindications"], data.get("assessed_by"), clock.now())
-    for field in ("name", "email", "phone", "date_of_birth"):
+    for field in ("name", "email", "phone", "date_of_birth", "language"):
         if field in data:
             setattr(patient, field, data[field])
     return patient

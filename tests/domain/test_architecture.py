@@ -4,6 +4,7 @@ Read statically (every import statement, also those inside functions), so a lazy
 hide a dependency that points the wrong way. The layers, from the bottom:
 
     booking.domain        pure rules: the standard library and each other only
+    booking.i18n          what a patient reads in their language: Babel's catalogs and formats only
     models                SQLAlchemy models: nothing of booking, api or schedulers
     booking.services      units of work: domain and models
     booking.formats       iCalendar and FHIR rendering: domain, models, services
@@ -37,6 +38,20 @@ FORBIDDEN = {
         "schedulers",
         "icalendar",
         "recurring_ical_events",
+        "booking.i18n",
+        "babel",
+        *FLASK,
+        *NETWORK,
+    ),
+    "booking.i18n": (
+        "booking.domain",
+        "booking.services",
+        "booking.formats",
+        "booking.integrations",
+        "models",
+        "sqlalchemy",
+        "api",
+        "schedulers",
         *FLASK,
         *NETWORK,
     ),
