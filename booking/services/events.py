@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.weekly import format_hhmm
-from booking.i18n import N_
-from models import Appointment, FollowUp, Hold, OutboxEvent, WaitlistEntry
+from booking.i18n import N_, Text
+from models import Appointment, FollowUp, Hold, OutboxEvent, Patient, WaitlistEntry
 
 EVENT_TYPES = (
     "appointment.created",
@@ -51,6 +51,13 @@ AFTERCARE = (
     N_("For a few days avoid direct sun, vigorous exercise, alcohol and harsh cleansers."),
     N_("Apply a gentle moisturizer and sunscreen."),
 )
+
+
+def instructions(db: Session, appointment: Appointment, messages: tuple[str, ...]) -> dict:
+    """Rule 10's instructions in the patient's `language` (English where it has no catalog), with
+    the language and its text direction, for whoever sends them on (a booking frontend)."""
+    text = Text.of(db.scalar(sa.select(Patient.language).where(Patient.id == appointment.patient_id)))
+    return {"instructions": text.all(messages), "language": text.language, "direction": text.direction}
 
 
 def add(db: Session, organization_id: str, type_: str, key: str, subject_id: str, payload: dict) -> None:

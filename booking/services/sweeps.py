@@ -72,7 +72,7 @@ def send_reminders(db: Session, now: datetime, offsets: list[timedelta]) -> int:
             payload = {
                 "appointment": events.appointment_payload(appointment),
                 "before": label,
-                "instructions": list(events.PRE_CARE),
+                **events.instructions(db, appointment, events.PRE_CARE),
             }
             sent += events.add_once(
                 db,
@@ -101,7 +101,10 @@ def send_aftercare(db: Session, now: datetime, lookback: timedelta = timedelta(d
     )
     sent = 0
     for appointment in due:
-        payload = {"appointment": events.appointment_payload(appointment), "instructions": list(events.AFTERCARE)}
+        payload = {
+            "appointment": events.appointment_payload(appointment),
+            **events.instructions(db, appointment, events.AFTERCARE),
+        }
         sent += events.add_once(
             db,
             appointment.organization_id,

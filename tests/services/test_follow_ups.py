@@ -319,6 +319,19 @@ def test_aftercare_once_after_completion(world, scheduler, db):
     assert scheduler("send_reminders") == 0
     [event] = events(db, "appointment.aftercare")
     assert event.subject_id == session["id"] and "sunscreen" in " ".join(event.payload["instructions"])
+    assert (event.payload["language"], event.payload["direction"]) == ("en", "ltr")
+
+
+def test_reminders_and_aftercare_are_in_the_patients_language(world, scheduler, db):
+    """Rule 10's instructions in Arabic for a patient who reads Arabic, right to left."""
+    world.caller.patch(f"/v1/patients/{world.patient['id']}", json={"language": "ar"})
+    world.consulted()
+    appointment = world.book(starts_at=world.at(3))
+    world.clock.now = datetime.fromisoformat(appointment["starts_at"]) - timedelta(hours=1)
+    assert scheduler("send_reminders") >= 1
+    reminder = events(db, "appointment.reminder")[0].payload
+    assert (reminder["language"], reminder["direction"]) == ("ar", "rtl")
+    assert "مكياج" in " ".join(reminder["instructions"])  # no makeup
 
 
 def test_each_change_writes_its_event_and_a_refusal_writes_none(world, db):
