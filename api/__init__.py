@@ -119,11 +119,11 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     engine = None if sessionmaker else make_engine(app.config["DATABASE_URL"])
     db.init_app(app, engine, sessionmaker)
     errors.init_app(app)
-    i18n.init_app(app)
     limits.init_app(app)
     cors.init_app(app)
     inputs.init_app(app)  # before the Idempotency-Key claim, which stores the path
     transactions.init_app(app)
+    i18n.init_app(app)  # after: its Content-Language is set before the Idempotency-Key records the answer
 
     api = Api(
         app,

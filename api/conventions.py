@@ -16,7 +16,7 @@ from apispec.ext.marshmallow.common import resolve_schema_instance
 
 from . import idempotency
 from .base import MAY_BE_ABSENT
-from .i18n import CONTENT_LANGUAGE, patient_facing
+from .i18n import ACCEPT_LANGUAGE, CONTENT_LANGUAGE, patient_facing
 
 ETAG_HEADER = {
     "description": "The object's version as a strong entity tag; send it back in `If-Match` to make "
@@ -132,6 +132,7 @@ class ConventionsPlugin(BasePlugin):
     def init_spec(self, spec) -> None:
         spec.components.parameter("IdempotencyKey", "header", {"name": idempotency.HEADER, **idempotency.PARAMETER})
         spec.components.parameter("IfMatch", "header", {"name": "If-Match", **IF_MATCH})
+        spec.components.parameter("AcceptLanguage", "header", {"name": "Accept-Language", **ACCEPT_LANGUAGE})
         spec.components.header("ETag", ETAG_HEADER)
         for name, header in RESPONSE_HEADERS.items():
             spec.components.header(name, header)
@@ -170,6 +171,7 @@ class ConventionsPlugin(BasePlugin):
                 names += RATE_LIMIT_HEADERS
             if patient_facing(rule.endpoint):
                 names.append("Content-Language")
+                operation.setdefault("parameters", []).append("AcceptLanguage")
             for code, response in responses.items():
                 if not isinstance(response, dict) or "$ref" in response:
                     continue  # a shared response (problem_headers)

@@ -25,6 +25,14 @@ CONTENT_LANGUAGE = {
     "schema": {"type": "string", "enum": list(i18n.SUPPORTED)},
 }
 
+ACCEPT_LANGUAGE = {
+    "description": "The languages the patient reads, best first (`ar, en;q=0.5`): the answer's text is in the "
+    "best one with a catalog (`en`, `ar`), else English. On a manage link, and a booking whose patient gives "
+    "a `language`, the patient's own language wins.",
+    "schema": {"type": "string"},
+    "example": "ar",
+}
+
 
 def patient_facing(endpoint: str | None = None) -> bool:
     if endpoint is None:
@@ -62,7 +70,8 @@ def problem_text(status: int, code: str, facts: Mapping[str, Any]) -> tuple[str,
 
 def _content_language(response):
     if patient_facing():
-        response.headers["Content-Language"] = g.get("content_language") or text().language
+        if "Content-Language" not in response.headers:  # a replayed first answer keeps its own
+            response.headers["Content-Language"] = g.get("content_language") or text().language
         response.vary.add("Accept-Language")
     return response
 

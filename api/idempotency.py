@@ -45,7 +45,7 @@ log = logging.getLogger("needlebook.api")
 HEADER = "Idempotency-Key"
 VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as Stripe and the IETF draft allow
 TTL = timedelta(hours=24)
-REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+REPLAYED_HEADERS = ("Content-Type", "Location", "ETag", "Content-Language")  # the body's language with it
 # Answers about the moment rather than the request; the key is released so a retry runs.
 NOT_STORED = frozenset({401, 403, 408, 425, 429})
 IN_FLIGHT_RETRY_AFTER = "1"

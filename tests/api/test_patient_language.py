@@ -145,3 +145,12 @@ def test_a_patients_language_is_a_bcp_47_tag(admin):
     for bad in ("not a tag", "xx-YY", "12", ""):
         refused = admin.post("/v1/patients", json={"name": "Bad", "language": bad})
         assert "language" in assert_problem(refused, 422, "validation_error")["errors"], bad
+
+
+def test_a_replayed_answer_keeps_the_language_it_was_given_in(admin, world):
+    pk = publishable(admin)
+    slot = {k: v for k, v in world.slot(starts_at=world.at(1, 10)).items() if k != "patient_id"}
+    first = pk.post("/v1/booking/holds", json=slot, headers={**ARABIC_HEADER, "Idempotency-Key": "k-1"})
+    again = pk.post("/v1/booking/holds", json=slot, headers={"Accept-Language": "en", "Idempotency-Key": "k-1"})
+    assert assert_problem(first, 422, "consultation_required") == assert_problem(again, 422, "consultation_required")
+    assert again.headers["Idempotent-Replayed"] == "true" and again.headers["Content-Language"] == "ar"
