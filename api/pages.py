@@ -24,7 +24,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, request, send_from_directory
+from flask import Blueprint, Response, abort, current_app, request, send_from_directory
 from markupsafe import escape
 
 STATIC = Path(__file__).resolve().parent / "static" / "pages"
@@ -127,8 +127,11 @@ def day_sheet():
     return _page("day-sheet.html")
 
 
-@blp.get("/pages/<any('book.js','manage.js','day-sheet.js','common.js','pages.css'):name>")
+@blp.get("/pages/<name>")
 def asset(name: str):
+    """The pages' scripts and style sheet (not the HTML templates)."""
+    if not name.endswith((".js", ".css")):
+        abort(404)
     return send_from_directory(STATIC, name, max_age=300)
 
 

@@ -78,6 +78,8 @@ const Slots = (() => {
                 type: "button",
                 class: "slot",
                 "data-starts-at": slot.starts_at,
+                "data-practitioner-id": slot.practitioner_id,
+                "data-room-id": slot.room_id,
                 "aria-label": `${labelPrefix} ${description}`,
                 onclick: () => choose(slot, description),
               },
