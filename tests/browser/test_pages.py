@@ -113,6 +113,11 @@ def open_slots(driver, site: Site, treatment: str = "Skin consultation") -> None
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"button.slot[data-starts-at^='{monday}']"))
 
 
+def slots_ready(driver):
+    """The search the last click started has answered (the list is aria-busy while it runs)."""
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#step-slots:not([hidden]) #slots:not([aria-busy]) button"))
+
+
 def slots(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#slots button.slot")
 
@@ -231,7 +236,7 @@ def test_a_hold_expiring(site, driver):
     shot(driver, "05-hold-expired-server")
 
     driver.find_element(By.ID, "change-time").click()
-    wait(driver, lambda d: slots(d))
+    slots_ready(driver)
     hold_first(driver)
     driver.execute_script("window.__testClockOffset = 11 * 60 * 1000")  # 11 minutes on: past the 10
     alert_says(driver, "ran out")
@@ -283,8 +288,10 @@ def test_cancel_and_reschedule_through_the_manage_link(site, driver):
 
     driver.find_element(By.ID, "reschedule").click()
     visible(driver, "#step-slots")
+    wait(driver, lambda d: focused_id(d) == "slots-heading")
     driver.find_element(By.ID, "next-week").click()
-    wait(driver, lambda d: len(slots(d)) > 3)
+    monday = next_monday().isoformat()
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"button.slot[data-starts-at^='{monday}']"))
     target = slots(driver)[3]
     new_start = target.get_attribute("data-starts-at")
     assert new_start != old_start
