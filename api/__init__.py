@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import flask_smorest
@@ -136,9 +135,6 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     _register_docs_assets(app)
     from . import pages
 
-    app.config.setdefault(
-        "BOOKING_PAGES_FILE", str(pages.pages_file(Path(app.instance_path), app.config["DATABASE_URL"]))
-    )
     pages.init_app(app)  # the booking, manage and day-sheet pages: HTML, not in the OpenAPI document
 
     from . import cli

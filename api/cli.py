@@ -17,6 +17,8 @@ from booking.services import demo_seed, unit_of_work
 from booking.services.tenancy import create_organization
 from models.db import default_database_url
 
+from . import pages as booking_pages
+
 
 def _transaction():
     return unit_of_work.transaction(current_app.extensions["db_write_sessions"])
@@ -70,7 +72,7 @@ def seed_demo_command() -> None:
     """Seed the demo organization into an empty database; print its admin key."""
     key_file = demo_key_file(Path(current_app.instance_path), current_app.config["DATABASE_URL"])
     saved = key_file.read_text().strip() if key_file.exists() else None
-    pages_file = Path(current_app.config["BOOKING_PAGES_FILE"])
+    pages_file = booking_pages.pages_file()
     pages = _read_json(pages_file)
     port = current_app.config["PORT"]
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
@@ -81,13 +83,14 @@ def seed_demo_command() -> None:
         click.echo("The database holds other organizations and no demo; nothing seeded.")
         return
     key_file.parent.mkdir(parents=True, exist_ok=True)
+    if booking_key is not None:
+        # A publishable key is public (it ships in the page): the file may hold it in the clear.
+        pages_file.parent.mkdir(parents=True, exist_ok=True)
+        pages_file.write_text(json.dumps({**pages, "demo": booking_key}, indent=2) + "\n")
+        click.echo(f"Booking page: http://127.0.0.1:{port}/book/demo (its publishable key is in {pages_file})")
     key_file.write_text(token + "\n")
     key_file.chmod(0o600)
     click.echo(f"Demo organization ready. Admin API key (kept in {key_file}): {token}")
-    if booking_key is not None:
-        # A publishable key is public (it ships in the page): the file may hold it in the clear.
-        pages_file.write_text(json.dumps({**pages, "demo": booking_key}, indent=2) + "\n")
-        click.echo(f"Booking page: http://127.0.0.1:{port}/book/demo  (its publishable key is in {pages_file})")
 
 
 def _read_json(path: Path) -> dict:

@@ -43,11 +43,14 @@ CSP = (
 blp = Blueprint("pages", __name__)
 
 
-def pages_file(instance: Path, database_url: str) -> Path:
-    """The default BOOKING_PAGES_FILE: `booking-pages.json` in the instance folder (one per database)."""
+def pages_file() -> Path:
+    """BOOKING_PAGES_FILE, by default `booking-pages.json` in the instance folder (one per database)."""
     from .cli import instance_file
 
-    return instance_file(instance, database_url, "booking-pages.json")
+    configured = current_app.config.get("BOOKING_PAGES_FILE")
+    if configured:
+        return Path(configured)
+    return instance_file(Path(current_app.instance_path), current_app.config["DATABASE_URL"], "booking-pages.json")
 
 
 def page_language() -> tuple[str, str]:
@@ -58,7 +61,7 @@ def page_language() -> tuple[str, str]:
 
 def booking_pages() -> dict[str, str]:
     """slug -> publishable key, from BOOKING_PAGES_FILE (read again when the file changes)."""
-    path = Path(current_app.config["BOOKING_PAGES_FILE"])
+    path = pages_file()
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:

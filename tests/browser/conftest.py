@@ -33,7 +33,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 # The page reads Date.now() for its countdown; a test moves the page's clock with this offset.
-CLOCK_SHIM = "(() => { const real = Date.now.bind(Date); Date.now = () => real() + (window.__testClockOffset || 0); })();"
+CLOCK_SHIM = (
+    "(() => { const real = Date.now.bind(Date); Date.now = () => real() + (window.__testClockOffset || 0); })();"
+)
 
 
 def _missing() -> str | None:

@@ -89,7 +89,9 @@ def accessible(driver, name: str) -> None:
 def no_script_errors(driver) -> None:
     """Nothing on the console but refused requests the page handled: no CSP violation, no exception."""
     logs = driver.get_log("browser")
-    handled = re.compile(r"/v1/\S* - Failed to load resource: the server responded with a status of 4\d\d|/favicon.ico - ")
+    handled = re.compile(
+        r"/v1/\S* - Failed to load resource: the server responded with a status of 4\d\d|/favicon.ico - "
+    )
     bad = [e for e in logs if e["level"] == "SEVERE" and not handled.search(e["message"])]
     assert not bad, bad
 
@@ -156,7 +158,9 @@ def book_by_api(site: Site, day: date, hour: int = 9) -> dict:
     status, held = api(site, "POST", "/v1/booking/holds", {k: slot[k] for k in fields})
     assert status == 201, held
     patient = {"name": "Other Visitor", "email": "other@example.com", "accept_terms": True}
-    status, booked = api(site, "POST", "/v1/booking/appointments", {"hold_token": held["hold_token"], "patient": patient})
+    status, booked = api(
+        site, "POST", "/v1/booking/appointments", {"hold_token": held["hold_token"], "patient": patient}
+    )
     assert status == 201, booked
     return booked
 
@@ -264,7 +268,9 @@ def test_a_slot_taken_by_a_concurrent_booking(site, driver):
     status, held = api(site, "POST", "/v1/booking/holds", slot)
     assert status == 201, held
     patient = {"name": "Quick Visitor", "email": "quick@example.com", "accept_terms": True}
-    status, booked = api(site, "POST", "/v1/booking/appointments", {"hold_token": held["hold_token"], "patient": patient})
+    status, booked = api(
+        site, "POST", "/v1/booking/appointments", {"hold_token": held["hold_token"], "patient": patient}
+    )
     assert status == 201, booked
 
     button.click()
@@ -328,7 +334,11 @@ def test_the_day_sheet_shows_two_patients_interleaved_in_a_numbing_gap(site, dri
     day = next_monday() + timedelta(days=4)
     (a_id, a_name), (b_id, b_name) = site.patients
     at = lambda h, m=0: datetime(day.year, day.month, day.day, h, m, tzinfo=UTC).isoformat()  # noqa: E731
-    base = {"clinic_id": site.clinic_id, "practitioner_id": site.practitioner_id, "treatment_type_id": site.microneedling_id}
+    base = {
+        "clinic_id": site.clinic_id,
+        "practitioner_id": site.practitioner_id,
+        "treatment_type_id": site.microneedling_id,
+    }
     for patient_id, room, start, needling in ((a_id, 0, at(10), None), (b_id, 1, at(10, 15), at(11, 15))):
         body = {**base, "patient_id": patient_id, "room_id": site.rooms[room], "starts_at": start}
         if needling:
@@ -355,7 +365,9 @@ def test_the_day_sheet_shows_two_patients_interleaved_in_a_numbing_gap(site, dri
 
     def block(who: str, phase: str):
         return next(
-            b for b in blocks if b.get_attribute("aria-label").startswith(who) and b.get_attribute("data-phase") == phase
+            b
+            for b in blocks
+            if b.get_attribute("aria-label").startswith(who) and b.get_attribute("data-phase") == phase
         )
 
     gap, cream = block(a_name, "numbing"), block(b_name, "numbing_application")
