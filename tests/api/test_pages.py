@@ -133,7 +133,6 @@ def pages_markup(response) -> Markup:
 def test_every_refusal_code_has_a_message_for_the_patient():
     """common.js words each refusal code a booking page can meet (the API's problem codes)."""
     from api.errors import HTTP_CODES
-
     from booking.services.patients import PATIENT_REFUSALS
 
     script = (pages.STATIC / "common.js").read_text()
