@@ -134,6 +134,8 @@ def driver():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CLOCK_SHIM})
+    # The page's "this week" is the visitor's calendar; the tests count weeks in UTC, whatever the machine's zone.
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "UTC"})
     browser.implicitly_wait(0)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     yield browser
