@@ -88,6 +88,9 @@ def site(tmp_path_factory) -> Site:
     upgrade(url)
     pages_file = folder / "booking-pages.json"
     env = {"BOOKING_PAGES_FILE": str(pages_file), "RATE_LIMIT_ENABLED": "0", "HOLD_TTL": "600"}
+    # Threads (gunicorn's gthread worker): a browser opens connections ahead of need and leaves them
+    # idle, which would each hold a sync worker until its timeout and stall the page's next calls.
+    env["GUNICORN_CMD_ARGS"] = "--threads 4"
     with running_gunicorn(url, workers=2, env=env) as base:
         engine = make_engine(url)
         with sessionmaker(bind=engine, expire_on_commit=False)() as db:

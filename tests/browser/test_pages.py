@@ -52,9 +52,11 @@ def wait(driver, condition, timeout: float = WAIT):
         raise AssertionError(
             f"timed out on {driver.current_url}; alert: {alert[0].text if alert else None!r}; "
             f"console: {driver.get_log('browser')[-5:]}; requests: "
-            + str(driver.execute_script(
-                "return performance.getEntriesByType('resource').map(e => [e.name, Math.round(e.duration)])"
-            ))
+            + str(
+                driver.execute_script(
+                    "return performance.getEntriesByType('resource').map(e => [e.name, Math.round(e.duration)])"
+                )
+            )
         ) from None
 
 
