@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORT
 
-.PHONY: translations translations-update wrk run test test-fast check lint fuzz install install-test openapi migrate clean bench bench-quick load clients clients-install
+.PHONY: browser chromium translations translations-update wrk run test test-fast check lint fuzz install install-test openapi migrate clean bench bench-quick load clients clients-install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The feed tests also read feeds with the JavaScript parsers web calendars use (ical.js, node-ical).
+# The browser tests (tests/browser) inject axe-core into the pages; they drive Debian's chromium
+# through chromedriver (apt: chromium chromium-driver; `make browser` installs them when missing).
 FEED_PARSERS := tests/api/feed_parsers
-$(VENV)/.installed-test: pyproject.toml $(FEED_PARSERS)/package-lock.json $(VENV)/.installed
+BROWSER_TESTS := tests/browser
+$(VENV)/.installed-test: pyproject.toml $(FEED_PARSERS)/package-lock.json $(BROWSER_TESTS)/package-lock.json $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund --prefix $(FEED_PARSERS); \
-		else echo "npm not found: the feed tests leave out the JavaScript parsers"; fi
+		npm ci --silent --no-audit --no-fund --prefix $(BROWSER_TESTS); \
+		else echo "npm not found: the feed tests leave out the JavaScript parsers, the browser tests are skipped"; fi
 	touch $@
 
 # What patients read, in their language: gettext catalogs (booking/i18n). The .po files are committed;
@@ -67,6 +71,17 @@ check: install-test
 # test-fast: check plus the api tier, SQLite only (no real processes, load or fuzzing).
 test-fast: install-test
 	TEST_BACKENDS=sqlite $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not process and not fuzz" $(PYTEST_ARGS)
+
+# The reference pages in a real browser (tests/browser, marker `browser`; `make test` runs them too):
+# booking, hold expiry, a slot taken meanwhile, the manage link, the day sheet, axe-core on each page.
+# Screenshots and axe reports: tmp/artifacts/browser/.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		echo "Installing chromium and chromium-driver (Debian packages)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+browser: install-test chromium
+	REQUIRE_BROWSER=1 $(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 # ruff (lint, then formatting) and mypy, configured in pyproject.toml; CI runs this before the tests.
 lint: install-test

@@ -134,6 +134,9 @@ def create_app(config_overrides: dict | None = None, *, sessionmaker=None) -> Fl
     )
     _register_blueprints(api)
     _register_docs_assets(app)
+    from . import pages
+
+    pages.init_app(app)  # the booking, manage and day-sheet pages: HTML, not in the OpenAPI document
 
     from . import cli
 

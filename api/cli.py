@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from booking.domain.errors import InvalidInput
 from booking.services import demo_seed, unit_of_work
 from booking.services.tenancy import create_organization
 from models.db import default_database_url
+
+from . import pages as booking_pages
 
 
 def _transaction():
@@ -47,14 +50,20 @@ def migrate_command() -> None:
     click.echo("Database is at the latest migration.")
 
 
-def demo_key_file(instance: Path, database_url: str) -> Path:
-    """Where the demo's admin key is kept for this database: `demo-api-key` for the embedded
-    default, a name of its own for any other, so seeding one database never overwrites the key
-    another one's server answers to."""
+def instance_file(instance: Path, database_url: str, name: str) -> Path:
+    """A file of the instance folder kept per database: `name` for the embedded default database,
+    `name-<digest of the url>` for any other, so seeding one database never overwrites what another
+    one's server reads."""
     if database_url == default_database_url():
-        return instance / "demo-api-key"
+        return instance / name
     safe = make_url(database_url).render_as_string(hide_password=True)
-    return instance / f"demo-api-key-{hashlib.sha256(safe.encode()).hexdigest()[:8]}"
+    stem, dot, suffix = name.partition(".")
+    return instance / f"{stem}-{hashlib.sha256(safe.encode()).hexdigest()[:8]}{dot}{suffix}"
+
+
+def demo_key_file(instance: Path, database_url: str) -> Path:
+    """Where the demo's admin key is kept for this database (`demo-api-key` for the embedded default)."""
+    return instance_file(instance, database_url, "demo-api-key")
 
 
 @click.command("seed-demo")
@@ -63,15 +72,33 @@ def seed_demo_command() -> None:
     """Seed the demo organization into an empty database; print its admin key."""
     key_file = demo_key_file(Path(current_app.instance_path), current_app.config["DATABASE_URL"])
     saved = key_file.read_text().strip() if key_file.exists() else None
+    pages_file = booking_pages.pages_file()
+    pages = _read_json(pages_file)
+    port = current_app.config["PORT"]
+    origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
     with _transaction() as session:
         token = demo_seed.ensure_demo(session, saved)
+        booking_key = demo_seed.ensure_booking_key(session, pages.get("demo"), origins) if token else None
     if token is None:
         click.echo("The database holds other organizations and no demo; nothing seeded.")
         return
     key_file.parent.mkdir(parents=True, exist_ok=True)
+    if booking_key is not None:
+        # A publishable key is public (it ships in the page): the file may hold it in the clear.
+        pages_file.parent.mkdir(parents=True, exist_ok=True)
+        pages_file.write_text(json.dumps({**pages, "demo": booking_key}, indent=2) + "\n")
+        click.echo(f"Booking page: http://127.0.0.1:{port}/book/demo (its publishable key is in {pages_file})")
     key_file.write_text(token + "\n")
     key_file.chmod(0o600)
     click.echo(f"Demo organization ready. Admin API key (kept in {key_file}): {token}")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def init_app(app) -> None:

@@ -40,6 +40,9 @@ def from_environment(env=os.environ) -> dict:
         "RATE_LIMIT_ENABLED": env.get("RATE_LIMIT_ENABLED", "1").strip().lower() not in ("0", "false", "no"),
         "REDIS_URL": env.get("REDIS_URL") or None,
         # Browser frontends allowed to call the API (comma-separated origins, or *); none by default.
+        # The booking pages (/book/<slug>): JSON {"<slug>": "pk_..."}; default: in the instance folder
+        # beside the demo's key, one file per database (api/pages.py).
+        **({"BOOKING_PAGES_FILE": env["BOOKING_PAGES_FILE"]} if env.get("BOOKING_PAGES_FILE") else {}),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         # Webhook receivers on loopback or private addresses (tests, a private network): off by default.
         "WEBHOOKS_ALLOW_PRIVATE": env.get("WEBHOOKS_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes"),

@@ -27,8 +27,9 @@ DOCUMENT_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.js
 DOCUMENT_URI = "urn:needlebook:openapi"
 
 # What the document cannot describe: the documentation itself (the Swagger UI page and its assets,
-# HTML and JavaScript) and the document (it would have to contain itself).
-UNDESCRIBED = re.compile(r"^/(docs(/.*)?|openapi\.json)$")
+# HTML and JavaScript), the document (it would have to contain itself), and the booking, manage and
+# day-sheet pages with their scripts (api/pages.py: HTML for people, built on the documented API).
+UNDESCRIBED = re.compile(r"^/(docs(/.*)?|openapi\.json|book/.*|day-sheet|pages/.*)$")
 # A preflight is flask-cors answering for the operation; OpenAPI has no way to describe it.
 UNDESCRIBED_METHODS = {"OPTIONS"}
 JSON_TYPES = re.compile(r"^application/([a-z.+-]+\+)?json$")

@@ -45,7 +45,7 @@ def _postgres_admin_url() -> str | None:
 BACKENDS = [name for name in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if name]
 # Every test lives in the folder of its tier and carries that tier's marker (pyproject.toml):
 # `make check` runs domain and services on SQLite, `make test` all of them on both backends.
-TIERS = ("domain", "services", "api", "process", "fuzz")
+TIERS = ("domain", "services", "api", "process", "fuzz", "browser")
 HERE = Path(__file__).resolve().parent
 
 

@@ -56,6 +56,26 @@ def ensure_demo(db: Session, saved_token: str | None) -> str | None:
     return token
 
 
+def ensure_booking_key(db: Session, saved_token: str | None, origins: list[str]) -> str | None:
+    """The demo's booking page key (`/book/demo`): a publishable key for `origins` (where `make run`
+    serves the page). The saved one is kept while it is live and lists them all; else a new one."""
+    organization = db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME))
+    if organization is None:
+        return None
+    key = find_key(db, saved_token) if saved_token else None
+    if (
+        key is not None
+        and key.organization_id == organization.id
+        and key.publishable
+        and set(origins) <= set(key.origins or ())
+    ):
+        return saved_token
+    _, token = issue_api_key(
+        db, organization.id, "demo booking page (make run)", None, kind="publishable", origins=origins
+    )
+    return token
+
+
 def _hours(clinic_id: str, spec: str) -> list[dict]:
     """'0-4 09:00-17:00' -> one entry per weekday 0..4."""
     days, times = spec.split()

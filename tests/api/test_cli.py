@@ -88,3 +88,25 @@ def test_seeding_another_database_keeps_the_default_databases_key(app, tmp_path,
     own = demo_key_file(tmp_path, app.config["DATABASE_URL"])
     assert own != default and own.read_text().strip() == token
     assert demo_key_file(tmp_path, default_database_url()) == default
+
+
+def test_seed_demo_makes_the_demo_booking_page(app, client, db, tmp_path, monkeypatch):
+    """`make run`'s README link: /book/demo embeds a publishable key of the demo for the served origin."""
+    import json
+
+    from api.pages import pages_file
+
+    _seed(app, tmp_path, monkeypatch)
+    with app.app_context():
+        path = pages_file()
+    assert path.parent == tmp_path
+    key = json.loads(path.read_text())["demo"]
+    assert key.startswith("pk_")
+    page = client.get("/book/demo").get_data(as_text=True)
+    assert f'<meta name="needlebook-key" content="{key}">' in page
+    origin = f"http://127.0.0.1:{app.config['PORT']}"
+    answer = client.get("/v1/booking/clinics", headers={"Authorization": f"Bearer {key}", "Origin": origin})
+    assert answer.status_code == 200 and len(answer.get_json()["data"]) == 2
+    assert answer.headers["Access-Control-Allow-Origin"] == origin
+    _seed(app, tmp_path, monkeypatch)
+    assert json.loads(path.read_text())["demo"] == key, "a second run keeps the page's key"

@@ -9,6 +9,9 @@ from .test_tenancy import ROUTES, build_world, call, is_feed
 
 # Routes anyone may call without a key.
 PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/assets/<path:filename>", "/static/<path:filename>"}
+# The pages (api/pages.py): HTML and scripts that call the API with the page's publishable key or
+# the staff key typed in; they read nothing themselves.
+PUBLIC |= {"/book/<slug>", "/book/<slug>/manage", "/day-sheet", "/pages/<name>"}
 # Writes by a booking frontend; every other write is configuration.
 BOOKING = (
     "/v1/patients",

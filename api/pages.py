@@ -1,0 +1,142 @@
+"""The reference booking page, its manage page and the front desk's day-sheet page.
+
+Plain HTML and JavaScript (api/static/pages/), built only on the public API. They are not API
+routes: they are left out of the OpenAPI document, and each answer carries a Content-Security-Policy
+that allows scripts, styles and requests from this origin only (no inline script).
+
+A booking page is `/book/<slug>`: the slug names a publishable key in the booking-pages file
+(`BOOKING_PAGES_FILE`, JSON `{"<slug>": "pk_..."}`, written by `flask seed-demo` for the demo as
+`demo`). Organizations have no slug of their own (there is no such column): the slug is the
+operator's public name for the page, and the key it names says which organization it books. The
+key is publishable (it is shipped in every page anyway), so the file may hold it in the clear; the
+server embeds it in the page in a `<meta>` element. The page's origin must be among the key's
+`origins`. The manage page is `/book/<slug>/manage#<manage token>`: the token stays in the URL's
+fragment, which a browser never sends, so it reaches neither the access log nor a Referer.
+
+The day sheet (`/day-sheet`) embeds no key: the front desk types a staff key, kept in the tab's
+sessionStorage only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, request, send_from_directory
+from markupsafe import escape
+
+STATIC = Path(__file__).resolve().parent / "static" / "pages"
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+# Languages the pages are written in, and those of them written right to left. The patient-language
+# work (gettext catalogs) adds its languages here; the page's `lang` and `dir` follow this hook.
+PAGE_LANGUAGES: tuple[str, ...] = ("en",)
+RIGHT_TO_LEFT = frozenset({"ar", "he", "fa", "ur"})
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+blp = Blueprint("pages", __name__)
+
+
+def pages_file() -> Path:
+    """BOOKING_PAGES_FILE, by default `booking-pages.json` in the instance folder (one per database)."""
+    from .cli import instance_file
+
+    configured = current_app.config.get("BOOKING_PAGES_FILE")
+    if configured:
+        return Path(configured)
+    return instance_file(Path(current_app.instance_path), current_app.config["DATABASE_URL"], "booking-pages.json")
+
+
+def page_language() -> tuple[str, str]:
+    """(lang, dir) of a page: the visitor's best Accept-Language among PAGE_LANGUAGES."""
+    lang = request.accept_languages.best_match(PAGE_LANGUAGES, default=PAGE_LANGUAGES[0]) or PAGE_LANGUAGES[0]
+    return lang, "rtl" if lang.split("-")[0] in RIGHT_TO_LEFT else "ltr"
+
+
+def booking_pages() -> dict[str, str]:
+    """slug -> publishable key, from BOOKING_PAGES_FILE (read again when the file changes)."""
+    path = pages_file()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _read_pages(str(path), stamp)
+
+
+@lru_cache(maxsize=8)
+def _read_pages(path: str, _stamp: int) -> dict[str, str]:
+    try:
+        pages = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        current_app.logger.warning("booking pages file %s is not readable JSON", path)
+        return {}
+    if not isinstance(pages, dict):
+        return {}
+    return {str(k): v for k, v in pages.items() if SLUG.match(str(k)) and isinstance(v, str) and v.startswith("pk_")}
+
+
+@lru_cache(maxsize=8)
+def _template(name: str) -> str:
+    return (STATIC / name).read_text()
+
+
+def _page(name: str, status: int = 200, **values: str) -> Response:
+    lang, direction = page_language()
+    html = _template(name)
+    for key, value in {"lang": lang, "dir": direction, **values}.items():
+        html = html.replace("{{" + key + "}}", str(escape(value)))
+    return Response(html, status=status, mimetype="text/html")
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _booking_key(slug: str) -> str | None:
+    return booking_pages().get(slug) if SLUG.match(slug) else None
+
+
+@blp.get("/book/<slug>")
+def book(slug: str):
+    key = _booking_key(slug)
+    if key is None:
+        return _page("not-found.html", 404)
+    return _page("book.html", key=key, slug=slug)
+
+
+@blp.get("/book/<slug>/manage")
+def manage(slug: str):
+    key = _booking_key(slug)
+    if key is None:
+        return _page("not-found.html", 404)
+    return _page("manage.html", key=key, slug=slug)
+
+
+@blp.get("/day-sheet")
+def day_sheet():
+    return _page("day-sheet.html")
+
+
+@blp.get("/pages/<name>")
+def asset(name: str):
+    """The pages' scripts and style sheet (not the HTML templates)."""
+    if not name.endswith((".js", ".css")):
+        abort(404)
+    return send_from_directory(STATIC, name, max_age=300)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(blp)
