@@ -12,14 +12,22 @@ or by a script in psql, shows in the next search everywhere, and a search never 
 set-up with claims of a different moment. The token is read before the set-up it labels, so
 a change that commits between the two can make the label older than the data (one reload
 more), never newer.
+
+Beside the clinics' set-ups, each organization's `Catalog`: its treatment types, clinics,
+practitioners and rooms in use (what a search's ids are checked against, for a 422 'Unknown id'
+like of_organization's) and the organization's own booking policy, which no trigger watches: it is
+read beside the token (`Stamp`) and compared as the database's text. A search uses a catalog as
+if current and is answered only once a stamp read in one of its statements equals the catalog's;
+otherwise it starts again (availability_search.search).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -27,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from booking.domain.weekly import Shift
-from models import Closure, OpeningHours, Organization, Practitioner, Room, WorkingHours
+from models import Clinic, Closure, OpeningHours, Organization, Practitioner, Room, TreatmentType, WorkingHours
 from models.staff import practitioner_clinics, practitioner_treatment_types
 
 
@@ -51,11 +59,69 @@ class ClinicSetup:
     derived: dict[Any, Any] = field(default_factory=dict)
 
 
+# (setup_version, organizations.booking_policy as text): what proves a catalog current.
+Stamp = tuple[int, str | None]
+
+
+class Stale(Exception):
+    """A statement of the search read another stamp than its catalog's: start again."""
+
+
+@dataclass(frozen=True)
+class TreatmentFacts:
+    """A treatment type in use, as a search reads it (the columns of models.TreatmentType it uses)."""
+
+    id: str
+    organization_id: str
+    name: str
+    kind: str
+    numbing_minutes: int
+    prep_minutes: int
+    procedure_minutes: int
+    aftercare_minutes: int
+    turnover_minutes: int
+    min_interval_days: int | None
+    recommended_interval_days: int | None
+    max_sessions: int | None
+    consultation_valid_days: int | None
+    required_capability: str | None
+    booking_policy: dict | None
+
+
+@dataclass(frozen=True)
+class ClinicFacts:
+    """A clinic in use, as a search reads it (and its answer shows: the zone of its instants)."""
+
+    id: str
+    organization_id: str
+    name: str
+    timezone: str
+    numbing_area_capacity: int
+    device_count: int | None
+    booking_policy: dict | None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    stamp: Stamp
+    organization_policy: dict | None
+    treatment_types: dict[str, TreatmentFacts]
+    clinics: dict[str, ClinicFacts]  # by id
+    practitioners: frozenset[str]
+    rooms: frozenset[str]
+
+    @property
+    def version(self) -> int:
+        return self.stamp[0]
+
+
 class SetupCache:
-    """organization -> (token, {clinic_id: ClinicSetup}); the least recently used organizations go first."""
+    """organization -> (token, {clinic_id: ClinicSetup}, catalog); the least recently used
+    organizations go first."""
 
     def __init__(self, organizations: int = 2000) -> None:
         self._organizations: OrderedDict[str, tuple[int, dict[str, ClinicSetup]]] = OrderedDict()
+        self._catalogs: dict[str, Catalog] = {}
         self._capacity = organizations
         self._lock = threading.Lock()
 
@@ -69,18 +135,35 @@ class SetupCache:
 
     def put(self, organization_id: str, setup: ClinicSetup) -> None:
         with self._lock:
-            entry = self._organizations.get(organization_id)
-            if entry is None or entry[0] != setup.version:
-                entry = (setup.version, {})  # another token: whatever was cached under the old one goes
-                self._organizations[organization_id] = entry
-            entry[1][setup.clinic_id] = setup
-            self._organizations.move_to_end(organization_id)
-            while len(self._organizations) > self._capacity:
-                self._organizations.popitem(last=False)
+            self._entry(organization_id, setup.version)[setup.clinic_id] = setup
+
+    def catalog(self, organization_id: str) -> Catalog | None:
+        with self._lock:
+            return self._catalogs.get(organization_id)
+
+    def put_catalog(self, organization_id: str, catalog: Catalog) -> None:
+        with self._lock:
+            self._entry(organization_id, catalog.version)
+            self._catalogs[organization_id] = catalog
+
+    def _entry(self, organization_id: str, version: int) -> dict[str, ClinicSetup]:
+        entry = self._organizations.get(organization_id)
+        if entry is None or entry[0] != version:
+            entry = (version, {})  # another token: whatever was cached under the old one goes
+            self._organizations[organization_id] = entry
+            catalog = self._catalogs.get(organization_id)
+            if catalog is not None and catalog.version != version:
+                del self._catalogs[organization_id]
+        self._organizations.move_to_end(organization_id)
+        while len(self._organizations) > self._capacity:
+            evicted, _ = self._organizations.popitem(last=False)
+            self._catalogs.pop(evicted, None)
+        return entry[1]
 
     def forget(self, organization_id: str) -> None:
         with self._lock:
             self._organizations.pop(organization_id, None)
+            self._catalogs.pop(organization_id, None)
 
 
 _caches: weakref.WeakKeyDictionary[Engine, SetupCache] = weakref.WeakKeyDictionary()
@@ -100,6 +183,66 @@ def cache_for(connection: Connection) -> SetupCache:
 
 def version_query(organization_id: Any) -> sa.Select:
     return sa.select(Organization.setup_version).where(Organization.id == organization_id)
+
+
+def stamp_query(organization_id: Any) -> sa.Select:
+    """(setup_version, booking_policy as text): the organization's stamp."""
+    return sa.select(Organization.setup_version, policy_text()).where(Organization.id == organization_id)
+
+
+def policy_text() -> sa.ColumnElement[str]:
+    """The organization's booking policy as the database's text: compared, never parsed but on load."""
+    return sa.cast(Organization.booking_policy, sa.Text())
+
+
+def read_stamp(connection: Connection, organization_id: str) -> Stamp:
+    version, text = connection.execute(stamp_query(organization_id)).one()
+    return int(version), text
+
+
+def load_catalog(connection: Connection, organization_id: str) -> Catalog:
+    """Read the organization's catalog and the stamp it is current under (read first), and cache it."""
+    stamp = read_stamp(connection, organization_id)
+    types = TreatmentType.__table__.c
+    treatment_types = {
+        row.id: TreatmentFacts(**row._asdict())
+        for row in connection.execute(
+            sa.select(*(types[f.name] for f in fields(TreatmentFacts))).where(
+                types.organization_id == organization_id, types.archived_at.is_(None)
+            )
+        ).all()
+    }
+    columns = Clinic.__table__.c
+    clinics = {
+        row.id: ClinicFacts(**row._asdict())
+        for row in connection.execute(
+            sa.select(*(columns[f.name] for f in fields(ClinicFacts)))
+            .where(columns.organization_id == organization_id, columns.archived_at.is_(None))
+            .order_by(columns.id)
+        ).all()
+    }
+    practitioners = frozenset(
+        connection.execute(
+            sa.select(Practitioner.id).where(
+                Practitioner.organization_id == organization_id, Practitioner.archived_at.is_(None)
+            )
+        ).scalars()
+    )
+    rooms = frozenset(
+        connection.execute(
+            sa.select(Room.id).where(Room.organization_id == organization_id, Room.archived_at.is_(None))
+        ).scalars()
+    )
+    catalog = Catalog(
+        stamp=stamp,
+        organization_policy=json.loads(stamp[1]) if stamp[1] is not None else None,
+        treatment_types=treatment_types,
+        clinics=clinics,
+        practitioners=practitioners,
+        rooms=rooms,
+    )
+    cache_for(connection).put_catalog(organization_id, catalog)
+    return catalog
 
 
 def load(connection: Connection, organization_id: str, clinic_id: str, zone: str) -> ClinicSetup:

@@ -3,7 +3,7 @@ hands it to the pure engine in booking.domain.availability."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,19 +22,9 @@ from booking.domain.intervals import Interval, clinic_open, staff_open, subtract
 from booking.domain.timing import LONGEST_CLAIM, Timing
 from booking.domain.weekly import Shift
 from booking.services import availability_cache, patients, policies
-from booking.services.queries import of_organization, one_of_organization
-from models import (
-    Appointment,
-    Claim,
-    Clinic,
-    ExternalBusy,
-    Organization,
-    Patient,
-    Practitioner,
-    Room,
-    TimeOff,
-    TreatmentType,
-)
+from booking.services.availability_cache import ClinicFacts, TreatmentFacts
+from booking.services.queries import one_of_organization
+from models import Appointment, Claim, ExternalBusy, Organization, Patient, TimeOff
 
 
 @dataclass(frozen=True)
@@ -89,26 +79,103 @@ def search(
     query: Query,
     settings: Settings = Settings(),
     actor: booking_policy.Actor | None = None,
-) -> tuple[list[Slot], DomainError | None, dict]:
+) -> tuple[list[Slot], DomainError | None, dict[str, ClinicFacts]]:
     """(slots, why the patient's rules ruled the window out, {clinic_id: clinic}).
 
     With an `actor` bound by the booking policy, each clinic's window and grid are its effective
-    policy's (notice, same-day, horizon, grid), and a slot is offered only if that actor could book it."""
+    policy's (notice, same-day, horizon, grid), and a slot is offered only if that actor could book it.
+
+    The treatment type, clinics, practitioners, rooms and the organization's policy come from the
+    worker's catalog (booking/services/availability_cache.py) as if current; an answer is given only
+    once a statement of the search (a clinic's window read, else one read of the stamp) has shown
+    them current, and the search starts again from the database's otherwise."""
     if query.end <= query.start:
         raise InvalidInput({"end": ["Must be after start."]})
     if query.end - query.start > settings.max_window:
         raise InvalidInput({"end": [f"A window spans at most {settings.max_window.days} days."]})
     now = clock.now()
+    conn = db.connection()
+    cache = availability_cache.cache_for(conn)
+    for attempt in range(_ATTEMPTS):
+        strict = attempt < _ATTEMPTS - 1  # the last: changing faster than it can be read, as read now
+        catalog = cache.catalog(org) if strict else None
+        proof = _Proof(conn, org, catalog or availability_cache.load_catalog(conn, org), strict)
+        try:
+            answer = _search(db, org, query, settings, actor, now, proof)
+            proof.settle()
+            return answer
+        except availability_cache.Stale:
+            cache.forget(org)
+    raise AssertionError("the last attempt is not strict")  # pragma: no cover
+
+
+_ATTEMPTS = 4
+
+
+class _Proof:
+    """The catalog a search works from, and whether a statement of the search has shown it current
+    (its stamp, read in the same statement as a clinic's window, equal to the catalog's)."""
+
+    def __init__(self, conn: Connection, org: str, catalog: availability_cache.Catalog, strict: bool) -> None:
+        self.conn, self.org, self.catalog, self.strict = conn, org, catalog, strict
+        self.shown = False
+
+    def check(self, stamp: availability_cache.Stamp | None) -> None:
+        if stamp == self.catalog.stamp:
+            self.shown = True
+        elif self.strict:
+            raise availability_cache.Stale
+
+    def settle(self) -> None:
+        """Before an answer or a refusal that no window read has proven: one read of the stamp."""
+        if not self.shown:
+            self.check(availability_cache.read_stamp(self.conn, self.org))
+
+    def known(self, ids: Collection[str], object_id: str, field: str) -> None:
+        """An id the catalog does not know is unknown once the catalog is shown current (a 422
+        'Unknown id', like of_organization's for another organization's, an archived or a missing one)."""
+        if object_id not in ids:
+            self.settle()
+            raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
+
+    def setup(self, clinic: ClinicFacts) -> availability_cache.ClinicSetup:
+        """The clinic's set-up under the catalog's token: cached, or read now."""
+        cache = availability_cache.cache_for(self.conn)
+        setup = cache.get(self.org, clinic.id) if self.strict else None
+        if setup is None or setup.version != self.catalog.version:
+            setup = availability_cache.load(self.conn, self.org, clinic.id, clinic.timezone)
+            if not self.strict:
+                cache.forget(self.org)
+            elif setup.version != self.catalog.version:
+                raise availability_cache.Stale
+        return setup
+
+
+def _search(
+    db: Session,
+    org: str,
+    query: Query,
+    settings: Settings,
+    actor: booking_policy.Actor | None,
+    now: datetime,
+    proof: _Proof,
+) -> tuple[list[Slot], DomainError | None, dict[str, ClinicFacts]]:
+    catalog = proof.catalog
     if actor is None or not actor.bound:
         start, end = max(query.start, now + settings.min_notice), min(query.end, now + settings.horizon)
     else:  # each clinic's effective policy bounds the window (_policy_bounds), not the deployment's settings
         start, end = query.start, query.end
-    treatment_type = one_of_organization(db, org, TreatmentType, query.treatment_type_id, "treatment_type_id")
-    clinics = _clinics(db, org, query)
+    proof.known(catalog.treatment_types, query.treatment_type_id, "treatment_type_id")
+    treatment_type = catalog.treatment_types[query.treatment_type_id]
+    if query.clinic_id:
+        proof.known(catalog.clinics, query.clinic_id, "clinic_id")
+        clinics = {query.clinic_id: catalog.clinics[query.clinic_id]}
+    else:
+        clinics = dict(catalog.clinics)
     if query.practitioner_id:
-        one_of_organization(db, org, Practitioner, query.practitioner_id, "practitioner_id")
+        proof.known(catalog.practitioners, query.practitioner_id, "practitioner_id")
     if query.room_id:
-        one_of_organization(db, org, Room, query.room_id, "room_id")
+        proof.known(catalog.rooms, query.room_id, "room_id")
     allows: patients.PatientFacts | None = None  # the patient's rules, when a patient is named
     previous_practitioner = None
     if query.first_visit and not query.patient_id:
@@ -130,20 +197,21 @@ def search(
         return [], None, clinics
     if query.clinic_id is None and query.order != "evening" and 1 <= query.limit <= EARLY_STOP_LIMIT:
         found, refusal = _earliest_across(
-            db, org, actor, clinics, treatment_type, query, start, end, now, settings, allows, previous_practitioner
+            db, proof, actor, clinics, treatment_type, query, start, end, now, settings, allows, previous_practitioner
         )
         return found, (None if found else refusal), clinics
     found, refusal = [], None
     for clinic in clinics.values():
-        bounds = _policy_bounds(db, org, actor, clinic, treatment_type, query, start, end, now, settings)
+        bounds = _policy_bounds(catalog, actor, clinic, treatment_type, query, start, end, now, settings)
         if isinstance(bounds, DomainError):  # not bookable online: nothing here for a frontend
             continue
         c_start, c_end, c_settings, cap = bounds
         if c_start >= c_end:
             continue
         result = _search_clinic(
-            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous_practitioner
-        )
+            db, proof, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows,
+            previous_practitioner,
+        )  # fmt: skip
         found += result.slots
         refusal = refusal or result.refusal
     order = _evening_key(clinics) if query.order == "evening" else (lambda slot: slot.starts_at)
@@ -159,8 +227,9 @@ _TICK = timedelta(microseconds=1)
 
 def _search_clinic(
     db: Session,
-    clinic: Clinic,
-    treatment_type: TreatmentType,
+    proof: _Proof,
+    clinic: ClinicFacts,
+    treatment_type: TreatmentFacts,
     query: Query,
     start: datetime,
     end: datetime,
@@ -175,7 +244,7 @@ def _search_clinic(
     early-stopping one both ask of each clinic they search. With `until`, only its slots starting
     before then: the set-up, claims and practitioner preference are still those of the whole
     window (each start is decided on its own), only the engine tries fewer starts."""
-    search_ = _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous)
+    search_ = _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous, proof=proof)
     if until is not None:
         search_.end = max(search_.start, min(search_.end, until))
     if cap is not None:  # the days at the policy's daily cap are closed to them
@@ -187,10 +256,10 @@ def _search_clinic(
 
 def _earliest_across(
     db: Session,
-    org: str,
+    proof: _Proof,
     actor: booking_policy.Actor | None,
-    clinics: dict[str, Clinic],
-    treatment_type: TreatmentType,
+    clinics: dict[str, ClinicFacts],
+    treatment_type: TreatmentFacts,
     query: Query,
     start: datetime,
     end: datetime,
@@ -202,7 +271,8 @@ def _earliest_across(
     """The `query.limit` earliest slots across the clinics, exactly as the exhaustive search orders
     them (by start, then by clinic id), without searching the clinics that cannot contribute.
 
-    From each clinic's cached set-up (proven current by one read of setup_version), a lower bound of
+    From each clinic's cached set-up (as if current: the first window read proves it, or the search
+    starts again), a lower bound of
     its first slot: the first instant within its policy window when the clinic is open and one of
     the practitioners the search considers works there (time off and daily caps only take time
     away). Clinics are searched whole (the same window, so the same practitioner preference, as the
@@ -212,19 +282,15 @@ def _earliest_across(
     slots are in hand is searched for starts up to the limit-th slot's only."""
     conn = db.connection()
     rank = {clinic_id: i for i, clinic_id in enumerate(clinics)}  # by id, as _clinics gives them
-    version = conn.execute(availability_cache.version_query(org)).scalar_one()
-    cache = availability_cache.cache_for(conn)
     candidates = []
     for clinic in clinics.values():
-        bounds = _policy_bounds(db, org, actor, clinic, treatment_type, query, start, end, now, settings)
+        bounds = _policy_bounds(proof.catalog, actor, clinic, treatment_type, query, start, end, now, settings)
         if isinstance(bounds, DomainError):
             continue
         c_start, c_end = bounds[0], bounds[1]
         if c_start >= c_end:
             continue
-        setup = cache.get(clinic.organization_id, clinic.id)
-        if setup is None or setup.version != version:
-            setup = availability_cache.load(conn, clinic.organization_id, clinic.id, clinic.timezone)
+        setup = proof.setup(clinic)
         first = _first_open(setup, conn, treatment_type, query, c_start, c_end)
         if first is not None:  # never open to the practitioners considered: no slot, no refusal
             candidates.append((first, rank[clinic.id], clinic, bounds))
@@ -240,7 +306,7 @@ def _earliest_across(
                 break
             until = found[-1][0] + _TICK  # a later slot of this clinic could not make the answer
         result = _search_clinic(
-            db, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous, until
+            db, proof, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous, until
         )
         found += [(slot.starts_at, i, slot) for slot in result.slots]
         if result.refusal is not None:
@@ -253,7 +319,7 @@ def _earliest_across(
 def _first_open(
     setup: availability_cache.ClinicSetup,
     conn: Connection,
-    treatment_type: TreatmentType,
+    treatment_type: TreatmentFacts,
     query: Query,
     start: datetime,
     end: datetime,
@@ -272,11 +338,10 @@ def _first_open(
 
 
 def _policy_bounds(
-    db: Session,
-    org: str,
+    catalog: availability_cache.Catalog,
     actor: booking_policy.Actor | None,
-    clinic: Clinic,
-    treatment_type: TreatmentType,
+    clinic: ClinicFacts,
+    treatment_type: TreatmentFacts,
     query: Query,
     start: datetime,
     end: datetime,
@@ -287,7 +352,10 @@ def _policy_bounds(
     (booking/domain/policy.py), or why a frontend may book nothing there."""
     if actor is None or not actor.bound:
         return start, end, settings, None
-    effective = policies.resolve(db, org, actor.defaults, clinic, treatment_type)
+    # policies.resolve's layers, from the catalog (the organization's policy text is in its stamp)
+    effective = booking_policy.effective(
+        actor.defaults, catalog.organization_policy, clinic.booking_policy, treatment_type.booking_policy
+    )
     if actor.frontend:
         try:
             booking_policy.check_online(effective, True)
@@ -304,12 +372,6 @@ def _policy_bounds(
     )
 
 
-def _clinics(db, org, query: Query) -> dict[str, Clinic]:
-    if query.clinic_id:
-        return {query.clinic_id: one_of_organization(db, org, Clinic, query.clinic_id, "clinic_id")}
-    return {c.id: c for c in db.scalars(of_organization(Clinic, org).order_by(Clinic.id))}
-
-
 def _evening_key(clinics):
     def key(slot: Slot):
         return evening_first(slot.starts_at, ZoneInfo(clinics[slot.clinic_id].timezone))
@@ -319,8 +381,8 @@ def _evening_key(clinics):
 
 def _build(
     db: Session,
-    clinic: Clinic,
-    treatment_type: TreatmentType,
+    clinic: ClinicFacts,
+    treatment_type: TreatmentFacts,
     query: Query,
     start: datetime,
     end: datetime,
@@ -328,10 +390,13 @@ def _build(
     settings: Settings,
     allows: patients.PatientFacts | None,
     previous: str | None,
+    *,
+    proof: _Proof,
 ) -> Search:
-    """The engine's input for one clinic: the clinic's set-up from the worker's cache when the
-    organization's setup_version says it is current, and what changes by the minute (claims, time
-    off, external busy times) in one statement with that version."""
+    """The engine's input for one clinic: the clinic's set-up from the worker's cache, and what
+    changes by the minute (claims, time off, external busy times) in one statement with the
+    organization's stamp, which proves the search's catalog and that set-up current (or the search
+    starts again)."""
     conn = db.connection()  # Core rows: plain tuples, without the ORM's per-row work
     timing = Timing.of(treatment_type)
     # A slot starting before `end` claims nothing past end + its visit; a claim that ends after
@@ -347,22 +412,10 @@ def _build(
         "now": now,
         "patient": claim_key("patient", query.patient_id) if query.patient_id else None,
     }
-    cache = availability_cache.cache_for(conn)
-    setup = cache.get(clinic.organization_id, clinic.id)
-    for _ in range(3):
-        if setup is None:
-            setup = availability_cache.load(conn, clinic.organization_id, clinic.id, clinic.timezone)
-        window = _window_of(setup, conn, treatment_type, query)
-        version, busy, time_off = _read_window(conn, window.statement, params)
-        if version == setup.version:
-            break
-        cache.forget(clinic.organization_id)  # changed since: read it again
-        setup = None
-    else:  # changing faster than it can be read: this once, the set-up of the moment, uncached
-        setup = availability_cache.load(conn, clinic.organization_id, clinic.id, clinic.timezone)
-        cache.forget(clinic.organization_id)
-        window = _window_of(setup, conn, treatment_type, query)
-        _, busy, time_off = _read_window(conn, window.statement, params)
+    setup = proof.setup(clinic)
+    window = _window_of(setup, conn, treatment_type, query)
+    stamp, busy, time_off = _read_window(conn, window.statement, params)
+    proof.check(stamp)
     # The clinic's hours and closures are the same for every practitioner: expanded once.
     clinic_hours = clinic_open(
         opening=list(setup.opening), closures=setup.closures, zone=setup.zone, start=start, end=end + after
@@ -406,7 +459,7 @@ class _Window:
 
 
 def _window_of(
-    setup: availability_cache.ClinicSetup, conn: Connection, treatment_type: TreatmentType, query: Query
+    setup: availability_cache.ClinicSetup, conn: Connection, treatment_type: TreatmentFacts, query: Query
 ) -> _Window:
     shape = (treatment_type.id, treatment_type.required_capability, query.practitioner_id, query.room_id,
              query.patient_id is not None, query.online_only, conn.dialect.name)  # fmt: skip
@@ -454,8 +507,9 @@ def claims_touching(
 def _window_statement(
     conn: Connection, resources: list, pools: list[str], practitioner_ids: list[str]
 ) -> sa.CompoundSelect:
-    """(kind, text, start, end) rows: kind 0 the organization's setup_version (as text), 1 a claim
-    (resource), 2 a practitioner's time off or external busy time (practitioner id); instants naive UTC."""
+    """(kind, text, start, end) rows: kind 0 the organization's setup_version (as text), 3 its
+    booking policy (as text), 1 a claim (resource), 2 a practitioner's time off or external busy time
+    (practitioner id); instants naive UTC."""
     # Untyped: each takes the type of the column it is compared with (models.UTCDateTime).
     lower: sa.BindParameter[Any] = sa.bindparam("lower")
     upper: sa.BindParameter[Any] = sa.bindparam("upper")
@@ -468,6 +522,9 @@ def _window_statement(
         nothing.label("starts_at"),
         nothing.label("ends_at"),
     ).where(Organization.id == sa.bindparam("organization_id"))
+    policy: sa.Select = sa.select(sa.literal_column("3"), availability_cache.policy_text(), nothing, nothing).where(
+        Organization.id == sa.bindparam("organization_id")
+    )
     claims: sa.Select = sa.select(
         sa.literal_column("1"), Claim.resource, _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
     ).where(claims_touching(resources, pools, lower, upper, start, now))
@@ -481,13 +538,14 @@ def _window_statement(
         ).where(model.practitioner_id.in_(practitioner_ids), model.starts_at < upper, model.ends_at > start)
         for model in (TimeOff, ExternalBusy)
     ]
-    return sa.union_all(version, claims, *unavailable)
+    return sa.union_all(version, policy, claims, *unavailable)
 
 
 def _read_window(
     conn: Connection, statement: sa.CompoundSelect, params: dict
-) -> tuple[int | None, dict[str, list[Interval]], dict[str, list[Interval]]]:
+) -> tuple[availability_cache.Stamp | None, dict[str, list[Interval]], dict[str, list[Interval]]]:
     version: int | None = None
+    policy: str | None = None
     found: tuple[dict[str, list[Interval]], dict[str, list[Interval]]] = ({}, {})
     busy, time_off = found
     combine = datetime.combine
@@ -495,11 +553,14 @@ def _read_window(
         if kind == 0:
             version = int(text)
             continue
+        if kind == 3:
+            policy = text
+            continue
         # Made aware with combine(): about five times cheaper than .replace(tzinfo=) on CPython 3.11.
         (busy if kind == 1 else time_off).setdefault(text, []).append(
             (combine(starts_at.date(), starts_at.time(), UTC), combine(ends_at.date(), ends_at.time(), UTC))
         )
-    return version, busy, time_off
+    return (None if version is None else (version, policy)), busy, time_off
 
 
 def _naive_utc(

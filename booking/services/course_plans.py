@@ -41,9 +41,10 @@ from booking.domain.errors import (
     TooFarAhead,
 )
 from booking.services import appointments, availability_search, events, patients, policies
+from booking.services.availability_cache import ClinicFacts
 from booking.services.changes import check_version
 from booking.services.queries import of_organization, one_of_organization
-from models import Clinic, Course, CoursePlan, Hold, Patient, Practitioner, TreatmentType
+from models import Course, CoursePlan, Hold, Patient, Practitioner, TreatmentType
 
 _CHUNK = timedelta(days=31)  # the availability search's longest window
 DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for a transaction it aborted to break a deadlock
@@ -65,7 +66,7 @@ class Preferences:
 class PlannedSession:
     number: int  # the session's number in the course
     slot: Slot | None
-    clinic: Clinic | None
+    clinic: ClinicFacts | None
     reason: DomainError | None
     code: str | None  # reason.code, or no_slot / previous_not_placed
 
@@ -118,7 +119,7 @@ def _candidates(db, org, treatment_type, patient, preferences, start, end, setti
     else:
         practitioner_ids = sorted(p.id for p in db.scalars(of_organization(Practitioner, org)))
     slots: list[Slot] = []
-    clinics: dict[str, Clinic] = {}
+    clinics: dict[str, ClinicFacts] = {}
     for clinic_id in clinic_ids:
         for practitioner_id in practitioner_ids:
             chunk = start
@@ -141,14 +142,14 @@ def _candidates(db, org, treatment_type, patient, preferences, start, end, setti
     return slots, clinics
 
 
-def _candidate(slot: Slot, clinic: Clinic) -> Candidate:
+def _candidate(slot: Slot, clinic: ClinicFacts) -> Candidate:
     local = slot.starts_at.astimezone(ZoneInfo(clinic.timezone))
     return Candidate(
         local.date().toordinal(), slot.starts_at, slot.practitioner_id, local.hour * 60 + local.minute, slot
     )
 
 
-def _fits(candidate: Candidate, clinic: Clinic, preferences: Preferences) -> bool:
+def _fits(candidate: Candidate, clinic: ClinicFacts, preferences: Preferences) -> bool:
     local = candidate.starts_at.astimezone(ZoneInfo(clinic.timezone))
     if preferences.weekdays and local.isoweekday() not in preferences.weekdays:
         return False
@@ -157,7 +158,7 @@ def _fits(candidate: Candidate, clinic: Clinic, preferences: Preferences) -> boo
     return preferences.time_to is None or candidate.minute < preferences.time_to
 
 
-def _checker(facts: patients.PatientFacts, clinics: dict[str, Clinic]):
+def _checker(facts: patients.PatientFacts, clinics: dict[str, ClinicFacts]):
     def zone(c: Candidate) -> str:
         return clinics[c.slot.clinic_id].timezone
 
@@ -175,7 +176,7 @@ def _checker(facts: patients.PatientFacts, clinics: dict[str, Clinic]):
     return check
 
 
-def _sessions(outcome: Outcome, count: int, done: int, clinics: dict[str, Clinic], horizon_day: int):
+def _sessions(outcome: Outcome, count: int, done: int, clinics: dict[str, ClinicFacts], horizon_day: int):
     sessions = [
         PlannedSession(done + i + 1, c.slot, clinics[c.slot.clinic_id], None, None)
         for i, c in enumerate(outcome.placed)

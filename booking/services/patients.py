@@ -16,6 +16,7 @@ from booking.domain import rules
 from booking.domain.calendar_days import Dated
 from booking.domain.errors import ConsultationRequired, Contraindicated, CourseComplete, IntervalTooShort, InvalidInput
 from booking.services import queries
+from booking.services.availability_cache import TreatmentFacts
 from models import Course, Patient, TreatmentType
 
 
@@ -78,7 +79,7 @@ def _check_at(facts: PatientFacts, zone: str, start: datetime) -> None:
     check_patient(facts, start, zone)
 
 
-def first_visit_facts(treatment_type: TreatmentType) -> PatientFacts:
+def first_visit_facts(treatment_type: TreatmentType | TreatmentFacts) -> PatientFacts:
     """The facts of someone the clinic has never seen (a booking page's visitor before they register):
     no contraindication recorded, no session, no consultation, no course."""
     return PatientFacts(
@@ -94,7 +95,7 @@ def first_visit_facts(treatment_type: TreatmentType) -> PatientFacts:
 def load_facts(
     db: Session,
     patient: Patient,
-    treatment_type: TreatmentType,
+    treatment_type: TreatmentType | TreatmentFacts,
     course: Course | None,
     now: datetime,
     **excluded: Any,
@@ -124,7 +125,9 @@ def load_facts(
     )
 
 
-def resolve_course(db: Session, course_id: str | None, patient_id: str, treatment_type: TreatmentType) -> Course | None:
+def resolve_course(
+    db: Session, course_id: str | None, patient_id: str, treatment_type: TreatmentType | TreatmentFacts
+) -> Course | None:
     """The course a session counts on: the one named, else the patient's one active course of the type."""
     if course_id is None:
         if treatment_type.kind != rules.SESSION_KIND:
@@ -138,7 +141,7 @@ def resolve_course(db: Session, course_id: str | None, patient_id: str, treatmen
     return course_of(db, course_id, patient_id, treatment_type)
 
 
-def course_of(db: Session, course_id: str, patient_id: str, treatment_type: TreatmentType) -> Course:
+def course_of(db: Session, course_id: str, patient_id: str, treatment_type: TreatmentType | TreatmentFacts) -> Course:
     """The course named for a session of the patient: it must be theirs and of this treatment type."""
     course = db.get(Course, course_id)
     if course is None or course.patient_id != patient_id:

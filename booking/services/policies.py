@@ -12,11 +12,16 @@ from booking.domain import policy
 from booking.domain.errors import InvalidInput
 from booking.domain.policy import Actor, Policy
 from booking.domain.weekly import local_instant
+from booking.services.availability_cache import ClinicFacts, TreatmentFacts
 from models import LIVE_STATUSES, Appointment, Clinic, Hold, Organization, Practitioner, TreatmentType
 
 
 def resolve(
-    db: Session, org: str, defaults: Policy, clinic: Clinic | None, treatment_type: TreatmentType | None
+    db: Session,
+    org: str,
+    defaults: Policy,
+    clinic: Clinic | ClinicFacts | None,
+    treatment_type: TreatmentType | TreatmentFacts | None,
 ) -> Policy:
     organization = db.get_one(Organization, org)
     return policy.effective(

@@ -27,6 +27,7 @@ from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.policy import FRONTEND, Actor, Policy
 from booking.services import availability_search, events, patients, policies
 from booking.services.appointments import SlotRequest, expire_hold, get_hold, place_hold, release_hold
+from booking.services.availability_cache import ClinicFacts
 from booking.services.changes import check_version, load
 from booking.services.queries import one_of_organization
 from booking.services.waitlist_offers import locked_entry
@@ -352,7 +353,7 @@ def _fitting(
     treatment_type = db.get_one(TreatmentType, entry.treatment_type_id)
     notice: dict[str, timedelta] = {}
 
-    def fits(slot: Slot, clinic: Clinic) -> datetime | None:
+    def fits(slot: Slot, clinic: ClinicFacts) -> datetime | None:
         """When the offer of `slot` would lapse, or None when the entry does not take it."""
         if (slot.clinic_id, slot.practitioner_id, slot.starts_at) in offered_before:
             return None  # declined or let lapse: the next entry's turn
@@ -388,7 +389,7 @@ def _fitting(
 _FIRST_LOOK, _WHOLE_CHUNK = 20, 10_000
 
 
-def _search(db, entry, actor, clinic_id, start, end, limit, settings) -> tuple[list[Slot], dict[str, Clinic]]:
+def _search(db, entry, actor, clinic_id, start, end, limit, settings) -> tuple[list[Slot], dict[str, ClinicFacts]]:
     query = availability_search.Query(
         entry.treatment_type_id,
         start,
