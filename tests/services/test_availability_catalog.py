@@ -132,10 +132,8 @@ def test_a_treatment_type_made_by_one_worker_is_known_to_the_next_search_of_anot
         made.name = "New"
         db.add(made)
         db.flush()
-        for practitioner_id in built["practitioners"]:
-            db.execute(
-                sa.insert(practitioner_treatment_types).values(practitioner_id=practitioner_id, treatment_type_id=made.id)
-            )
+        qualified = [{"practitioner_id": p, "treatment_type_id": made.id} for p in built["practitioners"]]
+        db.execute(sa.insert(practitioner_treatment_types), qualified)
         db.commit()
         new = made.id
     query = _query(built, treatment_type_id=new)
