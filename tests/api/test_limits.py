@@ -156,3 +156,39 @@ def test_a_browser_can_read_that_an_answer_is_a_replay(backend, connection):
     response = caller.get("/v1/clinics", headers={"Origin": ORIGIN})
     exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
     assert "idempotent-replayed" in exposed
+
+
+def test_the_memory_storage_starts_no_thread_per_request(limited, monkeypatch):
+    """limits' MemoryStorage starts a Timer 10 ms after a hit whenever the last one has ended; the
+    app's storage sweeps inline, and still refuses the fourth request."""
+    import threading
+
+    from api.limits import InlineSweepMemoryStorage
+
+    app, _, caller = limited
+    storage = app.extensions["needlebook_limiter"].storage
+    assert isinstance(storage, InlineSweepMemoryStorage)
+    started = []
+    real = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self), real(self)))
+    for _ in range(3):
+        assert caller.get("/v1/clinics").status_code == 200
+        threading.Event().wait(0.02)  # longer than the Timer's 10 ms: each hit would start one
+    assert caller.get("/v1/clinics").status_code == 429
+    assert started == []
+
+
+def test_the_inline_sweep_frees_what_expired(monkeypatch):
+    """Two seconds on (the time module's clocks, which limits reads too), a hit sweeps what expired."""
+    import time
+
+    from api.limits import InlineSweepMemoryStorage
+
+    storage = InlineSweepMemoryStorage()
+    assert storage.acquire_entry("a", limit=5, expiry=1)
+    assert storage.incr("b", expiry=1) == 1
+    monotonic, wall = time.monotonic() + 2, time.time() + 2
+    monkeypatch.setattr(time, "monotonic", lambda: monotonic)
+    monkeypatch.setattr(time, "time", lambda: wall)
+    assert storage.acquire_entry("c", limit=5, expiry=1)
+    assert storage.events["a"] == [] and "b" not in storage.storage and len(storage.events["c"]) == 1
