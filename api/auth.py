@@ -10,7 +10,16 @@ from flask_smorest import abort
 
 from booking.domain.errors import Forbidden, OriginNotAllowed
 from booking.domain.policy import STAFF, Actor
-from booking.services.tenancy import KEY_PREFIX, PREFIXES, PUBLISHABLE_PREFIX, find_key, origin_allowed
+from booking.services.tenancy import (
+    KEY_PREFIX,
+    PREFIXES,
+    PUBLISHABLE_PREFIX,
+    KeyCache,
+    KeyFacts,
+    digest,
+    find_key,
+    origin_allowed,
+)
 
 from . import db
 from .config import policy_defaults
@@ -45,20 +54,27 @@ def require_staff(what: str) -> None:
         raise Forbidden(f"A frontend key cannot {what}; a staff key (front desk, clinic system) records it.")
 
 
-def requires(scope: str, *, publishable: bool = False):
+def requires(scope: str, *, publishable: bool = False, key_shown_by_view: bool = False):
     """Authenticate the request and demand `scope` before the view runs.
 
     A publishable key (`pk_...`, in every visitor's browser) is refused (403) unless the view is one
     a booking page needs (`publishable=True`): deny by default, so a new route is closed to it.
     The scope and the flag are recorded on the function (`required_scope`, `publishable`) so a
     test can walk every route and check none is left unguarded.
+
+    `key_shown_by_view` (a read whose view reads the database once anyway: availability): a key this
+    worker has found before is taken from its KeyCache without a lookup, and the view shows it live
+    in its own statement (`key_to_show`, then `shown_live`); a request whose key no statement of
+    it has shown live looks it up before it answers, whatever the answer (a revoked key is a 401
+    at once, never a 422 or a 403 first).
     """
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            key = authenticate()
+            key = authenticate(cached=key_shown_by_view and request.method in ("GET", "HEAD"))
             if key.publishable and not publishable:
+                _settle_key()
                 abort(
                     403,
                     message="A publishable key (pk_...) may only do what a booking page does: read the bookable "
@@ -66,9 +82,16 @@ def requires(scope: str, *, publishable: bool = False):
                     "manage a booking with its manage token. Use a secret key (nbk_...) on a server for the rest.",
                 )
             if scope not in key.scopes:
+                _settle_key()
                 abort(403, message=f"This API key lacks the '{scope}' scope.")
             _require_json_body()
-            return view(*args, **kwargs)
+            try:
+                response = view(*args, **kwargs)
+            except BaseException:
+                _settle_key()
+                raise
+            _settle_key()
+            return response
 
         wrapper.__dict__["required_scope"] = scope
         wrapper.__dict__["publishable"] = publishable
@@ -102,13 +125,35 @@ def bearer_token(header: str) -> str | None:
     return token or None
 
 
-def authenticate():
+def authenticate(*, cached: bool = False) -> KeyFacts:
     if "api_key" in g:
         return g.api_key
     header = request.headers.get("Authorization", "")
     token = bearer_token(header)
     if token is None:
         _unauthorized(_what_is_wrong(header))
+    if cached:
+        known = _keys().get(digest(token))
+        if known is not None:  # on trust until shown live (_settle_key)
+            g.api_key_unshown = token
+            if known.publishable:
+                try:
+                    _check_origin(known)
+                except OriginNotAllowed:
+                    _settle_key()  # a revoked key is a 401 first
+                    raise
+            g.api_key = known
+            return known
+    key = _find(token)
+    if cached:
+        _keys().put(digest(token), key)
+    if key.publishable:
+        _check_origin(key)
+    g.api_key = key
+    return key
+
+
+def _find(token: str) -> KeyFacts:
     key = find_key(db.session(), token)
     if key is None:
         if not token.startswith(PREFIXES):
@@ -117,13 +162,10 @@ def authenticate():
                 f"'{PUBLISHABLE_PREFIX}' (publishable)."
             )
         _unauthorized("The API key is unknown or revoked.")
-    if key.publishable:
-        _check_origin(key)
-    g.api_key = key
     return key
 
 
-def _check_origin(key) -> None:
+def _check_origin(key: KeyFacts) -> None:
     """A browser names the page's origin in `Origin`; a publishable key answers only the origins it
     lists. A request without one (a server, curl) is not a browser's: the key is public anyway,
     so refusing it would protect nothing; what the list keeps is other sites' pages using it."""
@@ -134,6 +176,30 @@ def _check_origin(key) -> None:
             "origins (a new key) or use the key of that site.",
             origin=origin[:200],
         )
+
+
+def _keys() -> KeyCache:
+    return current_app.extensions.setdefault("needlebook_keys", KeyCache())
+
+
+def key_to_show() -> str | None:
+    """The id of the request's key when it was taken from the worker's cache: the view's statement
+    should show it live (tenancy.key_live) and then call shown_live()."""
+    return g.api_key.id if "api_key_unshown" in g else None
+
+
+def shown_live() -> None:
+    g.pop("api_key_unshown", None)
+
+
+def _settle_key() -> None:
+    """A key taken on trust that no statement of the request has shown live: looked up now."""
+    token = g.pop("api_key_unshown", None)
+    if token is not None:
+        key = find_key(db.session(), token)
+        if key is None:
+            _keys().forget(digest(token))
+            _unauthorized("The API key is unknown or revoked.")
 
 
 def _what_is_wrong(header: str) -> str:

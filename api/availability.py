@@ -14,7 +14,7 @@ from booking.domain.errors import Forbidden
 from booking.services import availability_search, patients
 
 from . import db
-from .auth import actor, authenticate, organization_id, requires
+from .auth import actor, authenticate, key_to_show, organization_id, requires, shown_live
 from .base import Blueprint, Id, Instant, Schema
 from .errors import _rfc3339
 from .slots import SlotOutputSchema
@@ -103,7 +103,7 @@ def settings() -> availability_search.Settings:
 
 
 @blp.route("")
-@requires("read", publishable=True)
+@requires("read", publishable=True, key_shown_by_view=True)
 @blp.arguments(AvailabilityArgs, location="query")
 @blp.response(200, AvailabilitySchema)
 def availability(args):
@@ -121,7 +121,11 @@ def availability(args):
     if args.get("patient_id") and page:  # a patient's history is not a page's to probe
         raise Forbidden("A publishable key searches for a new patient: send the request without patient_id.")
     query = availability_search.Query(**args, online_only=who.frontend, first_visit=page)
-    slots, refusal, clinics = availability_search.search(db.session(), organization_id(), query, settings(), who)
+    key_id = key_to_show()
+    key = availability_search.KeyShown(key_id) if key_id else None
+    slots, refusal, clinics = availability_search.search(db.session(), organization_id(), query, settings(), who, key)
+    if key is not None and key.live:
+        shown_live()
     data = [SimpleNamespace(**vars(slot), clinic=clinics[slot.clinic_id]) for slot in slots]
     reason = None
     if refusal is not None:

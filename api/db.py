@@ -41,6 +41,7 @@ def _retry_reads_on_disconnect(app) -> None:
                 raise
             _close()
             g.pop("api_key", None)  # loaded by the dropped session: found again
+            g.pop("api_key_unshown", None)
             return dispatch()
 
     app.dispatch_request = dispatch_request

@@ -24,7 +24,8 @@ from booking.domain.weekly import Shift
 from booking.services import availability_cache, patients, policies
 from booking.services.availability_cache import ClinicFacts, TreatmentFacts
 from booking.services.queries import one_of_organization
-from models import Appointment, Claim, ExternalBusy, Organization, Patient, TimeOff
+from booking.services.tenancy import key_live
+from models import ApiKey, Appointment, Claim, ExternalBusy, Organization, Patient, TimeOff
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ def search(
     query: Query,
     settings: Settings = Settings(),
     actor: booking_policy.Actor | None = None,
+    key: KeyShown | None = None,
 ) -> tuple[list[Slot], DomainError | None, dict[str, ClinicFacts]]:
     """(slots, why the patient's rules ruled the window out, {clinic_id: clinic}).
+
+    With `key`, a window read also shows whether that API key is live (`key.live`).
 
     With an `actor` bound by the booking policy, each clinic's window and grid are its effective
     policy's (notice, same-day, horizon, grid), and a slot is offered only if that actor could book it.
@@ -99,7 +103,7 @@ def search(
     for attempt in range(_ATTEMPTS):
         strict = attempt < _ATTEMPTS - 1  # the last: changing faster than it can be read, as read now
         catalog = cache.catalog(org) if strict else None
-        proof = _Proof(conn, org, catalog or availability_cache.load_catalog(conn, org), strict)
+        proof = _Proof(conn, org, catalog or availability_cache.load_catalog(conn, org), strict, key)
         try:
             answer = _search(db, org, query, settings, actor, now, proof)
             proof.settle()
@@ -112,12 +116,23 @@ def search(
 _ATTEMPTS = 4
 
 
+@dataclass
+class KeyShown:
+    """An API key the caller has taken on trust (api/auth.py): set `live` when a window read of the
+    search found it neither revoked nor gone (tenancy.key_live)."""
+
+    key_id: str
+    live: bool = False
+
+
 class _Proof:
     """The catalog a search works from, and whether a statement of the search has shown it current
     (its stamp, read in the same statement as a clinic's window, equal to the catalog's)."""
 
-    def __init__(self, conn: Connection, org: str, catalog: availability_cache.Catalog, strict: bool) -> None:
-        self.conn, self.org, self.catalog, self.strict = conn, org, catalog, strict
+    def __init__(
+        self, conn: Connection, org: str, catalog: availability_cache.Catalog, strict: bool, key: KeyShown | None
+    ) -> None:
+        self.conn, self.org, self.catalog, self.strict, self.key = conn, org, catalog, strict, key
         self.shown = False
 
     def check(self, stamp: availability_cache.Stamp | None) -> None:
@@ -411,10 +426,13 @@ def _build(
         "start": start,
         "now": now,
         "patient": claim_key("patient", query.patient_id) if query.patient_id else None,
+        "key_id": proof.key.key_id if proof.key is not None else None,
     }
     setup = proof.setup(clinic)
     window = _window_of(setup, conn, treatment_type, query)
-    stamp, busy, time_off = _read_window(conn, window.statement, params)
+    stamp, busy, time_off, key_live = _read_window(conn, window.statement, params)
+    if key_live and proof.key is not None:
+        proof.key.live = True
     proof.check(stamp)
     # The clinic's hours and closures are the same for every practitioner: expanded once.
     clinic_hours = clinic_open(
@@ -508,8 +526,8 @@ def _window_statement(
     conn: Connection, resources: list, pools: list[str], practitioner_ids: list[str]
 ) -> sa.CompoundSelect:
     """(kind, text, start, end) rows: kind 0 the organization's setup_version (as text), 3 its
-    booking policy (as text), 1 a claim (resource), 2 a practitioner's time off or external busy time
-    (practitioner id); instants naive UTC."""
+    booking policy (as text), 4 the API key `key_id` if it is live, 1 a claim (resource), 2 a
+    practitioner's time off or external busy time (practitioner id); instants naive UTC."""
     # Untyped: each takes the type of the column it is compared with (models.UTCDateTime).
     lower: sa.BindParameter[Any] = sa.bindparam("lower")
     upper: sa.BindParameter[Any] = sa.bindparam("upper")
@@ -525,6 +543,9 @@ def _window_statement(
     policy: sa.Select = sa.select(sa.literal_column("3"), availability_cache.policy_text(), nothing, nothing).where(
         Organization.id == sa.bindparam("organization_id")
     )
+    key: sa.Select = sa.select(sa.literal_column("4"), ApiKey.id, nothing, nothing).where(
+        key_live(sa.bindparam("key_id", type_=sa.String))
+    )
     claims: sa.Select = sa.select(
         sa.literal_column("1"), Claim.resource, _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
     ).where(claims_touching(resources, pools, lower, upper, start, now))
@@ -538,14 +559,15 @@ def _window_statement(
         ).where(model.practitioner_id.in_(practitioner_ids), model.starts_at < upper, model.ends_at > start)
         for model in (TimeOff, ExternalBusy)
     ]
-    return sa.union_all(version, policy, claims, *unavailable)
+    return sa.union_all(version, policy, key, claims, *unavailable)
 
 
 def _read_window(
     conn: Connection, statement: sa.CompoundSelect, params: dict
-) -> tuple[availability_cache.Stamp | None, dict[str, list[Interval]], dict[str, list[Interval]]]:
+) -> tuple[availability_cache.Stamp | None, dict[str, list[Interval]], dict[str, list[Interval]], bool]:
     version: int | None = None
     policy: str | None = None
+    key_live = False
     found: tuple[dict[str, list[Interval]], dict[str, list[Interval]]] = ({}, {})
     busy, time_off = found
     combine = datetime.combine
@@ -556,11 +578,14 @@ def _read_window(
         if kind == 3:
             policy = text
             continue
+        if kind == 4:
+            key_live = True
+            continue
         # Made aware with combine(): about five times cheaper than .replace(tzinfo=) on CPython 3.11.
         (busy if kind == 1 else time_off).setdefault(text, []).append(
             (combine(starts_at.date(), starts_at.time(), UTC), combine(ends_at.date(), ends_at.time(), UTC))
         )
-    return (None if version is None else (version, policy)), busy, time_off
+    return (None if version is None else (version, policy)), busy, time_off, key_live
 
 
 def _naive_utc(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -110,7 +113,7 @@ def _is_origin(text: str) -> bool:
     return len(text) <= 200 and ORIGIN.fullmatch(text) is not None
 
 
-def origin_allowed(key: ApiKey, origin: str) -> bool:
+def origin_allowed(key: ApiKey | KeyFacts, origin: str) -> bool:
     return origin.lower() in (key.origins or ())
 
 
@@ -123,10 +126,68 @@ def listed_by_a_publishable_key(db: Session, origin: str) -> bool:
     return any(origin.lower() in (origins or ()) for origins in rows)
 
 
-def find_key(db: Session, token: str) -> ApiKey | None:
+@dataclass(frozen=True)
+class KeyFacts:
+    """What a request uses of its API key; a key's scopes and channel never change once issued."""
+
+    id: str
+    organization_id: str
+    scopes: tuple[str, ...]
+    channel: str
+    kind: str
+    origins: tuple[str, ...] | None  # a publishable key's browser origins
+
+    @property
+    def publishable(self) -> bool:
+        return self.kind == "publishable"
+
+
+def find_key(db: Session, token: str) -> KeyFacts | None:
     if not token.startswith(PREFIXES) or len(token) > 200:
         return None
-    return db.scalar(sa.select(ApiKey).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None)))
+    row = db.execute(
+        sa.select(
+            ApiKey.id, ApiKey.organization_id, ApiKey.scopes, ApiKey.channel, ApiKey.kind, ApiKey.origins
+        ).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None))
+    ).one_or_none()
+    if row is None:
+        return None
+    origins = None if row.origins is None else tuple(row.origins)
+    return KeyFacts(row.id, row.organization_id, tuple(row.scopes), row.channel, row.kind, origins)
+
+
+def key_live(key_id: sa.ColumnElement | str) -> sa.ColumnElement[bool]:
+    """The key exists and is not revoked: what a request answered from KeyCache must show in one of
+    its statements (the availability window reads it beside the claims)."""
+    return sa.and_(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+
+
+class KeyCache:
+    """digest -> KeyFacts, per worker: a key found before, used on trust only until a statement of the
+    same request shows it live (api/auth.py), so a revocation still acts on the next request."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._keys: OrderedDict[str, KeyFacts] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, token_digest: str) -> KeyFacts | None:
+        with self._lock:
+            found = self._keys.get(token_digest)
+            if found is not None:
+                self._keys.move_to_end(token_digest)
+            return found
+
+    def put(self, token_digest: str, key: KeyFacts) -> None:
+        with self._lock:
+            self._keys[token_digest] = key
+            self._keys.move_to_end(token_digest)
+            while len(self._keys) > self._capacity:
+                self._keys.popitem(last=False)
+
+    def forget(self, token_digest: str) -> None:
+        with self._lock:
+            self._keys.pop(token_digest, None)
 
 
 def revoke_api_key(db: Session, organization_id: str, key_id: str, expected_version: int | None) -> None:

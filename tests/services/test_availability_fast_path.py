@@ -282,8 +282,8 @@ def test_the_equivalence_test_can_fail(connection, monkeypatch):
     real = availability_search._read_window
 
     def without_time_off(*args):
-        version, busy, _ = real(*args)
-        return version, busy, {}
+        version, busy, _, key_live = real(*args)
+        return version, busy, {}, key_live
 
     monkeypatch.setattr(availability_search, "_read_window", without_time_off)
     fast, reference = answers(db, built, data, monkeypatch)
