@@ -40,10 +40,12 @@ import psycopg
 from booking.domain.availability import PractitionerHours, Search, find_slots
 from booking.domain.claims import claim_key
 from booking.domain.intervals import clinic_open, staff_open
+from booking.domain.policy import next_on_grid
 from booking.domain.timing import Timing
 from booking.domain.weekly import Shift
 
 REACH = timedelta(days=1)  # as booking.services.queries.CLAIM_REACH
+_INSTANT = timedelta(microseconds=1)
 GRID = int(os.environ.get("AVAILABILITY_GRID_MINUTES", "15"))
 NOTICE = timedelta(minutes=int(os.environ.get("AVAILABILITY_MIN_NOTICE_MINUTES", "120")))
 HORIZON = timedelta(days=int(os.environ.get("AVAILABILITY_HORIZON_DAYS", "90")))
@@ -97,6 +99,14 @@ STATEMENTS = {
           AND (expires_at IS NULL OR expires_at > %(now)s)
     """,
 }
+
+
+def clinic_start(start: datetime, now: datetime, zone: ZoneInfo) -> datetime:
+    """Where a clinic's window starts for the bench's staff key, as the product's booking policy puts
+    it (booking.domain.policy.window: the notice, then the next start on the clinic's grid). The
+    practitioners' preference counts their load from here: from now + notice instead, a claim in
+    between would count for some and rank them otherwise than the product does."""
+    return max(start, next_on_grid(max(now + NOTICE, now + _INSTANT), GRID, zone))
 
 
 class Reference:
@@ -166,8 +176,12 @@ class Reference:
                 opening[clinic].append((weekday, first, last))
         found = []
         zones = {}
+        window_start = start
         for clinic, zone, numbing, devices in rows["clinics"]:
             zones[clinic] = ZoneInfo(zone)
+            start = clinic_start(window_start, now, zones[clinic])
+            if start >= end:
+                continue
             hours_of_clinic = clinic_open(
                 opening=[Shift(*o, zone=zone) for o in opening[clinic]],
                 closures=closures[clinic],
@@ -189,7 +203,7 @@ class Reference:
                 for p, shifts in staff[clinic].items()
             ]
 
-            def load_of(h: PractitionerHours) -> tuple[float, str]:
+            def load_of(h: PractitionerHours, start: datetime = start) -> tuple[float, str]:
                 claimed = busy.get(claim_key("practitioner", h.practitioner_id), [])
                 inside = ((min(e, end) - max(s, start)).total_seconds() for s, e in claimed if s < end and e > start)
                 return (sum(inside, 0.0), h.practitioner_id)

@@ -596,8 +596,29 @@ def same_answers(entries: list[Entry]) -> dict:
             request = urllib.request.Request(e.url, headers=e.headers)
             with urllib.request.urlopen(request, timeout=30) as response:
                 answers.append(json.loads(response.read())["data"])
-        out[entry.key.removeprefix("ref ")] = {"identical": answers[0] == answers[1], "rows": len(answers[0])}
+        out[entry.key.removeprefix("ref ")] = {
+            "identical": answers[0] == answers[1],
+            "rows": len(answers[0]),
+            "differences": _differences(*answers),
+        }
     return out
+
+
+NAMES = ("product", "reference")
+
+
+def _differences(product: list[dict], reference: list[dict], most: int = 5) -> list[dict]:
+    """The first starts whose slots differ (practitioner, room), to examine a disagreement later."""
+    by_start = [{(s["starts_at"], s["clinic_id"]): s for s in answer} for answer in (product, reference)]
+    found = []
+    for key in sorted(set(by_start[0]) | set(by_start[1])):
+        sides = [side.get(key) for side in by_start]
+        if sides[0] != sides[1]:
+            found.append(
+                {"starts_at": key[0], "clinic_id": key[1]}
+                | {name: s and [s["practitioner_id"], s["room_id"]] for name, s in zip(NAMES, sides, strict=True)}
+            )
+    return found[:most]
 
 
 # ---------------------------------------------------------------------------- goals
@@ -910,7 +931,9 @@ def main(argv=None) -> int:
         answers = same_answers(entries)
         for scenario, same in answers.items():
             if not same["identical"]:
-                log(f"  the reference answers {scenario} differently from the product (reported)")
+                log(
+                    f"  the reference answers {scenario} differently from the product (reported): {same['differences']}"
+                )
         probes, seconds = {}, {}
         for entry in entries:
             began = time.monotonic()

@@ -130,3 +130,31 @@ def test_the_goals_writer_judges_the_figures_it_is_given():
     assert len(history) == 1 + len(run.HISTORY_SCENARIOS)
     assert [g for g, v in history.items() if not v["met"]] == ["History: pooled-7d, 1M vs 10k (req/s 10k / req/s 1M)"]
     assert by_goal["Booking / floor"]["met"] is None  # not measured is not "met"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "America/New_York", "Asia/Kolkata"])
+def test_the_reference_starts_each_clinic_where_the_product_does_for_a_staff_key(zone):
+    """The practitioners' preference counts their load from the window's start: the reference must
+    start where the product's policy window does (the grid point after the notice), or a claim in
+    between ranks them otherwise (pooled-7d and chain-7d-full differed so in one make bench run)."""
+    from zoneinfo import ZoneInfo
+
+    from bench import reference_app
+    from booking.domain.policy import Actor
+    from booking.services import availability_cache, availability_search
+
+    actor = Actor(key_id="key", channel="staff")
+    clinic = availability_cache.ClinicFacts("cln", "org", "C", zone, 0, None, None)
+    treatment = availability_cache.TreatmentFacts(
+        "tt", "org", "T", "microneedling", 30, 5, 45, 10, 15, None, None, None, None, None, None
+    )
+    catalog = availability_cache.Catalog((1, None), None, {}, {}, frozenset(), frozenset())
+    query_start = datetime(2027, 3, 26, 6, 0, tzinfo=UTC)
+    for seconds in range(0, 2 * 86400, 3607):  # across the spring change in Europe and off every grid point
+        now = query_start + timedelta(seconds=seconds)
+        query = availability_search.Query("tt", query_start, query_start + timedelta(days=7))
+        product = availability_search._policy_bounds(
+            catalog, actor, clinic, treatment, query, query.start, query.end, now, availability_search.Settings()
+        )
+        assert not isinstance(product, Exception)
+        assert reference_app.clinic_start(query_start, now, ZoneInfo(zone)) == product[0], now
