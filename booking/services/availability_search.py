@@ -105,7 +105,11 @@ def search(
         catalog = cache.catalog(org) if strict else None
         proof = _Proof(conn, org, catalog or availability_cache.load_catalog(conn, org), strict, key)
         try:
-            answer = _search(db, org, query, settings, actor, now, proof)
+            try:
+                answer = _search(db, org, query, settings, actor, now, proof)
+            except DomainError:  # a refusal made from an outdated catalog is no answer either
+                proof.settle()
+                raise
             proof.settle()
             return answer
         except availability_cache.Stale:
@@ -146,11 +150,11 @@ class _Proof:
         if not self.shown:
             self.check(availability_cache.read_stamp(self.conn, self.org))
 
-    def known(self, ids: Collection[str], object_id: str, field: str) -> None:
-        """An id the catalog does not know is unknown once the catalog is shown current (a 422
-        'Unknown id', like of_organization's for another organization's, an archived or a missing one)."""
+    @staticmethod
+    def known(ids: Collection[str], object_id: str, field: str) -> None:
+        """An id the catalog does not know: a 422 'Unknown id' like of_organization's (another
+        organization's, an archived or a missing one), once search() has shown the catalog current."""
         if object_id not in ids:
-            self.settle()
             raise InvalidInput({field: [f"Unknown id '{object_id}'."]})
 
     def setup(self, clinic: ClinicFacts) -> availability_cache.ClinicSetup:

@@ -181,3 +181,21 @@ def test_another_organizations_ids_are_unknown_with_both_catalogs_cached(workers
         assert field in refused.value.errors
     chain = _search(reader, ours, _query(ours, clinic_id=None, limit=500))
     assert chain and {s.clinic_id for s in chain} <= set(ours["clinics"])
+
+
+def test_a_refusal_made_from_an_outdated_catalog_is_made_again_from_the_current_one(workers):
+    """The treatment type archived by another worker and an unknown patient: the outdated catalog
+    gets as far as the patient's 422; the search checks the stamp before it refuses, and refuses the
+    treatment type as a worker with nothing cached would."""
+    writer, reader = workers
+    built = _world(writer)
+    query = _query(built, patient_id="pat_nobody")
+    with pytest.raises(InvalidInput) as refused:
+        _search(reader, built, query)
+    assert "patient_id" in refused.value.errors
+    with writer() as db:
+        _archive(db, TreatmentType, built["treatment"])
+        db.commit()
+    with pytest.raises(InvalidInput) as refused:
+        _search(reader, built, query)
+    assert list(refused.value.errors) == ["treatment_type_id"]
