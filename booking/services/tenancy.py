@@ -146,9 +146,9 @@ def find_key(db: Session, token: str) -> KeyFacts | None:
     if not token.startswith(PREFIXES) or len(token) > 200:
         return None
     row = db.execute(
-        sa.select(
-            ApiKey.id, ApiKey.organization_id, ApiKey.scopes, ApiKey.channel, ApiKey.kind, ApiKey.origins
-        ).where(ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None))
+        sa.select(ApiKey.id, ApiKey.organization_id, ApiKey.scopes, ApiKey.channel, ApiKey.kind, ApiKey.origins).where(
+            ApiKey.digest == digest(token), ApiKey.revoked_at.is_(None)
+        )
     ).one_or_none()
     if row is None:
         return None
