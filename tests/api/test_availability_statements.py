@@ -146,3 +146,20 @@ def _query(world) -> dict:
         "end": world.at(day=2, hour=0),
         "clinic_id": world.clinic["id"],
     }
+
+
+def test_a_cached_publishable_key_still_answers_only_its_origins_and_is_a_401_once_revoked(world):
+    """A publishable key from the worker's cache: its origins are checked on every request, and a
+    revoked one is a 401 before any origin refusal."""
+    site = "https://book.example.com"
+    made = world.caller.create("/v1/api-keys", {"name": "Site", "kind": "publishable", "origins": [site]})
+    pk = Caller(world.caller.app, world.caller.client, made["secret"], world.caller.organization_id)
+    for _ in range(2):  # found, then taken from the worker's cache
+        answer = pk.get("/v1/availability", query_string=_query(world), headers={"Origin": site})
+        assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == site
+    other = pk.get("/v1/availability", query_string=_query(world), headers={"Origin": "https://evil.example.net"})
+    assert_problem(other, 403, "origin_not_allowed")
+    assert world.caller.delete(f"/v1/api-keys/{made['id']}").status_code == 204
+    for origin in (site, "https://evil.example.net"):
+        refused = pk.get("/v1/availability", query_string=_query(world), headers={"Origin": origin})
+        assert_problem(refused, 401, "unauthorized")
