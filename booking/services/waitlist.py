@@ -64,7 +64,9 @@ _CHUNK = timedelta(days=31)  # the availability search's longest window
 @dataclass(frozen=True)
 class WaitlistSettings:
     offer_for: timedelta = timedelta(hours=2)  # WAITLIST_OFFER_MINUTES: how long the patient has to answer
-    shortest_offer: timedelta = timedelta(minutes=5)  # a slot too near to leave this long is not offered
+    shortest_offer: timedelta = timedelta(
+        minutes=5
+    )  # WAITLIST_SHORTEST_OFFER_MINUTES: a slot too near to leave this long is not offered
     batch: int = 200  # entries read per page, in join order
     # WAITLIST_SEARCHES_PER_ORGANIZATION: availability searches one organization may use per sweep
     # (checked before each entry, so one entry's look may go past it by its own searches).
