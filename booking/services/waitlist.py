@@ -317,7 +317,7 @@ def begin_sweep(db: Session, org: str) -> tuple[str, tuple[datetime, str] | None
     rows = db.scalar(
         sa.select(sa.func.count()).select_from(CapacityChange).where(CapacityChange.organization_id == org)
     )
-    if rows >= FOLD_AT:
+    if (rows or 0) >= FOLD_AT:
         gone = db.execute(
             sa.delete(CapacityChange)
             .where(CapacityChange.organization_id == org)

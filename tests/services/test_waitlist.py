@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from booking.services.waitlist import WaitlistSettings
-from models import Hold, OutboxEvent, WaitlistEntry, WaitlistLook, WaitlistOffer
+from models import CapacityChange, Hold, OutboxEvent, WaitlistEntry, WaitlistLook, WaitlistOffer
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
@@ -516,3 +516,42 @@ def test_the_booking_horizon_moving_on_wakes_an_entry_beyond_it(world, sweep, se
     assert sweep() == 1
     offered = entry(world, waiting["id"])["offer"]["hold"]["starts_at"]
     assert datetime.fromisoformat(offered) == datetime.fromisoformat(world.at(far, HOUR))
+
+
+def changes(db, world) -> int:
+    return db.scalar(
+        sa.select(sa.func.count())
+        .select_from(CapacityChange)
+        .where(CapacityChange.organization_id == world.caller.organization_id)
+    )
+
+
+def test_only_writes_that_may_free_capacity_are_counted(world, db):
+    """Bookings, holds and booking a hold take capacity: no change. A cancel, a release: changes."""
+    frontend = world.caller.with_scopes("read", "book", channel="frontend")
+    first, second, third = (patient(world) for _ in range(3))  # each consultation recorded is a change
+    before = changes(db, world)
+    booked = world.book(patient_id=first["id"], starts_at=world.at(DAY, HOUR))
+    held = world.hold(patient_id=second["id"], starts_at=world.at(DAY, 12))
+    assert frontend.post("/v1/appointments", json={"hold_id": held["id"]}).status_code == 201
+    released = world.hold(patient_id=third["id"], starts_at=world.at(DAY, 14))
+    assert changes(db, world) == before
+    cancel(world, booked)
+    after_cancel = changes(db, world)
+    assert after_cancel > 0
+    assert world.caller.delete(f"/v1/holds/{released['id']}").status_code == 204
+    assert changes(db, world) > after_cancel
+
+
+def test_folding_the_counted_changes_keeps_the_signal(world, sweep, searches, db, monkeypatch):
+    from booking.services import waitlist as service
+
+    monkeypatch.setattr(service, "FOLD_AT", 1)  # fold on every sweep that finds a change row
+    join(world, patient(world), time_from="16:00")  # fits nothing at 10:00
+    cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY + 1, HOUR)))
+    assert changes(db, world) > 0
+    assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})
+    assert changes(db, world) == 0  # folded into the count
+    assert swept(sweep, searches) == (0, {})  # the fold itself is no change
+    cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY + 1, 12)))
+    assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})  # a change after a fold counts
