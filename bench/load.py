@@ -37,7 +37,8 @@ non-zero exit:
      booked (each appointment there) once it is confirmed, released or expired with it; and each
      acknowledged plan, confirm and release is there in that state;
   7. the waitlist: at most one live offer per entry; no slot offered to two entries at once (no two
-     live waitlist holds overlap on a practitioner or a room); every offer's hold is its entry's
+     live waitlist holds with one practitioner and start, or with intersecting claims on one
+     resource); every offer's hold is its entry's
      patient and treatment type, inside its window, clinics and time of day, expiring no later than
      the offer time after it was made nor than the notice before its slot (its claims and interval
      are checks 1 and 2 with every other hold); every fulfilled entry has its booked appointment,
@@ -439,14 +440,18 @@ def seed_patients(url: str, world: World, options: Options) -> None:
         db.flush()
         world.patients = [p.id for p in patients]
         world.courses = {c.patient_id: c.id for c in courses}
-    with make_sessionmaker(writer(engine)).begin() as db:
-        world.waitlist = _seed_waitlist(db, world, options.patients // 2)
     engine.dispose()
     world.past_sessions = _book_in_the_past(url, world, options.past_sessions)
+    engine = make_engine(url)
+    with make_sessionmaker(writer(engine)).begin() as db:
+        # The last patients: the schedulers offer at once, and a first patient's offer could stand
+        # in the way (rule 5) of the session booked in the past for them above.
+        world.waitlist = _seed_waitlist(db, world, min(options.patients // 2, options.patients - options.past_sessions))
+    engine.dispose()
 
 
 def _seed_waitlist(db, world: World, number: int) -> list[str]:
-    """Entries of the first patients, each for two days 1-60 days ahead at one clinic: the
+    """Entries of the last patients, each for two days 1-60 days ahead at one clinic: the
     schedulers offer them from their first sweep on, under the clients and the SIGKILLs."""
     from booking.services import waitlist
 
@@ -455,7 +460,7 @@ def _seed_waitlist(db, world: World, number: int) -> list[str]:
     for i in range(number):
         start = datetime.now(UTC) + timedelta(days=rng.randint(1, 60))
         request = waitlist.EntryRequest(
-            world.patients[i],
+            world.patients[-1 - i],
             world.types["microneedling"],
             start + timedelta(days=2),
             start,
@@ -1209,14 +1214,19 @@ def _check_waitlist(conn, run: Run, appointments: dict, now: datetime) -> list[C
          WHERE o.outcome IS NULL OR ({live}) GROUP BY o.entry_id HAVING count(*) > 1""",
         now=now,
     )
+    # A slot held for two entries at once: their holds share a practitioner and a start, or two of
+    # their claims on one resource intersect (the practitioner is claimed only while applying the
+    # numbing cream, so two needling sessions of one practitioner may overlap start to end).
     twice = _rows(
         conn,
         f"""
         SELECT h.id, b.id FROM holds h JOIN holds b ON h.id < b.id
-           AND (h.practitioner_id = b.practitioner_id OR h.room_id = b.room_id)
-           AND h.starts_at < b.ends_at AND b.starts_at < h.ends_at
-         WHERE h.source = 'waitlist' AND b.source = 'waitlist' AND {live}
-           AND b.outcome IS NULL AND b.expires_at > :now""",
+         WHERE h.source = 'waitlist' AND b.source = 'waitlist' AND {live} AND b.outcome IS NULL
+           AND b.expires_at > :now AND (
+               (h.practitioner_id = b.practitioner_id AND h.starts_at = b.starts_at)
+               OR EXISTS (SELECT 1 FROM claims c JOIN claims d ON c.resource = d.resource
+                           WHERE c.hold_id = h.id AND d.hold_id = b.id
+                             AND c.starts_at < d.ends_at AND d.starts_at < c.ends_at))""",
         now=now,
     )
     offers = _rows(

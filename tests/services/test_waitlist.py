@@ -8,7 +8,7 @@ start: booked by someone else it is full, and cancelling that booking frees it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -555,3 +555,31 @@ def test_folding_the_counted_changes_keeps_the_signal(world, sweep, searches, db
     assert swept(sweep, searches) == (0, {})  # the fold itself is no change
     cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY + 1, 12)))
     assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})  # a change after a fold counts
+
+
+def test_the_cursor_is_kept_in_the_database_so_another_scheduler_goes_on_from_it(app, world, db):
+    """Node one spends its budget and crashes; node two, with a fresh runtime, takes the lease and
+    goes on after the last entry node one looked at, then round to the start: none skipped."""
+    from models import SchedulerLease
+
+    full_slot(world)
+    crowded = crowd(app, world, 5)
+    budget = SchedulerSettings(database_url="unused", waitlist=WaitlistSettings(searches_per_organization=2))
+    for holder in ("node-one", "node-two"):
+        jobs.register(holder, budget, sessions=app.extensions["db_write_sessions"])
+    try:
+        assert jobs.keep_lease("node-one") and not jobs.keep_lease("node-two")
+        jobs.offer_waitlist("node-one")
+        assert looked_at(db, crowded) == [True, True, False, False, False]
+        jobs.unregister("node-one")  # SIGKILLed: its lease runs out
+        with app.extensions["db_write_sessions"]() as session:
+            session.execute(sa.update(SchedulerLease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+            session.commit()
+        assert jobs.keep_lease("node-two")
+        jobs.offer_waitlist("node-two")
+        assert looked_at(db, crowded) == [True, True, True, True, False]
+        jobs.offer_waitlist("node-two")
+        assert all(looked_at(db, crowded))
+    finally:
+        jobs.unregister("node-one")
+        jobs.unregister("node-two")
