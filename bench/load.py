@@ -1274,7 +1274,11 @@ def _check_waitlist(conn, run: Run, appointments: dict, now: datetime) -> list[C
     lost += [e for e, appointment in run.waitlist_booked.items() if booked_as.get(e) != appointment]
     return [
         Check("7. waitlist entries with more than one live offer", len(doubled), str(doubled[:5])),
-        Check("7. slots offered to two entries at once (live waitlist holds overlapping)", len(twice), str(twice[:5])),
+        Check(
+            "7. slots offered to two entries at once (one practitioner and start, or intersecting claims)",
+            len(twice),
+            str(twice[:5]),
+        ),
         Check(
             "7. offers whose hold is off its entry or the rules",
             len(off),
