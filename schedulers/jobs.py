@@ -140,6 +140,7 @@ def offer_waitlist(holder: str) -> int:
             return 0
         now = clock.now()
         ended = sum(waitlist.end(db, entry_id, now) for entry_id in waitlist.passed(db, now))
+        waitlist.fold_crowded(db)
         organizations = waitlist.organizations_waiting(db, now)
     made = searches = 0
     for org in organizations:

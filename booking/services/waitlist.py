@@ -304,9 +304,33 @@ def signal(db: Session, org: str) -> str:
 
 
 def begin_sweep(db: Session, org: str) -> tuple[str, tuple[datetime, str] | None]:
-    """The organization's signal and cursor for this sweep; its change rows folded into the count
-    once there are many (the rows deleted are exactly those added to `folded`, in one transaction,
-    so the count any statement reads never goes back)."""
+    """The organization's signal and cursor for this sweep, its change rows folded first once there are many."""
+    state = _sweep_state(db, org)
+    rows = db.scalar(
+        sa.select(sa.func.count()).select_from(CapacityChange).where(CapacityChange.organization_id == org)
+    )
+    if (rows or 0) >= FOLD_AT:
+        _fold(db, state)
+    cursor = None
+    if state.cursor_joined_at is not None and state.cursor_entry_id is not None:
+        cursor = (state.cursor_joined_at, state.cursor_entry_id)
+    return signal(db, org), cursor
+
+
+def fold_crowded(db: Session) -> int:
+    """Fold the change rows of every organization with many, waitlist or not (the triggers append
+    for all of them): the table stays small. Returns how many organizations were folded."""
+    crowded = db.scalars(
+        sa.select(CapacityChange.organization_id)
+        .group_by(CapacityChange.organization_id)
+        .having(sa.func.count() >= FOLD_AT)
+    ).all()
+    for org in crowded:
+        _fold(db, _sweep_state(db, org))
+    return len(crowded)
+
+
+def _sweep_state(db: Session, org: str) -> WaitlistSweep:
     state = db.scalars(
         sa.select(WaitlistSweep).where(WaitlistSweep.organization_id == org).with_for_update()
     ).one_or_none()
@@ -314,22 +338,20 @@ def begin_sweep(db: Session, org: str) -> tuple[str, tuple[datetime, str] | None
         state = WaitlistSweep(organization_id=org, folded=0)
         db.add(state)
         db.flush()
-    rows = db.scalar(
-        sa.select(sa.func.count()).select_from(CapacityChange).where(CapacityChange.organization_id == org)
-    )
-    if (rows or 0) >= FOLD_AT:
-        gone = db.execute(
-            sa.delete(CapacityChange)
-            .where(CapacityChange.organization_id == org)
-            .returning(CapacityChange.id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        state.folded += len(gone)
-        db.flush()
-    cursor = None
-    if state.cursor_joined_at is not None and state.cursor_entry_id is not None:
-        cursor = (state.cursor_joined_at, state.cursor_entry_id)
-    return signal(db, org), cursor
+    return state
+
+
+def _fold(db: Session, state: WaitlistSweep) -> None:
+    """The rows deleted are exactly those added to `folded`, in one transaction, so the count any
+    statement reads (folded + rows) never goes back and never stands still over a new row."""
+    gone = db.execute(
+        sa.delete(CapacityChange)
+        .where(CapacityChange.organization_id == state.organization_id)
+        .returning(CapacityChange.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    state.folded += len(gone)
+    db.flush()
 
 
 def keep_cursor(db: Session, org: str, cursor: tuple[datetime, str] | None) -> None:

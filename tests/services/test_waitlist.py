@@ -583,3 +583,13 @@ def test_the_cursor_is_kept_in_the_database_so_another_scheduler_goes_on_from_it
     finally:
         jobs.unregister("node-one")
         jobs.unregister("node-two")
+
+
+def test_the_change_rows_of_an_organization_without_a_waitlist_are_folded_too(world, sweep, db, monkeypatch):
+    from booking.services import waitlist as service
+
+    monkeypatch.setattr(service, "FOLD_AT", 1)
+    cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY, HOUR)))
+    assert changes(db, world) > 0
+    sweep()  # no entry anywhere
+    assert changes(db, world) == 0
