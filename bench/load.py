@@ -16,7 +16,9 @@ Then `--clients` threads, each sending every request to a node picked at random,
 holds then booking the hold (some holds are left to expire), direct bookings from a slot,
 reschedules, cancels, completions of the past sessions, follow-up confirmations (the
 scheduler proposes a follow-up hold for each completed session; the client books it), and course
-plans held with `"hold": true`, then confirmed, released or left to expire. At a third
+plans held with `"hold": true`, then confirmed, released or left to expire, and waitlist entries
+(the scheduler offers each a free slot it fits, as a hold; the client books it, declines it or
+lets it lapse, and the sweep offers on). At a third
 of the run one node is SIGKILLed (master and workers) and restarted a few seconds later; at half
 the run the scheduler holding the lease is SIGKILLed and restarted, and the standby must take over.
 
@@ -34,6 +36,13 @@ non-zero exit:
   6. every course plan is whole: all its holds share its expiry and are live while it is held,
      booked (each appointment there) once it is confirmed, released or expired with it; and each
      acknowledged plan, confirm and release is there in that state;
+  7. the waitlist: at most one live offer per entry; no slot offered to two entries at once (no two
+     live waitlist holds with one practitioner and start, or with intersecting claims on one
+     resource); every offer's hold is its entry's
+     patient and treatment type, inside its window, clinics and time of day, expiring no later than
+     the offer time after it was made nor than the notice before its slot (its claims and interval
+     are checks 1 and 2 with every other hold); every fulfilled entry has its booked appointment,
+     and every offer booked (201) fulfilled its entry with that appointment;
   5. no 5xx at all, and no failed connection outside the killed node's window (from the SIGKILL
      until the restarted node listens again): those failed connections are expected and excused.
 It prints, and writes to bench/out/load.md (or --out), throughput, p50/p95 latency and the
@@ -77,6 +86,10 @@ HOURS = [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)]
 TICK = "1"  # seconds between two runs of each scheduler job
 LEASE_SECONDS = 5
 HOLD_TTL = 20  # seconds: frontend holds left alone expire during the run
+OFFER_SECONDS = 6  # WAITLIST_OFFER_MINUTES as seconds: offers left alone lapse during the run
+NOTICE = timedelta(
+    minutes=120
+)  # the deployment's default notice (AVAILABILITY_MIN_NOTICE_MINUTES): the chain sets none
 REQUEST_TIMEOUT = 60
 WINDOW_GRACE = 0.5  # seconds after the restarted node listens that a refused connection still counts as the kill's
 
@@ -240,6 +253,9 @@ class Scheduler:
                     HOLD_EXPIRY_INTERVAL_SECONDS=TICK,
                     REMINDER_INTERVAL_SECONDS=TICK,
                     WEBHOOK_INTERVAL_SECONDS=TICK,
+                    WAITLIST_INTERVAL_SECONDS=TICK,
+                    WAITLIST_OFFER_MINUTES=str(OFFER_SECONDS / 60),
+                    WAITLIST_SHORTEST_OFFER_MINUTES=str(OFFER_SECONDS / 2 / 60),
                     SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS),
                     SCHEDULER_MISFIRE_GRACE_SECONDS="5",
                 ),
@@ -326,6 +342,7 @@ class World:
     patients: list[str]
     past_sessions: list[str]  # booked appointments whose start has passed
     courses: dict[str, str] = field(default_factory=dict)  # patient id -> their acne-scar course
+    waitlist: list[str] = field(default_factory=list)  # entries seeded before the clients start
 
 
 class _Api:
@@ -425,6 +442,32 @@ def seed_patients(url: str, world: World, options: Options) -> None:
         world.courses = {c.patient_id: c.id for c in courses}
     engine.dispose()
     world.past_sessions = _book_in_the_past(url, world, options.past_sessions)
+    engine = make_engine(url)
+    with make_sessionmaker(writer(engine)).begin() as db:
+        # The last patients: the schedulers offer at once, and a first patient's offer could stand
+        # in the way (rule 5) of the session booked in the past for them above.
+        world.waitlist = _seed_waitlist(db, world, min(options.patients // 2, options.patients - options.past_sessions))
+    engine.dispose()
+
+
+def _seed_waitlist(db, world: World, number: int) -> list[str]:
+    """Entries of the last patients, each for two days 1-60 days ahead at one clinic: the
+    schedulers offer them from their first sweep on, under the clients and the SIGKILLs."""
+    from booking.services import waitlist
+
+    rng = random.Random(number)
+    entries = []
+    for i in range(number):
+        start = datetime.now(UTC) + timedelta(days=rng.randint(1, 60))
+        request = waitlist.EntryRequest(
+            world.patients[-1 - i],
+            world.types["microneedling"],
+            start + timedelta(days=2),
+            start,
+            clinic_ids=(world.clinics[i % len(world.clinics)]["id"],),
+        )
+        entries.append(waitlist.join(db, world.organization_id, request).id)
+    return entries
 
 
 def _event_types() -> list[str]:
@@ -501,6 +544,9 @@ class Run:
         self.rescheduled: dict[str, str] = {}  # old -> new
         self.confirmed: dict[str, str] = {}  # follow-up hold id -> appointment id
         self.plans: dict[str, str] = {}  # course plan id -> the status its last acknowledged change gave it
+        self.waitlist_joined: set[str] = set(world.waitlist)
+        self.taken_offers: set[str] = set()  # offer hold ids a client answers (or leaves to lapse)
+        self.waitlist_booked: dict[str, str] = {}  # entry id -> the appointment its offer was booked as
         self.faults = Faults()
         self.rng = random.Random(options.seed)  # which node each request goes to
         self.started = time.monotonic()
@@ -555,6 +601,8 @@ class Client(threading.Thread):
         ("complete", 7),
         ("confirm_follow_up", 12),
         ("plan_course", 4),
+        ("join_waitlist", 3),
+        ("answer_offer", 8),
     )
 
     def __init__(self, run: Run, index: int):
@@ -774,6 +822,53 @@ class Client(threading.Thread):
         if status == 200:
             with run.lock:
                 run.plans[plan["id"]] = "confirmed"
+
+    def join_waitlist(self) -> None:
+        """A patient waits for a microneedling slot over two days, at one clinic or the whole chain,
+        sometimes only in the afternoon; the scheduler offers one (there is room, so most get one)."""
+        run, rng = self.run_, self.rng
+        start, end = self._window(2)
+        body = {
+            "patient_id": rng.choice(run.world.patients),
+            "treatment_type_id": run.world.types["microneedling"],
+            "clinic_ids": [rng.choice(run.world.clinics)["id"]] if rng.random() < 0.8 else [],
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        }
+        if rng.random() < 0.3:
+            body |= {"time_from": "12:00", "time_to": "18:00"}
+        status, entry = run.request("waitlist_join", "POST", "/v1/waitlist", body)
+        if status == 201 and entry is not None:
+            with run.lock:
+                run.waitlist_joined.add(entry["id"])
+
+    def answer_offer(self) -> None:
+        """An offered patient books the offer (60%), declines it (20%) or lets it lapse (20%)."""
+        run, rng = self.run_, self.rng
+        status, body = run.request("waitlist_offered", "GET", "/v1/waitlist?status=offered&limit=50")
+        if status != 200 or body is None:
+            return
+        with run.lock:
+            open_ = [e for e in body["data"] if e["offer"] and e["offer"]["hold"]["id"] not in run.taken_offers]
+            if not open_:
+                return
+            entry = rng.choice(open_)
+            hold = entry["offer"]["hold"]["id"]
+            run.taken_offers.add(hold)
+        choice = rng.random()
+        if choice < 0.2:
+            return
+        if choice < 0.4:
+            run.request("waitlist_decline", "DELETE", f"/v1/holds/{hold}")
+            return
+        # Not in run.booked: the clients never cancel or move it, so it stays the entry's booking.
+        status, booked = run.request("waitlist_book", "POST", "/v1/appointments", {"hold_id": hold})
+        with run.lock:
+            if status == 201 and booked is not None:
+                run.created_appointments.add(booked["id"])
+                run.waitlist_booked[entry["id"]] = booked["id"]
+            elif status is None:
+                run.taken_offers.discard(hold)
 
 
 # ---------------------------------------------------------------------------- faults
@@ -1036,6 +1131,7 @@ def check_database(reader: sa.Engine, run: Run, receiver: Receiver) -> list[Chec
             row[0] for row in _rows(conn, "SELECT event_id FROM webhook_deliveries WHERE status = 'delivered'")
         }
         checks += _check_plans(conn, run, appointments)
+        checks += _check_waitlist(conn, run, appointments, now)
     redelivered = sum(1 for times in receiver.received.values() if times > 1)
     checks.append(
         Check(
@@ -1105,6 +1201,98 @@ def _check_plans(conn, run: Run, appointments: dict) -> list[Check]:
             "6. course plans, confirms and releases acknowledged but not so",
             len(lost),
             f"{len(run.plans)} acknowledged; in the database {dict(by_status)}; {lost[:5]}",
+        ),
+    ]
+
+
+def _check_waitlist(conn, run: Run, appointments: dict, now: datetime) -> list[Check]:
+    live = "h.outcome IS NULL AND h.expires_at > :now"
+    doubled = _rows(
+        conn,
+        f"""
+        SELECT o.entry_id, count(*) FROM waitlist_offers o JOIN holds h ON h.id = o.hold_id
+         WHERE o.outcome IS NULL OR ({live}) GROUP BY o.entry_id HAVING count(*) > 1""",
+        now=now,
+    )
+    # A slot held for two entries at once: their holds share a practitioner and a start, or two of
+    # their claims on one resource intersect (the practitioner is claimed only while applying the
+    # numbing cream, so two needling sessions of one practitioner may overlap start to end).
+    twice = _rows(
+        conn,
+        f"""
+        SELECT h.id, b.id FROM holds h JOIN holds b ON h.id < b.id
+         WHERE h.source = 'waitlist' AND b.source = 'waitlist' AND {live} AND b.outcome IS NULL
+           AND b.expires_at > :now AND (
+               (h.practitioner_id = b.practitioner_id AND h.starts_at = b.starts_at)
+               OR EXISTS (SELECT 1 FROM claims c JOIN claims d ON c.resource = d.resource
+                           WHERE c.hold_id = h.id AND d.hold_id = b.id
+                             AND c.starts_at < d.ends_at AND d.starts_at < c.ends_at))""",
+        now=now,
+    )
+    offers = _rows(
+        conn,
+        """
+        SELECT o.id, o.created_at, h.source, h.patient_id, h.treatment_type_id, h.clinic_id, h.starts_at,
+               h.expires_at, c.timezone, e.patient_id, e.treatment_type_id, e.clinic_ids, e.window_starts_at,
+               e.window_ends_at, e.time_from, e.time_to
+          FROM waitlist_offers o JOIN holds h ON h.id = o.hold_id JOIN waitlist_entries e ON e.id = o.entry_id
+          JOIN clinics c ON c.id = h.clinic_id""",
+    )
+    off = []
+    for offer, made, source, patient, kind, clinic, starts, expires, zone, *entry in offers:
+        wanted_patient, wanted_kind, clinic_ids, window_start, window_end, time_from, time_to = entry
+        starts, expires, made = _aware(starts), _aware(expires), _aware(made)
+        clinic_ids = json.loads(clinic_ids) if isinstance(clinic_ids, str) else clinic_ids
+        local = starts.astimezone(ZoneInfo(zone))
+        minute = local.hour * 60 + local.minute
+        broken = {
+            "source": source != "waitlist",
+            "patient or treatment type": (patient, kind) != (wanted_patient, wanted_kind),
+            "outside the window": not _aware(window_start) <= starts < _aware(window_end),
+            "another clinic": bool(clinic_ids) and clinic not in clinic_ids,
+            "time of day": (time_from is not None and minute < time_from)
+            or (time_to is not None and minute >= time_to),
+            "expiry after the notice": expires > starts - NOTICE,
+            "expiry after the offer time": expires > made + timedelta(seconds=OFFER_SECONDS + 1),
+        }
+        off += [(offer, what) for what, bad in broken.items() if bad]
+    fulfilled = _rows(
+        conn,
+        """
+        SELECT e.id, e.appointment_id, a.status, h.id FROM waitlist_entries e
+          LEFT JOIN appointments a ON a.id = e.appointment_id
+          LEFT JOIN waitlist_offers o ON o.entry_id = e.id AND o.outcome = 'booked'
+          LEFT JOIN holds h ON h.id = o.hold_id AND h.appointment_id = e.appointment_id
+         WHERE e.status = 'fulfilled'""",
+    )
+    unbooked = [row[0] for row in fulfilled if row[2] != "booked" or row[3] is None]
+    entries = dict(_rows(conn, "SELECT id, status FROM waitlist_entries"))
+    by_status = Counter(entries.values())
+    by_outcome = dict(_rows(conn, "SELECT coalesce(outcome, 'unanswered'), count(*) FROM waitlist_offers GROUP BY 1"))
+    booked_as = {row[0]: row[1] for row in fulfilled}
+    lost = [e for e in run.waitlist_joined if e not in entries]
+    lost += [e for e, appointment in run.waitlist_booked.items() if booked_as.get(e) != appointment]
+    return [
+        Check("7. waitlist entries with more than one live offer", len(doubled), str(doubled[:5])),
+        Check(
+            "7. slots offered to two entries at once (one practitioner and start, or intersecting claims)",
+            len(twice),
+            str(twice[:5]),
+        ),
+        Check(
+            "7. offers whose hold is off its entry or the rules",
+            len(off),
+            f"{len(offers)} offers: {by_outcome}; {off[:5]}",
+        ),
+        Check(
+            "7. fulfilled entries without their booked appointment",
+            len(unbooked),
+            f"entries: {dict(by_status)}; {unbooked[:5]}",
+        ),
+        Check(
+            "7. entries joined (201) or offers booked (201) but not so",
+            len(lost),
+            f"{len(run.waitlist_joined)} joined, {len(run.waitlist_booked)} booked from an offer; {lost[:5]}",
         ),
     ]
 

@@ -32,7 +32,16 @@ from .scheduling import (
 from .staff import Practitioner, TimeOff, WorkingHours
 from .tenancy import CHANNELS, KEY_KINDS, SCOPES, ApiKey, Organization
 from .treatment import TreatmentType
-from .waitlist import OPEN_WAITLIST_STATUSES, WAITLIST_OFFER_OUTCOMES, WAITLIST_STATUSES, WaitlistEntry, WaitlistOffer
+from .waitlist import (
+    OPEN_WAITLIST_STATUSES,
+    WAITLIST_OFFER_OUTCOMES,
+    WAITLIST_STATUSES,
+    CapacityChange,
+    WaitlistEntry,
+    WaitlistLook,
+    WaitlistOffer,
+    WaitlistSweep,
+)
 
 __all__ = [
     "APPOINTMENT_STATUSES",
@@ -54,6 +63,7 @@ __all__ = [
     "Appointment",
     "Base",
     "CalendarFeed",
+    "CapacityChange",
     "Claim",
     "Clinic",
     "Closure",
@@ -76,7 +86,9 @@ __all__ = [
     "TimeOff",
     "TreatmentType",
     "WaitlistEntry",
+    "WaitlistLook",
     "WaitlistOffer",
+    "WaitlistSweep",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -98,3 +98,50 @@ class WaitlistOffer(Base):
 
     entry = relationship("WaitlistEntry", back_populates="offers")
     hold = relationship("Hold", lazy="joined", innerjoin=True)
+
+
+class CapacityChange(Base):
+    """One write that may have freed capacity or loosened a rule of an organization: appended by the
+    triggers of migration 0019 in the writing transaction itself (a cancel, a reschedule away, a
+    released hold, time off or external busy time removed or moved, a patient's record changed).
+
+    Append-only, so no two writers ever wait on one row; the sweep's signal is how many there have
+    been (`WaitlistSweep.folded` + the rows left), which a committed write always changes, whatever
+    order transactions commit in (a highest id would not: a lower one may commit later).
+    """
+
+    __tablename__ = "capacity_changes"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(sa.String(40), index=True)  # no foreign key: triggers write it
+
+
+class WaitlistSweep(Base):
+    """The waitlist sweep's state of one organization, written by the lease-holding scheduler only.
+
+    `folded`: capacity_changes rows counted and deleted (the count stays whole). `cursor_*`: the
+    (joined, id) of the last entry a sweep looked at when the organization's budget ran out; the
+    next sweep goes on after it (None: a pass starts at the earliest-joined).
+    """
+
+    __tablename__ = "waitlist_sweeps"
+
+    organization_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    folded: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
+    cursor_joined_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    cursor_entry_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+
+
+class WaitlistLook(Base):
+    """The last look at an entry that found nothing it fits: under which signal (`looked_under`:
+    the organization's capacity changes, setup_version and booking policy), and when the clock alone
+    could change the answer (`recheck_at`: the earliest expiry of a hold live then, or the booking
+    horizon moving over the entry's window). The sweep skips the entry while both still hold; an
+    offer deletes the row. Scheduler state, apart from the entry's row, so the entry's version
+    (its ETag) and updated_at never move with a look."""
+
+    __tablename__ = "waitlist_looks"
+
+    entry_id: Mapped[str] = mapped_column(sa.ForeignKey("waitlist_entries.id"), primary_key=True)
+    looked_under: Mapped[str] = mapped_column(sa.String(120))
+    recheck_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -98,6 +98,9 @@ class SchedulerSettings:
             ),
             waitlist=WaitlistSettings(
                 offer_for=seconds("WAITLIST_OFFER_MINUTES", 120) * 60,  # minutes, read as seconds
+                shortest_offer=seconds("WAITLIST_SHORTEST_OFFER_MINUTES", 5) * 60,  # minutes, read as seconds
+                searches_per_organization=count("WAITLIST_SEARCHES_PER_ORGANIZATION", 60),
+                horizon_recheck=seconds("WAITLIST_HORIZON_RECHECK_MINUTES", 60) * 60,  # minutes, read as seconds
                 policy_defaults=deployment_defaults(
                     search.min_notice // timedelta(minutes=1),
                     search.horizon.days,

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 import sqlalchemy as sa
@@ -123,35 +124,75 @@ def expire_holds(holder: str) -> int:
 
 
 def offer_waitlist(holder: str) -> int:
-    """End the entries whose window passed, then offer each open entry, in join order, the earliest
-    free slot it fits: one transaction per entry (the hold, the offer and its event together), so a
-    crash loses at most the one in hand and never leaves half an offer. Every open entry is looked
-    at on every run, a page at a time. Returns the offers made."""
+    """End the entries whose window passed, then, organization by organization, offer open entries
+    the earliest free slot each fits: one transaction per entry (the hold, the offer and its event
+    together), so a crash loses at most the one in hand and never leaves half an offer.
+
+    An entry is looked at only when its answer may have changed since its last look (its
+    organization's signal moved, or the clock may have freed something: booking/services/waitlist.py),
+    and each organization spends at most `searches_per_organization` availability searches per run:
+    in join order, going on after its cursor (kept in the database) and wrapping round to its
+    earliest-joined entries, so one organization's backlog takes several runs while every other
+    organization is still served in each. Returns the offers made."""
     run = runtime(holder)
-    settings = run.settings.waitlist
     with _fenced(run) as db:
         if db is None:
             return 0
         now = clock.now()
         ended = sum(waitlist.end(db, entry_id, now) for entry_id in waitlist.passed(db, now))
-    made, after = 0, None
-    while True:
-        with _fenced(run) as db:
-            page = waitlist.due(db, clock.now(), settings.batch, after) if db is not None else []
-        for _, entry_id in page:
-            try:
-                with _fenced(run) as db:
-                    if db is None:
-                        return made
-                    made += waitlist.offer(db, entry_id, settings) is not None
-            except Exception:  # logged, found again next run; never stops the sweep
-                log.exception("waitlist offer for %s failed", entry_id)
-        if len(page) < settings.batch:
+        waitlist.fold_crowded(db)
+        organizations = waitlist.organizations_waiting(db, now)
+    made = searches = 0
+    for org in organizations:
+        swept = _offer_in(run, org)
+        if swept is None:  # the lease is lost: the holder that has it goes on from the cursors
             break
-        after = page[-1]
+        made, searches = made + swept[0], searches + swept[1]
     if made or ended:
-        log.info("waitlist: %d offer(s) made, %d entr(ies) ended", made, ended)
+        log.info("waitlist: %d offer(s) made, %d entr(ies) ended, %d search(es)", made, ended, searches)
     return made
+
+
+def _offer_in(run: Runtime, org: str) -> tuple[int, int] | None:
+    """One organization's share of a waitlist run: (offers made, searches spent), None if the lease went."""
+    settings = run.settings.waitlist
+    with _fenced(run) as db:
+        if db is None:
+            return None
+        signal, cursor = waitlist.begin_sweep(db, org)
+    made = spent = 0
+    last: tuple[datetime, str] | None = None
+    # After the cursor to the last-joined, then the earliest-joined up to the cursor.
+    for after, through in [(cursor, None)] + ([(None, cursor)] if cursor is not None else []):
+        while True:
+            with _fenced(run) as db:
+                if db is None:
+                    return None
+                page = waitlist.due(db, org, clock.now(), signal, settings.batch, after, through)
+            for key in page:
+                if spent >= settings.searches_per_organization:
+                    return _stop(run, org, last, made, spent)
+                look = waitlist.Look(signal)
+                try:
+                    with _fenced(run) as db:
+                        if db is None:
+                            return None
+                        made += waitlist.offer(db, key[1], settings, look) is not None
+                except Exception:  # logged, found again next run; never stops the sweep
+                    log.exception("waitlist offer for %s failed", key[1])
+                spent, last = spent + look.searches, key
+            if len(page) < settings.batch:
+                break
+            after = page[-1]
+    return _stop(run, org, None, made, spent)
+
+
+def _stop(run: Runtime, org: str, cursor: tuple[datetime, str] | None, made: int, spent: int) -> tuple[int, int] | None:
+    with _fenced(run) as db:
+        if db is None:
+            return None
+        waitlist.keep_cursor(db, org, cursor)
+    return made, spent
 
 
 def send_reminders(holder: str) -> int:

@@ -10,10 +10,18 @@ slot the next search finds. The earliest-joined entry is searched first, so it g
 the hold's claims keep the slot from every other entry until it is answered. The hold, the offer
 and the entry's status are written in one transaction: a scheduler killed half-way leaves
 nothing, and the unique index on live offers refuses a second one for the entry.
+
+What a sweep costs (the noisy neighbour): an entry whose look found nothing is looked at again only
+once its organization's `signal` has moved (a write that may free capacity or loosen a rule,
+migration 0019; the set-up's setup_version; the organization's booking policy) or the clock alone
+may have changed the answer (`WaitlistLook.recheck_at`: a hold live at the look lapsing, the booking
+horizon moving over the entry's window). And each organization has a budget of searches per sweep,
+spent in join order from where its last sweep stopped (schedulers/jobs.py `offer_waitlist`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,19 +35,23 @@ from booking.domain.errors import DomainError, InvalidInput
 from booking.domain.policy import FRONTEND, Actor, Policy
 from booking.services import availability_search, events, patients, policies
 from booking.services.appointments import SlotRequest, expire_hold, get_hold, place_hold, release_hold
-from booking.services.availability_cache import ClinicFacts
+from booking.services.availability_cache import ClinicFacts, policy_text
 from booking.services.changes import check_version, load
 from booking.services.queries import one_of_organization
 from booking.services.waitlist_offers import locked_entry
 from models import (
     OPEN_WAITLIST_STATUSES,
+    CapacityChange,
     Clinic,
     Hold,
+    Organization,
     Patient,
     Practitioner,
     TreatmentType,
     WaitlistEntry,
+    WaitlistLook,
     WaitlistOffer,
+    WaitlistSweep,
 )
 
 # How far ahead an entry's window may reach from when it is made.
@@ -52,10 +64,30 @@ _CHUNK = timedelta(days=31)  # the availability search's longest window
 @dataclass(frozen=True)
 class WaitlistSettings:
     offer_for: timedelta = timedelta(hours=2)  # WAITLIST_OFFER_MINUTES: how long the patient has to answer
-    shortest_offer: timedelta = timedelta(minutes=5)  # a slot too near to leave this long is not offered
-    batch: int = 200  # entries read per page; a sweep walks every page, in join order
+    shortest_offer: timedelta = timedelta(
+        minutes=5
+    )  # WAITLIST_SHORTEST_OFFER_MINUTES: a slot too near to leave this long is not offered
+    batch: int = 200  # entries read per page, in join order
+    # WAITLIST_SEARCHES_PER_ORGANIZATION: availability searches one organization may use per sweep
+    # (checked before each entry, so one entry's look may go past it by its own searches).
+    searches_per_organization: int = 60
+    # WAITLIST_HORIZON_RECHECK_MINUTES: an entry whose window reaches past the booking horizon is
+    # looked at again once the horizon has moved this much further (new starts enter it continuously).
+    horizon_recheck: timedelta = timedelta(hours=1)
     policy_defaults: Policy = field(default_factory=Policy)  # the deployment's defaults of the organization's policy
     search: availability_search.Settings = field(default_factory=availability_search.Settings)
+
+
+@dataclass
+class Look:
+    """One entry's look in a sweep: the organization's signal read before it, and what it cost."""
+
+    signal: str
+    searches: int = 0
+
+
+# capacity_changes rows an organization may gather before a sweep folds them into its count.
+FOLD_AT = 1000
 
 
 @dataclass(frozen=True)
@@ -242,28 +274,137 @@ def end(db: Session, entry_id: str, now: datetime) -> bool:
     return True
 
 
+def organizations_waiting(db: Session, now: datetime) -> list[str]:
+    """The organizations with an open entry whose window has not passed."""
+    return list(
+        db.scalars(
+            sa.select(WaitlistEntry.organization_id)
+            .where(WaitlistEntry.status.in_(OPEN_WAITLIST_STATUSES), WaitlistEntry.window_ends_at > now)
+            .group_by(WaitlistEntry.organization_id)
+            .order_by(WaitlistEntry.organization_id)
+        )
+    )
+
+
+def signal(db: Session, org: str) -> str:
+    """What the organization's capacity picture is looked at under: the writes that may have freed
+    something (counted: migration 0019), its setup_version, its booking policy. Read before a look's
+    search, so a write committed after it changes the signal the next sweep reads."""
+    changes = (
+        sa.select(sa.func.count()).select_from(CapacityChange).where(CapacityChange.organization_id == org)
+    ).scalar_subquery()
+    folded = sa.select(WaitlistSweep.folded).where(WaitlistSweep.organization_id == org).scalar_subquery()
+    setup, policy, count = db.execute(
+        sa.select(Organization.setup_version, policy_text(), sa.func.coalesce(folded, 0) + changes).where(
+            Organization.id == org
+        )
+    ).one()
+    digest = hashlib.sha256((policy or "").encode()).hexdigest()[:16]
+    return f"{count}.{setup}.{digest}"
+
+
+def begin_sweep(db: Session, org: str) -> tuple[str, tuple[datetime, str] | None]:
+    """The organization's signal and cursor for this sweep, its change rows folded first once there are many."""
+    state = _sweep_state(db, org)
+    rows = db.scalar(
+        sa.select(sa.func.count()).select_from(CapacityChange).where(CapacityChange.organization_id == org)
+    )
+    if (rows or 0) >= FOLD_AT:
+        _fold(db, state)
+    cursor = None
+    if state.cursor_joined_at is not None and state.cursor_entry_id is not None:
+        cursor = (state.cursor_joined_at, state.cursor_entry_id)
+    return signal(db, org), cursor
+
+
+def fold_crowded(db: Session) -> int:
+    """Fold the change rows of every organization with many, waitlist or not (the triggers append
+    for all of them): the table stays small. Returns how many organizations were folded."""
+    crowded = db.scalars(
+        sa.select(CapacityChange.organization_id)
+        .group_by(CapacityChange.organization_id)
+        .having(sa.func.count() >= FOLD_AT)
+    ).all()
+    for org in crowded:
+        _fold(db, _sweep_state(db, org))
+    return len(crowded)
+
+
+def _sweep_state(db: Session, org: str) -> WaitlistSweep:
+    state = db.scalars(
+        sa.select(WaitlistSweep).where(WaitlistSweep.organization_id == org).with_for_update()
+    ).one_or_none()
+    if state is None:
+        state = WaitlistSweep(organization_id=org, folded=0)
+        db.add(state)
+        db.flush()
+    return state
+
+
+def _fold(db: Session, state: WaitlistSweep) -> None:
+    """The rows deleted are exactly those added to `folded`, in one transaction, so the count any
+    statement reads (folded + rows) never goes back and never stands still over a new row."""
+    gone = db.execute(
+        sa.delete(CapacityChange)
+        .where(CapacityChange.organization_id == state.organization_id)
+        .returning(CapacityChange.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    state.folded += len(gone)
+    db.flush()
+
+
+def keep_cursor(db: Session, org: str, cursor: tuple[datetime, str] | None) -> None:
+    """Where the organization's next sweep goes on (None: at its earliest-joined entry)."""
+    state = db.get(WaitlistSweep, org) or WaitlistSweep(organization_id=org, folded=0)
+    state.cursor_joined_at, state.cursor_entry_id = cursor if cursor is not None else (None, None)
+    db.add(state)
+    db.flush()
+
+
 def due(
-    db: Session, now: datetime, limit: int = 200, after: tuple[datetime, str] | None = None
+    db: Session,
+    org: str,
+    now: datetime,
+    under: str,
+    limit: int = 200,
+    after: tuple[datetime, str] | None = None,
+    through: tuple[datetime, str] | None = None,
 ) -> list[tuple[datetime, str]]:
-    """(joined, id) of open entries in join order, after `after`, that could take an offer now:
-    waiting, or offered with the offer's hold run out (the sweep records it and offers the next)."""
+    """(joined, id) of the organization's open entries in join order, after `after` and up to
+    `through`, that could take an offer now and whose answer may have changed since their last
+    look: waiting, or offered with the offer's hold run out (the sweep records it and offers the
+    next); never looked at, looked at under another signal than `under`, or due a recheck."""
     lapsed = (
         sa.select(WaitlistOffer.id)
         .join(Hold, Hold.id == WaitlistOffer.hold_id)
         .where(WaitlistOffer.entry_id == WaitlistEntry.id, WaitlistOffer.outcome.is_(None), ~Hold.live(now))
     )
-    query = sa.select(WaitlistEntry.created_at, WaitlistEntry.id).where(
-        WaitlistEntry.window_ends_at > now,
-        sa.or_(WaitlistEntry.status == "waiting", sa.and_(WaitlistEntry.status == "offered", lapsed.exists())),
+    query = (
+        sa.select(WaitlistEntry.created_at, WaitlistEntry.id)
+        .outerjoin(WaitlistLook, WaitlistLook.entry_id == WaitlistEntry.id)
+        .where(
+            WaitlistEntry.organization_id == org,
+            WaitlistEntry.window_ends_at > now,
+            sa.or_(WaitlistEntry.status == "waiting", sa.and_(WaitlistEntry.status == "offered", lapsed.exists())),
+            sa.or_(WaitlistLook.entry_id.is_(None), WaitlistLook.looked_under != under, WaitlistLook.recheck_at <= now),
+        )
     )
+    joined = sa.tuple_(WaitlistEntry.created_at, WaitlistEntry.id)
     if after is not None:
-        query = query.where(sa.tuple_(WaitlistEntry.created_at, WaitlistEntry.id) > sa.tuple_(*after))
+        query = query.where(joined > sa.tuple_(*after))
+    if through is not None:
+        query = query.where(joined <= sa.tuple_(*through))
     rows = db.execute(query.order_by(WaitlistEntry.created_at, WaitlistEntry.id).limit(limit))
     return [(joined, entry_id) for joined, entry_id in rows]
 
 
-def offer(db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSettings()) -> WaitlistOffer | None:
-    """Offer the entry the earliest free slot that fits it, once (the caller commits)."""
+def offer(
+    db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSettings(), look: Look | None = None
+) -> WaitlistOffer | None:
+    """Offer the entry the earliest free slot that fits it, once (the caller commits). With a
+    `look`, its searches are counted there, and a look that finds nothing is recorded under its
+    signal (WaitlistLook), so the sweep skips the entry until something may have changed."""
     now = clock.now()
     entry = db.get(WaitlistEntry, entry_id)
     if entry is None:
@@ -278,7 +419,19 @@ def offer(db: Session, entry_id: str, settings: WaitlistSettings = WaitlistSetti
     if entry.status != "waiting" or entry.window_ends_at <= now:
         return None
     actor = Actor(None, FRONTEND, defaults=settings.policy_defaults)
-    for slot, expires_at in _fitting(db, entry, actor, now, settings)[:ATTEMPTS]:
+    look = look or Look("")
+    fitting = _fitting(db, entry, actor, now, settings, look)
+    # Recorded only when nothing fits: slots taken by a concurrent booking between the search and
+    # the hold (every attempt failed) may leave others, which the next sweep must still see.
+    db.execute(sa.delete(WaitlistLook).where(WaitlistLook.entry_id == entry.id))
+    if not fitting and look.signal:
+        db.add(
+            WaitlistLook(
+                entry_id=entry.id, looked_under=look.signal, recheck_at=_recheck_at(db, entry, now, settings, actor)
+            )
+        )
+        db.flush()
+    for slot, expires_at in fitting[:ATTEMPTS]:
         request = SlotRequest(
             slot.clinic_id,
             slot.practitioner_id,
@@ -330,6 +483,33 @@ def _offered_payload(entry: WaitlistEntry, made: WaitlistOffer, hold: Hold) -> d
     }
 
 
+def _recheck_at(
+    db: Session, entry: WaitlistEntry, now: datetime, settings: WaitlistSettings, actor: Actor
+) -> datetime | None:
+    """When the clock alone may change what a look just found, with no write to say so: the first
+    expiry of a hold live now (read after the search, so every hold it saw is here; one placed after
+    it kept a slot that was free to this look), or the booking horizon, which moves with the clock,
+    having moved `horizon_recheck` further over a window reaching past it. Notice, same-day and the
+    window's start moving on only take starts away."""
+    lapse = db.scalar(
+        sa.select(sa.func.min(Hold.expires_at)).where(Hold.organization_id == entry.organization_id, Hold.live(now))
+    )
+    clinics = (
+        [db.get_one(Clinic, clinic_id) for clinic_id in entry.clinic_ids]
+        if entry.clinic_ids
+        else db.scalars(
+            sa.select(Clinic).where(Clinic.organization_id == entry.organization_id, Clinic.archived_at.is_(None))
+        ).all()
+    )
+    treatment_type = db.get_one(TreatmentType, entry.treatment_type_id)
+    horizon = min(
+        [settings.search.horizon]
+        + [policies.resolve(db, entry.organization_id, actor.defaults, c, treatment_type).horizon for c in clinics]
+    )
+    moving = now + settings.horizon_recheck if entry.window_ends_at > now + horizon else None
+    return min((at for at in (lapse, moving) if at is not None), default=None)
+
+
 def _locked_hold(db: Session, hold_id: str) -> Hold:
     return db.scalars(
         sa.select(Hold).where(Hold.id == hold_id).with_for_update(of=Hold).execution_options(populate_existing=True)
@@ -337,7 +517,7 @@ def _locked_hold(db: Session, hold_id: str) -> Hold:
 
 
 def _fitting(
-    db: Session, entry: WaitlistEntry, actor: Actor, now: datetime, settings: WaitlistSettings
+    db: Session, entry: WaitlistEntry, actor: Actor, now: datetime, settings: WaitlistSettings, look: Look
 ) -> list[tuple[Slot, datetime]]:
     """The free slots of the entry's first window chunk that has any it fits, earliest first, each
     with when its offer would lapse: after `offer_for`, never later than the policy's notice before
@@ -374,6 +554,7 @@ def _fitting(
             # chunk's only when none of them fit.
             plain = not (entry.weekdays or entry.time_from is not None or entry.time_to is not None or offered_before)
             for limit in (_FIRST_LOOK, _WHOLE_CHUNK) if plain else (_WHOLE_CHUNK,):
+                look.searches += 1
                 slots, clinics = _search(db, entry, actor, clinic_id, chunk, upper, limit, settings)
                 taken = [(slot, at) for slot in slots if (at := fits(slot, clinics[slot.clinic_id])) is not None]
                 if taken or len(slots) < limit:

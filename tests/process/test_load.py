@@ -5,8 +5,10 @@ lease-holding scheduler SIGKILLed and restarted; on SQLite one node and 60 clien
 lease holder SIGKILLed. Every
 check of the harness must hold: no overlapping claims, no sessions closer than the interval, every
 acknowledged booking present, nothing proposed, recorded or delivered twice, every course plan whole
-(held, confirmed, released or expired with all its holds), no 5xx and no failed
-connection outside the killed node's window. `make load` is the long version.
+(held, confirmed, released or expired with all its holds), the waitlist's offers (one live offer per
+entry, no slot offered to two entries at once, each offer's hold on its entry's terms and in time,
+every fulfilled entry booked), no 5xx and no failed connection outside the killed node's window.
+`make load` is the long version.
 """
 
 from __future__ import annotations

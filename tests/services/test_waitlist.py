@@ -8,14 +8,14 @@ start: booked by someone else it is full, and cancelling that booking frees it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from booking.services.waitlist import WaitlistSettings
-from models import Hold, OutboxEvent, WaitlistEntry, WaitlistOffer
+from models import CapacityChange, Hold, OutboxEvent, WaitlistEntry, WaitlistLook, WaitlistOffer
 from schedulers import jobs
 from schedulers.config import SchedulerSettings
 
@@ -330,3 +330,266 @@ def test_an_ended_entry_is_not_offered(world, sweep, db):
     assert sweep() == 0
     assert db.get(WaitlistEntry, waiting["id"]).status == "cancelled"
     assert_problem(world.caller.get("/v1/waitlist/wait_missing"), 404, "not_found")
+
+
+# --- the noisy neighbour: what a sweep costs -------------------------------------------------
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """The availability searches the sweep makes, counted by organization."""
+    from collections import Counter
+
+    from booking.services import availability_search
+
+    counted: Counter[str] = Counter()
+    real = availability_search.search
+
+    def counting(db, org, *args, **kwargs):
+        counted[org] += 1
+        return real(db, org, *args, **kwargs)
+
+    monkeypatch.setattr(availability_search, "search", counting)
+    return counted
+
+
+@pytest.fixture
+def budgeted(app):
+    """The sweep with a budget of `searches_per_organization` searches per organization."""
+    holder = "test-waitlist-budget"
+
+    def make(budget: int):
+        waitlist_settings = WaitlistSettings(searches_per_organization=budget)
+        jobs.register(
+            holder,
+            SchedulerSettings(database_url="unused", waitlist=waitlist_settings),
+            sessions=app.extensions["db_write_sessions"],
+        )
+
+        def run() -> int:
+            jobs.keep_lease(holder)
+            return jobs.offer_waitlist(holder)
+
+        return run
+
+    yield make
+    jobs.unregister(holder)
+
+
+def swept(sweep, searches) -> tuple[int, dict]:
+    """One sweep: the offers it made and its searches by organization."""
+    searches.clear()
+    made = sweep()
+    return made, dict(searches)
+
+
+def crowd(app, world, how_many: int) -> list[str]:
+    """`how_many` entries of one patient of `world`, joined in this order, each for the full
+    Wednesday 10:00 start: written on the ORM, as the API would, to keep the test short."""
+    who = patient(world)
+    start, end = (datetime.fromisoformat(world.at(DAY, HOUR, m)) for m in (0, 15))
+    with app.extensions["db_write_sessions"]() as db:
+        rows = [
+            WaitlistEntry(
+                organization_id=world.caller.organization_id,
+                patient_id=who["id"],
+                treatment_type_id=world.microneedling["id"],
+                clinic_ids=[world.clinic["id"]],
+                window_starts_at=start,
+                window_ends_at=end,
+                weekdays=[],
+                timezone="Europe/London",
+                status="waiting",
+                created_at=world.clock.now + timedelta(microseconds=n),
+            )
+            for n in range(how_many)
+        ]
+        db.add_all(rows)
+        db.commit()
+        return [row.id for row in rows]
+
+
+def looked_at(db, entry_ids: list[str]) -> list[bool]:
+    looked = set(db.scalars(sa.select(WaitlistLook.entry_id).where(WaitlistLook.entry_id.in_(entry_ids))))
+    return [entry_id in looked for entry_id in entry_ids]
+
+
+def test_an_organization_with_hundreds_of_unfit_entries_does_not_delay_another_one(
+    app, world, other, clock, budgeted, searches, db
+):
+    from ..booking_world import build_world
+
+    rival = build_world(other, clock)
+    a, b = world.caller.organization_id, rival.caller.organization_id
+    full_slot(world)
+    crowded = crowd(app, world, 300)  # A: 300 entries for a start that stays full
+    booked = full_slot(rival)
+    waiting = join(rival, patient(rival))  # B: one entry, for a start about to free
+    cancel(rival, booked)
+    sweep = budgeted(50)
+
+    made, spent = swept(sweep, searches)
+    assert made == 1 and entry(rival, waiting["id"])["status"] == "offered"  # B served in the first sweep
+    assert spent[b] == 1
+    assert 50 <= spent[a] <= 51  # A's budget (checked before each entry; each of A's looks is one search)
+    # A's backlog is worked through earliest-joined first, going on where the last sweep stopped.
+    assert looked_at(db, crowded) == [True] * spent[a] + [False] * (300 - spent[a])
+    for _ in range(5):
+        made, spent = swept(sweep, searches)
+        assert made == 0 and spent.get(a, 0) <= 51 and b not in spent
+    assert all(looked_at(db, crowded))
+    # Nothing changed since: neither organization costs a search.
+    assert swept(sweep, searches) == (0, {})
+
+
+def test_an_unchanged_organization_costs_no_search_and_a_change_elsewhere_does_not_wake_it(
+    app, world, other, clock, sweep, searches
+):
+    from ..booking_world import build_world
+
+    rival = build_world(other, clock)
+    full_slot(world)
+    crowd(app, world, 5)
+    rival_booking = full_slot(rival)
+    join(rival, patient(rival), time_from="16:00")  # never fits the 10:00 start
+    made, spent = swept(sweep, searches)
+    assert made == 0 and spent == {world.caller.organization_id: 5, rival.caller.organization_id: 1}
+    assert swept(sweep, searches) == (0, {})
+    cancel(rival, rival_booking)  # a change in B only
+    assert swept(sweep, searches) == (0, {rival.caller.organization_id: 1})
+    assert swept(sweep, searches) == (0, {})
+
+
+def test_a_hold_lapsing_by_the_clock_wakes_the_entries_with_no_write(world, sweep, searches, db):
+    held = world.hold(patient_id=patient(world)["id"], starts_at=world.at(DAY, HOUR))
+    waiting = join(world, patient(world))
+    assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})
+    world.clock.advance(minutes=1)
+    assert swept(sweep, searches) == (0, {})  # still held: nothing to look at
+    world.clock.now = datetime.fromisoformat(held["expires_at"]) + timedelta(seconds=1)
+    assert db.get(Hold, held["id"]).outcome is None  # no sweep has written the lapse
+    made, spent = swept(sweep, searches)
+    assert made == 1 and spent == {world.caller.organization_id: 1}
+    assert entry(world, waiting["id"])["offer"]["hold"]["starts_at"] == held["starts_at"]
+
+
+def test_a_policy_edit_wakes_the_entries(world, sweep, searches):
+    waiting = join(world, patient(world))
+    world.clock.now = datetime.fromisoformat(world.at(DAY, HOUR)) - timedelta(minutes=90)  # inside the 2 h notice
+    assert sweep() == 0
+    assert swept(sweep, searches) == (0, {})
+    response = world.caller.patch("/v1/organization", json={"booking_policy": {"min_notice_minutes": 30}})
+    assert response.status_code == 200, response.get_json()
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["status"] == "offered"
+
+
+def test_a_contraindication_resolved_wakes_the_entry(world, sweep, searches):
+    acne = patient(world, contraindications=["active_acne"])
+    waiting = join(world, acne)
+    assert sweep() == 0
+    assert swept(sweep, searches) == (0, {})
+    response = world.caller.patch(f"/v1/patients/{acne['id']}", json={"contraindications": []})
+    assert response.status_code == 200, response.get_json()
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["status"] == "offered"
+
+
+def test_a_consultation_recorded_wakes_the_entry(world, sweep, searches):
+    unconsulted = patient(world, consulted=False)
+    waiting = join(world, unconsulted)
+    assert sweep() == 0
+    assert swept(sweep, searches) == (0, {})
+    world.consulted(unconsulted["id"])
+    assert sweep() == 1
+    assert entry(world, waiting["id"])["status"] == "offered"
+
+
+def test_the_booking_horizon_moving_on_wakes_an_entry_beyond_it(world, sweep, searches):
+    far = 93  # Wednesday 7 April 2027, 10:00: inside the 90-day horizon from Wednesday 6 January, 10:00
+    waiting = join(world, patient(world), start=world.at(far, HOUR), end=world.at(far, HOUR, 15))
+    assert sweep() == 0
+    assert swept(sweep, searches) == (0, {})  # the horizon has not moved an hour yet
+    world.clock.advance(hours=1)
+    assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})  # looked at again: not yet
+    world.clock.advance(days=3, hours=2)  # Thursday 7 January, 11:00
+    assert sweep() == 1
+    offered = entry(world, waiting["id"])["offer"]["hold"]["starts_at"]
+    assert datetime.fromisoformat(offered) == datetime.fromisoformat(world.at(far, HOUR))
+
+
+def changes(db, world) -> int:
+    return db.scalar(
+        sa.select(sa.func.count())
+        .select_from(CapacityChange)
+        .where(CapacityChange.organization_id == world.caller.organization_id)
+    )
+
+
+def test_only_writes_that_may_free_capacity_are_counted(world, db):
+    """Bookings, holds and booking a hold take capacity: no change. A cancel, a release: changes."""
+    frontend = world.caller.with_scopes("read", "book", channel="frontend")
+    first, second, third = (patient(world) for _ in range(3))  # each consultation recorded is a change
+    before = changes(db, world)
+    booked = world.book(patient_id=first["id"], starts_at=world.at(DAY, HOUR))
+    held = world.hold(patient_id=second["id"], starts_at=world.at(DAY, 12))
+    assert frontend.post("/v1/appointments", json={"hold_id": held["id"]}).status_code == 201
+    released = world.hold(patient_id=third["id"], starts_at=world.at(DAY, 14))
+    assert changes(db, world) == before
+    cancel(world, booked)
+    after_cancel = changes(db, world)
+    assert after_cancel > 0
+    assert world.caller.delete(f"/v1/holds/{released['id']}").status_code == 204
+    assert changes(db, world) > after_cancel
+
+
+def test_folding_the_counted_changes_keeps_the_signal(world, sweep, searches, db, monkeypatch):
+    from booking.services import waitlist as service
+
+    monkeypatch.setattr(service, "FOLD_AT", 1)  # fold on every sweep that finds a change row
+    join(world, patient(world), time_from="16:00")  # fits nothing at 10:00
+    cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY + 1, HOUR)))
+    assert changes(db, world) > 0
+    assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})
+    assert changes(db, world) == 0  # folded into the count
+    assert swept(sweep, searches) == (0, {})  # the fold itself is no change
+    cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY + 1, 12)))
+    assert swept(sweep, searches) == (0, {world.caller.organization_id: 1})  # a change after a fold counts
+
+
+def test_the_cursor_is_kept_in_the_database_so_another_scheduler_goes_on_from_it(app, world, db):
+    """Node one spends its budget and crashes; node two, with a fresh runtime, takes the lease and
+    goes on after the last entry node one looked at, then round to the start: none skipped."""
+    from models import SchedulerLease
+
+    full_slot(world)
+    crowded = crowd(app, world, 5)
+    budget = SchedulerSettings(database_url="unused", waitlist=WaitlistSettings(searches_per_organization=2))
+    for holder in ("node-one", "node-two"):
+        jobs.register(holder, budget, sessions=app.extensions["db_write_sessions"])
+    try:
+        assert jobs.keep_lease("node-one") and not jobs.keep_lease("node-two")
+        jobs.offer_waitlist("node-one")
+        assert looked_at(db, crowded) == [True, True, False, False, False]
+        jobs.unregister("node-one")  # SIGKILLed: its lease runs out
+        with app.extensions["db_write_sessions"]() as session:
+            session.execute(sa.update(SchedulerLease).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+            session.commit()
+        assert jobs.keep_lease("node-two")
+        jobs.offer_waitlist("node-two")
+        assert looked_at(db, crowded) == [True, True, True, True, False]
+        jobs.offer_waitlist("node-two")
+        assert all(looked_at(db, crowded))
+    finally:
+        jobs.unregister("node-one")
+        jobs.unregister("node-two")
+
+
+def test_the_change_rows_of_an_organization_without_a_waitlist_are_folded_too(world, sweep, db, monkeypatch):
+    from booking.services import waitlist as service
+
+    monkeypatch.setattr(service, "FOLD_AT", 1)
+    cancel(world, world.book(patient_id=patient(world)["id"], starts_at=world.at(DAY, HOUR)))
+    assert changes(db, world) > 0
+    sweep()  # no entry anywhere
+    assert changes(db, world) == 0
