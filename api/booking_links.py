@@ -116,23 +116,23 @@ class PatientBookingLinks(MethodView):
         return link
 
 
-@blp.route("/booking-links/<link_id>")
+@blp.route("/patients/<patient_id>/booking-links/<link_id>")
 class BookingLinkItem(MethodView):
     @requires("read")
     @blp.response(200, BookingLinkSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @etags.tagged
-    def get(self, link_id):
-        """Get a booking link (never its token)"""
+    def get(self, patient_id, link_id):
+        """Get a patient's booking link (never its token)"""
         require_staff("read booking links")
-        return get_or_404(BookingLink, link_id, what="booking link")
+        return booking_links.link_of(db.session(), organization_id(), patient_id, link_id)
 
     @requires("book")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.doc(description="The booking page opened with it is told it ended (410 `booking_link_ended`). " + GONE_BUT_AUDITED)
     @etags.conditional
-    def delete(self, link_id):
-        """Revoke a booking link at once"""
+    def delete(self, patient_id, link_id):
+        """Revoke a patient's booking link at once"""
         require_staff("revoke booking links")
-        booking_links.revoke(db.session(), organization_id(), link_id, etags.expected_version(link_id))
+        booking_links.revoke(db.session(), organization_id(), patient_id, link_id, etags.expected_version(link_id))

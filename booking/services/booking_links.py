@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from booking.domain import clock
 from booking.domain.errors import BookingLinkEnded, InvalidInput, NotFound
 from booking.services import queries, tokens
-from booking.services.changes import load_for_change
+from booking.services.changes import check_version, load
 from models import BookingLink, Course, Patient, TreatmentType
 
 DEFAULT_DAYS = 30
@@ -65,9 +65,18 @@ def issue(
     return link
 
 
-def revoke(db: Session, org: str, link_id: str, expected_version: int | None) -> None:
+def link_of(db: Session, org: str, patient_id: str, link_id: str, *, lock: bool = False) -> BookingLink:
+    """The patient's live (unrevoked) link; another patient's, organization's or a revoked one is a 404."""
+    link = load(db, org, BookingLink, link_id, what="booking link", lock=lock)
+    if link.patient_id != patient_id:
+        raise NotFound(f"No booking link with id '{link_id}'.")
+    return link
+
+
+def revoke(db: Session, org: str, patient_id: str, link_id: str, expected_version: int | None) -> None:
     """At once: the link books nothing from now on, and the page that opens it is told so."""
-    link = load_for_change(db, org, BookingLink, link_id, expected_version, what="booking link")
+    link = link_of(db, org, patient_id, link_id, lock=True)
+    check_version(link, expected_version)
     link.revoked_at = clock.now()
     db.flush()
 

@@ -112,7 +112,7 @@ def test_a_wrong_expired_revoked_or_other_organizations_link_is_refused_and_writ
     revoked = _link(admin, world.patient["id"])
     rival_patient = other.make_patient(name="Rival Patient")
     rival = _link(other, rival_patient["id"])["secret"]
-    assert admin.delete(f"/v1/booking-links/{revoked['id']}").status_code == 204
+    assert admin.delete(f"/v1/patients/{world.patient['id']}/booking-links/{revoked['id']}").status_code == 204
     clock.advance(days=1, hours=1)
     before = _counts(db)
     slot = _session_slot(world, starts_at=world.at(3, 10))
@@ -154,10 +154,13 @@ def test_only_a_staff_key_issues_reads_or_revokes_links_and_a_pk_key_never(admin
         assert_problem(caller.post(path, json={}), 403, "forbidden")
         assert_problem(caller.get(path), 403, "forbidden")
     link = _link(admin, world.patient["id"])
-    assert_problem(pk.delete(f"/v1/booking-links/{link['id']}"), 403, "forbidden")
-    assert_problem(widget.delete(f"/v1/booking-links/{link['id']}"), 403, "forbidden")
+    assert_problem(pk.delete(f"{path}/{link['id']}"), 403, "forbidden")
+    assert_problem(widget.delete(f"{path}/{link['id']}"), 403, "forbidden")
     assert [x["id"] for x in admin.get(path).get_json()["data"]] == [link["id"]]
-    assert "secret" not in admin.get(f"/v1/booking-links/{link['id']}").get_json()
+    assert "secret" not in admin.get(f"{path}/{link['id']}").get_json()
+    # Another patient's path does not name it.
+    someone = world.new_patient(name="Someone Else", email="else@example.com")
+    assert_problem(admin.delete(f"/v1/patients/{someone['id']}/booking-links/{link['id']}"), 404, "not_found")
 
 
 @pytest.mark.parametrize(
