@@ -130,7 +130,7 @@ class BookingLinkItem(MethodView):
     @requires("book")
     @blp.response(204)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.doc(description="The booking page opened with it is told it ended (410 `booking_link_ended`). " + GONE_BUT_AUDITED)
+    @blp.doc(description=f"The page opened with it is told it ended (410 `booking_link_ended`). {GONE_BUT_AUDITED}")
     @etags.conditional
     def delete(self, patient_id, link_id):
         """Revoke a patient's booking link at once"""

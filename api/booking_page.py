@@ -183,8 +183,8 @@ class PageHolds(MethodView):
 
         Checked against every rule as a first visit (a microneedling session needs a consultation
         first: `consultation_required`) and the booking policy; with `patient_token` (a patient's
-        booking link), as that patient's, their consultation, interval and course counting. The answer's `hold_token` alone
-        books the hold; it is shown once.
+        booking link), as that patient's, their consultation, interval and course counting. The
+        answer's `hold_token` alone books the hold; it is shown once.
         """
         hold_minutes, patient_token = data.pop("hold_minutes", None), data.pop("patient_token", None)
         request = slot_request({**data, "patient_id": None})

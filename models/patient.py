@@ -129,6 +129,11 @@ class BookingLink(Timestamped, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
+    if TYPE_CHECKING:  # not columns: set on a new link for the one response that shows them
+        token: str
+        secret: str
+        url: str | None
+
     patient: Mapped[Patient] = relationship(lazy="joined")
 
     def live(self, at: datetime) -> bool:

@@ -134,7 +134,9 @@ def _link_of(db: Session, org: str, token: str) -> BookingLink | None:
     if not tokens.looks_like(token, tokens.BOOKING_LINK_PREFIX):
         return None
     return db.scalar(
-        sa.select(BookingLink).where(BookingLink.token_digest == tokens.digest(token), BookingLink.organization_id == org)
+        sa.select(BookingLink).where(
+            BookingLink.token_digest == tokens.digest(token), BookingLink.organization_id == org
+        )
     )
 
 

@@ -163,9 +163,7 @@ def _book_as_invited(
 
 
 def _request_of(hold: Hold) -> SlotRequest:
-    return SlotRequest(
-        hold.clinic_id, hold.practitioner_id, hold.room_id, hold.treatment_type_id, None, hold.starts_at
-    )
+    return SlotRequest(hold.clinic_id, hold.practitioner_id, hold.room_id, hold.treatment_type_id, None, hold.starts_at)
 
 
 def _hold_of_token(db: Session, org: str, token: str) -> Hold:

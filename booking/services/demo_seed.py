@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.courses import course_defaults
+from booking.domain.errors import DomainError
 from booking.domain.rules import SESSION_KIND
 from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.vocabulary import CONSULTATION, MICRONEEDLING, REVIEW
 from booking.domain.weekly import Shift, check_week, parse_hhmm
-from booking.domain.errors import DomainError
 from booking.services import booking_links
 from booking.services.appointments import count_session
 from booking.services.tenancy import create_organization, find_key, issue_api_key

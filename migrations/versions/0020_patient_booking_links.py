@@ -36,9 +36,7 @@ def upgrade() -> None:
         sa.Column("created_at", INSTANT, nullable=False),
         sa.Column("updated_at", INSTANT, nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
-        sa.ForeignKeyConstraint(
-            ["course_id"], ["courses.id"], name=op.f("fk_patient_booking_links_course_id_courses")
-        ),
+        sa.ForeignKeyConstraint(["course_id"], ["courses.id"], name=op.f("fk_patient_booking_links_course_id_courses")),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
