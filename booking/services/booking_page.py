@@ -89,7 +89,7 @@ def place_hold(
     if req.patient_id is not None or req.course_id is not None:
         raise InvalidInput({"patient_id": ["A booking page's hold names no patient: they register as it is booked."]})
     if patient_token is not None:
-        req = _as_invited(db, org, req, booking_links.invited(db, org, patient_token))
+        req = _as_invited(db, req, booking_links.invited(db, org, patient_token))
     hold = appointments.place_hold(db, org, req, actor=actor, hold_minutes=hold_minutes)
     token, hold.hold_token_digest = tokens.new_token(tokens.HOLD_TOKEN_PREFIX)
     hold.hold_token = token
@@ -135,13 +135,17 @@ def book_hold(
     return appointment, pre_care(db, appointment)
 
 
-def _as_invited(db: Session, org: str, req: SlotRequest, invited: booking_links.Invited) -> SlotRequest:
+def _as_invited(db: Session, req: SlotRequest, invited: booking_links.Invited) -> SlotRequest:
     """The request as the link's patient's, on the link's course when it is of this treatment."""
-    course_id = None
-    if invited.course_id is not None:
-        course_type = db.scalar(sa.select(Course.treatment_type_id).where(Course.id == invited.course_id))
-        course_id = invited.course_id if course_type == req.treatment_type_id else None
-    return replace(req, patient_id=invited.patient_id, course_id=course_id)
+    return replace(req, patient_id=invited.patient_id, course_id=_links_course(db, invited, req.treatment_type_id))
+
+
+def _links_course(db: Session, invited: booking_links.Invited, treatment_type_id: str) -> str | None:
+    """The link's course, for a session of its treatment; else None (the patient's active one counts)."""
+    if invited.course_id is None:
+        return None
+    course_type = db.scalar(sa.select(Course.treatment_type_id).where(Course.id == invited.course_id))
+    return invited.course_id if course_type == treatment_type_id else None
 
 
 def _book_as_invited(
@@ -156,14 +160,10 @@ def _book_as_invited(
         hold.patient_id = invited.patient_id
     elif hold.patient_id != invited.patient_id:
         raise InvalidInput({"patient_token": ["This hold was placed with another booking link."]})
-    course_id = _as_invited(db, org, _request_of(hold), invited).course_id
+    course_id = _links_course(db, invited, hold.treatment_type_id)
     db.flush()
     appointment = appointments.book_from_hold(db, org, hold.id, course_id=course_id, area=area, actor=actor)
     return appointment, pre_care(db, appointment)
-
-
-def _request_of(hold: Hold) -> SlotRequest:
-    return SlotRequest(hold.clinic_id, hold.practitioner_id, hold.room_id, hold.treatment_type_id, None, hold.starts_at)
 
 
 def _hold_of_token(db: Session, org: str, token: str) -> Hold:
