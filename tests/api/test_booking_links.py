@@ -127,6 +127,7 @@ def test_a_wrong_expired_revoked_or_other_organizations_link_is_refused_and_writ
         assert_problem(pk.post("/v1/booking/holds", json={**slot, "patient_token": token}), status, code)
         search = {"treatment_type_id": world.microneedling["id"], "start": world.at(3), "end": world.at(4)}
         assert_problem(pk.get("/v1/availability", query_string={**search, "patient_token": token}), status, code)
+    assert _counts(db) == before  # no hold, booking or patient written
     ended = assert_problem(pk.get(f"/v1/booking/links/{expiring}"), 410, "booking_link_ended")
     assert ended["link_status"] == "expired"
     # A first-visit hold booked with a dead link registers nobody and books nothing.
