@@ -14,9 +14,10 @@ from gunicorn.glogging import Logger
 
 MASK = "[redacted]"
 # Query parameters that carry a secret; matched as whole names, in the request line and the referer.
-SECRET_PARAMETERS = re.compile(r"(?i)(?<=[?&;])(token|key|secret|api_key|access_token)=[^&;#\s]*")
-# Path segments that are a secret: a patient's manage link token (/v1/manage/mt_...).
-SECRET_SEGMENTS = re.compile(r"(?<=/)mt_[A-Za-z0-9_-]+")
+SECRET_PARAMETERS = re.compile(r"(?i)(?<=[?&;])(token|key|secret|api_key|access_token|patient_token)=[^&;#\s]*")
+# Path segments that are a secret: a patient's manage link token (/v1/manage/mt_...), a patient's
+# booking link token (/v1/booking/links/bl_...).
+SECRET_SEGMENTS = re.compile(r"(?<=/)(?:mt|bl)_[A-Za-z0-9_-]+")
 SECRET_HEADERS = frozenset({"{authorization}i", "{cookie}i", "{proxy-authorization}i", "{x-api-key}i"})
 
 

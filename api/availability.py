@@ -10,8 +10,8 @@ import marshmallow as ma
 from flask import current_app
 
 from booking.domain import clock
-from booking.domain.errors import Forbidden
-from booking.services import availability_search, patients
+from booking.domain.errors import Forbidden, InvalidInput
+from booking.services import availability_search, booking_links, patients
 
 from . import db
 from .auth import actor, authenticate, key_to_show, organization_id, requires, shown_live
@@ -36,6 +36,13 @@ class AvailabilityArgs(Schema):
     room_id = Id()
     patient_id = Id(
         metadata={"description": "Apply this patient's rules (interval, course cap, consultation, contraindications)"}
+    )
+    patient_token = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=100),
+        metadata={
+            "description": "A patient's booking link token (bl_...): a booking page searches with that patient's "
+            "rules, as it will book"
+        },
     )
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 500))
     order = ma.fields.String(
@@ -106,6 +113,8 @@ def settings() -> availability_search.Settings:
 @requires("read", publishable=True, key_shown_by_view=True)
 @blp.arguments(AvailabilityArgs, location="query")
 @blp.response(200, AvailabilitySchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(410, response="GONE")
 def availability(args):
     """Find bookable slots
 
@@ -115,12 +124,18 @@ def availability(args):
     notice ahead and within the horizon. Every slot offered is bookable now.
 
     A publishable key searches for a new patient (no `patient_id`): a first visit's rules apply,
-    so a session's search answers no slot and `reason.code: consultation_required`.
+    so a session's search answers no slot and `reason.code: consultation_required`; with a
+    patient's booking link (`patient_token`), that patient's rules apply.
     """
     who, page = actor(), authenticate().publishable
     if args.get("patient_id") and page:  # a patient's history is not a page's to probe
         raise Forbidden("A publishable key searches for a new patient: send the request without patient_id.")
-    query = availability_search.Query(**args, online_only=who.frontend, first_visit=page)
+    token = args.pop("patient_token", None)
+    if token is not None:  # the patient's own link: their rules, as the page will book
+        if args.get("patient_id"):
+            raise InvalidInput({"patient_token": ["Send patient_id or patient_token, not both."]})
+        args["patient_id"] = booking_links.invited(db.session(), organization_id(), token).patient_id
+    query = availability_search.Query(**args, online_only=who.frontend, first_visit=page and token is None)
     key_id = key_to_show()
     key = availability_search.KeyShown(key_id) if key_id else None
     slots, refusal, clinics = availability_search.search(db.session(), organization_id(), query, settings(), who, key)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 
-from booking.services import booking_page
+from booking.services import booking_links, booking_page
 
-from . import db, i18n, idempotency
+from . import db, etags, i18n, idempotency
 from .auth import actor, organization_id, requires
 from .base import Blueprint, ClinicInstant, Name, Schema, Secret, SecretWithheld
 from .clinics import OpeningHoursSchema
@@ -59,7 +59,17 @@ def _listing(item: type[ma.Schema]) -> type[ma.Schema]:
     })  # fmt: skip
 
 
+PatientToken = ma.fields.String(
+    validate=ma.validate.Length(min=1, max=100),
+    metadata={
+        "description": "A patient's booking link token (bl_..., from the link the clinic sent them): book as that "
+        "patient, every rule checked for them, instead of as a new patient"
+    },
+)
+
+
 class PageHoldInputSchema(SlotInputSchema):
+    patient_token = PatientToken
     hold_minutes = ma.fields.Integer(
         strict=True,
         validate=ma.validate.Range(min=1),
@@ -88,12 +98,23 @@ class PageBookingInputSchema(Schema):
     hold_token = ma.fields.String(
         required=True, validate=ma.validate.Length(min=1, max=100), metadata={"description": "From the hold"}
     )
-    patient = ma.fields.Nested(NewPatientSchema, required=True, metadata={"description": "Registered as it is booked"})
+    patient = ma.fields.Nested(
+        NewPatientSchema,
+        metadata={"description": "Registered as it is booked; required unless `patient_token` is sent"},
+    )
+    patient_token = PatientToken
     area = ma.fields.String(
         allow_none=True,
         validate=ma.validate.Length(max=40),
         metadata={"description": "Treatment area, from the type's allowed_areas"},
     )
+
+    @ma.validates_schema
+    def _one_patient(self, data, **kwargs):
+        if "patient" in data and "patient_token" in data:
+            raise ma.ValidationError("Send the new patient's details or a patient_token, not both.", "patient_token")
+        if "patient" not in data and "patient_token" not in data:
+            raise ma.ValidationError(["Missing data for required field."], "patient")
 
 
 class PageAppointmentSchema(SlotOutputSchema):
@@ -154,17 +175,20 @@ class PageHolds(MethodView):
     @requires("book", publishable=True)
     @blp.arguments(PageHoldInputSchema)
     @blp.response(201, PageHoldSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(410, response="GONE")
     def post(self, data):
         """Hold a slot for a visitor who registers as they book it
 
         Checked against every rule as a first visit (a microneedling session needs a consultation
-        first: `consultation_required`) and the booking policy. The answer's `hold_token` alone
-        books the hold; it is shown once.
+        first: `consultation_required`) and the booking policy; with `patient_token` (a patient's
+        booking link), as that patient's, their consultation, interval and course counting. The
+        answer's `hold_token` alone books the hold; it is shown once.
         """
-        hold_minutes = data.pop("hold_minutes", None)
+        hold_minutes, patient_token = data.pop("hold_minutes", None), data.pop("patient_token", None)
         request = slot_request({**data, "patient_id": None})
-        hold = booking_page.place_hold(db.session(), organization_id(), request, actor(), hold_minutes)
+        hold = booking_page.place_hold(db.session(), organization_id(), request, actor(), hold_minutes, patient_token)
         idempotency.withhold("hold_token")
         return hold
 
@@ -182,15 +206,57 @@ class PageAppointments(MethodView):
 
         The patient (name, e-mail, phone read as the patients API reads it, `accept_terms: true`)
         is registered and the hold booked for them in one transaction, every rule checked again.
+        With `patient_token` (a patient's booking link) instead, the hold is booked for the link's
+        patient; a hold placed with a link is booked with the same link only.
         The answer carries the patient's `manage_token` (shown once; the `appointment.created`
         event carries it too) and the pre-care instructions.
         """
-        i18n.prefer(data["patient"].get("language"))  # the registering patient's language wins
+        session, org = db.session(), organization_id()
+        if "patient_token" in data:  # the link's patient's language wins
+            i18n.prefer(booking_links.patient_language(session, org, data["patient_token"]))
+        else:  # the registering patient's
+            i18n.prefer(data["patient"].get("language"))
         appointment, pre_care = booking_page.book_hold(
-            db.session(), organization_id(), data["hold_token"], data["patient"], actor(), area=data.get("area")
+            session,
+            org,
+            data["hold_token"],
+            data.get("patient"),
+            actor(),
+            area=data.get("area"),
+            patient_token=data.get("patient_token"),
         )
         idempotency.withhold("manage_token")
         return patient_booking(appointment, pre_care)
+
+
+class InvitedSchema(ma.Schema):
+    id = ma.fields.String(metadata={"description": "The booking link's id"})
+    first_name = ma.fields.String(metadata={"description": "To greet the patient: nothing else of them is shown"})
+    treatment_type_id = ma.fields.String(
+        allow_none=True, metadata={"description": "The treatment the clinic suggests (preselect it)"}
+    )
+    expires_at = ma.fields.AwareDateTime()
+    language = ma.fields.String(metadata={"description": "The patient's language, else the request's, else en"})
+    direction = Direction
+
+
+@blp.route("/links/<link_token>")
+@requires("read", publishable=True)
+@blp.response(200, InvitedSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(410, response="GONE")
+@etags.tagged
+def invited(link_token):
+    """Greet the patient a booking link names (their first name only)
+
+    The page then books as them with `patient_token`. A token that names no link of the key's
+    organization is a 404; an expired or revoked link a 410 `booking_link_ended`.
+    """
+    session, org = db.session(), organization_id()
+    i18n.prefer(booking_links.patient_language(session, org, link_token))
+    found = booking_links.invited(session, org, link_token).shown()
+    text = i18n.text()
+    return {**found, "language": text.language, "direction": text.direction}
 
 
 def patient_booking(appointment, pre_care: list[str]) -> dict:

@@ -76,9 +76,12 @@ def seed_demo_command() -> None:
     pages = _read_json(pages_file)
     port = current_app.config["PORT"]
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    link_file = instance_file(Path(current_app.instance_path), current_app.config["DATABASE_URL"], "demo-booking-link")
+    saved_link = link_file.read_text().strip() if link_file.exists() else None
     with _transaction() as session:
         token = demo_seed.ensure_demo(session, saved)
         booking_key = demo_seed.ensure_booking_key(session, pages.get("demo"), origins) if token else None
+        link = demo_seed.ensure_booking_link(session, saved_link) if token else None
     if token is None:
         click.echo("The database holds other organizations and no demo; nothing seeded.")
         return
@@ -88,6 +91,14 @@ def seed_demo_command() -> None:
         pages_file.parent.mkdir(parents=True, exist_ok=True)
         pages_file.write_text(json.dumps({**pages, "demo": booking_key}, indent=2) + "\n")
         click.echo(f"Booking page: http://127.0.0.1:{port}/book/demo (its publishable key is in {pages_file})")
+    if link is not None:
+        # Stored only as its digest in the database: the demo keeps the token beside the key.
+        link_file.write_text(link + "\n")
+        link_file.chmod(0o600)
+        click.echo(
+            f"Grace Whitfield's booking link (her consultation is done; kept in {link_file}):\n"
+            f"  http://127.0.0.1:{port}/book/demo#invite={link}"
+        )
     key_file.write_text(token + "\n")
     key_file.chmod(0o600)
     click.echo(f"Demo organization ready. Admin API key (kept in {key_file}): {token}")

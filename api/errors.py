@@ -58,6 +58,7 @@ DOMAIN_STATUS = {
     "forbidden": 403,
     "origin_not_allowed": 403,
     "manage_link_ended": 410,
+    "booking_link_ended": 410,
 }  # every other domain code (the clinical rules) is a 422
 
 
@@ -281,6 +282,10 @@ PROBLEM_FACTS: dict[str, tuple[dict, tuple[str, ...]]] = {
     "manage_link_ended": (
         {"appointment_status": {"type": "string", "description": "The booking's status now"}},
         ("appointment_status",),
+    ),
+    "booking_link_ended": (
+        {"link_status": {"type": "string", "enum": ["expired", "revoked"], "description": "Why it ended"}},
+        ("link_status",),
     ),
     "interval_too_short": (
         {

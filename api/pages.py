@@ -105,6 +105,20 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def invite_url(organization_id: str, token: str, host_url: str) -> str | None:
+    """The organization's booking page opened with a patient's booking link token (in the
+    fragment, so it reaches neither the access log nor a Referer); None when no page books for it."""
+    from booking.services.tenancy import find_key
+
+    from . import db
+
+    for slug, key in sorted(booking_pages().items()):
+        facts = find_key(db.session(), key)
+        if facts is not None and facts.organization_id == organization_id:
+            return f"{host_url.rstrip('/')}/book/{slug}#invite={token}"
+    return None
+
+
 def _booking_key(slug: str) -> str | None:
     return booking_pages().get(slug) if SLUG.match(slug) else None
 

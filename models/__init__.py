@@ -16,7 +16,7 @@ from .booking import (
 from .calendars import FEED_OWNERS, CalendarFeed, ExternalBusy, ExternalCalendar
 from .clinic import Clinic, Closure, OpeningHours, Room
 from .db import make_engine, make_sessionmaker, writer
-from .patient import Contraindication, Course, Patient
+from .patient import BookingLink, Contraindication, Course, Patient
 from .scheduling import (
     DELIVERY_STATUSES,
     FOLLOW_UP_STATUSES,
@@ -62,6 +62,7 @@ __all__ = [
     "ApiKey",
     "Appointment",
     "Base",
+    "BookingLink",
     "CalendarFeed",
     "CapacityChange",
     "Claim",

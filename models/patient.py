@@ -106,3 +106,35 @@ class Course(Timestamped, Base):
         next_earliest_start: datetime | None
 
     treatment_type = relationship("TreatmentType", lazy="joined")
+
+
+class BookingLink(Timestamped, Base):
+    """A personal booking link the clinic sends a patient (after their consultation, say): the
+    booking page books as that patient with its token, every rule checked for them.
+
+    The token is shown once and stored as its SHA-256 only (booking/services/tokens.py); the link
+    ends when it expires or is revoked (`revoked_at`), and names one patient of one organization.
+    """
+
+    __tablename__ = "patient_booking_links"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("bkl"))
+    organization_id: Mapped[str] = org_fk()
+    patient_id: Mapped[str] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    token_digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # What the page preselects; the patient may still choose otherwise, every rule applying.
+    treatment_type_id: Mapped[str | None] = mapped_column(sa.ForeignKey("treatment_types.id"), nullable=True)
+    course_id: Mapped[str | None] = mapped_column(sa.ForeignKey("courses.id"), nullable=True)
+    created_by_key_id: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    if TYPE_CHECKING:  # not columns: set on a new link for the one response that shows them
+        token: str
+        secret: str
+        url: str | None
+
+    patient: Mapped[Patient] = relationship(lazy="joined")
+
+    def live(self, at: datetime) -> bool:
+        return self.revoked_at is None and at < self.expires_at

@@ -152,6 +152,12 @@ class ManageLinkEnded(DomainError):
     code = "manage_link_ended"
 
 
+class BookingLinkEnded(DomainError):
+    """A patient's booking link that expired or was revoked: the clinic sends a new one."""
+
+    code = "booking_link_ended"
+
+
 class CourseAlreadyActive(DomainError):
     """A patient has at most one active course per treatment type; `course_id` names it."""
 

@@ -144,6 +144,7 @@ DETAILS: dict[str, Callable[[Text, Mapping[str, Any]], str]] = {
     "hold_expired": _plain(N_("The time held for you has run out. Please choose a time again.")),
     "invalid_transition": _plain(N_("This has already been done.")),
     "manage_link_ended": _plain(N_("This link has ended: the booking is no longer open to changes here.")),
+    "booking_link_ended": _plain(N_("This booking link has ended: please ask the clinic for a new one.")),
     "not_found": _plain(N_("This link or booking was not found.")),
     "validation_error": _plain(N_("Some details are missing or not valid.")),
     "rate_limited": _plain(N_("Too many attempts. Please wait a moment and try again.")),

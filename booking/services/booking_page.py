@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from booking.domain import clock, policy
 from booking.domain.errors import HoldExpired, InvalidInput, InvalidTransition, ManageLinkEnded, NotFound
 from booking.domain.policy import Actor
-from booking.services import appointments, patient_records, policies, tokens
+from booking.services import appointments, booking_links, patient_records, policies, tokens
 from booking.services.appointments import SlotRequest
 from booking.services.queries import in_use
 from booking.services.regions import country_of_zone
-from models import Appointment, Clinic, Hold, Patient, Practitioner, TreatmentType
+from models import Appointment, Clinic, Course, Hold, Patient, Practitioner, TreatmentType
 from models.staff import practitioner_clinics, practitioner_treatment_types
 
 HOLD_TOKEN_FIELD = "hold_token"
@@ -81,10 +81,15 @@ def bookable_practitioners(db: Session, org: str, actor: Actor) -> list[PublicPr
     ]
 
 
-def place_hold(db: Session, org: str, req: SlotRequest, actor: Actor, hold_minutes: int | None) -> Hold:
-    """A hold with no patient; its token (`hold.hold_token`, shown once) is what books it."""
+def place_hold(
+    db: Session, org: str, req: SlotRequest, actor: Actor, hold_minutes: int | None, patient_token: str | None = None
+) -> Hold:
+    """A hold with no patient, or, with a patient's booking link token, the link's patient's (every
+    rule checked for them); its token (`hold.hold_token`, shown once) is what books it."""
     if req.patient_id is not None or req.course_id is not None:
         raise InvalidInput({"patient_id": ["A booking page's hold names no patient: they register as it is booked."]})
+    if patient_token is not None:
+        req = _as_invited(db, req, booking_links.invited(db, org, patient_token))
     hold = appointments.place_hold(db, org, req, actor=actor, hold_minutes=hold_minutes)
     token, hold.hold_token_digest = tokens.new_token(tokens.HOLD_TOKEN_PREFIX)
     hold.hold_token = token
@@ -93,10 +98,17 @@ def place_hold(db: Session, org: str, req: SlotRequest, actor: Actor, hold_minut
 
 
 def book_hold(
-    db: Session, org: str, token: str, patient: dict, actor: Actor, area: str | None = None
+    db: Session,
+    org: str,
+    token: str,
+    patient: dict | None,
+    actor: Actor,
+    area: str | None = None,
+    patient_token: str | None = None,
 ) -> tuple[Appointment, list[str]]:
     """Register the patient (name, e-mail, phone as E.164, the clinic's terms accepted) and book
-    the hold the token names for them; one transaction, so a refusal registers nobody.
+    the hold the token names for them; one transaction, so a refusal registers nobody. With a
+    patient's booking link token instead, the hold is booked for the link's patient.
     Returns the appointment (with its `manage_token`) and the pre-care instructions."""
     hold = _hold_of_token(db, org, token)
     status = appointments.hold_status(hold, clock.now())
@@ -104,6 +116,9 @@ def book_hold(
         raise InvalidTransition("This hold is already booked.", current_status=status)
     if status != "active":
         raise HoldExpired(f"The hold is {status}; search availability again.", hold_id=hold.id)
+    if patient_token is not None or hold.patient_id is not None:
+        return _book_as_invited(db, org, hold, patient_token, actor, area)
+    assert patient is not None  # the schema asks for one of the two
     if not patient.get("accept_terms"):
         raise InvalidInput({"patient": {"accept_terms": ["Accept the clinic's terms to book."]}})
     fields = {k: patient[k] for k in ("name", "email", "phone", "language") if patient.get(k) is not None}
@@ -117,6 +132,37 @@ def book_hold(
     hold.patient_id = registered.id
     db.flush()
     appointment = appointments.book_from_hold(db, org, hold.id, area=area, actor=actor)
+    return appointment, pre_care(db, appointment)
+
+
+def _as_invited(db: Session, req: SlotRequest, invited: booking_links.Invited) -> SlotRequest:
+    """The request as the link's patient's, on the link's course when it is of this treatment."""
+    return replace(req, patient_id=invited.patient_id, course_id=_links_course(db, invited, req.treatment_type_id))
+
+
+def _links_course(db: Session, invited: booking_links.Invited, treatment_type_id: str) -> str | None:
+    """The link's course, for a session of its treatment; else None (the patient's active one counts)."""
+    if invited.course_id is None:
+        return None
+    course_type = db.scalar(sa.select(Course.treatment_type_id).where(Course.id == invited.course_id))
+    return invited.course_id if course_type == treatment_type_id else None
+
+
+def _book_as_invited(
+    db: Session, org: str, hold: Hold, patient_token: str | None, actor: Actor, area: str | None
+) -> tuple[Appointment, list[str]]:
+    """A hold placed with a booking link is booked with the same link: its hold token alone, or a
+    new patient's details, must not book a slot held for (and checked as) someone else."""
+    if patient_token is None:
+        raise InvalidInput({"patient_token": ["This hold was placed with a booking link: book it with that link."]})
+    invited = booking_links.invited(db, org, patient_token)
+    if hold.patient_id is None:  # held as a first visit: booking it checks every rule for the patient
+        hold.patient_id = invited.patient_id
+    elif hold.patient_id != invited.patient_id:
+        raise InvalidInput({"patient_token": ["This hold was placed with another booking link."]})
+    course_id = _links_course(db, invited, hold.treatment_type_id)
+    db.flush()
+    appointment = appointments.book_from_hold(db, org, hold.id, course_id=course_id, area=area, actor=actor)
     return appointment, pre_care(db, appointment)
 
 

@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from booking.domain import clock
 from booking.domain.courses import course_defaults
+from booking.domain.errors import DomainError
 from booking.domain.rules import SESSION_KIND
 from booking.domain.timing import Timing, instants, occupancy
 from booking.domain.treatments import check_treatment_type, defaults_for
 from booking.domain.vocabulary import CONSULTATION, MICRONEEDLING, REVIEW
 from booking.domain.weekly import Shift, check_week, parse_hhmm
+from booking.services import booking_links
 from booking.services.appointments import count_session
 from booking.services.tenancy import create_organization, find_key, issue_api_key
 from models import (
@@ -74,6 +76,40 @@ def ensure_booking_key(db: Session, saved_token: str | None, origins: list[str])
         db, organization.id, "demo booking page (make run)", None, kind="publishable", origins=origins
     )
     return token
+
+
+# The returning patient: her consultation is done, so her booking link books a microneedling session.
+RETURNING_EMAIL = "grace@example.com"
+
+
+def ensure_booking_link(db: Session, saved_token: str | None) -> str | None:
+    """The returning patient's booking link token: the saved one while it is live and hers,
+    else a new one (shown once, so the caller keeps it). None without the demo or the patient."""
+    organization = db.scalar(sa.select(Organization).where(Organization.name == DEMO_NAME))
+    if organization is None:
+        return None
+    patient = db.scalar(
+        sa.select(Patient).where(Patient.organization_id == organization.id, Patient.email == RETURNING_EMAIL)
+    )
+    if patient is None:
+        return None
+    if saved_token:
+        try:
+            if booking_links.invited(db, organization.id, saved_token).patient_id == patient.id:
+                return saved_token
+        except DomainError:  # expired, revoked or unknown (another database's): issue another
+            pass
+    course = db.scalar(
+        sa.select(Course).where(Course.patient_id == patient.id, Course.status == "active").order_by(Course.id)
+    )
+    link = booking_links.issue(
+        db,
+        organization.id,
+        patient.id,
+        treatment_type_id=course.treatment_type_id if course else None,
+        course_id=course.id if course else None,
+    )
+    return link.token
 
 
 def _hours(clinic_id: str, spec: str) -> list[dict]:
@@ -195,7 +231,39 @@ def _seed(db: Session) -> str:
     )
     db.flush()
     _completed_session(db, org, patients[2], london, microneedling, types["consultation"], now)
+    _returning_patient(db, org, microneedling, types["consultation"], now)
     return token
+
+
+def _returning_patient(
+    db: Session, org: str, session_type: TreatmentType, consultation: TreatmentType, now: datetime
+) -> None:
+    """Grace had her consultation at London Bridge five days ago and a course was opened: the
+    clinic sends her a booking link (`ensure_booking_link`), with which she books her first session."""
+    grace = Patient(organization_id=org, name="Grace Whitfield", email=RETURNING_EMAIL, phone="+442079460105")
+    db.add(grace)
+    db.flush()
+    db.add(
+        PastSession(
+            organization_id=org,
+            patient_id=grace.id,
+            treatment_type_id=consultation.id,
+            performed_at=now - timedelta(days=5),
+            provider="London Bridge",
+        )
+    )
+    db.add(
+        Course(
+            organization_id=org,
+            patient_id=grace.id,
+            **course_defaults(
+                session_type.kind,
+                session_type.max_sessions,
+                {"treatment_type_id": session_type.id, "indication": "acne_scars"},
+            ),
+        )
+    )
+    db.flush()
 
 
 def _completed_session(

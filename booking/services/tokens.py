@@ -1,4 +1,5 @@
-"""Bearer tokens that stand for one object: a booking page's hold, a patient's manage link.
+"""Bearer tokens that stand for one object: a booking page's hold, a patient's manage link, a
+patient's booking link.
 
 Each is 256 random bits, shown once and stored as its SHA-256 only (as API keys are, and for the
 same reason: nothing to brute-force that a slow hash would protect). The prefix says what a token
@@ -12,6 +13,7 @@ import secrets
 
 HOLD_TOKEN_PREFIX = "ht_"
 MANAGE_TOKEN_PREFIX = "mt_"
+BOOKING_LINK_PREFIX = "bl_"  # a patient's personal booking link (booking_links.py)
 MAX_LENGTH = 100  # longer than any token made here: refused before it is hashed
 
 

@@ -110,3 +110,50 @@ def test_seed_demo_makes_the_demo_booking_page(app, client, db, tmp_path, monkey
     assert answer.headers["Access-Control-Allow-Origin"] == origin
     _seed(app, tmp_path, monkeypatch)
     assert json.loads(path.read_text())["demo"] == key, "a second run keeps the page's key"
+
+
+def test_seed_demo_prints_a_returning_patients_booking_link_that_books_a_session(
+    app, client, db, tmp_path, monkeypatch
+):
+    """The README's tour: the printed link opens /book/demo as Grace, whose consultation is done,
+    so the booking page books her a microneedling session (a new visitor is refused one)."""
+    import json
+    import re
+    from datetime import timedelta
+
+    from api.pages import pages_file
+    from booking.domain import clock
+
+    monkeypatch.setattr(app, "instance_path", str(tmp_path))
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    port = app.config["PORT"]
+    link = re.search(rf"http://127\.0\.0\.1:{port}/book/demo#invite=(bl_\S+)", result.output)
+    assert link, result.output
+    token = link.group(1)
+    with app.app_context():
+        key = json.loads(pages_file().read_text())["demo"]
+    origin = f"http://127.0.0.1:{port}"
+    page = Caller(app, client, key, None).with_headers({"Origin": origin})
+    assert page.get(f"/v1/booking/links/{token}").get_json()["first_name"] == "Grace"
+    types = {t["kind"]: t["id"] for t in page.get("/v1/booking/treatment-types").get_json()["data"]}
+    london = next(c for c in page.get("/v1/booking/clinics").get_json()["data"] if c["name"] == "London Bridge")
+    window = {
+        "treatment_type_id": types["microneedling"],
+        "clinic_id": london["id"],
+        "start": (clock.now() + timedelta(days=2)).isoformat(),
+        "end": (clock.now() + timedelta(days=16)).isoformat(),
+    }
+    visitor = page.get("/v1/availability", query_string=window).get_json()
+    assert visitor["data"] == [] and visitor["reason"]["code"] == "consultation_required"
+    slot = page.get("/v1/availability", query_string={**window, "patient_token": token}).get_json()["data"][0]
+    held = page.post("/v1/booking/holds", json={**slot, "patient_token": token})
+    assert held.status_code == 201, held.get_json()
+    booked = page.post(
+        "/v1/booking/appointments", json={"hold_token": held.get_json()["hold_token"], "patient_token": token}
+    )
+    assert booked.status_code == 201, booked.get_json()
+    cancelled = page.post(f"/v1/manage/{booked.get_json()['manage_token']}/cancel", json={})
+    assert cancelled.get_json()["status"] == "cancelled"
+    again = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert f"#invite={token}" in again.output, "a second run prints the same live link"

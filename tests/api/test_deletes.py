@@ -17,6 +17,7 @@ DELETES = [r for m, r in ROUTES if m == "DELETE" and r not in RELEASES]
 # The list each deleted object was in.
 LIST_OF = {
     "/v1/api-keys/<key_id>": "/v1/api-keys",
+    "/v1/patients/<patient_id>/booking-links/<link_id>": "/v1/patients/<patient_id>/booking-links",
     "/v1/calendar-feeds/<feed_id>": "/v1/calendar-feeds",
     "/v1/clinics/<clinic_id>": "/v1/clinics",
     "/v1/external-calendars/<calendar_id>": "/v1/practitioners/<practitioner_id>/external-calendars",

@@ -372,6 +372,7 @@ TOKEN_SHOWING = {
     "/v1/booking/holds": ("hold_token",),
     "/v1/booking/appointments": ("manage_token",),
     "/v1/manage/<token>/reschedule": ("manage_token",),
+    "/v1/patients/<patient_id>/booking-links": ("secret", "url"),
 }
 
 SECRET_CREATING = [

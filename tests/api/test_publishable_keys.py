@@ -27,6 +27,7 @@ BOOKING_PAGE_ROUTES = {
     ("GET", "/v1/availability"),
     ("POST", "/v1/booking/holds"),
     ("POST", "/v1/booking/appointments"),
+    ("GET", "/v1/booking/links/<link_token>"),
     ("GET", "/v1/manage/<token>"),
     ("POST", "/v1/manage/<token>/cancel"),
     ("POST", "/v1/manage/<token>/reschedule"),

@@ -97,6 +97,7 @@ BODIES = {
     },
     ("PATCH", "/v1/treatment-types/<treatment_type_id>"): {"name": "Hijacked"},
     ("PATCH", "/v1/patients/<patient_id>"): {"name": "Hijacked"},
+    ("POST", "/v1/patients/<patient_id>/booking-links"): {"expires_in_days": 7},
     ("POST", "/v1/patients/<patient_id>/courses"): {
         "treatment_type_id": "{treatment_type_id}",
         "indication": "acne_scars",
@@ -219,6 +220,7 @@ def build_world(caller) -> dict:
     waiting = caller.create(
         "/v1/waitlist", {"patient_id": patient["id"], "treatment_type_id": treatment_type["id"], "end": FREE_AT}
     )
+    link = caller.create(f"/v1/patients/{patient['id']}/booking-links", {})
     webhook = caller.create("/v1/webhooks", {"url": "https://93.184.215.14/hooks", "event_types": ["hold.expired"]})
     delivery = caller.create(f"/v1/webhooks/{webhook['id']}/test", None, status=202)
     feed = caller.create("/v1/calendar-feeds", {"owner_type": "room", "owner_id": room["id"]})
@@ -246,6 +248,8 @@ def build_world(caller) -> dict:
         "delivery_id": delivery["id"],
         "feed_id": feed["id"],
         "calendar_id": external["id"],
+        "link_id": link["id"],
+        "link_token": link["secret"],
     }
 
 

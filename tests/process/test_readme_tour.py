@@ -5,8 +5,9 @@ seed's output instead of instance/demo-api-key), so the README cannot drift from
 TOUR_SEEDS (default 2) fresh databases are seeded and toured; each must book Olivia's
 microneedling session, refuse a frontend key at 75 seconds' notice (and let the staff key's
 override past it, its reason recorded), book Priya's "same time, four weeks later" across
-the spring change, and hold and confirm Olivia's next two sessions as a course plan
-(check_the_answers).
+the spring change, hold and confirm Olivia's next two sessions as a course plan, and book
+Grace's first session through her booking link as the booking page does, then cancel it
+through its manage link (check_the_answers).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.cli import demo_key_file
+from api.cli import demo_key_file, instance_file
 
 from ..scaffold import ROOT, app_env, free_port, healthz, start, stop, wait_until_answers
 
@@ -89,6 +90,7 @@ def test_the_readme_tour_books_a_microneedling_session_on_a_fresh_seed(tmp_path,
     finally:
         stop(server)
         demo_key_file(ROOT / "instance", url).unlink(missing_ok=True)
+        instance_file(ROOT / "instance", url, "demo-booking-link").unlink(missing_ok=True)
 
 
 def check_the_answers(base: str, key: str, answers: list[dict], stdout: str) -> None:
@@ -131,3 +133,12 @@ def check_the_answers(base: str, key: str, answers: list[dict], stdout: str) -> 
     booked_plan = [_get(base, f"/v1/appointments/{s['appointment_id']}", key) for s in confirmed["sessions"]]
     assert [a["status"] for a in booked_plan] == ["booked", "booked"], booked_plan
     assert [a["starts_at"] for a in booked_plan] == [s["slot"]["starts_at"] for s in held["sessions"]], booked_plan
+
+    # Grace's booking link: the page's calls book her session as her, and its manage link cancels it.
+    greeting = next(a for a in answers if "first_name" in a)
+    assert greeting["first_name"] == "Grace" and set(greeting) & {"name", "email", "patient_id"} == set(), greeting
+    managed = next(a for a in answers if "changeable_until" in a)
+    assert managed["appointment"]["treatment_type_name"] == "Microneedling session", managed
+    assert patients[managed["appointment"]["patient_id"]] == "Grace Whitfield", managed
+    cancelled = answers[answers.index(managed) + 1]
+    assert cancelled["status"] == "cancelled" and cancelled["id"] == managed["appointment"]["id"], cancelled

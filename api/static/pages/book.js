@@ -9,7 +9,11 @@
   const slug = meta("needlebook-slug");
   const $ = (id) => document.getElementById(id);
 
-  const state = { types: [], clinics: [], practitioners: new Map(), week: 0, hold: null, timer: null, slot: null };
+  const state = { types: [], clinics: [], practitioners: new Map(), week: 0, hold: null, timer: null, slot: null, invite: null };
+
+  // A returning patient's personal booking link: /book/<slug>#invite=<token>. The token stays in the
+  // fragment, which the browser never sends, so it reaches neither the access log nor a Referer.
+  const inviteToken = () => new URLSearchParams(location.hash.slice(1)).get("invite");
 
   const selectedType = () => state.types.find((t) => t.id === $("treatment").value);
 
@@ -31,12 +35,16 @@
       announce(message(error));
       return;
     }
+    await greet(inviteToken());
     if (!state.types.length || !state.clinics.length) {
       announce("Nothing can be booked online at the moment. Please call the clinic.");
       return;
     }
     fillSelect($("treatment"), state.types, (t) => `${t.name} (about ${t.numbing_minutes + t.procedure_minutes + t.aftercare_minutes} minutes)`);
     fillSelect($("clinic"), state.clinics, (c) => (c.address ? `${c.name}, ${c.address}` : c.name));
+    if (state.invite && state.types.some((t) => t.id === state.invite.treatment_type_id)) {
+      $("treatment").value = state.invite.treatment_type_id;
+    }
     describeType();
     $("treatment").addEventListener("change", describeType);
     $("clinic").addEventListener("change", () => {
@@ -44,6 +52,25 @@
       $("clinic-help").textContent = clinic ? `Times are shown in the clinic's zone (${clinic.timezone}).` : "";
     });
     $("clinic").dispatchEvent(new Event("change"));
+  }
+
+  // With a live booking link the page books as its patient: greeted by first name, no details form.
+  async function greet(token) {
+    if (!token) return;
+    try {
+      const invite = (await call(key, "GET", `/v1/booking/links/${encodeURIComponent(token)}`)).data;
+      state.invite = { ...invite, token };
+    } catch (error) {
+      const text = error.status === 404 ? "We could not find this personal booking link. Please check it, or ask the clinic for a new one." : message(error);
+      announce(`${text} You can still book as a new patient.`, { focus: false });
+      return;
+    }
+    const greeting = $("greeting");
+    greeting.textContent = `Welcome back, ${state.invite.first_name}. This is your personal booking link: choose a time and book, no forms to fill in.`;
+    greeting.hidden = false;
+    status(greeting.textContent);
+    $("details-heading").textContent = "3. Confirm your booking";
+    for (const field of $("details-form").querySelectorAll(".field")) field.hidden = true;
   }
 
   function describeType() {
@@ -62,7 +89,12 @@
     $("slots").setAttribute("aria-busy", "true");
     status("Looking for free times…");
     try {
-      const result = await Slots.search(key, { clinicId: $("clinic").value, treatmentTypeId: type.id, week: state.week });
+      const result = await Slots.search(key, {
+        clinicId: $("clinic").value,
+        treatmentTypeId: type.id,
+        week: state.week,
+        patientToken: state.invite && state.invite.token,
+      });
       $("week-label").textContent = `Week of ${dayLabel(result.first)}`;
       const count = Slots.render($("slots"), result, { type, practitioners: state.practitioners, choose: hold });
       if (result.reason) announce(message(new Needlebook.ApiError(422, result.reason)), { focus: false });
@@ -85,6 +117,7 @@
       starts_at: slot.starts_at,
       procedure_starts_at: slot.procedure_starts_at,
     };
+    if (state.invite) body.patient_token = state.invite.token;
     let held;
     try {
       held = (await call(key, "POST", "/v1/booking/holds", body, { "Idempotency-Key": newIdempotencyKey() })).data;
@@ -104,7 +137,7 @@
   }
 
   function setFormEnabled(enabled) {
-    for (const field of $("details-form").querySelectorAll("input, #book")) field.disabled = !enabled;
+    for (const field of $("details-form").querySelectorAll("input, #book")) field.disabled = !enabled || (field.id !== "book" && !!state.invite);
   }
 
   function startCountdown(expiresAt) {
@@ -166,6 +199,7 @@
     event.preventDefault();
     clearFieldErrors();
     announce("");
+    if (state.invite) return submit({ hold_token: state.hold.hold_token, patient_token: state.invite.token });
     const patient = {
       name: $("name").value.trim(),
       email: $("email").value.trim(),
@@ -181,13 +215,15 @@
       missing[0].focus();
       return;
     }
+    return submit({ hold_token: state.hold.hold_token, patient });
+  }
+
+  async function submit(body) {
     $("book").disabled = true;
     status("Booking…");
     let booked;
     try {
-      booked = (
-        await call(key, "POST", "/v1/booking/appointments", { hold_token: state.hold.hold_token, patient }, { "Idempotency-Key": newIdempotencyKey() })
-      ).data;
+      booked = (await call(key, "POST", "/v1/booking/appointments", body, { "Idempotency-Key": newIdempotencyKey() })).data;
     } catch (error) {
       $("book").disabled = false;
       if (error.code === "validation_error") {
@@ -196,7 +232,7 @@
         if (fields.length) fields[0].focus();
         return;
       }
-      if (error.code === "hold_expired" || error.code === "slot_unavailable" || error.status === 404) {
+      if (error.code === "hold_expired" || error.code === "slot_unavailable" || error.code === "booking_link_ended" || error.status === 404) {
         clearInterval(state.timer);
         setFormEnabled(false);
       }

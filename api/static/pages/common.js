@@ -28,6 +28,7 @@ const Needlebook = (() => {
     device_count_too_low: "The clinic's equipment is all in use then. Please choose another time.",
     area_not_allowed: "That treatment area cannot be booked for this treatment.",
     cancellation_window_passed: "It is too close to your appointment to change it online. Please call the clinic.",
+    booking_link_ended: "This personal booking link has ended. Please ask the clinic to send you a new one, or book as a new patient below.",
     manage_link_ended: "This link no longer manages a booking: the appointment was cancelled, moved or has taken place.",
     invalid_transition: "This booking cannot be changed any more.",
     bookings_changing: "The clinic is updating its bookings. Please try again in a moment.",

@@ -19,7 +19,8 @@ const Slots = (() => {
 
   // A week's search: from the week's Monday (or now) to the next Monday, a day of margin each side
   // for the clinic's zone; slots are then kept by their own local date.
-  async function search(key, { clinicId, treatmentTypeId, week }) {
+  // `patientToken`: a returning patient's booking link, so the search applies their rules.
+  async function search(key, { clinicId, treatmentTypeId, week, patientToken }) {
     const first = weekStart(week);
     const last = addDays(first, 7);
     const start = new Date(Math.max(Date.parse(`${addDays(first, -1)}T00:00:00Z`), Date.now())).toISOString();
@@ -30,6 +31,7 @@ const Slots = (() => {
       end: `${addDays(last, 1)}T00:00:00Z`,
       limit: "500",
     });
+    if (patientToken) params.set("patient_token", patientToken);
     const { data } = await call(key, "GET", `/v1/availability?${params}`);
     const slots = data.data.filter((s) => localDate(s.starts_at) >= first && localDate(s.starts_at) < last);
     return { first, last, slots, reason: data.reason };
