@@ -23,7 +23,8 @@ PATIENT_FACING = ("booking_page", "manage")  # blueprints
 PAGE_SHARED = ("availability",)
 CONTENT_LANGUAGE = {
     "description": "The language of the answer's patient-facing text (pre-care instructions, a refusal's "
-    "`title` and `detail`; on the availability search, sent only to a publishable key, `reason.detail`): the patient's `language`, else the best of `Accept-Language` among `en` and "
+    "`title` and `detail`; on the availability search, sent to a publishable key only, `reason.detail`): the "
+    "patient's `language`, else the best of `Accept-Language` among `en` and "
     "`ar`, else `en`. A refusal with no patient message keeps the integrator's English and says `en`.",
     "schema": {"type": "string", "enum": list(i18n.SUPPORTED)},
 }

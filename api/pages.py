@@ -140,7 +140,8 @@ def script_messages() -> tuple[str, ...]:
     for name in SCRIPTS:
         with (STATIC / name).open("rb") as f:
             options = {"parse_template_string": "true"}
-            found.update(m for _, m, _, _ in extract("javascript", f, keywords={"_": None}, options=options))
+            messages = extract("javascript", f, keywords={"_": None}, options=options)
+            found.update(m for _, m, _, _ in messages if isinstance(m, str))  # `_()` takes no plural
     return tuple(sorted(found))
 
 

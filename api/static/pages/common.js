@@ -7,8 +7,11 @@ const Needlebook = (() => {
   // why it is a script of its own) and fills its %(name)s placeholders. pybabel extracts the `_()`s.
   const lang = document.documentElement.lang || "en";
   const CATALOG = window.NEEDLEBOOK_MESSAGES || {};
+  // On a right-to-left page each value filled in (a clinic's Latin name, a zone, a time) is a bidi
+  // isolate (FSI ... PDI), so its own direction cannot reorder the Arabic sentence around it.
+  const [FSI, PDI] = document.documentElement.dir === "rtl" ? ["\u2068", "\u2069"] : ["", ""];
   function _(id, values = {}) {
-    return (CATALOG[id] || id).replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? String(values[name]) : whole));
+    return (CATALOG[id] || id).replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? FSI + String(values[name]) + PDI : whole));
   }
 
   const meta = (name) => {

@@ -72,7 +72,8 @@
     for (const block of blocks) {
       const start = Date.parse(block.phase.starts_at);
       const end = Date.parse(block.phase.ends_at);
-      const text = `${block.who} ${LABELS[block.phase.name] || block.phase.name} ${localTime(block.phase.starts_at)}–${localTime(block.phase.ends_at)}`;
+      const words = { who: block.who, phase: LABELS[block.phase.name] || block.phase.name, from: localTime(block.phase.starts_at), to: localTime(block.phase.ends_at) };
+      const text = _("%(who)s %(phase)s %(from)s–%(to)s", words);
       const item = el("div", {
         class: `block ${block.phase.name}${block.phase.practitioner_busy ? " busy" : ""}`,
         "data-appointment": block.visit.appointment_id,
@@ -82,7 +83,7 @@
         title: text,
         role: "listitem",
         "aria-label": text,
-      }, el("span", { text: `${block.who}: ${LABELS[block.phase.name] || block.phase.name}` }));
+      }, el("span", { text: _("%(who)s: %(phase)s", words) }));
       item.style.insetInlineStart = `${((start - from) / (to - from)) * 100}%`;
       item.style.width = `${Math.max(0.4, ((end - start) / (to - from)) * 100)}%`;
       item.style.top = `${1.4 + (block.row || 0) * 1.6}rem`;
