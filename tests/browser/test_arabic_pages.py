@@ -204,3 +204,24 @@ def test_the_arabic_day_sheet_draws_time_from_right_to_left(site: Site, driver):
     shot(driver, "19-day-sheet-arabic")
     accessible(driver, "19-day-sheet-arabic")
     no_script_errors(driver)
+
+
+def test_the_arabic_page_at_phone_width(site: Site, driver):
+    """At 375px the right-to-left page scrolls sideways no more than the English one does."""
+    driver.set_window_size(375, 800)
+    try:
+        driver.get(f"{site.book_url()}?lang=ar")
+        select = Select(wait(driver, EC.element_to_be_clickable((By.ID, "treatment"))))
+        wait(driver, lambda d: len(select.options) == 2)
+        select.select_by_visible_text(next(o.text for o in select.options if "Skin consultation" in o.text))
+        driver.find_element(By.ID, "show-times").click()
+        driver.find_element(By.ID, "next-week").click()
+        monday = next_monday().isoformat()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"button.slot[data-starts-at^='{monday}']"))
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        inner = driver.execute_script("return window.innerWidth")
+        assert width <= inner, (width, inner)
+        shot(driver, "20-phone-book-arabic")
+        accessible(driver, "20-phone-book-arabic")
+    finally:
+        driver.set_window_size(1200, 900)

@@ -150,10 +150,11 @@ const Needlebook = (() => {
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  // A link to another page of this site, in this page's language when the visitor chose it (?lang=).
+  // A link to another page of this site in this page's language: the one the visitor chose (?lang=),
+  // or any but English (so a manage link opens in the language booked in, whatever the browser says).
   function localized(path) {
     const url = new URL(path, location.origin);
-    const chosen = new URLSearchParams(location.search).get("lang");
+    const chosen = new URLSearchParams(location.search).get("lang") || (lang === "en" ? null : lang);
     if (chosen) url.searchParams.set("lang", chosen);
     return url;
   }
