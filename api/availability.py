@@ -13,7 +13,7 @@ from booking.domain import clock
 from booking.domain.errors import Forbidden, InvalidInput
 from booking.services import availability_search, booking_links, patients
 
-from . import db
+from . import db, i18n
 from .auth import actor, authenticate, key_to_show, organization_id, requires, shown_live
 from .base import Blueprint, Id, Instant, Schema
 from .errors import _rfc3339
@@ -125,7 +125,8 @@ def availability(args):
 
     A publishable key searches for a new patient (no `patient_id`): a first visit's rules apply,
     so a session's search answers no slot and `reason.code: consultation_required`; with a
-    patient's booking link (`patient_token`), that patient's rules apply.
+    patient's booking link (`patient_token`), that patient's rules apply. A publishable key's
+    `reason.detail` is written for the patient, in the language of `Accept-Language`.
     """
     who, page = actor(), authenticate().publishable
     if args.get("patient_id") and page:  # a patient's history is not a page's to probe
@@ -145,5 +146,6 @@ def availability(args):
     reason = None
     if refusal is not None:
         facts = _rfc3339(refusal.facts)
-        reason = {"code": refusal.code, "detail": refusal.detail, "earliest_start": facts.get("earliest_start")}
+        detail = i18n.patient_detail(refusal.code, refusal.facts) or refusal.detail  # a page's: the patient's words
+        reason = {"code": refusal.code, "detail": detail, "earliest_start": facts.get("earliest_start")}
     return {"data": data, "reason": reason}

@@ -1,5 +1,6 @@
-"""The language of a patient's answers: on the booking page's routes (/v1/booking/...) and the
-manage links (/v1/manage/...), the patient's own `language` where the route knows the patient (a
+"""The language of a patient's answers: on the booking page's routes (/v1/booking/...), the
+manage links (/v1/manage/...) and the availability search when a booking page's publishable key
+makes it (its `reason.detail`), the patient's own `language` where the route knows the patient (a
 manage link's; a booking's registering patient), else the request's `Accept-Language`, else
 English (Flask-Babel's locale selector). Those answers say which in `Content-Language`. Every other
 route is the integrator's and stays in English. The words are the catalogs of booking/i18n.
@@ -18,9 +19,12 @@ from booking import i18n
 from booking.i18n import problems
 
 PATIENT_FACING = ("booking_page", "manage")  # blueprints
+# Blueprints a booking page shares with integrators: the patient's when a publishable key calls.
+PAGE_SHARED = ("availability",)
 CONTENT_LANGUAGE = {
     "description": "The language of the answer's patient-facing text (pre-care instructions, a refusal's "
-    "`title` and `detail`): the patient's `language`, else the best of `Accept-Language` among `en` and "
+    "`title` and `detail`; on the availability search, sent to a publishable key only, `reason.detail`): the "
+    "patient's `language`, else the best of `Accept-Language` among `en` and "
     "`ar`, else `en`. A refusal with no patient message keeps the integrator's English and says `en`.",
     "schema": {"type": "string", "enum": list(i18n.SUPPORTED)},
 }
@@ -35,11 +39,17 @@ ACCEPT_LANGUAGE = {
 
 
 def patient_facing(endpoint: str | None = None) -> bool:
-    if endpoint is None:
-        if not has_request_context():
-            return False
-        endpoint = request.endpoint or ""
-    return endpoint.partition(".")[0] in PATIENT_FACING
+    """Whether this request's answer is the patient's to read; with an `endpoint` (the OpenAPI
+    document's question), whether that route's answers may be."""
+    if endpoint is not None:
+        return endpoint.partition(".")[0] in PATIENT_FACING + PAGE_SHARED
+    if not has_request_context():
+        return False
+    blueprint = (request.endpoint or "").partition(".")[0]
+    if blueprint in PAGE_SHARED:
+        key = g.get("api_key")  # set once the request's key is known (api.auth.authenticate)
+        return key is not None and key.publishable
+    return blueprint in PATIENT_FACING
 
 
 def select_locale() -> str:
@@ -66,6 +76,12 @@ def problem_text(status: int, code: str, facts: Mapping[str, Any]) -> tuple[str,
     words = problems.text(code, status, facts, t)
     g.content_language = t.language if words else i18n.DEFAULT
     return words
+
+
+def patient_detail(code: str, facts: Mapping[str, Any]) -> str | None:
+    """A refusal's words for the patient outside a problem (a booking page's search `reason`), or None."""
+    words = problem_text(422, code, facts)
+    return words[1] if words else None
 
 
 def _content_language(response):

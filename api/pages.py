@@ -15,25 +15,42 @@ fragment, which a browser never sends, so it reaches neither the access log nor 
 
 The day sheet (`/day-sheet`) embeds no key: the front desk types a staff key, kept in the tab's
 sessionStorage only.
+
+Language. A page is in the visitor's language: `?lang=` (the page's language switch, a link per
+language) else the best of `Accept-Language` among the catalogs (booking/i18n), else English; `lang`
+and `dir` on `<html>` follow it. The words are the same gettext catalogs as the API's: the HTML
+templates are Jinja templates whose text is `_()` (pybabel extracts them with the jinja2 method,
+babel.cfg), rendered here with that language's catalog. The scripts' words are `_()` calls too
+(pybabel's javascript method), but the Content-Security-Policy allows no inline script, so they
+cannot be written into the page: each page loads `/pages/i18n/<lang>.js`, a script that sets
+`NEEDLEBOOK_MESSAGES` to {English message id: translation} for every message the scripts use (found
+by the same extraction, run over the scripts once per process), before the page's own scripts run.
+The scripts then send the page's language in `Accept-Language` on every API call, so the API's
+refusals and pre-care come back in it too.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import jinja2
+from babel.messages.extract import extract
 from flask import Blueprint, Response, abort, current_app, request, send_from_directory
-from markupsafe import escape
+
+from booking import i18n
 
 STATIC = Path(__file__).resolve().parent / "static" / "pages"
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
-# Languages the pages are written in, and those of them written right to left. The patient-language
-# work (gettext catalogs) adds its languages here; the page's `lang` and `dir` follow this hook.
-PAGE_LANGUAGES: tuple[str, ...] = ("en",)
+# Languages the pages are written in (a catalog each), and those of them written right to left.
+PAGE_LANGUAGES: tuple[str, ...] = i18n.SUPPORTED
 RIGHT_TO_LEFT = frozenset({"ar", "he", "fa", "ur"})
+# The language switch: each language named in itself.
+LANGUAGE_NAMES = {"en": "English", "ar": "العربية"}
+SCRIPTS = ("common.js", "slots.js", "book.js", "manage.js", "day-sheet.js")
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -54,8 +71,12 @@ def pages_file() -> Path:
 
 
 def page_language() -> tuple[str, str]:
-    """(lang, dir) of a page: the visitor's best Accept-Language among PAGE_LANGUAGES."""
-    lang = request.accept_languages.best_match(PAGE_LANGUAGES, default=PAGE_LANGUAGES[0]) or PAGE_LANGUAGES[0]
+    """(lang, dir) of a page: its `?lang=` (the language switch), else the visitor's best
+    Accept-Language among PAGE_LANGUAGES, else the first of them."""
+    chosen = request.args.get("lang")
+    if chosen not in PAGE_LANGUAGES:
+        chosen = request.accept_languages.best_match(PAGE_LANGUAGES, default=PAGE_LANGUAGES[0])
+    lang = chosen or PAGE_LANGUAGES[0]
     return lang, "rtl" if lang.split("-")[0] in RIGHT_TO_LEFT else "ltr"
 
 
@@ -81,17 +102,47 @@ def _read_pages(path: str, _stamp: int) -> dict[str, str]:
     return {str(k): v for k, v in pages.items() if SLUG.match(str(k)) and isinstance(v, str) and v.startswith("pk_")}
 
 
-@lru_cache(maxsize=8)
-def _template(name: str) -> str:
-    return (STATIC / name).read_text()
+@cache
+def _templates(lang: str) -> jinja2.Environment:
+    """The pages' templates with `_()` translating into `lang` (Jinja's i18n extension, newstyle:
+    `_("... %(name)s", name=...)` fills and escapes like the API's own messages)."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(STATIC), autoescape=True, undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+    )  # fmt: skip
+    environment.install_gettext_translations(i18n.catalog(lang), newstyle=True)  # type: ignore[attr-defined]
+    return environment
+
+
+def _switch(lang: str) -> list[dict[str, str]]:
+    """The language switch: a link to this page in each other language (`?lang=`; the manage page's
+    script adds its fragment, the manage token, to the link)."""
+    return [
+        {"lang": other, "href": f"?lang={other}", "name": LANGUAGE_NAMES.get(other, other)}
+        for other in PAGE_LANGUAGES
+        if other != lang
+    ]
 
 
 def _page(name: str, status: int = 200, **values: str) -> Response:
     lang, direction = page_language()
-    html = _template(name)
-    for key, value in {"lang": lang, "dir": direction, **values}.items():
-        html = html.replace("{{" + key + "}}", str(escape(value)))
-    return Response(html, status=status, mimetype="text/html")
+    html = _templates(lang).get_template(name).render(lang=lang, dir=direction, languages=_switch(lang), **values)
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers["Content-Language"] = lang
+    response.vary.add("Accept-Language")
+    return response
+
+
+@cache
+def script_messages() -> tuple[str, ...]:
+    """Every message id the pages' scripts use, as `make translations-update` extracts them."""
+    found: set[str] = set()
+    for name in SCRIPTS:
+        with (STATIC / name).open("rb") as f:
+            options = {"parse_template_string": "true"}
+            messages = extract("javascript", f, keywords={"_": None}, options=options)
+            found.update(m for _, m, _, _ in messages if isinstance(m, str))  # `_()` takes no plural
+    return tuple(sorted(found))
 
 
 @blp.after_request
@@ -142,6 +193,21 @@ def manage(slug: str):
 @blp.get("/day-sheet")
 def day_sheet():
     return _page("day-sheet.html")
+
+
+@blp.get("/pages/i18n/<lang>.js")
+def script_catalog(lang: str):
+    """The scripts' words in one language (see the module's docstring: no inline script)."""
+    if lang not in PAGE_LANGUAGES:
+        abort(404)
+    text = i18n.Text(lang)
+    words = {message: text.gettext(message) for message in script_messages()}
+    body = f"// The page scripts' words in {lang} (booking/i18n catalogs).\n" + (
+        f"window.NEEDLEBOOK_MESSAGES = {json.dumps(words, ensure_ascii=False, sort_keys=True)};\n"
+    )
+    response = Response(body, mimetype="text/javascript")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @blp.get("/pages/<name>")

@@ -1,8 +1,10 @@
-"""The catalogs (booking/i18n) hold every message the code uses, Arabic translates all of them,
-and the compiled .mo files are the .po files of the work tree. No database."""
+"""The catalogs (booking/i18n) hold every message the code uses (the reference pages' words too),
+Arabic translates all of them, and the compiled .mo files are the .po files of the work tree. No
+database."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -140,3 +142,34 @@ def test_numbers_durations_and_instants_are_babels_in_the_instants_own_zone():
     assert Text("en").number(1200) == "1,200"
     with pytest.raises(ValueError):
         i18n.parse_tag("en GB")
+
+
+def test_every_page_string_has_an_arabic_translation(tmp_path):
+    """The reference pages' words (api/static/pages: the templates' and the scripts' `_()`), as
+    pybabel extracts them, each translated into Arabic: Arabic words, the same placeholders (only a
+    message of placeholders and punctuation, such as the list separator, may have no Arabic letter)."""
+    out = tmp_path / "pages.pot"
+    pybabel = Path(sys.executable).parent / "pybabel"
+    subprocess.run(
+        [str(pybabel), "extract", "-F", "babel.cfg", "-o", str(out), "api"], cwd=ROOT, check=True, capture_output=True
+    )
+    with out.open("rb") as f:
+        extracted = [
+            m for m in read_po(f) if m.id and any(path.startswith("api/static/pages/") for path, _ in m.locations)
+        ]
+    pages = {m.id for m in extracted}
+    files = {path.split(":")[0] for m in extracted for path, _ in m.locations}
+    assert (
+        len(pages) > 100
+        and {"api/static/pages/book.html", "api/static/pages/common.js", "api/static/pages/slots.js"} <= files
+    )
+    arabic = {m.id: m.string for m in _po("ar") if m.id}
+    placeholder = re.compile(r"%\(\w+\)s")
+    for message in sorted(pages):
+        words = arabic.get(message)
+        assert words, f"no Arabic for the page string {message!r}"
+        assert re.search("[\u0600-\u06ff]", words) or not re.search("[A-Za-z]{2,}", placeholder.sub("", message)), (
+            message,
+            words,
+        )
+        assert sorted(placeholder.findall(words)) == sorted(placeholder.findall(message)), message

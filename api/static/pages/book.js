@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { meta, call, message, el, announce, status, dayLabel, localDate, localTime, newIdempotencyKey } = Needlebook;
+  const { _, lang, localized, meta, call, message, el, announce, status, dayLabel, localDate, localTime, newIdempotencyKey } = Needlebook;
   const key = meta("needlebook-key");
   const slug = meta("needlebook-slug");
   const $ = (id) => document.getElementById(id);
@@ -37,10 +37,10 @@
     }
     await greet(inviteToken());
     if (!state.types.length || !state.clinics.length) {
-      announce("Nothing can be booked online at the moment. Please call the clinic.");
+      announce(_("Nothing can be booked online at the moment. Please call the clinic."));
       return;
     }
-    fillSelect($("treatment"), state.types, (t) => `${t.name} (about ${t.numbing_minutes + t.procedure_minutes + t.aftercare_minutes} minutes)`);
+    fillSelect($("treatment"), state.types, (t) => _("%(name)s (about %(minutes)s minutes)", { name: t.name, minutes: t.numbing_minutes + t.procedure_minutes + t.aftercare_minutes }));
     fillSelect($("clinic"), state.clinics, (c) => (c.address ? `${c.name}, ${c.address}` : c.name));
     if (state.invite && state.types.some((t) => t.id === state.invite.treatment_type_id)) {
       $("treatment").value = state.invite.treatment_type_id;
@@ -49,7 +49,7 @@
     $("treatment").addEventListener("change", describeType);
     $("clinic").addEventListener("change", () => {
       const clinic = state.clinics.find((c) => c.id === $("clinic").value);
-      $("clinic-help").textContent = clinic ? `Times are shown in the clinic's zone (${clinic.timezone}).` : "";
+      $("clinic-help").textContent = clinic ? _("Times are shown in the clinic's zone (%(zone)s).", { zone: clinic.timezone }) : "";
     });
     $("clinic").dispatchEvent(new Event("change"));
   }
@@ -61,15 +61,15 @@
       const invite = (await call(key, "GET", `/v1/booking/links/${encodeURIComponent(token)}`)).data;
       state.invite = { ...invite, token };
     } catch (error) {
-      const text = error.status === 404 ? "We could not find this personal booking link. Please check it, or ask the clinic for a new one." : message(error);
-      announce(`${text} You can still book as a new patient.`, { focus: false });
+      const text = error.status === 404 ? _("We could not find this personal booking link. Please check it, or ask the clinic for a new one.") : message(error);
+      announce(_("%(problem)s You can still book as a new patient.", { problem: text }), { focus: false });
       return;
     }
     const greeting = $("greeting");
-    greeting.textContent = `Welcome back, ${state.invite.first_name}. This is your personal booking link: choose a time and book, no forms to fill in.`;
+    greeting.textContent = _("Welcome back, %(name)s. This is your personal booking link: choose a time and book, no forms to fill in.", { name: state.invite.first_name });
     greeting.hidden = false;
     status(greeting.textContent);
-    $("details-heading").textContent = "3. Confirm your booking";
+    $("details-heading").textContent = _("3. Confirm your booking");
     for (const field of $("details-form").querySelectorAll(".field")) field.hidden = true;
   }
 
@@ -78,8 +78,10 @@
     if (!type) return;
     $("treatment-help").textContent =
       type.numbing_minutes > 0
-        ? `You arrive, numbing cream is applied and works for ${type.numbing_minutes} minutes, then ${type.procedure_minutes} minutes of needling and ${type.aftercare_minutes} minutes of aftercare.`
-        : `${type.procedure_minutes} minutes with the practitioner${type.aftercare_minutes ? `, then ${type.aftercare_minutes} minutes of aftercare` : ""}.`;
+        ? _("You arrive, numbing cream is applied and works for %(numbing)s minutes, then %(needling)s minutes of needling and %(aftercare)s minutes of aftercare.", { numbing: type.numbing_minutes, needling: type.procedure_minutes, aftercare: type.aftercare_minutes })
+        : type.aftercare_minutes
+          ? _("%(procedure)s minutes with the practitioner, then %(aftercare)s minutes of aftercare.", { procedure: type.procedure_minutes, aftercare: type.aftercare_minutes })
+          : _("%(procedure)s minutes with the practitioner.", { procedure: type.procedure_minutes });
   }
 
   async function loadSlots({ focus = true } = {}) {
@@ -87,7 +89,7 @@
     $("step-slots").hidden = false;
     $("previous-week").disabled = state.week <= 0;
     $("slots").setAttribute("aria-busy", "true");
-    status("Looking for free times…");
+    status(_("Looking for free times…"));
     try {
       const result = await Slots.search(key, {
         clinicId: $("clinic").value,
@@ -95,10 +97,10 @@
         week: state.week,
         patientToken: state.invite && state.invite.token,
       });
-      $("week-label").textContent = `Week of ${dayLabel(result.first)}`;
+      $("week-label").textContent = _("Week of %(day)s", { day: dayLabel(result.first) });
       const count = Slots.render($("slots"), result, { type, practitioners: state.practitioners, choose: hold });
       if (result.reason) announce(message(new Needlebook.ApiError(422, result.reason)), { focus: false });
-      status(`${count} free time${count === 1 ? "" : "s"} in the week of ${dayLabel(result.first)}.`);
+      status(_("Free times in the week of %(day)s: %(count)s.", { day: dayLabel(result.first), count })); // no plural forms: the words fit any count
     } catch (error) {
       announce(message(error));
     } finally {
@@ -150,7 +152,7 @@
       $("countdown").textContent = `${minutes}:${String(left % 60).padStart(2, "0")}`;
       if (left > 0 && minutes !== announcedMinute && left % 60 === 0) {
         announcedMinute = minutes;
-        $("countdown-status").textContent = `${minutes} minute${minutes === 1 ? "" : "s"} left to finish booking.`;
+        $("countdown-status").textContent = _("Minutes left to finish booking: %(minutes)s.", { minutes });
       }
       if (left === 0) {
         clearInterval(state.timer);
@@ -204,14 +206,15 @@
       name: $("name").value.trim(),
       email: $("email").value.trim(),
       accept_terms: $("accept-terms").checked,
+      language: lang, // the patient reads the language they booked in (reminders, the manage link)
     };
     if ($("phone").value.trim()) patient.phone = $("phone").value.trim();
     const missing = [];
-    if (!patient.name) missing.push(markField("name", "Please enter your name."));
-    if (!patient.email) missing.push(markField("email", "Please enter your e-mail address."));
-    if (!patient.accept_terms) missing.push(markField("accept_terms", "Please accept the clinic's terms to book."));
+    if (!patient.name) missing.push(markField("name", _("Please enter your name.")));
+    if (!patient.email) missing.push(markField("email", _("Please enter your e-mail address.")));
+    if (!patient.accept_terms) missing.push(markField("accept_terms", _("Please accept the clinic's terms to book.")));
     if (missing.length) {
-      announce("Some details need correcting: see the fields marked below.", { focus: false });
+      announce(Needlebook.MESSAGES.validation_error, { focus: false });
       missing[0].focus();
       return;
     }
@@ -220,7 +223,7 @@
 
   async function submit(body) {
     $("book").disabled = true;
-    status("Booking…");
+    status(_("Booking…"));
     let booked;
     try {
       booked = (await call(key, "POST", "/v1/booking/appointments", body, { "Idempotency-Key": newIdempotencyKey() })).data;
@@ -247,12 +250,14 @@
     const a = booked.appointment;
     const clinic = state.clinics.find((c) => c.id === a.clinic_id);
     const type = state.types.find((t) => t.id === a.treatment_type_id);
-    $("confirmation").textContent = `${type ? type.name : "Your appointment"} on ${dayLabel(localDate(a.starts_at))} at ${localTime(a.starts_at)}${
-      state.practitioners.get(a.practitioner_id) ? ` with ${state.practitioners.get(a.practitioner_id)}` : ""
-    }${clinic ? `, ${clinic.name}${clinic.address ? `, ${clinic.address}` : ""}` : ""}. Please arrive at ${localTime(a.starts_at)}.`;
+    const who = state.practitioners.get(a.practitioner_id);
+    let visit = _("%(what)s on %(day)s at %(time)s", { what: type ? type.name : _("Your appointment"), day: dayLabel(localDate(a.starts_at)), time: localTime(a.starts_at) });
+    if (who) visit = _("%(visit)s with %(practitioner)s", { visit, practitioner: who });
+    if (clinic) visit = _("%(visit)s, %(place)s", { visit, place: clinic.address ? _("%(visit)s, %(place)s", { visit: clinic.name, place: clinic.address }) : clinic.name });
+    $("confirmation").textContent = _("%(visit)s. Please arrive at %(time)s.", { visit, time: localTime(a.starts_at) });
     $("pre-care").replaceChildren(...(booked.pre_care || []).map((text) => el("li", { text })));
-    if (!(booked.pre_care || []).length) $("pre-care").append(el("li", { text: "Nothing special: just arrive on time." }));
-    const link = new URL(`/book/${encodeURIComponent(slug)}/manage`, location.origin);
+    if (!(booked.pre_care || []).length) $("pre-care").append(el("li", { text: _("Nothing special: just arrive on time.") }));
+    const link = localized(`/book/${encodeURIComponent(slug)}/manage`);
     link.hash = booked.manage_token;
     $("manage-link").href = link.href;
     $("manage-link").textContent = link.href;

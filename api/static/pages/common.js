@@ -2,6 +2,18 @@
 "use strict";
 
 const Needlebook = (() => {
+  // The page's language (<html lang>, chosen by the server) and its words: `_("English id")` looks the
+  // id up in NEEDLEBOOK_MESSAGES (/pages/i18n/<lang>.js, from the gettext catalogs: api/pages.py says
+  // why it is a script of its own) and fills its %(name)s placeholders. pybabel extracts the `_()`s.
+  const lang = document.documentElement.lang || "en";
+  const CATALOG = window.NEEDLEBOOK_MESSAGES || {};
+  // On a right-to-left page each value filled in (a clinic's Latin name, a zone, a time) is a bidi
+  // isolate (FSI ... PDI), so its own direction cannot reorder the Arabic sentence around it.
+  const [FSI, PDI] = document.documentElement.dir === "rtl" ? ["\u2068", "\u2069"] : ["", ""];
+  function _(id, values = {}) {
+    return (CATALOG[id] || id).replace(/%\((\w+)\)s/g, (whole, name) => (name in values ? FSI + String(values[name]) + PDI : whole));
+  }
+
   const meta = (name) => {
     const element = document.querySelector(`meta[name="${name}"]`);
     return element ? element.content : "";
@@ -9,36 +21,36 @@ const Needlebook = (() => {
 
   // What a patient is told for each refusal code the API answers (problem+json `code`).
   const MESSAGES = {
-    slot_unavailable: "Sorry, that time was just taken by someone else. The times shown are now up to date: please choose another.",
-    hold_expired: "Your hold on this time ran out before the booking was finished, so the time was let go. Please choose a time again.",
-    consultation_required: "A first visit is a skin consultation: please book a consultation before a microneedling session.",
-    contraindicated: "This treatment cannot be booked online for you. Please call the clinic.",
-    interval_too_short: "This is too soon after your last session. Please choose a later date.",
-    course_complete: "Your course of sessions is complete. Please call the clinic to plan what comes next.",
-    course_already_active: "You already have a course of treatment under way.",
-    daily_limit_reached: "The clinic is fully booked for this treatment that day. Please choose another day.",
-    too_soon: "That time is too soon to book online. Please choose a later time.",
-    too_far_ahead: "That time is too far ahead to book online. Please choose an earlier date.",
-    same_day_not_allowed: "Same-day bookings cannot be made online. Please choose another day.",
-    off_grid: "That start time cannot be booked. Please choose one of the times shown.",
-    outside_working_hours: "That time is outside the clinic's hours. Please choose one of the times shown.",
-    not_bookable_online: "This treatment cannot be booked online. Please call the clinic.",
-    not_qualified: "No practitioner offers this treatment at that time. Please choose another time.",
-    numbing_lead_too_short: "That time leaves too little time for the numbing cream. Please choose one of the times shown.",
-    device_count_too_low: "The clinic's equipment is all in use then. Please choose another time.",
-    area_not_allowed: "That treatment area cannot be booked for this treatment.",
-    cancellation_window_passed: "It is too close to your appointment to change it online. Please call the clinic.",
-    booking_link_ended: "This personal booking link has ended. Please ask the clinic to send you a new one, or book as a new patient below.",
-    manage_link_ended: "This link no longer manages a booking: the appointment was cancelled, moved or has taken place.",
-    invalid_transition: "This booking cannot be changed any more.",
-    bookings_changing: "The clinic is updating its bookings. Please try again in a moment.",
-    origin_not_allowed: "This booking page is not set up for this web address. Please use the clinic's own booking link.",
-    rate_limited: "Too many requests from this device. Please wait a minute and try again.",
-    validation_error: "Some details need correcting: see the fields marked below.",
-    not_found: "We could not find that booking. Please check the link.",
-    unauthorized: "This booking page is not set up correctly (its key is not accepted). Please call the clinic.",
-    forbidden: "This page may not do that. Please call the clinic.",
-    network: "We could not reach the booking service. Check your connection and try again.",
+    slot_unavailable: _("Sorry, that time was just taken by someone else. The times shown are now up to date: please choose another."),
+    hold_expired: _("Your hold on this time ran out before the booking was finished, so the time was let go. Please choose a time again."),
+    consultation_required: _("A first visit is a skin consultation: please book a consultation before a microneedling session."),
+    contraindicated: _("This treatment cannot be booked online for you. Please call the clinic."),
+    interval_too_short: _("This is too soon after your last session. Please choose a later date."),
+    course_complete: _("Your course of sessions is complete. Please call the clinic to plan what comes next."),
+    course_already_active: _("You already have a course of treatment under way."),
+    daily_limit_reached: _("The clinic is fully booked for this treatment that day. Please choose another day."),
+    too_soon: _("That time is too soon to book online. Please choose a later time."),
+    too_far_ahead: _("That time is too far ahead to book online. Please choose an earlier date."),
+    same_day_not_allowed: _("Same-day bookings cannot be made online. Please choose another day."),
+    off_grid: _("That start time cannot be booked. Please choose one of the times shown."),
+    outside_working_hours: _("That time is outside the clinic's hours. Please choose one of the times shown."),
+    not_bookable_online: _("This treatment cannot be booked online. Please call the clinic."),
+    not_qualified: _("No practitioner offers this treatment at that time. Please choose another time."),
+    numbing_lead_too_short: _("That time leaves too little time for the numbing cream. Please choose one of the times shown."),
+    device_count_too_low: _("The clinic's equipment is all in use then. Please choose another time."),
+    area_not_allowed: _("That treatment area cannot be booked for this treatment."),
+    cancellation_window_passed: _("It is too close to your appointment to change it online. Please call the clinic."),
+    booking_link_ended: _("This personal booking link has ended. Please ask the clinic to send you a new one, or book as a new patient below."),
+    manage_link_ended: _("This link no longer manages a booking: the appointment was cancelled, moved or has taken place."),
+    invalid_transition: _("This booking cannot be changed any more."),
+    bookings_changing: _("The clinic is updating its bookings. Please try again in a moment."),
+    origin_not_allowed: _("This booking page is not set up for this web address. Please use the clinic's own booking link."),
+    rate_limited: _("Too many requests from this device. Please wait a minute and try again."),
+    validation_error: _("Some details need correcting: see the fields marked below."),
+    not_found: _("We could not find that booking. Please check the link."),
+    unauthorized: _("This booking page is not set up correctly (its key is not accepted). Please call the clinic."),
+    forbidden: _("This page may not do that. Please call the clinic."),
+    network: _("We could not reach the booking service. Check your connection and try again."),
   };
 
   class ApiError extends Error {
@@ -52,7 +64,7 @@ const Needlebook = (() => {
 
   function message(error) {
     if (error instanceof ApiError) {
-      return MESSAGES[error.code] || error.problem.detail || "Something went wrong. Please try again.";
+      return MESSAGES[error.code] || error.problem.detail || _("Something went wrong. Please try again.");
     }
     return MESSAGES.network;
   }
@@ -65,6 +77,7 @@ const Needlebook = (() => {
         headers: {
           Authorization: `Bearer ${key}`,
           Accept: "application/json",
+          "Accept-Language": lang, // the API's refusals and pre-care in the page's language
           ...(body === undefined ? {} : { "Content-Type": "application/json" }),
           ...headers,
         },
@@ -91,8 +104,11 @@ const Needlebook = (() => {
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   const localDate = (iso) => iso.slice(0, 10);
   const localTime = (iso) => iso.slice(11, 16);
+  // Other languages' day names come from the browser (Intl), with the same Western digits as the times.
+  const DAY_FORMAT = new Intl.DateTimeFormat(lang, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC", numberingSystem: "latn" });
   function dayLabel(isoDate) {
     const [y, m, d] = isoDate.split("-").map(Number);
+    if (lang !== "en") return DAY_FORMAT.format(new Date(Date.UTC(y, m - 1, d)));
     const weekday = new Date(Date.UTC(y, m - 1, d)).getUTCDay();
     return `${WEEKDAYS[weekday]} ${d} ${MONTHS[m - 1]}`;
   }
@@ -135,5 +151,14 @@ const Needlebook = (() => {
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  return { meta, call, message, ApiError, MESSAGES, localDate, localTime, dayLabel, plusMinutes, el, announce, status, newIdempotencyKey };
+  // A link to another page of this site in this page's language: the one the visitor chose (?lang=),
+  // or any but English (so a manage link opens in the language booked in, whatever the browser says).
+  function localized(path) {
+    const url = new URL(path, location.origin);
+    const chosen = new URLSearchParams(location.search).get("lang") || (lang === "en" ? null : lang);
+    if (chosen) url.searchParams.set("lang", chosen);
+    return url;
+  }
+
+  return { _, lang, localized, meta, call, message, ApiError, MESSAGES, localDate, localTime, dayLabel, plusMinutes, el, announce, status, newIdempotencyKey };
 })();

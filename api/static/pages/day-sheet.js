@@ -4,23 +4,23 @@
 "use strict";
 
 (() => {
-  const { call, message, el, announce, status, localTime } = Needlebook;
+  const { _, call, message, el, announce, status, localTime } = Needlebook;
   const $ = (id) => document.getElementById(id);
   const LABELS = {
-    arrival: "arrives",
-    numbing_application: "cream",
-    numbing: "numbing",
-    needling: "needling",
-    procedure: "procedure",
-    aftercare: "aftercare",
-    turnover: "turnover",
+    arrival: _("arrives"),
+    numbing_application: _("cream"),
+    numbing: _("numbing"),
+    needling: _("needling"),
+    procedure: _("procedure"),
+    aftercare: _("aftercare"),
+    turnover: _("turnover"),
   };
   const key = () => $("api-key").value.trim();
 
   async function loadClinics() {
     announce("");
     if (!key()) {
-      announce("Enter a staff API key first.");
+      announce(_("Enter a staff API key first."));
       $("api-key").focus();
       return;
     }
@@ -29,7 +29,7 @@
       const { data } = await call(key(), "GET", "/v1/clinics?limit=100");
       $("clinic").replaceChildren(...data.data.map((c) => el("option", { value: c.id, text: `${c.name} (${c.timezone})` })));
       $("clinic").disabled = false;
-      status(`${data.data.length} clinics loaded.`);
+      status(_("Clinics loaded: %(count)s.", { count: data.data.length }));
       $("clinic").focus();
     } catch (error) {
       announce(message(error));
@@ -51,7 +51,7 @@
     }
     draw(sheet);
     $("sheet").hidden = false;
-    status(`${sheet.visits.length} visits on ${sheet.date}.`);
+    status(_("Visits on %(date)s: %(count)s.", { date: sheet.date, count: sheet.visits.length }));
     $("sheet-heading").focus();
   }
 
@@ -72,7 +72,8 @@
     for (const block of blocks) {
       const start = Date.parse(block.phase.starts_at);
       const end = Date.parse(block.phase.ends_at);
-      const text = `${block.who} ${LABELS[block.phase.name] || block.phase.name} ${localTime(block.phase.starts_at)}–${localTime(block.phase.ends_at)}`;
+      const words = { who: block.who, phase: LABELS[block.phase.name] || block.phase.name, from: localTime(block.phase.starts_at), to: localTime(block.phase.ends_at) };
+      const text = _("%(who)s %(phase)s %(from)s–%(to)s", words);
       const item = el("div", {
         class: `block ${block.phase.name}${block.phase.practitioner_busy ? " busy" : ""}`,
         "data-appointment": block.visit.appointment_id,
@@ -82,7 +83,7 @@
         title: text,
         role: "listitem",
         "aria-label": text,
-      }, el("span", { text: `${block.who}: ${LABELS[block.phase.name] || block.phase.name}` }));
+      }, el("span", { text: _("%(who)s: %(phase)s", words) }));
       item.style.insetInlineStart = `${((start - from) / (to - from)) * 100}%`;
       item.style.width = `${Math.max(0.4, ((end - start) / (to - from)) * 100)}%`;
       item.style.top = `${1.4 + (block.row || 0) * 1.6}rem`;
@@ -132,12 +133,12 @@
   }
 
   function draw(sheet) {
-    $("sheet-heading").textContent = `Day sheet for ${sheet.date} (${sheet.timezone})`;
+    $("sheet-heading").textContent = _("Day sheet for %(date)s (%(zone)s)", { date: sheet.date, zone: sheet.timezone });
     const visits = sheet.visits;
     for (const id of ["by-practitioner", "by-room"]) $(id).replaceChildren();
     $("visits").tBodies[0].replaceChildren();
     if (!visits.length) {
-      $("by-practitioner").append(el("p", { text: "No visits on this date." }));
+      $("by-practitioner").append(el("p", { text: _("No visits on this date.") }));
       return;
     }
     const range = span(visits);

@@ -3,27 +3,34 @@
 "use strict";
 
 (() => {
-  const { meta, call, message, el, announce, status, dayLabel, localDate, localTime } = Needlebook;
+  const { _, localized, meta, call, message, el, announce, status, dayLabel, localDate, localTime } = Needlebook;
   const key = meta("needlebook-key");
   const slug = meta("needlebook-slug");
   const $ = (id) => document.getElementById(id);
   const state = { token: "", view: null, etag: null, week: 0, types: [], practitioners: new Map() };
 
   const token = () => decodeURIComponent(location.hash.replace(/^#/, ""));
+  // An appointment's status as the patient reads it (the API's value where there are no words for it).
+  const STATUSES = { booked: _("booked"), checked_in: _("checked in"), completed: _("completed"), cancelled: _("cancelled"), no_show: _("missed") };
+
+  // The language switch keeps the manage token: the fragment, which the server never sees.
+  function keepTokenInLanguageLinks() {
+    for (const link of document.querySelectorAll("nav.languages a")) link.hash = location.hash;
+  }
 
   function ended(text) {
     $("booking").hidden = true;
     $("step-slots").hidden = true;
     $("ended").hidden = false;
     $("ended-text").textContent = text;
-    $("book-again").href = `/book/${encodeURIComponent(slug)}`;
+    $("book-again").href = localized(`/book/${encodeURIComponent(slug)}`).href;
     $("ended-heading").focus();
   }
 
   async function load({ focus = true } = {}) {
     state.token = token();
     if (!state.token) {
-      ended("This page needs the link from your booking confirmation.");
+      ended(_("This page needs the link from your booking confirmation."));
       return;
     }
     let answer;
@@ -43,16 +50,16 @@
   function render() {
     const { appointment: a, clinic, pre_care: preCare, changeable, changeable_until: until } = state.view;
     const rows = [
-      ["Treatment", a.treatment_type_name],
-      ["When", `${dayLabel(localDate(a.starts_at))}, arrive at ${localTime(a.starts_at)} (clinic time)`],
-      ["With", a.practitioner_name],
-      ["Where", `${clinic.name}${clinic.address ? `, ${clinic.address}` : ""}, ${a.room_name}`],
-      ["Status", a.status],
+      [_("Treatment"), a.treatment_type_name],
+      [_("When"), _("%(day)s, arrive at %(time)s (clinic time)", { day: dayLabel(localDate(a.starts_at)), time: localTime(a.starts_at) })],
+      [_("With"), a.practitioner_name],
+      [_("Where"), [clinic.name, clinic.address, a.room_name].filter(Boolean).join(_(", "))],
+      [_("Status"), STATUSES[a.status] || a.status],
     ];
     $("details").replaceChildren(...rows.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]));
-    $("pre-care").replaceChildren(...(preCare.length ? preCare : ["Nothing special: just arrive on time."]).map((text) => el("li", { text })));
+    $("pre-care").replaceChildren(...(preCare.length ? preCare : [_("Nothing special: just arrive on time.")]).map((text) => el("li", { text })));
     $("changeable").textContent = changeable
-      ? `You can move or cancel it online until ${dayLabel(localDate(until))} ${localTime(until)}.`
+      ? _("You can move or cancel it online until %(day)s %(time)s.", { day: dayLabel(localDate(until)), time: localTime(until) })
       : Needlebook.MESSAGES.cancellation_window_passed;
     $("actions").hidden = !changeable;
     $("confirm-cancel").hidden = true;
@@ -69,8 +76,8 @@
       announce(message(error));
       return;
     }
-    ended("Your appointment is cancelled. This link no longer manages it.");
-    announce("Your appointment is cancelled.", { focus: false, kind: "success" });
+    ended(_("Your appointment is cancelled. This link no longer manages it."));
+    announce(_("Your appointment is cancelled."), { focus: false, kind: "success" });
   }
 
   async function loadTypes() {
@@ -87,7 +94,7 @@
     const a = state.view.appointment;
     $("step-slots").hidden = false;
     $("previous-week").disabled = state.week <= 0;
-    status("Looking for free times…");
+    status(_("Looking for free times…"));
     try {
       await loadTypes();
       const type = state.types.find((t) => t.id === a.treatment_type_id);
@@ -97,9 +104,9 @@
       }
       const result = await Slots.search(key, { clinicId: a.clinic_id, treatmentTypeId: a.treatment_type_id, week: state.week });
       result.slots = result.slots.filter((s) => s.starts_at !== a.starts_at || s.practitioner_id !== a.practitioner_id);
-      $("week-label").textContent = `Week of ${dayLabel(result.first)}`;
-      const count = Slots.render($("slots"), result, { type, practitioners: state.practitioners, choose: move, labelPrefix: "Move to" });
-      status(`${count} free time${count === 1 ? "" : "s"} in the week of ${dayLabel(result.first)}.`);
+      $("week-label").textContent = _("Week of %(day)s", { day: dayLabel(result.first) });
+      const count = Slots.render($("slots"), result, { type, practitioners: state.practitioners, choose: move, labelPrefix: _("Move to") });
+      status(_("Free times in the week of %(day)s: %(count)s.", { day: dayLabel(result.first), count }));
     } catch (error) {
       announce(message(error));
       return;
@@ -128,10 +135,14 @@
     }
     // The moved booking has a link of its own; the old one has ended.
     history.replaceState(null, "", `#${encodeURIComponent(moved.manage_token)}`);
+    keepTokenInLanguageLinks();
     $("step-slots").hidden = true;
     await load({ focus: false });
     announce(
-      `Your appointment is moved to ${dayLabel(localDate(moved.appointment.starts_at))} at ${localTime(moved.appointment.starts_at)}. This page's address is your new link: keep it.`,
+      _("Your appointment is moved to %(day)s at %(time)s. This page's address is your new link: keep it.", {
+        day: dayLabel(localDate(moved.appointment.starts_at)),
+        time: localTime(moved.appointment.starts_at),
+      }),
       { kind: "success" },
     );
   }
@@ -162,7 +173,11 @@
       state.week += 1;
       loadSlots();
     });
-    window.addEventListener("hashchange", () => load());
+    window.addEventListener("hashchange", () => {
+      keepTokenInLanguageLinks();
+      load();
+    });
+    keepTokenInLanguageLinks();
     load();
   });
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 const Slots = (() => {
-  const { el, call, localDate, localTime, dayLabel, plusMinutes } = Needlebook;
+  const { _, el, call, localDate, localTime, dayLabel, plusMinutes } = Needlebook;
 
   // Monday of the week `offset` weeks from today's, as YYYY-MM-DD (the visitor's calendar).
   function weekStart(offset) {
@@ -39,20 +39,21 @@ const Slots = (() => {
 
   // What the visit looks like: arrival, the numbing cream and the needling (or the procedure).
   function phases(slot, type) {
-    const parts = [`arrive ${localTime(slot.starts_at)}`];
+    const parts = [_("arrive %(time)s", { time: localTime(slot.starts_at) })];
     if (type.numbing_minutes > 0) {
-      parts.push(`numbing ${localTime(slot.starts_at)}–${localTime(slot.procedure_starts_at)}`);
+      parts.push(_("numbing %(from)s–%(to)s", { from: localTime(slot.starts_at), to: localTime(slot.procedure_starts_at) }));
       const needlingEnds = plusMinutes(slot.procedure_starts_at, type.procedure_minutes);
-      parts.push(`needling ${localTime(slot.procedure_starts_at)}–${localTime(needlingEnds)}`);
+      parts.push(_("needling %(from)s–%(to)s", { from: localTime(slot.procedure_starts_at), to: localTime(needlingEnds) }));
     } else {
-      parts.push(`${type.kind === "consultation" ? "consultation" : "appointment"} ${localTime(slot.procedure_starts_at)}–${localTime(plusMinutes(slot.procedure_starts_at, type.procedure_minutes))}`);
+      const span = { from: localTime(slot.procedure_starts_at), to: localTime(plusMinutes(slot.procedure_starts_at, type.procedure_minutes)) };
+      parts.push(type.kind === "consultation" ? _("consultation %(from)s–%(to)s", span) : _("appointment %(from)s–%(to)s", span));
     }
-    parts.push(`done by ${localTime(slot.ends_at)}`);
-    return parts.join(", ");
+    parts.push(_("done by %(time)s", { time: localTime(slot.ends_at) }));
+    return parts.join(_(", ")); // the list separator: Arabic writes «،»
   }
 
   // Render the week into `container`: a heading per day, a button per slot; `choose(slot)` on click.
-  function render(container, result, { type, practitioners, choose, labelPrefix = "Book" }) {
+  function render(container, result, { type, practitioners, choose, labelPrefix = _("Book") }) {
     container.replaceChildren();
     const byDay = new Map();
     for (const slot of result.slots) {
@@ -61,7 +62,7 @@ const Slots = (() => {
       byDay.get(day).push(slot);
     }
     if (byDay.size === 0) {
-      container.append(el("p", { class: "empty", text: "No free times this week. Try the next week." }));
+      container.append(el("p", { class: "empty", text: _("No free times this week. Try the next week.") }));
       return 0;
     }
     for (const [day, slots] of byDay) {
@@ -69,7 +70,8 @@ const Slots = (() => {
       const list = el("ul", { class: "slots", "aria-labelledby": headingId });
       for (const slot of slots) {
         const who = practitioners.get(slot.practitioner_id) || "";
-        const description = `${dayLabel(day)} ${localTime(slot.starts_at)}${who ? ` with ${who}` : ""}: ${phases(slot, type)}`;
+        const when = { day: dayLabel(day), time: localTime(slot.starts_at), who, phases: phases(slot, type) };
+        const description = who ? _("%(day)s %(time)s with %(who)s: %(phases)s", when) : _("%(day)s %(time)s: %(phases)s", when);
         list.append(
           el(
             "li",
