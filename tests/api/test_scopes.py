@@ -10,8 +10,8 @@ from .test_tenancy import ROUTES, build_world, call, is_feed
 # Routes anyone may call without a key.
 PUBLIC = {"/healthz", "/openapi.json", "/docs", "/docs/assets/<path:filename>", "/static/<path:filename>"}
 # The pages (api/pages.py): HTML and scripts that call the API with the page's publishable key or
-# the staff key typed in; they read nothing themselves.
-PUBLIC |= {"/book/<slug>", "/book/<slug>/manage", "/day-sheet", "/pages/<name>"}
+# the staff key typed in; they read nothing themselves (the strings file is the catalog of the pages' own words).
+PUBLIC |= {"/book/<slug>", "/book/<slug>/manage", "/day-sheet", "/pages/<name>", "/pages/i18n/<lang>.js"}
 # Writes by a booking frontend; every other write is configuration.
 BOOKING = (
     "/v1/patients",
