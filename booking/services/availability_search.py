@@ -238,10 +238,10 @@ def _search(
     return found, (None if found else refusal), clinics
 
 
-# A chain-wide search for at most this many earliest slots walks the clinics in the order of their
-# earliest possible start and stops once the slots found are certain to be the earliest.
-EARLY_STOP_LIMIT = 20
-_TICK = timedelta(microseconds=1)
+# A chain-wide search in the order of start (order=earliest) for at most this many slots goes stage
+# by stage through the window (_earliest_across) rather than clinic by clinic; beyond it (none of the
+# API's limits, only callers that want everything) every clinic is searched whole and merged.
+EARLY_STOP_LIMIT = 10_000
 
 
 def _search_clinic(
@@ -257,20 +257,31 @@ def _search_clinic(
     cap: int | None,
     allows: patients.PatientFacts | None,
     previous: str | None,
-    until: datetime | None = None,
 ) -> Result:
-    """One clinic over its whole policy window [start, end): what the exhaustive search and the
-    early-stopping one both ask of each clinic they search. With `until`, only its slots starting
-    before then: the set-up, claims and practitioner preference are still those of the whole
-    window (each start is decided on its own), only the engine tries fewer starts."""
+    """One clinic over its whole policy window [start, end): the exhaustive search's unit."""
     search_ = _build(db, clinic, treatment_type, query, start, end, now, settings, allows, previous, proof=proof)
-    if until is not None:
-        search_.end = max(search_.start, min(search_.end, until))
     if cap is not None:  # the days at the policy's daily cap are closed to them
         capped = policies.capped_days(db, cap, start, end, ZoneInfo(clinic.timezone), now)
         for hours in search_.practitioners:
             hours.open[:] = subtract(hours.open, capped.get(hours.practitioner_id, []))
     return find_slots(search_)
+
+
+@dataclass
+class _Member:
+    """A clinic of a chain-wide search: its policy window [start, end), grid and daily cap, and the
+    first instant it could offer anything (_first_open)."""
+
+    rank: int  # by clinic id: ties between clinics go to the smaller id, as in the exhaustive search
+    clinic: ClinicFacts
+    setup: availability_cache.ClinicSetup
+    window: _Window
+    first: datetime
+    start: datetime
+    end: datetime
+    settings: Settings
+    cap: int | None
+    capped: dict[str, list[Interval]] | None = None  # the policy's capped days over [start, end), once read
 
 
 def _earliest_across(
@@ -288,51 +299,284 @@ def _earliest_across(
     previous: str | None,
 ) -> tuple[list[Slot], DomainError | None]:
     """The `query.limit` earliest slots across the clinics, exactly as the exhaustive search orders
-    them (by start, then by clinic id), without searching the clinics that cannot contribute.
+    them (by start, then by clinic id), with work that grows with what the answer needs rather than
+    with the chain.
 
-    From each clinic's cached set-up (as if current: the first window read proves it, or the search
-    starts again), a lower bound of
-    its first slot: the first instant within its policy window when the clinic is open and one of
-    the practitioners the search considers works there (time off and daily caps only take time
-    away). Clinics are searched whole (the same window, so the same practitioner preference, as the
-    exhaustive search) in the order of (bound, id); once `limit` slots are found, a clinic whose
-    (bound, id) comes after the limit-th slot's (start, clinic id) cannot place a slot before it,
-    and neither can any clinic after it: the walk stops. Until then, a clinic searched once `limit`
-    slots are in hand is searched for starts up to the limit-th slot's only."""
+    The window is searched in stages [lo, hi) of absolute time, each twice as long as the one before
+    (the first about 4 grid steps per slot wanted per clinic): one statement reads every clinic's
+    claims, time off and busy times for the stage, and each clinic that can be open then is searched
+    for its starts in it. The engine decides each start on its own, so a clinic's starts in [lo, hi)
+    are those of its whole-window search; once `limit` are in hand, no later stage can place one
+    before them and the walk stops. Which practitioner takes a start depends on their load over the
+    clinic's whole window (_preference): the first pass decides the starts without it, and the
+    clinics of the answer are then decided again in the order of that load, read as one sum per
+    practitioner (_loads)."""
     conn = db.connection()
     rank = {clinic_id: i for i, clinic_id in enumerate(clinics)}  # by id, as _clinics gives them
-    candidates = []
+    members = []
     for clinic in clinics.values():
         bounds = _policy_bounds(proof.catalog, actor, clinic, treatment_type, query, start, end, now, settings)
         if isinstance(bounds, DomainError):
             continue
-        c_start, c_end = bounds[0], bounds[1]
+        c_start, c_end, c_settings, cap = bounds
         if c_start >= c_end:
             continue
         setup = proof.setup(clinic)
         first = _first_open(setup, conn, treatment_type, query, c_start, c_end)
         if first is not None:  # never open to the practitioners considered: no slot, no refusal
-            candidates.append((first, rank[clinic.id], clinic, bounds))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    found: list[tuple[datetime, int, Slot]] = []
+            window = _window_of(setup, conn, treatment_type, query)
+            members.append(_Member(rank[clinic.id], clinic, setup, window, first, c_start, c_end, c_settings, cap))
+    timing = Timing.of(treatment_type)
+    after = _reach(timing)
+    found: list[tuple[datetime, int, Slot, tuple[_Member, Search]]] = []
     refusals: dict[int, DomainError] = {}
-    for first, i, clinic, (c_start, c_end, c_settings, cap) in candidates:
-        until = None
-        if len(found) >= query.limit:
-            found.sort(key=lambda f: (f[0], f[1]))
-            del found[query.limit :]
-            if (first, i) > found[-1][:2]:
-                break
-            until = found[-1][0] + _TICK  # a later slot of this clinic could not make the answer
-        result = _search_clinic(
-            db, proof, clinic, treatment_type, query, c_start, c_end, now, c_settings, cap, allows, previous, until
-        )
-        found += [(slot.starts_at, i, slot) for slot in result.slots]
-        if result.refusal is not None:
-            refusals[i] = result.refusal
+    lo, last = min((m.first for m in members), default=end), max((m.end for m in members), default=end)
+    grid_step = timedelta(minutes=min((m.settings.grid_minutes for m in members), default=settings.grid_minutes))
+    # The first stage: about 4 grid steps per slot wanted per clinic (at least one step), so that what it
+    # searches, summed over the clinics, is about the same for 5 clinics as for 50.
+    width = grid_step * -(-4 * query.limit // max(1, len(members)))
+    while lo < last:
+        hi = min(lo + width, last)
+        stage = [m for m in members if m.first < hi and m.end > lo]
+        if stage:
+            pools, time_off = _read_stage(conn, proof, stage, query, lo, hi + after, now)
+            for member in stage:
+                search_ = _stage_search(db, member, pools, time_off, treatment_type, timing, query, lo, hi, after,
+                                        now, allows)  # fmt: skip
+                result = find_slots(search_)
+                found += [(slot.starts_at, member.rank, slot, (member, search_)) for slot in result.slots]
+                if result.refusal is not None:  # the clinic's earliest refusal, as its whole search's
+                    refusals.setdefault(member.rank, result.refusal)
+        if len(found) >= query.limit:  # every slot of a later stage starts after these
+            break
+        lo, width = hi, width * 2
     found.sort(key=lambda f: (f[0], f[1]))
-    slots = [slot for _, _, slot in found[: query.limit]]
+    slots = _assign(conn, found[: query.limit], previous, now)
     return slots, (refusals[min(refusals)] if refusals and not slots else None)
+
+
+def _reach(timing: Timing) -> timedelta:
+    """How long after its start a slot still claims something: the window's claims reach that far."""
+    return timedelta(
+        minutes=timing.numbing_minutes + timing.procedure_minutes + timing.aftercare_minutes + timing.turnover_minutes
+    )
+
+
+def _stage_search(
+    db: Session,
+    member: _Member,
+    pools: dict[str, dict[str, list[Interval]]],
+    time_off: dict[str, list[Interval]],
+    treatment_type: TreatmentFacts,
+    timing: Timing,
+    query: Query,
+    lo: datetime,
+    hi: datetime,
+    after: timedelta,
+    now: datetime,
+    allows: patients.PatientFacts | None,
+) -> Search:
+    """The engine's input for one clinic's starts in [lo, hi) within its window: as _build's, with the
+    hours and claims of the stage only (a start needs nothing before itself), and the practitioners
+    by id (_assign orders them for the starts that make the answer)."""
+    setup, window = member.setup, member.window
+    s, e = max(lo, member.start), min(hi, member.end)
+    clinic_hours = clinic_open(opening=list(setup.opening), closures=setup.closures, zone=setup.zone, start=s,
+                               end=e + after)  # fmt: skip
+    hours = [
+        PractitionerHours(
+            p, staff_open(clinic_hours, working=list(shifts), time_off=time_off.get(p, []), start=s, end=e + after)
+        )
+        for p, shifts in window.practitioners
+    ]
+    if member.cap is not None:  # the days at the policy's daily cap, over the whole window as _search_clinic's
+        if member.capped is None:
+            zone = ZoneInfo(member.clinic.timezone)
+            member.capped = policies.capped_days(db, member.cap, member.start, member.end, zone, now)
+        for practitioner in hours:
+            practitioner.open[:] = subtract(practitioner.open, member.capped.get(practitioner.practitioner_id, []))
+    busy: dict[str, list[Interval]] = {}
+    for pool in _pools_of(member, query):
+        busy.update(pools.get(pool, {}))
+    clinic = member.clinic
+    return Search(
+        clinic_id=clinic.id,
+        zone=setup.zone,
+        treatment_type_id=treatment_type.id,
+        timing=timing,
+        start=s,
+        end=e,
+        practitioners=hours,
+        rooms=list(window.rooms),
+        busy=busy,
+        numbing_seats=clinic.numbing_area_capacity,
+        devices=clinic.device_count,
+        patient_id=query.patient_id,
+        patient_allows=patients.rules_at(allows, clinic.timezone) if allows else None,
+        step_minutes=member.settings.grid_minutes,
+        order=query.order,
+        limit=query.limit,
+    )
+
+
+def _pools_of(member: _Member, query: Query) -> list[str]:
+    """What a clinic's claims count against (Claim.pool): its practitioners, rooms, the patient, its pools."""
+    keys = [claim_key("practitioner", p) for p, _ in member.window.practitioners]
+    keys += [claim_key("room", r) for r in member.window.rooms]
+    if query.patient_id is not None:
+        keys.append(claim_key("patient", query.patient_id))
+    return [*keys, claim_key("numbing", member.clinic.id), claim_key("device", member.clinic.id)]
+
+
+def _read_stage(
+    conn: Connection, proof: _Proof, stage: list[_Member], query: Query, lo: datetime, upper: datetime, now: datetime
+) -> tuple[dict[str, dict[str, list[Interval]]], dict[str, list[Interval]]]:
+    """One statement for a stage of every clinic in it: live claims that start before `upper` and end
+    after `lo`, by pool then resource; time off and external busy times by practitioner; and the
+    organization's stamp (and the API key), which prove the catalog current."""
+    pools = sorted({pool for member in stage for pool in _pools_of(member, query)})
+    practitioners = sorted({p for member in stage for p, _ in member.window.practitioners})
+    params = {
+        "organization_id": proof.org,
+        "pools": pools,
+        "practitioners": practitioners,
+        "lower": lo - LONGEST_CLAIM,
+        "upper": upper,
+        "start": lo,
+        "now": now,
+        "key_id": proof.key.key_id if proof.key is not None else None,
+    }
+    by_pool: dict[str, dict[str, list[Interval]]] = {}
+    time_off: dict[str, list[Interval]] = {}
+    version: int | None = None
+    policy: str | None = None
+    combine = datetime.combine
+    for kind, text, pool, starts_at, ends_at in conn.execute(_stage_statement(conn), params).all():
+        if kind == 0:
+            version = int(text)
+        elif kind == 3:
+            policy = text
+        elif kind == 4:
+            if proof.key is not None:
+                proof.key.live = True
+        else:
+            interval = (combine(starts_at.date(), starts_at.time(), UTC), combine(ends_at.date(), ends_at.time(), UTC))
+            into = by_pool.setdefault(pool, {}) if kind == 1 else time_off
+            into.setdefault(text, []).append(interval)
+    proof.check(None if version is None else (version, policy))
+    return by_pool, time_off
+
+
+_STAGE_STATEMENTS: dict[str, sa.CompoundSelect] = {}
+
+
+def _stage_statement(conn: Connection) -> sa.CompoundSelect:
+    """(kind, text, pool, start, end) rows, as _window_statement's (kinds 0 to 4) with each claim's pool,
+    for any list of pools and practitioners (expanding parameters: one compiled statement)."""
+    dialect = conn.dialect.name
+    statement = _STAGE_STATEMENTS.get(dialect)
+    if statement is not None:
+        return statement
+    lower: sa.BindParameter[Any] = sa.bindparam("lower")
+    upper: sa.BindParameter[Any] = sa.bindparam("upper")
+    start: sa.BindParameter[Any] = sa.bindparam("start")
+    now: Any = sa.bindparam("now")
+    practitioners = sa.bindparam("practitioners", expanding=True, type_=sa.String)
+    nothing = sa.cast(sa.null(), sa.DateTime())
+    no_text = sa.cast(sa.null(), sa.String())
+    organization = Organization.id == sa.bindparam("organization_id")
+    selects: list[sa.Select] = [
+        sa.select(sa.literal_column("0"), sa.cast(Organization.setup_version, sa.String), no_text, nothing, nothing)
+        .where(organization),
+        sa.select(sa.literal_column("3"), availability_cache.policy_text(), no_text, nothing, nothing)
+        .where(organization),
+        sa.select(sa.literal_column("4"), ApiKey.id, no_text, nothing, nothing)
+        .where(key_live(sa.bindparam("key_id", type_=sa.String))),
+        sa.select(
+            sa.literal_column("1"), Claim.resource, Claim.pool, _naive_utc(Claim.starts_at, conn),
+            _naive_utc(Claim.ends_at, conn),
+        ).where(
+            Claim.pool.in_(sa.bindparam("pools", expanding=True, type_=sa.String)),
+            Claim.starts_at >= lower, Claim.starts_at < upper, Claim.ends_at > start, Claim.live(now),
+        ),
+    ]  # fmt: skip
+    selects += [
+        sa.select(
+            sa.literal_column("2"), model.practitioner_id, no_text, _naive_utc(model.starts_at, conn),
+            _naive_utc(model.ends_at, conn),
+        ).where(model.practitioner_id.in_(practitioners), model.starts_at < upper, model.ends_at > start)
+        for model in (TimeOff, ExternalBusy)
+    ]  # fmt: skip
+    statement = _STAGE_STATEMENTS[dialect] = sa.union_all(*selects)
+    return statement
+
+
+def _assign(
+    conn: Connection,
+    found: list[tuple[datetime, int, Slot, tuple[_Member, Search]]],
+    previous: str | None,
+    now: datetime,
+) -> list[Slot]:
+    """The answer's slots with the practitioner each would have in its clinic's whole-window search:
+    the stage searches that gave them run again with their practitioners in the order of _preference."""
+    searches = {id(search_): (member, search_) for _, _, _, (member, search_) in found
+                if len(search_.practitioners) > 1}  # fmt: skip
+    if not searches:
+        return [slot for _, _, slot, _ in found]
+    windows: dict[tuple[datetime, datetime], set[str]] = {}
+    for member, search_ in searches.values():
+        windows.setdefault((member.start, member.end), set()).update(p.practitioner_id for p in search_.practitioners)
+    loads = _loads(conn, windows, now)
+    again: dict[int, dict[datetime, Slot]] = {}
+    for key, (member, search_) in searches.items():
+        ordered = sorted(search_.practitioners, key=_preference_by_load(previous, loads[(member.start, member.end)]))
+        if [p.practitioner_id for p in ordered] != [p.practitioner_id for p in search_.practitioners]:
+            search_.practitioners = ordered
+            again[key] = {slot.starts_at: slot for slot in find_slots(search_).slots}
+    # The same starts (they do not depend on the order), each with its practitioner in that order.
+    return [again[id(staged[1])][at] if id(staged[1]) in again else slot for at, _, slot, staged in found]
+
+
+def _loads(
+    conn: Connection, windows: dict[tuple[datetime, datetime], set[str]], now: datetime
+) -> dict[tuple[datetime, datetime], dict[str, timedelta]]:
+    """Per window [start, end), each practitioner's time claimed within it, exactly as _preference
+    counts it from the claims _build reads: one sum per practitioner on PostgreSQL (an interval, exact
+    to the microsecond); SQLite has no interval type, so it sends the claims and Python sums them."""
+    postgresql = conn.dialect.name == "postgresql"
+    selects: list[sa.Select] = []
+    for i, ((start, end), practitioners) in enumerate(windows.items()):
+        where = (
+            Claim.pool.in_([claim_key("practitioner", p) for p in sorted(practitioners)]),
+            Claim.starts_at >= start - LONGEST_CLAIM,  # the bounds of _build's read, and s < end
+            Claim.starts_at < end,
+            Claim.ends_at > start,
+            Claim.live(now),
+        )
+        if postgresql:
+            claimed = sa.func.least(Claim.ends_at, end) - sa.func.greatest(Claim.starts_at, start)
+            selects.append(
+                sa.select(sa.literal(i), Claim.resource, sa.func.sum(claimed, type_=sa.Interval()), sa.null())
+                .where(*where)
+                .group_by(Claim.resource)
+            )
+        else:
+            selects.append(
+                sa.select(
+                    sa.literal(i), Claim.resource, _naive_utc(Claim.starts_at, conn), _naive_utc(Claim.ends_at, conn)
+                ).where(*where)
+            )
+    keys = list(windows)
+    loads: dict[tuple[datetime, datetime], dict[str, timedelta]] = {window: {} for window in keys}
+    for i, resource, first, second in conn.execute(sa.union_all(*selects)).all():
+        window = keys[i]
+        if postgresql:
+            loads[window][resource] = first
+        else:
+            start, end = window
+            s, e = first.replace(tzinfo=UTC), second.replace(tzinfo=UTC)
+            loads[window][resource] = loads[window].get(resource, timedelta()) + min(e, end) - max(s, start)
+    return loads
 
 
 def _first_open(
@@ -420,9 +664,7 @@ def _build(
     timing = Timing.of(treatment_type)
     # A slot starting before `end` claims nothing past end + its visit; a claim that ends after
     # `start` started at most LONGEST_CLAIM before it (the index range's lower bound).
-    after = timedelta(
-        minutes=timing.numbing_minutes + timing.procedure_minutes + timing.aftercare_minutes + timing.turnover_minutes
-    )
+    after = _reach(timing)
     params = {
         "organization_id": clinic.organization_id,
         "lower": start - LONGEST_CLAIM,
@@ -607,13 +849,26 @@ def _naive_utc(
 
 def _preference(
     previous: str | None, busy: dict[str, list[Interval]], start: datetime, end: datetime
-) -> Callable[[PractitionerHours], tuple[bool, float, str]]:
+) -> Callable[[PractitionerHours], tuple[bool, timedelta, str]]:
     """Continuity of care first (the patient's last practitioner), then the least loaded: the least
     time claimed within the window [start, end), then by id."""
+    loads: dict[str, timedelta] = {}
+    for resource, claimed in busy.items():
+        if resource.startswith("practitioner:"):
+            # timedelta sums are exact (a float sum's last bit would depend on the rows' order)
+            loads[resource] = sum((min(e, end) - max(s, start) for s, e in claimed if s < end and e > start),
+                                  timedelta())  # fmt: skip
+    return _preference_by_load(previous, loads)
 
-    def key(hours: PractitionerHours) -> tuple[bool, float, str]:
-        claimed = busy.get(claim_key("practitioner", hours.practitioner_id), [])
-        load = sum(((min(e, end) - max(s, start)).total_seconds() for s, e in claimed if s < end and e > start), 0.0)
+
+def _preference_by_load(
+    previous: str | None, loads: Mapping[str, timedelta]
+) -> Callable[[PractitionerHours], tuple[bool, timedelta, str]]:
+    """_preference from each practitioner's load (by claim key; none: nothing claimed)."""
+    nothing = timedelta()
+
+    def key(hours: PractitionerHours) -> tuple[bool, timedelta, str]:
+        load = loads.get(claim_key("practitioner", hours.practitioner_id), nothing)
         return (hours.practitioner_id != previous, load, hours.practitioner_id)
 
     return key
