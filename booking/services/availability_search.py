@@ -3,7 +3,7 @@ hands it to the pure engine in booking.domain.availability."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from booking.domain import clock
@@ -18,7 +19,16 @@ from booking.domain import policy as booking_policy
 from booking.domain.availability import PractitionerHours, Result, Search, Slot, evening_first, find_slots
 from booking.domain.claims import claim_key
 from booking.domain.errors import DomainError, InvalidInput
-from booking.domain.intervals import Interval, clinic_open, staff_open, subtract
+from booking.domain.intervals import (
+    Interval,
+    clinic_open,
+    closed_days,
+    intersect,
+    local_dates,
+    staff_open,
+    subtract,
+    weekly,
+)
 from booking.domain.timing import LONGEST_CLAIM, Timing
 from booking.domain.weekly import Shift
 from booking.services import availability_cache, patients, policies
@@ -282,6 +292,8 @@ class _Member:
     settings: Settings
     cap: int | None
     capped: dict[str, list[Interval]] | None = None  # the policy's capped days over [start, end), once read
+    # Its practitioners in the order of _preference, when read before the stages (else by id).
+    order: list[tuple[str, tuple[Shift, ...]]] | None = None
 
 
 def _earliest_across(
@@ -330,6 +342,14 @@ def _earliest_across(
     after = _reach(timing)
     found: list[tuple[datetime, int, Slot, tuple[_Member, Search]]] = []
     refusals: dict[int, DomainError] = {}
+    # An answer of two slots or more per clinic takes most clinics: their practitioners are ordered
+    # before the stages (one sum per practitioner for all) rather than searched again after them.
+    ordered = query.limit >= 2 * len(members) and any(len(m.window.practitioners) > 1 for m in members)
+    if ordered:
+        loads = _loads(conn, _practitioners_by_window(members), now)
+        for member in members:
+            load = loads[(member.start, member.end)]
+            member.order = sorted(member.window.practitioners, key=lambda ps: _load_key(previous, load, ps[0]))
     lo, last = min((m.first for m in members), default=end), max((m.end for m in members), default=end)
     grid_step = timedelta(minutes=min((m.settings.grid_minutes for m in members), default=settings.grid_minutes))
     # The first stage: about 4 grid steps per slot wanted per clinic (at least one step), so that what it
@@ -351,7 +371,7 @@ def _earliest_across(
             break
         lo, width = hi, width * 2
     found.sort(key=lambda f: (f[0], f[1]))
-    slots = _assign(conn, found[: query.limit], previous, now)
+    slots = _assign(conn, found[: query.limit], previous, now, ordered)
     return slots, (refusals[min(refusals)] if refusals and not slots else None)
 
 
@@ -378,16 +398,16 @@ def _stage_search(
 ) -> Search:
     """The engine's input for one clinic's starts in [lo, hi) within its window: as _build's, with the
     hours and claims of the stage only (a start needs nothing before itself), and the practitioners
-    by id (_assign orders them for the starts that make the answer)."""
+    in the order of _preference if it was read before the stages, else by id (_assign orders them
+    for the starts that make the answer)."""
     setup, window = member.setup, member.window
     s, e = max(lo, member.start), min(hi, member.end)
-    clinic_hours = clinic_open(opening=list(setup.opening), closures=setup.closures, zone=setup.zone, start=s,
-                               end=e + after)  # fmt: skip
+    clinic_hours = _clinic_open(setup, s, e + after)
     hours = [
         PractitionerHours(
-            p, staff_open(clinic_hours, working=list(shifts), time_off=time_off.get(p, []), start=s, end=e + after)
+            p, subtract(intersect(clinic_hours, _weekly(setup, p, shifts, s, e + after)), time_off.get(p, []))
         )
-        for p, shifts in window.practitioners
+        for p, shifts in member.order or window.practitioners
     ]
     if member.cap is not None:  # the days at the policy's daily cap, over the whole window as _search_clinic's
         if member.capped is None:
@@ -426,6 +446,36 @@ def _pools_of(member: _Member, query: Query) -> list[str]:
     if query.patient_id is not None:
         keys.append(claim_key("patient", query.patient_id))
     return [*keys, claim_key("numbing", member.clinic.id), claim_key("device", member.clinic.id)]
+
+
+def _weekly(
+    setup: availability_cache.ClinicSetup, who: object, shifts: tuple[Shift, ...], start: datetime, end: datetime
+) -> list[Interval]:
+    """intervals.weekly(shifts, start, end) (`who` names the shifts: "" the clinic's hours, else a practitioner),
+    kept in the set-up by the local dates it expands, which are what decides it: a warm worker
+    expands a day's hours once, not once per search and stage."""
+    first, last = local_dates(start, end, ZoneInfo(setup.zone))
+    if any(shift.zone != setup.zone for shift in shifts):  # pragma: no cover - the set-up gives its zone
+        return weekly(list(shifts), start, end)
+    cache = setup.derived.setdefault("weekly", {})
+    key = (who, first, last)
+    found = cache.get(key)
+    if found is None:
+        if len(cache) > _WEEKLY_KEPT:  # days go by: what is kept stays small
+            cache.clear()
+        found = cache[key] = weekly(list(shifts), start, end)
+    return intersect(found, [(start, end)])
+
+
+_WEEKLY_KEPT = 2_000
+
+
+def _clinic_open(setup: availability_cache.ClinicSetup, start: datetime, end: datetime) -> list[Interval]:
+    """intervals.clinic_open for the set-up, from _weekly and the closures expanded once."""
+    closed = setup.derived.get("closed")
+    if closed is None:
+        closed = setup.derived["closed"] = closed_days(setup.closures, setup.zone)
+    return subtract(_weekly(setup, "", setup.opening, start, end), closed)
 
 
 def _read_stage(
@@ -481,7 +531,6 @@ def _stage_statement(conn: Connection) -> sa.CompoundSelect:
     upper: sa.BindParameter[Any] = sa.bindparam("upper")
     start: sa.BindParameter[Any] = sa.bindparam("start")
     now: Any = sa.bindparam("now")
-    practitioners = sa.bindparam("practitioners", expanding=True, type_=sa.String)
     nothing = sa.cast(sa.null(), sa.DateTime())
     no_text = sa.cast(sa.null(), sa.String())
     organization = Organization.id == sa.bindparam("organization_id")
@@ -496,7 +545,7 @@ def _stage_statement(conn: Connection) -> sa.CompoundSelect:
             sa.literal_column("1"), Claim.resource, Claim.pool, _naive_utc(Claim.starts_at, conn),
             _naive_utc(Claim.ends_at, conn),
         ).where(
-            Claim.pool.in_(sa.bindparam("pools", expanding=True, type_=sa.String)),
+            _any_of(Claim.pool, "pools", dialect),
             Claim.starts_at >= lower, Claim.starts_at < upper, Claim.ends_at > start, Claim.live(now),
         ),
     ]  # fmt: skip
@@ -504,11 +553,23 @@ def _stage_statement(conn: Connection) -> sa.CompoundSelect:
         sa.select(
             sa.literal_column("2"), model.practitioner_id, no_text, _naive_utc(model.starts_at, conn),
             _naive_utc(model.ends_at, conn),
-        ).where(model.practitioner_id.in_(practitioners), model.starts_at < upper, model.ends_at > start)
+        ).where(
+            _any_of(model.practitioner_id, "practitioners", dialect), model.starts_at < upper,
+            model.ends_at > start,
+        )
         for model in (TimeOff, ExternalBusy)
     ]  # fmt: skip
     statement = _STAGE_STATEMENTS[dialect] = sa.union_all(*selects)
     return statement
+
+
+def _any_of(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the list bound as `name`: on PostgreSQL one array parameter (`= ANY`, an
+    index range per value as IN's), since a chain's few hundred keys as as many parameters cost more
+    to send than to look up; elsewhere an expanding IN."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    return column.in_(sa.bindparam(name, expanding=True, type_=sa.String))
 
 
 def _assign(
@@ -516,25 +577,39 @@ def _assign(
     found: list[tuple[datetime, int, Slot, tuple[_Member, Search]]],
     previous: str | None,
     now: datetime,
+    ordered: bool,
 ) -> list[Slot]:
     """The answer's slots with the practitioner each would have in its clinic's whole-window search:
-    the stage searches that gave them run again with their practitioners in the order of _preference."""
+    unless the practitioners were ordered before the stages, the stage searches that gave them run
+    again, over the answer's starts only, with their practitioners in the order of _preference."""
     searches = {id(search_): (member, search_) for _, _, _, (member, search_) in found
                 if len(search_.practitioners) > 1}  # fmt: skip
-    if not searches:
+    if ordered or not searches:
         return [slot for _, _, slot, _ in found]
-    windows: dict[tuple[datetime, datetime], set[str]] = {}
-    for member, search_ in searches.values():
-        windows.setdefault((member.start, member.end), set()).update(p.practitioner_id for p in search_.practitioners)
-    loads = _loads(conn, windows, now)
+    loads = _loads(conn, _practitioners_by_window([member for member, _ in searches.values()]), now)
     again: dict[int, dict[datetime, Slot]] = {}
     for key, (member, search_) in searches.items():
-        ordered = sorted(search_.practitioners, key=_preference_by_load(previous, loads[(member.start, member.end)]))
-        if [p.practitioner_id for p in ordered] != [p.practitioner_id for p in search_.practitioners]:
-            search_.practitioners = ordered
-            again[key] = {slot.starts_at: slot for slot in find_slots(search_).slots}
-    # The same starts (they do not depend on the order), each with its practitioner in that order.
+        window = (member.start, member.end)
+        ordered_hours = sorted(
+            search_.practitioners, key=lambda h: _load_key(previous, loads[window], h.practitioner_id)
+        )
+        if [h.practitioner_id for h in ordered_hours] != [h.practitioner_id for h in search_.practitioners]:
+            # A search's slots in the answer are its first ones: the same starts (they do not depend on
+            # the order), each with its practitioner in that order.
+            starts = [at for at, _, _, (_, other) in found if other is search_]
+            narrower = replace(search_, practitioners=ordered_hours, start=starts[0], end=starts[-1] + _TICK)
+            again[key] = {slot.starts_at: slot for slot in find_slots(narrower).slots}
     return [again[id(staged[1])][at] if id(staged[1]) in again else slot for at, _, slot, staged in found]
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _practitioners_by_window(members: Iterable[_Member]) -> dict[tuple[datetime, datetime], set[str]]:
+    windows: dict[tuple[datetime, datetime], set[str]] = {}
+    for member in members:
+        windows.setdefault((member.start, member.end), set()).update(p for p, _ in member.window.practitioners)
+    return windows
 
 
 def _loads(
@@ -588,16 +663,27 @@ def _first_open(
     end: datetime,
 ) -> datetime | None:
     """The first instant in [start, end) when the clinic is open and a practitioner the search
-    considers works there (None: never): no slot of the clinic starts earlier."""
-    shifts = [shift for _, staff_shifts in _window_of(setup, conn, treatment_type, query).practitioners
-              for shift in staff_shifts]  # fmt: skip
-    if not shifts:
+    considers works there (None: never): no slot of the clinic starts earlier. Looked for a day at a
+    time: most clinics open within the first."""
+    practitioners = _window_of(setup, conn, treatment_type, query).practitioners
+    if not practitioners:
         return None
-    clinic_hours = clinic_open(
-        opening=list(setup.opening), closures=setup.closures, zone=setup.zone, start=start, end=end
-    )
-    working = staff_open(clinic_hours, working=shifts, time_off=(), start=start, end=end)
-    return working[0][0] if working else None
+    lo = start
+    while lo < end:
+        hi = min(lo + _DAY, end)
+        clinic_hours = _clinic_open(setup, lo, hi)
+        if clinic_hours:
+            # Everyone's shifts as one: kept like _weekly's, by the shape's practitioners (their tuple
+            # lives as long as the set-up that keeps it).
+            everyone = tuple(shift for _, shifts in practitioners for shift in shifts)
+            both = intersect(clinic_hours, _weekly(setup, ("anyone", id(practitioners)), everyone, lo, hi))
+            if both:
+                return both[0][0]
+        lo = hi
+    return None
+
+
+_DAY = timedelta(days=1)
 
 
 def _policy_bounds(
@@ -858,17 +944,18 @@ def _preference(
             # timedelta sums are exact (a float sum's last bit would depend on the rows' order)
             loads[resource] = sum((min(e, end) - max(s, start) for s, e in claimed if s < end and e > start),
                                   timedelta())  # fmt: skip
-    return _preference_by_load(previous, loads)
+    return lambda hours: _load_key(previous, loads, hours.practitioner_id)
 
 
-def _preference_by_load(
-    previous: str | None, loads: Mapping[str, timedelta]
-) -> Callable[[PractitionerHours], tuple[bool, timedelta, str]]:
-    """_preference from each practitioner's load (by claim key; none: nothing claimed)."""
-    nothing = timedelta()
+def _load_key(
+    previous: str | None, loads: Mapping[str, timedelta], practitioner_id: str
+) -> tuple[bool, timedelta, str]:
+    """_preference's key from each practitioner's load (by claim key; none: nothing claimed)."""
+    return (
+        practitioner_id != previous,
+        loads.get(claim_key("practitioner", practitioner_id), _NOTHING),
+        practitioner_id,
+    )
 
-    def key(hours: PractitionerHours) -> tuple[bool, timedelta, str]:
-        load = loads.get(claim_key("practitioner", hours.practitioner_id), nothing)
-        return (hours.practitioner_id != previous, load, hours.practitioner_id)
 
-    return key
+_NOTHING = timedelta()
