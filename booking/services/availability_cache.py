@@ -55,7 +55,8 @@ class ClinicSetup:
     staff: dict[str, Staff]  # practitioners working here, not archived, by id (sorted)
     opening: tuple[Shift, ...]
     closures: tuple[tuple[date, date], ...]
-    # What searches derive from it (their resources, their compiled statement), by the search's shape.
+    # What searches derive from it (their resources, their compiled statement), by the search's shape;
+    # and its hours expanded day by day (availability_search._weekly).
     derived: dict[Any, Any] = field(default_factory=dict)
 
 

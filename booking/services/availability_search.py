@@ -360,7 +360,16 @@ def _earliest_across(
         stage = [m for m in members if m.first < hi and m.end > lo]
         if stage:
             pools, time_off = _read_stage(conn, proof, stage, query, lo, hi + after, now)
+            # In the order of (first possible start in the stage, id): once `limit` slots are in hand, a
+            # clinic that comes after the limit-th slot's (start, clinic) cannot beat it, nor can any
+            # clinic after it, nor any later stage.
+            stage.sort(key=lambda m: (max(m.first, lo), m.rank))
             for member in stage:
+                if len(found) >= query.limit:
+                    found.sort(key=lambda f: (f[0], f[1]))
+                    del found[query.limit :]
+                    if (max(member.first, lo), member.rank) > found[-1][:2]:
+                        break
                 search_ = _stage_search(db, member, pools, time_off, treatment_type, timing, query, lo, hi, after,
                                         now, allows)  # fmt: skip
                 result = find_slots(search_)
@@ -467,7 +476,7 @@ def _weekly(
     return intersect(found, [(start, end)])
 
 
-_WEEKLY_KEPT = 2_000
+_WEEKLY_KEPT = 400  # per set-up: a day of searches needs a few dozen; a few hundred KB at most
 
 
 def _clinic_open(setup: availability_cache.ClinicSetup, start: datetime, end: datetime) -> list[Interval]:

@@ -566,7 +566,7 @@ def _fitting(
     return []
 
 
-# A chain-wide search for this few stops early (availability_search.EARLY_STOP_LIMIT).
+# A chain-wide search stops once this many earliest slots are found (availability_search._earliest_across).
 _FIRST_LOOK, _WHOLE_CHUNK = 20, 10_000
 
 
