@@ -2,7 +2,7 @@
 
 The tour's shell blocks are taken from README.md as they are (only the key comes from the
 seed's output instead of instance/demo-api-key), so the README cannot drift from what works.
-TOUR_SEEDS (default 2) fresh databases are seeded and toured; each must book Olivia's
+TOUR_SEEDS (default 1) fresh databases are seeded and toured; each must book Olivia's
 microneedling session, refuse a frontend key at 75 seconds' notice (and let the staff key's
 override past it, its reason recorded), book Priya's "same time, four weeks later" across
 the spring change, hold and confirm Olivia's next two sessions as a course plan, and book
@@ -27,7 +27,7 @@ from api.cli import demo_key_file, instance_file
 
 from ..scaffold import ROOT, app_env, free_port, healthz, start, stop, wait_until_answers
 
-SEEDS = int(os.environ.get("TOUR_SEEDS", "2"))
+SEEDS = int(os.environ.get("TOUR_SEEDS", "1"))
 KEY_LINE = "KEY=$(cat instance/demo-api-key)\n"
 
 
